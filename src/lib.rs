@@ -1,0 +1,1 @@
+//! picojoule: event-driven simulation, action ledgers and hardware pricing.
