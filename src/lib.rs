@@ -1,1 +1,19 @@
-//! picojoule: event-driven simulation, action ledgers and hardware pricing.
+//! picojoule: event-driven simulation of efficient neural networks, action ledgers, and hardware
+//! pricing.
+//!
+//! The data path: scenario -> models -> engine (counts every action where it happens) -> ledger
+//! -> hardware pricing -> report.
+
+pub mod cli;
+pub mod data;
+pub mod engine;
+pub mod error;
+pub mod hardware;
+pub mod ledger;
+pub mod models;
+pub mod report;
+pub mod run;
+pub mod scenario;
+pub mod weights;
+
+pub use error::{Error, Result};

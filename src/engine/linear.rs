@@ -1,0 +1,147 @@
+//! Linear layers, dense (fed by real values) and event-driven (fed by spikes).
+//!
+//! Weights are stored input-major (`w_t[j * n_out + o]` = W[o][j]): the weights an input `j`
+//! touches are one contiguous row, so an event is one contiguous read and the dense product is a
+//! sequence of vectorisable axpy updates.
+
+use super::arith::Arith;
+use super::events::SpikeTrain;
+use crate::ledger::{Counts, Op, TensorClass};
+
+#[derive(Clone, Debug)]
+pub struct Linear {
+    pub n_in: usize,
+    pub n_out: usize,
+    w_t: Vec<f32>,
+}
+
+impl Linear {
+    /// From the PyTorch layout `[out, in]`, row-major.
+    pub fn from_out_in(w: &[f32], n_out: usize, n_in: usize) -> Linear {
+        assert_eq!(w.len(), n_out * n_in, "weight length must be n_out * n_in");
+        let mut w_t = vec![0.0; n_in * n_out];
+        for o in 0..n_out {
+            for j in 0..n_in {
+                w_t[j * n_out + o] = w[o * n_in + j];
+            }
+        }
+        Linear { n_in, n_out, w_t }
+    }
+
+    /// From a function giving W[o][j].
+    pub fn from_fn(n_out: usize, n_in: usize, f: impl Fn(usize, usize) -> f32) -> Linear {
+        let mut w_t = vec![0.0; n_in * n_out];
+        for j in 0..n_in {
+            for o in 0..n_out {
+                w_t[j * n_out + o] = f(o, j);
+            }
+        }
+        Linear { n_in, n_out, w_t }
+    }
+
+    /// W[o][j].
+    pub fn weight(&self, o: usize, j: usize) -> f32 {
+        self.w_t[j * self.n_out + o]
+    }
+
+    pub fn n_params(&self) -> usize {
+        self.w_t.len()
+    }
+
+    /// The weights input `j` reaches.
+    #[inline]
+    fn row(&self, j: usize) -> &[f32] {
+        &self.w_t[j * self.n_out..(j + 1) * self.n_out]
+    }
+
+    /// y = W x for a real-valued input. Multiplies with a zero input are gated (not executed, not
+    /// counted as MACs), but the whole weight matrix is streamed from memory, as a dense
+    /// accelerator does.
+    pub fn forward_dense(&self, x: &[f32], y: &mut [f32], arith: &Arith, c: &mut Counts) {
+        debug_assert_eq!(x.len(), self.n_in);
+        debug_assert_eq!(y.len(), self.n_out);
+        y.fill(0.0);
+        let mut nonzero = 0u64;
+        for (j, &xj) in x.iter().enumerate() {
+            if xj == 0.0 {
+                continue;
+            }
+            nonzero += 1;
+            for (acc, &w) in y.iter_mut().zip(self.row(j)) {
+                *acc += arith.mul(xj, w);
+            }
+        }
+        let (n_in, n_out) = (self.n_in as u64, self.n_out as u64);
+        let bytes = arith.operand_bytes();
+        arith.count_mac(c, nonzero * n_out);
+        c.add(Op::EffectiveMac, arith.fmt(), nonzero * n_out);
+        c.add(Op::DenseSynop, arith.fmt(), n_in * n_out);
+        c.mem(Op::Read, arith.fmt(), TensorClass::Weight, n_in * n_out * bytes);
+        c.mem(Op::Read, arith.fmt(), TensorClass::Activation, n_in * bytes);
+        c.mem(Op::Write, arith.fmt(), TensorClass::Activation, n_out * bytes);
+    }
+
+    /// y = W s for a spike input: the weight row of each event is accumulated (one AC per
+    /// synaptic event); work and weight traffic are proportional to the number of events.
+    pub fn forward_events(&self, s: &SpikeTrain, y: &mut [f32], arith: &Arith, c: &mut Counts) {
+        y.fill(0.0);
+        self.accumulate_events(s, y, arith, c);
+        c.mem(Op::Write, arith.fmt(), TensorClass::Activation, self.n_out as u64 * arith.operand_bytes());
+    }
+
+    /// y += W s, without counting the output write (for a layer fed by several spike trains).
+    pub fn accumulate_events(&self, s: &SpikeTrain, y: &mut [f32], arith: &Arith, c: &mut Counts) {
+        debug_assert_eq!(s.len(), self.n_in);
+        debug_assert_eq!(y.len(), self.n_out);
+        for &j in &s.indices {
+            for (acc, &w) in y.iter_mut().zip(self.row(j as usize)) {
+                *acc += w;
+            }
+        }
+        let events = s.count() as u64;
+        let (n_in, n_out) = (self.n_in as u64, self.n_out as u64);
+        arith.count_ac(c, events * n_out);
+        c.add(Op::Synop, arith.fmt(), events * n_out);
+        c.add(Op::DenseSynop, arith.fmt(), n_in * n_out);
+        c.mem(Op::Read, arith.fmt(), TensorClass::Weight, events * n_out * arith.operand_bytes());
+        c.mem(Op::Read, arith.fmt(), TensorClass::Event, events * s.address_bytes());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ledger::FP32;
+
+    fn layer() -> Linear {
+        // W = [[1, 2, 3], [4, 5, 6]]  (2 outputs, 3 inputs)
+        Linear::from_out_in(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], 2, 3)
+    }
+
+    #[test]
+    fn dense_product_matches_the_matrix_and_gates_zero_inputs() {
+        let mut c = Counts::default();
+        let mut y = [0.0; 2];
+        layer().forward_dense(&[1.0, 0.0, 2.0], &mut y, &Arith::Exact, &mut c);
+        assert_eq!(y, [7.0, 16.0]);
+        assert_eq!(c.op_total(Op::Mac), 4); // two non-zero inputs x fan-out 2
+        assert_eq!(c.op_total(Op::DenseSynop), 6);
+        assert_eq!(c.op_total(Op::Ac), 0);
+    }
+
+    #[test]
+    fn events_accumulate_weight_rows_one_ac_per_synaptic_event() {
+        let mut c = Counts::default();
+        let mut s = SpikeTrain::new(3);
+        s.fire(2);
+        s.fire(0);
+        let mut y = [0.0; 2];
+        layer().forward_events(&s, &mut y, &Arith::Exact, &mut c);
+        assert_eq!(y, [4.0, 10.0]);
+        assert_eq!(c.op_total(Op::Ac), 4);
+        assert_eq!(c.op_total(Op::Synop), 4);
+        assert_eq!(c.op_total(Op::Mac), 0);
+        let weight_bytes = c.0[&crate::ledger::ActionKey::mem(Op::Read, FP32, TensorClass::Weight)];
+        assert_eq!(weight_bytes, 4 * 4);
+    }
+}

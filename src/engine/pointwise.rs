@@ -1,0 +1,88 @@
+//! Element-wise operations: token-shift mixing, gates, activations, residual adds.
+
+use super::arith::Arith;
+use super::events::SpikeTrain;
+use crate::ledger::{Counts, Op, TensorClass};
+
+/// RWKV token shift: out = x * mu + prev * (1 - mu), with `one_minus_mu` precomputed.
+pub fn token_shift(x: &[f32], prev: &[f32], mu: &[f32], one_minus_mu: &[f32], out: &mut [f32], arith: &Arith, c: &mut Counts) {
+    for i in 0..out.len() {
+        out[i] = arith.mul(x[i], mu[i]) + arith.mul(prev[i], one_minus_mu[i]);
+    }
+    let d = out.len() as u64;
+    arith.count_mul(c, 2 * d);
+    arith.count_add(c, d);
+    let bytes = arith.operand_bytes();
+    c.mem(Op::Read, arith.fmt(), TensorClass::Weight, 2 * d * bytes);
+    c.mem(Op::Write, arith.fmt(), TensorClass::Activation, d * bytes);
+}
+
+/// out = sigmoid(r) * z.
+pub fn sigmoid_gate(r: &[f32], z: &[f32], out: &mut [f32], arith: &Arith, c: &mut Counts) {
+    for i in 0..out.len() {
+        let g = 1.0 / (1.0 + (-r[i]).exp());
+        out[i] = arith.mul(g, z[i]);
+    }
+    let d = out.len() as u64;
+    c.add(Op::Sigmoid, arith.acc_fmt(), d);
+    arith.count_mul(c, d);
+    c.mem(Op::Write, arith.fmt(), TensorClass::Activation, d * arith.operand_bytes());
+}
+
+/// x = relu(x)^2 in place: one compare per element, one multiply per positive element.
+pub fn relu_squared(x: &mut [f32], arith: &Arith, c: &mut Counts) {
+    let mut positive = 0u64;
+    for v in x.iter_mut() {
+        if *v > 0.0 {
+            *v = arith.mul(*v, *v);
+            positive += 1;
+        } else {
+            *v = 0.0;
+        }
+    }
+    let d = x.len() as u64;
+    c.add(Op::Cmp, arith.acc_fmt(), d);
+    arith.count_mul(c, positive);
+    c.add(Op::ActOut, arith.acc_fmt(), d);
+    c.add(Op::ActNonzero, arith.acc_fmt(), positive);
+}
+
+/// x += y.
+pub fn residual_add(x: &mut [f32], y: &[f32], arith: &Arith, c: &mut Counts) {
+    for (a, b) in x.iter_mut().zip(y) {
+        *a += b;
+    }
+    let d = x.len() as u64;
+    arith.count_add(c, d);
+    let bytes = arith.operand_bytes();
+    c.mem(Op::Read, arith.fmt(), TensorClass::Activation, 2 * d * bytes);
+    c.mem(Op::Write, arith.fmt(), TensorClass::Activation, d * bytes);
+}
+
+/// x += s for a spike train: one add per spike (a zero spike changes nothing and costs nothing).
+pub fn residual_add_spikes(x: &mut [f32], s: &SpikeTrain, arith: &Arith, c: &mut Counts) {
+    for &i in &s.indices {
+        x[i as usize] += 1.0;
+    }
+    let n = s.count() as u64;
+    arith.count_add(c, n);
+    let bytes = arith.operand_bytes();
+    c.mem(Op::Read, arith.fmt(), TensorClass::Event, n * s.address_bytes());
+    c.mem(Op::Read, arith.fmt(), TensorClass::Activation, n * bytes);
+    c.mem(Op::Write, arith.fmt(), TensorClass::Activation, n * bytes);
+}
+
+/// Heaviside: spikes where x >= 0 (SpikeGPT's binary embedding).
+pub fn heaviside(x: &[f32], out: &mut SpikeTrain, arith: &Arith, c: &mut Counts) {
+    out.clear();
+    for (i, &v) in x.iter().enumerate() {
+        if v >= 0.0 {
+            out.fire(i);
+        }
+    }
+    let d = x.len() as u64;
+    c.add(Op::Cmp, arith.acc_fmt(), d);
+    c.add(Op::ActOut, arith.acc_fmt(), d);
+    c.add(Op::ActNonzero, arith.acc_fmt(), out.count() as u64);
+    c.add(Op::Spike, arith.acc_fmt(), out.count() as u64);
+}

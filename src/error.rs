@@ -1,0 +1,80 @@
+//! Errors. Bad input (exit code 2) is kept apart from internal failures (exit code 1).
+
+use std::path::{Path, PathBuf};
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A RON file that does not parse or does not match its schema.
+    #[error("{path}:{line}:{col}: {msg}\n{snippet}")]
+    Ron { path: PathBuf, line: usize, col: usize, msg: String, snippet: String },
+
+    /// A file that cannot be read.
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+
+    /// A file that cannot be written.
+    #[error("cannot write {path}: {source}")]
+    Write { path: PathBuf, source: std::io::Error },
+
+    /// Any other mistake in what the user gave us (a value, a shape, a flag).
+    #[error("{0}")]
+    Input(String),
+
+    /// A failure that is ours, not the user's.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    /// Process exit code: 2 for bad input, 1 for internal errors.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Internal(_) | Error::Write { .. } => 1,
+            _ => 2,
+        }
+    }
+
+    pub fn input(msg: impl Into<String>) -> Self {
+        Error::Input(msg.into())
+    }
+
+    /// Wrap a RON error with the file name, the position and the offending line.
+    pub fn ron(path: &Path, text: &str, err: &ron::error::SpannedError) -> Self {
+        let line = err.span.start.line;
+        let col = err.span.start.col;
+        let src_line = text.lines().nth(line.saturating_sub(1)).unwrap_or("");
+        let caret = format!("{}^", " ".repeat(col.saturating_sub(1)));
+        let snippet = format!("{line:>5} | {src_line}\n      | {caret}");
+        Error::Ron { path: path.to_path_buf(), line, col, msg: err.code.to_string(), snippet }
+    }
+}
+
+/// Read a whole text file, naming it in the error.
+pub fn read_text(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path).map_err(|source| Error::Read { path: path.to_path_buf(), source })
+}
+
+/// Parse RON text into `T`, with file:line:col errors.
+pub fn parse_ron<T: serde::de::DeserializeOwned>(path: &Path, text: &str) -> Result<T> {
+    ron::Options::default()
+        .with_default_extension(
+            ron::extensions::Extensions::IMPLICIT_SOME | ron::extensions::Extensions::UNWRAP_VARIANT_NEWTYPES,
+        )
+        .from_str(text)
+        .map_err(|e| Error::ron(path, text, &e))
+}
+
+/// Write a file atomically: to a temporary name beside it, then rename, so a reader sees either
+/// the previous file or the complete new one.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let err = |source| Error::Write { path: path.to_path_buf(), source };
+    let file_name = path.file_name().and_then(|s| s.to_str()).unwrap_or("out");
+    let tmp = path.with_file_name(format!(".{file_name}.{}.tmp", std::process::id()));
+    std::fs::write(&tmp, bytes).map_err(err)?;
+    std::fs::rename(&tmp, path).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        err(e)
+    })
+}

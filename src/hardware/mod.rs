@@ -1,0 +1,294 @@
+//! The hardware cost model: energy per action, per number format, per memory level, each number
+//! with its source. Loaded from RON files (`hardware/*.ron`, also built into the binary as presets).
+//!
+//! The cost model is one of three separate artefacts (as in Accelergy): the model's execution
+//! produces a ledger, the cost model says what each action costs, and pricing combines them.
+
+mod price;
+
+pub use price::{price, Price, PricedLedger, PricedLine, Unpriced};
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{self, Error, Result};
+use crate::ledger::{Fmt, Op, OpKind, TensorClass};
+
+/// Presets shipped in `hardware/`, built into the binary so it runs from anywhere.
+pub const PRESETS: &[(&str, &str)] = &[
+    ("horowitz45", include_str!("../../hardware/horowitz45.ron")),
+    ("jouppi7", include_str!("../../hardware/jouppi7.ron")),
+    ("paper45", include_str!("../../hardware/paper45.ron")),
+];
+
+/// An energy in picojoules: a value, or a range when the source gives one.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Energy {
+    Pj(f64),
+    /// (min, max); the nominal value is the midpoint.
+    Range(f64, f64),
+}
+
+impl Energy {
+    pub fn nominal(self) -> f64 {
+        match self {
+            Energy::Pj(v) => v,
+            Energy::Range(lo, hi) => 0.5 * (lo + hi),
+        }
+    }
+    pub fn min(self) -> f64 {
+        match self {
+            Energy::Pj(v) => v,
+            Energy::Range(lo, _) => lo,
+        }
+    }
+    pub fn max(self) -> f64 {
+        match self {
+            Energy::Pj(v) => v,
+            Energy::Range(_, hi) => hi,
+        }
+    }
+    fn validate(self) -> std::result::Result<(), String> {
+        let ok = |v: f64| v.is_finite() && v >= 0.0;
+        match self {
+            Energy::Pj(v) if ok(v) => Ok(()),
+            Energy::Range(lo, hi) if ok(lo) && ok(hi) && lo <= hi => Ok(()),
+            e => Err(format!("energy {e:?} must be finite, non-negative, and min <= max")),
+        }
+    }
+}
+
+/// The energy of one action in one number format.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Entry {
+    pub action: Op,
+    pub format: Fmt,
+    pub energy: Energy,
+    pub source: String,
+}
+
+/// An action priced as a sum of other actions in the same format (e.g. a LIF update = 1 mul +
+/// 2 add + 1 cmp).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Compound {
+    pub action: Op,
+    pub format: Fmt,
+    pub of: Vec<(Op, f64)>,
+    pub source: String,
+}
+
+/// One level of the memory hierarchy.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MemoryLevel {
+    pub name: String,
+    /// Capacity in bytes; `None` for off-chip memory of unbounded size.
+    pub capacity_bytes: Option<u64>,
+    /// Bytes moved by one access.
+    pub access_bytes: u32,
+    /// Energy of one read access.
+    pub read: Energy,
+    /// Energy of one write access (the read energy when absent).
+    #[serde(default)]
+    pub write: Option<Energy>,
+    pub source: String,
+}
+
+/// A tensor class placed in a named memory level regardless of its size.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pin {
+    pub class: TensorClass,
+    pub level: String,
+}
+
+/// An action this cost model deliberately leaves out, with the reason (never silently 0).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotPriced {
+    pub action: Op,
+    pub reason: String,
+}
+
+/// A hardware cost model as written in its RON file.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CostModel {
+    pub name: String,
+    pub description: String,
+    #[serde(default)]
+    pub technology: String,
+    pub entries: Vec<Entry>,
+    #[serde(default)]
+    pub compounds: Vec<Compound>,
+    #[serde(default)]
+    pub memories: Vec<MemoryLevel>,
+    #[serde(default)]
+    pub pins: Vec<Pin>,
+    #[serde(default)]
+    pub not_priced: Vec<NotPriced>,
+}
+
+/// A cost model together with where it came from and a hash of its text.
+#[derive(Clone, Debug)]
+pub struct Hardware {
+    pub model: CostModel,
+    /// Preset name or file path.
+    pub origin: String,
+    /// SHA-256 of the RON text, so a report can be traced to the exact cost model.
+    pub sha256: String,
+}
+
+impl Hardware {
+    /// Load a preset by name, or a RON file by path.
+    pub fn load(name_or_path: &str) -> Result<Hardware> {
+        if let Some((_, text)) = PRESETS.iter().find(|(n, _)| *n == name_or_path) {
+            let path = Path::new("hardware").join(format!("{name_or_path}.ron"));
+            return Hardware::from_text(&path, text, name_or_path.to_string());
+        }
+        let path = Path::new(name_or_path);
+        if !path.exists() {
+            let names: Vec<&str> = PRESETS.iter().map(|(n, _)| *n).collect();
+            return Err(Error::input(format!(
+                "unknown hardware `{name_or_path}`: not a preset ({}) and no such file",
+                names.join(", ")
+            )));
+        }
+        let text = error::read_text(path)?;
+        Hardware::from_text(path, &text, path.display().to_string())
+    }
+
+    pub fn from_text(path: &Path, text: &str, origin: String) -> Result<Hardware> {
+        let model: CostModel = error::parse_ron(path, text)?;
+        model.validate().map_err(|e| Error::input(format!("{}: {e}", path.display())))?;
+        Ok(Hardware { model, origin, sha256: sha256_hex(text.as_bytes()) })
+    }
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(bytes);
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl CostModel {
+    fn validate(&self) -> std::result::Result<(), String> {
+        let mut seen = BTreeMap::new();
+        for e in &self.entries {
+            e.energy.validate().map_err(|m| format!("entry {}.{}: {m}", e.action, e.format))?;
+            if e.action.kind() == OpKind::Memory {
+                return Err(format!(
+                    "entry {}.{}: memory actions are priced through `memories`, not `entries`",
+                    e.action, e.format
+                ));
+            }
+            if seen.insert((e.action, e.format), ()).is_some() {
+                return Err(format!("entry {}.{} is given twice", e.action, e.format));
+            }
+            if e.source.trim().is_empty() {
+                return Err(format!("entry {}.{} has no source", e.action, e.format));
+            }
+        }
+        for c in &self.compounds {
+            if c.of.is_empty() || c.of.iter().any(|(_, k)| !k.is_finite() || *k < 0.0) {
+                return Err(format!("compound {}.{}: needs parts with non-negative factors", c.action, c.format));
+            }
+        }
+        for m in &self.memories {
+            m.read.validate().map_err(|e| format!("memory {}: {e}", m.name))?;
+            if let Some(w) = m.write {
+                w.validate().map_err(|e| format!("memory {}: {e}", m.name))?;
+            }
+            if m.access_bytes == 0 {
+                return Err(format!("memory {}: access_bytes must be positive", m.name));
+            }
+        }
+        for p in &self.pins {
+            if !self.memories.iter().any(|m| m.name == p.level) {
+                return Err(format!("pin of {:?} names unknown memory level `{}`", p.class, p.level));
+            }
+        }
+        Ok(())
+    }
+
+    /// Every directly priced entry and every memory level, one line each, as `hardware show`
+    /// prints them: `path value unit source`.
+    pub fn lines(&self) -> Vec<(String, String, String, String)> {
+        let mut out = Vec::new();
+        let show = |e: Energy| match e {
+            Energy::Pj(v) => format!("{v}"),
+            Energy::Range(lo, hi) => format!("{lo}..{hi}"),
+        };
+        for e in &self.entries {
+            out.push((format!("{}.{}", e.action, e.format), show(e.energy), "pJ".into(), e.source.clone()));
+        }
+        for c in &self.compounds {
+            let parts: Vec<String> = c.of.iter().map(|(op, k)| format!("{k} {op}")).collect();
+            out.push((
+                format!("{}.{}", c.action, c.format),
+                format!("= {}", parts.join(" + ")),
+                "pJ".into(),
+                c.source.clone(),
+            ));
+        }
+        for m in &self.memories {
+            let cap = m.capacity_bytes.map(|c| format!("{c} B")).unwrap_or_else(|| "unbounded".into());
+            out.push((
+                format!("memory.{}.read", m.name),
+                show(m.read),
+                format!("pJ per {}-byte access ({cap})", m.access_bytes),
+                m.source.clone(),
+            ));
+            if let Some(w) = m.write {
+                out.push((
+                    format!("memory.{}.write", m.name),
+                    show(w),
+                    format!("pJ per {}-byte access", m.access_bytes),
+                    m.source.clone(),
+                ));
+            }
+        }
+        for p in &self.pins {
+            out.push((format!("pin.{}", p.class.name()), p.level.clone(), "level".into(), String::new()));
+        }
+        for n in &self.not_priced {
+            out.push((format!("{}", n.action), "not priced".into(), String::new(), n.reason.clone()));
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_preset_loads_and_has_sources() {
+        for (name, _) in PRESETS {
+            let hw = Hardware::load(name).unwrap();
+            assert!(!hw.model.entries.is_empty(), "{name}");
+            assert_eq!(hw.sha256.len(), 64);
+        }
+    }
+
+    #[test]
+    fn unknown_field_in_cost_model_is_reported_with_position() {
+        let text = "CostModel(name: \"x\", description: \"d\", entries: [], colour: 3)";
+        let err = Hardware::from_text(Path::new("bad.ron"), text, "bad".into()).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.starts_with("bad.ron:1:"), "{msg}");
+        assert!(msg.contains("colour"), "{msg}");
+        assert_eq!(err.exit_code(), 2);
+    }
+
+    #[test]
+    fn negative_energy_is_refused() {
+        let text = "CostModel(name: \"x\", description: \"d\", entries: [(action: add, format: \"fp32\", energy: Pj(-1.0), source: \"s\")])";
+        let err = Hardware::from_text(Path::new("neg.ron"), text, "neg".into()).unwrap_err();
+        assert!(err.to_string().contains("non-negative"), "{err}");
+    }
+}

@@ -1,0 +1,322 @@
+//! Pricing: ledger x cost model -> energy. A pure function, so sweeps over cost parameters
+//! re-price a saved ledger and never re-simulate.
+
+use serde::Serialize;
+
+use super::{CostModel, Energy, MemoryLevel};
+use crate::ledger::{ActionKey, Fmt, Ledger, Op, OpKind, TensorClass, INT32, INT8};
+
+/// The energy of one action (per count; per byte for memory), with how it was derived.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Price {
+    pub nominal: f64,
+    pub min: f64,
+    pub max: f64,
+    /// How the price was obtained, e.g. `mul.fp32 + add.fp32` or `memory sram-32k`.
+    pub how: String,
+}
+
+impl Price {
+    fn of(e: Energy, how: String) -> Price {
+        Price { nominal: e.nominal(), min: e.min(), max: e.max(), how }
+    }
+    fn scaled(&self, k: f64) -> Price {
+        Price { nominal: self.nominal * k, min: self.min * k, max: self.max * k, how: self.how.clone() }
+    }
+    fn plus(&self, o: &Price) -> Price {
+        Price {
+            nominal: self.nominal + o.nominal,
+            min: self.min + o.min,
+            max: self.max + o.max,
+            how: format!("{} + {}", self.how, o.how),
+        }
+    }
+}
+
+/// One priced count.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PricedLine {
+    pub action: String,
+    pub count: u64,
+    pub pj_each: f64,
+    pub energy_pj: f64,
+    pub energy_pj_min: f64,
+    pub energy_pj_max: f64,
+    pub how: String,
+}
+
+/// A counted action the cost model has no price for: reported, never counted as 0.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Unpriced {
+    pub action: String,
+    pub count: u64,
+    /// Why: "no price in the cost model", or the cost model's stated reason for leaving it out.
+    pub reason: String,
+    /// True when the cost model deliberately excludes it (with a reason).
+    pub excluded: bool,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct PricedLayer {
+    pub name: String,
+    pub lines: Vec<PricedLine>,
+    pub energy_pj: f64,
+    pub energy_pj_min: f64,
+    pub energy_pj_max: f64,
+}
+
+/// A ledger priced by a cost model.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct PricedLedger {
+    pub layers: Vec<PricedLayer>,
+    pub energy_pj: f64,
+    pub energy_pj_min: f64,
+    pub energy_pj_max: f64,
+    /// Energy by action kind: compute, nonlinear, neuron, metric, memory.
+    pub by_kind: Vec<(String, f64)>,
+    /// Energy by action (summed over layers and formats), in ledger order.
+    pub by_action: Vec<(String, f64)>,
+    /// Memory energy by level and by tensor class.
+    pub memory_by_level: Vec<(String, f64)>,
+    pub memory_by_class: Vec<(String, f64)>,
+    /// Work that has no price, summed over layers.
+    pub unpriced: Vec<Unpriced>,
+}
+
+fn kind_name(k: OpKind) -> &'static str {
+    match k {
+        OpKind::Compute => "compute",
+        OpKind::Nonlinear => "nonlinear",
+        OpKind::Neuron => "neuron",
+        OpKind::Metric => "metric",
+        OpKind::Memory => "memory",
+    }
+}
+
+fn add_to(v: &mut Vec<(String, f64)>, key: &str, x: f64) {
+    match v.iter_mut().find(|(k, _)| k == key) {
+        Some((_, acc)) => *acc += x,
+        None => v.push((key.to_string(), x)),
+    }
+}
+
+/// Price a ledger. Every count is either priced, excluded by the cost model with a reason, or
+/// listed as unpriced. Metric counts (spikes, synaptic events) are priced only when the cost
+/// model prices them directly, since their work is already counted as other actions.
+pub fn price(ledger: &Ledger, cm: &CostModel) -> PricedLedger {
+    let mut out = PricedLedger::default();
+    for kind in [OpKind::Compute, OpKind::Nonlinear, OpKind::Neuron, OpKind::Metric, OpKind::Memory] {
+        out.by_kind.push((kind_name(kind).to_string(), 0.0));
+    }
+    let mut unpriced: Vec<Unpriced> = Vec::new();
+    for (name, counts) in ledger.layers() {
+        let mut layer = PricedLayer { name: name.to_string(), ..Default::default() };
+        for (key, &count) in counts.iter() {
+            let price = unit_price(cm, ledger, key);
+            match price {
+                Some(p) => {
+                    let line = PricedLine {
+                        action: key.to_string(),
+                        count,
+                        pj_each: p.nominal,
+                        energy_pj: count as f64 * p.nominal,
+                        energy_pj_min: count as f64 * p.min,
+                        energy_pj_max: count as f64 * p.max,
+                        how: p.how,
+                    };
+                    layer.energy_pj += line.energy_pj;
+                    layer.energy_pj_min += line.energy_pj_min;
+                    layer.energy_pj_max += line.energy_pj_max;
+                    add_to(&mut out.by_kind, kind_name(key.op.kind()), line.energy_pj);
+                    add_to(&mut out.by_action, key.op.name(), line.energy_pj);
+                    if let (Op::Read | Op::Write, Some(class)) = (key.op, key.class) {
+                        add_to(&mut out.memory_by_class, class.name(), line.energy_pj);
+                        if let Some(level) = place(cm, ledger, class) {
+                            add_to(&mut out.memory_by_level, &level.name, line.energy_pj);
+                        }
+                    }
+                    layer.lines.push(line);
+                }
+                None if key.op.kind() == OpKind::Metric => {}
+                None => {
+                    let (reason, excluded) = match cm.not_priced.iter().find(|n| n.action == key.op) {
+                        Some(n) => (n.reason.clone(), true),
+                        None if key.op.kind() == OpKind::Memory && cm.memories.is_empty() => {
+                            ("the cost model has no memory levels".to_string(), false)
+                        }
+                        None => ("no price in the cost model".to_string(), false),
+                    };
+                    let action = key.to_string();
+                    match unpriced.iter_mut().find(|u| u.action == action) {
+                        Some(u) => u.count += count,
+                        None => unpriced.push(Unpriced { action, count, reason, excluded }),
+                    }
+                }
+            }
+        }
+        out.energy_pj += layer.energy_pj;
+        out.energy_pj_min += layer.energy_pj_min;
+        out.energy_pj_max += layer.energy_pj_max;
+        out.layers.push(layer);
+    }
+    out.unpriced = unpriced;
+    out
+}
+
+/// The price of one count of `key` (one byte for memory actions), or None.
+pub fn unit_price(cm: &CostModel, ledger: &Ledger, key: &ActionKey) -> Option<Price> {
+    match key.op.kind() {
+        OpKind::Memory => memory_price(cm, ledger, key),
+        _ => op_price(cm, key.op, key.fmt, 0),
+    }
+}
+
+fn direct(cm: &CostModel, op: Op, fmt: Fmt) -> Option<Price> {
+    let exact = cm.entries.iter().find(|e| e.action == op && e.format == fmt);
+    let any = || cm.entries.iter().find(|e| e.action == op && e.format == Fmt::Any);
+    exact.or_else(any).map(|e| Price::of(e.energy, format!("{}.{}", e.action, e.format)))
+}
+
+/// Resolution order: a direct entry; a compound from the file; the built-in rules (MAC = mul +
+/// add, AC = add, L-Mul = one integer add of width e + m). Depth-limited against cycles.
+pub fn op_price(cm: &CostModel, op: Op, fmt: Fmt, depth: u32) -> Option<Price> {
+    if depth > 8 {
+        return None;
+    }
+    if let Some(p) = direct(cm, op, fmt) {
+        return Some(p);
+    }
+    let compound = cm
+        .compounds
+        .iter()
+        .find(|c| c.action == op && c.format == fmt)
+        .or_else(|| cm.compounds.iter().find(|c| c.action == op && c.format == Fmt::Any));
+    if let Some(c) = compound {
+        let mut total: Option<Price> = None;
+        for (part, k) in &c.of {
+            let p = op_price(cm, *part, fmt, depth + 1)?.scaled(*k);
+            let p = Price { how: format!("{k} {}", p.how), ..p };
+            total = Some(match total {
+                None => p,
+                Some(t) => t.plus(&p),
+            });
+        }
+        return total;
+    }
+    match op {
+        Op::Mac => {
+            let mul = op_price(cm, Op::Mul, fmt, depth + 1)?;
+            let add = op_price(cm, Op::Add, fmt, depth + 1)?;
+            Some(mul.plus(&add))
+        }
+        Op::Ac => op_price(cm, Op::Add, fmt, depth + 1),
+        Op::Lmul => match fmt {
+            Fmt::Float { e, m } => int_add_price(cm, e as u32 + m as u32),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// An integer add of `bits` bits: an explicit entry, or linear interpolation (and extrapolation)
+/// in the width between the int8 and int32 add entries. Adder energy grows about linearly with
+/// width for ripple and carry-select adders; the interpolation is ours, not a measurement.
+pub fn int_add_price(cm: &CostModel, bits: u32) -> Option<Price> {
+    if bits == 0 || bits > 64 {
+        return None;
+    }
+    let fmt = Fmt::Int { bits: bits as u8 };
+    if let Some(p) = direct(cm, Op::Add, fmt) {
+        return Some(p);
+    }
+    let a8 = direct(cm, Op::Add, INT8)?;
+    let a32 = direct(cm, Op::Add, INT32)?;
+    let t = (bits as f64 - 8.0) / 24.0;
+    let lerp = |a: f64, b: f64| (a + t * (b - a)).max(0.0);
+    Some(Price {
+        nominal: lerp(a8.nominal, a32.nominal),
+        min: lerp(a8.min, a32.min),
+        max: lerp(a8.max, a32.max),
+        how: format!("add.int{bits} interpolated between add.int8 and add.int32"),
+    })
+}
+
+/// The level a tensor class lives in: where the cost model pins it, or the smallest level that
+/// holds its footprint.
+pub fn place<'a>(cm: &'a CostModel, ledger: &Ledger, class: TensorClass) -> Option<&'a MemoryLevel> {
+    if let Some(pin) = cm.pins.iter().find(|p| p.class == class) {
+        return cm.memories.iter().find(|m| m.name == pin.level);
+    }
+    let need = ledger.footprint.get(&class).copied().unwrap_or(0);
+    cm.memories
+        .iter()
+        .filter(|m| m.capacity_bytes.is_none_or(|c| c >= need))
+        .min_by_key(|m| m.capacity_bytes.unwrap_or(u64::MAX))
+}
+
+fn memory_price(cm: &CostModel, ledger: &Ledger, key: &ActionKey) -> Option<Price> {
+    let class = key.class?;
+    let level = place(cm, ledger, class)?;
+    let e = match key.op {
+        Op::Write => level.write.unwrap_or(level.read),
+        _ => level.read,
+    };
+    let per_byte = 1.0 / level.access_bytes as f64;
+    Some(Price::of(e, format!("memory {} ({} B/access)", level.name, level.access_bytes)).scaled(per_byte))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hardware::Hardware;
+    use crate::ledger::{FP32, TensorClass};
+
+    fn horowitz() -> CostModel {
+        Hardware::load("horowitz45").unwrap().model
+    }
+
+    #[test]
+    fn mac_is_mul_plus_add_unless_priced_directly() {
+        let cm = horowitz();
+        let p = op_price(&cm, Op::Mac, FP32, 0).unwrap();
+        assert!((p.nominal - 4.6).abs() < 1e-12, "{p:?}");
+        let ac = op_price(&cm, Op::Ac, FP32, 0).unwrap();
+        assert_eq!(ac.nominal, 0.9);
+    }
+
+    #[test]
+    fn lmul_is_priced_as_an_integer_add_of_its_width() {
+        let cm = horowitz();
+        // bf16: 8 + 7 = 15 bits, between int8 (0.03) and int32 (0.1).
+        let p = op_price(&cm, Op::Lmul, crate::ledger::BF16, 0).unwrap();
+        let expected = 0.03 + (15.0 - 8.0) / 24.0 * (0.1 - 0.03);
+        assert!((p.nominal - expected).abs() < 1e-12);
+    }
+
+    #[test]
+    fn unpriced_work_is_listed_not_zeroed() {
+        let cm = horowitz();
+        let mut l = Ledger::new();
+        let id = l.layer("x");
+        l.at(id).add(Op::Exp, FP32, 7);
+        l.at(id).add(Op::Add, FP32, 10);
+        l.at(id).add(Op::Spike, FP32, 3);
+        let p = price(&l, &cm);
+        assert_eq!(p.unpriced.len(), 1);
+        assert_eq!(p.unpriced[0].action, "exp.fp32");
+        assert_eq!(p.unpriced[0].count, 7);
+        assert!((p.energy_pj - 9.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn memory_goes_to_the_smallest_level_that_holds_the_tensor() {
+        let cm = horowitz();
+        let mut l = Ledger::new();
+        l.footprint.insert(TensorClass::Weight, 20 * 1024);
+        l.footprint.insert(TensorClass::State, 100);
+        assert_eq!(place(&cm, &l, TensorClass::Weight).unwrap().name, "sram-32k");
+        assert_eq!(place(&cm, &l, TensorClass::State).unwrap().name, "sram-8k");
+        l.footprint.insert(TensorClass::Weight, 1 << 30);
+        assert_eq!(place(&cm, &l, TensorClass::Weight).unwrap().name, "dram");
+    }
+}

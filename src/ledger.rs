@@ -1,0 +1,538 @@
+//! The action vocabulary and the per-layer action counts.
+//!
+//! The ledger is the only place counts are stored. Engine primitives add to it where the work
+//! happens; pricing and reports read it. It serialises to JSON and can be priced again later
+//! with another cost model (`picojoule price`).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// What happened. Compute and memory actions carry a number format; memory actions count bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Op {
+    /// Multiply-accumulate: a product added into an accumulator (dot products).
+    Mac,
+    /// Accumulate only: a weight (or a +-1 coded value) added into an accumulator.
+    Ac,
+    /// Element-wise multiply.
+    Mul,
+    /// Element-wise add or subtract.
+    Add,
+    /// L-Mul: a float multiply replaced by one integer add of width e + m.
+    Lmul,
+    /// Compare (threshold, max).
+    Cmp,
+    Exp,
+    Sigmoid,
+    Div,
+    Sqrt,
+    Tanh,
+    Log,
+    /// One update of one neuron's membrane (its arithmetic is priced as a compound action).
+    NeuronUpdate,
+    /// Spikes emitted (metric).
+    Spike,
+    /// Synaptic events delivered = spikes x fan-out (metric; the work is counted as `ac`).
+    Synop,
+    /// Synaptic operations of the dense layer, zeros included (NeuroBench `Dense`; metric).
+    DenseSynop,
+    /// Neuron updates that changed the membrane potential (NeuroBench `MembraneUpdates`; metric).
+    MembraneChange,
+    /// Multiply-accumulates with a non-zero real input, whatever the arithmetic (NeuroBench
+    /// `Effective_MACs`; metric).
+    EffectiveMac,
+    /// Outputs of activation functions and neurons (metric, for activation sparsity).
+    ActOut,
+    /// Non-zero outputs of activation functions and neurons (metric).
+    ActNonzero,
+    /// Bytes read from memory.
+    Read,
+    /// Bytes written to memory.
+    Write,
+}
+
+/// How an action is treated by pricing and reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OpKind {
+    /// Arithmetic work: must be priced, or reported as unpriced.
+    Compute,
+    /// Nonlinear function evaluations, by name: must be priced, or reported as unpriced.
+    Nonlinear,
+    /// Neuron dynamics: must be priced, or reported as unpriced.
+    Neuron,
+    /// Counts that describe work already counted elsewhere; priced only if a cost model asks.
+    Metric,
+    /// Memory traffic in bytes.
+    Memory,
+}
+
+impl Op {
+    pub const ALL: [Op; 22] = [
+        Op::Mac,
+        Op::Ac,
+        Op::Mul,
+        Op::Add,
+        Op::Lmul,
+        Op::Cmp,
+        Op::Exp,
+        Op::Sigmoid,
+        Op::Div,
+        Op::Sqrt,
+        Op::Tanh,
+        Op::Log,
+        Op::NeuronUpdate,
+        Op::Spike,
+        Op::Synop,
+        Op::DenseSynop,
+        Op::MembraneChange,
+        Op::EffectiveMac,
+        Op::ActOut,
+        Op::ActNonzero,
+        Op::Read,
+        Op::Write,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Op::Mac => "mac",
+            Op::Ac => "ac",
+            Op::Mul => "mul",
+            Op::Add => "add",
+            Op::Lmul => "lmul",
+            Op::Cmp => "cmp",
+            Op::Exp => "exp",
+            Op::Sigmoid => "sigmoid",
+            Op::Div => "div",
+            Op::Sqrt => "sqrt",
+            Op::Tanh => "tanh",
+            Op::Log => "log",
+            Op::NeuronUpdate => "neuron_update",
+            Op::Spike => "spike",
+            Op::Synop => "synop",
+            Op::DenseSynop => "dense_synop",
+            Op::MembraneChange => "membrane_change",
+            Op::EffectiveMac => "effective_mac",
+            Op::ActOut => "act_out",
+            Op::ActNonzero => "act_nonzero",
+            Op::Read => "read",
+            Op::Write => "write",
+        }
+    }
+
+    pub fn kind(self) -> OpKind {
+        match self {
+            Op::Mac | Op::Ac | Op::Mul | Op::Add | Op::Lmul | Op::Cmp => OpKind::Compute,
+            Op::Exp | Op::Sigmoid | Op::Div | Op::Sqrt | Op::Tanh | Op::Log => OpKind::Nonlinear,
+            Op::NeuronUpdate => OpKind::Neuron,
+            Op::Spike
+            | Op::Synop
+            | Op::DenseSynop
+            | Op::MembraneChange
+            | Op::EffectiveMac
+            | Op::ActOut
+            | Op::ActNonzero => OpKind::Metric,
+            Op::Read | Op::Write => OpKind::Memory,
+        }
+    }
+}
+
+impl fmt::Display for Op {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Op {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Op::ALL.iter().copied().find(|op| op.name() == s).ok_or_else(|| {
+            let names: Vec<&str> = Op::ALL.iter().map(|o| o.name()).collect();
+            format!("unknown action `{s}` (valid: {})", names.join(", "))
+        })
+    }
+}
+
+/// A number format label: floating point ExMy or integer of some width.
+///
+/// This is the label the ledger and the cost model agree on; bit-level behaviour lives in
+/// `numerics`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Fmt {
+    Float { e: u8, m: u8 },
+    Int { bits: u8 },
+    /// Matches every format (cost model entries only).
+    Any,
+}
+
+pub const FP32: Fmt = Fmt::Float { e: 8, m: 23 };
+pub const FP16: Fmt = Fmt::Float { e: 5, m: 10 };
+pub const BF16: Fmt = Fmt::Float { e: 8, m: 7 };
+pub const INT8: Fmt = Fmt::Int { bits: 8 };
+pub const INT32: Fmt = Fmt::Int { bits: 32 };
+
+impl Fmt {
+    /// Storage width in bits.
+    pub fn bits(self) -> u32 {
+        match self {
+            Fmt::Float { e, m } => 1 + e as u32 + m as u32,
+            Fmt::Int { bits } => bits as u32,
+            Fmt::Any => 0,
+        }
+    }
+
+    /// Storage width in bytes, rounded up (a 12-bit value occupies 2 bytes in byte-addressed memory).
+    pub fn bytes(self) -> u64 {
+        (self.bits() as u64).div_ceil(8)
+    }
+}
+
+impl fmt::Display for Fmt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Fmt::Float { e: 8, m: 23 } => f.write_str("fp32"),
+            Fmt::Float { e: 5, m: 10 } => f.write_str("fp16"),
+            Fmt::Float { e: 8, m: 7 } => f.write_str("bf16"),
+            Fmt::Float { e: 4, m: 3 } => f.write_str("fp8-e4m3"),
+            Fmt::Float { e: 5, m: 2 } => f.write_str("fp8-e5m2"),
+            Fmt::Float { e, m } => write!(f, "e{e}m{m}"),
+            Fmt::Int { bits } => write!(f, "int{bits}"),
+            Fmt::Any => f.write_str("any"),
+        }
+    }
+}
+
+impl FromStr for Fmt {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || {
+            format!(
+                "unknown number format `{s}` (valid: fp32, fp16, bf16, fp8-e4m3, fp8-e5m2, eXmY, intN, any)"
+            )
+        };
+        Ok(match s {
+            "fp32" => FP32,
+            "fp16" => FP16,
+            "bf16" => BF16,
+            "fp8-e4m3" => Fmt::Float { e: 4, m: 3 },
+            "fp8-e5m2" => Fmt::Float { e: 5, m: 2 },
+            "any" => Fmt::Any,
+            _ => {
+                if let Some(rest) = s.strip_prefix("int") {
+                    let bits: u8 = rest.parse().map_err(|_| bad())?;
+                    if bits == 0 || bits > 64 {
+                        return Err(bad());
+                    }
+                    Fmt::Int { bits }
+                } else if let Some(rest) = s.strip_prefix('e') {
+                    let (e, m) = rest.split_once('m').ok_or_else(bad)?;
+                    let e: u8 = e.parse().map_err(|_| bad())?;
+                    let m: u8 = m.parse().map_err(|_| bad())?;
+                    if !(1..=11).contains(&e) || m > 52 {
+                        return Err(bad());
+                    }
+                    Fmt::Float { e, m }
+                } else {
+                    return Err(bad());
+                }
+            }
+        })
+    }
+}
+
+impl Serialize for Fmt {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Fmt {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// Which tensor a memory action moves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TensorClass {
+    /// Trained parameters.
+    Weight,
+    /// Neuron state: membrane potentials.
+    Neuron,
+    /// Recurrent state: WKV numerator/denominator, token-shift buffers, attention running sums.
+    State,
+    /// Activations passed between layers.
+    Activation,
+    /// Spike events as addresses (address-event representation).
+    Event,
+}
+
+impl TensorClass {
+    pub const ALL: [TensorClass; 5] = [
+        TensorClass::Weight,
+        TensorClass::Neuron,
+        TensorClass::State,
+        TensorClass::Activation,
+        TensorClass::Event,
+    ];
+    pub fn name(self) -> &'static str {
+        match self {
+            TensorClass::Weight => "weight",
+            TensorClass::Neuron => "neuron",
+            TensorClass::State => "state",
+            TensorClass::Activation => "activation",
+            TensorClass::Event => "event",
+        }
+    }
+}
+
+/// One kind of action: operation, number format, and (for memory) tensor class.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ActionKey {
+    pub op: Op,
+    pub fmt: Fmt,
+    pub class: Option<TensorClass>,
+}
+
+impl ActionKey {
+    pub fn new(op: Op, fmt: Fmt) -> Self {
+        ActionKey { op, fmt, class: None }
+    }
+    pub fn mem(op: Op, fmt: Fmt, class: TensorClass) -> Self {
+        ActionKey { op, fmt, class: Some(class) }
+    }
+}
+
+impl fmt::Display for ActionKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.class {
+            Some(c) => write!(f, "{}.{}.{}", self.op, c.name(), self.fmt),
+            None => write!(f, "{}.{}", self.op, self.fmt),
+        }
+    }
+}
+
+/// The counts of one layer, keyed by action.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Counts(pub BTreeMap<ActionKey, u64>);
+
+impl Counts {
+    #[inline]
+    pub fn add(&mut self, op: Op, fmt: Fmt, n: u64) {
+        if n != 0 {
+            *self.0.entry(ActionKey::new(op, fmt)).or_insert(0) += n;
+        }
+    }
+
+    /// Record `bytes` of memory traffic.
+    #[inline]
+    pub fn mem(&mut self, op: Op, fmt: Fmt, class: TensorClass, bytes: u64) {
+        if bytes != 0 {
+            *self.0.entry(ActionKey::mem(op, fmt, class)).or_insert(0) += bytes;
+        }
+    }
+
+    /// Sum of the counts of `op`, over all formats and classes.
+    pub fn op_total(&self, op: Op) -> u64 {
+        self.0.iter().filter(|(k, _)| k.op == op).map(|(_, v)| *v).sum()
+    }
+
+    pub fn merge(&mut self, other: &Counts) {
+        for (k, v) in &other.0 {
+            *self.0.entry(*k).or_insert(0) += v;
+        }
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&ActionKey, &u64)> {
+        self.0.iter()
+    }
+}
+
+/// Index of a layer in a ledger.
+pub type LayerId = usize;
+
+/// Action counts per layer path (e.g. `blocks.3.att.key`), in the order layers were registered.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Ledger {
+    names: Vec<String>,
+    counts: Vec<Counts>,
+    /// Bytes resident per tensor class (what memory placement needs to choose a level).
+    pub footprint: BTreeMap<TensorClass, u64>,
+}
+
+impl Ledger {
+    pub fn new() -> Self {
+        Ledger::default()
+    }
+
+    /// Register a layer path and return its id; registering a name twice returns the same id.
+    pub fn layer(&mut self, name: &str) -> LayerId {
+        if let Some(i) = self.names.iter().position(|n| n == name) {
+            return i;
+        }
+        self.names.push(name.to_string());
+        self.counts.push(Counts::default());
+        self.names.len() - 1
+    }
+
+    #[inline]
+    pub fn at(&mut self, id: LayerId) -> &mut Counts {
+        &mut self.counts[id]
+    }
+
+    pub fn get(&self, id: LayerId) -> &Counts {
+        &self.counts[id]
+    }
+
+    pub fn layers(&self) -> impl Iterator<Item = (&str, &Counts)> {
+        self.names.iter().map(|s| s.as_str()).zip(self.counts.iter())
+    }
+
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+
+    /// Counts summed over every layer.
+    pub fn totals(&self) -> Counts {
+        let mut t = Counts::default();
+        for c in &self.counts {
+            t.merge(c);
+        }
+        t
+    }
+
+    /// Counts summed over layers whose path starts with `prefix` followed by `.` or the end.
+    pub fn subtree(&self, prefix: &str) -> Counts {
+        let mut t = Counts::default();
+        for (name, c) in self.layers() {
+            if name == prefix || name.starts_with(&format!("{prefix}.")) {
+                t.merge(c);
+            }
+        }
+        t
+    }
+}
+
+/// The serialised form: a list of layers, each with a list of `{op, format, class, count}`.
+#[derive(Serialize, Deserialize)]
+struct LedgerFile {
+    #[serde(default)]
+    footprint: BTreeMap<TensorClass, u64>,
+    layers: Vec<LayerFile>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct LayerFile {
+    name: String,
+    counts: Vec<CountEntry>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CountEntry {
+    op: Op,
+    format: Fmt,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    class: Option<TensorClass>,
+    count: u64,
+}
+
+impl Serialize for Ledger {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let file = LedgerFile {
+            footprint: self.footprint.clone(),
+            layers: self
+                .layers()
+                .map(|(name, c)| LayerFile {
+                    name: name.to_string(),
+                    counts: c
+                        .iter()
+                        .map(|(k, v)| CountEntry { op: k.op, format: k.fmt, class: k.class, count: *v })
+                        .collect(),
+                })
+                .collect(),
+        };
+        file.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Ledger {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let file = LedgerFile::deserialize(d)?;
+        let mut ledger = Ledger::new();
+        ledger.footprint = file.footprint;
+        for layer in file.layers {
+            let id = ledger.layer(&layer.name);
+            for e in layer.counts {
+                let key = ActionKey { op: e.op, fmt: e.format, class: e.class };
+                let is_mem = e.op.kind() == OpKind::Memory;
+                if is_mem != e.class.is_some() {
+                    return Err(serde::de::Error::custom(format!(
+                        "layer `{}`: action `{}` {} a tensor class",
+                        layer.name,
+                        e.op,
+                        if is_mem { "needs" } else { "takes no" }
+                    )));
+                }
+                *ledger.at(id).0.entry(key).or_insert(0) += e.count;
+            }
+        }
+        Ok(ledger)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_round_trip_through_their_names() {
+        for s in ["fp32", "fp16", "bf16", "fp8-e4m3", "fp8-e5m2", "e3m4", "int8", "int32", "int12"] {
+            let f: Fmt = s.parse().unwrap();
+            assert_eq!(f.to_string(), s);
+        }
+        assert!("fp33".parse::<Fmt>().is_err());
+        assert_eq!("e8m7".parse::<Fmt>().unwrap(), BF16);
+    }
+
+    #[test]
+    fn ledger_serialises_and_reads_back_identically() {
+        let mut l = Ledger::new();
+        let a = l.layer("blocks.0.att.key");
+        l.at(a).add(Op::Mac, FP32, 12);
+        l.at(a).mem(Op::Read, FP32, TensorClass::Weight, 48);
+        let b = l.layer("head");
+        l.at(b).add(Op::Ac, FP16, 3);
+        l.footprint.insert(TensorClass::Weight, 1024);
+        let json = serde_json::to_string(&l).unwrap();
+        let back: Ledger = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, l);
+    }
+
+    #[test]
+    fn subtree_sums_only_matching_paths() {
+        let mut l = Ledger::new();
+        let a = l.layer("blocks.1.att");
+        let b = l.layer("blocks.10.att");
+        l.at(a).add(Op::Mac, FP32, 1);
+        l.at(b).add(Op::Mac, FP32, 5);
+        assert_eq!(l.subtree("blocks.1").op_total(Op::Mac), 1);
+        assert_eq!(l.totals().op_total(Op::Mac), 6);
+    }
+
+    #[test]
+    fn memory_entries_need_a_class() {
+        let json = r#"{"layers":[{"name":"x","counts":[{"op":"read","format":"fp32","count":4}]}]}"#;
+        let err = serde_json::from_str::<Ledger>(json).unwrap_err().to_string();
+        assert!(err.contains("needs a tensor class"), "{err}");
+    }
+}

@@ -1,0 +1,36 @@
+//! Model families, one file each. A model description is a RON file naming the family.
+
+pub mod spikegpt;
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{self, Error, Result};
+
+/// A model description file (`models/*.ron`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum ModelDesc {
+    SpikeGpt(spikegpt::Config),
+}
+
+impl ModelDesc {
+    pub fn load(path: &Path) -> Result<ModelDesc> {
+        let text = error::read_text(path)?;
+        let desc: ModelDesc = error::parse_ron(path, &text)?;
+        desc.validate().map_err(|e| Error::input(format!("{}: {e}", path.display())))?;
+        Ok(desc)
+    }
+
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        match self {
+            ModelDesc::SpikeGpt(c) => c.validate(),
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        match self {
+            ModelDesc::SpikeGpt(c) => &c.name,
+        }
+    }
+}

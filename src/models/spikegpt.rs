@@ -1,0 +1,690 @@
+//! SpikeGPT-style spiking language model (Zhu et al., arXiv:2302.13939): RWKV-4 token mixing
+//! (SRWKV) and receptance FFN (SRFFN), each followed by LIF neurons, run as an RNN one token at a
+//! time. Parameter names follow the released checkpoints (`emb.weight`, `blocks.{i}.att.key.weight`, ...).
+//!
+//! Three forms of one network (`Variant`):
+//! - `Reference`: as SpikeGPT's code computes it. Every projection sees the layer-normed float
+//!   residual (MACs); the LIF spikes are added into the residual stream.
+//! - `SpikeDriven`: the spike trains are the inputs of the following projections, which then cost
+//!   one AC per synaptic event. The token-shift mix is folded into two weight copies,
+//!   W diag(mu) for the current token's spikes and W diag(1 - mu) for the previous token's, so both
+//!   inputs stay binary. This is the network the paper's energy accounting describes.
+//! - `NonSpiking`: the same network with the LIF neurons removed (the ANN twin, i.e. RWKV-4).
+
+use std::path::Path;
+
+use rand::{RngExt, SeedableRng};
+use serde::{Deserialize, Serialize};
+
+use crate::engine::lif::LifConfig;
+use crate::engine::linear::Linear;
+use crate::engine::norm::layer_norm;
+use crate::engine::pointwise::{heaviside, relu_squared, residual_add, residual_add_spikes, sigmoid_gate, token_shift};
+use crate::engine::wkv::{wkv_step, WkvState};
+use crate::engine::{Arith, SpikeTrain};
+use crate::error::{Error, Result};
+use crate::ledger::{Counts, LayerId, Ledger, Op, TensorClass};
+use crate::weights::TensorStore;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub enum Variant {
+    #[default]
+    Reference,
+    SpikeDriven,
+    NonSpiking,
+}
+
+impl Variant {
+    pub fn name(self) -> &'static str {
+        match self {
+            Variant::Reference => "reference",
+            Variant::SpikeDriven => "spike_driven",
+            Variant::NonSpiking => "non_spiking",
+        }
+    }
+}
+
+/// Where the parameters come from.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum WeightsSpec {
+    /// RWKV-4-style initialisation from a seed (untrained).
+    Seeded(u64),
+    /// A safetensors file, relative to the model description.
+    File(String),
+}
+
+/// Mirrors the checkpoint: width, depth, vocabulary, plus the neuron and variant choices.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub name: String,
+    pub n_layer: usize,
+    pub n_embd: usize,
+    pub vocab_size: usize,
+    /// FFN hidden width as a multiple of `n_embd` (4 in SpikeGPT).
+    #[serde(default = "default_ffn_mult")]
+    pub ffn_mult: usize,
+    #[serde(default)]
+    pub variant: Variant,
+    /// Heaviside of the embedding row (SpikeGPT's char-level models); always on when spike driven.
+    #[serde(default)]
+    pub binary_embedding: bool,
+    #[serde(default)]
+    pub lif: LifConfig,
+    #[serde(default = "default_eps")]
+    pub layer_norm_eps: f32,
+    pub weights: WeightsSpec,
+}
+
+fn default_ffn_mult() -> usize {
+    4
+}
+fn default_eps() -> f32 {
+    1e-5
+}
+
+impl Config {
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        let limit = 1 << 20;
+        for (name, v) in [("n_layer", self.n_layer), ("n_embd", self.n_embd), ("vocab_size", self.vocab_size), ("ffn_mult", self.ffn_mult)] {
+            if v == 0 || v > limit {
+                return Err(format!("{name} must be between 1 and {limit}, found {v}"));
+            }
+        }
+        if self.n_embd < 2 {
+            return Err("n_embd must be at least 2".into());
+        }
+        self.lif.validate()?;
+        if !(self.layer_norm_eps.is_finite() && self.layer_norm_eps > 0.0) {
+            return Err("layer_norm_eps must be positive".into());
+        }
+        Ok(())
+    }
+
+    pub fn ffn_hidden(&self) -> usize {
+        self.ffn_mult * self.n_embd
+    }
+
+    /// Parameter count: L (13 d^2 + 11 d) + 4 d + 2 V d for ffn_mult = 4.
+    pub fn n_params(&self) -> usize {
+        let (d, h, v, l) = (self.n_embd, self.ffn_hidden(), self.vocab_size, self.n_layer);
+        let block = 4 * d * d + 2 * d * h + d * d + 5 * d + 2 * d + 4 * d;
+        l * block + 2 * d + 2 * d + 2 * v * d
+    }
+
+    /// Every checkpoint key with its shape, in checkpoint order.
+    pub fn checkpoint_keys(&self) -> Vec<(String, Vec<usize>)> {
+        let (d, h, v) = (self.n_embd, self.ffn_hidden(), self.vocab_size);
+        let mut keys = vec![("emb.weight".to_string(), vec![v, d])];
+        for i in 0..self.n_layer {
+            let p = format!("blocks.{i}");
+            if i == 0 {
+                keys.push((format!("{p}.ln0.weight"), vec![d]));
+                keys.push((format!("{p}.ln0.bias"), vec![d]));
+            }
+            for ln in ["ln1", "ln2"] {
+                keys.push((format!("{p}.{ln}.weight"), vec![d]));
+                keys.push((format!("{p}.{ln}.bias"), vec![d]));
+            }
+            keys.push((format!("{p}.att.time_decay"), vec![d]));
+            keys.push((format!("{p}.att.time_first"), vec![d]));
+            for m in ["k", "v", "r"] {
+                keys.push((format!("{p}.att.time_mix_{m}"), vec![1, 1, d]));
+            }
+            for w in ["key", "value", "receptance", "output"] {
+                keys.push((format!("{p}.att.{w}.weight"), vec![d, d]));
+            }
+            for m in ["k", "r"] {
+                keys.push((format!("{p}.ffn.time_mix_{m}"), vec![1, 1, d]));
+            }
+            keys.push((format!("{p}.ffn.key.weight"), vec![h, d]));
+            keys.push((format!("{p}.ffn.receptance.weight"), vec![d, d]));
+            keys.push((format!("{p}.ffn.value.weight"), vec![d, h]));
+        }
+        keys.push(("ln_out.weight".into(), vec![d]));
+        keys.push(("ln_out.bias".into(), vec![d]));
+        keys.push(("head.weight".into(), vec![v, d]));
+        keys
+    }
+}
+
+/// Standard normal samples (Box-Muller), so the initialisation needs no extra crate.
+fn normal(rng: &mut rand::rngs::Xoshiro256PlusPlus) -> f32 {
+    let u1: f64 = rng.random::<f64>().max(f64::MIN_POSITIVE);
+    let u2: f64 = rng.random::<f64>();
+    ((-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()) as f32
+}
+
+/// Gains of the seeded Gaussian matrices (std = gain / sqrt(fan_in)), chosen so that an untrained
+/// network's LIF layers fire at a few to a few tens of percent; not RWKV's zero-init, which would
+/// leave the untrained network silent.
+const SEED_GAINS: &[(&str, f32)] = &[
+    ("att.key", 2.0),
+    ("att.value", 2.0),
+    ("att.receptance", 1.0),
+    ("att.output", 4.0),
+    ("ffn.key", 3.0),
+    ("ffn.value", 2.0),
+    ("ffn.receptance", 1.0),
+    ("head", 1.0),
+];
+
+/// RWKV-4 initialisation of the time parameters (spikegpt.md section 1.9), Gaussian matrices.
+pub fn seeded_weights(cfg: &Config, seed: u64) -> TensorStore {
+    let mut rng = rand::rngs::Xoshiro256PlusPlus::seed_from_u64(seed);
+    let mut store = TensorStore::new(format!("seeded weights (seed {seed})"));
+    let d = cfg.n_embd;
+    let l = cfg.n_layer;
+    for (key, shape) in cfg.checkpoint_keys() {
+        let n: usize = shape.iter().product();
+        let layer: usize = key.strip_prefix("blocks.").and_then(|r| r.split('.').next()).and_then(|s| s.parse().ok()).unwrap_or(0);
+        let r01 = if l > 1 { layer as f32 / (l - 1) as f32 } else { 0.0 };
+        let r10 = 1.0 - layer as f32 / l as f32;
+        let x = |i: usize| i as f32 / d as f32;
+        let data: Vec<f32> = if key.ends_with("ln0.weight") || key.ends_with("ln1.weight") || key.ends_with("ln2.weight") || key == "ln_out.weight" {
+            vec![1.0; n]
+        } else if key.ends_with(".bias") {
+            vec![0.0; n]
+        } else if key.ends_with("time_decay") {
+            (0..d).map(|h| -5.0 + 8.0 * (h as f32 / (d - 1) as f32).powf(0.7 + 1.3 * r01)).collect()
+        } else if key.ends_with("time_first") {
+            (0..d).map(|h| 0.3f32.ln() + (((h + 1) % 3) as f32 - 1.0) * 0.5).collect()
+        } else if key.ends_with("att.time_mix_k") || key.ends_with("ffn.time_mix_k") || key.ends_with("ffn.time_mix_r") {
+            (0..d).map(|i| x(i).powf(r10)).collect()
+        } else if key.ends_with("att.time_mix_v") {
+            (0..d).map(|i| x(i).powf(r10) + 0.3 * r01).collect()
+        } else if key.ends_with("att.time_mix_r") {
+            (0..d).map(|i| x(i).powf(0.5 * r10)).collect()
+        } else if key == "emb.weight" {
+            (0..n).map(|_| normal(&mut rng)).collect()
+        } else {
+            let gain = SEED_GAINS.iter().find(|(k, _)| key.contains(k)).map(|(_, g)| *g).unwrap_or(1.0);
+            let std = gain / (shape[1] as f32).sqrt();
+            (0..n).map(|_| std * normal(&mut rng)).collect()
+        };
+        store.insert(key, shape, data);
+    }
+    store
+}
+
+struct Norm {
+    w: Vec<f32>,
+    b: Vec<f32>,
+}
+
+impl Norm {
+    fn load(store: &TensorStore, prefix: &str, d: usize) -> Result<Norm> {
+        Ok(Norm { w: store.get(&format!("{prefix}.weight"), &[d])?.to_vec(), b: store.get(&format!("{prefix}.bias"), &[d])?.to_vec() })
+    }
+}
+
+/// A projection fed by two spike trains (this token's and the previous token's), with the
+/// token-shift mix folded into its two weight copies.
+struct FoldedShift {
+    cur: Linear,
+    prev: Linear,
+}
+
+impl FoldedShift {
+    fn new(w: &[f32], n_out: usize, n_in: usize, mu: &[f32]) -> FoldedShift {
+        FoldedShift {
+            cur: Linear::from_fn(n_out, n_in, |o, j| w[o * n_in + j] * mu[j]),
+            prev: Linear::from_fn(n_out, n_in, |o, j| w[o * n_in + j] * (1.0 - mu[j])),
+        }
+    }
+
+    fn forward(&self, cur: &SpikeTrain, prev: &SpikeTrain, y: &mut [f32], arith: &Arith, c: &mut Counts) {
+        self.cur.forward_events(cur, y, arith, c);
+        self.prev.accumulate_events(prev, y, arith, c);
+    }
+}
+
+/// One token-shift mix: mu and 1 - mu.
+struct Mix {
+    mu: Vec<f32>,
+    one_minus: Vec<f32>,
+}
+
+impl Mix {
+    fn load(store: &TensorStore, key: &str, d: usize) -> Result<Mix> {
+        let mu = store.get(key, &[1, 1, d])?.to_vec();
+        let one_minus = mu.iter().map(|m| 1.0 - m).collect();
+        Ok(Mix { mu, one_minus })
+    }
+}
+
+struct Att {
+    decay: Vec<f32>,
+    first: Vec<f32>,
+    mix_k: Mix,
+    mix_v: Mix,
+    mix_r: Mix,
+    key: Linear,
+    value: Linear,
+    receptance: Linear,
+    output: Linear,
+    folded: Option<[FoldedShift; 3]>,
+}
+
+struct Ffn {
+    mix_k: Mix,
+    mix_r: Mix,
+    key: Linear,
+    receptance: Linear,
+    value: Linear,
+    folded: Option<[FoldedShift; 2]>,
+}
+
+/// Ledger ids of one block's layers.
+struct BlockIds {
+    ln0: LayerId,
+    ln1: LayerId,
+    att_shift: LayerId,
+    att_key: LayerId,
+    att_value: LayerId,
+    att_receptance: LayerId,
+    att_wkv: LayerId,
+    att_gate: LayerId,
+    att_output: LayerId,
+    lif1: LayerId,
+    res1: LayerId,
+    ln2: LayerId,
+    ffn_shift: LayerId,
+    ffn_key: LayerId,
+    ffn_act: LayerId,
+    ffn_value: LayerId,
+    ffn_receptance: LayerId,
+    ffn_gate: LayerId,
+    lif2: LayerId,
+    res2: LayerId,
+}
+
+struct Block {
+    ln0: Option<Norm>,
+    ln1: Norm,
+    ln2: Norm,
+    att: Att,
+    ffn: Ffn,
+    ids: BlockIds,
+}
+
+/// Recurrent state of one block: token-shift buffers, WKV state, membrane potentials, and the
+/// spike trains of this and the previous token.
+pub struct BlockState {
+    att_prev: Vec<f32>,
+    ffn_prev: Vec<f32>,
+    wkv: WkvState,
+    v1: Vec<f32>,
+    v2: Vec<f32>,
+    s1: SpikeTrain,
+    s2: SpikeTrain,
+    prev_in: SpikeTrain,
+    prev_s1: SpikeTrain,
+}
+
+/// Scratch buffers, allocated once per run (no allocation per token).
+struct Scratch {
+    xa: Vec<f32>,
+    xk: Vec<f32>,
+    xv: Vec<f32>,
+    xr: Vec<f32>,
+    k: Vec<f32>,
+    v: Vec<f32>,
+    r: Vec<f32>,
+    wkv: Vec<f32>,
+    z: Vec<f32>,
+    y: Vec<f32>,
+    hidden: Vec<f32>,
+}
+
+/// The whole recurrent state of a run.
+pub struct State {
+    x: Vec<f32>,
+    blocks: Vec<BlockState>,
+    emb_spikes: SpikeTrain,
+    prev_emb_spikes: SpikeTrain,
+    scratch: Scratch,
+    pub logits: Vec<f32>,
+}
+
+pub struct SpikeGpt {
+    pub cfg: Config,
+    emb: Vec<f32>,
+    blocks: Vec<Block>,
+    ln_out: Norm,
+    head: Linear,
+    ledger_template: Ledger,
+    id_emb: LayerId,
+    id_ln_out: LayerId,
+    id_head: LayerId,
+}
+
+impl SpikeGpt {
+    /// Build from a description; `base` is the folder that relative weight paths start from.
+    pub fn from_config(cfg: Config, base: &Path) -> Result<SpikeGpt> {
+        cfg.validate().map_err(|e| Error::input(format!("model `{}`: {e}", cfg.name)))?;
+        let store = match &cfg.weights {
+            WeightsSpec::Seeded(seed) => seeded_weights(&cfg, *seed),
+            WeightsSpec::File(path) => crate::weights::load_file(&base.join(path))?,
+        };
+        SpikeGpt::new(cfg, &store)
+    }
+
+    /// Build from named tensors; every key is read by its checkpoint name.
+    pub fn new(cfg: Config, store: &TensorStore) -> Result<SpikeGpt> {
+        let (d, h, v) = (cfg.n_embd, cfg.ffn_hidden(), cfg.vocab_size);
+        let spiking = cfg.variant == Variant::SpikeDriven;
+        let mut ledger = Ledger::new();
+        let id_emb = ledger.layer("emb");
+        let mut blocks = Vec::with_capacity(cfg.n_layer);
+        for i in 0..cfg.n_layer {
+            let p = format!("blocks.{i}");
+            let lin = |name: &str, o: usize, n: usize| -> Result<(Vec<f32>, Linear)> {
+                let w = store.get(&format!("{p}.{name}.weight"), &[o, n])?;
+                Ok((w.to_vec(), Linear::from_out_in(w, o, n)))
+            };
+            let (wk, key) = lin("att.key", d, d)?;
+            let (wv, value) = lin("att.value", d, d)?;
+            let (wr, receptance) = lin("att.receptance", d, d)?;
+            let (_, output) = lin("att.output", d, d)?;
+            let (mix_k, mix_v, mix_r) = (
+                Mix::load(store, &format!("{p}.att.time_mix_k"), d)?,
+                Mix::load(store, &format!("{p}.att.time_mix_v"), d)?,
+                Mix::load(store, &format!("{p}.att.time_mix_r"), d)?,
+            );
+            let att_folded = spiking.then(|| {
+                [FoldedShift::new(&wk, d, d, &mix_k.mu), FoldedShift::new(&wv, d, d, &mix_v.mu), FoldedShift::new(&wr, d, d, &mix_r.mu)]
+            });
+            let decay = store.get(&format!("{p}.att.time_decay"), &[d])?.iter().map(|t| -t.exp()).collect();
+            let first = store.get(&format!("{p}.att.time_first"), &[d])?.to_vec();
+            let att = Att { decay, first, mix_k, mix_v, mix_r, key, value, receptance, output, folded: att_folded };
+
+            let (fwk, fkey) = lin("ffn.key", h, d)?;
+            let (fwr, freceptance) = lin("ffn.receptance", d, d)?;
+            let (_, fvalue) = lin("ffn.value", d, h)?;
+            let fmix_k = Mix::load(store, &format!("{p}.ffn.time_mix_k"), d)?;
+            let fmix_r = Mix::load(store, &format!("{p}.ffn.time_mix_r"), d)?;
+            let ffn_folded = spiking.then(|| [FoldedShift::new(&fwk, h, d, &fmix_k.mu), FoldedShift::new(&fwr, d, d, &fmix_r.mu)]);
+            let ffn = Ffn { mix_k: fmix_k, mix_r: fmix_r, key: fkey, receptance: freceptance, value: fvalue, folded: ffn_folded };
+
+            let ln0 = if i == 0 { Some(Norm::load(store, &format!("{p}.ln0"), d)?) } else { None };
+            let ids = register_block(&mut ledger, &p, cfg.variant, i == 0);
+            blocks.push(Block { ln0, ln1: Norm::load(store, &format!("{p}.ln1"), d)?, ln2: Norm::load(store, &format!("{p}.ln2"), d)?, att, ffn, ids });
+        }
+        let id_ln_out = ledger.layer("ln_out");
+        let id_head = ledger.layer("head");
+        let emb = store.get("emb.weight", &[v, d])?.to_vec();
+        let ln_out = Norm::load(store, "ln_out", d)?;
+        let head = Linear::from_out_in(store.get("head.weight", &[v, d])?, v, d);
+        let mut model = SpikeGpt { cfg, emb, blocks, ln_out, head, ledger_template: ledger, id_emb, id_ln_out, id_head };
+        model.ledger_template.footprint = model.footprint(&Arith::Exact);
+        Ok(model)
+    }
+
+    /// An empty ledger with every layer of this model registered, in execution order.
+    pub fn new_ledger(&self, arith: &Arith) -> Ledger {
+        let mut l = self.ledger_template.clone();
+        l.footprint = self.footprint(arith);
+        l
+    }
+
+    /// Bytes resident per tensor class.
+    pub fn footprint(&self, arith: &Arith) -> std::collections::BTreeMap<TensorClass, u64> {
+        let (d, h) = (self.cfg.n_embd as u64, self.cfg.ffn_hidden() as u64);
+        let b = arith.operand_bytes();
+        let l = self.cfg.n_layer as u64;
+        let spiking = self.cfg.variant == Variant::SpikeDriven;
+        // Folded token-shift copies double the weights the spikes read.
+        let folded = if spiking { 3 * d * d + h * d + d * d } else { 0 };
+        let weights = (self.cfg.n_params() as u64 + l * folded) * b;
+        let neurons = if self.cfg.variant == Variant::NonSpiking { 0 } else { 2 * d * l * b };
+        let state = (5 * d * l) * b;
+        let activations = (d * 10 + h + self.cfg.vocab_size as u64) * b;
+        let mut m = std::collections::BTreeMap::new();
+        m.insert(TensorClass::Weight, weights);
+        m.insert(TensorClass::Neuron, neurons);
+        m.insert(TensorClass::State, state);
+        m.insert(TensorClass::Activation, activations);
+        m.insert(TensorClass::Event, 4 * d * l * 2);
+        m
+    }
+
+    pub fn new_state(&self) -> State {
+        let (d, h) = (self.cfg.n_embd, self.cfg.ffn_hidden());
+        let blocks = (0..self.cfg.n_layer)
+            .map(|_| BlockState {
+                att_prev: vec![0.0; d],
+                ffn_prev: vec![0.0; d],
+                wkv: WkvState::new(d),
+                v1: vec![self.cfg.lif.v_reset; d],
+                v2: vec![self.cfg.lif.v_reset; d],
+                s1: SpikeTrain::new(d),
+                s2: SpikeTrain::new(d),
+                prev_in: SpikeTrain::new(d),
+                prev_s1: SpikeTrain::new(d),
+            })
+            .collect();
+        let z = || vec![0.0; d];
+        State {
+            x: z(),
+            blocks,
+            emb_spikes: SpikeTrain::new(d),
+            prev_emb_spikes: SpikeTrain::new(d),
+            scratch: Scratch { xa: z(), xk: z(), xv: z(), xr: z(), k: z(), v: z(), r: z(), wkv: z(), z: z(), y: z(), hidden: vec![0.0; h] },
+            logits: vec![0.0; self.cfg.vocab_size],
+        }
+    }
+
+    /// Run one token; the logits of the next token are left in `st.logits`.
+    pub fn step(&self, token: usize, st: &mut State, arith: &Arith, ledger: &mut Ledger) {
+        let d = self.cfg.n_embd;
+        let variant = self.cfg.variant;
+        let c = ledger.at(self.id_emb);
+        let row = &self.emb[token * d..(token + 1) * d];
+        c.mem(Op::Read, arith.fmt(), TensorClass::Weight, d as u64 * arith.operand_bytes());
+        if variant == Variant::SpikeDriven || self.cfg.binary_embedding {
+            std::mem::swap(&mut st.emb_spikes, &mut st.prev_emb_spikes);
+            heaviside(row, &mut st.emb_spikes, arith, c);
+            st.x.copy_from_slice(&st.emb_spikes.dense);
+        } else {
+            st.x.copy_from_slice(row);
+        }
+        for i in 0..self.blocks.len() {
+            let block = &self.blocks[i];
+            if variant == Variant::SpikeDriven {
+                let (before, rest) = st.blocks.split_at_mut(i);
+                let input = if i == 0 { &st.emb_spikes } else { &before[i - 1].s2 };
+                block.forward_spiking(&self.cfg, input, &mut rest[0], &mut st.x, &mut st.scratch, arith, ledger);
+            } else {
+                block.forward_float(&self.cfg, &mut st.blocks[i], &mut st.x, &mut st.scratch, arith, ledger);
+            }
+        }
+        let sc = &mut st.scratch;
+        layer_norm(&st.x, &self.ln_out.w, &self.ln_out.b, self.cfg.layer_norm_eps, &mut sc.xa, arith, ledger.at(self.id_ln_out));
+        self.head.forward_dense(&sc.xa, &mut st.logits, arith, ledger.at(self.id_head));
+    }
+}
+
+fn register_block(l: &mut Ledger, p: &str, variant: Variant, first: bool) -> BlockIds {
+    let spiking = variant == Variant::SpikeDriven;
+    let has_lif = variant != Variant::NonSpiking;
+    let mut reg = |name: &str, used: bool| if used { l.layer(&format!("{p}.{name}")) } else { usize::MAX };
+    BlockIds {
+        ln0: reg("ln0", first && !spiking),
+        ln1: reg("ln1", !spiking),
+        att_shift: reg("att.shift", !spiking),
+        att_key: reg("att.key", true),
+        att_value: reg("att.value", true),
+        att_receptance: reg("att.receptance", true),
+        att_wkv: reg("att.wkv", true),
+        att_gate: reg("att.gate", true),
+        att_output: reg("att.output", true),
+        lif1: reg("lif1", has_lif),
+        res1: reg("res1", true),
+        ln2: reg("ln2", !spiking),
+        ffn_shift: reg("ffn.shift", !spiking),
+        ffn_key: reg("ffn.key", true),
+        ffn_act: reg("ffn.act", true),
+        ffn_value: reg("ffn.value", true),
+        ffn_receptance: reg("ffn.receptance", true),
+        ffn_gate: reg("ffn.gate", true),
+        lif2: reg("lif2", has_lif),
+        res2: reg("res2", true),
+    }
+}
+
+/// Copy a token-shift buffer: read and write of recurrent state.
+fn save_shift(dst: &mut [f32], src: &[f32], arith: &Arith, c: &mut Counts) {
+    dst.copy_from_slice(src);
+    let bytes = src.len() as u64 * arith.operand_bytes();
+    c.mem(Op::Read, arith.fmt(), TensorClass::State, bytes);
+    c.mem(Op::Write, arith.fmt(), TensorClass::State, bytes);
+}
+
+/// Keep this token's spikes for the next token's shifted input: the addresses are state.
+fn save_spikes(dst: &mut SpikeTrain, src: &SpikeTrain, arith: &Arith, c: &mut Counts) {
+    dst.clone_from(src);
+    c.mem(Op::Write, arith.fmt(), TensorClass::Event, src.count() as u64 * src.address_bytes());
+}
+
+impl Block {
+    /// Reference and non-spiking forms: projections see the layer-normed float residual.
+    fn forward_float(&self, cfg: &Config, st: &mut BlockState, x: &mut [f32], sc: &mut Scratch, arith: &Arith, l: &mut Ledger) {
+        let ids = &self.ids;
+        let eps = cfg.layer_norm_eps;
+        if let Some(ln0) = &self.ln0 {
+            sc.y.copy_from_slice(x);
+            layer_norm(&sc.y, &ln0.w, &ln0.b, eps, x, arith, l.at(ids.ln0));
+        }
+        // Token mixing (SRWKV).
+        layer_norm(x, &self.ln1.w, &self.ln1.b, eps, &mut sc.xa, arith, l.at(ids.ln1));
+        let a = &self.att;
+        {
+            let c = l.at(ids.att_shift);
+            token_shift(&sc.xa, &st.att_prev, &a.mix_k.mu, &a.mix_k.one_minus, &mut sc.xk, arith, c);
+            token_shift(&sc.xa, &st.att_prev, &a.mix_v.mu, &a.mix_v.one_minus, &mut sc.xv, arith, c);
+            token_shift(&sc.xa, &st.att_prev, &a.mix_r.mu, &a.mix_r.one_minus, &mut sc.xr, arith, c);
+            save_shift(&mut st.att_prev, &sc.xa, arith, c);
+        }
+        a.key.forward_dense(&sc.xk, &mut sc.k, arith, l.at(ids.att_key));
+        a.value.forward_dense(&sc.xv, &mut sc.v, arith, l.at(ids.att_value));
+        a.receptance.forward_dense(&sc.xr, &mut sc.r, arith, l.at(ids.att_receptance));
+        self.mix_tail(cfg, st, x, sc, arith, l, true);
+        // Channel mixing (SRFFN).
+        layer_norm(x, &self.ln2.w, &self.ln2.b, eps, &mut sc.xa, arith, l.at(ids.ln2));
+        let f = &self.ffn;
+        {
+            let c = l.at(ids.ffn_shift);
+            token_shift(&sc.xa, &st.ffn_prev, &f.mix_k.mu, &f.mix_k.one_minus, &mut sc.xk, arith, c);
+            token_shift(&sc.xa, &st.ffn_prev, &f.mix_r.mu, &f.mix_r.one_minus, &mut sc.xr, arith, c);
+            save_shift(&mut st.ffn_prev, &sc.xa, arith, c);
+        }
+        f.key.forward_dense(&sc.xk, &mut sc.hidden, arith, l.at(ids.ffn_key));
+        f.receptance.forward_dense(&sc.xr, &mut sc.r, arith, l.at(ids.ffn_receptance));
+        self.ffn_tail(cfg, st, x, sc, arith, l);
+    }
+
+    /// Spike-driven form: the projections are fed by spike trains (this token's and the previous
+    /// token's) and cost one AC per synaptic event.
+    #[allow(clippy::too_many_arguments)]
+    fn forward_spiking(&self, cfg: &Config, input: &SpikeTrain, st: &mut BlockState, x: &mut [f32], sc: &mut Scratch, arith: &Arith, l: &mut Ledger) {
+        let ids = &self.ids;
+        let [fk, fv, fr] = self.att.folded.as_ref().expect("spike-driven model has folded weights");
+        fk.forward(input, &st.prev_in, &mut sc.k, arith, l.at(ids.att_key));
+        fv.forward(input, &st.prev_in, &mut sc.v, arith, l.at(ids.att_value));
+        fr.forward(input, &st.prev_in, &mut sc.r, arith, l.at(ids.att_receptance));
+        save_spikes(&mut st.prev_in, input, arith, l.at(ids.att_key));
+        self.mix_tail(cfg, st, x, sc, arith, l, true);
+        let [fk, fr] = self.ffn.folded.as_ref().expect("spike-driven model has folded weights");
+        fk.forward(&st.s1, &st.prev_s1, &mut sc.hidden, arith, l.at(ids.ffn_key));
+        fr.forward(&st.s1, &st.prev_s1, &mut sc.r, arith, l.at(ids.ffn_receptance));
+        save_spikes(&mut st.prev_s1, &st.s1, arith, l.at(ids.ffn_key));
+        self.ffn_tail(cfg, st, x, sc, arith, l);
+    }
+
+    /// WKV, receptance gate, output projection, LIF (or none), residual add.
+    #[allow(clippy::too_many_arguments)]
+    fn mix_tail(&self, cfg: &Config, st: &mut BlockState, x: &mut [f32], sc: &mut Scratch, arith: &Arith, l: &mut Ledger, _att: bool) {
+        let ids = &self.ids;
+        let a = &self.att;
+        wkv_step(&a.decay, &a.first, &sc.k, &sc.v, &mut st.wkv, &mut sc.wkv, arith, l.at(ids.att_wkv));
+        sigmoid_gate(&sc.r, &sc.wkv, &mut sc.z, arith, l.at(ids.att_gate));
+        a.output.forward_dense(&sc.z, &mut sc.y, arith, l.at(ids.att_output));
+        if cfg.variant == Variant::NonSpiking {
+            residual_add(x, &sc.y, arith, l.at(ids.res1));
+        } else {
+            cfg.lif.step(&mut st.v1, &sc.y, &mut st.s1, arith, l.at(ids.lif1));
+            residual_add_spikes(x, &st.s1, arith, l.at(ids.res1));
+        }
+    }
+
+    /// ReLU^2, value projection, receptance gate, LIF (or none), residual add.
+    fn ffn_tail(&self, cfg: &Config, st: &mut BlockState, x: &mut [f32], sc: &mut Scratch, arith: &Arith, l: &mut Ledger) {
+        let ids = &self.ids;
+        relu_squared(&mut sc.hidden, arith, l.at(ids.ffn_act));
+        self.ffn.value.forward_dense(&sc.hidden, &mut sc.k, arith, l.at(ids.ffn_value));
+        sigmoid_gate(&sc.r, &sc.k, &mut sc.y, arith, l.at(ids.ffn_gate));
+        if cfg.variant == Variant::NonSpiking {
+            residual_add(x, &sc.y, arith, l.at(ids.res2));
+        } else {
+            cfg.lif.step(&mut st.v2, &sc.y, &mut st.s2, arith, l.at(ids.lif2));
+            residual_add_spikes(x, &st.s2, arith, l.at(ids.res2));
+        }
+    }
+}
+
+impl SpikeGpt {
+    /// Names of the LIF layers, for firing-rate reports.
+    pub fn lif_layers(&self) -> Vec<String> {
+        if self.cfg.variant == Variant::NonSpiking {
+            return vec![];
+        }
+        (0..self.cfg.n_layer).flat_map(|i| [format!("blocks.{i}.lif1"), format!("blocks.{i}.lif2")]).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tiny(variant: Variant) -> Config {
+        Config {
+            name: "t".into(),
+            n_layer: 2,
+            n_embd: 16,
+            vocab_size: 20,
+            ffn_mult: 4,
+            variant,
+            binary_embedding: false,
+            lif: LifConfig::default(),
+            layer_norm_eps: 1e-5,
+            weights: WeightsSpec::Seeded(3),
+        }
+    }
+
+    #[test]
+    fn parameter_count_matches_the_checkpoint_keys() {
+        let cfg = tiny(Variant::Reference);
+        let from_keys: usize = cfg.checkpoint_keys().iter().map(|(_, s)| s.iter().product::<usize>()).sum();
+        assert_eq!(cfg.n_params(), from_keys);
+        // SpikeGPT-216M, spikegpt.md section 2.1: 215,399,424 parameters.
+        let big = Config { n_layer: 18, n_embd: 768, vocab_size: 50277, ..cfg };
+        assert_eq!(big.n_params(), 215_399_424);
+    }
+
+    #[test]
+    fn spike_driven_projections_cost_one_ac_per_synaptic_event() {
+        let cfg = tiny(Variant::SpikeDriven);
+        let m = SpikeGpt::new(cfg.clone(), &seeded_weights(&cfg, 3)).unwrap();
+        let mut st = m.new_state();
+        let arith = Arith::Exact;
+        let mut l = m.new_ledger(&arith);
+        for t in [1, 5, 7, 2] {
+            m.step(t, &mut st, &arith, &mut l);
+        }
+        let key = l.subtree("blocks.0.att.key");
+        assert_eq!(key.op_total(Op::Mac), 0);
+        assert_eq!(key.op_total(Op::Ac), key.op_total(Op::Synop));
+        assert!(key.op_total(Op::Ac) > 0);
+    }
+}

@@ -1,0 +1,212 @@
+//! Reports: pure functions of priced ledgers. Every energy number carries its cost model and
+//! counting convention.
+
+pub mod table;
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::hardware::{price, Hardware, PricedLedger, Unpriced};
+use crate::ledger::{Ledger, Op};
+use crate::run::{firing_rates, LmAccuracy, RunOutput};
+use crate::scenario::LoadedScenario;
+
+/// The counting convention of the numbers in a report.
+pub const CONVENTION_FULL: &str = "full: every executed action counted where it happens; MAC = mul + add and AC = add unless the cost model prices them directly";
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    pub picojoule_version: String,
+    pub scenario: ScenarioInfo,
+    pub hardware: HardwareInfo,
+    pub convention: String,
+    pub runs: Vec<RunReport>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ScenarioInfo {
+    pub name: String,
+    pub path: String,
+    pub sha256: String,
+    pub seed: u64,
+    pub input: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct HardwareInfo {
+    pub name: String,
+    pub origin: String,
+    pub sha256: String,
+    pub description: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Totals {
+    pub mac: u64,
+    pub ac: u64,
+    pub synops: u64,
+    pub spikes: u64,
+    pub neuron_updates: u64,
+    pub energy_pj: f64,
+    pub energy_pj_min: f64,
+    pub energy_pj_max: f64,
+    pub energy_pj_per_token: f64,
+    /// Number of distinct actions the cost model could not price (energy is then a lower bound).
+    pub unpriced_actions: usize,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct LayerReport {
+    pub name: String,
+    pub mac: u64,
+    pub ac: u64,
+    pub synops: u64,
+    pub spikes: u64,
+    pub energy_pj: f64,
+    /// Every count of the layer by action (`op.format` or `op.class.format` for memory bytes).
+    pub counts: BTreeMap<String, u64>,
+}
+
+/// NeuroBench-named metrics, summed over the run's token sequence (one sample).
+#[derive(Clone, Debug, Serialize)]
+#[allow(non_snake_case)]
+pub struct Metrics {
+    pub Effective_MACs: u64,
+    pub Effective_ACs: u64,
+    pub Dense: u64,
+    pub MembraneUpdates: u64,
+    pub ActivationSparsity: f64,
+    pub per_token: BTreeMap<String, f64>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct FiringRate {
+    pub layer: String,
+    pub rate: f64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct RunReport {
+    pub label: String,
+    pub model: String,
+    pub variant: String,
+    pub arithmetic: String,
+    pub hardware: String,
+    pub convention: String,
+    pub tokens: usize,
+    pub totals: Totals,
+    pub energy_by_kind: BTreeMap<String, f64>,
+    pub energy_by_action: BTreeMap<String, f64>,
+    pub memory_by_level: BTreeMap<String, f64>,
+    pub memory_by_class: BTreeMap<String, f64>,
+    pub layers: Vec<LayerReport>,
+    pub firing_rates: Vec<FiringRate>,
+    pub mean_firing_rate: Option<f64>,
+    pub metrics: Metrics,
+    pub accuracy: Option<LmAccuracy>,
+    pub unpriced: Vec<Unpriced>,
+}
+
+pub fn metrics(ledger: &Ledger, tokens: usize) -> Metrics {
+    let t = ledger.totals();
+    let act_out = t.op_total(Op::ActOut);
+    let sparsity = if act_out == 0 { 0.0 } else { 1.0 - t.op_total(Op::ActNonzero) as f64 / act_out as f64 };
+    let m = Metrics {
+        Effective_MACs: t.op_total(Op::EffectiveMac),
+        Effective_ACs: t.op_total(Op::Synop),
+        Dense: t.op_total(Op::DenseSynop),
+        MembraneUpdates: t.op_total(Op::MembraneChange),
+        ActivationSparsity: sparsity,
+        per_token: BTreeMap::new(),
+    };
+    let n = tokens.max(1) as f64;
+    let per_token = [
+        ("Effective_MACs", m.Effective_MACs),
+        ("Effective_ACs", m.Effective_ACs),
+        ("Dense", m.Dense),
+        ("MembraneUpdates", m.MembraneUpdates),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v as f64 / n))
+    .collect();
+    Metrics { per_token, ..m }
+}
+
+pub fn run_report(out: &RunOutput, hw: &Hardware) -> RunReport {
+    let priced: PricedLedger = price(&out.ledger, &hw.model);
+    let t = out.ledger.totals();
+    let totals = Totals {
+        mac: t.op_total(Op::Mac),
+        ac: t.op_total(Op::Ac),
+        synops: t.op_total(Op::Synop),
+        spikes: t.op_total(Op::Spike),
+        neuron_updates: t.op_total(Op::NeuronUpdate),
+        energy_pj: priced.energy_pj,
+        energy_pj_min: priced.energy_pj_min,
+        energy_pj_max: priced.energy_pj_max,
+        energy_pj_per_token: priced.energy_pj / out.tokens.max(1) as f64,
+        unpriced_actions: priced.unpriced.iter().filter(|u| !u.excluded).count(),
+    };
+    let layers = out
+        .ledger
+        .layers()
+        .zip(&priced.layers)
+        .map(|((name, c), p)| LayerReport {
+            name: name.to_string(),
+            mac: c.op_total(Op::Mac),
+            ac: c.op_total(Op::Ac),
+            synops: c.op_total(Op::Synop),
+            spikes: c.op_total(Op::Spike),
+            energy_pj: p.energy_pj,
+            counts: c.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+        })
+        .collect();
+    let rates: Vec<FiringRate> = firing_rates(out).into_iter().map(|(layer, rate)| FiringRate { layer, rate }).collect();
+    let mean_rate = (!rates.is_empty()).then(|| rates.iter().map(|r| r.rate).sum::<f64>() / rates.len() as f64);
+    RunReport {
+        label: out.label.clone(),
+        model: out.model.clone(),
+        variant: out.variant.clone(),
+        arithmetic: out.arithmetic.clone(),
+        hardware: hw.model.name.clone(),
+        convention: "full".into(),
+        tokens: out.tokens,
+        totals,
+        energy_by_kind: priced.by_kind.iter().cloned().collect(),
+        energy_by_action: priced.by_action.iter().cloned().collect(),
+        memory_by_level: priced.memory_by_level.iter().cloned().collect(),
+        memory_by_class: priced.memory_by_class.iter().cloned().collect(),
+        layers,
+        firing_rates: rates,
+        mean_firing_rate: mean_rate,
+        metrics: metrics(&out.ledger, out.tokens),
+        accuracy: out.accuracy.clone(),
+        unpriced: priced.unpriced,
+    }
+}
+
+pub fn build(sc: &LoadedScenario, hw: &Hardware, outputs: &[RunOutput]) -> Report {
+    let input = match &sc.scenario.input {
+        crate::scenario::Input::Synthetic => format!("synthetic tokens (seed {})", sc.scenario.seed),
+        crate::scenario::Input::Text(p) => format!("text {p}"),
+    };
+    Report {
+        picojoule_version: env!("CARGO_PKG_VERSION").to_string(),
+        scenario: ScenarioInfo {
+            name: sc.scenario.name.clone(),
+            path: sc.path.display().to_string(),
+            sha256: sc.sha256.clone(),
+            seed: sc.scenario.seed,
+            input,
+        },
+        hardware: HardwareInfo {
+            name: hw.model.name.clone(),
+            origin: hw.origin.clone(),
+            sha256: hw.sha256.clone(),
+            description: hw.model.description.clone(),
+        },
+        convention: CONVENTION_FULL.to_string(),
+        runs: outputs.iter().map(|o| run_report(o, hw)).collect(),
+    }
+}

@@ -1,0 +1,212 @@
+//! Rendering reports as terminal tables, Markdown, CSV and JSON.
+
+use super::Report;
+
+/// A simple table of strings, rendered as aligned text or Markdown.
+pub struct Table {
+    pub headers: Vec<String>,
+    pub rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    pub fn new(headers: &[&str]) -> Table {
+        Table { headers: headers.iter().map(|s| s.to_string()).collect(), rows: vec![] }
+    }
+
+    pub fn push(&mut self, row: Vec<String>) {
+        self.rows.push(row);
+    }
+
+    fn widths(&self) -> Vec<usize> {
+        let mut w: Vec<usize> = self.headers.iter().map(|h| h.len()).collect();
+        for r in &self.rows {
+            for (i, c) in r.iter().enumerate() {
+                w[i] = w[i].max(c.chars().count());
+            }
+        }
+        w
+    }
+
+    /// Aligned text: first column left-aligned, the others right-aligned.
+    pub fn text(&self) -> String {
+        let w = self.widths();
+        let line = |cells: &[String]| {
+            let parts: Vec<String> = cells
+                .iter()
+                .enumerate()
+                .map(|(i, c)| if i == 0 { format!("{c:<width$}", width = w[i]) } else { format!("{c:>width$}", width = w[i]) })
+                .collect();
+            parts.join("  ").trim_end().to_string()
+        };
+        let mut out = line(&self.headers) + "\n";
+        out += &(w.iter().map(|n| "-".repeat(*n)).collect::<Vec<_>>().join("  ") + "\n");
+        for r in &self.rows {
+            out += &(line(r) + "\n");
+        }
+        out
+    }
+
+    pub fn markdown(&self) -> String {
+        let mut out = format!("| {} |\n", self.headers.join(" | "));
+        out += &format!("|{}\n", self.headers.iter().enumerate().map(|(i, _)| if i == 0 { "---|" } else { "---:|" }).collect::<String>());
+        for r in &self.rows {
+            out += &format!("| {} |\n", r.join(" | "));
+        }
+        out
+    }
+}
+
+/// Engineering notation with 4 significant digits: 1.234e6 -> "1.234e6", small integers plain.
+pub fn num(v: f64) -> String {
+    if v == 0.0 {
+        return "0".into();
+    }
+    let a = v.abs();
+    if (1e-3..1e5).contains(&a) {
+        let s = format!("{v:.4}");
+        let s = s.trim_end_matches('0').trim_end_matches('.');
+        return s.to_string();
+    }
+    let e = a.log10().floor() as i32;
+    format!("{:.3}e{e}", v / 10f64.powi(e))
+}
+
+pub fn count(v: u64) -> String {
+    if v < 100_000 { v.to_string() } else { num(v as f64) }
+}
+
+fn summary_table(r: &Report) -> Table {
+    let mut t = Table::new(&[
+        "run", "tokens", "MAC", "AC", "synops", "spikes", "fire rate", "energy pJ", "pJ/token", "compute pJ/tok", "memory pJ/tok", "bits/char", "unpriced",
+    ]);
+    for run in &r.runs {
+        let per = |k: &str| run.energy_by_kind.get(k).copied().unwrap_or(0.0) / run.tokens.max(1) as f64;
+        t.push(vec![
+            run.label.clone(),
+            run.tokens.to_string(),
+            count(run.totals.mac),
+            count(run.totals.ac),
+            count(run.totals.synops),
+            count(run.totals.spikes),
+            run.mean_firing_rate.map(|f| format!("{:.2}%", 100.0 * f)).unwrap_or_else(|| "-".into()),
+            num(run.totals.energy_pj),
+            num(run.totals.energy_pj_per_token),
+            num(per("compute") + per("neuron") + per("nonlinear")),
+            num(per("memory")),
+            run.accuracy.as_ref().map(|a| format!("{:.3}", a.bits_per_token)).unwrap_or_else(|| "-".into()),
+            run.totals.unpriced_actions.to_string(),
+        ]);
+    }
+    t
+}
+
+fn header(r: &Report) -> String {
+    format!(
+        "scenario {} ({}), picojoule {}\nhardware {} [{}], sha256 {}\nconvention {}\n",
+        r.scenario.name,
+        r.scenario.input,
+        r.picojoule_version,
+        r.hardware.name,
+        r.hardware.origin,
+        &r.hardware.sha256[..16],
+        r.convention
+    )
+}
+
+fn unpriced_notes(r: &Report) -> String {
+    let mut out = String::new();
+    for run in &r.runs {
+        let missing: Vec<String> = run.unpriced.iter().filter(|u| !u.excluded).map(|u| format!("{} x{}", u.action, count(u.count))).collect();
+        let excluded: Vec<String> = run.unpriced.iter().filter(|u| u.excluded).map(|u| format!("{} x{}", u.action, count(u.count))).collect();
+        if !missing.is_empty() {
+            out += &format!("{}: unpriced (no price in {}; energy is a lower bound): {}\n", run.label, r.hardware.name, missing.join(", "));
+        }
+        if !excluded.is_empty() {
+            out += &format!("{}: excluded by {}'s convention: {}\n", run.label, r.hardware.name, excluded.join(", "));
+        }
+    }
+    out
+}
+
+pub fn render_text(r: &Report) -> String {
+    let mut out = header(r);
+    out += "\n";
+    out += &summary_table(r).text();
+    for run in &r.runs {
+        if !run.firing_rates.is_empty() {
+            let rates: Vec<String> = run.firing_rates.iter().map(|f| format!("{} {:.1}%", f.layer, 100.0 * f.rate)).collect();
+            out += &format!("\n{} firing rates: {}", run.label, rates.join(", "));
+        }
+    }
+    out += "\n\n";
+    out += &unpriced_notes(r);
+    out
+}
+
+pub fn render_markdown(r: &Report) -> String {
+    let mut out = format!("# picojoule report: {}\n\n", r.scenario.name);
+    out += &format!(
+        "- input: {}\n- hardware: `{}` ({}), sha256 `{}`\n- convention: {}\n- picojoule {}\n\n",
+        r.scenario.input, r.hardware.name, r.hardware.description, r.hardware.sha256, r.convention, r.picojoule_version
+    );
+    out += &summary_table(r).markdown();
+    out += "\n";
+    for run in &r.runs {
+        out += &format!("\n## {}\n\n", run.label);
+        let mut t = Table::new(&["layer", "MAC", "AC", "synops", "spikes", "energy pJ"]);
+        for l in &run.layers {
+            t.push(vec![l.name.clone(), count(l.mac), count(l.ac), count(l.synops), count(l.spikes), num(l.energy_pj)]);
+        }
+        out += &t.markdown();
+    }
+    let notes = unpriced_notes(r);
+    if !notes.is_empty() {
+        out += &format!("\n## Unpriced and excluded actions\n\n{}", notes.lines().map(|l| format!("- {l}\n")).collect::<String>());
+    }
+    out
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() }
+}
+
+/// One row per run and layer, plus a `TOTAL` row per run.
+pub fn render_csv(r: &Report) -> String {
+    let mut out = String::from("run,model,variant,arithmetic,hardware,convention,tokens,layer,mac,ac,synops,spikes,energy_pj\n");
+    for run in &r.runs {
+        let prefix = [&run.label, &run.model, &run.variant, &run.arithmetic, &run.hardware, &run.convention]
+            .iter()
+            .map(|s| csv_field(s))
+            .collect::<Vec<_>>()
+            .join(",");
+        for l in &run.layers {
+            out += &format!("{prefix},{},{},{},{},{},{},{}\n", run.tokens, csv_field(&l.name), l.mac, l.ac, l.synops, l.spikes, l.energy_pj);
+        }
+        let t = &run.totals;
+        out += &format!("{prefix},{},TOTAL,{},{},{},{},{}\n", run.tokens, t.mac, t.ac, t.synops, t.spikes, t.energy_pj);
+    }
+    out
+}
+
+pub fn render_json(r: &Report) -> String {
+    serde_json::to_string_pretty(r).expect("reports serialise") + "\n"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_are_short_and_readable() {
+        assert_eq!(num(0.0), "0");
+        assert_eq!(num(4.6), "4.6");
+        assert_eq!(num(1234567.0), "1.235e6");
+        assert_eq!(count(42), "42");
+    }
+
+    #[test]
+    fn csv_quotes_fields_with_commas() {
+        assert_eq!(csv_field("a,b"), "\"a,b\"");
+        assert_eq!(csv_field("ab"), "ab");
+    }
+}

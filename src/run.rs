@@ -1,0 +1,146 @@
+//! Execute a scenario: load each model, run it token by token on the scenario's input, and keep
+//! its ledger. Runs are independent and execute in parallel; results keep the scenario's order.
+
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::data;
+use crate::engine::Arith;
+use crate::error::{Error, Result};
+use crate::ledger::{Ledger, Op};
+use crate::models::spikegpt::SpikeGpt;
+use crate::models::ModelDesc;
+use crate::scenario::{Input, LoadedScenario, RunSpec};
+
+/// Next-token prediction quality, measured on the run's own input.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct LmAccuracy {
+    /// Mean cross-entropy of the next token, in bits (bits per character for char models).
+    pub bits_per_token: f64,
+    /// Fraction of positions where the most likely token is the next token.
+    pub top1: f64,
+    /// Positions evaluated.
+    pub predictions: usize,
+}
+
+/// What one run produced.
+#[derive(Clone, Debug)]
+pub struct RunOutput {
+    pub label: String,
+    pub model: String,
+    pub variant: String,
+    pub arithmetic: String,
+    pub tokens: usize,
+    pub ledger: Ledger,
+    pub accuracy: Option<LmAccuracy>,
+    pub lif_layers: Vec<String>,
+}
+
+pub fn execute(sc: &LoadedScenario) -> Result<Vec<RunOutput>> {
+    sc.scenario.runs.par_iter().map(|spec| execute_one(sc, spec)).collect()
+}
+
+fn execute_one(sc: &LoadedScenario, spec: &RunSpec) -> Result<RunOutput> {
+    let model_path = sc.resolve(&spec.model);
+    let desc = ModelDesc::load(&model_path)?;
+    let base = model_path.parent().unwrap_or(std::path::Path::new(".")).to_path_buf();
+    match desc {
+        ModelDesc::SpikeGpt(mut cfg) => {
+            if let Some(v) = spec.variant {
+                cfg.variant = v;
+            }
+            let vocab = cfg.vocab_size;
+            let n = sc.scenario.tokens;
+            let (tokens, targets_known) = match &sc.scenario.input {
+                Input::Synthetic => (data::synthetic_tokens(n, vocab, sc.scenario.seed), false),
+                Input::Text(rel) => {
+                    let path = sc.resolve(rel);
+                    if vocab < data::CHAR_VOCAB {
+                        return Err(Error::input(format!(
+                            "model `{}` has vocab_size {vocab}, but text input needs at least {} (character vocabulary)",
+                            cfg.name,
+                            data::CHAR_VOCAB
+                        )));
+                    }
+                    let text = crate::error::read_text(&path)?;
+                    let toks: Vec<usize> = data::encode_text(&text).into_iter().take(n + 1).collect();
+                    if toks.len() < n + 1 {
+                        return Err(Error::input(format!(
+                            "{}: has {} characters, the scenario asks for {} tokens (+1 target)",
+                            path.display(),
+                            toks.len(),
+                            n
+                        )));
+                    }
+                    (toks, true)
+                }
+            };
+            let variant = cfg.variant.name().to_string();
+            let name = cfg.name.clone();
+            let model = SpikeGpt::from_config(cfg, &base)?;
+            let arith = Arith::Exact;
+            let mut ledger = model.new_ledger(&arith);
+            let mut state = model.new_state();
+            let mut acc = AccuracyMeter::default();
+            for t in 0..n {
+                model.step(tokens[t], &mut state, &arith, &mut ledger);
+                if let Some(bad) = state.logits.iter().position(|v| !v.is_finite()) {
+                    return Err(Error::input(format!(
+                        "model `{name}`: logit {bad} became {} at token {t}",
+                        state.logits[bad]
+                    )));
+                }
+                if targets_known {
+                    acc.observe(&state.logits, tokens[t + 1]);
+                }
+            }
+            Ok(RunOutput {
+                label: spec.label.clone().unwrap_or_else(|| format!("{name}/{variant}")),
+                model: name,
+                variant,
+                arithmetic: "fp32".into(),
+                tokens: n,
+                ledger,
+                accuracy: targets_known.then(|| acc.finish()),
+                lif_layers: model.lif_layers(),
+            })
+        }
+    }
+}
+
+#[derive(Default)]
+struct AccuracyMeter {
+    bits: f64,
+    correct: usize,
+    n: usize,
+}
+
+impl AccuracyMeter {
+    /// Evaluation only: these operations are not part of the model's work and are not counted.
+    fn observe(&mut self, logits: &[f32], target: usize) {
+        let max = logits.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v)) as f64;
+        let sum: f64 = logits.iter().map(|&v| (v as f64 - max).exp()).sum();
+        let log_p = logits[target] as f64 - max - sum.ln();
+        self.bits += -log_p / std::f64::consts::LN_2;
+        let argmax = logits.iter().enumerate().fold(0, |best, (i, &v)| if v > logits[best] { i } else { best });
+        self.correct += (argmax == target) as usize;
+        self.n += 1;
+    }
+
+    fn finish(&self) -> LmAccuracy {
+        let n = self.n.max(1) as f64;
+        LmAccuracy { bits_per_token: self.bits / n, top1: self.correct as f64 / n, predictions: self.n }
+    }
+}
+
+/// Firing rate of each LIF layer: spikes / (neurons x tokens), from the ledger.
+pub fn firing_rates(out: &RunOutput) -> Vec<(String, f64)> {
+    out.lif_layers
+        .iter()
+        .map(|name| {
+            let c = out.ledger.subtree(name);
+            let updates = c.op_total(Op::NeuronUpdate).max(1) as f64;
+            (name.clone(), c.op_total(Op::Spike) as f64 / updates)
+        })
+        .collect()
+}

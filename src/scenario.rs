@@ -1,0 +1,102 @@
+//! The scenario schema: which models to run, on what input, for how many tokens, on which
+//! hardware cost model, with which seed.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{self, Error, Result};
+use crate::models::spikegpt::Variant;
+
+/// What the models read.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Input {
+    /// Tokens drawn uniformly from the model's vocabulary with the scenario's seed.
+    Synthetic,
+    /// A text file, read character by character (relative to the scenario file).
+    Text(String),
+}
+
+/// One model to run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunSpec {
+    /// Path of the model description (relative to the scenario file).
+    pub model: String,
+    /// Overrides the variant in the model file (reference, spike_driven, non_spiking).
+    #[serde(default)]
+    pub variant: Option<Variant>,
+    /// A name for the run in reports; defaults to `model/variant`.
+    #[serde(default)]
+    pub label: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub seed: u64,
+    /// A preset name (`horowitz45`, ...) or a path to a cost model file.
+    pub hardware: String,
+    pub input: Input,
+    /// Tokens to run through each model.
+    pub tokens: usize,
+    pub runs: Vec<RunSpec>,
+}
+
+/// A scenario with the folder its relative paths start from.
+#[derive(Clone, Debug)]
+pub struct LoadedScenario {
+    pub scenario: Scenario,
+    pub path: PathBuf,
+    pub sha256: String,
+}
+
+/// Upper bound on tokens per run, to refuse absurd sizes before allocating anything.
+pub const MAX_TOKENS: usize = 100_000_000;
+
+impl LoadedScenario {
+    pub fn load(path: &Path) -> Result<LoadedScenario> {
+        let text = error::read_text(path)?;
+        let scenario: Scenario = error::parse_ron(path, &text)?;
+        let loaded = LoadedScenario { scenario, path: path.to_path_buf(), sha256: crate::hardware::sha256_hex(text.as_bytes()) };
+        loaded.validate()?;
+        Ok(loaded)
+    }
+
+    fn validate(&self) -> Result<()> {
+        let s = &self.scenario;
+        let here = self.path.display();
+        if s.tokens == 0 || s.tokens > MAX_TOKENS {
+            return Err(Error::input(format!("{here}: tokens must be between 1 and {MAX_TOKENS}, found {}", s.tokens)));
+        }
+        if s.runs.is_empty() {
+            return Err(Error::input(format!("{here}: `runs` is empty: name at least one model")));
+        }
+        Ok(())
+    }
+
+    /// Resolve a path named in the scenario: relative to the scenario's folder, else to the
+    /// working directory.
+    pub fn resolve(&self, rel: &str) -> PathBuf {
+        let p = Path::new(rel);
+        if p.is_absolute() {
+            return p.to_path_buf();
+        }
+        let beside = self.path.parent().unwrap_or(Path::new(".")).join(p);
+        if beside.exists() { beside } else { p.to_path_buf() }
+    }
+
+    /// Resolve the hardware: a preset name, or a path (relative as above).
+    pub fn hardware_ref(&self) -> String {
+        let h = &self.scenario.hardware;
+        if crate::hardware::PRESETS.iter().any(|(n, _)| n == h) {
+            h.clone()
+        } else {
+            self.resolve(h).display().to_string()
+        }
+    }
+}

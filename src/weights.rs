@@ -1,0 +1,151 @@
+//! Named tensors: what a model constructor reads its parameters from, whether they come from a
+//! checkpoint file or from a seeded initialisation. Shape checks name the tensor.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use crate::error::{Error, Result};
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Tensor {
+    pub shape: Vec<usize>,
+    pub data: Vec<f32>,
+}
+
+/// Tensors by checkpoint key.
+#[derive(Clone, Debug, Default)]
+pub struct TensorStore {
+    tensors: BTreeMap<String, Tensor>,
+    /// Where the tensors came from, for error messages.
+    pub origin: String,
+}
+
+impl TensorStore {
+    pub fn new(origin: impl Into<String>) -> Self {
+        TensorStore { tensors: BTreeMap::new(), origin: origin.into() }
+    }
+
+    pub fn insert(&mut self, key: impl Into<String>, shape: Vec<usize>, data: Vec<f32>) {
+        debug_assert_eq!(shape.iter().product::<usize>(), data.len());
+        self.tensors.insert(key.into(), Tensor { shape, data });
+    }
+
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.tensors.keys().map(|k| k.as_str())
+    }
+
+    pub fn len(&self) -> usize {
+        self.tensors.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.tensors.is_empty()
+    }
+
+    pub fn raw(&self, key: &str) -> Option<&Tensor> {
+        self.tensors.get(key)
+    }
+
+    /// The tensor `key` with exactly `shape` (size-1 dimensions are squeezed on both sides,
+    /// since checkpoints store RWKV's time parameters as [1, 1, d]).
+    pub fn get(&self, key: &str, shape: &[usize]) -> Result<&[f32]> {
+        let t = self.tensors.get(key).ok_or_else(|| {
+            Error::input(format!("{}: missing tensor `{key}` (expected shape {shape:?})", self.origin))
+        })?;
+        let squeeze = |s: &[usize]| s.iter().copied().filter(|&d| d != 1).collect::<Vec<_>>();
+        if squeeze(&t.shape) != squeeze(shape) {
+            return Err(Error::input(format!(
+                "{}: tensor `{key}` has shape {:?}, expected {shape:?}",
+                self.origin, t.shape
+            )));
+        }
+        if let Some(i) = t.data.iter().position(|v| !v.is_finite()) {
+            return Err(Error::input(format!(
+                "{}: tensor `{key}` holds a non-finite value ({}) at flat index {i}",
+                self.origin, t.data[i]
+            )));
+        }
+        Ok(&t.data)
+    }
+}
+
+/// Load a weights file by its extension (`.safetensors`).
+pub fn load_file(path: &Path) -> Result<TensorStore> {
+    match path.extension().and_then(|e| e.to_str()) {
+        Some("safetensors") => load_safetensors(path),
+        _ => Err(Error::input(format!(
+            "{}: unsupported weights file (expected .safetensors)",
+            path.display()
+        ))),
+    }
+}
+
+/// Read every tensor of a safetensors file as f32 (f32, f16 and bf16 storage).
+pub fn load_safetensors(path: &Path) -> Result<TensorStore> {
+    let bytes = std::fs::read(path).map_err(|source| Error::Read { path: path.to_path_buf(), source })?;
+    let st = safetensors::SafeTensors::deserialize(&bytes)
+        .map_err(|e| Error::input(format!("{}: not a valid safetensors file: {e}", path.display())))?;
+    let mut store = TensorStore::new(path.display().to_string());
+    for (name, view) in st.tensors() {
+        let raw = view.data();
+        let data: Vec<f32> = match view.dtype() {
+            safetensors::Dtype::F32 => raw.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect(),
+            safetensors::Dtype::BF16 => raw.chunks_exact(2).map(|b| f32::from_bits((u16::from_le_bytes([b[0], b[1]]) as u32) << 16)).collect(),
+            other => {
+                return Err(Error::input(format!(
+                    "{}: tensor `{name}` has dtype {other:?}; supported: F32, BF16",
+                    path.display()
+                )))
+            }
+        };
+        store.insert(name, view.shape().to_vec(), data);
+    }
+    Ok(store)
+}
+
+/// Write tensors as a safetensors file (f32), atomically.
+pub fn save_safetensors(store: &TensorStore, path: &Path) -> Result<()> {
+    let bytes: Vec<(String, Vec<u8>, Vec<usize>)> = store
+        .tensors
+        .iter()
+        .map(|(k, t)| (k.clone(), t.data.iter().flat_map(|v| v.to_le_bytes()).collect(), t.shape.clone()))
+        .collect();
+    let views: Vec<(String, safetensors::tensor::TensorView)> = bytes
+        .iter()
+        .map(|(k, b, s)| {
+            safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), b)
+                .map(|v| (k.clone(), v))
+                .map_err(|e| Error::Internal(format!("tensor `{k}`: {e}")))
+        })
+        .collect::<Result<_>>()?;
+    let out = safetensors::serialize(views, None).map_err(|e| Error::Internal(e.to_string()))?;
+    crate::error::write_atomic(path, &out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wrong_shape_names_tensor_expected_and_found() {
+        let mut s = TensorStore::new("w.safetensors");
+        s.insert("blocks.1.att.key.weight", vec![8, 7], vec![0.0; 56]);
+        let err = s.get("blocks.1.att.key.weight", &[8, 8]).unwrap_err().to_string();
+        assert!(err.contains("blocks.1.att.key.weight"), "{err}");
+        assert!(err.contains("[8, 7]") && err.contains("[8, 8]"), "{err}");
+    }
+
+    #[test]
+    fn time_parameters_match_with_or_without_unit_dimensions() {
+        let mut s = TensorStore::new("x");
+        s.insert("t", vec![1, 1, 4], vec![0.0; 4]);
+        assert!(s.get("t", &[4]).is_ok());
+    }
+
+    #[test]
+    fn non_finite_weights_are_refused() {
+        let mut s = TensorStore::new("x");
+        s.insert("t", vec![2], vec![0.0, f32::NAN]);
+        assert!(s.get("t", &[2]).unwrap_err().to_string().contains("non-finite"));
+    }
+}
