@@ -4,7 +4,7 @@
 //! The cost model is one of three separate artefacts (as in Accelergy): the model's execution
 //! produces a ledger, the cost model says what each action costs, and pricing combines them.
 
-mod price;
+pub mod price;
 
 pub use price::{price, Price, PricedLedger, PricedLine, Unpriced};
 

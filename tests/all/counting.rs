@@ -1,0 +1,145 @@
+use picojoule::engine::lif::LifConfig;
+use picojoule::engine::linear::Linear;
+use picojoule::engine::{Arith, SpikeTrain};
+use picojoule::ledger::{Counts, Ledger, Op};
+use picojoule::models::spikegpt::{seeded_weights, Config, SpikeGpt, Variant, WeightsSpec};
+
+fn tiny(variant: Variant) -> (Config, SpikeGpt) {
+    let cfg = Config {
+        name: "t".into(),
+        n_layer: 2,
+        n_embd: 16,
+        vocab_size: 12,
+        ffn_mult: 4,
+        variant,
+        binary_embedding: true,
+        lif: LifConfig::default(),
+        layer_norm_eps: 1e-5,
+        weights: WeightsSpec::Seeded(5),
+    };
+    let m = SpikeGpt::new(cfg.clone(), &seeded_weights(&cfg, 5)).unwrap();
+    (cfg, m)
+}
+
+/// A hand-computable network: 3 inputs -> 2 LIF neurons (tau 2, threshold 1, hard reset),
+/// weights W = [[2, 0, 1], [0.5, 0.5, 0.5]], event-driven.
+#[test]
+fn hand_computed_tiny_network_counts_and_spikes() {
+    let w = Linear::from_out_in(&[2.0, 0.0, 1.0, 0.5, 0.5, 0.5], 2, 3);
+    let lif = LifConfig::default();
+    let arith = Arith::Exact;
+    let mut v = [0.0f32; 2];
+    let mut c = Counts::default();
+    let inputs: [&[usize]; 3] = [&[0], &[1, 2], &[0, 1, 2]];
+    let mut out = SpikeTrain::new(2);
+    let mut fired = vec![];
+    for events in inputs {
+        let mut s = SpikeTrain::new(3);
+        for &i in events {
+            s.fire(i);
+        }
+        let mut y = [0.0f32; 2];
+        w.forward_events(&s, &mut y, &arith, &mut c);
+        lif.step(&mut v, &y, &mut out, &arith, &mut c);
+        fired.push(out.indices.clone());
+    }
+    // t0: y = [2, 0.5]     H = [1, 0.25]   -> neuron 0 fires (H >= 1), V = [0, 0.25]
+    // t1: y = [1, 1]       H = [0.5, 0.625]-> none,                    V = [0.5, 0.625]
+    // t2: y = [3, 1.5]     H = [1.75, 1.0625] -> both fire,            V = [0, 0]
+    assert_eq!(fired, vec![vec![0], vec![], vec![0, 1]]);
+    // ACs = input events x fan-out = (1 + 2 + 3) x 2.
+    assert_eq!(c.op_total(Op::Ac), 12);
+    assert_eq!(c.op_total(Op::Synop), 12);
+    assert_eq!(c.op_total(Op::Mac), 0);
+    assert_eq!(c.op_total(Op::NeuronUpdate), 6);
+    assert_eq!(c.op_total(Op::Spike), 3);
+    assert_eq!(c.op_total(Op::DenseSynop), 18);
+    assert_eq!(v, [0.0, 0.0]);
+}
+
+#[test]
+fn spike_driven_acs_equal_input_spikes_times_fan_out() {
+    let (cfg, m) = tiny(Variant::SpikeDriven);
+    let arith = Arith::Exact;
+    let mut st = m.new_state();
+    let mut l = m.new_ledger(&arith);
+    let d = cfg.n_embd as u64;
+    let h = cfg.ffn_hidden() as u64;
+    let tokens = [3, 1, 4, 1, 5, 9, 2, 6, 5, 3];
+    let mut emb_spikes = vec![];
+    let mut lif1_spikes = vec![];
+    for &t in &tokens {
+        let before_emb = l.subtree("emb").op_total(Op::Spike);
+        let before_lif1 = l.subtree("blocks.0.lif1").op_total(Op::Spike);
+        m.step(t, &mut st, &arith, &mut l);
+        emb_spikes.push(l.subtree("emb").op_total(Op::Spike) - before_emb);
+        lif1_spikes.push(l.subtree("blocks.0.lif1").op_total(Op::Spike) - before_lif1);
+    }
+    // Each projection sees this token's spikes and the previous token's (token shift).
+    let shifted = |s: &[u64]| s.iter().sum::<u64>() + s[..s.len() - 1].iter().sum::<u64>();
+    assert_eq!(l.subtree("blocks.0.att.key").op_total(Op::Ac), shifted(&emb_spikes) * d);
+    assert_eq!(l.subtree("blocks.0.att.value").op_total(Op::Ac), shifted(&emb_spikes) * d);
+    assert_eq!(l.subtree("blocks.0.ffn.key").op_total(Op::Ac), shifted(&lif1_spikes) * h);
+    assert_eq!(l.subtree("blocks.0.ffn.receptance").op_total(Op::Ac), shifted(&lif1_spikes) * d);
+    assert_eq!(l.subtree("blocks.0.att.key").op_total(Op::Mac), 0);
+}
+
+#[test]
+fn dense_projections_do_in_times_out_macs_per_token() {
+    let (cfg, m) = tiny(Variant::NonSpiking);
+    let arith = Arith::Exact;
+    let mut st = m.new_state();
+    let mut l = m.new_ledger(&arith);
+    let n = 7u64;
+    for t in 0..n as usize {
+        m.step(t % cfg.vocab_size, &mut st, &arith, &mut l);
+    }
+    let d = cfg.n_embd as u64;
+    // Dense synaptic operations are in x out per token; executed MACs skip exact-zero inputs
+    // (the token shift of the first token gives some), so they are a multiple of fan-out.
+    for layer in ["blocks.0.att.key", "blocks.1.att.receptance", "blocks.1.ffn.receptance"] {
+        let c = l.subtree(layer);
+        assert_eq!(c.op_total(Op::DenseSynop), d * d * n, "{layer}");
+        assert!(c.op_total(Op::Mac) <= d * d * n && c.op_total(Op::Mac) > d * d * (n - 1), "{layer}");
+        assert_eq!(c.op_total(Op::Mac) % d, 0, "{layer}");
+    }
+    // The head reads the final layer norm's output, which has no exact zeros.
+    assert_eq!(l.subtree("head").op_total(Op::Mac), d * cfg.vocab_size as u64 * n);
+    // The value projection after ReLU^2 skips zero inputs: effective <= dense.
+    let v = l.subtree("blocks.0.ffn.value");
+    assert!(v.op_total(Op::Mac) < v.op_total(Op::DenseSynop));
+    assert_eq!(v.op_total(Op::Mac), v.op_total(Op::EffectiveMac));
+}
+
+#[test]
+fn per_layer_counts_sum_to_the_totals() {
+    let (_, m) = tiny(Variant::Reference);
+    let arith = Arith::Exact;
+    let mut st = m.new_state();
+    let mut l = m.new_ledger(&arith);
+    for t in 0..5 {
+        m.step(t, &mut st, &arith, &mut l);
+    }
+    let totals = l.totals();
+    for op in Op::ALL {
+        let sum: u64 = l.layers().map(|(_, c)| c.op_total(op)).sum();
+        assert_eq!(sum, totals.op_total(op), "{op}");
+    }
+}
+
+#[test]
+fn membrane_state_is_carried_across_tokens() {
+    // The same token twice gives different spikes when the membrane keeps its charge.
+    let (_, m) = tiny(Variant::Reference);
+    let arith = Arith::Exact;
+    let mut st = m.new_state();
+    let mut l = Ledger::new();
+    let mut l2 = m.new_ledger(&arith);
+    let _ = &mut l;
+    m.step(2, &mut st, &arith, &mut l2);
+    let first = l2.clone();
+    m.step(2, &mut st, &arith, &mut l2);
+    let second_only: u64 = l2.totals().op_total(Op::MembraneChange) - first.totals().op_total(Op::MembraneChange);
+    assert!(second_only > 0);
+    assert_ne!(st.logits.iter().sum::<f32>(), 0.0);
+}
