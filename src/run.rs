@@ -12,14 +12,19 @@ use crate::models::spikegpt::SpikeGpt;
 use crate::models::ModelDesc;
 use crate::scenario::{Input, LoadedScenario, RunSpec};
 
-/// Next-token prediction quality, measured on the run's own input.
+/// Prediction quality measured on the run's own input: next-token prediction for language
+/// models, class prediction for classifiers.
 #[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct LmAccuracy {
-    /// Mean cross-entropy of the next token, in bits (bits per character for char models).
-    pub bits_per_token: f64,
-    /// Fraction of positions where the most likely token is the next token.
+pub struct Accuracy {
+    /// `next-token` or `classification`.
+    pub task: String,
+    /// Fraction of predictions whose most likely class (token) is the right one.
     pub top1: f64,
-    /// Positions evaluated.
+    /// Mean cross-entropy of the next token in bits (bits per character for char models).
+    pub bits_per_token: Option<f64>,
+    /// 95% interval of `top1` (classification).
+    pub top1_ci95: Option<(f64, f64)>,
+    /// Predictions evaluated.
     pub predictions: usize,
 }
 
@@ -32,12 +37,41 @@ pub struct RunOutput {
     pub arithmetic: String,
     pub tokens: usize,
     pub ledger: Ledger,
-    pub accuracy: Option<LmAccuracy>,
+    pub accuracy: Option<Accuracy>,
     pub lif_layers: Vec<String>,
 }
 
 pub fn execute(sc: &LoadedScenario) -> Result<Vec<RunOutput>> {
     sc.scenario.runs.par_iter().map(|spec| execute_one(sc, spec)).collect()
+}
+
+/// The token stream of a language-model run: `n` tokens plus, for text, the target after the
+/// last one. Returns the tokens and whether targets are known (text) or not (synthetic).
+pub fn token_stream(sc: &LoadedScenario, model: &str, vocab: usize, n: usize) -> Result<(Vec<usize>, bool)> {
+    match &sc.scenario.input {
+        Input::Synthetic => Ok((data::synthetic_tokens(n, vocab, sc.scenario.seed), false)),
+        Input::Text(rel) => {
+            let path = sc.resolve(rel);
+            if vocab < data::CHAR_VOCAB {
+                return Err(Error::input(format!(
+                    "model `{model}` has vocab_size {vocab}, but text input needs at least {} (character vocabulary)",
+                    data::CHAR_VOCAB
+                )));
+            }
+            let text = crate::error::read_text(&path)?;
+            let toks: Vec<usize> = data::encode_text(&text).into_iter().take(n + 1).collect();
+            if toks.len() < n + 1 {
+                return Err(Error::input(format!(
+                    "{}: has {} characters, the scenario asks for {} tokens (+1 target)",
+                    path.display(),
+                    toks.len(),
+                    n
+                )));
+            }
+            Ok((toks, true))
+        }
+        other => Err(Error::input(format!("model `{model}` is a language model and cannot read input {other:?}"))),
+    }
 }
 
 fn execute_one(sc: &LoadedScenario, spec: &RunSpec) -> Result<RunOutput> {
@@ -49,32 +83,8 @@ fn execute_one(sc: &LoadedScenario, spec: &RunSpec) -> Result<RunOutput> {
             if let Some(v) = spec.variant {
                 cfg.variant = v;
             }
-            let vocab = cfg.vocab_size;
             let n = sc.scenario.tokens;
-            let (tokens, targets_known) = match &sc.scenario.input {
-                Input::Synthetic => (data::synthetic_tokens(n, vocab, sc.scenario.seed), false),
-                Input::Text(rel) => {
-                    let path = sc.resolve(rel);
-                    if vocab < data::CHAR_VOCAB {
-                        return Err(Error::input(format!(
-                            "model `{}` has vocab_size {vocab}, but text input needs at least {} (character vocabulary)",
-                            cfg.name,
-                            data::CHAR_VOCAB
-                        )));
-                    }
-                    let text = crate::error::read_text(&path)?;
-                    let toks: Vec<usize> = data::encode_text(&text).into_iter().take(n + 1).collect();
-                    if toks.len() < n + 1 {
-                        return Err(Error::input(format!(
-                            "{}: has {} characters, the scenario asks for {} tokens (+1 target)",
-                            path.display(),
-                            toks.len(),
-                            n
-                        )));
-                    }
-                    (toks, true)
-                }
-            };
+            let (tokens, targets_known) = token_stream(sc, &cfg.name, cfg.vocab_size, n)?;
             let variant = cfg.variant.name().to_string();
             let name = cfg.name.clone();
             let model = SpikeGpt::from_config(cfg, &base)?;
@@ -108,8 +118,9 @@ fn execute_one(sc: &LoadedScenario, spec: &RunSpec) -> Result<RunOutput> {
     }
 }
 
+/// Accumulates next-token (or class) predictions from logits.
 #[derive(Default)]
-struct AccuracyMeter {
+pub struct AccuracyMeter {
     bits: f64,
     correct: usize,
     n: usize,
@@ -117,7 +128,7 @@ struct AccuracyMeter {
 
 impl AccuracyMeter {
     /// Evaluation only: these operations are not part of the model's work and are not counted.
-    fn observe(&mut self, logits: &[f32], target: usize) {
+    pub fn observe(&mut self, logits: &[f32], target: usize) {
         let max = logits.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v)) as f64;
         let sum: f64 = logits.iter().map(|&v| (v as f64 - max).exp()).sum();
         let log_p = logits[target] as f64 - max - sum.ln();
@@ -127,9 +138,15 @@ impl AccuracyMeter {
         self.n += 1;
     }
 
-    fn finish(&self) -> LmAccuracy {
+    pub fn finish(&self) -> Accuracy {
         let n = self.n.max(1) as f64;
-        LmAccuracy { bits_per_token: self.bits / n, top1: self.correct as f64 / n, predictions: self.n }
+        Accuracy {
+            task: "next-token".into(),
+            top1: self.correct as f64 / n,
+            bits_per_token: Some(self.bits / n),
+            top1_ci95: None,
+            predictions: self.n,
+        }
     }
 }
 

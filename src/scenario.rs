@@ -15,6 +15,8 @@ pub enum Input {
     Synthetic,
     /// A text file, read character by character (relative to the scenario file).
     Text(String),
+    /// A CSV of 8 x 8 digit images: 64 pixel values 0..16 then the label, one image a row.
+    Digits(String),
 }
 
 /// One model to run.

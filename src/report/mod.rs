@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::hardware::{price, Hardware, PricedLedger, Unpriced};
 use crate::ledger::{Ledger, Op};
-use crate::run::{firing_rates, LmAccuracy, RunOutput};
+use crate::run::{firing_rates, Accuracy, RunOutput};
 use crate::scenario::LoadedScenario;
 
 /// The counting convention of the numbers in a report.
@@ -104,7 +104,7 @@ pub struct RunReport {
     pub firing_rates: Vec<FiringRate>,
     pub mean_firing_rate: Option<f64>,
     pub metrics: Metrics,
-    pub accuracy: Option<LmAccuracy>,
+    pub accuracy: Option<Accuracy>,
     pub unpriced: Vec<Unpriced>,
 }
 
@@ -190,6 +190,7 @@ pub fn build(sc: &LoadedScenario, hw: &Hardware, outputs: &[RunOutput]) -> Repor
     let input = match &sc.scenario.input {
         crate::scenario::Input::Synthetic => format!("synthetic tokens (seed {})", sc.scenario.seed),
         crate::scenario::Input::Text(p) => format!("text {p}"),
+        crate::scenario::Input::Digits(p) => format!("digits {p}"),
     };
     Report {
         picojoule_version: env!("CARGO_PKG_VERSION").to_string(),

@@ -93,7 +93,7 @@ fn summary_table(r: &Report) -> Table {
             num(run.totals.energy_pj_per_token),
             num(per("compute") + per("neuron") + per("nonlinear")),
             num(per("memory")),
-            run.accuracy.as_ref().map(|a| format!("{:.3}", a.bits_per_token)).unwrap_or_else(|| "-".into()),
+            run.accuracy.as_ref().and_then(|a| a.bits_per_token).map(|b| format!("{b:.3}")).unwrap_or_else(|| "-".into()),
             run.totals.unpriced_actions.to_string(),
         ]);
     }
