@@ -1,1 +1,2 @@
 //! picojoule: event-driven simulation, action ledgers and hardware pricing.
+pub mod numerics;
