@@ -11,7 +11,7 @@ pub mod error_table;
 pub mod format;
 pub mod lmul;
 
-pub use error_table::{Distribution, ErrorRow, ErrorTableConfig, error_table};
+pub use error_table::{Distribution, ErrorRow, ErrorTableConfig, error_table, to_markdown};
 pub use format::{FloatFormat, NanStyle, Overflow};
 pub use lmul::{
     LmulPolicy, int_add_width, l_of_m, lmul_bits, lmul_f32, lmul_formula, matvec_exact,
