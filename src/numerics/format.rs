@@ -279,6 +279,15 @@ impl FloatFormat {
         }
     }
 
+    /// `Some(23 - m)` when both [`quantize_f32`](Self::quantize_f32) and
+    /// [`decode_f32`](Self::decode_f32) are plain shifts of the f32 pattern
+    /// (`e8`, bias 127, IEEE NaNs, overflow to infinity).
+    #[inline]
+    pub(crate) fn f32_fast_shift(self) -> Option<u32> {
+        let fast = self.is_f32_range_ieee() && matches!(self.overflow, Overflow::Infinity);
+        fast.then(|| 23 - self.man_bits())
+    }
+
     /// True for `e8`, bias 127, IEEE formats: f32 with a shorter mantissa.
     #[inline]
     fn is_f32_range_ieee(self) -> bool {
@@ -321,8 +330,8 @@ impl FloatFormat {
     #[inline]
     pub fn quantize_f32(self, x: f32) -> u32 {
         let b = x.to_bits();
-        if self.is_f32_range_ieee() && matches!(self.overflow, Overflow::Infinity) {
-            return round_f32_bits(b, 23 - self.man_bits());
+        if let Some(shift) = self.f32_fast_shift() {
+            return round_f32_bits(b, shift);
         }
         if b & 0x7FFF_FFFF > 0x7F80_0000 {
             // Handle NaN here: `as f64` does not promise to keep the payload.
@@ -490,7 +499,9 @@ pub(crate) fn pow2(k: i32) -> f64 {
     if (-1022..=1023).contains(&k) {
         f64::from_bits(((k + 1023) as u64) << 52)
     } else {
-        2f64.powi(k)
+        // Not reached by valid formats; two in-range factors keep it exact-ish.
+        let bits = |j: i32| f64::from_bits(((j.clamp(-1022, 1023) + 1023) as u64) << 52);
+        bits(k / 2) * bits(k - k / 2)
     }
 }
 
@@ -513,8 +524,8 @@ fn round_shift_rne(sig: u64, shift: i64) -> u64 {
 /// RNE-truncate `shift` low mantissa bits of an f32 pattern (IEEE, same exponent
 /// range). Integer rounding on the pattern is exact across the subnormal/normal
 /// boundary and rounds overflow into the infinity pattern.
-#[inline]
-fn round_f32_bits(b: u32, shift: u32) -> u32 {
+#[inline(always)]
+pub(crate) fn round_f32_bits(b: u32, shift: u32) -> u32 {
     if shift == 0 {
         return b;
     }
