@@ -1,11 +1,11 @@
 //! Numerics core: generic low-precision float formats, L-Mul approximate
 //! multiplication on bit patterns, and error statistics that compare them.
 //!
-//! * [`format`]: [`FloatFormat`], a generic `ExMy` format with round-to-nearest-even
+//! * [`format`](mod@format): [`FloatFormat`], a generic `ExMy` format with round-to-nearest-even
 //!   quantisation that is bit-exact against `half` and `float8`.
 //! * [`lmul`]: L-Mul ("Addition is All You Need", Luo & Sun 2024) as one integer add
 //!   on the bit patterns, with explicit special-case policies.
-//! * [`error_table`]: relative error of products and dot products per format.
+//! * [`error_table`](mod@error_table): relative error of products and dot products per format.
 
 pub mod error_table;
 pub mod format;
