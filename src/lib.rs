@@ -11,6 +11,7 @@ pub mod error;
 pub mod hardware;
 pub mod ledger;
 pub mod models;
+pub mod numerics;
 pub mod report;
 pub mod run;
 pub mod scenario;
