@@ -28,6 +28,47 @@ pub struct Accuracy {
     pub predictions: usize,
 }
 
+/// How closely a run in a narrow arithmetic follows the same model in exact fp32, token by token.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Fidelity {
+    /// Fraction of tokens whose most likely next token is the same as in fp32.
+    pub top1_agreement: f64,
+    /// Mean KL divergence KL(p_fp32 || p_run) of the next-token distributions, in bits.
+    pub mean_kl_bits: f64,
+}
+
+#[derive(Default)]
+struct FidelityMeter {
+    agree: usize,
+    kl: f64,
+    n: usize,
+}
+
+impl FidelityMeter {
+    /// Evaluation only: not counted in any ledger.
+    fn observe(&mut self, reference: &[f32], run: &[f32]) {
+        let kl: f64 = log_softmax(reference).iter().zip(log_softmax(run)).map(|(p, q)| p.exp() * (p - q)).sum();
+        self.kl += kl.max(0.0) / std::f64::consts::LN_2;
+        self.agree += (argmax(reference) == argmax(run)) as usize;
+        self.n += 1;
+    }
+
+    fn finish(&self) -> Fidelity {
+        let n = self.n.max(1) as f64;
+        Fidelity { top1_agreement: self.agree as f64 / n, mean_kl_bits: self.kl / n }
+    }
+}
+
+fn log_softmax(l: &[f32]) -> Vec<f64> {
+    let max = l.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v)) as f64;
+    let lse = l.iter().map(|&v| (v as f64 - max).exp()).sum::<f64>().ln() + max;
+    l.iter().map(|&v| v as f64 - lse).collect()
+}
+
+fn argmax(l: &[f32]) -> usize {
+    l.iter().enumerate().fold(0, |best, (i, &v)| if v > l[best] { i } else { best })
+}
+
 /// What one run produced.
 #[derive(Clone, Debug)]
 pub struct RunOutput {
@@ -38,6 +79,8 @@ pub struct RunOutput {
     pub tokens: usize,
     pub ledger: Ledger,
     pub accuracy: Option<Accuracy>,
+    /// Against the same model in exact fp32, when the run uses another arithmetic.
+    pub fidelity: Option<Fidelity>,
     pub lif_layers: Vec<String>,
 }
 
@@ -87,13 +130,19 @@ fn execute_one(sc: &LoadedScenario, spec: &RunSpec) -> Result<RunOutput> {
             let (tokens, targets_known) = token_stream(sc, &cfg.name, cfg.vocab_size, n)?;
             let variant = cfg.variant.name().to_string();
             let name = cfg.name.clone();
+            let arith = run_arith(spec)?;
             let model = SpikeGpt::from_config(cfg, &base)?;
-            let arith = Arith::Exact;
             let mut ledger = model.new_ledger(&arith);
             let mut state = model.new_state();
             let mut acc = AccuracyMeter::default();
+            // A narrow arithmetic is compared with an exact shadow run, whose counts are dropped.
+            let mut shadow = (!arith.is_exact()).then(|| (model.new_state(), model.new_ledger(&Arith::Exact), FidelityMeter::default()));
             for t in 0..n {
                 model.step(tokens[t], &mut state, &arith, &mut ledger);
+                if let Some((st, l, meter)) = shadow.as_mut() {
+                    model.step(tokens[t], st, &Arith::Exact, l);
+                    meter.observe(&st.logits, &state.logits);
+                }
                 if let Some(bad) = state.logits.iter().position(|v| !v.is_finite()) {
                     return Err(Error::input(format!(
                         "model `{name}`: logit {bad} became {} at token {t}",
@@ -105,16 +154,27 @@ fn execute_one(sc: &LoadedScenario, spec: &RunSpec) -> Result<RunOutput> {
                 }
             }
             Ok(RunOutput {
-                label: spec.label.clone().unwrap_or_else(|| format!("{name}/{variant}")),
+                label: spec.label.clone().unwrap_or_else(|| {
+                    if arith.is_exact() { format!("{name}/{variant}") } else { format!("{name}/{variant}/{}", arith.label()) }
+                }),
                 model: name,
                 variant,
-                arithmetic: "fp32".into(),
+                arithmetic: arith.label(),
                 tokens: n,
                 ledger,
                 accuracy: targets_known.then(|| acc.finish()),
+                fidelity: shadow.map(|(_, _, m)| m.finish()),
                 lif_layers: model.lif_layers(),
             })
         }
+    }
+}
+
+/// The arithmetic mode of a run (exact fp32 unless the run names one).
+pub fn run_arith(spec: &RunSpec) -> Result<Arith> {
+    match &spec.arith {
+        None => Ok(Arith::Exact),
+        Some(a) => a.build().map_err(|e| Error::input(format!("run `{}`: {e}", spec.model))),
     }
 }
 
@@ -133,8 +193,7 @@ impl AccuracyMeter {
         let sum: f64 = logits.iter().map(|&v| (v as f64 - max).exp()).sum();
         let log_p = logits[target] as f64 - max - sum.ln();
         self.bits += -log_p / std::f64::consts::LN_2;
-        let argmax = logits.iter().enumerate().fold(0, |best, (i, &v)| if v > logits[best] { i } else { best });
-        self.correct += (argmax == target) as usize;
+        self.correct += (argmax(logits) == target) as usize;
         self.n += 1;
     }
 

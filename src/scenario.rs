@@ -31,6 +31,10 @@ pub struct RunSpec {
     /// A name for the run in reports; defaults to `model/variant`.
     #[serde(default)]
     pub label: Option<String>,
+    /// Arithmetic mode (default exact fp32), e.g. `arith: (mode: "lmul-3")`, `arith: (mode: "bf16")`,
+    /// `(mode: "fp8-e4m3", acc: Some("fp16"), scope: Projections)`.
+    #[serde(default)]
+    pub arith: Option<crate::engine::arith::ArithSpec>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

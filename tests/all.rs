@@ -9,4 +9,6 @@ mod all {
     mod counting;
     // Pricing: energy = sum of count x price, unpriced work, presets.
     mod pricing;
+    // Number formats, L-Mul, arithmetic modes in whole models.
+    mod numerics;
 }

@@ -54,10 +54,80 @@ pub enum Command {
         /// The model description (RON).
         model: PathBuf,
     },
+    /// Number formats and L-Mul: single products and error tables.
+    Numerics {
+        #[command(subcommand)]
+        command: NumericsCommand,
+    },
     /// The hardware cost models.
     Hardware {
         #[command(subcommand)]
         command: HardwareCommand,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum MulMode {
+    /// L-Mul on the bit patterns.
+    Lmul,
+    /// The exact product of the rounded operands (bits: its rounding into the format).
+    Exact,
+    /// The product rounded to nearest even into the format.
+    Round,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum PolicyArg {
+    Ieee,
+    Raw,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum DistributionArg {
+    LogUniform,
+    Uniform,
+    Normal,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum TableFormat {
+    Table,
+    Csv,
+    Json,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum NumericsCommand {
+    /// Multiply pairs of numbers in a format; prints `VALUE 0xBITS` per pair.
+    #[command(after_help = "Examples:\n  picojoule numerics mul --mode lmul --format fp32 1.5 1.5 -2 3\n  picojoule numerics mul --mode round --format fp8-e4m3 0.1 10")]
+    Mul {
+        #[arg(long, value_enum, default_value = "lmul")]
+        mode: MulMode,
+        /// fp32, fp16, bf16, fp8-e4m3, fp8-e5m2, eXmY, lmul-K (e8mK)
+        #[arg(long, default_value = "fp32")]
+        format: String,
+        /// L-Mul special-case policy.
+        #[arg(long, value_enum, default_value = "ieee")]
+        policy: PolicyArg,
+        /// Operands, in pairs: A B [A B ...].
+        #[arg(required = true, allow_negative_numbers = true)]
+        values: Vec<f64>,
+    },
+    /// Mean and max relative error of products and dot products, per format and L-Mul width.
+    #[command(after_help = "Example:\n  picojoule numerics error-table --samples 100000 --seed 0")]
+    ErrorTable {
+        #[arg(long, default_value_t = 100_000)]
+        samples: usize,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        #[arg(long, value_enum, default_value = "log-uniform")]
+        distribution: DistributionArg,
+        /// LO:HI: magnitudes for log-uniform (default 0.0625:16), values for uniform (default -1:1),
+        /// mean:sd for normal (default 0:1).
+        #[arg(long)]
+        range: Option<String>,
+        #[arg(long, value_enum, default_value = "table")]
+        format: TableFormat,
     },
 }
 

@@ -1,29 +1,121 @@
 //! The arithmetic mode: one value passed to every primitive, so a model never branches on it.
+//!
+//! A mode says how multiplies and accumulations are carried out (exact fp32, rounded into a
+//! narrower float format, or L-Mul), and a scope says which layer classes it applies to (all,
+//! only projections, only the token-mixing/attention arithmetic). Each primitive asks for the
+//! mode at its own site with [`Arith::at`], so models pass one `&Arith` everywhere.
 
 use serde::{Deserialize, Serialize};
 
 use crate::ledger::{Counts, Fmt, Op, FP32};
+use crate::numerics::lmul::{lmul_f32, LmulPolicy};
+use crate::numerics::FloatFormat;
 
 /// How multiplies and accumulations are carried out.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize, Default)]
-pub enum Arith {
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Mode {
     /// IEEE fp32 throughout.
-    #[default]
     Exact,
+    /// Operands and products rounded to nearest even into `format`; every accumulation rounded
+    /// into `acc`.
+    Round { format: FloatFormat, acc: FloatFormat },
+    /// Each multiply is an L-Mul in `format` (one integer add of width e + m on the bit
+    /// patterns); accumulation in `acc`. `fold_weight_offset`: the L-Mul offset constant is
+    /// pre-subtracted from stationary weights, so a product with a weight costs one add; an
+    /// element-wise product of two activations always pays the constant subtraction.
+    Lmul { format: FloatFormat, acc: FloatFormat, policy: LmulPolicy, fold_weight_offset: bool },
 }
 
+/// Which layer classes the mode applies to; the others run exact fp32.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub enum Scope {
+    #[default]
+    All,
+    /// Linear projections only (dot products with weights).
+    Projections,
+    /// Token-mixing and attention arithmetic only (WKV, attention products, gates, token shift).
+    Attention,
+}
+
+/// The class of a primitive, for scoping.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Site {
+    Projection,
+    Attention,
+    Other,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Arith {
+    pub mode: Mode,
+    pub scope: Scope,
+}
+
+impl Default for Arith {
+    fn default() -> Self {
+        Arith::Exact
+    }
+}
+
+#[allow(non_upper_case_globals)]
 impl Arith {
+    /// Exact fp32 everywhere.
+    pub const Exact: Arith = Arith { mode: Mode::Exact, scope: Scope::All };
+
+    pub fn new(mode: Mode, scope: Scope) -> Arith {
+        Arith { mode, scope }
+    }
+
+    /// The mode that applies at `site`: this one if the scope covers the site, exact otherwise.
+    #[inline]
+    pub fn at(&self, site: Site) -> Arith {
+        let covered = match (self.scope, site) {
+            (Scope::All, _) => true,
+            (Scope::Projections, Site::Projection) => true,
+            (Scope::Attention, Site::Attention) => true,
+            _ => false,
+        };
+        if covered { Arith { mode: self.mode, scope: Scope::All } } else { Arith::Exact }
+    }
+
+    pub fn is_exact(&self) -> bool {
+        self.mode == Mode::Exact
+    }
+
+    /// A short label, e.g. `fp32`, `bf16 (acc fp32)`, `lmul e8m3 (acc fp32) on projections`.
+    pub fn label(&self) -> String {
+        let core = match self.mode {
+            Mode::Exact => "fp32".to_string(),
+            Mode::Round { format, acc } => format!("{} (acc {})", format.name(), acc.name()),
+            Mode::Lmul { format, acc, policy, .. } => {
+                let p = if policy == LmulPolicy::Raw { ", raw" } else { "" };
+                format!("lmul {} (acc {}{p})", format.name(), acc.name())
+            }
+        };
+        match self.scope {
+            Scope::All => core,
+            Scope::Projections => format!("{core} on projections"),
+            Scope::Attention => format!("{core} on attention"),
+        }
+    }
+
+    fn float(format: FloatFormat) -> Fmt {
+        Fmt::Float { e: format.exp_bits() as u8, m: format.man_bits() as u8 }
+    }
+
     /// Number format of multiplies and of stored operands (weights, activations).
     pub fn fmt(&self) -> Fmt {
-        match self {
-            Arith::Exact => FP32,
+        match self.mode {
+            Mode::Exact => FP32,
+            Mode::Round { format, .. } | Mode::Lmul { format, .. } => Self::float(format),
         }
     }
 
     /// Number format of accumulations.
     pub fn acc_fmt(&self) -> Fmt {
-        match self {
-            Arith::Exact => FP32,
+        match self.mode {
+            Mode::Exact => FP32,
+            Mode::Round { acc, .. } | Mode::Lmul { acc, .. } => Self::float(acc),
         }
     }
 
@@ -32,24 +124,74 @@ impl Arith {
         self.fmt().bytes()
     }
 
-    /// An element-wise product.
+    /// A stored operand (a weight): rounded into the operand format.
     #[inline(always)]
-    pub fn mul(&self, a: f32, b: f32) -> f32 {
-        match self {
-            Arith::Exact => a * b,
+    pub fn operand(&self, w: f32) -> f32 {
+        match self.mode {
+            Mode::Exact => w,
+            Mode::Round { format, .. } | Mode::Lmul { format, .. } => format.round_f32(w),
         }
     }
 
-    /// Count `n` element-wise products.
-    #[inline]
-    pub fn count_mul(&self, c: &mut Counts, n: u64) {
-        c.add(Op::Mul, self.fmt(), n);
+    /// An element-wise product.
+    #[inline(always)]
+    pub fn mul(&self, a: f32, b: f32) -> f32 {
+        match self.mode {
+            Mode::Exact => a * b,
+            // Products of two operands of at most 11 significant bits are exact in f32, so
+            // rounding the f32 product once is the correctly rounded product for fp16 and below.
+            Mode::Round { format, .. } => format.round_f32(format.round_f32(a) * format.round_f32(b)),
+            Mode::Lmul { format, policy, .. } => lmul_f32(a, b, format, policy),
+        }
     }
 
-    /// Count `n` multiply-accumulates of a dot product.
+    /// An accumulation: the sum rounded into the accumulation format.
+    #[inline(always)]
+    pub fn add(&self, a: f32, b: f32) -> f32 {
+        match self.mode {
+            Mode::Exact => a + b,
+            Mode::Round { acc, .. } | Mode::Lmul { acc, .. } => {
+                if acc == FloatFormat::FP32 { a + b } else { acc.round_f32(a + b) }
+            }
+        }
+    }
+
+    fn count_product(&self, c: &mut Counts, n: u64, stationary_weight: bool) {
+        match self.mode {
+            Mode::Exact | Mode::Round { .. } => c.add(Op::Mul, self.fmt(), n),
+            Mode::Lmul { format, fold_weight_offset, .. } => {
+                c.add(Op::Lmul, self.fmt(), n);
+                if !(stationary_weight && fold_weight_offset) {
+                    // The offset constant: one more integer add of the same width.
+                    let bits = (format.exp_bits() + format.man_bits()) as u8;
+                    c.add(Op::Add, Fmt::Int { bits }, n);
+                }
+            }
+        }
+    }
+
+    /// Count `n` element-wise products (no stationary operand).
+    #[inline]
+    pub fn count_mul(&self, c: &mut Counts, n: u64) {
+        self.count_product(c, n, false);
+    }
+
+    /// Count `n` multiply-accumulates of a dot product with weights. Exact fp32 and
+    /// same-format rounding count `mac`; L-Mul and mixed formats count the product and the
+    /// accumulation separately.
     #[inline]
     pub fn count_mac(&self, c: &mut Counts, n: u64) {
-        c.add(Op::Mac, self.fmt(), n);
+        match self.mode {
+            Mode::Round { format, acc } if format != acc => {
+                self.count_product(c, n, true);
+                c.add(Op::Add, self.acc_fmt(), n);
+            }
+            Mode::Exact | Mode::Round { .. } => c.add(Op::Mac, self.fmt(), n),
+            Mode::Lmul { .. } => {
+                self.count_product(c, n, true);
+                c.add(Op::Add, self.acc_fmt(), n);
+            }
+        }
     }
 
     /// Count `n` accumulate-only operations (a weight added into an accumulator).
@@ -62,5 +204,102 @@ impl Arith {
     #[inline]
     pub fn count_add(&self, c: &mut Counts, n: u64) {
         c.add(Op::Add, self.acc_fmt(), n);
+    }
+}
+
+/// How a scenario writes an arithmetic mode.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArithSpec {
+    /// `fp32` (exact), a float format name (`bf16`, `fp16`, `fp8-e4m3`, `e5m2`, ...) for rounding,
+    /// or `lmul-K` / `lmul:FORMAT` for L-Mul (`lmul-3` = e8m3 operands).
+    pub mode: String,
+    /// Accumulation format (default fp32).
+    #[serde(default)]
+    pub acc: Option<String>,
+    #[serde(default)]
+    pub scope: Scope,
+    /// L-Mul special-case policy (default ieee).
+    #[serde(default)]
+    pub policy: Option<LmulPolicy>,
+    /// Fold the L-Mul offset into stationary weights (default true).
+    #[serde(default)]
+    pub fold_weight_offset: Option<bool>,
+}
+
+impl ArithSpec {
+    pub fn build(&self) -> Result<Arith, String> {
+        let acc = match &self.acc {
+            None => FloatFormat::FP32,
+            Some(a) => FloatFormat::parse(a)?,
+        };
+        let m = self.mode.trim();
+        let mode = if m == "fp32" && acc == FloatFormat::FP32 {
+            Mode::Exact
+        } else if let Some(k) = m.strip_prefix("lmul-") {
+            let k: u8 = k.parse().map_err(|_| format!("arithmetic mode `{m}`: lmul-K needs a mantissa width K (0..=23)"))?;
+            Mode::Lmul {
+                format: FloatFormat::lmul_operand(k)?,
+                acc,
+                policy: self.policy.unwrap_or_default(),
+                fold_weight_offset: self.fold_weight_offset.unwrap_or(true),
+            }
+        } else if let Some(f) = m.strip_prefix("lmul:") {
+            Mode::Lmul {
+                format: FloatFormat::parse(f)?,
+                acc,
+                policy: self.policy.unwrap_or_default(),
+                fold_weight_offset: self.fold_weight_offset.unwrap_or(true),
+            }
+        } else {
+            Mode::Round { format: FloatFormat::parse(m).map_err(|e| format!("arithmetic mode: {e}"))?, acc }
+        };
+        Ok(Arith { mode, scope: self.scope })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lmul_mode_changes_products_and_counts_integer_adds() {
+        let spec = ArithSpec { mode: "lmul-23".into(), acc: None, scope: Scope::All, policy: None, fold_weight_offset: None };
+        let a = spec.build().unwrap();
+        assert_eq!(a.mul(1.5, 1.5), 2.125); // the golden L-Mul value
+        let mut c = Counts::default();
+        a.count_mac(&mut c, 10);
+        a.count_mul(&mut c, 3);
+        assert_eq!(c.op_total(Op::Lmul), 13);
+        assert_eq!(c.op_total(Op::Mac), 0);
+        // accumulation adds (10) + unfolded offset adds of the element-wise products (3)
+        assert_eq!(c.op_total(Op::Add), 13);
+    }
+
+    #[test]
+    fn scope_limits_the_mode_to_its_sites() {
+        let spec = ArithSpec { mode: "bf16".into(), acc: None, scope: Scope::Projections, policy: None, fold_weight_offset: None };
+        let a = spec.build().unwrap();
+        assert!(a.at(Site::Attention).is_exact());
+        assert!(!a.at(Site::Projection).is_exact());
+        assert_eq!(a.at(Site::Projection).mul(1.0 + 1.0 / 256.0, 1.0), 1.0);
+    }
+
+    #[test]
+    fn mixed_format_macs_count_product_and_accumulation_apart() {
+        let spec = ArithSpec { mode: "fp8-e4m3".into(), acc: Some("fp16".into()), scope: Scope::All, policy: None, fold_weight_offset: None };
+        let a = spec.build().unwrap();
+        let mut c = Counts::default();
+        a.count_mac(&mut c, 4);
+        assert_eq!(c.op_total(Op::Mul), 4);
+        assert_eq!(c.op_total(Op::Add), 4);
+        assert_eq!(a.fmt().to_string(), "fp8-e4m3");
+        assert_eq!(a.acc_fmt().to_string(), "fp16");
+    }
+
+    #[test]
+    fn unknown_mode_is_an_error_naming_it() {
+        let spec = ArithSpec { mode: "fp7".into(), acc: None, scope: Scope::All, policy: None, fold_weight_offset: None };
+        assert!(spec.build().unwrap_err().contains("fp7"));
     }
 }

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::arith::Arith;
+use super::arith::{Arith, Site};
 use super::events::SpikeTrain;
 use crate::ledger::{Counts, Op, TensorClass};
 
@@ -48,6 +48,7 @@ impl LifConfig {
     /// carried across tokens.
     pub fn step(&self, v: &mut [f32], x: &[f32], out: &mut SpikeTrain, arith: &Arith, c: &mut Counts) {
         debug_assert_eq!(v.len(), x.len());
+        let arith = &arith.at(Site::Other);
         out.clear();
         let mut changed = 0u64;
         for (i, (vi, &xi)) in v.iter_mut().zip(x).enumerate() {

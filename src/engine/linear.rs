@@ -4,7 +4,7 @@
 //! touches are one contiguous row, so an event is one contiguous read and the dense product is a
 //! sequence of vectorisable axpy updates.
 
-use super::arith::Arith;
+use super::arith::{Arith, Site};
 use super::events::SpikeTrain;
 use crate::ledger::{Counts, Op, TensorClass};
 
@@ -60,6 +60,7 @@ impl Linear {
     pub fn forward_dense(&self, x: &[f32], y: &mut [f32], arith: &Arith, c: &mut Counts) {
         debug_assert_eq!(x.len(), self.n_in);
         debug_assert_eq!(y.len(), self.n_out);
+        let arith = &arith.at(Site::Projection);
         y.fill(0.0);
         let mut nonzero = 0u64;
         for (j, &xj) in x.iter().enumerate() {
@@ -67,8 +68,14 @@ impl Linear {
                 continue;
             }
             nonzero += 1;
-            for (acc, &w) in y.iter_mut().zip(self.row(j)) {
-                *acc += arith.mul(xj, w);
+            if arith.is_exact() {
+                for (acc, &w) in y.iter_mut().zip(self.row(j)) {
+                    *acc += xj * w;
+                }
+            } else {
+                for (acc, &w) in y.iter_mut().zip(self.row(j)) {
+                    *acc = arith.add(*acc, arith.mul(xj, w));
+                }
             }
         }
         let (n_in, n_out) = (self.n_in as u64, self.n_out as u64);
@@ -84,6 +91,7 @@ impl Linear {
     /// y = W s for a spike input: the weight row of each event is accumulated (one AC per
     /// synaptic event); work and weight traffic are proportional to the number of events.
     pub fn forward_events(&self, s: &SpikeTrain, y: &mut [f32], arith: &Arith, c: &mut Counts) {
+        let arith = &arith.at(Site::Projection);
         y.fill(0.0);
         self.accumulate_events(s, y, arith, c);
         c.mem(Op::Write, arith.fmt(), TensorClass::Activation, self.n_out as u64 * arith.operand_bytes());
@@ -93,9 +101,16 @@ impl Linear {
     pub fn accumulate_events(&self, s: &SpikeTrain, y: &mut [f32], arith: &Arith, c: &mut Counts) {
         debug_assert_eq!(s.len(), self.n_in);
         debug_assert_eq!(y.len(), self.n_out);
+        let arith = &arith.at(Site::Projection);
         for &j in &s.indices {
-            for (acc, &w) in y.iter_mut().zip(self.row(j as usize)) {
-                *acc += w;
+            if arith.is_exact() {
+                for (acc, &w) in y.iter_mut().zip(self.row(j as usize)) {
+                    *acc += w;
+                }
+            } else {
+                for (acc, &w) in y.iter_mut().zip(self.row(j as usize)) {
+                    *acc = arith.add(*acc, arith.operand(w));
+                }
             }
         }
         let events = s.count() as u64;

@@ -1,10 +1,11 @@
 //! Layer normalisation.
 
-use super::arith::Arith;
+use super::arith::{Arith, Site};
 use crate::ledger::{Counts, Op, TensorClass};
 
 /// y = (x - mean) / sqrt(var + eps) * w + b, over the whole vector (PyTorch `LayerNorm`).
 pub fn layer_norm(x: &[f32], w: &[f32], b: &[f32], eps: f32, y: &mut [f32], arith: &Arith, c: &mut Counts) {
+    let arith = &arith.at(Site::Other);
     let d = x.len();
     let n = d as f32;
     let mean = x.iter().sum::<f32>() / n;
@@ -17,7 +18,7 @@ pub fn layer_norm(x: &[f32], w: &[f32], b: &[f32], eps: f32, y: &mut [f32], arit
     var /= n;
     let inv = 1.0 / (var + eps).sqrt();
     for ((yi, &wi), &bi) in y.iter_mut().zip(w).zip(b) {
-        *yi = arith.mul(arith.mul(*yi, inv), wi) + bi;
+        *yi = arith.add(arith.mul(arith.mul(*yi, inv), wi), bi);
     }
     let d = d as u64;
     let fmt = arith.acc_fmt();

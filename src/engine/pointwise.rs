@@ -1,13 +1,14 @@
 //! Element-wise operations: token-shift mixing, gates, activations, residual adds.
 
-use super::arith::Arith;
+use super::arith::{Arith, Site};
 use super::events::SpikeTrain;
 use crate::ledger::{Counts, Op, TensorClass};
 
 /// RWKV token shift: out = x * mu + prev * (1 - mu), with `one_minus_mu` precomputed.
 pub fn token_shift(x: &[f32], prev: &[f32], mu: &[f32], one_minus_mu: &[f32], out: &mut [f32], arith: &Arith, c: &mut Counts) {
+    let arith = &arith.at(Site::Attention);
     for i in 0..out.len() {
-        out[i] = arith.mul(x[i], mu[i]) + arith.mul(prev[i], one_minus_mu[i]);
+        out[i] = arith.add(arith.mul(x[i], mu[i]), arith.mul(prev[i], one_minus_mu[i]));
     }
     let d = out.len() as u64;
     arith.count_mul(c, 2 * d);
@@ -19,6 +20,7 @@ pub fn token_shift(x: &[f32], prev: &[f32], mu: &[f32], one_minus_mu: &[f32], ou
 
 /// out = sigmoid(r) * z.
 pub fn sigmoid_gate(r: &[f32], z: &[f32], out: &mut [f32], arith: &Arith, c: &mut Counts) {
+    let arith = &arith.at(Site::Attention);
     for i in 0..out.len() {
         let g = 1.0 / (1.0 + (-r[i]).exp());
         out[i] = arith.mul(g, z[i]);
@@ -31,6 +33,7 @@ pub fn sigmoid_gate(r: &[f32], z: &[f32], out: &mut [f32], arith: &Arith, c: &mu
 
 /// x = relu(x)^2 in place: one compare per element, one multiply per positive element.
 pub fn relu_squared(x: &mut [f32], arith: &Arith, c: &mut Counts) {
+    let arith = &arith.at(Site::Other);
     let mut positive = 0u64;
     for v in x.iter_mut() {
         if *v > 0.0 {
@@ -49,8 +52,9 @@ pub fn relu_squared(x: &mut [f32], arith: &Arith, c: &mut Counts) {
 
 /// x += y.
 pub fn residual_add(x: &mut [f32], y: &[f32], arith: &Arith, c: &mut Counts) {
+    let arith = &arith.at(Site::Other);
     for (a, b) in x.iter_mut().zip(y) {
-        *a += b;
+        *a = arith.add(*a, *b);
     }
     let d = x.len() as u64;
     arith.count_add(c, d);
@@ -61,8 +65,9 @@ pub fn residual_add(x: &mut [f32], y: &[f32], arith: &Arith, c: &mut Counts) {
 
 /// x += s for a spike train: one add per spike (a zero spike changes nothing and costs nothing).
 pub fn residual_add_spikes(x: &mut [f32], s: &SpikeTrain, arith: &Arith, c: &mut Counts) {
+    let arith = &arith.at(Site::Other);
     for &i in &s.indices {
-        x[i as usize] += 1.0;
+        x[i as usize] = arith.add(x[i as usize], 1.0);
     }
     let n = s.count() as u64;
     arith.count_add(c, n);
@@ -74,6 +79,7 @@ pub fn residual_add_spikes(x: &mut [f32], s: &SpikeTrain, arith: &Arith, c: &mut
 
 /// Heaviside: spikes where x >= 0 (SpikeGPT's binary embedding).
 pub fn heaviside(x: &[f32], out: &mut SpikeTrain, arith: &Arith, c: &mut Counts) {
+    let arith = &arith.at(Site::Other);
     out.clear();
     for (i, &v) in x.iter().enumerate() {
         if v >= 0.0 {

@@ -4,7 +4,7 @@
 //! wkv_t = (a_{t-1} + e^{u+k_t} v_t) / (b_{t-1} + e^{u+k_t})
 //! a_t = e^w a_{t-1} + e^{k_t} v_t,  b_t = e^w b_{t-1} + e^{k_t},  w = -exp(time_decay) < 0
 
-use super::arith::Arith;
+use super::arith::{Arith, Site};
 use crate::ledger::{Counts, Op, TensorClass};
 
 /// Per-channel recurrent state: numerator `aa`, denominator `bb`, and the exponent `pp` that
@@ -24,21 +24,22 @@ impl WkvState {
 
 /// One token: `w` is the decay (already -exp(time_decay)), `u` the bonus (time_first).
 pub fn wkv_step(w: &[f32], u: &[f32], k: &[f32], v: &[f32], st: &mut WkvState, out: &mut [f32], arith: &Arith, c: &mut Counts) {
+    let arith = &arith.at(Site::Attention);
     for i in 0..out.len() {
         let (aa, bb, pp) = (st.aa[i], st.bb[i], st.pp[i]);
         let ww = u[i] + k[i];
         let p = pp.max(ww);
         let e1 = (pp - p).exp();
         let e2 = (ww - p).exp();
-        let num = arith.mul(e1, aa) + arith.mul(e2, v[i]);
-        let den = arith.mul(e1, bb) + e2;
+        let num = arith.add(arith.mul(e1, aa), arith.mul(e2, v[i]));
+        let den = arith.add(arith.mul(e1, bb), e2);
         out[i] = num / den;
         let ww = pp + w[i];
         let p = ww.max(k[i]);
         let e1 = (ww - p).exp();
         let e2 = (k[i] - p).exp();
-        st.aa[i] = arith.mul(e1, aa) + arith.mul(e2, v[i]);
-        st.bb[i] = arith.mul(e1, bb) + e2;
+        st.aa[i] = arith.add(arith.mul(e1, aa), arith.mul(e2, v[i]));
+        st.bb[i] = arith.add(arith.mul(e1, bb), e2);
         st.pp[i] = p;
     }
     let d = out.len() as u64;

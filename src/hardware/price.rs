@@ -210,6 +210,10 @@ pub fn op_price(cm: &CostModel, op: Op, fmt: Fmt, depth: u32) -> Option<Price> {
             Some(mul.plus(&add))
         }
         Op::Ac => op_price(cm, Op::Add, fmt, depth + 1),
+        Op::Add => match fmt {
+            Fmt::Int { bits } => int_add_price(cm, bits as u32),
+            _ => None,
+        },
         Op::Lmul => match fmt {
             Fmt::Float { e, m } => int_add_price(cm, e as u32 + m as u32),
             _ => None,

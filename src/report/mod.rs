@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::hardware::{price, Hardware, PricedLedger, Unpriced};
 use crate::ledger::{Ledger, Op};
-use crate::run::{firing_rates, Accuracy, RunOutput};
+use crate::run::{firing_rates, Accuracy, Fidelity, RunOutput};
 use crate::scenario::LoadedScenario;
 
 /// The counting convention of the numbers in a report.
@@ -45,6 +45,7 @@ pub struct HardwareInfo {
 pub struct Totals {
     pub mac: u64,
     pub ac: u64,
+    pub lmul: u64,
     pub synops: u64,
     pub spikes: u64,
     pub neuron_updates: u64,
@@ -105,6 +106,7 @@ pub struct RunReport {
     pub mean_firing_rate: Option<f64>,
     pub metrics: Metrics,
     pub accuracy: Option<Accuracy>,
+    pub fidelity: Option<Fidelity>,
     pub unpriced: Vec<Unpriced>,
 }
 
@@ -139,6 +141,7 @@ pub fn run_report(out: &RunOutput, hw: &Hardware) -> RunReport {
     let totals = Totals {
         mac: t.op_total(Op::Mac),
         ac: t.op_total(Op::Ac),
+        lmul: t.op_total(Op::Lmul),
         synops: t.op_total(Op::Synop),
         spikes: t.op_total(Op::Spike),
         neuron_updates: t.op_total(Op::NeuronUpdate),
@@ -182,6 +185,7 @@ pub fn run_report(out: &RunOutput, hw: &Hardware) -> RunReport {
         mean_firing_rate: mean_rate,
         metrics: metrics(&out.ledger, out.tokens),
         accuracy: out.accuracy.clone(),
+        fidelity: out.fidelity.clone(),
         unpriced: priced.unpriced,
     }
 }

@@ -63,7 +63,8 @@ pub fn num(v: f64) -> String {
     }
     let a = v.abs();
     if (1e-3..1e5).contains(&a) {
-        let s = format!("{v:.4}");
+        let decimals = (3 - a.log10().floor() as i32).max(0) as usize;
+        let s = format!("{v:.decimals$}");
         let s = s.trim_end_matches('0').trim_end_matches('.');
         return s.to_string();
     }
@@ -77,7 +78,7 @@ pub fn count(v: u64) -> String {
 
 fn summary_table(r: &Report) -> Table {
     let mut t = Table::new(&[
-        "run", "tokens", "MAC", "AC", "synops", "spikes", "fire rate", "energy pJ", "pJ/token", "compute pJ/tok", "memory pJ/tok", "bits/char", "unpriced",
+        "run", "tokens", "MAC", "AC", "L-Mul", "synops", "spikes", "fire rate", "energy pJ", "pJ/token", "compute pJ/tok", "memory pJ/tok", "bits/char", "top-1 vs fp32", "unpriced",
     ]);
     for run in &r.runs {
         let per = |k: &str| run.energy_by_kind.get(k).copied().unwrap_or(0.0) / run.tokens.max(1) as f64;
@@ -86,6 +87,7 @@ fn summary_table(r: &Report) -> Table {
             run.tokens.to_string(),
             count(run.totals.mac),
             count(run.totals.ac),
+            count(run.totals.lmul),
             count(run.totals.synops),
             count(run.totals.spikes),
             run.mean_firing_rate.map(|f| format!("{:.2}%", 100.0 * f)).unwrap_or_else(|| "-".into()),
@@ -94,6 +96,7 @@ fn summary_table(r: &Report) -> Table {
             num(per("compute") + per("neuron") + per("nonlinear")),
             num(per("memory")),
             run.accuracy.as_ref().and_then(|a| a.bits_per_token).map(|b| format!("{b:.3}")).unwrap_or_else(|| "-".into()),
+            run.fidelity.as_ref().map(|f| format!("{:.1}%", 100.0 * f.top1_agreement)).unwrap_or_else(|| "-".into()),
             run.totals.unpriced_actions.to_string(),
         ]);
     }
@@ -200,6 +203,8 @@ mod tests {
     fn numbers_are_short_and_readable() {
         assert_eq!(num(0.0), "0");
         assert_eq!(num(4.6), "4.6");
+        assert_eq!(num(79946.95), "79947");
+        assert_eq!(num(96.01895), "96.02");
         assert_eq!(num(1234567.0), "1.235e6");
         assert_eq!(count(42), "42");
     }
