@@ -28,7 +28,26 @@ fn time_it(mut f: impl FnMut(), reps: usize, inner: usize) -> f64 {
     samples[reps / 2]
 }
 
+/// L-Mul emulation overhead: the same dense layer in exact fp32 and with every product an L-Mul.
+fn lmul_overhead() {
+    use picojoule::engine::arith::{ArithSpec, Scope};
+    let layer = Linear::from_fn(768, 768, |o, j| ((o * 31 + j * 17) % 97) as f32 / 97.0 - 0.5);
+    let x: Vec<f32> = (0..768).map(|j| (j % 13) as f32 / 13.0 - 0.4).collect();
+    let mut y = vec![0.0f32; 768];
+    println!("\nL-Mul emulation overhead, 768x768 dense layer (median of 15 batches)");
+    println!("{:>22} {:>12} {:>10}", "arithmetic", "us/call", "vs fp32");
+    let mut c = Counts::default();
+    let exact = time_it(|| layer.forward_dense(black_box(&x), &mut y, &Arith::Exact, &mut c), 15, 10);
+    println!("{:>22} {:>12.1} {:>9.1}x", "fp32", exact * 1e6, 1.0);
+    for mode in ["bf16", "lmul-23", "lmul-7", "lmul-3", "lmul:fp8-e4m3"] {
+        let a = ArithSpec { mode: mode.into(), acc: None, scope: Scope::All, policy: None, fold_weight_offset: None }.build().unwrap();
+        let t = time_it(|| layer.forward_dense(black_box(&x), &mut y, &a, &mut c), 15, 3);
+        println!("{:>22} {:>12.1} {:>9.1}x", a.label(), t * 1e6, t / exact);
+    }
+}
+
 fn main() {
+    lmul_overhead();
     let mut rng = rand::rngs::Xoshiro256PlusPlus::seed_from_u64(1);
     let arith = Arith::Exact;
     println!("event-driven vs dense linear layer (median of 15 batches)");
