@@ -9,6 +9,7 @@ pub mod data;
 pub mod engine;
 pub mod error;
 pub mod hardware;
+pub mod import;
 pub mod ledger;
 pub mod models;
 pub mod numerics;

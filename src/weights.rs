@@ -73,8 +73,9 @@ impl TensorStore {
 pub fn load_file(path: &Path) -> Result<TensorStore> {
     match path.extension().and_then(|e| e.to_str()) {
         Some("safetensors") => load_safetensors(path),
+        Some("pth") | Some("pt") => load_pth(path),
         _ => Err(Error::input(format!(
-            "{}: unsupported weights file (expected .safetensors)",
+            "{}: unsupported weights file (expected .safetensors, .pth or .pt)",
             path.display()
         ))),
     }
@@ -99,6 +100,49 @@ pub fn load_safetensors(path: &Path) -> Result<TensorStore> {
             }
         };
         store.insert(name, view.shape().to_vec(), data);
+    }
+    Ok(store)
+}
+
+/// Read a PyTorch checkpoint (`torch.save` of a state dict) without executing pickle code:
+/// `pytorch-reader` only interprets the tensor-rebuilding opcodes and checks declared lengths.
+pub fn load_pth(path: &Path) -> Result<TensorStore> {
+    if !path.exists() {
+        return Err(Error::Read { path: path.to_path_buf(), source: std::io::Error::from(std::io::ErrorKind::NotFound) });
+    }
+    let reader = pytorch_reader::PytorchReader::new(path)
+        .map_err(|e| Error::input(format!("{}: not a readable PyTorch checkpoint: {e}", path.display())))?;
+    let mut store = TensorStore::new(path.display().to_string());
+    let mut keys = reader.keys();
+    keys.sort();
+    for name in keys {
+        let t = reader.get(&name).ok_or_else(|| Error::Internal(format!("tensor `{name}` listed but absent")))?;
+        let raw = t.read().map_err(|e| Error::input(format!("{}: tensor `{name}`: {e}", path.display())))?;
+        use pytorch_reader::DType;
+        let data: Vec<f32> = match t.dtype() {
+            DType::F32 => raw.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect(),
+            DType::F64 => raw.chunks_exact(8).map(|b| f64::from_le_bytes(b.try_into().expect("8 bytes")) as f32).collect(),
+            DType::BF16 => raw.chunks_exact(2).map(|b| f32::from_bits((u16::from_le_bytes([b[0], b[1]]) as u32) << 16)).collect(),
+            DType::F16 => raw
+                .chunks_exact(2)
+                .map(|b| crate::numerics::FloatFormat::FP16.decode_f32(u16::from_le_bytes([b[0], b[1]]) as u32))
+                .collect(),
+            other => {
+                return Err(Error::input(format!(
+                    "{}: tensor `{name}` has dtype {other:?}; supported: F32, F64, F16, BF16",
+                    path.display()
+                )));
+            }
+        };
+        let shape = t.shape().to_vec();
+        if shape.iter().product::<usize>() != data.len() {
+            return Err(Error::input(format!(
+                "{}: tensor `{name}` declares shape {shape:?} but holds {} values",
+                path.display(),
+                data.len()
+            )));
+        }
+        store.insert(name, shape, data);
     }
     Ok(store)
 }

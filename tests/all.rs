@@ -11,4 +11,6 @@ mod all {
     mod pricing;
     // Number formats, L-Mul, arithmetic modes in whole models.
     mod numerics;
+    // Checkpoint import (.pth without pickle execution) and weights files.
+    mod import;
 }

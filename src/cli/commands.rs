@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::path::Path;
 
-use super::{Cli, Command, DistributionArg, Format, HardwareCommand, MulMode, NumericsCommand, PolicyArg, TableFormat};
+use super::{Cli, Command, DistributionArg, ImportCommand, Format, HardwareCommand, MulMode, NumericsCommand, PolicyArg, TableFormat};
 use crate::engine::Arith;
 use crate::error::{write_atomic, Error, Result};
 use crate::hardware::{Hardware, PRESETS};
@@ -23,6 +23,24 @@ pub fn dispatch(cli: Cli, stdout: &mut dyn Write) -> Result<()> {
         }
         Command::Numerics { command: NumericsCommand::ErrorTable { samples, seed, distribution, range, format } } => {
             cmd_error_table(samples, seed, distribution, range.as_deref(), format, stdout)
+        }
+        Command::Import { command: ImportCommand::Spikegpt { checkpoint, out, name } } => {
+            let imp = crate::import::import_spikegpt(&checkpoint, &out, name.as_deref())?;
+            let c = &imp.config;
+            emit(
+                stdout,
+                &format!(
+                    "imported {}: {} layers x {}, vocabulary {}, FFN x{}, {} parameters\nwrote {}\nwrote {}\n",
+                    checkpoint.display(),
+                    c.n_layer,
+                    c.n_embd,
+                    c.vocab_size,
+                    c.ffn_mult,
+                    c.n_params(),
+                    imp.model_file.display(),
+                    imp.weights_file.display()
+                ),
+            )
         }
         Command::Hardware { command: HardwareCommand::List } => cmd_hardware_list(stdout),
         Command::Hardware { command: HardwareCommand::Show { name } } => cmd_hardware_show(&name, stdout),

@@ -54,6 +54,11 @@ pub enum Command {
         /// The model description (RON).
         model: PathBuf,
     },
+    /// Convert a released checkpoint into a picojoule model description and weights.
+    Import {
+        #[command(subcommand)]
+        command: ImportCommand,
+    },
     /// Number formats and L-Mul: single products and error tables.
     Numerics {
         #[command(subcommand)]
@@ -128,6 +133,21 @@ pub enum NumericsCommand {
         range: Option<String>,
         #[arg(long, value_enum, default_value = "table")]
         format: TableFormat,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ImportCommand {
+    /// A SpikeGPT `.pth`/`.pt` state dict (read without executing pickle code).
+    #[command(after_help = "Example:\n  picojoule import spikegpt SpikeGPT-216M.pth --out models/imported\n  picojoule run my-scenario.ron   # with (model: \"models/imported/SpikeGPT-216M.ron\")")]
+    Spikegpt {
+        checkpoint: PathBuf,
+        /// Folder for NAME.ron and NAME.safetensors.
+        #[arg(long)]
+        out: PathBuf,
+        /// Model name (default: the checkpoint's file stem).
+        #[arg(long)]
+        name: Option<String>,
     },
 }
 
