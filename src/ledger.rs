@@ -317,6 +317,19 @@ impl fmt::Display for ActionKey {
     }
 }
 
+static COUNTING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+/// Switch counting off (or on) process-wide. Only for measuring what counting costs
+/// (`cargo bench --bench perf`); a run with counting off has an empty ledger.
+pub fn set_counting(on: bool) {
+    COUNTING.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
+#[inline(always)]
+fn counting() -> bool {
+    COUNTING.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// The counts of one layer, keyed by action.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Counts(pub BTreeMap<ActionKey, u64>);
@@ -324,7 +337,7 @@ pub struct Counts(pub BTreeMap<ActionKey, u64>);
 impl Counts {
     #[inline]
     pub fn add(&mut self, op: Op, fmt: Fmt, n: u64) {
-        if n != 0 {
+        if n != 0 && counting() {
             *self.0.entry(ActionKey::new(op, fmt)).or_insert(0) += n;
         }
     }
@@ -332,7 +345,7 @@ impl Counts {
     /// Record `bytes` of memory traffic.
     #[inline]
     pub fn mem(&mut self, op: Op, fmt: Fmt, class: TensorClass, bytes: u64) {
-        if bytes != 0 {
+        if bytes != 0 && counting() {
             *self.0.entry(ActionKey::mem(op, fmt, class)).or_insert(0) += bytes;
         }
     }

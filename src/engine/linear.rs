@@ -8,6 +8,11 @@ use super::arith::{Arith, Site};
 use super::events::SpikeTrain;
 use crate::ledger::{Counts, Op, TensorClass};
 
+/// Outputs per block of the dense product (16 KiB of f32 accumulators: fits L1).
+const OUTPUT_BLOCK: usize = 4096;
+/// Layers with at least this many weights spread their output blocks over threads.
+const PARALLEL_MIN_WEIGHTS: usize = 1 << 22;
+
 #[derive(Clone, Debug)]
 pub struct Linear {
     pub n_in: usize,
@@ -61,21 +66,36 @@ impl Linear {
         debug_assert_eq!(x.len(), self.n_in);
         debug_assert_eq!(y.len(), self.n_out);
         let arith = &arith.at(Site::Projection);
-        y.fill(0.0);
-        let mut nonzero = 0u64;
-        for (j, &xj) in x.iter().enumerate() {
-            if xj == 0.0 {
-                continue;
+        let nonzero = x.iter().filter(|&&v| v != 0.0).count() as u64;
+        // Outputs are processed in blocks that stay in L1 while every input streams its slice of
+        // weights through; large layers spread blocks over threads. Each output still sums its
+        // inputs in index order, so results do not depend on the blocking or the thread count.
+        let n_out = self.n_out;
+        let block = |start: usize, ys: &mut [f32]| {
+            ys.fill(0.0);
+            let end = start + ys.len();
+            for (j, &xj) in x.iter().enumerate() {
+                if xj == 0.0 {
+                    continue;
+                }
+                let w = &self.w_t[j * n_out + start..j * n_out + end];
+                if arith.is_exact() {
+                    for (acc, &wv) in ys.iter_mut().zip(w) {
+                        *acc += xj * wv;
+                    }
+                } else {
+                    for (acc, &wv) in ys.iter_mut().zip(w) {
+                        *acc = arith.add(*acc, arith.mul(xj, wv));
+                    }
+                }
             }
-            nonzero += 1;
-            if arith.is_exact() {
-                for (acc, &w) in y.iter_mut().zip(self.row(j)) {
-                    *acc += xj * w;
-                }
-            } else {
-                for (acc, &w) in y.iter_mut().zip(self.row(j)) {
-                    *acc = arith.add(*acc, arith.mul(xj, w));
-                }
+        };
+        if self.n_in * self.n_out >= PARALLEL_MIN_WEIGHTS {
+            use rayon::prelude::*;
+            y.par_chunks_mut(OUTPUT_BLOCK).enumerate().for_each(|(b, ys)| block(b * OUTPUT_BLOCK, ys));
+        } else {
+            for (b, ys) in y.chunks_mut(OUTPUT_BLOCK).enumerate() {
+                block(b * OUTPUT_BLOCK, ys);
             }
         }
         let (n_in, n_out) = (self.n_in as u64, self.n_out as u64);
@@ -142,6 +162,26 @@ mod tests {
         assert_eq!(c.op_total(Op::Mac), 4); // two non-zero inputs x fan-out 2
         assert_eq!(c.op_total(Op::DenseSynop), 6);
         assert_eq!(c.op_total(Op::Ac), 0);
+    }
+
+    #[test]
+    fn blocked_and_parallel_products_equal_the_plain_sum() {
+        let (n_in, n_out) = (1100, 4500); // several output blocks, above the parallel threshold
+        let layer = Linear::from_fn(n_out, n_in, |o, j| ((o * 7 + j * 13) % 29) as f32 / 29.0 - 0.5);
+        let x: Vec<f32> = (0..n_in).map(|j| if j % 5 == 0 { 0.0 } else { (j % 11) as f32 / 7.0 - 0.6 }).collect();
+        let mut y = vec![0.0; n_out];
+        let mut c = Counts::default();
+        layer.forward_dense(&x, &mut y, &Arith::Exact, &mut c);
+        for o in [0, 4095, 4096, n_out - 1] {
+            let mut expect = 0.0f32;
+            for j in 0..n_in {
+                if x[j] != 0.0 {
+                    expect += x[j] * layer.weight(o, j);
+                }
+            }
+            assert_eq!(y[o], expect, "output {o}");
+        }
+        assert_eq!(c.op_total(Op::Mac), 880 * n_out as u64);
     }
 
     #[test]

@@ -379,9 +379,13 @@ impl SpikeGpt {
         let mut blocks = Vec::with_capacity(cfg.n_layer);
         for i in 0..cfg.n_layer {
             let p = format!("blocks.{i}");
+            // Spike-driven projections keep only their folded copies (folding needs the raw
+            // weights); the others keep the plain layer.
             let lin = |name: &str, o: usize, n: usize| -> Result<(Vec<f32>, Linear)> {
                 let w = store.get(&format!("{p}.{name}.weight"), &[o, n])?;
-                Ok((w.to_vec(), Linear::from_out_in(w, o, n)))
+                let folded_away = spiking && !name.ends_with("output") && !name.ends_with("ffn.value");
+                let plain = if folded_away { Linear::from_out_in(&[], 0, 0) } else { Linear::from_out_in(w, o, n) };
+                Ok((if spiking { w.to_vec() } else { Vec::new() }, plain))
             };
             let (wk, key) = lin("att.key", d, d)?;
             let (wv, value) = lin("att.value", d, d)?;

@@ -136,7 +136,19 @@ pub fn render_text(r: &Report) -> String {
     out += "\n";
     out += &summary_table(r).text();
     for run in &r.runs {
-        if !run.firing_rates.is_empty() {
+        if run.firing_rates.len() > 8 {
+            let r: Vec<f64> = run.firing_rates.iter().map(|f| f.rate).collect();
+            let min = r.iter().cloned().fold(f64::INFINITY, f64::min);
+            let max = r.iter().cloned().fold(0.0, f64::max);
+            out += &format!(
+                "\n{} firing rates: {} LIF layers, min {:.1}%, mean {:.1}%, max {:.1}% (per layer in the JSON report)",
+                run.label,
+                r.len(),
+                100.0 * min,
+                100.0 * run.mean_firing_rate.unwrap_or(0.0),
+                100.0 * max
+            );
+        } else if !run.firing_rates.is_empty() {
             let rates: Vec<String> = run.firing_rates.iter().map(|f| format!("{} {:.1}%", f.layer, 100.0 * f.rate)).collect();
             out += &format!("\n{} firing rates: {}", run.label, rates.join(", "));
         }
