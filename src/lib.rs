@@ -14,6 +14,7 @@ pub mod ledger;
 pub mod models;
 pub mod numerics;
 pub mod report;
+pub mod resources;
 pub mod run;
 pub mod scenario;
 pub mod weights;

@@ -84,9 +84,14 @@ pub fn load_file(path: &Path) -> Result<TensorStore> {
 /// Read every tensor of a safetensors file as f32 (f32, f16 and bf16 storage).
 pub fn load_safetensors(path: &Path) -> Result<TensorStore> {
     let bytes = std::fs::read(path).map_err(|source| Error::Read { path: path.to_path_buf(), source })?;
-    let st = safetensors::SafeTensors::deserialize(&bytes)
-        .map_err(|e| Error::input(format!("{}: not a valid safetensors file: {e}", path.display())))?;
-    let mut store = TensorStore::new(path.display().to_string());
+    safetensors_from_bytes(&path.display().to_string(), &bytes)
+}
+
+/// Parse safetensors bytes; `origin` names the source in errors.
+pub fn safetensors_from_bytes(origin: &str, bytes: &[u8]) -> Result<TensorStore> {
+    let st = safetensors::SafeTensors::deserialize(bytes)
+        .map_err(|e| Error::input(format!("{origin}: not a valid safetensors file: {e}")))?;
+    let mut store = TensorStore::new(origin.to_string());
     for (name, view) in st.tensors() {
         let raw = view.data();
         let data: Vec<f32> = match view.dtype() {
@@ -95,7 +100,7 @@ pub fn load_safetensors(path: &Path) -> Result<TensorStore> {
             other => {
                 return Err(Error::input(format!(
                     "{}: tensor `{name}` has dtype {other:?}; supported: F32, BF16",
-                    path.display()
+                    origin
                 )))
             }
         };
@@ -110,14 +115,18 @@ pub fn load_pth(path: &Path) -> Result<TensorStore> {
     if !path.exists() {
         return Err(Error::Read { path: path.to_path_buf(), source: std::io::Error::from(std::io::ErrorKind::NotFound) });
     }
-    let reader = pytorch_reader::PytorchReader::new(path)
-        .map_err(|e| Error::input(format!("{}: not a readable PyTorch checkpoint: {e}", path.display())))?;
+    // A third-party parser on untrusted bytes: a panic inside it is reported as a bad file.
+    let opened = std::panic::catch_unwind(|| pytorch_reader::PytorchReader::new(path))
+        .map_err(|_| Error::input(format!("{}: not a readable PyTorch checkpoint (the reader failed)", path.display())))?;
+    let reader = opened.map_err(|e| Error::input(format!("{}: not a readable PyTorch checkpoint: {e}", path.display())))?;
     let mut store = TensorStore::new(path.display().to_string());
     let mut keys = reader.keys();
     keys.sort();
     for name in keys {
         let t = reader.get(&name).ok_or_else(|| Error::Internal(format!("tensor `{name}` listed but absent")))?;
-        let raw = t.read().map_err(|e| Error::input(format!("{}: tensor `{name}`: {e}", path.display())))?;
+        let raw = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| t.read()))
+            .map_err(|_| Error::input(format!("{}: tensor `{name}`: unreadable data", path.display())))?
+            .map_err(|e| Error::input(format!("{}: tensor `{name}`: {e}", path.display())))?;
         use pytorch_reader::DType;
         let data: Vec<f32> = match t.dtype() {
             DType::F32 => raw.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect(),

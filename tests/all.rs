@@ -13,4 +13,6 @@ mod all {
     mod numerics;
     // Checkpoint import (.pth without pickle execution) and weights files.
     mod import;
+    // A bounded fuzz pass over every parser: never a panic.
+    mod robustness;
 }

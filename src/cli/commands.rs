@@ -16,7 +16,10 @@ use crate::scenario::LoadedScenario;
 
 pub fn dispatch(cli: Cli, stdout: &mut dyn Write) -> Result<()> {
     match cli.command {
-        Command::Run { scenario, format, out, threads } => cmd_run(&scenario, format, out.as_deref(), threads, stdout),
+        Command::Run { scenario, format, out, threads, max_memory } => {
+            crate::resources::set_max_memory(max_memory.unwrap_or(0));
+            cmd_run(&scenario, format, out.as_deref(), threads, stdout)
+        }
         Command::Inspect { model } => cmd_inspect(&model, stdout),
         Command::Numerics { command: NumericsCommand::Mul { mode, format, policy, values } } => {
             cmd_numerics_mul(mode, &format, policy, &values, stdout)

@@ -47,6 +47,9 @@ pub enum Command {
         /// Worker threads (default: all cores). Results do not depend on it.
         #[arg(long)]
         threads: Option<usize>,
+        /// Refuse models whose estimated memory exceeds this (e.g. 4G; default: available memory).
+        #[arg(long, value_parser = crate::resources::parse_size)]
+        max_memory: Option<u64>,
     },
     /// Describe a model: parameters, dense MACs per token, weight bytes per number format.
     #[command(after_help = "Example:\n  picojoule inspect models/spikegpt-46m.ron")]

@@ -101,6 +101,16 @@ impl Config {
         Ok(())
     }
 
+    /// Peak bytes while building and running: the loaded tensors, the model's own copy (with
+    /// folded copies for the spike-driven form), and state and scratch.
+    pub fn peak_bytes(&self) -> u64 {
+        let (d, h) = (self.n_embd as u64, self.ffn_hidden() as u64);
+        let params = self.n_params() as u64;
+        let folded = if self.variant == Variant::SpikeDriven { self.n_layer as u64 * 2 * (4 * d * d + h * d) } else { 0 };
+        let state = self.n_layer as u64 * 12 * d + 12 * d + h + self.vocab_size as u64;
+        4 * (2 * params + folded + state)
+    }
+
     pub fn ffn_hidden(&self) -> usize {
         self.ffn_mult * self.n_embd
     }
@@ -363,6 +373,7 @@ impl SpikeGpt {
     /// Build from a description; `base` is the folder that relative weight paths start from.
     pub fn from_config(cfg: Config, base: &Path) -> Result<SpikeGpt> {
         cfg.validate().map_err(|e| Error::input(format!("model `{}`: {e}", cfg.name)))?;
+        crate::resources::check(&format!("model `{}`", cfg.name), cfg.peak_bytes())?;
         let store = match &cfg.weights {
             WeightsSpec::Seeded(seed) => seeded_weights(&cfg, *seed),
             WeightsSpec::File(path) => crate::weights::load_file(&base.join(path))?,
@@ -477,6 +488,24 @@ impl SpikeGpt {
             scratch: Scratch { xa: z(), xk: z(), xv: z(), xr: z(), k: z(), v: z(), r: z(), wkv: z(), z: z(), y: z(), hidden: vec![0.0; h] },
             logits: vec![0.0; self.cfg.vocab_size],
         }
+    }
+
+    /// Run one token like [`step`](Self::step), then check that the residual stream and the
+    /// logits are finite, naming the first layer that produced a non-finite value.
+    pub fn step_checked(&self, token: usize, position: usize, st: &mut State, arith: &Arith, ledger: &mut Ledger) -> Result<()> {
+        if token >= self.cfg.vocab_size {
+            return Err(Error::input(format!("model `{}`: token {token} at position {position} is outside the vocabulary ({})", self.cfg.name, self.cfg.vocab_size)));
+        }
+        self.step(token, st, arith, ledger);
+        if st.logits.iter().all(|v| v.is_finite()) {
+            return Ok(());
+        }
+        // Locate the layer: re-check the per-block residual, which `step` leaves in the state.
+        let culprit = if !st.x.iter().all(|v| v.is_finite()) { "the residual stream (blocks)" } else { "ln_out/head" };
+        Err(Error::input(format!(
+            "model `{}`: a non-finite value appeared in {culprit} at token position {position}",
+            self.cfg.name
+        )))
     }
 
     /// Run one token; the logits of the next token are left in `st.logits`.

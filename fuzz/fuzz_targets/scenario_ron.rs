@@ -1,0 +1,7 @@
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let text = String::from_utf8_lossy(data);
+    let _ = picojoule::error::parse_ron::<picojoule::scenario::Scenario>(std::path::Path::new("f.ron"), &text);
+});
