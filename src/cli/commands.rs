@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::path::Path;
 
-use super::{Cli, Command, Format, HardwareCommand};
+use super::{AttnKindArg, Cli, Command, CostFormat, Format, HardwareCommand};
 use crate::engine::Arith;
 use crate::error::{write_atomic, Error, Result};
 use crate::hardware::{Hardware, PRESETS};
@@ -18,6 +18,9 @@ pub fn dispatch(cli: Cli, stdout: &mut dyn Write) -> Result<()> {
     match cli.command {
         Command::Run { scenario, format, out, threads } => cmd_run(&scenario, format, out.as_deref(), threads, stdout),
         Command::Inspect { model } => cmd_inspect(&model, stdout),
+        Command::AttentionCost { kind, tokens, dim, heads, bits, anchors, normalisation, convention, format, seed, hardware } => {
+            cmd_attention_cost(kind, tokens, dim, heads, bits, anchors, &normalisation, &convention, format, seed, hardware, stdout)
+        }
         Command::Hardware { command: HardwareCommand::List } => cmd_hardware_list(stdout),
         Command::Hardware { command: HardwareCommand::Show { name } } => cmd_hardware_show(&name, stdout),
     }
@@ -117,4 +120,35 @@ fn cmd_hardware_show(name: &str, stdout: &mut dyn Write) -> Result<()> {
         out += &format!("{path}\t{value}\t{unit}\t{source}\n");
     }
     emit(stdout, &out)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn cmd_attention_cost(
+    kind: AttnKindArg,
+    tokens: usize,
+    dim: usize,
+    heads: usize,
+    bits: usize,
+    anchors: usize,
+    normalisation: &str,
+    convention: &str,
+    format: CostFormat,
+    seed: u64,
+    hardware: Option<String>,
+    stdout: &mut dyn Write,
+) -> Result<()> {
+    use crate::attention_cost::{self as ac, CostSpec};
+    use crate::engine::attention::AttentionKind;
+    let convention: crate::convention::Convention = convention.parse().map_err(|e| Error::input(format!("--convention: {e}")))?;
+    let kind = match kind {
+        AttnKindArg::Softmax => AttentionKind::Softmax,
+        AttnKindArg::Linear => AttentionKind::Linear,
+        AttnKindArg::Ecoformer => AttentionKind::EcoFormer { bits, anchors, normalisation: ac::parse_normalisation(normalisation)? },
+    };
+    let report = ac::measure(&CostSpec { kind, tokens, dim, heads, convention, seed, hardware })?;
+    let text = match format {
+        CostFormat::Table => ac::render_text(&report),
+        CostFormat::Json => ac::render_json(&report),
+    };
+    emit(stdout, &text)
 }

@@ -15,6 +15,7 @@
 
 pub mod hashed;
 pub mod ksh;
+pub mod layer;
 pub mod linear;
 pub mod softmax;
 
