@@ -75,6 +75,11 @@ fn cmd_inspect(path: &Path, stdout: &mut dyn Write) -> Result<()> {
     let base = path.parent().unwrap_or(Path::new("."));
     let mut out = String::new();
     match desc {
+        ModelDesc::Transformer(cfg) => {
+            out += &format!("model {} (transformer, {:?}, {} attention)\n", cfg.name, cfg.task, cfg.attention.name());
+            out += &format!("layers {}, width {}, heads {}, MLP hidden {}\n", cfg.n_layer, cfg.n_embd, cfg.n_head, cfg.mlp_mult * cfg.n_embd);
+            out += &format!("parameters {} (without hash tensors)\n", cfg.n_params());
+        }
         ModelDesc::SpikeGpt(cfg) => {
             let n = cfg.n_params();
             out += &format!("model {} (SpikeGPT-style, variant {})\n", cfg.name, cfg.variant.name());

@@ -103,3 +103,47 @@ fn attention_cost_refuses_bad_flags_with_exit_2() {
     let o = picojoule(&["attention-cost", "--kind", "softmax", "--tokens", "8", "--dim", "8", "--heads", "1", "--convention", "nope"]);
     assert_eq!(o.status.code(), Some(2));
 }
+
+#[test]
+fn attention_kinds_scenario_runs_all_three_and_is_deterministic() {
+    let o = picojoule(&["run", "scenarios/attention-kinds.ron", "--format", "json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let runs = v["runs"].as_array().unwrap();
+    let kinds: Vec<&str> = runs.iter().map(|r| r["variant"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["softmax", "linear", "ecoformer"]);
+    assert_eq!(runs[0]["totals"]["ac"], 0);
+    assert!(runs[2]["totals"]["ac"].as_u64().unwrap() > 0, "hashed attention accumulates");
+    for r in runs {
+        assert_eq!(r["accuracy"]["task"], "next-token");
+    }
+    let again = picojoule(&["run", "scenarios/attention-kinds.ron", "--format", "json", "--threads", "1"]);
+    assert_eq!(again.stdout, o.stdout);
+}
+
+#[test]
+fn digits_encoder_reports_classification_accuracy() {
+    let dir = temp_dir("digits-vit");
+    let sc = write(
+        &dir,
+        "s.ron",
+        &format!(
+            "Scenario(name: \"d\", seed: 1, hardware: \"horowitz45\", input: Digits(\"{}\"), tokens: 40, runs: [(model: \"{}\"), (model: \"{}\")])",
+            repo_path("data/digits/digits-test.csv").display(),
+            repo_path("models/digits-vit-softmax.ron").display(),
+            repo_path("models/digits-vit-ecoformer.ron").display()
+        ),
+    );
+    let o = picojoule(&["run", sc.to_str().unwrap(), "--format", "json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    for r in v["runs"].as_array().unwrap() {
+        assert_eq!(r["accuracy"]["task"], "classification");
+        assert_eq!(r["accuracy"]["predictions"], 40);
+    }
+    // a language-model input for the classifier is refused
+    let bad = write(&dir, "bad.ron", &format!("Scenario(name: \"d\", hardware: \"horowitz45\", input: Synthetic, tokens: 4, runs: [(model: \"{}\")])", repo_path("models/digits-vit-softmax.ron").display()));
+    let o = picojoule(&["run", bad.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("Digits"), "{}", stderr(&o));
+}
