@@ -32,6 +32,7 @@ fn config(attention: AttentionKind) -> Config {
         calibration: 256,
         layer_norm_eps: 1e-5,
         weights: WeightsSpec::Seeded(7),
+        head_fit: None,
     }
 }
 

@@ -75,6 +75,12 @@ pub struct Config {
     #[serde(default = "default_eps")]
     pub layer_norm_eps: f32,
     pub weights: WeightsSpec,
+    /// Classifier only: a labelled digits CSV (relative to the model file) on which the linear
+    /// head is fitted at load time by ridge regression (one-hot targets) on the pooled features
+    /// of the encoder as loaded; the other weights stay as they are. This is training, not in the
+    /// ledger. Without it the head keeps its (seeded) weights.
+    #[serde(default)]
+    pub head_fit: Option<String>,
 }
 
 fn default_vocab() -> usize {
@@ -309,7 +315,76 @@ impl Transformer {
             WeightsSpec::Seeded(seed) => seeded_weights(&cfg, *seed),
             WeightsSpec::File(path) => crate::weights::load_file(&base.join(path))?,
         };
-        Transformer::new(cfg, store, calibration)
+        let fit = cfg.head_fit.clone();
+        let mut model = Transformer::new(cfg, store, calibration)?;
+        if let Some(rel) = fit {
+            if model.cfg.is_lm() {
+                return Err(Error::input(format!("model `{}`: head_fit applies to the digits classifier only", model.cfg.name)));
+            }
+            model.fit_head(&read_digits(&base.join(rel))?)?;
+        }
+        Ok(model)
+    }
+
+    /// Fit the linear head by ridge regression on labelled images: W = (X^T X + lambda I)^-1 X^T Y
+    /// with X the pooled, normalised features and Y one-hot labels (lambda = 1e-3 per image).
+    pub fn fit_head(&mut self, data: &[([f32; DIGIT_PIXELS], usize)]) -> Result<()> {
+        let d = self.cfg.n_embd;
+        if data.is_empty() {
+            return Err(Error::input(format!("model `{}`: head_fit file has no images", self.cfg.name)));
+        }
+        let arith = Arith::Exact;
+        let mut scratch = self.template.clone();
+        let mut a = vec![0.0f64; d * d];
+        let mut b = vec![0.0f64; d * DIGIT_CLASSES];
+        for (img, label) in data {
+            let f = self.features(img, &arith, &mut scratch);
+            for i in 0..d {
+                for j in 0..d {
+                    a[i * d + j] += f[i] as f64 * f[j] as f64;
+                }
+                b[i * DIGIT_CLASSES + label] += f[i] as f64;
+            }
+        }
+        let lambda = 1e-3 * data.len() as f64;
+        for i in 0..d {
+            a[i * d + i] += lambda;
+        }
+        // Gaussian elimination with partial pivoting (A is symmetric positive definite).
+        for col in 0..d {
+            let piv = (col..d).max_by(|&p, &q| a[p * d + col].abs().total_cmp(&a[q * d + col].abs())).unwrap_or(col);
+            if piv != col {
+                for k in 0..d {
+                    a.swap(col * d + k, piv * d + k);
+                }
+                for k in 0..DIGIT_CLASSES {
+                    b.swap(col * DIGIT_CLASSES + k, piv * DIGIT_CLASSES + k);
+                }
+            }
+            let p = a[col * d + col];
+            for r in 0..d {
+                if r == col {
+                    continue;
+                }
+                let f = a[r * d + col] / p;
+                if f == 0.0 {
+                    continue;
+                }
+                for k in 0..d {
+                    a[r * d + k] -= f * a[col * d + k];
+                }
+                for k in 0..DIGIT_CLASSES {
+                    b[r * DIGIT_CLASSES + k] -= f * b[col * DIGIT_CLASSES + k];
+                }
+            }
+        }
+        let w: Vec<f32> = (0..DIGIT_CLASSES).flat_map(|k| (0..d).map(move |i| (k, i))).map(|(k, i)| (b[i * DIGIT_CLASSES + k] / a[i * d + i]) as f32).collect();
+        if w.iter().any(|v| !v.is_finite()) {
+            return Err(Error::input(format!("model `{}`: the head fit did not converge", self.cfg.name)));
+        }
+        self.head = Linear::from_out_in(&w, DIGIT_CLASSES, d);
+        self.store.insert("head.weight", vec![DIGIT_CLASSES, d], w);
+        Ok(())
     }
 
     pub fn new(cfg: Config, store: TensorStore, calibration: Option<&Calibration>) -> Result<Transformer> {
@@ -547,6 +622,14 @@ impl Transformer {
 
     /// Classify one image (pixels scaled to 0..1); returns the class logits.
     pub fn classify(&self, img: &[f32; DIGIT_PIXELS], arith: &Arith, l: &mut Ledger) -> Vec<f32> {
+        let h = self.features(img, arith, l);
+        let mut logits = vec![0.0; DIGIT_CLASSES];
+        self.head.forward_dense(&h, &mut logits, arith, l.at(self.id_head));
+        logits
+    }
+
+    /// The pooled, normalised features the head reads.
+    fn features(&self, img: &[f32; DIGIT_PIXELS], arith: &Arith, l: &mut Ledger) -> Vec<f32> {
         let d = self.cfg.n_embd;
         let mut x = self.embed_image(img, arith, l.at(self.id_emb));
         let n = x.len() / d;
@@ -569,9 +652,7 @@ impl Transformer {
         arith.count_mul(c, d as u64);
         let mut h = vec![0.0; d];
         layer_norm(&pooled, &self.ln_out.w, &self.ln_out.b, self.cfg.layer_norm_eps, &mut h, arith, l.at(self.id_ln_out));
-        let mut logits = vec![0.0; DIGIT_CLASSES];
-        self.head.forward_dense(&h, &mut logits, arith, l.at(self.id_head));
-        logits
+        h
     }
 }
 
@@ -708,6 +789,7 @@ mod tests {
             calibration: 64,
             layer_norm_eps: 1e-5,
             weights: WeightsSpec::Seeded(3),
+            head_fit: None,
         }
     }
 

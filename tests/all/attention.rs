@@ -140,6 +140,8 @@ fn digits_encoder_reports_classification_accuracy() {
     for r in v["runs"].as_array().unwrap() {
         assert_eq!(r["accuracy"]["task"], "classification");
         assert_eq!(r["accuracy"]["predictions"], 40);
+        // the head is fitted on the training digits: well above chance (10%)
+        assert!(r["accuracy"]["top1"].as_f64().unwrap() > 0.3, "{}", r["accuracy"]);
     }
     // a language-model input for the classifier is refused
     let bad = write(&dir, "bad.ron", &format!("Scenario(name: \"d\", hardware: \"horowitz45\", input: Synthetic, tokens: 4, runs: [(model: \"{}\")])", repo_path("models/digits-vit-softmax.ron").display()));
