@@ -149,3 +149,20 @@ fn digits_encoder_reports_classification_accuracy() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("Digits"), "{}", stderr(&o));
 }
+
+#[test]
+fn pvtv2_b0_per_layer_counts_match_the_reference_table() {
+    // /work/shared/reference/ecoformer.md section 2, "Per-layer examples, PVTv2-B0, b = 16, m = 25".
+    let eco = [(3136, 32, 1, 1_564_864u64, 9_683_968u64), (784, 64, 2, 782_432, 4_841_984), (196, 160, 5, 489_020, 3_026_240), (49, 256, 8, 195_608, 1_210_496)];
+    for (n, d, h, mul, add) in eco {
+        let kind = AttentionKind::EcoFormer { bits: 16, anchors: 25, normalisation: Normalisation::EcoformerCode };
+        let r = measure(&spec(kind, n, d, h, Convention::EcoformerPaper)).unwrap();
+        assert_eq!((r.mul, r.add), (mul, add), "N={n}");
+    }
+    // MSA rows (stage 1, N = 3136, is checked in the README's CLI example; 0.6 G MACs is slow here)
+    let msa = [(784, 64, 2, 79_905_280u64, 78_675_968u64), (196, 160, 5, 12_485_200, 12_293_120), (49, 256, 8, 1_248_520, 1_229_312)];
+    for (n, d, h, mul, add) in msa {
+        let r = measure(&spec(AttentionKind::Softmax, n, d, h, Convention::EcoformerPaper)).unwrap();
+        assert_eq!((r.mul, r.add), (mul, add), "N={n}");
+    }
+}
