@@ -40,7 +40,7 @@ impl CostSpec {
         if self.dim == 0 || self.dim > 1 << 14 {
             return bad(format!("--dim must be between 1 and {}, found {}", 1 << 14, self.dim));
         }
-        if self.heads == 0 || self.dim % self.heads != 0 {
+        if self.heads == 0 || !self.dim.is_multiple_of(self.heads) {
             return bad(format!("--heads must be at least 1 and divide --dim {} evenly, found {}", self.dim, self.heads));
         }
         if let AttentionKind::EcoFormer { bits, anchors, .. } = self.kind {

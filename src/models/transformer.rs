@@ -104,13 +104,13 @@ impl Config {
                 return Err(format!("{name} must be between 1 and {limit}, found {v}"));
             }
         }
-        if self.n_embd % self.n_head != 0 {
+        if !self.n_embd.is_multiple_of(self.n_head) {
             return Err(format!("n_head {} must divide n_embd {}", self.n_head, self.n_embd));
         }
-        if let Task::DigitsClassifier { patch } = self.task {
-            if !matches!(patch, 1 | 2 | 4 | 8) {
-                return Err(format!("patch must divide 8 (1, 2, 4 or 8), found {patch}"));
-            }
+        if let Task::DigitsClassifier { patch } = self.task
+            && !matches!(patch, 1 | 2 | 4 | 8)
+        {
+            return Err(format!("patch must divide 8 (1, 2, 4 or 8), found {patch}"));
         }
         if !(self.layer_norm_eps.is_finite() && self.layer_norm_eps > 0.0) {
             return Err("layer_norm_eps must be positive".into());

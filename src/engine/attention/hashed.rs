@@ -206,6 +206,7 @@ impl Scratch {
 }
 
 /// The codes of `n` tokens of head `h`, with the bandwidth of this input (full form). Counted.
+#[allow(clippy::too_many_arguments)]
 pub fn hash_full(qk: &[f32], n: usize, h: usize, hash: &KernelHash, codes: &mut Codes, arith: &Arith, l: &mut Ledger, ids: &StepIds) {
     let (d, c, m) = (hash.heads * hash.dim, hash.dim, hash.anchors);
     let mut sc = Scratch::new(hash, n);
