@@ -5,6 +5,8 @@
 //! -> hardware pricing -> report.
 
 pub mod cli;
+pub mod attention_cost;
+pub mod convention;
 pub mod data;
 pub mod engine;
 pub mod error;

@@ -122,6 +122,7 @@ fn execute_one(sc: &LoadedScenario, spec: &RunSpec) -> Result<RunOutput> {
     let desc = ModelDesc::load(&model_path)?;
     let base = model_path.parent().unwrap_or(std::path::Path::new(".")).to_path_buf();
     match desc {
+        ModelDesc::Transformer(cfg) => crate::models::transformer::execute(sc, spec, cfg, &base),
         ModelDesc::SpikeGpt(mut cfg) => {
             if let Some(v) = spec.variant {
                 cfg.variant = v;

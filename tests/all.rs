@@ -7,6 +7,8 @@ mod all {
     mod cli;
     // Counts checked against the execution and against hand calculations.
     mod counting;
+    // Attention primitives: counts vs closed forms, conventions, attention-cost CLI.
+    mod attention;
     // Pricing: energy = sum of count x price, unpriced work, presets.
     mod pricing;
     // Number formats, L-Mul, arithmetic modes in whole models.

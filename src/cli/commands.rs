@@ -3,7 +3,9 @@
 use std::io::Write;
 use std::path::Path;
 
-use super::{Cli, Command, DistributionArg, ImportCommand, Format, HardwareCommand, MulMode, NumericsCommand, PolicyArg, TableFormat};
+use super::{
+    AttnKindArg, Cli, Command, CostFormat, DistributionArg, Format, HardwareCommand, ImportCommand, MulMode, NumericsCommand, PolicyArg, TableFormat,
+};
 use crate::engine::Arith;
 use crate::error::{write_atomic, Error, Result};
 use crate::hardware::{Hardware, PRESETS};
@@ -44,6 +46,9 @@ pub fn dispatch(cli: Cli, stdout: &mut dyn Write) -> Result<()> {
                     imp.weights_file.display()
                 ),
             )
+        }
+        Command::AttentionCost { kind, tokens, dim, heads, bits, anchors, normalisation, convention, format, seed, hardware } => {
+            cmd_attention_cost(kind, tokens, dim, heads, bits, anchors, &normalisation, &convention, format, seed, hardware, stdout)
         }
         Command::Hardware { command: HardwareCommand::List } => cmd_hardware_list(stdout),
         Command::Hardware { command: HardwareCommand::Show { name } } => cmd_hardware_show(&name, stdout),
@@ -99,6 +104,11 @@ fn cmd_inspect(path: &Path, stdout: &mut dyn Write) -> Result<()> {
     let base = path.parent().unwrap_or(Path::new("."));
     let mut out = String::new();
     match desc {
+        ModelDesc::Transformer(cfg) => {
+            out += &format!("model {} (transformer, {:?}, {} attention)\n", cfg.name, cfg.task, cfg.attention.name());
+            out += &format!("layers {}, width {}, heads {}, MLP hidden {}\n", cfg.n_layer, cfg.n_embd, cfg.n_head, cfg.mlp_mult * cfg.n_embd);
+            out += &format!("parameters {} (without hash tensors)\n", cfg.n_params());
+        }
         ModelDesc::SpikeGpt(cfg) => {
             let n = cfg.n_params();
             out += &format!("model {} (SpikeGPT-style, variant {})\n", cfg.name, cfg.variant.name());
@@ -243,6 +253,37 @@ fn cmd_error_table(samples: usize, seed: u64, dist: DistributionArg, range: Opti
             }
             format!("{} operand pairs, seed {seed}, {distribution:?}; relative error of the product against the exact f64 product\n\n{}", samples, t.text())
         }
+    };
+    emit(stdout, &text)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn cmd_attention_cost(
+    kind: AttnKindArg,
+    tokens: usize,
+    dim: usize,
+    heads: usize,
+    bits: usize,
+    anchors: usize,
+    normalisation: &str,
+    convention: &str,
+    format: CostFormat,
+    seed: u64,
+    hardware: Option<String>,
+    stdout: &mut dyn Write,
+) -> Result<()> {
+    use crate::attention_cost::{self as ac, CostSpec};
+    use crate::engine::attention::AttentionKind;
+    let convention: crate::convention::Convention = convention.parse().map_err(|e| Error::input(format!("--convention: {e}")))?;
+    let kind = match kind {
+        AttnKindArg::Softmax => AttentionKind::Softmax,
+        AttnKindArg::Linear => AttentionKind::Linear,
+        AttnKindArg::Ecoformer => AttentionKind::EcoFormer { bits, anchors, normalisation: ac::parse_normalisation(normalisation)? },
+    };
+    let report = ac::measure(&CostSpec { kind, tokens, dim, heads, convention, seed, hardware })?;
+    let text = match format {
+        CostFormat::Table => ac::render_text(&report),
+        CostFormat::Json => ac::render_json(&report),
     };
     emit(stdout, &text)
 }

@@ -67,6 +67,43 @@ pub enum Command {
         #[command(subcommand)]
         command: NumericsCommand,
     },
+    /// Count one attention layer (softmax, linear or EcoFormer hashed) on seeded random input and
+    /// print the counts of its core under a counting convention.
+    #[command(after_help = "Examples:\n  picojoule attention-cost --kind ecoformer --tokens 3136 --dim 32 --heads 1 --convention ecoformer-paper\n  picojoule attention-cost --kind softmax --tokens 196 --dim 160 --heads 5 --format json\n\nEnergy is priced with --hardware, by default paper45 for --convention ecoformer-paper and horowitz45 for full.")]
+    AttentionCost {
+        /// Attention kind.
+        #[arg(long, value_enum)]
+        kind: AttnKindArg,
+        /// Tokens N.
+        #[arg(long)]
+        tokens: usize,
+        /// Embedding width D.
+        #[arg(long)]
+        dim: usize,
+        /// Heads H (must divide D).
+        #[arg(long)]
+        heads: usize,
+        /// Code bits b (ecoformer).
+        #[arg(long, default_value_t = 16)]
+        bits: usize,
+        /// Kernel anchors m (ecoformer).
+        #[arg(long, default_value_t = 25)]
+        anchors: usize,
+        /// Hashed-attention normalisation: normalised | ecoformer-code.
+        #[arg(long, default_value = "normalised")]
+        normalisation: String,
+        /// Counting convention: full | ecoformer-paper.
+        #[arg(long, default_value = "full")]
+        convention: String,
+        #[arg(long, value_enum, default_value = "table")]
+        format: CostFormat,
+        /// Seed of the input and the layer's weights.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Cost model: a preset or a file (default: paper45 for ecoformer-paper, horowitz45 otherwise).
+        #[arg(long)]
+        hardware: Option<String>,
+    },
     /// The hardware cost models.
     Hardware {
         #[command(subcommand)]
@@ -152,6 +189,19 @@ pub enum ImportCommand {
         #[arg(long)]
         name: Option<String>,
     },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum AttnKindArg {
+    Softmax,
+    Linear,
+    Ecoformer,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum CostFormat {
+    Table,
+    Json,
 }
 
 #[derive(Subcommand, Debug)]

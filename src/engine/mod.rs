@@ -11,3 +11,4 @@ pub mod wkv;
 
 pub use arith::Arith;
 pub use events::SpikeTrain;
+pub mod attention;

@@ -1,6 +1,7 @@
 //! Model families, one file each. A model description is a RON file naming the family.
 
 pub mod spikegpt;
+pub mod transformer;
 
 use std::path::Path;
 
@@ -12,6 +13,7 @@ use crate::error::{self, Error, Result};
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum ModelDesc {
     SpikeGpt(spikegpt::Config),
+    Transformer(transformer::Config),
 }
 
 impl ModelDesc {
@@ -25,12 +27,14 @@ impl ModelDesc {
     pub fn validate(&self) -> std::result::Result<(), String> {
         match self {
             ModelDesc::SpikeGpt(c) => c.validate(),
+            ModelDesc::Transformer(c) => c.validate(),
         }
     }
 
     pub fn name(&self) -> &str {
         match self {
             ModelDesc::SpikeGpt(c) => &c.name,
+            ModelDesc::Transformer(c) => &c.name,
         }
     }
 }
