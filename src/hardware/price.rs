@@ -261,8 +261,18 @@ fn memory_price(cm: &CostModel, ledger: &Ledger, key: &ActionKey) -> Option<Pric
         Op::Write => level.write.unwrap_or(level.read),
         _ => level.read,
     };
+    // A per-size energy is evaluated at the level's capacity, or at the class's footprint when
+    // the level is unbounded (a memory sized to the tensor it holds).
+    let size_bytes = level.capacity_bytes.unwrap_or_else(|| ledger.footprint.get(&class).copied().unwrap_or(0));
+    let sized = matches!(e, Energy::PerSize(..));
+    let e = e.at_bits(size_bytes as f64 * 8.0);
+    let how = if sized {
+        format!("memory {} ({} B/access, {:.4} pJ at {size_bytes} B)", level.name, level.access_bytes, e.nominal())
+    } else {
+        format!("memory {} ({} B/access)", level.name, level.access_bytes)
+    };
     let per_byte = 1.0 / level.access_bytes as f64;
-    Some(Price::of(e, format!("memory {} ({} B/access)", level.name, level.access_bytes)).scaled(per_byte))
+    Some(Price::of(e, how).scaled(per_byte))
 }
 
 #[cfg(test)]

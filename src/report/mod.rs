@@ -114,7 +114,7 @@ pub fn metrics(ledger: &Ledger, tokens: usize) -> Metrics {
     let sparsity = if act_out == 0 { 0.0 } else { 1.0 - t.op_total(Op::ActNonzero) as f64 / act_out as f64 };
     let m = Metrics {
         Effective_MACs: t.op_total(Op::EffectiveMac),
-        Effective_ACs: t.op_total(Op::Synop),
+        Effective_ACs: t.op_total(Op::EffectiveAc),
         Dense: t.op_total(Op::DenseSynop),
         MembraneUpdates: t.op_total(Op::MembraneChange),
         ActivationSparsity: sparsity,
