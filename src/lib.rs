@@ -13,6 +13,7 @@ pub mod ledger;
 pub mod models;
 pub mod report;
 pub mod run;
+pub mod run_sequential;
 pub mod scenario;
 pub mod weights;
 

@@ -39,6 +39,8 @@ pub struct RunOutput {
     pub ledger: Ledger,
     pub accuracy: Option<Accuracy>,
     pub lif_layers: Vec<String>,
+    /// NeuroBench's static metrics, for models that define them.
+    pub static_metrics: Option<crate::models::sequential::StaticMetrics>,
 }
 
 pub fn execute(sc: &LoadedScenario) -> Result<Vec<RunOutput>> {
@@ -113,8 +115,10 @@ fn execute_one(sc: &LoadedScenario, spec: &RunSpec) -> Result<RunOutput> {
                 ledger,
                 accuracy: targets_known.then(|| acc.finish()),
                 lif_layers: model.lif_layers(),
+                static_metrics: None,
             })
         }
+        ModelDesc::Sequential(cfg) => crate::run_sequential::execute(sc, spec, cfg, &base),
     }
 }
 

@@ -7,6 +7,8 @@ mod all {
     mod cli;
     // Counts checked against the execution and against hand calculations.
     mod counting;
+    // NeuroBench's test networks and expected values; Lemaire's worked example.
+    mod neurobench;
     // Pricing: energy = sum of count x price, unpriced work, presets.
     mod pricing;
 }

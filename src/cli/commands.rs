@@ -97,6 +97,15 @@ fn cmd_inspect(path: &Path, stdout: &mut dyn Write) -> Result<()> {
                 out += &format!("  {:<9} {}\n", f.to_string(), n as u64 * f.bits() as u64 / 8);
             }
         }
+        ModelDesc::Sequential(cfg) => {
+            let m = crate::models::sequential::Sequential::from_config(cfg, base)?;
+            out += &format!("model {} (sequential, {} layers, {} time steps)\n", m.cfg.name, m.cfg.layers.len(), m.cfg.timesteps);
+            for (i, l) in m.cfg.layers.iter().enumerate() {
+                out += &format!("  {i}: {l:?}\n");
+            }
+            let s = &m.statics;
+            out += &format!("ParameterCount {}\nFootprint {} B (fp32 parameters)\nConnectionSparsity {}\n", s.ParameterCount, s.Footprint, s.ConnectionSparsity);
+        }
     }
     emit(stdout, &out)
 }

@@ -1,5 +1,6 @@
 //! Model families, one file each. A model description is a RON file naming the family.
 
+pub mod sequential;
 pub mod spikegpt;
 
 use std::path::Path;
@@ -12,6 +13,7 @@ use crate::error::{self, Error, Result};
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum ModelDesc {
     SpikeGpt(spikegpt::Config),
+    Sequential(sequential::Config),
 }
 
 impl ModelDesc {
@@ -25,12 +27,14 @@ impl ModelDesc {
     pub fn validate(&self) -> std::result::Result<(), String> {
         match self {
             ModelDesc::SpikeGpt(c) => c.validate(),
+            ModelDesc::Sequential(c) => c.validate(),
         }
     }
 
     pub fn name(&self) -> &str {
         match self {
             ModelDesc::SpikeGpt(c) => &c.name,
+            ModelDesc::Sequential(c) => &c.name,
         }
     }
 }

@@ -77,7 +77,15 @@ pub struct Metrics {
     pub Dense: u64,
     pub MembraneUpdates: u64,
     pub ActivationSparsity: f64,
+    /// Per token, or per sample for classifiers (NeuroBench reports per sample).
     pub per_token: BTreeMap<String, f64>,
+    /// Static metrics, for models that define them (sequential networks).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ParameterCount: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub Footprint: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ConnectionSparsity: Option<f64>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -119,6 +127,9 @@ pub fn metrics(ledger: &Ledger, tokens: usize) -> Metrics {
         MembraneUpdates: t.op_total(Op::MembraneChange),
         ActivationSparsity: sparsity,
         per_token: BTreeMap::new(),
+        ParameterCount: None,
+        Footprint: None,
+        ConnectionSparsity: None,
     };
     let n = tokens.max(1) as f64;
     let per_token = [
@@ -180,7 +191,15 @@ pub fn run_report(out: &RunOutput, hw: &Hardware) -> RunReport {
         layers,
         firing_rates: rates,
         mean_firing_rate: mean_rate,
-        metrics: metrics(&out.ledger, out.tokens),
+        metrics: {
+            let mut m = metrics(&out.ledger, out.tokens);
+            if let Some(s) = &out.static_metrics {
+                m.ParameterCount = Some(s.ParameterCount);
+                m.Footprint = Some(s.Footprint);
+                m.ConnectionSparsity = Some(s.ConnectionSparsity);
+            }
+            m
+        },
         accuracy: out.accuracy.clone(),
         unpriced: priced.unpriced,
     }
