@@ -17,6 +17,7 @@ use crate::scenario::LoadedScenario;
 pub fn dispatch(cli: Cli, stdout: &mut dyn Write) -> Result<()> {
     match cli.command {
         Command::Run { scenario, format, out, threads } => cmd_run(&scenario, format, out.as_deref(), threads, stdout),
+        Command::Compare { scenario, hardware, format, threads } => cmd_compare(&scenario, &hardware, format, threads, stdout),
         Command::Inspect { model } => cmd_inspect(&model, stdout),
         Command::Hardware { command: HardwareCommand::List } => cmd_hardware_list(stdout),
         Command::Hardware { command: HardwareCommand::Show { name } } => cmd_hardware_show(&name, stdout),
@@ -63,6 +64,26 @@ fn cmd_run(path: &Path, format: Format, out: Option<&Path>, threads: Option<usiz
         Format::Csv => table::render_csv(&rep),
         Format::Md => table::render_markdown(&rep),
         Format::Json => table::render_json(&rep),
+    };
+    emit(stdout, &text)
+}
+
+fn cmd_compare(path: &Path, hardware: &[String], format: Format, threads: Option<usize>, stdout: &mut dyn Write) -> Result<()> {
+    let sc = LoadedScenario::load(path)?;
+    let names: Vec<String> = if !hardware.is_empty() {
+        hardware.iter().map(|h| sc.resolve_hardware(h.trim())).collect()
+    } else if !sc.scenario.compare.is_empty() {
+        sc.scenario.compare.iter().map(|h| sc.resolve_hardware(h)).collect()
+    } else {
+        vec![sc.hardware_ref()]
+    };
+    let hws = names.iter().map(|n| Hardware::load(n)).collect::<Result<Vec<_>>>()?;
+    let outputs = with_threads(threads, || run::execute(&sc))??;
+    let c = report::compare::compare(&sc, &outputs, &hws);
+    let text = match format {
+        Format::Table | Format::Csv => report::compare::render_text(&c),
+        Format::Md => report::compare::render_markdown(&c),
+        Format::Json => report::compare::render_json(&c),
     };
     emit(stdout, &text)
 }

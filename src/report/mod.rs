@@ -1,6 +1,7 @@
 //! Reports: pure functions of priced ledgers. Every energy number carries its cost model and
 //! counting convention.
 
+pub mod compare;
 pub mod table;
 
 use std::collections::BTreeMap;
