@@ -81,7 +81,8 @@ fn cmd_compare(path: &Path, hardware: &[String], format: Format, threads: Option
     let outputs = with_threads(threads, || run::execute(&sc))??;
     let c = report::compare::compare(&sc, &outputs, &hws);
     let text = match format {
-        Format::Table | Format::Csv => report::compare::render_text(&c),
+        Format::Table => report::compare::render_text(&c),
+        Format::Csv => report::compare::render_csv(&c),
         Format::Md => report::compare::render_markdown(&c),
         Format::Json => report::compare::render_json(&c),
     };

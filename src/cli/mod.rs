@@ -57,7 +57,7 @@ pub enum Command {
         /// list, else its `hardware`.
         #[arg(long, value_delimiter = ',')]
         hardware: Vec<String>,
-        /// What to print on stdout (table, md or json).
+        /// What to print on stdout.
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
         /// Worker threads (default: all cores). Results do not depend on it.

@@ -71,7 +71,7 @@ pub fn compare(sc: &LoadedScenario, outputs: &[RunOutput], hws: &[Hardware]) -> 
                 hardware: hw.model.name.clone(),
                 winner: best.run.clone(),
                 runner_up: order.get(1).map(|r| r.run.clone()),
-                factor: order.get(1).map(|r| r.energy_pj_per_token / best.energy_pj_per_token),
+                factor: order.get(1).filter(|_| best.energy_pj_per_token > 0.0).map(|r| r.energy_pj_per_token / best.energy_pj_per_token),
                 lower_bound: order.iter().any(|r| r.unpriced_actions > 0),
             });
         }
@@ -109,6 +109,7 @@ fn verdict_lines(c: &Comparison) -> Vec<String> {
             let caveat = if v.lower_bound { " (lower bounds: some work has no price in this cost model)" } else { "" };
             match (&v.runner_up, v.factor) {
                 (Some(r), Some(f)) => format!("{}: {} wins, {:.2}x less energy per token than {}{caveat}", v.hardware, v.winner, f, r),
+                (Some(r), None) => format!("{}: no factor: {} has no priced energy (versus {r}){caveat}", v.hardware, v.winner),
                 _ => format!("{}: {} (only run){caveat}", v.hardware, v.winner),
             }
         })
@@ -116,7 +117,7 @@ fn verdict_lines(c: &Comparison) -> Vec<String> {
 }
 
 pub fn render_text(c: &Comparison) -> String {
-    let mut out = format!("scenario {} ({} tokens per run), priced under {} cost models\n", c.scenario, c.tokens, c.hardware.len());
+    let mut out = format!("scenario {} ({} tokens, or samples for classifiers, per run), priced under {} cost models\n", c.scenario, c.tokens, c.hardware.len());
     for (n, d) in &c.hardware {
         out += &format!("  {n}: {d}\n");
     }
@@ -140,6 +141,25 @@ pub fn render_markdown(c: &Comparison) -> String {
     out += "\n";
     for l in verdict_lines(c) {
         out += &format!("- {l}\n");
+    }
+    out
+}
+
+pub fn render_csv(c: &Comparison) -> String {
+    let mut out = String::from("run,hardware,energy_pj,energy_pj_per_token,compute_pj_per_token,memory_pj_per_token,unpriced_actions,excluded_actions\n");
+    for r in &c.rows {
+        let q = |s: &str| if s.contains([',', '"']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() };
+        out += &format!(
+            "{},{},{},{},{},{},{},{}\n",
+            q(&r.run),
+            q(&r.hardware),
+            r.energy_pj,
+            r.energy_pj_per_token,
+            r.compute_pj_per_token,
+            r.memory_pj_per_token,
+            r.unpriced_actions,
+            r.excluded_actions
+        );
     }
     out
 }

@@ -184,3 +184,102 @@ fn signed_codes_run_as_added_and_subtracted_events() {
     let met = metrics(&l, 1);
     assert_eq!((met.Effective_ACs, met.Effective_MACs), (4, 0));
 }
+
+use super::util::{picojoule, stderr, stdout, temp_dir, write};
+
+#[test]
+fn compare_prices_one_execution_under_paper_and_full_accounting() {
+    let dir = temp_dir("compare");
+    let model = repo_path("models/spikegpt-tiny.ron");
+    let sc = format!(
+        "Scenario(name: \"pvf\", seed: 1, hardware: \"horowitz45\", compare: [\"paper45\", \"horowitz45\"], input: Synthetic, tokens: 32,\n runs: [(model: {m:?}, variant: Some(SpikeDriven)), (model: {m:?}, variant: Some(NonSpiking))])",
+        m = model.to_str().unwrap()
+    );
+    let path = write(&dir, "pvf.ron", &sc);
+    let o = picojoule(&["compare", path.to_str().unwrap(), "--format", "json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["rows"].as_array().unwrap().len(), 4);
+    let verdicts = v["verdicts"].as_array().unwrap();
+    assert_eq!(verdicts[0]["hardware"], "paper45");
+    assert_eq!(verdicts[1]["hardware"], "horowitz45");
+    // Paper accounting: no memory energy at all; full accounting: memory dominates.
+    for r in v["rows"].as_array().unwrap() {
+        let mem = r["memory_pj_per_token"].as_f64().unwrap();
+        if r["hardware"] == "paper45" {
+            assert_eq!(mem, 0.0);
+        } else {
+            assert!(mem > r["compute_pj_per_token"].as_f64().unwrap());
+        }
+    }
+    // The same ledgers: a --hardware list overrides the scenario's and gives the same numbers.
+    let o2 = picojoule(&["compare", path.to_str().unwrap(), "--hardware", "paper45,horowitz45", "--format", "json"]);
+    assert_eq!(o2.stdout, o.stdout);
+    let t = picojoule(&["compare", path.to_str().unwrap()]);
+    assert!(stdout(&t).contains("wins"), "{}", stdout(&t));
+}
+
+#[test]
+fn digits_scenario_reports_accuracy_with_wilson_interval_and_neurobench_metrics() {
+    let o = picojoule(&["run", "scenarios/digits.ron", "--format", "json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    for run in v["runs"].as_array().unwrap() {
+        let acc = &run["accuracy"];
+        assert_eq!(acc["task"], "classification");
+        assert_eq!(acc["predictions"], 360);
+        let top1 = acc["top1"].as_f64().unwrap();
+        let (lo, hi) = (acc["top1_ci95"][0].as_f64().unwrap(), acc["top1_ci95"][1].as_f64().unwrap());
+        assert!(lo < top1 && top1 < hi && top1 > 0.7, "{acc}");
+        assert_eq!(run["metrics"]["ParameterCount"], 650);
+    }
+    // The dense ANN does MACs, the rate-coded SNN only ACs.
+    assert!(v["runs"][0]["metrics"]["Effective_MACs"].as_u64().unwrap() > 0);
+    assert_eq!(v["runs"][1]["metrics"]["Effective_MACs"], 0);
+    assert!(v["runs"][1]["metrics"]["Effective_ACs"].as_u64().unwrap() > 0);
+    // Markdown shows the compute / memory split by level and class.
+    let md = stdout(&picojoule(&["run", "scenarios/digits.ron", "--format", "md"]));
+    assert!(md.contains("memory level sram-8k") && md.contains("memory class weight"), "{md}");
+}
+
+#[test]
+fn a_layer_that_does_not_fit_its_input_is_refused_with_file_and_layer() {
+    let dir = temp_dir("badseq");
+    let p = write(&dir, "bad.ron", "Sequential(name: \"b\", input: [10], layers: [Linear(20, 5, false)], weights: Seeded(0))");
+    let o = picojoule(&["inspect", p.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    let e = stderr(&o);
+    assert!(e.contains("bad.ron") && e.contains("layer 0 (linear)") && e.contains("in_features 20"), "{e}");
+    let p = write(&dir, "bad2.ron", "Sequential(name: \"b\", input: [4], layers: [Linear(4, 2, false)], weights: Inline({\"0.weight\": [1.0, 2.0]}))");
+    let o = picojoule(&["inspect", p.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("`0.weight` has 2 values, expected 8"), "{}", stderr(&o));
+}
+
+#[test]
+fn every_shipped_sequential_model_loads_and_the_layer_zoo_runs_on_digits() {
+    for entry in std::fs::read_dir(repo_path("models")).unwrap() {
+        let p = entry.unwrap().path();
+        if p.extension().is_some_and(|e| e == "ron") && p.file_name().unwrap().to_string_lossy().starts_with("digits") {
+            let o = picojoule(&["inspect", p.to_str().unwrap()]);
+            assert!(o.status.success(), "{}: {}", p.display(), stderr(&o));
+        }
+    }
+    let dir = temp_dir("zoo");
+    let sc = format!(
+        "Scenario(name: \"zoo\", hardware: \"horowitz45\", input: Digits({:?}), tokens: 20, runs: [(model: {:?})])",
+        repo_path("data/digits/digits-test.csv").to_str().unwrap(),
+        repo_path("models/digits-conv-rnn.ron").to_str().unwrap()
+    );
+    let p = write(&dir, "zoo.ron", &sc);
+    let o = picojoule(&["run", p.to_str().unwrap(), "--format", "json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let layers = v["runs"][0]["layers"].as_array().unwrap();
+    let get = |name: &str, k: &str| layers.iter().find(|l| l["name"] == name).unwrap()[k].as_u64().unwrap();
+    // Rate-coded spikes drive the convolution event by event; the GRU sees real ReLU outputs.
+    assert!(get("0.conv2d", "ac") > 0);
+    assert_eq!(get("0.conv2d", "mac"), 0);
+    assert!(get("4.gru_cell", "mac") > 0);
+    assert_eq!(v["runs"][0]["totals"]["unpriced_actions"], 2, "sigmoid and tanh have no Horowitz price");
+}
