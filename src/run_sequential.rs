@@ -75,7 +75,9 @@ pub fn execute(sc: &LoadedScenario, spec: &RunSpec, cfg: Config, base: &Path) ->
     let model = Sequential::from_config(cfg, base)?;
     let n_in = model.n_inputs();
     let seed = sc.scenario.seed;
-    let samples: Vec<(Vec<f32>, Option<usize>)> = match &sc.scenario.input {
+    // Digit images are read up front (bounded by the file); synthetic samples are drawn one at a
+    // time from one seeded stream, so nothing scales with `tokens` but the work.
+    let digits: Option<Vec<(Vec<f32>, usize)>> = match &sc.scenario.input {
         Input::Digits(rel) => {
             if n_in != 64 {
                 return Err(Error::input(format!("model `{name}` takes {n_in} inputs per step; digit images have 64 pixels")));
@@ -83,20 +85,26 @@ pub fn execute(sc: &LoadedScenario, spec: &RunSpec, cfg: Config, base: &Path) ->
             if model.n_classes() < 10 {
                 return Err(Error::input(format!("model `{name}` has {} outputs; digits need 10 classes", model.n_classes())));
             }
-            read_digits(&sc.resolve(rel), n)?.into_iter().map(|(x, y)| (x, Some(y))).collect()
+            Some(read_digits(&sc.resolve(rel), n)?)
         }
-        Input::Synthetic => {
-            let mut rng = rand::rngs::Xoshiro256PlusPlus::seed_from_u64(seed);
-            (0..n).map(|_| ((0..n_in).map(|_| rng.random::<f32>()).collect(), None)).collect()
-        }
+        Input::Synthetic => None,
         other => return Err(Error::input(format!("model `{name}` is a classifier and cannot read input {other:?}"))),
     };
+    let mut rng = rand::rngs::Xoshiro256PlusPlus::seed_from_u64(seed);
+    let mut synthetic = vec![0.0f32; n_in];
     let arith = Arith::Exact;
     let mut ledger = model.new_ledger(&arith);
     let mut state = model.new_state();
     let mut correct = 0usize;
     let mut labelled = 0usize;
-    for (s, (x, label)) in samples.iter().enumerate() {
+    for s in 0..n {
+        let (x, label): (&[f32], Option<usize>) = match &digits {
+            Some(d) => (&d[s].0, Some(d[s].1)),
+            None => {
+                synthetic.iter_mut().for_each(|v| *v = rng.random::<f32>());
+                (&synthetic, None)
+            }
+        };
         let steps = encode(&model.cfg, x, seed, s);
         model.run_sample(&steps, &mut state, &arith, &mut ledger);
         if let Some(bad) = state.scores.iter().position(|v| !v.is_finite()) {
@@ -104,7 +112,7 @@ pub fn execute(sc: &LoadedScenario, spec: &RunSpec, cfg: Config, base: &Path) ->
         }
         if let Some(y) = label {
             let argmax = state.scores.iter().enumerate().fold(0, |b, (i, &v)| if v > state.scores[b] { i } else { b });
-            correct += (argmax == *y) as usize;
+            correct += (argmax == y) as usize;
             labelled += 1;
         }
     }
