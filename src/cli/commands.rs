@@ -136,7 +136,7 @@ fn cmd_hardware_list(stdout: &mut dyn Write) -> Result<()> {
     let mut out = String::new();
     for (name, _) in PRESETS {
         let hw = Hardware::load(name)?;
-        out += &format!("{name:<12} {}\n", hw.model.description);
+        out += &format!("{name:<17} {}\n", hw.model.description);
     }
     emit(stdout, &out)
 }

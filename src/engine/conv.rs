@@ -48,7 +48,7 @@ impl ConvGeom {
         if [g.c_in, g.c_out, g.h, g.w, g.kh, g.kw, g.sh, g.sw, g.groups].contains(&0) {
             return Err("channels, input size, kernel, stride and groups must be positive".into());
         }
-        if g.c_in % g.groups != 0 || g.c_out % g.groups != 0 {
+        if !g.c_in.is_multiple_of(g.groups) || !g.c_out.is_multiple_of(g.groups) {
             return Err(format!("groups {} must divide in_channels {} and out_channels {}", g.groups, g.c_in, g.c_out));
         }
         if g.h + 2 * g.ph < g.kh || g.w + 2 * g.pw < g.kw {
@@ -86,7 +86,7 @@ impl ConvGeom {
             return None;
         }
         let d = p - k;
-        if d % stride != 0 || d / stride >= n_out {
+        if !d.is_multiple_of(stride) || d / stride >= n_out {
             return None;
         }
         Some(d / stride)
