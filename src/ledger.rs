@@ -45,6 +45,9 @@ pub enum Op {
     /// Multiply-accumulates with a non-zero real input, whatever the arithmetic (NeuroBench
     /// `Effective_MACs`; metric).
     EffectiveMac,
+    /// Synaptic operations of a layer whose input is all in {-1, 0, 1}, zero weights excluded
+    /// (NeuroBench `Effective_ACs`; metric).
+    EffectiveAc,
     /// Outputs of activation functions and neurons (metric, for activation sparsity).
     ActOut,
     /// Non-zero outputs of activation functions and neurons (metric).
@@ -71,7 +74,7 @@ pub enum OpKind {
 }
 
 impl Op {
-    pub const ALL: [Op; 22] = [
+    pub const ALL: [Op; 23] = [
         Op::Mac,
         Op::Ac,
         Op::Mul,
@@ -90,6 +93,7 @@ impl Op {
         Op::DenseSynop,
         Op::MembraneChange,
         Op::EffectiveMac,
+        Op::EffectiveAc,
         Op::ActOut,
         Op::ActNonzero,
         Op::Read,
@@ -116,6 +120,7 @@ impl Op {
             Op::DenseSynop => "dense_synop",
             Op::MembraneChange => "membrane_change",
             Op::EffectiveMac => "effective_mac",
+            Op::EffectiveAc => "effective_ac",
             Op::ActOut => "act_out",
             Op::ActNonzero => "act_nonzero",
             Op::Read => "read",
@@ -133,6 +138,7 @@ impl Op {
             | Op::DenseSynop
             | Op::MembraneChange
             | Op::EffectiveMac
+            | Op::EffectiveAc
             | Op::ActOut
             | Op::ActNonzero => OpKind::Metric,
             Op::Read | Op::Write => OpKind::Memory,

@@ -18,6 +18,7 @@ pub mod numerics;
 pub mod report;
 pub mod resources;
 pub mod run;
+pub mod run_sequential;
 pub mod scenario;
 pub mod weights;
 

@@ -82,6 +82,8 @@ pub struct RunOutput {
     /// Against the same model in exact fp32, when the run uses another arithmetic.
     pub fidelity: Option<Fidelity>,
     pub lif_layers: Vec<String>,
+    /// NeuroBench's static metrics, for models that define them.
+    pub static_metrics: Option<crate::models::sequential::StaticMetrics>,
 }
 
 pub fn execute(sc: &LoadedScenario) -> Result<Vec<RunOutput>> {
@@ -160,8 +162,10 @@ fn execute_one(sc: &LoadedScenario, spec: &RunSpec) -> Result<RunOutput> {
                 accuracy: targets_known.then(|| acc.finish()),
                 fidelity: shadow.map(|(_, _, m)| m.finish()),
                 lif_layers: model.lif_layers(),
+                static_metrics: None,
             })
         }
+        ModelDesc::Sequential(cfg) => crate::run_sequential::execute(sc, spec, cfg, &base),
     }
 }
 

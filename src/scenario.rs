@@ -51,6 +51,10 @@ pub struct Scenario {
     /// Tokens to run through each model.
     pub tokens: usize,
     pub runs: Vec<RunSpec>,
+    /// Cost models `picojoule compare` prices the runs under (presets or paths); empty: the
+    /// scenario's `hardware` only.
+    #[serde(default)]
+    pub compare: Vec<String>,
 }
 
 /// A scenario with the folder its relative paths start from.
@@ -98,7 +102,12 @@ impl LoadedScenario {
 
     /// Resolve the hardware: a preset name, or a path (relative as above).
     pub fn hardware_ref(&self) -> String {
-        let h = &self.scenario.hardware;
+        self.resolve_hardware(&self.scenario.hardware)
+    }
+
+    /// Resolve any hardware name: a preset, or a path relative to the scenario.
+    pub fn resolve_hardware(&self, h: &str) -> String {
+        let h = &h.to_string();
         if crate::hardware::PRESETS.iter().any(|(n, _)| n == h) {
             h.clone()
         } else {

@@ -9,6 +9,8 @@ mod all {
     mod counting;
     // Attention primitives: counts vs closed forms, conventions, attention-cost CLI.
     mod attention;
+    // NeuroBench's test networks and expected values; Lemaire's worked example.
+    mod neurobench;
     // Pricing: energy = sum of count x price, unpriced work, presets.
     mod pricing;
     // Number formats, L-Mul, arithmetic modes in whole models.

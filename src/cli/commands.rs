@@ -22,6 +22,7 @@ pub fn dispatch(cli: Cli, stdout: &mut dyn Write) -> Result<()> {
             crate::resources::set_max_memory(max_memory.unwrap_or(0));
             cmd_run(&scenario, format, out.as_deref(), threads, stdout)
         }
+        Command::Compare { scenario, hardware, format, threads } => cmd_compare(&scenario, &hardware, format, threads, stdout),
         Command::Inspect { model } => cmd_inspect(&model, stdout),
         Command::Numerics { command: NumericsCommand::Mul { mode, format, policy, values } } => {
             cmd_numerics_mul(mode, &format, policy, &values, stdout)
@@ -99,6 +100,27 @@ fn cmd_run(path: &Path, format: Format, out: Option<&Path>, threads: Option<usiz
     emit(stdout, &text)
 }
 
+fn cmd_compare(path: &Path, hardware: &[String], format: Format, threads: Option<usize>, stdout: &mut dyn Write) -> Result<()> {
+    let sc = LoadedScenario::load(path)?;
+    let names: Vec<String> = if !hardware.is_empty() {
+        hardware.iter().map(|h| sc.resolve_hardware(h.trim())).collect()
+    } else if !sc.scenario.compare.is_empty() {
+        sc.scenario.compare.iter().map(|h| sc.resolve_hardware(h)).collect()
+    } else {
+        vec![sc.hardware_ref()]
+    };
+    let hws = names.iter().map(|n| Hardware::load(n)).collect::<Result<Vec<_>>>()?;
+    let outputs = with_threads(threads, || run::execute(&sc))??;
+    let c = report::compare::compare(&sc, &outputs, &hws);
+    let text = match format {
+        Format::Table => report::compare::render_text(&c),
+        Format::Csv => report::compare::render_csv(&c),
+        Format::Md => report::compare::render_markdown(&c),
+        Format::Json => report::compare::render_json(&c),
+    };
+    emit(stdout, &text)
+}
+
 fn cmd_inspect(path: &Path, stdout: &mut dyn Write) -> Result<()> {
     let desc = ModelDesc::load(path)?;
     let base = path.parent().unwrap_or(Path::new("."));
@@ -134,6 +156,15 @@ fn cmd_inspect(path: &Path, stdout: &mut dyn Write) -> Result<()> {
                 out += &format!("  {:<9} {}\n", f.to_string(), n as u64 * f.bits() as u64 / 8);
             }
         }
+        ModelDesc::Sequential(cfg) => {
+            let m = crate::models::sequential::Sequential::from_config(cfg, base)?;
+            out += &format!("model {} (sequential, {} layers, {} time steps)\n", m.cfg.name, m.cfg.layers.len(), m.cfg.timesteps);
+            for (i, l) in m.cfg.layers.iter().enumerate() {
+                out += &format!("  {i}: {l:?}\n");
+            }
+            let s = &m.statics;
+            out += &format!("ParameterCount {}\nFootprint {} B (fp32 parameters)\nConnectionSparsity {}\n", s.ParameterCount, s.Footprint, s.ConnectionSparsity);
+        }
     }
     emit(stdout, &out)
 }
@@ -142,7 +173,7 @@ fn cmd_hardware_list(stdout: &mut dyn Write) -> Result<()> {
     let mut out = String::new();
     for (name, _) in PRESETS {
         let hw = Hardware::load(name)?;
-        out += &format!("{name:<12} {}\n", hw.model.description);
+        out += &format!("{name:<17} {}\n", hw.model.description);
     }
     emit(stdout, &out)
 }

@@ -51,6 +51,22 @@ pub enum Command {
         #[arg(long, value_parser = crate::resources::parse_size)]
         max_memory: Option<u64>,
     },
+    /// Run a scenario once and price it under several cost models: which run wins under each.
+    #[command(after_help = "Examples:\n  picojoule compare scenarios/paper-vs-full.ron\n  picojoule compare scenarios/paper-vs-full.ron --hardware paper45,horowitz45,lemaire-iconip22 --format md")]
+    Compare {
+        /// The scenario file (RON).
+        scenario: PathBuf,
+        /// Cost models, comma-separated (presets or paths); default: the scenario's `compare`
+        /// list, else its `hardware`.
+        #[arg(long, value_delimiter = ',')]
+        hardware: Vec<String>,
+        /// What to print on stdout.
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+        /// Worker threads (default: all cores). Results do not depend on it.
+        #[arg(long)]
+        threads: Option<usize>,
+    },
     /// Describe a model: parameters, dense MACs per token, weight bytes per number format.
     #[command(after_help = "Example:\n  picojoule inspect models/spikegpt-46m.ron")]
     Inspect {

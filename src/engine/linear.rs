@@ -18,6 +18,8 @@ pub struct Linear {
     pub n_in: usize,
     pub n_out: usize,
     w_t: Vec<f32>,
+    /// Non-zero weights in each input row (NeuroBench's effective counts exclude zero weights).
+    nnz_row: Vec<u32>,
 }
 
 impl Linear {
@@ -30,7 +32,12 @@ impl Linear {
                 w_t[j * n_out + o] = w[o * n_in + j];
             }
         }
-        Linear { n_in, n_out, w_t }
+        Linear::with_rows(n_in, n_out, w_t)
+    }
+
+    fn with_rows(n_in: usize, n_out: usize, w_t: Vec<f32>) -> Linear {
+        let nnz_row = (0..n_in).map(|j| w_t[j * n_out..(j + 1) * n_out].iter().filter(|w| **w != 0.0).count() as u32).collect();
+        Linear { n_in, n_out, w_t, nnz_row }
     }
 
     /// From a function giving W[o][j].
@@ -41,7 +48,7 @@ impl Linear {
                 w_t[j * n_out + o] = f(o, j);
             }
         }
-        Linear { n_in, n_out, w_t }
+        Linear::with_rows(n_in, n_out, w_t)
     }
 
     /// W[o][j].
@@ -51,6 +58,23 @@ impl Linear {
 
     pub fn n_params(&self) -> usize {
         self.w_t.len()
+    }
+
+    /// Weights that are not zero.
+    pub fn nonzero_weights(&self) -> u64 {
+        self.nnz_row.iter().map(|&n| n as u64).sum()
+    }
+
+    /// NeuroBench's per-output count of the binarised product: for each output `o`, the inputs
+    /// `j` with x[j] != 0 and W[o][j] != 0, added into `out` (metric only; not work).
+    pub fn structural_counts(&self, x: &[f32], out: &mut [u32]) {
+        for (j, &xj) in x.iter().enumerate() {
+            if xj != 0.0 {
+                for (acc, &w) in out.iter_mut().zip(self.row(j)) {
+                    *acc += (w != 0.0) as u32;
+                }
+            }
+        }
     }
 
     /// The weights input `j` reaches.
@@ -63,10 +87,27 @@ impl Linear {
     /// counted as MACs), but the whole weight matrix is streamed from memory, as a dense
     /// accelerator does.
     pub fn forward_dense(&self, x: &[f32], y: &mut [f32], arith: &Arith, c: &mut Counts) {
+        let arith = &arith.at(Site::Projection);
+        let effective = self.dense_work(x, y, arith, c);
+        c.add(Op::EffectiveMac, arith.fmt(), effective);
+        c.add(Op::DenseSynop, arith.fmt(), self.n_in as u64 * self.n_out as u64);
+    }
+
+    /// The work of `forward_dense` (MACs, weight and activation traffic) without the NeuroBench
+    /// metric counts; returns the effective synaptic operations (non-zero input x non-zero
+    /// weight) for the caller to file as NeuroBench defines them.
+    pub fn dense_work(&self, x: &[f32], y: &mut [f32], arith: &Arith, c: &mut Counts) -> u64 {
         debug_assert_eq!(x.len(), self.n_in);
         debug_assert_eq!(y.len(), self.n_out);
         let arith = &arith.at(Site::Projection);
-        let nonzero = x.iter().filter(|&&v| v != 0.0).count() as u64;
+        let mut nonzero = 0u64;
+        let mut effective = 0u64;
+        for (j, &xj) in x.iter().enumerate() {
+            if xj != 0.0 {
+                nonzero += 1;
+                effective += self.nnz_row[j] as u64;
+            }
+        }
         // Outputs are processed in blocks that stay in L1 while every input streams its slice of
         // weights through; large layers spread blocks over threads. Each output still sums its
         // inputs in index order, so results do not depend on the blocking or the thread count.
@@ -101,11 +142,10 @@ impl Linear {
         let (n_in, n_out) = (self.n_in as u64, self.n_out as u64);
         let bytes = arith.operand_bytes();
         arith.count_mac(c, nonzero * n_out);
-        c.add(Op::EffectiveMac, arith.fmt(), nonzero * n_out);
-        c.add(Op::DenseSynop, arith.fmt(), n_in * n_out);
         c.mem(Op::Read, arith.fmt(), TensorClass::Weight, n_in * n_out * bytes);
         c.mem(Op::Read, arith.fmt(), TensorClass::Activation, n_in * bytes);
         c.mem(Op::Write, arith.fmt(), TensorClass::Activation, n_out * bytes);
+        effective
     }
 
     /// y = W s for a spike input: the weight row of each event is accumulated (one AC per
@@ -119,27 +159,58 @@ impl Linear {
 
     /// y += W s, without counting the output write (for a layer fed by several spike trains).
     pub fn accumulate_events(&self, s: &SpikeTrain, y: &mut [f32], arith: &Arith, c: &mut Counts) {
+        let arith = &arith.at(Site::Projection);
+        let effective = self.event_work(s, y, false, arith, c);
+        c.add(Op::EffectiveAc, arith.fmt(), effective);
+        c.add(Op::DenseSynop, arith.fmt(), self.n_in as u64 * self.n_out as u64);
+    }
+
+    /// y -= W s for the -1 entries of a {-1, 0, 1} coded input (one AC, a subtraction, per
+    /// synaptic event). Counts the work and NeuroBench's effective ACs, not `dense_synop` (the
+    /// caller counts the layer's dense operations once).
+    pub fn subtract_events(&self, s: &SpikeTrain, y: &mut [f32], arith: &Arith, c: &mut Counts) {
+        let arith = &arith.at(Site::Projection);
+        let effective = self.event_work(s, y, true, arith, c);
+        c.add(Op::EffectiveAc, arith.fmt(), effective);
+    }
+
+    /// The work of `accumulate_events` (ACs, synaptic events, weight rows and event addresses
+    /// read) without the NeuroBench metric counts; returns the effective synaptic operations
+    /// (events x non-zero weights of their rows).
+    pub fn event_work(&self, s: &SpikeTrain, y: &mut [f32], negative: bool, arith: &Arith, c: &mut Counts) -> u64 {
         debug_assert_eq!(s.len(), self.n_in);
         debug_assert_eq!(y.len(), self.n_out);
         let arith = &arith.at(Site::Projection);
+        let mut effective = 0u64;
         for &j in &s.indices {
-            if arith.is_exact() {
-                for (acc, &w) in y.iter_mut().zip(self.row(j as usize)) {
-                    *acc += w;
+            let row = self.row(j as usize);
+            match (arith.is_exact(), negative) {
+                (true, false) => {
+                    for (acc, &w) in y.iter_mut().zip(row) {
+                        *acc += w;
+                    }
                 }
-            } else {
-                for (acc, &w) in y.iter_mut().zip(self.row(j as usize)) {
-                    *acc = arith.add(*acc, arith.operand(w));
+                (true, true) => {
+                    for (acc, &w) in y.iter_mut().zip(row) {
+                        *acc -= w;
+                    }
+                }
+                (false, neg) => {
+                    for (acc, &w) in y.iter_mut().zip(row) {
+                        let w = arith.operand(w);
+                        *acc = arith.add(*acc, if neg { -w } else { w });
+                    }
                 }
             }
+            effective += self.nnz_row[j as usize] as u64;
         }
         let events = s.count() as u64;
-        let (n_in, n_out) = (self.n_in as u64, self.n_out as u64);
+        let n_out = self.n_out as u64;
         arith.count_ac(c, events * n_out);
         c.add(Op::Synop, arith.fmt(), events * n_out);
-        c.add(Op::DenseSynop, arith.fmt(), n_in * n_out);
         c.mem(Op::Read, arith.fmt(), TensorClass::Weight, events * n_out * arith.operand_bytes());
         c.mem(Op::Read, arith.fmt(), TensorClass::Event, events * s.address_bytes());
+        effective
     }
 }
 

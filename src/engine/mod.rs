@@ -2,7 +2,9 @@
 //! same function that does it; nothing re-derives counts from shapes afterwards.
 
 pub mod arith;
+pub mod conv;
 pub mod events;
+pub mod leaky;
 pub mod lif;
 pub mod linear;
 pub mod norm;

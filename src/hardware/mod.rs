@@ -21,6 +21,8 @@ pub const PRESETS: &[(&str, &str)] = &[
     ("horowitz45", include_str!("../../hardware/horowitz45.ron")),
     ("jouppi7", include_str!("../../hardware/jouppi7.ron")),
     ("paper45", include_str!("../../hardware/paper45.ron")),
+    ("lemaire-iconip22", include_str!("../../hardware/lemaire-iconip22.ron")),
+    ("loihi-sanafe", include_str!("../../hardware/loihi-sanafe.ron")),
 ];
 
 /// An energy in picojoules: a value, or a range when the source gives one.
@@ -29,25 +31,43 @@ pub enum Energy {
     Pj(f64),
     /// (min, max); the nominal value is the midpoint.
     Range(f64, f64),
+    /// Memory levels only: energy per access growing linearly with the memory size,
+    /// `slope_pj_per_bit * size_bits + intercept_pj` (Lemaire et al. 2022's regression over
+    /// Horowitz's SRAM points is `PerSize(1.09e-5, 13.2)`). The size is the level's capacity when
+    /// it has one, else the footprint of the tensor class placed in it (a memory sized to its
+    /// tensor, as Lemaire prices weights at the kernel size and potentials at the output size).
+    PerSize(f64, f64),
 }
 
 impl Energy {
+    /// The nominal value (a `PerSize` energy must be resolved with `at_bits` first; unresolved,
+    /// it is its intercept).
     pub fn nominal(self) -> f64 {
         match self {
             Energy::Pj(v) => v,
             Energy::Range(lo, hi) => 0.5 * (lo + hi),
+            Energy::PerSize(_, b) => b,
         }
     }
     pub fn min(self) -> f64 {
         match self {
             Energy::Pj(v) => v,
             Energy::Range(lo, _) => lo,
+            Energy::PerSize(_, b) => b,
         }
     }
     pub fn max(self) -> f64 {
         match self {
             Energy::Pj(v) => v,
             Energy::Range(_, hi) => hi,
+            Energy::PerSize(_, b) => b,
+        }
+    }
+    /// The energy for a memory of `size_bits` bits: `PerSize` evaluated, the others unchanged.
+    pub fn at_bits(self, size_bits: f64) -> Energy {
+        match self {
+            Energy::PerSize(a, b) => Energy::Pj(a * size_bits + b),
+            e => e,
         }
     }
     fn validate(self) -> std::result::Result<(), String> {
@@ -55,6 +75,7 @@ impl Energy {
         match self {
             Energy::Pj(v) if ok(v) => Ok(()),
             Energy::Range(lo, hi) if ok(lo) && ok(hi) && lo <= hi => Ok(()),
+            Energy::PerSize(a, b) if ok(a) && ok(b) => Ok(()),
             e => Err(format!("energy {e:?} must be finite, non-negative, and min <= max")),
         }
     }
@@ -180,6 +201,9 @@ impl CostModel {
         let mut seen = BTreeMap::new();
         for e in &self.entries {
             e.energy.validate().map_err(|m| format!("entry {}.{}: {m}", e.action, e.format))?;
+            if matches!(e.energy, Energy::PerSize(..)) {
+                return Err(format!("entry {}.{}: PerSize energies are for memory levels only", e.action, e.format));
+            }
             if e.action.kind() == OpKind::Memory {
                 return Err(format!(
                     "entry {}.{}: memory actions are priced through `memories`, not `entries`",
@@ -222,6 +246,7 @@ impl CostModel {
         let show = |e: Energy| match e {
             Energy::Pj(v) => format!("{v}"),
             Energy::Range(lo, hi) => format!("{lo}..{hi}"),
+            Energy::PerSize(a, b) => format!("{a} x size_bits + {b}"),
         };
         for e in &self.entries {
             out.push((format!("{}.{}", e.action, e.format), show(e.energy), "pJ".into(), e.source.clone()));

@@ -265,8 +265,18 @@ fn memory_price(cm: &CostModel, ledger: &Ledger, key: &ActionKey) -> Option<Pric
         Op::Write => level.write.unwrap_or(level.read),
         _ => level.read,
     };
+    // A per-size energy is evaluated at the level's capacity, or at the class's footprint when
+    // the level is unbounded (a memory sized to the tensor it holds).
+    let size_bytes = level.capacity_bytes.unwrap_or_else(|| ledger.footprint.get(&class).copied().unwrap_or(0));
+    let sized = matches!(e, Energy::PerSize(..));
+    let e = e.at_bits(size_bytes as f64 * 8.0);
+    let how = if sized {
+        format!("memory {} ({} B/access, {:.4} pJ at {size_bytes} B)", level.name, level.access_bytes, e.nominal())
+    } else {
+        format!("memory {} ({} B/access)", level.name, level.access_bytes)
+    };
     let per_byte = 1.0 / level.access_bytes as f64;
-    Some(Price::of(e, format!("memory {} ({} B/access)", level.name, level.access_bytes)).scaled(per_byte))
+    Some(Price::of(e, how).scaled(per_byte))
 }
 
 #[cfg(test)]
@@ -322,5 +332,34 @@ mod tests {
         assert_eq!(place(&cm, &l, TensorClass::State).unwrap().name, "sram-8k");
         l.footprint.insert(TensorClass::Weight, 1 << 30);
         assert_eq!(place(&cm, &l, TensorClass::Weight).unwrap().name, "dram");
+    }
+
+    #[test]
+    fn per_size_energy_is_evaluated_at_capacity_or_at_the_tensor_footprint() {
+        let cm = Hardware::load("lemaire-iconip22").unwrap().model;
+        let mut l = Ledger::new();
+        l.footprint.insert(TensorClass::Weight, 576);
+        // Unbounded level: at the weight footprint, 576 B = 4608 bits; 4-byte accesses.
+        let w = unit_price(&cm, &l, &ActionKey::mem(Op::Read, FP32, TensorClass::Weight)).unwrap();
+        assert!((w.nominal - (1.09e-5 * 4608.0 + 13.2) / 4.0).abs() < 1e-12, "{w:?}");
+        // The FIFO has a capacity (4000 B), whatever the event footprint; 1-byte accesses.
+        l.footprint.insert(TensorClass::Event, 10);
+        let e = unit_price(&cm, &l, &ActionKey::mem(Op::Read, FP32, TensorClass::Event)).unwrap();
+        assert!((e.nominal - (1.09e-5 * 32000.0 + 13.2)).abs() < 1e-12, "{e:?}");
+    }
+
+    #[test]
+    fn loihi_prices_events_and_excludes_the_accumulate_they_include() {
+        let cm = Hardware::load("loihi-sanafe").unwrap().model;
+        let mut l = Ledger::new();
+        let id = l.layer("x");
+        l.at(id).add(Op::Ac, FP32, 10);
+        l.at(id).add(Op::Synop, FP32, 10);
+        l.at(id).add(Op::NeuronUpdate, FP32, 2);
+        l.at(id).add(Op::Spike, FP32, 1);
+        let p = price(&l, &cm);
+        assert!((p.energy_pj - (10.0 * 35.5 + 2.0 * 72.8 + 146.1)).abs() < 1e-9, "{}", p.energy_pj);
+        let ac = p.unpriced.iter().find(|u| u.action == "ac.fp32").unwrap();
+        assert!(ac.excluded && ac.reason == "included in the synapse event energy");
     }
 }

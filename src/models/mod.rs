@@ -1,5 +1,6 @@
 //! Model families, one file each. A model description is a RON file naming the family.
 
+pub mod sequential;
 pub mod spikegpt;
 pub mod transformer;
 
@@ -14,6 +15,7 @@ use crate::error::{self, Error, Result};
 pub enum ModelDesc {
     SpikeGpt(spikegpt::Config),
     Transformer(transformer::Config),
+    Sequential(sequential::Config),
 }
 
 impl ModelDesc {
@@ -28,6 +30,7 @@ impl ModelDesc {
         match self {
             ModelDesc::SpikeGpt(c) => c.validate(),
             ModelDesc::Transformer(c) => c.validate(),
+            ModelDesc::Sequential(c) => c.validate(),
         }
     }
 
@@ -35,6 +38,7 @@ impl ModelDesc {
         match self {
             ModelDesc::SpikeGpt(c) => &c.name,
             ModelDesc::Transformer(c) => &c.name,
+            ModelDesc::Sequential(c) => &c.name,
         }
     }
 }

@@ -771,6 +771,7 @@ pub fn execute(sc: &crate::scenario::LoadedScenario, spec: &crate::scenario::Run
         // Fidelity against fp32 is measured for SpikeGPT runs; transformers do not run a shadow yet.
         fidelity: None,
         lif_layers: vec![],
+        static_metrics: None,
     })
 }
 

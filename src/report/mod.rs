@@ -1,6 +1,7 @@
 //! Reports: pure functions of priced ledgers. Every energy number carries its cost model and
 //! counting convention.
 
+pub mod compare;
 pub mod table;
 
 use std::collections::BTreeMap;
@@ -78,7 +79,15 @@ pub struct Metrics {
     pub Dense: u64,
     pub MembraneUpdates: u64,
     pub ActivationSparsity: f64,
+    /// Per token, or per sample for classifiers (NeuroBench reports per sample).
     pub per_token: BTreeMap<String, f64>,
+    /// Static metrics, for models that define them (sequential networks).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ParameterCount: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub Footprint: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ConnectionSparsity: Option<f64>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -116,11 +125,14 @@ pub fn metrics(ledger: &Ledger, tokens: usize) -> Metrics {
     let sparsity = if act_out == 0 { 0.0 } else { 1.0 - t.op_total(Op::ActNonzero) as f64 / act_out as f64 };
     let m = Metrics {
         Effective_MACs: t.op_total(Op::EffectiveMac),
-        Effective_ACs: t.op_total(Op::Synop),
+        Effective_ACs: t.op_total(Op::EffectiveAc),
         Dense: t.op_total(Op::DenseSynop),
         MembraneUpdates: t.op_total(Op::MembraneChange),
         ActivationSparsity: sparsity,
         per_token: BTreeMap::new(),
+        ParameterCount: None,
+        Footprint: None,
+        ConnectionSparsity: None,
     };
     let n = tokens.max(1) as f64;
     let per_token = [
@@ -183,7 +195,15 @@ pub fn run_report(out: &RunOutput, hw: &Hardware) -> RunReport {
         layers,
         firing_rates: rates,
         mean_firing_rate: mean_rate,
-        metrics: metrics(&out.ledger, out.tokens),
+        metrics: {
+            let mut m = metrics(&out.ledger, out.tokens);
+            if let Some(s) = &out.static_metrics {
+                m.ParameterCount = Some(s.ParameterCount);
+                m.Footprint = Some(s.Footprint);
+                m.ConnectionSparsity = Some(s.ConnectionSparsity);
+            }
+            m
+        },
         accuracy: out.accuracy.clone(),
         fidelity: out.fidelity.clone(),
         unpriced: priced.unpriced,

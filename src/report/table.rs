@@ -168,6 +168,7 @@ pub fn render_markdown(r: &Report) -> String {
     out += "\n";
     for run in &r.runs {
         out += &format!("\n## {}\n\n", run.label);
+        out += &energy_split(run, &r.hardware.name);
         let mut t = Table::new(&["layer", "MAC", "AC", "synops", "spikes", "energy pJ"]);
         for l in &run.layers {
             t.push(vec![l.name.clone(), count(l.mac), count(l.ac), count(l.synops), count(l.spikes), num(l.energy_pj)]);
@@ -179,6 +180,27 @@ pub fn render_markdown(r: &Report) -> String {
         out += &format!("\n## Unpriced and excluded actions\n\n{}", notes.lines().map(|l| format!("- {l}\n")).collect::<String>());
     }
     out
+}
+
+/// Energy split into compute and memory, memory by level and by tensor class.
+fn energy_split(run: &super::RunReport, hw: &str) -> String {
+    let total = run.totals.energy_pj;
+    let share = |v: f64| if total > 0.0 { format!("{:.1}%", 100.0 * v / total) } else { "-".into() };
+    let per = run.tokens.max(1) as f64;
+    let mut t = Table::new(&["energy", "pJ", "pJ/token", "share"]);
+    for (k, v) in &run.energy_by_kind {
+        if *v != 0.0 || k == "compute" || k == "memory" {
+            t.push(vec![k.clone(), num(*v), num(v / per), share(*v)]);
+        }
+    }
+    for (k, v) in &run.memory_by_level {
+        t.push(vec![format!("memory level {k}"), num(*v), num(v / per), share(*v)]);
+    }
+    for (k, v) in &run.memory_by_class {
+        t.push(vec![format!("memory class {k}"), num(*v), num(v / per), share(*v)]);
+    }
+    t.push(vec!["total".into(), num(total), num(total / per), share(total)]);
+    format!("Energy on `{hw}` (memory rows by level and by class each sum to the memory total):\n\n{}\n", t.markdown())
 }
 
 fn csv_field(s: &str) -> String {
