@@ -16,6 +16,7 @@ pub mod ledger;
 pub mod models;
 pub mod numerics;
 pub mod report;
+pub mod reproduce;
 pub mod resources;
 pub mod run;
 pub mod run_sequential;

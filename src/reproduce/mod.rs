@@ -1,0 +1,60 @@
+//! Reproductions of published tables: the same quantities measured by picojoule from an
+//! execution, under a named counting convention, next to the published values.
+//! `picojoule reproduce` regenerates `docs/reproductions.md` from these.
+
+use serde::Serialize;
+
+/// One published quantity and picojoule's measurement of it.
+#[derive(Clone, Debug, Serialize)]
+pub struct ReproRow {
+    pub quantity: String,
+    /// The published value, if the paper gives one.
+    pub published: Option<f64>,
+    pub measured: f64,
+    pub unit: String,
+    pub convention: String,
+    /// What the row's convention leaves out, or how the value was obtained.
+    pub note: String,
+}
+
+impl ReproRow {
+    /// (measured - published) / published, in percent.
+    pub fn difference_pct(&self) -> Option<f64> {
+        self.published.filter(|p| *p != 0.0).map(|p| 100.0 * (self.measured - p) / p)
+    }
+}
+
+/// One paper's table.
+#[derive(Clone, Debug, Serialize)]
+pub struct ReproTable {
+    pub paper: String,
+    pub title: String,
+    pub rows: Vec<ReproRow>,
+    /// A sentence on what the paper's convention leaves out, and what the full accounting adds.
+    pub leaves_out: String,
+}
+
+fn fmt_value(v: f64) -> String {
+    crate::report::table::num(v)
+}
+
+impl ReproTable {
+    pub fn markdown(&self) -> String {
+        let mut out = format!("## {}\n\n{}\n\n", self.paper, self.title);
+        out += "| quantity | published | picojoule | difference | unit | convention | note |\n|---|---:|---:|---:|---|---|---|\n";
+        for r in &self.rows {
+            out += &format!(
+                "| {} | {} | {} | {} | {} | {} | {} |\n",
+                r.quantity,
+                r.published.map(fmt_value).unwrap_or_else(|| "-".into()),
+                fmt_value(r.measured),
+                r.difference_pct().map(|d| format!("{d:+.2}%")).unwrap_or_else(|| "-".into()),
+                r.unit,
+                r.convention,
+                r.note
+            );
+        }
+        out += &format!("\n{}\n", self.leaves_out);
+        out
+    }
+}
