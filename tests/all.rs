@@ -19,4 +19,6 @@ mod all {
     mod import;
     // A bounded fuzz pass over every parser: never a panic.
     mod robustness;
+    // Published tables reproduced from executions.
+    mod reproduce;
 }

@@ -120,6 +120,20 @@ pub enum Command {
         #[arg(long)]
         hardware: Option<String>,
     },
+    /// Reproduce published tables (SpikeGPT's energy table, the L-Mul claims, ...) from
+    /// executions, and write them as Markdown.
+    #[command(after_help = "Example:\n  picojoule reproduce --out docs/reproductions.md")]
+    Reproduce {
+        /// Write the Markdown here (atomically) as well as to stdout.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Only these tables (comma-separated): lmul, spikegpt.
+        #[arg(long, value_delimiter = ',')]
+        only: Vec<String>,
+        /// Tokens of the SpikeGPT setting (the paper's T).
+        #[arg(long, default_value_t = 3072)]
+        tokens: usize,
+    },
     /// The hardware cost models.
     Hardware {
         #[command(subcommand)]
