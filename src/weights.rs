@@ -74,8 +74,9 @@ pub fn load_file(path: &Path) -> Result<TensorStore> {
     match path.extension().and_then(|e| e.to_str()) {
         Some("safetensors") => load_safetensors(path),
         Some("pth") | Some("pt") => load_pth(path),
+        Some("npy") => load_npy(path),
         _ => Err(Error::input(format!(
-            "{}: unsupported weights file (expected .safetensors, .pth or .pt)",
+            "{}: unsupported weights file (expected .safetensors, .pth, .pt or .npy)",
             path.display()
         ))),
     }
@@ -106,6 +107,27 @@ pub fn safetensors_from_bytes(origin: &str, bytes: &[u8]) -> Result<TensorStore>
         };
         store.insert(name, view.shape().to_vec(), data);
     }
+    Ok(store)
+}
+
+/// Read one `.npy` array (f32 or f64, C order) as a store holding one tensor named after the
+/// file stem.
+pub fn load_npy(path: &Path) -> Result<TensorStore> {
+    use ndarray_npy::ReadNpyExt;
+    let file = std::fs::File::open(path).map_err(|source| Error::Read { path: path.to_path_buf(), source })?;
+    let bad = |e: ndarray_npy::ReadNpyError| Error::input(format!("{}: not a readable f32/f64 .npy array: {e}", path.display()));
+    let array: ndarray::ArrayD<f32> = match ndarray::ArrayD::<f32>::read_npy(std::io::BufReader::new(file)) {
+        Ok(a) => a,
+        Err(ndarray_npy::ReadNpyError::WrongDescriptor(_)) => {
+            let file = std::fs::File::open(path).map_err(|source| Error::Read { path: path.to_path_buf(), source })?;
+            ndarray::ArrayD::<f64>::read_npy(std::io::BufReader::new(file)).map_err(bad)?.mapv(|v| v as f32)
+        }
+        Err(e) => return Err(bad(e)),
+    };
+    let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or("tensor").to_string();
+    let mut store = TensorStore::new(path.display().to_string());
+    let shape = array.shape().to_vec();
+    store.insert(name, shape, array.iter().copied().collect());
     Ok(store)
 }
 
@@ -178,6 +200,22 @@ pub fn save_safetensors(store: &TensorStore, path: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn npy_arrays_read_back_with_shape_and_values() {
+        use ndarray_npy::WriteNpyExt;
+        let dir = std::env::temp_dir().join(format!("pj-npy-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let a = ndarray::arr2(&[[1.0f64, 2.0, 3.0], [4.0, 5.0, 6.5]]);
+        let p = dir.join("head.weight.npy");
+        a.write_npy(std::fs::File::create(&p).unwrap()).unwrap();
+        let s = load_file(&p).unwrap();
+        let t = s.raw("head.weight").unwrap();
+        assert_eq!(t.shape, vec![2, 3]);
+        assert_eq!(t.data, vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.5]);
+        std::fs::write(&p, b"\x93NUMPY garbage").unwrap();
+        assert!(load_file(&p).unwrap_err().to_string().contains(".npy"));
+    }
 
     #[test]
     fn wrong_shape_names_tensor_expected_and_found() {

@@ -21,4 +21,6 @@ mod all {
     mod robustness;
     // Published tables reproduced from executions.
     mod reproduce;
+    // The error catalogue: every kind of bad input, exit code 2, no panic.
+    mod errors;
 }

@@ -355,6 +355,8 @@ pub struct State {
     prev_emb_spikes: SpikeTrain,
     scratch: Scratch,
     pub logits: Vec<f32>,
+    /// The first block whose output held a non-finite value at the last token, if any.
+    nonfinite_block: Option<usize>,
 }
 
 pub struct SpikeGpt {
@@ -487,6 +489,7 @@ impl SpikeGpt {
             prev_emb_spikes: SpikeTrain::new(d),
             scratch: Scratch { xa: z(), xk: z(), xv: z(), xr: z(), k: z(), v: z(), r: z(), wkv: z(), z: z(), y: z(), hidden: vec![0.0; h] },
             logits: vec![0.0; self.cfg.vocab_size],
+            nonfinite_block: None,
         }
     }
 
@@ -500,8 +503,10 @@ impl SpikeGpt {
         if st.logits.iter().all(|v| v.is_finite()) {
             return Ok(());
         }
-        // Locate the layer: re-check the per-block residual, which `step` leaves in the state.
-        let culprit = if !st.x.iter().all(|v| v.is_finite()) { "the residual stream (blocks)" } else { "ln_out/head" };
+        let culprit = match st.nonfinite_block {
+            Some(i) => format!("blocks.{i} (its output to the residual stream)"),
+            None => "ln_out/head".to_string(),
+        };
         Err(Error::input(format!(
             "model `{}`: a non-finite value appeared in {culprit} at token position {position}",
             self.cfg.name
@@ -522,6 +527,7 @@ impl SpikeGpt {
         } else {
             st.x.copy_from_slice(row);
         }
+        st.nonfinite_block = None;
         for i in 0..self.blocks.len() {
             let block = &self.blocks[i];
             if variant == Variant::SpikeDriven {
@@ -530,6 +536,9 @@ impl SpikeGpt {
                 block.forward_spiking(&self.cfg, input, &mut rest[0], &mut st.x, &mut st.scratch, arith, ledger);
             } else {
                 block.forward_float(&self.cfg, &mut st.blocks[i], &mut st.x, &mut st.scratch, arith, ledger);
+            }
+            if st.nonfinite_block.is_none() && !st.x.iter().all(|v| v.is_finite()) {
+                st.nonfinite_block = Some(i);
             }
         }
         let sc = &mut st.scratch;
