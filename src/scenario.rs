@@ -51,6 +51,9 @@ pub struct Scenario {
     /// Tokens to run through each model.
     pub tokens: usize,
     pub runs: Vec<RunSpec>,
+    /// Label of the run every energy is compared with (`energy_ratio_to_baseline` in reports).
+    #[serde(default)]
+    pub baseline: Option<String>,
     /// Cost models `picojoule compare` prices the runs under (presets or paths); empty: the
     /// scenario's `hardware` only.
     #[serde(default)]
@@ -85,6 +88,15 @@ impl LoadedScenario {
         }
         if s.runs.is_empty() {
             return Err(Error::input(format!("{here}: `runs` is empty: name at least one model")));
+        }
+        if let Some(b) = &s.baseline {
+            let labels: Vec<&str> = s.runs.iter().filter_map(|r| r.label.as_deref()).collect();
+            if !labels.contains(&b.as_str()) {
+                return Err(Error::input(format!(
+                    "{here}: baseline `{b}` is not the label of a run (labels: {})",
+                    labels.join(", ")
+                )));
+            }
         }
         Ok(())
     }

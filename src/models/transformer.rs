@@ -755,7 +755,9 @@ pub fn execute(sc: &crate::scenario::LoadedScenario, spec: &crate::scenario::Run
                 acc.observe(&logits, *label);
             }
             let a = acc.finish();
-            (ledger, Some(crate::run::Accuracy { task: "classification".into(), bits_per_token: None, top1_ci95: None, ..a }))
+            let correct = (a.top1 * a.predictions as f64).round() as usize;
+            let ci = crate::run_sequential::wilson95(correct, a.predictions);
+            (ledger, Some(crate::run::Accuracy { task: "classification".into(), bits_per_token: None, top1_ci95: Some(ci), ..a }))
         }
     };
     Ok(RunOutput {

@@ -116,6 +116,8 @@ pub struct RunReport {
     pub metrics: Metrics,
     pub accuracy: Option<Accuracy>,
     pub fidelity: Option<Fidelity>,
+    /// Energy per token (or sample) divided by the baseline run's, when the scenario names one.
+    pub energy_ratio_to_baseline: Option<f64>,
     pub unpriced: Vec<Unpriced>,
 }
 
@@ -206,8 +208,19 @@ pub fn run_report(out: &RunOutput, hw: &Hardware) -> RunReport {
         },
         accuracy: out.accuracy.clone(),
         fidelity: out.fidelity.clone(),
+        energy_ratio_to_baseline: None,
         unpriced: priced.unpriced,
     }
+}
+
+fn with_baseline(mut runs: Vec<RunReport>, baseline: Option<&str>) -> Vec<RunReport> {
+    let base = baseline.and_then(|b| runs.iter().find(|r| r.label == b)).map(|r| r.totals.energy_pj_per_token);
+    if let Some(base) = base.filter(|b| *b > 0.0) {
+        for r in &mut runs {
+            r.energy_ratio_to_baseline = Some(r.totals.energy_pj_per_token / base);
+        }
+    }
+    runs
 }
 
 pub fn build(sc: &LoadedScenario, hw: &Hardware, outputs: &[RunOutput]) -> Report {
@@ -232,6 +245,6 @@ pub fn build(sc: &LoadedScenario, hw: &Hardware, outputs: &[RunOutput]) -> Repor
             description: hw.model.description.clone(),
         },
         convention: CONVENTION_FULL.to_string(),
-        runs: outputs.iter().map(|o| run_report(o, hw)).collect(),
+        runs: with_baseline(outputs.iter().map(|o| run_report(o, hw)).collect(), sc.scenario.baseline.as_deref()),
     }
 }

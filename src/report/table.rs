@@ -78,7 +78,7 @@ pub fn count(v: u64) -> String {
 
 fn summary_table(r: &Report) -> Table {
     let mut t = Table::new(&[
-        "run", "tokens", "MAC", "AC", "L-Mul", "synops", "spikes", "fire rate", "energy pJ", "pJ/token", "compute pJ/tok", "memory pJ/tok", "bits/char", "top-1 vs fp32", "unpriced",
+        "run", "tokens", "MAC", "AC", "L-Mul", "synops", "spikes", "fire rate", "energy pJ", "pJ/token", "compute pJ/tok", "memory pJ/tok", "bits/char", "top-1", "top-1 vs fp32", "x baseline", "unpriced",
     ]);
     for run in &r.runs {
         let per = |k: &str| run.energy_by_kind.get(k).copied().unwrap_or(0.0) / run.tokens.max(1) as f64;
@@ -96,7 +96,12 @@ fn summary_table(r: &Report) -> Table {
             num(per("compute") + per("neuron") + per("nonlinear")),
             num(per("memory")),
             run.accuracy.as_ref().and_then(|a| a.bits_per_token).map(|b| format!("{b:.3}")).unwrap_or_else(|| "-".into()),
+            run.accuracy.as_ref().map(|a| match a.top1_ci95 {
+                Some((lo, hi)) => format!("{:.1}% [{:.1}, {:.1}]", 100.0 * a.top1, 100.0 * lo, 100.0 * hi),
+                None => format!("{:.1}%", 100.0 * a.top1),
+            }).unwrap_or_else(|| "-".into()),
             run.fidelity.as_ref().map(|f| format!("{:.1}%", 100.0 * f.top1_agreement)).unwrap_or_else(|| "-".into()),
+            run.energy_ratio_to_baseline.map(|r| format!("{r:.3}")).unwrap_or_else(|| "-".into()),
             run.totals.unpriced_actions.to_string(),
         ]);
     }
