@@ -14,6 +14,7 @@ pub mod models;
 pub mod report;
 pub mod run;
 pub mod scenario;
+pub mod sweep;
 pub mod weights;
 
 pub use error::{Error, Result};

@@ -47,6 +47,9 @@ pub struct Scenario {
     /// Tokens to run through each model.
     pub tokens: usize,
     pub runs: Vec<RunSpec>,
+    /// Parameters to sweep (`picojoule sweep`); ignored by `picojoule run`.
+    #[serde(default)]
+    pub sweep: Option<crate::sweep::SweepSpec>,
 }
 
 /// A scenario with the folder its relative paths start from.

@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::path::Path;
 
-use super::{Cli, Command, Format, HardwareCommand};
+use super::{sweep_cmd, Cli, Command, Format, HardwareCommand};
 use crate::engine::Arith;
 use crate::error::{write_atomic, Error, Result};
 use crate::hardware::{Hardware, PRESETS};
@@ -16,7 +16,14 @@ use crate::scenario::LoadedScenario;
 
 pub fn dispatch(cli: Cli, stdout: &mut dyn Write) -> Result<()> {
     match cli.command {
-        Command::Run { scenario, format, out, threads } => cmd_run(&scenario, format, out.as_deref(), threads, stdout),
+        Command::Run { scenario, format, out, threads, plot } => cmd_run(&scenario, format, out.as_deref(), threads, plot, stdout),
+        Command::Sweep { scenario, set, range, log_range, out, format, samples, shard, resume, breakeven, breakeven_axis, threads } => {
+            let args = sweep_cmd::SweepArgs { set, range, log_range, out, samples, shard, resume, breakeven, breakeven_axis };
+            let text = with_threads(threads, || sweep_cmd::sweep(&scenario, args, format))??;
+            emit(stdout, &text)
+        }
+        Command::Merge { dirs, out, format } => emit(stdout, &sweep_cmd::merge(&dirs, out.as_deref(), format)?),
+        Command::Price { ledger, hardware, format } => emit(stdout, &sweep_cmd::price(&ledger, &hardware, format)?),
         Command::Inspect { model } => cmd_inspect(&model, stdout),
         Command::Hardware { command: HardwareCommand::List } => cmd_hardware_list(stdout),
         Command::Hardware { command: HardwareCommand::Show { name } } => cmd_hardware_show(&name, stdout),
@@ -39,7 +46,7 @@ fn with_threads<T: Send>(threads: Option<usize>, f: impl FnOnce() -> T + Send) -
     }
 }
 
-fn cmd_run(path: &Path, format: Format, out: Option<&Path>, threads: Option<usize>, stdout: &mut dyn Write) -> Result<()> {
+fn cmd_run(path: &Path, format: Format, out: Option<&Path>, threads: Option<usize>, plot: bool, stdout: &mut dyn Write) -> Result<()> {
     let sc = LoadedScenario::load(path)?;
     let hw = Hardware::load(&sc.hardware_ref())?;
     if let Some(dir) = out {
@@ -57,6 +64,9 @@ fn cmd_run(path: &Path, format: Format, out: Option<&Path>, threads: Option<usiz
         write_atomic(&dir.join("report.csv"), table::render_csv(&rep).as_bytes())?;
         write_atomic(&dir.join("report.md"), table::render_markdown(&rep).as_bytes())?;
         write_atomic(&dir.join("ledger.json"), ledger_json.as_bytes())?;
+        if plot {
+            sweep_cmd::breakdown_plots(&outputs, &hw, dir)?;
+        }
     }
     let text = match format {
         Format::Table => table::render_text(&rep),

@@ -4,7 +4,10 @@
 //! The cost model is one of three separate artefacts (as in Accelergy): the model's execution
 //! produces a ledger, the cost model says what each action costs, and pricing combines them.
 
+pub mod compiled;
+pub mod paths;
 pub mod price;
+pub mod uncertainty;
 
 pub use price::{price, Price, PricedLedger, PricedLine, Unpriced};
 
@@ -29,6 +32,12 @@ pub enum Energy {
     Pj(f64),
     /// (min, max); the nominal value is the midpoint.
     Range(f64, f64),
+    /// Normal(mean, sd), cut at 0 when sampled; nominal = mean, min/max = 2.5%/97.5% quantiles.
+    Normal(f64, f64),
+    /// LogNormal(mu, sigma) of ln(pJ); nominal = mean, min/max = 2.5%/97.5% quantiles.
+    LogNormal(f64, f64),
+    /// Uniform(lo, hi); nominal = midpoint, min/max = lo/hi.
+    Uniform(f64, f64),
 }
 
 impl Energy {
@@ -36,18 +45,21 @@ impl Energy {
         match self {
             Energy::Pj(v) => v,
             Energy::Range(lo, hi) => 0.5 * (lo + hi),
+            e => uncertainty::nominal(e),
         }
     }
     pub fn min(self) -> f64 {
         match self {
             Energy::Pj(v) => v,
             Energy::Range(lo, _) => lo,
+            e => uncertainty::min(e),
         }
     }
     pub fn max(self) -> f64 {
         match self {
             Energy::Pj(v) => v,
             Energy::Range(_, hi) => hi,
+            e => uncertainty::max(e),
         }
     }
     fn validate(self) -> std::result::Result<(), String> {
@@ -55,6 +67,7 @@ impl Energy {
         match self {
             Energy::Pj(v) if ok(v) => Ok(()),
             Energy::Range(lo, hi) if ok(lo) && ok(hi) && lo <= hi => Ok(()),
+            e @ (Energy::Normal(..) | Energy::LogNormal(..) | Energy::Uniform(..)) => uncertainty::validate(e),
             e => Err(format!("energy {e:?} must be finite, non-negative, and min <= max")),
         }
     }
@@ -222,6 +235,7 @@ impl CostModel {
         let show = |e: Energy| match e {
             Energy::Pj(v) => format!("{v}"),
             Energy::Range(lo, hi) => format!("{lo}..{hi}"),
+            e => uncertainty::show(e),
         };
         for e in &self.entries {
             out.push((format!("{}.{}", e.action, e.format), show(e.energy), "pJ".into(), e.source.clone()));

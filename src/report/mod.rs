@@ -1,6 +1,8 @@
 //! Reports: pure functions of priced ledgers. Every energy number carries its cost model and
 //! counting convention.
 
+pub mod plot;
+pub mod sweep_table;
 pub mod table;
 
 use std::collections::BTreeMap;
