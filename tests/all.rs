@@ -9,4 +9,6 @@ mod all {
     mod counting;
     // Pricing: energy = sum of count x price, unpriced work, presets.
     mod pricing;
+    // Sweeps: re-pricing, shards and merge, break-even, plots, uncertainty, resume, price.
+    mod sweep;
 }

@@ -26,6 +26,16 @@ pub struct SweepArgs {
     pub breakeven_axis: Option<String>,
 }
 
+/// Where `flag value` (or `flag=value`) stands on this process's command line; the grid order of
+/// command-line axes follows it. Not found (a library caller): after the others, in flag order.
+fn command_line_position(flag: &str, value: &str) -> usize {
+    let args: Vec<String> = std::env::args().collect();
+    let joined = format!("{flag}={value}");
+    (0..args.len())
+        .find(|&i| args[i] == joined || (args[i] == flag && args.get(i + 1).is_some_and(|v| v == value)))
+        .unwrap_or(usize::MAX)
+}
+
 fn render(res: &SweepResult, format: Format) -> String {
     match format {
         Format::Table => sweep_table::render_text(res),
@@ -37,10 +47,16 @@ fn render(res: &SweepResult, format: Format) -> String {
 
 pub fn sweep(path: &Path, a: SweepArgs, format: Format) -> Result<String> {
     let mut ov = Overrides { samples: a.samples, ..Default::default() };
+    let mut given: Vec<(usize, &str, &String)> = Vec::new();
     for (flag, list) in [("--set", &a.set), ("--range", &a.range), ("--log-range", &a.log_range)] {
         for arg in list {
-            ov.axes.push((flag.to_string(), sweep::parse_cli_axis(flag, arg)?));
+            given.push((command_line_position(flag, arg), flag, arg));
         }
+    }
+    // Axes keep the order they were given in (clap groups them by flag).
+    given.sort_by_key(|g| g.0);
+    for (_, flag, arg) in given {
+        ov.axes.push((format!("{flag} {arg}"), sweep::parse_cli_axis(flag, arg)?));
     }
     let shard = a.shard.as_deref().map(sweep::parse_shard).transpose()?;
     let sc = LoadedScenario::load(path)?;

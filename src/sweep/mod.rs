@@ -184,7 +184,7 @@ pub fn parse_cli_axis(flag: &str, arg: &str) -> Result<AxisSpec> {
             if flag == "--log-range" { spec.log_range = Some((lo, hi, steps)) } else { spec.range = Some((lo, hi, steps)) }
         }
     }
-    expand(&spec, flag)?;
+    expand(&spec, &format!("{flag} {arg}"))?;
     Ok(spec)
 }
 
@@ -257,7 +257,8 @@ pub struct Plan {
 /// Command-line choices that replace the scenario's `sweep` settings.
 #[derive(Clone, Debug, Default)]
 pub struct Overrides {
-    /// (flag, axis): when any is given, they replace the scenario's axes.
+    /// (origin for messages, e.g. `--set add.fp32=1,2`; axis): when any is given, they replace
+    /// the scenario's axes.
     pub axes: Vec<(String, AxisSpec)>,
     pub breakeven: Option<BreakevenSpec>,
     pub samples: Option<usize>,

@@ -1,5 +1,4 @@
 use picojoule::hardware::{price, Hardware};
-use picojoule::hardware::price as _;
 use picojoule::ledger::{Ledger, Op, FP32};
 use picojoule::run;
 use picojoule::scenario::LoadedScenario;
