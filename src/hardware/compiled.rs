@@ -95,6 +95,9 @@ struct Builder<'a> {
     cm: &'a CostModel,
     ledger: &'a Ledger,
     nodes: Vec<Node>,
+    /// One expression per distinct action, shared by the layers that count it.
+    /// Keyed by the action and, for memory, the level it is placed in (ledgers may differ).
+    cache: std::collections::HashMap<(ActionKey, Option<usize>), Option<u32>>,
 }
 
 impl Builder<'_> {
@@ -182,10 +185,21 @@ impl Builder<'_> {
     }
 
     fn key(&mut self, key: &ActionKey) -> Option<u32> {
-        match key.op.kind() {
+        let level = match (key.op.kind(), key.class) {
+            (OpKind::Memory, Some(class)) => {
+                place(self.cm, self.ledger, class).and_then(|l| self.cm.memories.iter().position(|m| std::ptr::eq(m, l)))
+            }
+            _ => None,
+        };
+        if let Some(n) = self.cache.get(&(*key, level)) {
+            return *n;
+        }
+        let n = match key.op.kind() {
             OpKind::Memory => self.memory(key),
             _ => self.op(key.op, key.fmt, 0),
-        }
+        };
+        self.cache.insert((*key, level), n);
+        n
     }
 }
 
@@ -208,6 +222,12 @@ fn eval_nodes(nodes: &[Node], theta: &[f64], vals: &mut Vec<f64>) {
 impl Fast {
     fn price(&self, theta: &[f64], vals: &mut Vec<f64>) -> PointEnergy {
         eval_nodes(&self.nodes, theta, vals);
+        self.dot(vals)
+    }
+
+    /// The energy from evaluated node values, summed in the order of `price::price`.
+    #[inline]
+    fn dot(&self, vals: &[f64]) -> PointEnergy {
         let mut out = PointEnergy::default();
         let mut start = 0usize;
         for &end in &self.layer_ends {
@@ -254,7 +274,7 @@ impl Compiled {
     /// Compile `ledger` against the structure of `cm` (which entries exist, compounds, memory
     /// placement). Points may then change any leaf value, not the structure.
     pub fn new(ledger: &Ledger, cm: &CostModel) -> Compiled {
-        let mut b = Builder { cm, ledger, nodes: Vec::new() };
+        let mut b = Builder { cm, ledger, nodes: Vec::new(), cache: Default::default() };
         let mut lines = Vec::new();
         let mut layer_ends = Vec::new();
         for (_, counts) in ledger.layers() {
@@ -298,7 +318,7 @@ impl Compiled {
             for (_, counts) in self.ledger.layers() {
                 for (key, _) in counts.iter() {
                     let slow = unit_price(&cm, &self.ledger, key).map(|p| p.nominal);
-                    let mut b = Builder { cm: &self.cm, ledger: &self.ledger, nodes: Vec::new() };
+                    let mut b = Builder { cm: &self.cm, ledger: &self.ledger, nodes: Vec::new(), cache: Default::default() };
                     let quick = b.key(key).map(|n| {
                         eval_nodes(&b.nodes, th, &mut vals);
                         vals[n as usize]
@@ -315,6 +335,70 @@ impl Compiled {
             }
         }
         true
+    }
+}
+
+/// Several ledgers (the runs of one model point) priced together: their unit-price expressions
+/// share one arena, evaluated once per point, then one dot product per ledger.
+#[derive(Clone, Debug)]
+pub struct CompiledSet {
+    nodes: Vec<Node>,
+    runs: Vec<Fast>,
+    /// Used when some ledger's pricing is not mirrored by the fast path.
+    fallback: Option<Vec<Compiled>>,
+}
+
+impl CompiledSet {
+    pub fn new(ledgers: &[&Ledger], cm: &CostModel) -> CompiledSet {
+        let singles: Vec<Compiled> = ledgers.iter().map(|l| Compiled::new(l, cm)).collect();
+        if !singles.iter().all(Compiled::is_fast) {
+            return CompiledSet { nodes: vec![], runs: vec![], fallback: Some(singles) };
+        }
+        let Some(first) = ledgers.first() else {
+            return CompiledSet { nodes: vec![], runs: vec![], fallback: None };
+        };
+        let mut b = Builder { cm, ledger: first, nodes: Vec::new(), cache: Default::default() };
+        let mut runs = Vec::new();
+        for ledger in ledgers {
+            b.ledger = ledger;
+            let mut lines = Vec::new();
+            let mut layer_ends = Vec::new();
+            for (_, counts) in ledger.layers() {
+                for (key, &count) in counts.iter() {
+                    if let Some(n) = b.key(key) {
+                        lines.push((count as f64, n, kind_index(key.op.kind())));
+                    }
+                }
+                layer_ends.push(lines.len() as u32);
+            }
+            runs.push(Fast { nodes: vec![], lines, layer_ends });
+        }
+        CompiledSet { nodes: b.nodes, runs, fallback: None }
+    }
+
+    pub fn is_fast(&self) -> bool {
+        self.fallback.is_none()
+    }
+
+    pub fn len(&self) -> usize {
+        self.fallback.as_ref().map(|f| f.len()).unwrap_or(self.runs.len())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Price every ledger at one point into `out` (cleared first).
+    pub fn price(&self, theta: &[f64], vals: &mut Vec<f64>, out: &mut Vec<PointEnergy>) {
+        out.clear();
+        if let Some(f) = &self.fallback {
+            out.extend(f.iter().map(|c| c.price(theta, vals)));
+            return;
+        }
+        eval_nodes(&self.nodes, theta, vals);
+        for r in &self.runs {
+            out.push(r.dot(vals));
+        }
     }
 }
 
@@ -361,6 +445,15 @@ mod tests {
                 let q = c.price(&th, &mut vals);
                 assert_eq!(q.total, p.energy_pj, "{hw}");
                 assert_eq!(q.by_kind[0], p.by_kind[0].1);
+                // Priced together with another ledger (different placement), the same numbers.
+                let mut l2 = l.clone();
+                l2.footprint.insert(TensorClass::Weight, 1 << 30);
+                let set = CompiledSet::new(&[&l, &l2], &cm);
+                assert!(set.is_fast());
+                let mut out = Vec::new();
+                set.price(&th, &mut vals, &mut out);
+                assert_eq!(out[0], q);
+                assert_eq!(out[1].total, price(&l2, &cm2).energy_pj);
             }
         }
     }

@@ -28,7 +28,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{write_atomic, Error, Result};
-use crate::hardware::compiled::{leaf_energies, leaf_index, theta, Compiled, KINDS};
+use crate::hardware::compiled::{leaf_energies, leaf_index, theta, CompiledSet, PointEnergy, KINDS};
 use crate::hardware::paths::{self, Leaf};
 use crate::hardware::uncertainty::{is_uncertain, quantile, sample};
 use crate::hardware::{CostModel, Energy, Hardware};
@@ -510,7 +510,11 @@ impl SweepResult {
         rows.sort_by_key(|r| r.point);
         let complete = {
             let mut seen = vec![false; meta.points];
-            rows.iter().for_each(|r| seen[r.point] = true);
+            rows.iter().for_each(|r| {
+                if let Some(s) = seen.get_mut(r.point) {
+                    *s = true;
+                }
+            });
             seen.iter().all(|s| *s)
         };
         let be = match (&meta.breakeven, complete) {
@@ -537,7 +541,6 @@ pub const META_FILE: &str = "sweep-meta.json";
 /// A simulated run at one model point, ready to price.
 struct Sim {
     out: RunOutput,
-    compiled: Compiled,
     mac: u64,
     ac: u64,
     synops: u64,
@@ -550,7 +553,6 @@ impl Sim {
         let t = out.ledger.totals();
         let unpriced = crate::hardware::price(&out.ledger, cm).unpriced.iter().filter(|u| !u.excluded).count();
         Sim {
-            compiled: Compiled::new(&out.ledger, cm),
             mac: t.op_total(Op::Mac),
             ac: t.op_total(Op::Ac),
             synops: t.op_total(Op::Synop),
@@ -597,7 +599,8 @@ impl<'a> Pricer<'a> {
         (th, fixed)
     }
 
-    fn point(&self, p: usize, sims: &[Sim], vals: &mut Vec<f64>) -> PointRecord {
+    fn point(&self, p: usize, sims: &[Sim], set: &CompiledSet, scratch: &mut (Vec<f64>, Vec<PointEnergy>)) -> PointRecord {
+        let (vals, energies) = scratch;
         let idx = grid_index(&self.dims, self.plan.zip, p);
         let (th, fixed) = self.theta_at(&idx);
         let values: Vec<AxisValue> = self.plan.axes.iter().zip(&idx).map(|(a, &i)| a.values[i].clone()).collect();
@@ -613,16 +616,18 @@ impl<'a> Pricer<'a> {
                         ths[i] = sample(self.energies[i], u);
                     }
                 }
-                for (r, s) in sims.iter().enumerate() {
-                    mc[r].push(s.compiled.price(&ths, vals).total);
+                set.price(&ths, vals, energies);
+                for (r, e) in energies.iter().enumerate() {
+                    mc[r].push(e.total);
                 }
             }
         }
+        set.price(&th, vals, energies);
         let rows = sims
             .iter()
             .zip(mc)
-            .map(|(s, mut draws)| {
-                let e = s.compiled.price(&th, vals);
+            .zip(energies.iter())
+            .map(|((s, mut draws), e)| {
                 let mc = (!draws.is_empty()).then(|| {
                     draws.sort_by(f64::total_cmp);
                     Mc { p05: quantile(&draws, 0.05), p50: quantile(&draws, 0.5), p95: quantile(&draws, 0.95) }
@@ -651,8 +656,9 @@ impl<'a> Pricer<'a> {
     }
 
     /// The energy of every run at every cost point of `points`, fast path only (benchmark).
-    pub fn price_totals(&self, points: std::ops::Range<usize>, ledgers: &[Compiled]) -> f64 {
+    pub fn price_totals(&self, points: std::ops::Range<usize>, set: &CompiledSet) -> f64 {
         let mut vals = Vec::new();
+        let mut out = Vec::new();
         let mut acc = 0.0;
         let mut th = self.base_theta.clone();
         for p in points {
@@ -662,9 +668,8 @@ impl<'a> Pricer<'a> {
                     th[leaf] = a.values[i].as_f64().unwrap_or(0.0);
                 }
             }
-            for c in ledgers {
-                acc += c.price(&th, &mut vals).total;
-            }
+            set.price(&th, &mut vals, &mut out);
+            acc += out.iter().map(|e| e.total).sum::<f64>();
         }
         acc
     }
@@ -806,7 +811,7 @@ pub fn run_sweep(plan: &Plan, opts: &Options) -> Result<SweepResult> {
     let sim_bar = progress_bar(opts.progress && sims_total > 1, sims_total, "simulating");
     let point_bar = progress_bar(opts.progress, todo.len() as u64, "pricing");
     let mut fresh: Vec<PointRecord> = Vec::new();
-    for batch in order.chunks(threads) {
+    for batch in order.chunks(2 * threads) {
         let jobs: Vec<(usize, usize)> = (0..batch.len()).flat_map(|g| (0..runs).map(move |r| (g, r))).collect();
         let outs: Vec<RunOutput> = jobs
             .par_iter()
@@ -816,14 +821,17 @@ pub fn run_sweep(plan: &Plan, opts: &Options) -> Result<SweepResult> {
                 o
             })
             .collect::<Result<Vec<_>>>()?;
+        // Jobs are group-major, so each group's runs are `runs` consecutive outputs.
         let mut outs = outs.into_iter();
-        let sims: Vec<Vec<Sim>> = batch.iter().map(|_| (0..runs).map(|_| outs.next().expect("one per job")).collect::<Vec<_>>()).map(|v| v.into_iter().map(|o| Sim::new(o, &plan.cm)).collect()).collect();
+        let sims: Vec<Vec<Sim>> = batch.iter().map(|_| outs.by_ref().take(runs).map(|o| Sim::new(o, &plan.cm)).collect()).collect();
         for (g, m) in batch.iter().enumerate() {
             let pts = &groups[m];
+            let ledgers: Vec<&crate::ledger::Ledger> = sims[g].iter().map(|s| &s.out.ledger).collect();
+            let set = CompiledSet::new(&ledgers, &plan.cm);
             for chunk in pts.chunks(4096) {
                 let recs: Vec<PointRecord> = chunk
                     .par_iter()
-                    .map_init(Vec::new, |vals, &p| pricer.point(p, &sims[g], vals))
+                    .map_init(|| (Vec::new(), Vec::new()), |scratch, &p| pricer.point(p, &sims[g], &set, scratch))
                     .collect();
                 if let Some(w) = writer.as_mut() {
                     w.append(&recs)?;
@@ -855,6 +863,9 @@ pub fn merge(dirs: &[PathBuf]) -> Result<SweepResult> {
             _ => {}
         }
         for rec in read_points(&dir.join(POINTS_FILE))? {
+            if rec.point >= mf.meta.points {
+                return Err(Error::input(format!("{}: point {} is outside the grid of {} points", dir.display(), rec.point, mf.meta.points)));
+            }
             if let Some(old) = points.get(&rec.point) {
                 if old.rows != rec.rows {
                     return Err(Error::input(format!("{}: point {} differs from the same point in another folder", dir.display(), rec.point)));
