@@ -78,7 +78,12 @@ fn bounds(plot: &LinePlot) -> (f64, f64, f64, f64) {
         x1 = x0 + 1.0;
         x0 -= 1.0;
     }
-    let pad = (y1 - y0).abs().max(y1.abs() * 0.05).max(1e-12) * 0.08;
+    if y1 - y0 <= 1e-9 * y1.abs().max(1e-300) {
+        // All values equal: show them in the middle of a visible span.
+        let d = (y1.abs() * 0.1).max(0.05);
+        return (x0, x1, y0 - d, y1 + d);
+    }
+    let pad = (y1 - y0) * 0.08;
     (x0, x1, y0 - pad, y1 + pad)
 }
 
