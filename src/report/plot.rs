@@ -185,8 +185,16 @@ pub struct StackedBars {
     pub stacks: Vec<(String, Vec<f64>)>,
 }
 
-fn draw_bars<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, b: &StackedBars) -> std::result::Result<(), String> {
-    root.fill(&WHITE).map_err(perr)?;
+fn draw_bars<DB: DrawingBackend>(whole: &DrawingArea<DB, Shift>, b: &StackedBars) -> std::result::Result<(), String> {
+    whole.fill(&WHITE).map_err(perr)?;
+    // The legend gets its own column so it never hides a bar.
+    let (root, legend) = whole.split_horizontally(SIZE.0 * 4 / 5);
+    for (k, (name, _)) in b.stacks.iter().enumerate() {
+        let y = 60 + 18 * k as i32;
+        legend.draw(&Rectangle::new([(4, y - 5), (20, y + 5)], color(k).filled())).map_err(perr)?;
+        legend.draw(&Text::new(name.clone(), (26, y - 7), ("sans-serif", 12).into_font().color(&BLACK))).map_err(perr)?;
+    }
+    let root = &root;
     let n = b.categories.len().max(1);
     let totals: Vec<f64> = (0..n).map(|i| b.stacks.iter().map(|(_, v)| v.get(i).copied().unwrap_or(0.0)).sum()).collect();
     let xmax = totals.iter().copied().fold(0.0, f64::max).max(1e-12) * 1.05;
@@ -204,7 +212,7 @@ fn draw_bars<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, b: &StackedBars)
         .x_label_formatter(&|v| num(*v))
         .y_labels(n)
         .y_label_formatter(&|v| match v {
-            SegmentValue::CenterOf(i) => cats.get(*i as usize).cloned().unwrap_or_default(),
+            SegmentValue::CenterOf(i) if (*i as usize) < n => cats.get(n - 1 - *i as usize).cloned().unwrap_or_default(),
             _ => String::new(),
         })
         .label_style(("sans-serif", 12))
@@ -216,26 +224,17 @@ fn draw_bars<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, b: &StackedBars)
         let rects: Vec<Rectangle<(f64, SegmentValue<i32>)>> = (0..n)
             .map(|i| {
                 let v = vals.get(i).copied().unwrap_or(0.0);
-                let r = Rectangle::new([(start[i], SegmentValue::Exact(i as i32)), (start[i] + v, SegmentValue::Exact(i as i32 + 1))], c.filled());
+                // The first category at the top.
+                let row = (n - 1 - i) as i32;
+                let r = Rectangle::new([(start[i], SegmentValue::Exact(row)), (start[i] + v, SegmentValue::Exact(row + 1))], c.filled());
                 start[i] += v;
                 r
             })
             .collect();
-        chart
-            .draw_series(rects)
-            .map_err(perr)?
-            .label(name.as_str())
-            .legend(move |(x, y)| Rectangle::new([(x, y - 4), (x + 18, y + 4)], c.filled()));
+        let _ = name;
+        chart.draw_series(rects).map_err(perr)?;
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .label_font(("sans-serif", 12))
-        .draw()
-        .map_err(perr)?;
-    root.present().map_err(perr)
+    whole.present().map_err(perr)
 }
 
 pub fn stacked_bars(dir: &Path, stem: &str, b: &StackedBars) -> Result<Vec<PathBuf>> {
