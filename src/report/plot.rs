@@ -22,6 +22,12 @@ use crate::hardware::PricedLedger;
 use crate::sweep::SweepResult;
 
 const SIZE: (u32, u32) = (960, 600);
+/// Series longer than this are drawn as lines without point markers.
+const MAX_MARKERS: usize = 200;
+/// At most this many value combinations of the other axes get a line (evenly chosen).
+const MAX_COMBOS: usize = 8;
+/// At most this many points in the accuracy scatter (evenly chosen; the front is exact).
+const MAX_SCATTER: usize = 5000;
 
 fn ensure_font() {
     static ONCE: Once = Once::new();
@@ -124,7 +130,10 @@ fn draw_lines<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, plot: &LinePlot
                 .label(s.name.as_str())
                 .legend(move |(x, y)| Rectangle::new([(x, y - 4), (x + 18, y + 4)], legend_color.filled()));
         }
-        chart.draw_series(s.points.iter().map(|&p| Circle::new(p, 3, c.filled()))).map_err(perr)?;
+        // Markers only where they can be told apart (and stay cheap to draw).
+        if s.points.len() <= MAX_MARKERS || (plot.scatter && i > 0) {
+            chart.draw_series(s.points.iter().map(|&p| Circle::new(p, 3, c.filled()))).map_err(perr)?;
+        }
         if let Some(err) = &s.err {
             chart
                 .draw_series(s.points.iter().zip(err).map(|(&(x, _), &(lo, hi))| Rectangle::new([(x - dx, lo), (x + dx, hi)], c.mix(0.5).filled())))
@@ -286,14 +295,29 @@ pub fn sweep_plots(res: &SweepResult, dir: &Path) -> Result<Vec<PathBuf>> {
     if let Some(ax) = ax {
         let axis = &m.axes[ax];
         let tx = |x: f64| if axis.log { x.log10() } else { x };
+        // The value combinations of the other axes, in grid order; at most MAX_COMBOS get lines.
+        let dims: Vec<usize> = m.axes.iter().map(|a| a.values.len()).collect();
+        let combos = if m.zip { 1 } else { dims.iter().enumerate().filter(|(i, _)| *i != ax).map(|(_, d)| d).product::<usize>() };
+        let shown: std::collections::BTreeSet<usize> = if combos <= MAX_COMBOS {
+            (0..combos).collect()
+        } else {
+            (0..MAX_COMBOS).map(|k| k * (combos - 1) / (MAX_COMBOS - 1)).collect()
+        };
         let mut series: Vec<Series> = Vec::new();
+        let mut by_name: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
         for r in &res.rows {
+            let idx = crate::sweep::grid_index(&dims, m.zip, r.point);
+            let combo = if m.zip { 0 } else { idx.iter().enumerate().filter(|(i, _)| *i != ax).fold(0, |acc, (i, &v)| acc * dims[i] + v) };
+            if !shown.contains(&combo) {
+                continue;
+            }
             let others: Vec<String> = r.values.iter().enumerate().filter(|(i, _)| *i != ax).map(|(i, v)| format!("{}={v}", m.axes[i].path)).collect();
             let name = if others.is_empty() || m.zip { r.run.clone() } else { format!("{} [{}]", r.run, others.join(", ")) };
             let x = tx(r.values[ax].as_f64().unwrap_or(f64::NAN));
-            let pos = match series.iter().position(|s| s.name == name) {
-                Some(p) => p,
+            let pos = match by_name.get(&name) {
+                Some(p) => *p,
                 None => {
+                    by_name.insert(name.clone(), series.len());
                     series.push(Series { name, points: vec![], err: (m.samples > 0).then(Vec::new) });
                     series.len() - 1
                 }
@@ -308,8 +332,9 @@ pub fn sweep_plots(res: &SweepResult, dir: &Path) -> Result<Vec<PathBuf>> {
             .iter()
             .flat_map(|b| b.crossings.iter().filter_map(|c| c.value.map(|v| (tx(v), format!("break-even {}", crate::sweep::breakeven::fmt_x(v))))))
             .collect();
+        let note = if shown.len() < combos { format!(" ({} of {} value combinations of the other axes)", shown.len(), combos) } else { String::new() };
         let plot = LinePlot {
-            title: format!("{}: energy vs {}", m.scenario, axis.path),
+            title: format!("{}: energy vs {}{note}", m.scenario, axis.path),
             x_desc: if axis.log { format!("log10 {}", axis.path) } else { axis.path.clone() },
             y_desc: format!("energy (pJ, {})", m.hardware),
             series,
@@ -330,7 +355,8 @@ pub fn accuracy_plot(res: &SweepResult) -> LinePlot {
     let pts: Vec<(f64, f64, &str)> = res.rows.iter().filter_map(|r| r.top1.map(|t| (r.energy_pj, t, r.run.as_str()))).collect();
     let front = pareto_front(&pts.iter().map(|p| (p.0, p.1)).collect::<Vec<_>>());
     let mut series = vec![Series { name: "Pareto front".into(), points: front, err: None }];
-    for (x, y, run) in &pts {
+    let step = pts.len().div_ceil(MAX_SCATTER).max(1);
+    for (x, y, run) in pts.iter().step_by(step) {
         match series.iter_mut().skip(1).find(|s| s.name == *run) {
             Some(s) => s.points.push((*x, *y)),
             None => series.push(Series { name: run.to_string(), points: vec![(*x, *y)], err: None }),

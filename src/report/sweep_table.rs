@@ -5,28 +5,36 @@ use super::table::{count, num, Table};
 use crate::hardware::compiled::KINDS;
 use crate::sweep::{SweepResult, SweepRow};
 
-fn has_metric(res: &SweepResult) -> bool {
-    res.rows.iter().any(|r| r.by_kind[3] != 0.0)
+/// Which optional columns a table has (decided once, from all rows).
+#[derive(Clone, Copy)]
+struct Cols {
+    metric: bool,
+    accuracy: bool,
+    samples: bool,
 }
 
-fn has_accuracy(res: &SweepResult) -> bool {
-    res.rows.iter().any(|r| r.top1.is_some())
+fn cols(res: &SweepResult) -> Cols {
+    Cols {
+        metric: res.rows.iter().any(|r| r.by_kind[3] != 0.0),
+        accuracy: res.rows.iter().any(|r| r.top1.is_some()),
+        samples: res.meta.samples > 0,
+    }
 }
 
 /// Column names (CSV spelling).
-fn headers(res: &SweepResult) -> Vec<String> {
+fn headers(res: &SweepResult, cols: Cols) -> Vec<String> {
     let mut h: Vec<String> = vec!["point".into()];
     h.extend(res.meta.axes.iter().map(|a| a.path.clone()));
     h.extend(["run", "tokens", "mac", "ac", "synops", "spikes", "energy_pj", "energy_pj_per_token"].map(String::from));
     for (i, k) in KINDS.iter().enumerate() {
-        if i != 3 || has_metric(res) {
+        if i != 3 || cols.metric {
             h.push(format!("{k}_pj"));
         }
     }
-    if res.meta.samples > 0 {
+    if cols.samples {
         h.extend(["energy_pj_p05", "energy_pj_p50", "energy_pj_p95"].map(String::from));
     }
-    if has_accuracy(res) {
+    if cols.accuracy {
         h.extend(["top1", "bits_per_token"].map(String::from));
     }
     h.push("unpriced".into());
@@ -34,7 +42,7 @@ fn headers(res: &SweepResult) -> Vec<String> {
 }
 
 /// The cells of a row; `f` formats floats, `c` counts.
-fn cells(res: &SweepResult, r: &SweepRow, f: &dyn Fn(f64) -> String, c: &dyn Fn(u64) -> String) -> Vec<String> {
+fn cells(cols: Cols, r: &SweepRow, f: &dyn Fn(f64) -> String, c: &dyn Fn(u64) -> String) -> Vec<String> {
     let mut v: Vec<String> = vec![r.point.to_string()];
     v.extend(r.values.iter().map(|x| x.to_string()));
     v.push(r.run.clone());
@@ -43,17 +51,17 @@ fn cells(res: &SweepResult, r: &SweepRow, f: &dyn Fn(f64) -> String, c: &dyn Fn(
     v.push(f(r.energy_pj));
     v.push(f(r.energy_pj / r.tokens.max(1) as f64));
     for i in 0..KINDS.len() {
-        if i != 3 || has_metric(res) {
+        if i != 3 || cols.metric {
             v.push(f(r.by_kind[i]));
         }
     }
-    if res.meta.samples > 0 {
+    if cols.samples {
         match r.mc {
             Some(m) => v.extend([m.p05, m.p50, m.p95].map(f)),
             None => v.extend(["".to_string(), "".to_string(), "".to_string()]),
         }
     }
-    if has_accuracy(res) {
+    if cols.accuracy {
         v.push(r.top1.map(f).unwrap_or_default());
         v.push(r.bits_per_token.map(f).unwrap_or_default());
     }
@@ -99,10 +107,11 @@ fn breakeven_lines(res: &SweepResult) -> Vec<String> {
 }
 
 fn table(res: &SweepResult) -> Table {
-    let h = headers(res);
+    let k = cols(res);
+    let h = headers(res, k);
     let mut t = Table::new(&h.iter().map(|s| s.as_str()).collect::<Vec<_>>());
     for r in &res.rows {
-        t.push(cells(res, r, &num, &count));
+        t.push(cells(k, r, &num, &count));
     }
     t
 }
@@ -138,9 +147,10 @@ fn csv_field(s: &str) -> String {
 
 /// Full precision (shortest round-trip) numbers, one row per point and run.
 pub fn render_csv(res: &SweepResult) -> String {
-    let mut out = headers(res).iter().map(|h| csv_field(h)).collect::<Vec<_>>().join(",") + "\n";
+    let k = cols(res);
+    let mut out = headers(res, k).iter().map(|h| csv_field(h)).collect::<Vec<_>>().join(",") + "\n";
     for r in &res.rows {
-        let c = cells(res, r, &|v| format!("{v}"), &|v| v.to_string());
+        let c = cells(k, r, &|v| format!("{v}"), &|v| v.to_string());
         out += &(c.iter().map(|s| csv_field(s)).collect::<Vec<_>>().join(",") + "\n");
     }
     out
