@@ -21,6 +21,7 @@ pub mod resources;
 pub mod run;
 pub mod run_sequential;
 pub mod scenario;
+pub mod sweep;
 pub mod weights;
 
 pub use error::{Error, Result};

@@ -123,6 +123,12 @@ fn execute_one(sc: &LoadedScenario, spec: &RunSpec) -> Result<RunOutput> {
     let model_path = sc.resolve(&spec.model);
     let desc = ModelDesc::load(&model_path)?;
     let base = model_path.parent().unwrap_or(std::path::Path::new(".")).to_path_buf();
+    execute_desc(sc, spec, desc, &base)
+}
+
+/// Execute one run with a model description given in memory (sweeps change it before running);
+/// `base` is the folder the description's relative paths start from.
+pub fn execute_desc(sc: &LoadedScenario, spec: &RunSpec, desc: ModelDesc, base: &std::path::Path) -> Result<RunOutput> {
     match desc {
         ModelDesc::Transformer(cfg) => crate::models::transformer::execute(sc, spec, cfg, &base),
         ModelDesc::SpikeGpt(mut cfg) => {
@@ -134,7 +140,7 @@ fn execute_one(sc: &LoadedScenario, spec: &RunSpec) -> Result<RunOutput> {
             let variant = cfg.variant.name().to_string();
             let name = cfg.name.clone();
             let arith = run_arith(spec)?;
-            let model = SpikeGpt::from_config(cfg, &base)?;
+            let model = SpikeGpt::from_config(cfg, base)?;
             let mut ledger = model.new_ledger(&arith);
             let mut state = model.new_state();
             let mut acc = AccuracyMeter::default();

@@ -58,6 +58,9 @@ pub struct Scenario {
     /// scenario's `hardware` only.
     #[serde(default)]
     pub compare: Vec<String>,
+    /// Parameters to sweep (`picojoule sweep`); ignored by `picojoule run`.
+    #[serde(default)]
+    pub sweep: Option<crate::sweep::SweepSpec>,
 }
 
 /// A scenario with the folder its relative paths start from.

@@ -23,4 +23,6 @@ mod all {
     mod reproduce;
     // The error catalogue: every kind of bad input, exit code 2, no panic.
     mod errors;
+    // Sweeps: re-pricing, shards and merge, break-even, plots, uncertainty, resume, price.
+    mod sweep;
 }

@@ -4,7 +4,8 @@ use std::io::Write;
 use std::path::Path;
 
 use super::{
-    AttnKindArg, Cli, Command, CostFormat, DistributionArg, Format, HardwareCommand, ImportCommand, MulMode, NumericsCommand, PolicyArg, TableFormat,
+    sweep_cmd, AttnKindArg, Cli, Command, CostFormat, DistributionArg, Format, HardwareCommand, ImportCommand, MulMode, NumericsCommand, PolicyArg,
+    TableFormat,
 };
 use crate::engine::Arith;
 use crate::error::{write_atomic, Error, Result};
@@ -18,11 +19,18 @@ use crate::scenario::LoadedScenario;
 
 pub fn dispatch(cli: Cli, stdout: &mut dyn Write) -> Result<()> {
     match cli.command {
-        Command::Run { scenario, format, out, threads, max_memory } => {
+        Command::Run { scenario, format, out, threads, max_memory, plot } => {
             crate::resources::set_max_memory(max_memory.unwrap_or(0));
-            cmd_run(&scenario, format, out.as_deref(), threads, stdout)
+            cmd_run(&scenario, format, out.as_deref(), threads, plot, stdout)
         }
         Command::Compare { scenario, hardware, format, threads } => cmd_compare(&scenario, &hardware, format, threads, stdout),
+        Command::Sweep { scenario, set, range, log_range, out, format, samples, shard, resume, breakeven, breakeven_axis, threads } => {
+            let args = sweep_cmd::SweepArgs { set, range, log_range, out, samples, shard, resume, breakeven, breakeven_axis };
+            let text = with_threads(threads, || sweep_cmd::sweep(&scenario, args, format))??;
+            emit(stdout, &text)
+        }
+        Command::Merge { dirs, out, format } => emit(stdout, &sweep_cmd::merge(&dirs, out.as_deref(), format)?),
+        Command::Price { ledger, hardware, format } => emit(stdout, &sweep_cmd::price(&ledger, &hardware, format)?),
         Command::Inspect { model } => cmd_inspect(&model, stdout),
         Command::Numerics { command: NumericsCommand::Mul { mode, format, policy, values } } => {
             cmd_numerics_mul(mode, &format, policy, &values, stdout)
@@ -73,7 +81,7 @@ fn with_threads<T: Send>(threads: Option<usize>, f: impl FnOnce() -> T + Send) -
     }
 }
 
-fn cmd_run(path: &Path, format: Format, out: Option<&Path>, threads: Option<usize>, stdout: &mut dyn Write) -> Result<()> {
+fn cmd_run(path: &Path, format: Format, out: Option<&Path>, threads: Option<usize>, plot: bool, stdout: &mut dyn Write) -> Result<()> {
     let sc = LoadedScenario::load(path)?;
     let hw = Hardware::load(&sc.hardware_ref())?;
     if let Some(dir) = out {
@@ -91,6 +99,9 @@ fn cmd_run(path: &Path, format: Format, out: Option<&Path>, threads: Option<usiz
         write_atomic(&dir.join("report.csv"), table::render_csv(&rep).as_bytes())?;
         write_atomic(&dir.join("report.md"), table::render_markdown(&rep).as_bytes())?;
         write_atomic(&dir.join("ledger.json"), ledger_json.as_bytes())?;
+        if plot {
+            sweep_cmd::breakdown_plots(&outputs, &hw, dir)?;
+        }
     }
     let text = match format {
         Format::Table => table::render_text(&rep),

@@ -4,7 +4,10 @@
 //! The cost model is one of three separate artefacts (as in Accelergy): the model's execution
 //! produces a ledger, the cost model says what each action costs, and pricing combines them.
 
+pub mod compiled;
+pub mod paths;
 pub mod price;
+pub mod uncertainty;
 
 pub use price::{price, Price, PricedLedger, PricedLine, Unpriced};
 
@@ -37,6 +40,12 @@ pub enum Energy {
     /// it has one, else the footprint of the tensor class placed in it (a memory sized to its
     /// tensor, as Lemaire prices weights at the kernel size and potentials at the output size).
     PerSize(f64, f64),
+    /// Normal(mean, sd), cut at 0 when sampled; nominal = mean, min/max = 2.5%/97.5% quantiles.
+    Normal(f64, f64),
+    /// LogNormal(mu, sigma) of ln(pJ); nominal = mean, min/max = 2.5%/97.5% quantiles.
+    LogNormal(f64, f64),
+    /// Uniform(lo, hi); nominal = midpoint, min/max = lo/hi.
+    Uniform(f64, f64),
 }
 
 impl Energy {
@@ -47,6 +56,7 @@ impl Energy {
             Energy::Pj(v) => v,
             Energy::Range(lo, hi) => 0.5 * (lo + hi),
             Energy::PerSize(_, b) => b,
+            e => uncertainty::nominal(e),
         }
     }
     pub fn min(self) -> f64 {
@@ -54,6 +64,7 @@ impl Energy {
             Energy::Pj(v) => v,
             Energy::Range(lo, _) => lo,
             Energy::PerSize(_, b) => b,
+            e => uncertainty::min(e),
         }
     }
     pub fn max(self) -> f64 {
@@ -61,6 +72,7 @@ impl Energy {
             Energy::Pj(v) => v,
             Energy::Range(_, hi) => hi,
             Energy::PerSize(_, b) => b,
+            e => uncertainty::max(e),
         }
     }
     /// The energy for a memory of `size_bits` bits: `PerSize` evaluated, the others unchanged.
@@ -76,6 +88,7 @@ impl Energy {
             Energy::Pj(v) if ok(v) => Ok(()),
             Energy::Range(lo, hi) if ok(lo) && ok(hi) && lo <= hi => Ok(()),
             Energy::PerSize(a, b) if ok(a) && ok(b) => Ok(()),
+            e @ (Energy::Normal(..) | Energy::LogNormal(..) | Energy::Uniform(..)) => uncertainty::validate(e),
             e => Err(format!("energy {e:?} must be finite, non-negative, and min <= max")),
         }
     }
@@ -247,6 +260,7 @@ impl CostModel {
             Energy::Pj(v) => format!("{v}"),
             Energy::Range(lo, hi) => format!("{lo}..{hi}"),
             Energy::PerSize(a, b) => format!("{a} x size_bits + {b}"),
+            e => uncertainty::show(e),
         };
         for e in &self.entries {
             out.push((format!("{}.{}", e.action, e.format), show(e.energy), "pJ".into(), e.source.clone()));

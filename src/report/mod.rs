@@ -2,6 +2,8 @@
 //! counting convention.
 
 pub mod compare;
+pub mod plot;
+pub mod sweep_table;
 pub mod table;
 
 use std::collections::BTreeMap;

@@ -1,0 +1,141 @@
+//! Cost-model paths: every priced number of a cost model is addressable by the path
+//! `picojoule hardware show` prints for it: `add.fp32`, `mul.int8`, `memory.dram.read`,
+//! `memory.sram-8k.write`, ... Sweeps and uncertainty studies read and change cost models
+//! through these paths only, so the cost-model structs need not know about sweeps.
+
+use super::{CostModel, Energy};
+
+/// What a path points at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Leaf {
+    /// `cm.entries[i]`
+    Entry(usize),
+    /// `cm.memories[i].read`
+    MemoryRead(usize),
+    /// `cm.memories[i].write` (the read energy when absent)
+    MemoryWrite(usize),
+}
+
+/// Every path that `set` accepts, in `hardware show` order. A memory level's `write` is listed
+/// even when the file leaves it out (setting it creates it).
+pub fn settable_paths(cm: &CostModel) -> Vec<String> {
+    let mut out: Vec<String> = cm.entries.iter().map(|e| format!("{}.{}", e.action, e.format)).collect();
+    for m in &cm.memories {
+        out.push(format!("memory.{}.read", m.name));
+        out.push(format!("memory.{}.write", m.name));
+    }
+    out
+}
+
+fn unknown(cm: &CostModel, path: &str, why: &str) -> String {
+    format!("{why} `{path}` in cost model `{}` (valid paths: {})", cm.name, settable_paths(cm).join(", "))
+}
+
+/// Resolve a path to the number it names.
+pub fn resolve(cm: &CostModel, path: &str) -> Result<Leaf, String> {
+    if let Some(rest) = path.strip_prefix("memory.") {
+        let (name, which) = rest.rsplit_once('.').ok_or_else(|| unknown(cm, path, "incomplete memory path"))?;
+        let i = cm.memories.iter().position(|m| m.name == name).ok_or_else(|| unknown(cm, path, "no memory level in"))?;
+        return match which {
+            "read" => Ok(Leaf::MemoryRead(i)),
+            "write" => Ok(Leaf::MemoryWrite(i)),
+            _ => Err(unknown(cm, path, "a memory level has `read` and `write`, not")),
+        };
+    }
+    if let Some(i) = cm.entries.iter().position(|e| format!("{}.{}", e.action, e.format) == path) {
+        return Ok(Leaf::Entry(i));
+    }
+    if cm.compounds.iter().any(|c| format!("{}.{}", c.action, c.format) == path) {
+        return Err(unknown(cm, path, "a compound action is priced from its parts; set one of its parts instead of"));
+    }
+    Err(unknown(cm, path, "no priced entry"))
+}
+
+/// The energy at a path. A memory level without a `write` energy returns its read energy (what
+/// pricing uses for writes).
+pub fn get(cm: &CostModel, path: &str) -> Result<Energy, String> {
+    Ok(get_leaf(cm, resolve(cm, path)?))
+}
+
+pub fn get_leaf(cm: &CostModel, leaf: Leaf) -> Energy {
+    match leaf {
+        Leaf::Entry(i) => cm.entries[i].energy,
+        Leaf::MemoryRead(i) => cm.memories[i].read,
+        Leaf::MemoryWrite(i) => cm.memories[i].write.unwrap_or(cm.memories[i].read),
+    }
+}
+
+/// Set the energy at a path. Setting the missing `write` of a memory level creates it; setting a
+/// compound or a missing entry is an error listing the valid paths.
+pub fn set(cm: &mut CostModel, path: &str, value: Energy) -> Result<(), String> {
+    value.validate().map_err(|e| format!("{path}: {e}"))?;
+    let leaf = resolve(cm, path)?;
+    set_leaf(cm, leaf, value);
+    Ok(())
+}
+
+/// `set` with a plain picojoule value.
+pub fn set_pj(cm: &mut CostModel, path: &str, pj: f64) -> Result<(), String> {
+    set(cm, path, Energy::Pj(pj))
+}
+
+pub fn set_leaf(cm: &mut CostModel, leaf: Leaf, value: Energy) {
+    match leaf {
+        Leaf::Entry(i) => cm.entries[i].energy = value,
+        Leaf::MemoryRead(i) => cm.memories[i].read = value,
+        Leaf::MemoryWrite(i) => cm.memories[i].write = Some(value),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hardware::Hardware;
+
+    fn horowitz() -> CostModel {
+        Hardware::load("horowitz45").unwrap().model
+    }
+
+    #[test]
+    fn every_path_hardware_show_prints_for_a_number_can_be_read() {
+        let cm = horowitz();
+        for (path, value, _, _) in cm.lines() {
+            if path.starts_with("pin.") || value.starts_with('=') || value == "not priced" {
+                continue;
+            }
+            assert!(get(&cm, &path).is_ok(), "{path}");
+        }
+        assert_eq!(get(&cm, "add.fp32").unwrap(), Energy::Pj(0.9));
+        assert_eq!(get(&cm, "memory.dram.read").unwrap(), Energy::Range(1300.0, 2600.0));
+    }
+
+    #[test]
+    fn setting_a_value_changes_only_that_entry() {
+        let mut cm = horowitz();
+        let before = cm.clone();
+        set_pj(&mut cm, "mul.int8", 0.25).unwrap();
+        assert_eq!(get(&cm, "mul.int8").unwrap(), Energy::Pj(0.25));
+        assert_eq!(get(&cm, "add.int8").unwrap(), get(&before, "add.int8").unwrap());
+    }
+
+    #[test]
+    fn setting_a_missing_memory_write_creates_it() {
+        let mut cm = horowitz();
+        assert_eq!(cm.memories[0].write, None);
+        assert_eq!(get(&cm, "memory.sram-8k.write").unwrap(), Energy::Pj(10.0));
+        set_pj(&mut cm, "memory.sram-8k.write", 12.0).unwrap();
+        assert_eq!(cm.memories[0].write, Some(Energy::Pj(12.0)));
+    }
+
+    #[test]
+    fn compound_and_missing_paths_are_refused_with_the_valid_ones_listed() {
+        let mut cm = horowitz();
+        let e = set_pj(&mut cm, "neuron_update.any", 1.0).unwrap_err();
+        assert!(e.contains("compound") && e.contains("add.fp32"), "{e}");
+        let e = set_pj(&mut cm, "add.fp64", 1.0).unwrap_err();
+        assert!(e.contains("no priced entry") && e.contains("memory.dram.read"), "{e}");
+        let e = set_pj(&mut cm, "memory.l9.read", 1.0).unwrap_err();
+        assert!(e.contains("no memory level"), "{e}");
+        assert!(set_pj(&mut cm, "add.fp32", -1.0).is_err());
+    }
+}

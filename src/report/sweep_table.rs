@@ -1,0 +1,161 @@
+//! Sweep tables: one row per point and run, as aligned text, Markdown, CSV and JSON. Pure
+//! functions of a `SweepResult`, so merged shards render byte for byte as a single run.
+
+use super::table::{count, num, Table};
+use crate::hardware::compiled::KINDS;
+use crate::sweep::{SweepResult, SweepRow};
+
+/// Which optional columns a table has (decided once, from all rows).
+#[derive(Clone, Copy)]
+struct Cols {
+    metric: bool,
+    accuracy: bool,
+    samples: bool,
+}
+
+fn cols(res: &SweepResult) -> Cols {
+    Cols {
+        metric: res.rows.iter().any(|r| r.by_kind[3] != 0.0),
+        accuracy: res.rows.iter().any(|r| r.top1.is_some()),
+        samples: res.meta.samples > 0,
+    }
+}
+
+/// Column names (CSV spelling).
+fn headers(res: &SweepResult, cols: Cols) -> Vec<String> {
+    let mut h: Vec<String> = vec!["point".into()];
+    h.extend(res.meta.axes.iter().map(|a| a.path.clone()));
+    h.extend(["run", "tokens", "mac", "ac", "synops", "spikes", "energy_pj", "energy_pj_per_token"].map(String::from));
+    for (i, k) in KINDS.iter().enumerate() {
+        if i != 3 || cols.metric {
+            h.push(format!("{k}_pj"));
+        }
+    }
+    if cols.samples {
+        h.extend(["energy_pj_p05", "energy_pj_p50", "energy_pj_p95"].map(String::from));
+    }
+    if cols.accuracy {
+        h.extend(["top1", "bits_per_token"].map(String::from));
+    }
+    h.push("unpriced".into());
+    h
+}
+
+/// The cells of a row; `f` formats floats, `c` counts.
+fn cells(cols: Cols, r: &SweepRow, f: &dyn Fn(f64) -> String, c: &dyn Fn(u64) -> String) -> Vec<String> {
+    let mut v: Vec<String> = vec![r.point.to_string()];
+    v.extend(r.values.iter().map(|x| x.to_string()));
+    v.push(r.run.clone());
+    v.push(r.tokens.to_string());
+    v.extend([r.mac, r.ac, r.synops, r.spikes].map(c));
+    v.push(f(r.energy_pj));
+    v.push(f(r.energy_pj / r.tokens.max(1) as f64));
+    for i in 0..KINDS.len() {
+        if i != 3 || cols.metric {
+            v.push(f(r.by_kind[i]));
+        }
+    }
+    if cols.samples {
+        match r.mc {
+            Some(m) => v.extend([m.p05, m.p50, m.p95].map(f)),
+            None => v.extend(["".to_string(), "".to_string(), "".to_string()]),
+        }
+    }
+    if cols.accuracy {
+        v.push(r.top1.map(f).unwrap_or_default());
+        v.push(r.bits_per_token.map(f).unwrap_or_default());
+    }
+    v.push(r.unpriced.to_string());
+    v
+}
+
+fn header_lines(res: &SweepResult) -> Vec<String> {
+    let m = &res.meta;
+    let mut out = vec![
+        format!("sweep of scenario {} ({}, {} tokens), picojoule {}", m.scenario, m.input, m.tokens, m.picojoule_version),
+        format!("hardware {}, sha256 {}", m.hardware, &m.hardware_sha256[..16.min(m.hardware_sha256.len())]),
+        format!("convention {}", m.convention),
+    ];
+    let axes: Vec<String> = m.axes.iter().map(|a| format!("{} ({}, {} values)", a.path, a.kind, a.values.len())).collect();
+    out.push(format!("grid {} points{}: {}", m.points, if m.zip { " (zipped)" } else { "" }, axes.join(" x ")));
+    if m.samples > 0 {
+        out.push(format!("uncertainty: {} Monte Carlo samples per point (seed {}): median and 5-95% interval", m.samples, m.seed));
+    }
+    if let Some((k, n)) = res.shard {
+        out.push(format!("shard {k}/{n}: this folder holds {} of {} points; `picojoule merge` joins the shards", res.rows.iter().map(|r| r.point).collect::<std::collections::BTreeSet<_>>().len(), m.points));
+    }
+    out
+}
+
+fn breakeven_lines(res: &SweepResult) -> Vec<String> {
+    let Some(b) = &res.breakeven else {
+        return if res.meta.breakeven.is_some() { vec!["break-even: needs the whole grid (merge the shards)".into()] } else { vec![] };
+    };
+    if let Some(e) = &b.error {
+        return vec![format!("break-even: {e}")];
+    }
+    b.crossings
+        .iter()
+        .map(|c| {
+            let at = if c.at.is_empty() { String::new() } else { format!(" at {}", c.at) };
+            match c.value {
+                Some(x) => format!("break-even {} vs {}{}: {} = {} ({})", b.a, b.b, at, b.axis, crate::sweep::breakeven::fmt_x(x), c.note),
+                None => format!("break-even {} vs {}{} along {}: {}", b.a, b.b, at, b.axis, c.note),
+            }
+        })
+        .collect()
+}
+
+fn table(res: &SweepResult) -> Table {
+    let k = cols(res);
+    let h = headers(res, k);
+    let mut t = Table::new(&h.iter().map(|s| s.as_str()).collect::<Vec<_>>());
+    for r in &res.rows {
+        t.push(cells(k, r, &num, &count));
+    }
+    t
+}
+
+pub fn render_text(res: &SweepResult) -> String {
+    let mut out = header_lines(res).join("\n") + "\n\n";
+    out += &table(res).text();
+    let be = breakeven_lines(res);
+    if !be.is_empty() {
+        out += "\n";
+        out += &be.join("\n");
+        out += "\n";
+    }
+    out
+}
+
+pub fn render_markdown(res: &SweepResult) -> String {
+    let mut out = format!("# picojoule sweep: {}\n\n", res.meta.scenario);
+    out += &header_lines(res).iter().map(|l| format!("- {l}\n")).collect::<String>();
+    out += "\n";
+    out += &table(res).markdown();
+    let be = breakeven_lines(res);
+    if !be.is_empty() {
+        out += "\n## Break-even\n\n";
+        out += &be.iter().map(|l| format!("- {l}\n")).collect::<String>();
+    }
+    out
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() }
+}
+
+/// Full precision (shortest round-trip) numbers, one row per point and run.
+pub fn render_csv(res: &SweepResult) -> String {
+    let k = cols(res);
+    let mut out = headers(res, k).iter().map(|h| csv_field(h)).collect::<Vec<_>>().join(",") + "\n";
+    for r in &res.rows {
+        let c = cells(k, r, &|v| format!("{v}"), &|v| v.to_string());
+        out += &(c.iter().map(|s| csv_field(s)).collect::<Vec<_>>().join(",") + "\n");
+    }
+    out
+}
+
+pub fn render_json(res: &SweepResult) -> String {
+    serde_json::to_string_pretty(res).expect("sweep results serialise") + "\n"
+}

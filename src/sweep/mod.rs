@@ -1,0 +1,963 @@
+//! Sweeps: run a scenario over a grid of cost-model values and model parameters.
+//!
+//! Two kinds of axes, two costs:
+//! - **cost axes** (`add.fp32`, `memory.dram.read`, ...: a cost-model path) re-price the ledgers
+//!   of one simulation. Each ledger is compiled once (`hardware::compiled`), after which a point
+//!   is a small expression evaluation and one dot product.
+//! - **model axes** (`model.lif.v_threshold`, `model.n_embd`, ...: a dotted path into the model
+//!   description) change what runs, so each distinct model point is simulated, in parallel, and
+//!   results are kept in grid order whatever the thread count.
+//! - **numerics axes** (`arith.mode`, `arith.lmul_bits`, `arith.acc`, `arith.scope`) set the
+//!   runs' arithmetic mode and re-simulate, like model axes.
+//!
+//! Grid order: the first axis varies slowest. Points are numbered in that order; `--shard K/N`
+//! takes the K-th of N contiguous slices. Finished points are appended to `points.jsonl` (whole
+//! lines, fsynced), so an interrupted sweep keeps them and `--resume` skips them; `merge` joins
+//! the points files of shards into the table a single run gives.
+
+pub mod breakeven;
+pub mod overrides;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+use rand::{RngExt, SeedableRng};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{write_atomic, Error, Result};
+use crate::hardware::compiled::{leaf_energies, leaf_index, theta, CompiledSet, PointEnergy, KINDS};
+use crate::hardware::paths::{self, Leaf};
+use crate::hardware::uncertainty::{is_uncertain, quantile, sample};
+use crate::hardware::{CostModel, Energy, Hardware};
+use crate::ledger::Op;
+use crate::models::ModelDesc;
+use crate::run::{self, RunOutput};
+use crate::scenario::LoadedScenario;
+
+pub use breakeven::{breakeven, Breakeven, Crossing};
+
+/// One value of an axis: a number, or a name (formats, variants).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum AxisValue {
+    Num(f64),
+    Text(String),
+}
+
+impl AxisValue {
+    pub fn as_f64(&self) -> Option<f64> {
+        match self {
+            AxisValue::Num(v) => Some(*v),
+            AxisValue::Text(t) => t.parse().ok(),
+        }
+    }
+    fn parse(s: &str) -> AxisValue {
+        match s.trim().parse::<f64>() {
+            Ok(v) if v.is_finite() => AxisValue::Num(v),
+            _ => AxisValue::Text(s.trim().to_string()),
+        }
+    }
+}
+
+impl fmt::Display for AxisValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AxisValue::Num(v) => write!(f, "{v}"),
+            AxisValue::Text(t) => f.write_str(t),
+        }
+    }
+}
+
+/// One axis as written in a scenario: a path and exactly one of `values`, `range`, `log_range`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AxisSpec {
+    pub path: String,
+    #[serde(default)]
+    pub values: Option<Vec<AxisValue>>,
+    /// (lo, hi, steps): `steps` evenly spaced values from lo to hi inclusive.
+    #[serde(default)]
+    pub range: Option<(f64, f64, usize)>,
+    /// (lo, hi, steps): `steps` values evenly spaced in log scale.
+    #[serde(default)]
+    pub log_range: Option<(f64, f64, usize)>,
+}
+
+/// Where two runs' energies cross along one axis.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BreakevenSpec {
+    /// Run label (or 1-based run number).
+    pub a: String,
+    pub b: String,
+    /// The axis path; the first axis when absent.
+    #[serde(default)]
+    pub axis: Option<String>,
+}
+
+/// The optional `sweep` field of a scenario.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct SweepSpec {
+    #[serde(default)]
+    pub axes: Vec<AxisSpec>,
+    /// Walk the axes together (all the same length) instead of their Cartesian product.
+    #[serde(default)]
+    pub zip: bool,
+    #[serde(default)]
+    pub breakeven: Option<BreakevenSpec>,
+    /// Monte Carlo samples of the uncertain cost-model entries per point (0: none).
+    #[serde(default)]
+    pub samples: usize,
+}
+
+/// What an axis changes.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Target {
+    /// A cost-model leaf (index into `compiled::leaves`).
+    Cost(usize),
+    /// A dotted path into the model description (without `model.`).
+    Model(String),
+    /// An arithmetic-mode parameter (without `arith.`).
+    Numerics(String),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Axis {
+    pub path: String,
+    pub values: Vec<AxisValue>,
+    pub log: bool,
+    pub target: Target,
+}
+
+impl Axis {
+    pub fn kind(&self) -> &'static str {
+        match self.target {
+            Target::Cost(_) => "cost",
+            Target::Model(_) => "model",
+            Target::Numerics(_) => "numerics",
+        }
+    }
+}
+
+/// Largest grid accepted (points x runs rows must fit in memory for the final table).
+pub const MAX_POINTS: usize = 50_000_000;
+
+/// Round to 12 significant digits so `0.1 + 2 * 0.1` prints as `0.3`.
+fn round12(v: f64) -> f64 {
+    if v == 0.0 || !v.is_finite() {
+        return v;
+    }
+    format!("{v:.11e}").parse().unwrap_or(v)
+}
+
+/// Parse a command-line axis: `--set PATH=V1,V2`, `--range PATH=LO:HI:STEPS`,
+/// `--log-range PATH=LO:HI:STEPS`. Errors name the flag.
+pub fn parse_cli_axis(flag: &str, arg: &str) -> Result<AxisSpec> {
+    let bad = |why: &str| Error::input(format!("{flag} {arg}: {why}"));
+    let (path, rhs) = arg.split_once('=').ok_or_else(|| bad("expected PATH=VALUES"))?;
+    let path = path.trim();
+    if path.is_empty() {
+        return Err(bad("empty PATH"));
+    }
+    let mut spec = AxisSpec { path: path.to_string(), values: None, range: None, log_range: None };
+    match flag {
+        "--set" => {
+            let vals: Vec<AxisValue> = rhs.split(',').filter(|s| !s.trim().is_empty()).map(AxisValue::parse).collect();
+            if vals.is_empty() {
+                return Err(bad("expected PATH=V1,V2,..."));
+            }
+            spec.values = Some(vals);
+        }
+        _ => {
+            let parts: Vec<&str> = rhs.split(':').collect();
+            if parts.len() != 3 {
+                return Err(bad("expected PATH=LO:HI:STEPS"));
+            }
+            let num = |s: &str| s.trim().parse::<f64>().ok().filter(|v| v.is_finite());
+            let lo = num(parts[0]).ok_or_else(|| bad("LO is not a number"))?;
+            let hi = num(parts[1]).ok_or_else(|| bad("HI is not a number"))?;
+            let steps: usize = parts[2].trim().parse().map_err(|_| bad("STEPS is not a whole number"))?;
+            if flag == "--log-range" { spec.log_range = Some((lo, hi, steps)) } else { spec.range = Some((lo, hi, steps)) }
+        }
+    }
+    expand(&spec, &format!("{flag} {arg}"))?;
+    Ok(spec)
+}
+
+/// The values of an axis spec, and whether it is log-spaced.
+pub fn expand(spec: &AxisSpec, origin: &str) -> Result<(Vec<AxisValue>, bool)> {
+    let bad = |why: String| Error::input(format!("{origin}: axis `{}`: {why}", spec.path));
+    let given = spec.values.is_some() as u8 + spec.range.is_some() as u8 + spec.log_range.is_some() as u8;
+    if given != 1 {
+        return Err(bad("give exactly one of `values`, `range`, `log_range`".into()));
+    }
+    if let Some(v) = &spec.values {
+        if v.is_empty() {
+            return Err(bad("`values` is empty".into()));
+        }
+        return Ok((v.clone(), false));
+    }
+    let (lo, hi, steps, log) = match (spec.range, spec.log_range) {
+        (Some((a, b, n)), _) => (a, b, n, false),
+        (_, Some((a, b, n))) => (a, b, n, true),
+        _ => unreachable!(),
+    };
+    if steps == 0 {
+        return Err(bad("STEPS must be at least 1".into()));
+    }
+    if steps > MAX_POINTS {
+        return Err(bad(format!("STEPS must be at most {MAX_POINTS}")));
+    }
+    if !(lo.is_finite() && hi.is_finite()) {
+        return Err(bad("LO and HI must be finite".into()));
+    }
+    if log && (lo <= 0.0 || hi <= 0.0) {
+        return Err(bad("a log range needs LO > 0 and HI > 0".into()));
+    }
+    if steps == 1 && lo != hi {
+        return Err(bad("one step needs LO = HI".into()));
+    }
+    let vals = (0..steps)
+        .map(|i| {
+            let t = if steps == 1 { 0.0 } else { i as f64 / (steps - 1) as f64 };
+            let v = if log { (lo.ln() + t * (hi.ln() - lo.ln())).exp() } else { lo + t * (hi - lo) };
+            let v = if i + 1 == steps { hi } else if i == 0 { lo } else { v };
+            AxisValue::Num(round12(v))
+        })
+        .collect();
+    Ok((vals, log))
+}
+
+/// The hook where numerics axes (`arith.format`, `arith.lmul_bits`, ...) plug in once the
+/// arithmetic modes exist: check the values here, then apply them where a run picks its
+/// `Arith` (see `simulate`).
+pub fn numerics_axis(path: &str, values: &[AxisValue]) -> std::result::Result<(), String> {
+    let mut spec = crate::engine::arith::ArithSpec { mode: "fp32".into(), acc: None, scope: Default::default(), policy: None, fold_weight_offset: None };
+    for v in values {
+        set_arith(&mut spec, path, v)?;
+        spec.build().map_err(|e| format!("`arith.{path}` = {v}: {e}"))?;
+    }
+    Ok(())
+}
+
+/// Set one arithmetic parameter: `arith.mode` (fp32, bf16, fp8-e4m3, lmul-3, lmul:bf16, ...),
+/// `arith.lmul_bits` (K of lmul-K), `arith.acc` (accumulation format), `arith.scope`
+/// (All, Projections, Attention).
+fn set_arith(spec: &mut crate::engine::arith::ArithSpec, path: &str, v: &AxisValue) -> std::result::Result<(), String> {
+    use crate::engine::arith::Scope;
+    let text = match v {
+        AxisValue::Num(x) => format!("{x}"),
+        AxisValue::Text(t) => t.clone(),
+    };
+    match path {
+        "mode" => spec.mode = text,
+        "lmul_bits" => match v.as_f64() {
+            Some(k) if k.fract() == 0.0 && (0.0..=23.0).contains(&k) => spec.mode = format!("lmul-{k}"),
+            _ => return Err(format!("`arith.lmul_bits` = {v}: a whole number of mantissa bits, 0..=23")),
+        },
+        "acc" => spec.acc = Some(text),
+        "scope" => {
+            spec.scope = match text.as_str() {
+                "All" | "all" => Scope::All,
+                "Projections" | "projections" => Scope::Projections,
+                "Attention" | "attention" => Scope::Attention,
+                _ => return Err(format!("`arith.scope` = {v}: one of All, Projections, Attention")),
+            }
+        }
+        _ => return Err(format!("unknown numerics axis `arith.{path}` (valid: arith.mode, arith.lmul_bits, arith.acc, arith.scope)")),
+    }
+    Ok(())
+}
+
+/// A scenario with its sweep resolved: axes checked against the cost model and the models.
+pub struct Plan {
+    pub sc: LoadedScenario,
+    pub hw: Hardware,
+    /// The cost model whose structure the ledgers are compiled against (a swept missing memory
+    /// `write` is created here).
+    pub cm: CostModel,
+    pub axes: Vec<Axis>,
+    pub zip: bool,
+    pub samples: usize,
+    pub breakeven: Option<BreakevenSpec>,
+    /// Each run's model description and the folder its paths start from.
+    descs: Vec<(ModelDesc, PathBuf)>,
+}
+
+/// Command-line choices that replace the scenario's `sweep` settings.
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    /// (origin for messages, e.g. `--set add.fp32=1,2`; axis): when any is given, they replace
+    /// the scenario's axes.
+    pub axes: Vec<(String, AxisSpec)>,
+    pub breakeven: Option<BreakevenSpec>,
+    pub samples: Option<usize>,
+}
+
+impl Plan {
+    pub fn new(sc: LoadedScenario, ov: Overrides) -> Result<Plan> {
+        let hw = Hardware::load(&sc.hardware_ref())?;
+        let spec = sc.scenario.sweep.clone().unwrap_or_default();
+        let here = sc.path.display().to_string();
+        let axis_specs: Vec<(String, AxisSpec)> = if ov.axes.is_empty() {
+            spec.axes.iter().enumerate().map(|(i, a)| (format!("{here}: sweep axis {}", i + 1), a.clone())).collect()
+        } else {
+            ov.axes.clone()
+        };
+        if axis_specs.is_empty() {
+            return Err(Error::input(format!(
+                "{here}: nothing to sweep: give --set, --range or --log-range, or a `sweep: Some((axes: [...]))` in the scenario"
+            )));
+        }
+        let mut descs = Vec::new();
+        for r in &sc.scenario.runs {
+            let p = sc.resolve(&r.model);
+            let mut d = ModelDesc::load(&p)?;
+            if let (Some(v), ModelDesc::SpikeGpt(c)) = (r.variant, &mut d) {
+                c.variant = v;
+            }
+            descs.push((d, p.parent().unwrap_or(Path::new(".")).to_path_buf()));
+        }
+        let mut cm = hw.model.clone();
+        let mut axes: Vec<Axis> = Vec::new();
+        for (origin, a) in &axis_specs {
+            let (values, log) = expand(a, origin)?;
+            let bad = |why: String| Error::input(format!("{origin}: {why}"));
+            if axes.iter().any(|x| x.path == a.path) {
+                return Err(bad(format!("axis `{}` is given twice", a.path)));
+            }
+            let target = if let Some(rest) = a.path.strip_prefix("model.") {
+                for (d, _) in &descs {
+                    for v in &values {
+                        overrides::apply(d, rest, v).map_err(bad)?;
+                    }
+                }
+                Target::Model(rest.to_string())
+            } else if let Some(rest) = a.path.strip_prefix("arith.") {
+                numerics_axis(rest, &values).map_err(bad)?;
+                Target::Numerics(rest.to_string())
+            } else {
+                let leaf = paths::resolve(&cm, &a.path).map_err(|e| bad(format!("{e}; or a model parameter `model.<field>`")))?;
+                for v in &values {
+                    match v.as_f64() {
+                        Some(x) if x.is_finite() && x >= 0.0 => {}
+                        _ => return Err(bad(format!("`{}` = {v}: a cost needs a non-negative number of pJ", a.path))),
+                    }
+                }
+                if let Leaf::MemoryWrite(i) = leaf
+                    && cm.memories[i].write.is_none()
+                {
+                    cm.memories[i].write = Some(cm.memories[i].read);
+                }
+                Target::Cost(leaf_index(&cm, leaf))
+            };
+            axes.push(Axis { path: a.path.clone(), values, log, target });
+        }
+        let zip = spec.zip;
+        if zip && axes.iter().any(|a| a.values.len() != axes[0].values.len()) {
+            return Err(Error::input(format!("{here}: `zip: true` needs axes of equal length")));
+        }
+        let plan = Plan {
+            samples: ov.samples.unwrap_or(spec.samples),
+            breakeven: ov.breakeven.or(spec.breakeven),
+            sc,
+            hw,
+            cm,
+            axes,
+            zip,
+            descs,
+        };
+        if plan.n_points() > MAX_POINTS {
+            return Err(Error::input(format!("the grid has {} points; at most {MAX_POINTS}", plan.n_points())));
+        }
+        if let Some(b) = &plan.breakeven {
+            let ax = plan.breakeven_axis(b)?;
+            if plan.axes[ax].values.iter().any(|v| v.as_f64().is_none()) {
+                return Err(Error::input(format!("break-even: axis `{}` is not numeric", plan.axes[ax].path)));
+            }
+        }
+        Ok(plan)
+    }
+
+    pub fn breakeven_axis(&self, b: &BreakevenSpec) -> Result<usize> {
+        match &b.axis {
+            None => Ok(0),
+            Some(p) => self.axes.iter().position(|a| &a.path == p).ok_or_else(|| {
+                Error::input(format!("break-even axis `{p}` is not a swept axis ({})", self.axes.iter().map(|a| a.path.as_str()).collect::<Vec<_>>().join(", ")))
+            }),
+        }
+    }
+
+    pub fn n_points(&self) -> usize {
+        grid_points(&self.axes, self.zip)
+    }
+
+    pub fn meta(&self) -> SweepMeta {
+        let s = &self.sc.scenario;
+        let input = match &s.input {
+            crate::scenario::Input::Synthetic => format!("synthetic tokens (seed {})", s.seed),
+            crate::scenario::Input::Text(p) => format!("text {p}"),
+            crate::scenario::Input::Digits(p) => format!("digits {p}"),
+        };
+        SweepMeta {
+            picojoule_version: env!("CARGO_PKG_VERSION").to_string(),
+            scenario: s.name.clone(),
+            scenario_sha256: self.sc.sha256.clone(),
+            input,
+            seed: s.seed,
+            tokens: s.tokens,
+            hardware: self.hw.model.name.clone(),
+            hardware_sha256: self.hw.sha256.clone(),
+            convention: crate::report::CONVENTION_FULL.to_string(),
+            axes: self.axes.iter().map(|a| MetaAxis { path: a.path.clone(), kind: a.kind().into(), log: a.log, values: a.values.clone() }).collect(),
+            zip: self.zip,
+            points: self.n_points(),
+            samples: self.samples,
+            breakeven: self.breakeven.clone(),
+        }
+    }
+}
+
+pub fn grid_points(axes: &[Axis], zip: bool) -> usize {
+    if axes.is_empty() {
+        return 1;
+    }
+    if zip { axes[0].values.len() } else { axes.iter().map(|a| a.values.len()).product() }
+}
+
+/// The value index of each axis at point `p` (first axis slowest).
+pub fn grid_index(dims: &[usize], zip: bool, mut p: usize) -> Vec<usize> {
+    if zip {
+        return vec![p; dims.len()];
+    }
+    let mut idx = vec![0; dims.len()];
+    for (i, &d) in dims.iter().enumerate().rev() {
+        idx[i] = p % d;
+        p /= d;
+    }
+    idx
+}
+
+/// The K-th (1-based) of N contiguous slices of `0..n`.
+pub fn shard_range(n: usize, k: usize, of: usize) -> std::ops::Range<usize> {
+    (k - 1) * n / of..k * n / of
+}
+
+/// Parse `K/N`.
+pub fn parse_shard(s: &str) -> Result<(usize, usize)> {
+    let bad = || Error::input(format!("--shard {s}: expected K/N with 1 <= K <= N"));
+    let (k, n) = s.split_once('/').ok_or_else(bad)?;
+    let (k, n): (usize, usize) = (k.trim().parse().map_err(|_| bad())?, n.trim().parse().map_err(|_| bad())?);
+    if k == 0 || n == 0 || k > n {
+        return Err(bad());
+    }
+    Ok((k, n))
+}
+
+/// Everything a table needs besides the rows; identical for every shard of a sweep.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SweepMeta {
+    pub picojoule_version: String,
+    pub scenario: String,
+    pub scenario_sha256: String,
+    pub input: String,
+    pub seed: u64,
+    pub tokens: usize,
+    pub hardware: String,
+    pub hardware_sha256: String,
+    pub convention: String,
+    pub axes: Vec<MetaAxis>,
+    pub zip: bool,
+    pub points: usize,
+    pub samples: usize,
+    pub breakeven: Option<BreakevenSpec>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MetaAxis {
+    pub path: String,
+    pub kind: String,
+    pub log: bool,
+    pub values: Vec<AxisValue>,
+}
+
+/// Median and 5-95% interval of the Monte Carlo energy.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Mc {
+    pub p05: f64,
+    pub p50: f64,
+    pub p95: f64,
+}
+
+/// One point and run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SweepRow {
+    pub point: usize,
+    pub values: Vec<AxisValue>,
+    pub run: String,
+    pub model: String,
+    pub variant: String,
+    pub tokens: usize,
+    pub mac: u64,
+    pub ac: u64,
+    pub synops: u64,
+    pub spikes: u64,
+    pub energy_pj: f64,
+    /// Energy by kind, in `compiled::KINDS` order: compute, nonlinear, neuron, metric, memory.
+    pub by_kind: [f64; 5],
+    pub unpriced: usize,
+    pub top1: Option<f64>,
+    pub bits_per_token: Option<f64>,
+    pub mc: Option<Mc>,
+}
+
+/// One line of `points.jsonl`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PointRecord {
+    pub point: usize,
+    pub rows: Vec<SweepRow>,
+}
+
+/// `sweep-meta.json` in an output folder.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MetaFile {
+    pub meta: SweepMeta,
+    /// (K, N) when this folder holds one shard.
+    pub shard: Option<(usize, usize)>,
+}
+
+/// The finished sweep: what the tables and plots show.
+#[derive(Clone, Debug, Serialize)]
+pub struct SweepResult {
+    pub meta: SweepMeta,
+    pub shard: Option<(usize, usize)>,
+    pub rows: Vec<SweepRow>,
+    pub breakeven: Option<Breakeven>,
+}
+
+impl SweepResult {
+    pub fn new(meta: SweepMeta, shard: Option<(usize, usize)>, mut rows: Vec<SweepRow>) -> SweepResult {
+        rows.sort_by_key(|r| r.point);
+        let complete = {
+            let mut seen = vec![false; meta.points];
+            rows.iter().for_each(|r| {
+                if let Some(s) = seen.get_mut(r.point) {
+                    *s = true;
+                }
+            });
+            seen.iter().all(|s| *s)
+        };
+        let be = match (&meta.breakeven, complete) {
+            (Some(spec), true) => Some(breakeven(&meta, &rows, spec)),
+            _ => None,
+        };
+        SweepResult { meta, shard, rows, breakeven: be }
+    }
+}
+
+/// How `run_sweep` works and where it writes.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    pub out: Option<PathBuf>,
+    pub shard: Option<(usize, usize)>,
+    pub resume: bool,
+    /// Show progress bars (only drawn when stderr is a terminal).
+    pub progress: bool,
+}
+
+pub const POINTS_FILE: &str = "points.jsonl";
+pub const META_FILE: &str = "sweep-meta.json";
+
+/// A simulated run at one model point, ready to price.
+struct Sim {
+    out: RunOutput,
+    mac: u64,
+    ac: u64,
+    synops: u64,
+    spikes: u64,
+    unpriced: usize,
+}
+
+impl Sim {
+    fn new(out: RunOutput, cm: &CostModel) -> Sim {
+        let t = out.ledger.totals();
+        let unpriced = crate::hardware::price(&out.ledger, cm).unpriced.iter().filter(|u| !u.excluded).count();
+        Sim {
+            mac: t.op_total(Op::Mac),
+            ac: t.op_total(Op::Ac),
+            synops: t.op_total(Op::Synop),
+            spikes: t.op_total(Op::Spike),
+            unpriced,
+            out,
+        }
+    }
+}
+
+fn splitmix(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = x;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// Prices points against simulated runs. Shared by the sweep, the benchmark and the tests.
+pub struct Pricer<'a> {
+    pub plan: &'a Plan,
+    base_theta: Vec<f64>,
+    energies: Vec<Energy>,
+    uncertain: Vec<usize>,
+    dims: Vec<usize>,
+}
+
+impl<'a> Pricer<'a> {
+    pub fn new(plan: &'a Plan) -> Pricer<'a> {
+        let energies = leaf_energies(&plan.cm);
+        let uncertain = (0..energies.len()).filter(|&i| is_uncertain(energies[i])).collect();
+        Pricer { plan, base_theta: theta(&plan.cm), energies, uncertain, dims: plan.axes.iter().map(|a| a.values.len()).collect() }
+    }
+
+    fn theta_at(&self, idx: &[usize]) -> (Vec<f64>, Vec<bool>) {
+        let mut th = self.base_theta.clone();
+        let mut fixed = vec![false; th.len()];
+        for (a, &i) in self.plan.axes.iter().zip(idx) {
+            if let Target::Cost(leaf) = a.target {
+                th[leaf] = a.values[i].as_f64().expect("checked numeric");
+                fixed[leaf] = true;
+            }
+        }
+        (th, fixed)
+    }
+
+    fn point(&self, p: usize, sims: &[Sim], set: &CompiledSet, scratch: &mut (Vec<f64>, Vec<PointEnergy>)) -> PointRecord {
+        let (vals, energies) = scratch;
+        let idx = grid_index(&self.dims, self.plan.zip, p);
+        let (th, fixed) = self.theta_at(&idx);
+        let values: Vec<AxisValue> = self.plan.axes.iter().zip(&idx).map(|(a, &i)| a.values[i].clone()).collect();
+        let mut mc: Vec<Vec<f64>> = vec![Vec::new(); sims.len()];
+        if self.plan.samples > 0 {
+            let seed = splitmix(self.plan.sc.scenario.seed ^ splitmix(p as u64));
+            let mut rng = rand::rngs::Xoshiro256PlusPlus::seed_from_u64(seed);
+            let mut ths = th.clone();
+            for _ in 0..self.plan.samples {
+                for &i in &self.uncertain {
+                    let u: f64 = rng.random::<f64>();
+                    if !fixed[i] {
+                        ths[i] = sample(self.energies[i], u);
+                    }
+                }
+                set.price(&ths, vals, energies);
+                for (r, e) in energies.iter().enumerate() {
+                    mc[r].push(e.total);
+                }
+            }
+        }
+        set.price(&th, vals, energies);
+        let rows = sims
+            .iter()
+            .zip(mc)
+            .zip(energies.iter())
+            .map(|((s, mut draws), e)| {
+                let mc = (!draws.is_empty()).then(|| {
+                    draws.sort_by(f64::total_cmp);
+                    Mc { p05: quantile(&draws, 0.05), p50: quantile(&draws, 0.5), p95: quantile(&draws, 0.95) }
+                });
+                SweepRow {
+                    point: p,
+                    values: values.clone(),
+                    run: s.out.label.clone(),
+                    model: s.out.model.clone(),
+                    variant: s.out.variant.clone(),
+                    tokens: s.out.tokens,
+                    mac: s.mac,
+                    ac: s.ac,
+                    synops: s.synops,
+                    spikes: s.spikes,
+                    energy_pj: e.total,
+                    by_kind: e.by_kind,
+                    unpriced: s.unpriced,
+                    top1: s.out.accuracy.as_ref().map(|a| a.top1),
+                    bits_per_token: s.out.accuracy.as_ref().and_then(|a| a.bits_per_token),
+                    mc,
+                }
+            })
+            .collect();
+        PointRecord { point: p, rows }
+    }
+
+    /// The energy of every run at every cost point of `points`, fast path only (benchmark).
+    pub fn price_totals(&self, points: std::ops::Range<usize>, set: &CompiledSet) -> f64 {
+        let mut vals = Vec::new();
+        let mut out = Vec::new();
+        let mut acc = 0.0;
+        let mut th = self.base_theta.clone();
+        for p in points {
+            let idx = grid_index(&self.dims, self.plan.zip, p);
+            for (a, &i) in self.plan.axes.iter().zip(&idx) {
+                if let Target::Cost(leaf) = a.target {
+                    th[leaf] = a.values[i].as_f64().unwrap_or(0.0);
+                }
+            }
+            set.price(&th, &mut vals, &mut out);
+            acc += out.iter().map(|e| e.total).sum::<f64>();
+        }
+        acc
+    }
+}
+
+/// Simulate every run at one model point (the model axes' value indices `midx`).
+fn simulate(plan: &Plan, model_axes: &[usize], midx: &[usize], run: usize) -> Result<RunOutput> {
+    let (desc, base) = &plan.descs[run];
+    let mut d = desc.clone();
+    for (&ax, &vi) in model_axes.iter().zip(midx) {
+        let a = &plan.axes[ax];
+        if let Target::Model(p) = &a.target {
+            d = overrides::apply(&d, p, &a.values[vi]).map_err(Error::input)?;
+        }
+    }
+    let mut spec = plan.sc.scenario.runs[run].clone();
+    for (&ax, &vi) in model_axes.iter().zip(midx) {
+        let a = &plan.axes[ax];
+        if let Target::Numerics(p) = &a.target {
+            let mut arith = spec.arith.clone().unwrap_or(crate::engine::arith::ArithSpec {
+                mode: "fp32".into(),
+                acc: None,
+                scope: Default::default(),
+                policy: None,
+                fold_weight_offset: None,
+            });
+            set_arith(&mut arith, p, &a.values[vi]).map_err(Error::input)?;
+            spec.arith = Some(arith);
+        }
+    }
+    run::execute_desc(&plan.sc, &spec, d, base)
+}
+
+/// Read the complete lines of a points file (a half-written last line is ignored).
+pub fn read_points(path: &Path) -> Result<Vec<PointRecord>> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
+        Err(source) => return Err(Error::Read { path: path.to_path_buf(), source }),
+    };
+    let complete = match text.rfind('\n') {
+        Some(i) => &text[..=i],
+        None => "",
+    };
+    let mut out = Vec::new();
+    for (n, line) in complete.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let rec: PointRecord = serde_json::from_str(line)
+            .map_err(|e| Error::input(format!("{}:{}: not a sweep point: {e}", path.display(), n + 1)))?;
+        out.push(rec);
+    }
+    Ok(out)
+}
+
+pub fn read_meta(dir: &Path) -> Result<MetaFile> {
+    let p = dir.join(META_FILE);
+    let text = crate::error::read_text(&p)?;
+    serde_json::from_str(&text).map_err(|e| Error::input(format!("{}: {e}", p.display())))
+}
+
+fn points_line(rec: &PointRecord) -> String {
+    serde_json::to_string(rec).expect("rows serialise") + "\n"
+}
+
+/// Appends whole lines and makes them durable, so an interrupted sweep keeps what it finished.
+struct PointsWriter {
+    file: std::fs::File,
+    path: PathBuf,
+}
+
+impl PointsWriter {
+    fn append(&mut self, recs: &[PointRecord]) -> Result<()> {
+        let err = |source| Error::Write { path: self.path.clone(), source };
+        let text: String = recs.iter().map(points_line).collect();
+        self.file.write_all(text.as_bytes()).map_err(err)?;
+        self.file.sync_data().map_err(err)
+    }
+}
+
+fn progress_bar(show: bool, len: u64, msg: &str) -> indicatif::ProgressBar {
+    if !show || !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let pb = indicatif::ProgressBar::with_draw_target(Some(len), indicatif::ProgressDrawTarget::stderr());
+    if let Ok(style) = indicatif::ProgressStyle::with_template("{msg:>12} [{bar:30}] {pos}/{len} {per_sec} eta {eta}") {
+        pb.set_style(style.progress_chars("=> "));
+    }
+    pb.set_message(msg.to_string());
+    pb
+}
+
+/// Run the sweep (this shard of it), writing points as they finish when `opts.out` is set.
+pub fn run_sweep(plan: &Plan, opts: &Options) -> Result<SweepResult> {
+    let meta = plan.meta();
+    let n = plan.n_points();
+    let range = match opts.shard {
+        Some((k, of)) => shard_range(n, k, of),
+        None => 0..n,
+    };
+    // Resume: keep the finished points of the same sweep.
+    let mut done: BTreeMap<usize, PointRecord> = BTreeMap::new();
+    let mut writer = None;
+    if let Some(dir) = &opts.out {
+        std::fs::create_dir_all(dir).map_err(|source| Error::Write { path: dir.clone(), source })?;
+        let mf = MetaFile { meta: meta.clone(), shard: opts.shard };
+        let points_path = dir.join(POINTS_FILE);
+        if opts.resume && dir.join(META_FILE).exists() {
+            let old = read_meta(dir)?;
+            if old != mf {
+                return Err(Error::input(format!(
+                    "--resume: {} holds a different sweep (scenario, cost model, axes, samples or shard changed); use another --out or drop --resume",
+                    dir.display()
+                )));
+            }
+            for rec in read_points(&points_path)? {
+                if range.contains(&rec.point) {
+                    done.insert(rec.point, rec);
+                }
+            }
+        }
+        write_atomic(&dir.join(META_FILE), (serde_json::to_string_pretty(&mf).expect("meta serialises") + "\n").as_bytes())?;
+        // Rewrite the file with only complete, kept lines, then append.
+        let kept: String = done.values().map(points_line).collect();
+        write_atomic(&points_path, kept.as_bytes())?;
+        let file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&points_path)
+            .map_err(|source| Error::Write { path: points_path.clone(), source })?;
+        writer = Some(PointsWriter { file, path: points_path });
+    }
+    let todo: Vec<usize> = range.clone().filter(|p| !done.contains_key(p)).collect();
+
+    // Group the pending points by model point.
+    let model_axes: Vec<usize> = (0..plan.axes.len()).filter(|&i| !matches!(plan.axes[i].target, Target::Cost(_))).collect();
+    let dims: Vec<usize> = plan.axes.iter().map(|a| a.values.len()).collect();
+    let mut groups: BTreeMap<Vec<usize>, Vec<usize>> = BTreeMap::new();
+    let mut order: Vec<Vec<usize>> = Vec::new();
+    for &p in &todo {
+        let idx = grid_index(&dims, plan.zip, p);
+        let m: Vec<usize> = model_axes.iter().map(|&a| idx[a]).collect();
+        groups.entry(m.clone()).or_insert_with(|| {
+            order.push(m.clone());
+            Vec::new()
+        });
+        groups.get_mut(&m).expect("inserted").push(p);
+    }
+    let pricer = Pricer::new(plan);
+    let runs = plan.sc.scenario.runs.len();
+    let threads = rayon::current_num_threads().max(1);
+    let sims_total = (order.len() * runs) as u64;
+    let sim_bar = progress_bar(opts.progress && sims_total > 1, sims_total, "simulating");
+    let point_bar = progress_bar(opts.progress, todo.len() as u64, "pricing");
+    let mut fresh: Vec<PointRecord> = Vec::new();
+    for batch in order.chunks(2 * threads) {
+        let jobs: Vec<(usize, usize)> = (0..batch.len()).flat_map(|g| (0..runs).map(move |r| (g, r))).collect();
+        let outs: Vec<RunOutput> = jobs
+            .par_iter()
+            .map(|&(g, r)| {
+                let o = simulate(plan, &model_axes, &batch[g], r);
+                sim_bar.inc(1);
+                o
+            })
+            .collect::<Result<Vec<_>>>()?;
+        // Jobs are group-major, so each group's runs are `runs` consecutive outputs.
+        let mut outs = outs.into_iter();
+        let sims: Vec<Vec<Sim>> = batch.iter().map(|_| outs.by_ref().take(runs).map(|o| Sim::new(o, &plan.cm)).collect()).collect();
+        for (g, m) in batch.iter().enumerate() {
+            let pts = &groups[m];
+            let ledgers: Vec<&crate::ledger::Ledger> = sims[g].iter().map(|s| &s.out.ledger).collect();
+            let set = CompiledSet::new(&ledgers, &plan.cm);
+            for chunk in pts.chunks(4096) {
+                let recs: Vec<PointRecord> = chunk
+                    .par_iter()
+                    .map_init(|| (Vec::new(), Vec::new()), |scratch, &p| pricer.point(p, &sims[g], &set, scratch))
+                    .collect();
+                if let Some(w) = writer.as_mut() {
+                    w.append(&recs)?;
+                }
+                point_bar.inc(recs.len() as u64);
+                fresh.extend(recs);
+            }
+        }
+    }
+    sim_bar.finish_and_clear();
+    point_bar.finish_and_clear();
+    let rows: Vec<SweepRow> = done.into_values().chain(fresh).flat_map(|r| r.rows).collect();
+    Ok(SweepResult::new(meta, opts.shard, rows))
+}
+
+/// Join the points of shard folders into the result of the whole sweep. Every folder must hold
+/// the same sweep; together they must cover every point exactly once (a point found twice must
+/// be identical).
+pub fn merge(dirs: &[PathBuf]) -> Result<SweepResult> {
+    let mut meta: Option<SweepMeta> = None;
+    let mut points: BTreeMap<usize, PointRecord> = BTreeMap::new();
+    for dir in dirs {
+        let mf = read_meta(dir)?;
+        match &meta {
+            None => meta = Some(mf.meta.clone()),
+            Some(m) if *m != mf.meta => {
+                return Err(Error::input(format!("{}: a different sweep from {} (scenario, cost model, axes or samples differ)", dir.display(), dirs[0].display())));
+            }
+            _ => {}
+        }
+        for rec in read_points(&dir.join(POINTS_FILE))? {
+            if rec.point >= mf.meta.points {
+                return Err(Error::input(format!("{}: point {} is outside the grid of {} points", dir.display(), rec.point, mf.meta.points)));
+            }
+            if let Some(old) = points.get(&rec.point) {
+                if old.rows != rec.rows {
+                    return Err(Error::input(format!("{}: point {} differs from the same point in another folder", dir.display(), rec.point)));
+                }
+                continue;
+            }
+            points.insert(rec.point, rec);
+        }
+    }
+    let meta = meta.ok_or_else(|| Error::input("merge: name at least one folder"))?;
+    let missing: Vec<usize> = (0..meta.points).filter(|p| !points.contains_key(p)).collect();
+    if !missing.is_empty() {
+        let show: Vec<String> = missing.iter().take(10).map(|p| p.to_string()).collect();
+        return Err(Error::input(format!(
+            "merge: {} of {} points are missing (first: {}); run the missing shards (or --resume the interrupted ones)",
+            missing.len(),
+            meta.points,
+            show.join(", ")
+        )));
+    }
+    let rows = points.into_values().flat_map(|r| r.rows).collect();
+    Ok(SweepResult::new(meta, None, rows))
+}
+
+/// Energy by kind of a row, by name.
+pub fn kind_energy(row: &SweepRow, kind: &str) -> f64 {
+    KINDS.iter().position(|k| *k == kind).map(|i| row.by_kind[i]).unwrap_or(0.0)
+}
+
+/// Write the sweep's tables and plots into `dir` (atomically, file by file).
+pub fn write_outputs(res: &SweepResult, dir: &Path) -> Result<Vec<PathBuf>> {
+    use crate::report::sweep_table;
+    std::fs::create_dir_all(dir).map_err(|source| Error::Write { path: dir.to_path_buf(), source })?;
+    let mut written = Vec::new();
+    for (name, text) in [
+        ("sweep.csv", sweep_table::render_csv(res)),
+        ("sweep.md", sweep_table::render_markdown(res)),
+        ("sweep.json", sweep_table::render_json(res)),
+        ("sweep.txt", sweep_table::render_text(res)),
+    ] {
+        let p = dir.join(name);
+        write_atomic(&p, text.as_bytes())?;
+        written.push(p);
+    }
+    written.extend(crate::report::plot::sweep_plots(res, dir)?);
+    Ok(written)
+}

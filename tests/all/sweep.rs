@@ -1,0 +1,352 @@
+//! Sweeps end to end: re-pricing against re-simulating, shards against a single run, break-even,
+//! plots, Monte Carlo, resume, `price`, and argument errors.
+
+use std::path::{Path, PathBuf};
+
+use picojoule::hardware::paths::set_pj;
+use picojoule::hardware::{price, Hardware, PRESETS};
+use picojoule::run;
+use picojoule::scenario::LoadedScenario;
+use picojoule::sweep::{self, Options, Overrides, Plan};
+
+use super::util::{picojoule, repo_path, stderr, stdout, temp_dir, write};
+
+/// A small scenario (spike-driven and non-spiking tiny model) in `dir`, with `extra` fields.
+fn scenario(dir: &Path, hardware: &str, tokens: usize, extra: &str) -> PathBuf {
+    let model = repo_path("models/spikegpt-tiny.ron");
+    let text = format!(
+        r#"Scenario(
+    name: "sweep-test",
+    seed: 5,
+    hardware: "{hardware}",
+    input: Synthetic,
+    tokens: {tokens},
+    runs: [
+        (model: "{m}", variant: Some(SpikeDriven), label: Some("spiking")),
+        (model: "{m}", variant: Some(NonSpiking), label: Some("ann")),
+    ],
+    {extra}
+)"#,
+        m = model.display()
+    );
+    write(dir, "scenario.ron", &text)
+}
+
+/// horowitz45 with extra entries added (and the name changed).
+fn cost_model(dir: &Path, extra_entries: &str, replace: &[(&str, &str)]) -> PathBuf {
+    let base = PRESETS.iter().find(|(n, _)| *n == "horowitz45").unwrap().1;
+    let mut text = base.replace("name: \"horowitz45\"", "name: \"test-hw\"").replace("    entries: [\n", &format!("    entries: [\n{extra_entries}\n"));
+    for (a, b) in replace {
+        assert!(text.contains(a), "{a}");
+        text = text.replace(a, b);
+    }
+    write(dir, "hw.ron", &text)
+}
+
+fn read(p: &Path) -> Vec<u8> {
+    std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+#[test]
+fn repricing_a_cost_axis_equals_re_simulating_with_the_changed_cost_model() {
+    let dir = temp_dir("sweep-reprice");
+    let sc_path = scenario(&dir, "horowitz45", 24, "");
+    let sc = LoadedScenario::load(&sc_path).unwrap();
+    let ov = Overrides {
+        axes: vec![
+            ("--range".into(), sweep::parse_cli_axis("--range", "add.fp32=0.1:1.3:4").unwrap()),
+            ("--set".into(), sweep::parse_cli_axis("--set", "memory.sram-1m.read=50,100").unwrap()),
+            ("--set".into(), sweep::parse_cli_axis("--set", "memory.sram-8k.write=3,30").unwrap()),
+        ],
+        ..Default::default()
+    };
+    let plan = Plan::new(sc.clone(), ov).unwrap();
+    assert_eq!(plan.n_points(), 16);
+    let res = sweep::run_sweep(&plan, &Options::default()).unwrap();
+    assert_eq!(res.rows.len(), 32);
+    let hw = Hardware::load("horowitz45").unwrap();
+    for p in [0usize, 5, 10, 15] {
+        let rows: Vec<_> = res.rows.iter().filter(|r| r.point == p).collect();
+        let mut cm = hw.model.clone();
+        for (axis, v) in plan.axes.iter().zip(&rows[0].values) {
+            set_pj(&mut cm, &axis.path, v.as_f64().unwrap()).unwrap();
+        }
+        // A fresh simulation, priced by the ordinary pricing function.
+        let outs = run::execute(&sc).unwrap();
+        for (row, out) in rows.iter().zip(&outs) {
+            let priced = price(&out.ledger, &cm);
+            assert_eq!(row.energy_pj, priced.energy_pj, "point {p} run {}", row.run);
+            for (i, (k, v)) in priced.by_kind.iter().enumerate() {
+                assert_eq!(row.by_kind[i], *v, "point {p} {k}");
+            }
+        }
+    }
+}
+
+#[test]
+fn model_axes_re_simulate_with_the_changed_description() {
+    let dir = temp_dir("sweep-model");
+    let sc_path = scenario(&dir, "horowitz45", 16, "");
+    let o = picojoule(&["sweep", sc_path.to_str().unwrap(), "--set", "model.lif.v_threshold=0.25,1", "--set", "model.n_embd=32,64", "--format", "csv"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let csv = stdout(&o);
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 1 + 4 * 2);
+    // Lower threshold: more spikes in the spiking run; a narrower model: fewer MACs in the ANN.
+    let col = |line: &str, i: usize| line.split(',').nth(i).unwrap().parse::<f64>().unwrap();
+    let header: Vec<&str> = lines[0].split(',').collect();
+    let spikes = header.iter().position(|h| *h == "spikes").unwrap();
+    let mac = header.iter().position(|h| *h == "mac").unwrap();
+    assert!(col(lines[3], spikes) > col(lines[7], spikes), "{csv}");
+    assert!(col(lines[2], mac) < col(lines[4], mac), "{csv}");
+}
+
+#[test]
+fn shards_merged_equal_the_unsharded_run_byte_for_byte_whatever_the_threads() {
+    let dir = temp_dir("sweep-shards");
+    let hw = cost_model(&dir, "", &[("energy: Pj(0.9),  source: \"Horowitz ISSCC 2014 Fig. 1.1.9: 32-bit fp add\"", "energy: Normal(0.9, 0.2),  source: \"test: uncertain fp add\"")]);
+    let sc = scenario(&dir, hw.to_str().unwrap(), 12, "sweep: (axes: [(path: \"model.lif.v_threshold\", values: [0.5, 1.0]), (path: \"memory.sram-1m.read\", range: (50.0, 150.0, 5))], breakeven: (a: \"spiking\", b: \"ann\", axis: \"memory.sram-1m.read\"), samples: 25),");
+    let sc = sc.to_str().unwrap();
+    let full = dir.join("full");
+    let o = picojoule(&["sweep", sc, "--out", full.to_str().unwrap(), "--threads", "1", "--format", "csv"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let full_csv = stdout(&o);
+    assert!(full_csv.lines().next().unwrap().contains("energy_pj_p50"));
+    let mut parts = Vec::new();
+    for k in 1..=3 {
+        let d = dir.join(format!("s{k}"));
+        let o = picojoule(&["sweep", sc, "--out", d.to_str().unwrap(), "--shard", &format!("{k}/3"), "--threads", "2"]);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        parts.push(d.to_str().unwrap().to_string());
+    }
+    let merged = dir.join("merged");
+    let mut args: Vec<&str> = vec!["merge"];
+    args.extend(parts.iter().map(|s| s.as_str()));
+    args.extend(["--out", merged.to_str().unwrap(), "--format", "csv"]);
+    let o = picojoule(&args);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stdout(&o), full_csv);
+    for f in ["sweep.csv", "sweep.md", "sweep.json", "sweep.txt", "points.jsonl", "sweep-meta.json"] {
+        assert!(read(&full.join(f)) == read(&merged.join(f)), "{f} differs");
+    }
+    // A missing shard is named, not papered over.
+    let o = picojoule(&["merge", &parts[0], &parts[2]]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("missing"), "{}", stderr(&o));
+    // The Monte Carlo interval brackets the median, and the nominal value sits inside it.
+    let text = String::from_utf8(read(&full.join("sweep.json"))).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    for row in v["rows"].as_array().unwrap() {
+        let mc = &row["mc"];
+        let (lo, mid, hi) = (mc["p05"].as_f64().unwrap(), mc["p50"].as_f64().unwrap(), mc["p95"].as_f64().unwrap());
+        assert!(lo < mid && mid < hi, "{row}");
+        let e = row["energy_pj"].as_f64().unwrap();
+        assert!(lo < e && e < hi, "{row}");
+    }
+}
+
+#[test]
+fn break_even_is_found_where_a_constructed_crossing_lies() {
+    // Pricing synaptic events directly makes the spiking run's energy grow with the synop price
+    // while the ANN (no synops) stays flat: E_spiking(x) = E_spiking(0) + synops x, a line, so
+    // the crossing is known exactly.
+    let dir = temp_dir("sweep-breakeven");
+    let hw = cost_model(&dir, "        (action: synop, format: \"any\", energy: Pj(0.0), source: \"test\"),", &[]);
+    let sc = scenario(&dir, hw.to_str().unwrap(), 16, "");
+    let out = dir.join("out");
+    let o = picojoule(&[
+        "sweep",
+        sc.to_str().unwrap(),
+        "--range",
+        "synop.any=0:400:9",
+        "--breakeven",
+        "spiking,ann",
+        "--out",
+        out.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let rows = v["rows"].as_array().unwrap();
+    let (spk0, ann0) = (rows[0]["energy_pj"].as_f64().unwrap(), rows[1]["energy_pj"].as_f64().unwrap());
+    let synops = rows[0]["synops"].as_f64().unwrap();
+    let expected = (ann0 - spk0) / synops;
+    assert!(expected > 0.0 && expected < 400.0, "constructed crossing {expected} must lie in the range");
+    let found = v["breakeven"]["crossings"][0]["value"].as_f64().unwrap();
+    assert!((found - expected).abs() <= 1e-9 * expected, "found {found}, expected {expected}");
+    assert!(v["breakeven"]["crossings"][0]["note"].as_str().unwrap().contains("spiking cheaper below"));
+    // The line plot marks it.
+    let svg = String::from_utf8(read(&out.join("energy-vs-synop.any.svg"))).unwrap();
+    assert!(svg.contains("break-even"), "no mark in the plot");
+    // No crossing in range is said so.
+    let o = picojoule(&["sweep", sc.to_str().unwrap(), "--range", "synop.any=0:1:3", "--breakeven", "1,2"]);
+    assert!(stdout(&o).contains("no crossing in range: spiking cheaper throughout"), "{}", stdout(&o));
+}
+
+/// `<polyline` elements of stroke width 2: one per data series.
+fn svg_series(svg: &str) -> usize {
+    svg.split("<polyline").skip(1).filter(|t| t.split('>').next().unwrap().contains("stroke-width=\"2\"")).count()
+}
+
+fn png_size(bytes: &[u8]) -> (u32, u32) {
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "PNG magic");
+    assert_eq!(&bytes[12..16], b"IHDR");
+    let be = |b: &[u8]| u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
+    (be(&bytes[16..20]), be(&bytes[20..24]))
+}
+
+#[test]
+fn plots_are_valid_png_and_svg_with_one_series_per_run_and_combination() {
+    let dir = temp_dir("sweep-plots");
+    let sc = scenario(&dir, "horowitz45", 8, "");
+    let out = dir.join("out");
+    let o = picojoule(&["sweep", sc.to_str().unwrap(), "--range", "add.fp32=0.1:1:4", "--set", "mul.fp32=1,4", "--out", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let png = read(&out.join("energy-vs-add.fp32.png"));
+    assert_eq!(png_size(&png), (960, 600));
+    assert!(png.len() > 5000);
+    let svg = String::from_utf8(read(&out.join("energy-vs-add.fp32.svg"))).unwrap();
+    assert!(svg.trim_start().starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+    assert_eq!(svg.matches("<svg").count(), 1);
+    // 2 runs x 2 values of the other axis.
+    assert_eq!(svg_series(&svg), 4);
+    // `run --plot`: one stacked-bar breakdown per run.
+    let run_out = dir.join("run");
+    let o = picojoule(&["run", sc.to_str().unwrap(), "--out", run_out.to_str().unwrap(), "--plot"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    for label in ["spiking", "ann"] {
+        let png = read(&run_out.join(format!("breakdown-{label}.png")));
+        assert_eq!(png_size(&png), (960, 600));
+        let svg = String::from_utf8(read(&run_out.join(format!("breakdown-{label}.svg")))).unwrap();
+        assert!(svg.contains("blocks.0.att.key"), "layer names on the axis");
+    }
+}
+
+#[test]
+fn energy_accuracy_plot_marks_the_pareto_front() {
+    let dir = temp_dir("sweep-pareto");
+    let model = repo_path("models/spikegpt-tiny.ron");
+    let text = repo_path("data/text/sotu-test.txt");
+    let sc = write(
+        &dir,
+        "s.ron",
+        &format!(
+            r#"Scenario(name: "p", seed: 1, hardware: "horowitz45", input: Text("{}"), tokens: 12,
+               runs: [(model: "{m}", variant: Some(SpikeDriven)), (model: "{m}", variant: Some(NonSpiking))])"#,
+            text.display(),
+            m = model.display()
+        ),
+    );
+    let out = dir.join("out");
+    let o = picojoule(&["sweep", sc.to_str().unwrap(), "--set", "model.lif.v_threshold=0.5,1,2", "--out", out.to_str().unwrap(), "--format", "csv"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).lines().next().unwrap().ends_with("top1,bits_per_token,unpriced"));
+    let svg = String::from_utf8(read(&out.join("energy-vs-accuracy.svg"))).unwrap();
+    // The front is the only line; the runs are points.
+    assert_eq!(svg_series(&svg), 1);
+    assert_eq!(png_size(&read(&out.join("energy-vs-accuracy.png"))), (960, 600));
+}
+
+#[test]
+fn an_interrupted_sweep_resumes_from_its_finished_points() {
+    let dir = temp_dir("sweep-resume");
+    let sc = scenario(&dir, "horowitz45", 8, "");
+    let sc = sc.to_str().unwrap();
+    let full = dir.join("full");
+    let args = |d: &Path| vec!["sweep".to_string(), sc.to_string(), "--range".into(), "add.fp32=0.1:1:7".into(), "--set".into(), "model.lif.v_threshold=0.5,1".into(), "--out".into(), d.to_str().unwrap().into()];
+    let o = picojoule(&args(&full).iter().map(|s| s.as_str()).collect::<Vec<_>>());
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    // Simulate an interruption: keep 5 whole lines and half of the sixth.
+    let part = dir.join("part");
+    std::fs::create_dir_all(&part).unwrap();
+    std::fs::copy(full.join("sweep-meta.json"), part.join("sweep-meta.json")).unwrap();
+    let points = String::from_utf8(read(&full.join("points.jsonl"))).unwrap();
+    let lines: Vec<&str> = points.lines().collect();
+    let mut cut: String = lines[..5].iter().map(|l| format!("{l}\n")).collect();
+    cut += &lines[5][..lines[5].len() / 2];
+    std::fs::write(part.join("points.jsonl"), cut).unwrap();
+    let mut a = args(&part);
+    a.push("--resume".into());
+    let o = picojoule(&a.iter().map(|s| s.as_str()).collect::<Vec<_>>());
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(read(&full.join("sweep.csv")) == read(&part.join("sweep.csv")));
+    let resumed = String::from_utf8(read(&part.join("points.jsonl"))).unwrap();
+    assert_eq!(resumed.lines().count(), 14);
+    assert!(resumed.ends_with('\n'));
+    // Resuming a different sweep in the same folder is refused.
+    let o = picojoule(&["sweep", sc, "--range", "add.fp32=0.1:1:3", "--out", part.to_str().unwrap(), "--resume"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("different sweep"), "{}", stderr(&o));
+}
+
+#[test]
+fn price_of_a_saved_ledger_equals_the_runs_report() {
+    let dir = temp_dir("sweep-price");
+    let out = dir.join("out");
+    let o = picojoule(&["run", "scenarios/quickstart.ron", "--out", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let run: serde_json::Value = serde_json::from_slice(&read(&out.join("report.json"))).unwrap();
+    let o = picojoule(&["price", out.join("ledger.json").to_str().unwrap(), "--hardware", "horowitz45", "--format", "json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let priced: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let (a, b) = (run["runs"].as_array().unwrap(), priced["runs"].as_array().unwrap());
+    assert_eq!(a.len(), b.len());
+    for (x, y) in a.iter().zip(b) {
+        for key in ["totals", "energy_by_kind", "energy_by_action", "memory_by_level", "memory_by_class", "layers", "unpriced", "metrics", "firing_rates"] {
+            assert_eq!(x[key], y[key], "{key} of {}", x["label"]);
+        }
+    }
+    // Another cost model gives what a run on it gives.
+    let o = picojoule(&["price", out.join("ledger.json").to_str().unwrap(), "--hardware", "jouppi7", "--format", "csv"]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(stdout(&o).contains("jouppi7"));
+}
+
+#[test]
+fn bad_axes_exit_2_naming_the_flag() {
+    let sc = "scenarios/quickstart.ron";
+    for (args, needle) in [
+        (vec!["--range", "x=1:2:0"], "--range x=1:2:0"),
+        (vec!["--range", "add.fp32=1:2"], "--range"),
+        (vec!["--log-range", "add.fp32=0:2:3"], "--log-range"),
+        (vec!["--set", "add.fp99=1,2"], "--set add.fp99=1,2"),
+        (vec!["--set", "neuron_update.any=1"], "compound"),
+        (vec!["--set", "model.lif.colour=1"], "model.lif.v_threshold"),
+        (vec!["--set", "arith.lmul_bits=3,99"], "0..=23"),
+        (vec!["--set", "arith.colour=1"], "arith.mode"),
+        (vec!["--set", "add.fp32=-1"], "non-negative"),
+        (vec!["--range", "add.fp32=0:1:2", "--shard", "3/2"], "--shard"),
+        (vec!["--range", "add.fp32=0:1:2", "--breakeven", "1"], "--breakeven"),
+    ] {
+        let mut a = vec!["sweep", sc];
+        a.extend(args.iter());
+        let o = picojoule(&a);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(needle), "{args:?}: {}", stderr(&o));
+        assert!(!stderr(&o).contains("panicked"));
+    }
+    let o = picojoule(&["sweep", sc, "--set", "add.fp99=1"]);
+    assert!(stderr(&o).contains("memory.dram.read"), "lists the valid paths: {}", stderr(&o));
+}
+
+#[test]
+fn numerics_axes_resimulate_with_each_arithmetic() {
+    let dir = temp_dir("sweep-arith");
+    let sc = write(
+        &dir,
+        "s.ron",
+        "Scenario(name: \"a\", seed: 2, hardware: \"horowitz45\", input: Synthetic, tokens: 6, runs: [(model: \"REPO/models/spikegpt-tiny.ron\", label: Some(\"tiny\"))])"
+            .replace("REPO", super::util::repo().to_str().unwrap())
+            .as_str(),
+    );
+    let o = picojoule(&["sweep", sc.to_str().unwrap(), "--set", "arith.mode=fp32,bf16,lmul-3", "--format", "json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let rows = v["rows"].as_array().expect("rows");
+    assert_eq!(rows.len(), 3);
+    let energies: Vec<f64> = rows.iter().map(|r| r["energy_pj"].as_f64().unwrap()).collect();
+    assert!(energies[1] < energies[0], "bf16 moves half the bytes: {energies:?}");
+    assert_ne!(energies[2], energies[1]);
+}
