@@ -13,4 +13,6 @@ mod all {
     mod numerics;
     // Checkpoint import (.pth without pickle execution) and weights files.
     mod import;
+    // Trained reference models against their trainer's logits and spike counts.
+    mod trained;
 }
