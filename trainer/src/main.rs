@@ -63,6 +63,10 @@ struct Args {
     /// Stop after this many minutes of training (the model is saved anyway).
     #[arg(long, default_value_t = 25.0)]
     max_minutes: f64,
+    /// Stop after this many steps, keeping the learning-rate schedule of --steps (to repeat a run
+    /// that --max-minutes cut short).
+    #[arg(long)]
+    stop_after: Option<usize>,
     /// Characters of sotu-test.txt run from zero state for the cross-check file.
     #[arg(long, default_value_t = 64)]
     check_len: usize,
@@ -236,7 +240,8 @@ fn run(args: &Args) -> Result<(), String> {
         state = state.detach();
         steps_done = step + 1;
         let minutes = start.elapsed().as_secs_f64() / 60.0;
-        let last = step + 1 == args.steps || minutes >= args.max_minutes;
+        let cut = args.stop_after.is_some_and(|n| step + 1 >= n);
+        let last = step + 1 == args.steps || minutes >= args.max_minutes || cut;
         if (step + 1) % args.eval_every == 0 || last {
             last_valid = evaluate(&net, kind, &cfg, &valid, args.eval_windows);
             say(format!(
@@ -252,7 +257,11 @@ fn run(args: &Args) -> Result<(), String> {
             running_n = 0;
         }
         if minutes >= args.max_minutes {
-            say(format!("# stopped by --max-minutes after {} steps", step + 1));
+            say(format!("# stopped by --max-minutes after {} steps (repeat with --stop-after {})", step + 1, step + 1));
+            break;
+        }
+        if cut {
+            say(format!("# stopped by --stop-after after {} steps", step + 1));
             break;
         }
     }
