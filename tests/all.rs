@@ -25,4 +25,6 @@ mod all {
     mod errors;
     // Sweeps: re-pricing, shards and merge, break-even, plots, uncertainty, resume, price.
     mod sweep;
+    // Trained reference models against their trainer's logits and spike counts.
+    mod trained;
 }

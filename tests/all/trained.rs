@@ -1,0 +1,95 @@
+//! The trained reference models (`models/spikegpt-sotu-*`) against their trainer: the trainer
+//! (`trainer/`, burn) wrote its own logits and spike counts for the first characters of
+//! `sotu-test.txt`, run as one sequence from zero state, into `models/<name>.logits.json`.
+//! picojoule's fp32 execution of the shipped weights, token by token, must give the same logits
+//! (relative error 1e-4, measured per token against the largest logit magnitude of that token)
+//! and, for the spiking models, the same number of spikes in every LIF layer at every token.
+
+use std::path::Path;
+
+use picojoule::engine::Arith;
+use picojoule::ledger::Op;
+use picojoule::models::ModelDesc;
+use picojoule::models::spikegpt::SpikeGpt;
+
+use super::util::repo_path;
+
+const TOLERANCE: f32 = 1e-4;
+
+struct Check {
+    tokens: Vec<usize>,
+    logits: Vec<Vec<f32>>,
+    spikes: Vec<(String, Vec<u64>)>,
+}
+
+fn load_check(name: &str) -> Check {
+    let path = repo_path(&format!("models/{name}.logits.json"));
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let tokens = v["tokens"].as_array().unwrap().iter().map(|t| t.as_u64().unwrap() as usize).collect();
+    let logits = v["logits"].as_array().unwrap().iter().map(|r| r.as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect()).collect();
+    let spikes = v["spikes"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, c)| (k.clone(), c.as_array().unwrap().iter().map(|x| x.as_u64().unwrap()).collect()))
+        .collect();
+    Check { tokens, logits, spikes }
+}
+
+// One model family today; the `else` keeps this compiling when ModelDesc gains variants.
+#[allow(irrefutable_let_patterns)]
+fn load_model(name: &str) -> SpikeGpt {
+    let path = repo_path(&format!("models/{name}.ron"));
+    let ModelDesc::SpikeGpt(cfg) = ModelDesc::load(&path).unwrap() else { panic!("not a SpikeGPT model") };
+    SpikeGpt::from_config(cfg, Path::new(path.parent().unwrap())).unwrap()
+}
+
+/// Runs picojoule on the check input; returns (tokens whose logits disagree, tokens whose spike
+/// counts disagree, worst relative error).
+fn cross_check(name: &str) -> (Vec<usize>, Vec<usize>, f32) {
+    let check = load_check(name);
+    let model = load_model(name);
+    let arith = Arith::Exact;
+    let mut st = model.new_state();
+    let mut ledger = model.new_ledger(&arith);
+    let mut before: Vec<u64> = vec![0; check.spikes.len()];
+    let (mut bad_logits, mut bad_spikes, mut worst) = (vec![], vec![], 0.0f32);
+    for (t, &tok) in check.tokens.iter().enumerate() {
+        model.step(tok, &mut st, &arith, &mut ledger);
+        let want = &check.logits[t];
+        let scale = want.iter().fold(0.0f32, |m, v| m.max(v.abs())).max(1e-6);
+        let err = st.logits.iter().zip(want).fold(0.0f32, |m, (a, b)| m.max((a - b).abs())) / scale;
+        worst = worst.max(err);
+        if err > TOLERANCE {
+            bad_logits.push(t);
+        }
+        let mut spikes_ok = true;
+        for (i, (layer, counts)) in check.spikes.iter().enumerate() {
+            let total = ledger.subtree(layer).op_total(Op::Spike);
+            if total - before[i] != counts[t] {
+                spikes_ok = false;
+            }
+            before[i] = total;
+        }
+        if !spikes_ok {
+            bad_spikes.push(t);
+        }
+    }
+    eprintln!("{name}: {} tokens, worst relative logit error {worst:e}", check.tokens.len());
+    (bad_logits, bad_spikes, worst)
+}
+
+#[test]
+fn trained_twin_matches_its_trainer() {
+    let (bad, bad_spikes, worst) = cross_check("spikegpt-sotu-twin");
+    assert!(bad.is_empty() && bad_spikes.is_empty(), "tokens with logits off: {bad:?}; worst relative error {worst:e}");
+}
+
+#[test]
+fn trained_spiking_model_matches_its_trainer_logits_and_spike_counts() {
+    let check = load_check("spikegpt-sotu-spiking");
+    assert!(check.spikes.iter().any(|(l, _)| l.ends_with("lif2")), "the check file carries LIF spike counts");
+    let (bad, bad_spikes, worst) = cross_check("spikegpt-sotu-spiking");
+    assert!(bad_spikes.is_empty(), "tokens whose spike counts differ: {bad_spikes:?}");
+    assert!(bad.is_empty(), "tokens with logits off: {bad:?}; worst relative error {worst:e}");
+}

@@ -1,0 +1,323 @@
+//! picojoule-train: trains small SpikeGPT-style character models on the shipped corpus with burn
+//! (pure-Rust CPU backend `flex`) and writes them as picojoule models: `<name>.ron`,
+//! `<name>.safetensors` (picojoule's checkpoint keys and torch shapes), `<name>.logits.json`
+//! (logits and spike counts for a fixed input, for the cross-check in `tests/all/trained.rs`)
+//! and `<name>.log` (training log).
+
+mod net;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use burn::module::Module;
+use burn::optim::grad_clipping::GradientClippingConfig;
+use burn::optim::{AdamConfig, GradientsParams};
+use burn::tensor::activation::log_softmax;
+use burn::tensor::{Device, Tensor, TensorData};
+use clap::Parser;
+use picojoule::data::{CHAR_VOCAB, encode_text};
+use picojoule::models::spikegpt::{Config, Variant, WeightsSpec, seeded_weights};
+
+use net::{Kind, Net, Spikes, State};
+
+#[derive(Parser, Debug)]
+#[command(name = "picojoule-train", about = "Train a small SpikeGPT-style character model for picojoule (burn, CPU)")]
+struct Args {
+    /// Which form of the network to train.
+    #[arg(long, value_enum)]
+    kind: Kind,
+    /// Model name; files are written as <out>/<name>.{ron,safetensors,logits.json,log}.
+    #[arg(long)]
+    name: String,
+    #[arg(long, default_value = "models")]
+    out: PathBuf,
+    #[arg(long, default_value = "data/text")]
+    data: PathBuf,
+    #[arg(long, default_value_t = 2)]
+    n_layer: usize,
+    #[arg(long, default_value_t = 64)]
+    n_embd: usize,
+    #[arg(long, default_value_t = 4)]
+    ffn_mult: usize,
+    /// Parallel streams per step.
+    #[arg(long, default_value_t = 16)]
+    batch: usize,
+    /// Tokens per window (truncated BPTT length; the state is carried across windows).
+    #[arg(long, default_value_t = 64)]
+    ctx: usize,
+    #[arg(long, default_value_t = 2000)]
+    steps: usize,
+    #[arg(long, default_value_t = 3e-3)]
+    lr: f64,
+    /// Final learning rate as a fraction of --lr (cosine decay).
+    #[arg(long, default_value_t = 0.1)]
+    lr_final: f64,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    #[arg(long, default_value_t = 200)]
+    eval_every: usize,
+    /// Windows of the validation text per stream used by the periodic evaluation.
+    #[arg(long, default_value_t = 8)]
+    eval_windows: usize,
+    /// Stop after this many minutes of training (the model is saved anyway).
+    #[arg(long, default_value_t = 25.0)]
+    max_minutes: f64,
+    /// Stop after this many steps, keeping the learning-rate schedule of --steps (to repeat a run
+    /// that --max-minutes cut short).
+    #[arg(long)]
+    stop_after: Option<usize>,
+    /// Characters of sotu-test.txt run from zero state for the cross-check file.
+    #[arg(long, default_value_t = 64)]
+    check_len: usize,
+}
+
+fn onehot(tokens: &[usize], dev: &Device) -> Tensor<2> {
+    let mut v = vec![0.0f32; tokens.len() * CHAR_VOCAB];
+    for (i, &t) in tokens.iter().enumerate() {
+        v[i * CHAR_VOCAB + t] = 1.0;
+    }
+    Tensor::from_data(TensorData::new(v, [tokens.len(), CHAR_VOCAB]), dev)
+}
+
+/// Mean cross entropy (nats) of logits [B, T, V] against targets (row-major B x T).
+fn loss_of(logits: Tensor<3>, targets: &[usize], dev: &Device) -> Tensor<1> {
+    let [b, t, v] = logits.dims();
+    let logp = log_softmax(logits.reshape([b * t, v]), 1);
+    (logp * onehot(targets, dev)).sum().neg().div_scalar((b * t) as f32)
+}
+
+/// B contiguous streams over `tokens`; window `w` of stream `j` (inputs and next-token targets).
+struct Streams {
+    tokens: Vec<usize>,
+    b: usize,
+    t: usize,
+    len: usize,
+}
+
+impl Streams {
+    fn new(tokens: Vec<usize>, b: usize, t: usize) -> Streams {
+        let len = tokens.len() / b;
+        Streams { tokens, b, t, len }
+    }
+    fn windows(&self) -> usize {
+        (self.len - 1) / self.t
+    }
+    fn window(&self, w: usize) -> (Vec<usize>, Vec<usize>) {
+        let (mut x, mut y) = (Vec::with_capacity(self.b * self.t), Vec::with_capacity(self.b * self.t));
+        for j in 0..self.b {
+            let s = j * self.len + w * self.t;
+            x.extend_from_slice(&self.tokens[s..s + self.t]);
+            y.extend_from_slice(&self.tokens[s + 1..s + 1 + self.t]);
+        }
+        (x, y)
+    }
+}
+
+/// Mean validation loss (nats/char) over the first `windows` windows of every stream.
+fn evaluate(net: &Net, kind: Kind, cfg: &Config, valid: &Streams, windows: usize) -> f64 {
+    let dev = Device::flex();
+    let net = net.valid();
+    let mut st = State::zeros(cfg.n_layer, valid.b, cfg.n_embd, &dev);
+    let mut total = 0.0;
+    let n = windows.min(valid.windows());
+    for w in 0..n {
+        let (x, y) = valid.window(w);
+        let logits = net.forward(kind, onehot(&x, &dev), valid.b, valid.t, &mut st, None);
+        total += loss_of(logits, &y, &dev).into_scalar::<f32>() as f64;
+    }
+    total / n as f64
+}
+
+fn bits(nats: f64) -> f64 {
+    nats / std::f64::consts::LN_2
+}
+
+fn main() {
+    let args = Args::parse();
+    if let Err(e) = run(&args) {
+        eprintln!("error: {e}");
+        std::process::exit(2);
+    }
+}
+
+fn read_tokens(path: &Path) -> Result<Vec<usize>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(encode_text(&text))
+}
+
+fn run(args: &Args) -> Result<(), String> {
+    let kind = args.kind;
+    let variant = match kind {
+        Kind::Twin => Variant::NonSpiking,
+        Kind::Reference => Variant::Reference,
+        Kind::Spiking => Variant::SpikeDriven,
+    };
+    let cfg = Config {
+        name: args.name.clone(),
+        n_layer: args.n_layer,
+        n_embd: args.n_embd,
+        vocab_size: CHAR_VOCAB,
+        ffn_mult: args.ffn_mult,
+        variant,
+        binary_embedding: kind.binary_embedding(),
+        lif: Default::default(),
+        layer_norm_eps: net::EPS,
+        weights: WeightsSpec::File(format!("{}.safetensors", args.name)),
+    };
+    cfg.validate()?;
+    let train = Streams::new(read_tokens(&args.data.join("sotu-train.txt"))?, args.batch, args.ctx);
+    let valid = Streams::new(read_tokens(&args.data.join("sotu-valid.txt"))?, args.batch, args.ctx);
+    let test = read_tokens(&args.data.join("sotu-test.txt"))?;
+    std::fs::create_dir_all(&args.out).map_err(|e| format!("{}: {e}", args.out.display()))?;
+    let log_path = args.out.join(format!("{}.log", args.name));
+    let mut log = std::fs::File::create(&log_path).map_err(|e| format!("{}: {e}", log_path.display()))?;
+    let mut say = |line: String| {
+        println!("{line}");
+        let _ = writeln!(log, "{line}");
+    };
+    let argv: Vec<String> = std::env::args().collect();
+    say(format!("# command: {}", argv.join(" ")));
+    say(format!(
+        "# kind {:?}, n_layer {}, n_embd {}, ffn_mult {}, params {}, batch {}, ctx {}, steps {}, lr {} -> {}, seed {}",
+        kind,
+        cfg.n_layer,
+        cfg.n_embd,
+        cfg.ffn_mult,
+        cfg.n_params(),
+        args.batch,
+        args.ctx,
+        args.steps,
+        args.lr,
+        args.lr * args.lr_final,
+        args.seed
+    ));
+    say(format!("# train {} chars ({} windows per stream), valid {} chars", train.tokens.len(), train.windows(), valid.tokens.len()));
+
+    // Initialisation: picojoule's seeded RWKV-4 initialisation (time parameters per RWKV-4,
+    // Gaussian matrices); the twin starts with small output projections (near-identity blocks).
+    let mut init = seeded_weights(&cfg, args.seed);
+    if kind == Kind::Twin {
+        for key in init.keys().map(String::from).collect::<Vec<_>>() {
+            if key.ends_with("att.output.weight") || key.ends_with("ffn.value.weight") {
+                let t = init.raw(&key).expect("key").clone();
+                init.insert(key, t.shape, t.data.iter().map(|v| v * 0.05).collect());
+            }
+        }
+    }
+    let dev = Device::flex().autodiff();
+    let mut net = Net::from_store(&init, cfg.n_layer, cfg.n_embd, &dev);
+    let mut opt = AdamConfig::new()
+        .with_beta_1(0.9)
+        .with_beta_2(0.99)
+        .with_epsilon(1e-8)
+        .with_grad_clipping(Some(GradientClippingConfig::Norm(1.0)))
+        .init();
+
+    let start = Instant::now();
+    let mut state = State::zeros(cfg.n_layer, args.batch, cfg.n_embd, &dev);
+    let mut window = 0usize;
+    let mut running = 0.0f64;
+    let mut running_n = 0usize;
+    let mut steps_done = 0;
+    let mut last_valid = f64::NAN;
+    for step in 0..args.steps {
+        if window >= train.windows() {
+            window = 0;
+            state = State::zeros(cfg.n_layer, args.batch, cfg.n_embd, &dev);
+        }
+        let (x, y) = train.window(window);
+        window += 1;
+        let progress = step as f64 / args.steps.max(1) as f64;
+        let warm = ((step + 1) as f64 / 50.0).min(1.0);
+        let lr = args.lr * warm * (args.lr_final + (1.0 - args.lr_final) * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos()));
+        let logits = net.forward(kind, onehot(&x, &dev), args.batch, args.ctx, &mut state, None);
+        let loss = loss_of(logits, &y, &dev);
+        let grads = GradientsParams::from_grads(loss.backward(), &net);
+        running += loss.clone().detach().into_scalar::<f32>() as f64;
+        running_n += 1;
+        net = opt.step(lr, net, grads);
+        state = state.detach();
+        steps_done = step + 1;
+        let minutes = start.elapsed().as_secs_f64() / 60.0;
+        let cut = args.stop_after.is_some_and(|n| step + 1 >= n);
+        let last = step + 1 == args.steps || minutes >= args.max_minutes || cut;
+        if (step + 1) % args.eval_every == 0 || last {
+            last_valid = evaluate(&net, kind, &cfg, &valid, args.eval_windows);
+            say(format!(
+                "step {:>6}  lr {:.2e}  train {:.4} bits/char  valid {:.4} bits/char ({} windows)  {:.1} min",
+                step + 1,
+                lr,
+                bits(running / running_n as f64),
+                bits(last_valid),
+                args.eval_windows,
+                minutes
+            ));
+            running = 0.0;
+            running_n = 0;
+        }
+        if minutes >= args.max_minutes {
+            say(format!("# stopped by --max-minutes after {} steps (repeat with --stop-after {})", step + 1, step + 1));
+            break;
+        }
+        if cut {
+            say(format!("# stopped by --stop-after after {} steps", step + 1));
+            break;
+        }
+    }
+    let train_minutes = start.elapsed().as_secs_f64() / 60.0;
+    let full_valid = evaluate(&net, kind, &cfg, &valid, usize::MAX);
+    say(format!(
+        "# done: {steps_done} steps in {train_minutes:.1} min; final valid (all {} chars as {} streams, state carried) {:.4} bits/char; last periodic {:.4}",
+        valid.b * (valid.windows() * valid.t),
+        valid.b,
+        bits(full_valid),
+        bits(last_valid)
+    ));
+
+    // Weights with picojoule's checkpoint keys.
+    let store = net.to_store(&cfg.checkpoint_keys());
+    let st_path = args.out.join(format!("{}.safetensors", args.name));
+    picojoule::weights::save_safetensors(&store, &st_path).map_err(|e| e.to_string())?;
+
+    // Model description.
+    let ron = format!(
+        "// Trained by picojoule-train ({kind:?}); see models/TRAINING.md for the command and the log.\n\
+         SpikeGpt(\n    name: \"{}\",\n    n_layer: {},\n    n_embd: {},\n    vocab_size: {},\n    ffn_mult: {},\n    variant: {},\n    binary_embedding: {},\n    \
+         lif: (tau: 2.0, v_threshold: 1.0, v_reset: 0.0, reset: Hard, decay_input: true),\n    weights: File(\"{}.safetensors\"),\n)\n",
+        cfg.name,
+        cfg.n_layer,
+        cfg.n_embd,
+        cfg.vocab_size,
+        cfg.ffn_mult,
+        kind.variant_name(),
+        cfg.binary_embedding,
+        args.name
+    );
+    std::fs::write(args.out.join(format!("{}.ron", args.name)), ron).map_err(|e| e.to_string())?;
+
+    // Cross-check file: the first check_len characters of the test text, one stream, zero state.
+    let check: Vec<usize> = test[..args.check_len.min(test.len())].to_vec();
+    let cdev = Device::flex();
+    let vnet = net.valid();
+    let mut st = State::zeros(cfg.n_layer, 1, cfg.n_embd, &cdev);
+    let mut spikes = Spikes { layers: vec![] };
+    let logits = vnet.forward(kind, onehot(&check, &cdev), 1, check.len(), &mut st, Some(&mut spikes));
+    let v = logits.into_data().as_slice::<f32>().expect("f32").to_vec();
+    let rows: Vec<&[f32]> = v.chunks(CHAR_VOCAB).collect();
+    let mut spike_json = serde_json::Map::new();
+    for (name, counts) in spikes.layers {
+        let c: Vec<u32> = counts.into_data().as_slice::<f32>().expect("f32").iter().map(|x| *x as u32).collect();
+        spike_json.insert(name, serde_json::json!(c));
+    }
+    let json = serde_json::json!({
+        "model": format!("{}.ron", args.name),
+        "input": "first characters of data/text/sotu-test.txt, one sequence from zero state",
+        "tokens": check,
+        "logits": rows,
+        "spikes": spike_json,
+    });
+    std::fs::write(args.out.join(format!("{}.logits.json", args.name)), serde_json::to_string(&json).expect("json")).map_err(|e| e.to_string())?;
+    println!("wrote {}", st_path.display());
+    Ok(())
+}
