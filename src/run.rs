@@ -166,6 +166,7 @@ fn execute_one(sc: &LoadedScenario, spec: &RunSpec) -> Result<RunOutput> {
             })
         }
         ModelDesc::Sequential(cfg) => crate::run_sequential::execute(sc, spec, cfg, &base),
+        ModelDesc::Pvt(cfg) => crate::models::pvt::execute(sc, spec, cfg, &base),
     }
 }
 

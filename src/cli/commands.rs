@@ -156,6 +156,11 @@ fn cmd_inspect(path: &Path, stdout: &mut dyn Write) -> Result<()> {
                 out += &format!("  {:<9} {}\n", f.to_string(), n as u64 * f.bits() as u64 / 8);
             }
         }
+        ModelDesc::Pvt(cfg) => {
+            out += &format!("model {} (PVTv2, {} attention, {}x{} images)\n", cfg.name, cfg.attention.name(), cfg.image_size, cfg.image_size);
+            out += &format!("embed_dims {:?}, num_heads {:?}, mlp_ratios {:?}, depths {:?}\n", cfg.embed_dims, cfg.num_heads, cfg.mlp_ratios, cfg.depths);
+            out += &format!("parameters {} (without hash tensors)\n", cfg.n_params());
+        }
         ModelDesc::Sequential(cfg) => {
             let m = crate::models::sequential::Sequential::from_config(cfg, base)?;
             out += &format!("model {} (sequential, {} layers, {} time steps)\n", m.cfg.name, m.cfg.layers.len(), m.cfg.timesteps);
