@@ -19,4 +19,6 @@ mod all {
     mod import;
     // A bounded fuzz pass over every parser: never a panic.
     mod robustness;
+    // EcoFormer's PVTv2 table reproduced from an execution (ecoformer-paper view of whole models).
+    mod reproduce_pvt;
 }

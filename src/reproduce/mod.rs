@@ -2,6 +2,8 @@
 //! execution, under a named counting convention, next to the published values.
 //! `picojoule reproduce` regenerates `docs/reproductions.md` from these.
 
+pub mod ecoformer;
+
 use serde::Serialize;
 
 /// One published quantity and picojoule's measurement of it.
