@@ -362,11 +362,10 @@ impl Pvt {
 
     pub fn new(cfg: Config, store: &TensorStore, hash_seed: u64) -> Result<Pvt> {
         let mut l = Ledger::new();
-        let grids = cfg.grid();
         let mut stages = Vec::with_capacity(cfg.stages());
         let (mut c_in, mut size) = (cfg.in_chans, cfg.image_size);
-        for s in 0..cfg.stages() {
-            let (d, st, grid) = (cfg.embed_dims[s], s + 1, grids[s]);
+        for (s, grid) in cfg.grid().into_iter().enumerate() {
+            let (d, st) = (cfg.embed_dims[s], s + 1);
             let (k, stride, pad) = patch_geometry(s);
             let geom = ConvGeom { c_in, c_out: d, h: size, w: size, kh: k, kw: k, sh: stride, sw: stride, ph: pad, pw: pad, groups: 1 };
             let pe = format!("patch_embed{st}");
@@ -441,6 +440,7 @@ impl Pvt {
         l
     }
 
+    #[allow(clippy::too_many_arguments)]
     /// Attention sublayer of a block over `n` tokens: `h` ([n, D]) -> `out` ([n, D]).
     fn attention(&self, b: &Block, shape: Heads, h: &[f32], n: usize, out: &mut [f32], arith: &Arith, l: &mut Ledger) {
         let d = shape.dim();
