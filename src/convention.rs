@@ -97,6 +97,22 @@ impl FromStr for Convention {
     }
 }
 
+/// Names of the ledger layers of whole-model steps that conventions treat apart (suffixes of a
+/// layer's path, as the attention steps in `engine::attention::step`).
+pub mod model_step {
+    /// Row statistics of a LayerNorm (`engine::norm::layer_norm_rows`), under the norm's path.
+    pub const NORM_STATS: &str = "norm_stats";
+    /// The bias of a Linear layer, under the layer's path.
+    pub const BIAS: &str = "bias";
+    /// The bias of a convolution, under the convolution's path.
+    pub const CONV_BIAS: &str = "conv_bias";
+    pub const GELU: &str = "gelu";
+    /// Residual adds of a block.
+    pub const RESIDUAL: &str = "residual";
+    /// Mean over the tokens before a classification head.
+    pub const MEAN_POOL: &str = "mean_pool";
+}
+
 /// Where a rule's line goes.
 #[derive(Clone, Copy, Debug)]
 enum Label {
@@ -162,6 +178,19 @@ const ECOFORMER_PAPER: &[Rule] = &[
     r(step::NUMERATOR, None, 0, 0, Free),
     r(step::DIVIDE, Some(Op::Div), 1, 0, DEN),
     r(step::DIVIDE, Some(Op::Mul), 1, 0, Named("divide by denominator")),
+    // whole models (layers named with `model_step`): what mmcv 1.3.8's
+    // `get_model_complexity_info` hooks. A LayerNorm is numel x 2 with an affine transform: the 2
+    // per-element MACs of `layer_norm_rows`, not its row statistics; a Linear is in x out with no
+    // bias; a Conv2d is its kernel taps plus one flop per output for the bias, which
+    // `get_energy.py` counts as one mul and one add like every other flop; GELU, residual adds
+    // and the mean pool (`x.mean`) are not hooked.
+    r(model_step::NORM_STATS, None, 0, 0, Free),
+    r(model_step::BIAS, None, 0, 0, Free),
+    r(model_step::CONV_BIAS, Some(Op::Add), 1, 1, Named("conv bias (mmcv flops)")),
+    r(model_step::CONV_BIAS, None, 0, 0, Free),
+    r(model_step::GELU, None, 0, 0, Free),
+    r(model_step::RESIDUAL, None, 0, 0, Free),
+    r(model_step::MEAN_POOL, None, 0, 0, Free),
     // everything else (projections, norms, MLPs, linear attention): MAC = mul + add
     r("", Some(Op::Mac), 1, 1, Named("other MACs")),
     r("", Some(Op::Mul), 1, 0, Named("other multiplies")),

@@ -172,6 +172,7 @@ pub fn execute_desc(sc: &LoadedScenario, spec: &RunSpec, desc: ModelDesc, base: 
             })
         }
         ModelDesc::Sequential(cfg) => crate::run_sequential::execute(sc, spec, cfg, &base),
+        ModelDesc::Pvt(cfg) => crate::models::pvt::execute(sc, spec, cfg, &base),
     }
 }
 

@@ -17,6 +17,9 @@ pub enum Input {
     Text(String),
     /// A CSV of 8 x 8 digit images: 64 pixel values 0..16 then the label, one image a row.
     Digits(String),
+    /// Seeded images of `size` x `size` pixels (channels from the model), N(0, 1) pixels drawn
+    /// with the scenario seed; one scenario token is one image.
+    SeededImage { size: usize },
 }
 
 /// One model to run.

@@ -27,4 +27,6 @@ mod all {
     mod sweep;
     // Trained reference models against their trainer's logits and spike counts.
     mod trained;
+    // EcoFormer's PVTv2 table reproduced from an execution (ecoformer-paper view of whole models).
+    mod reproduce_pvt;
 }

@@ -168,6 +168,11 @@ fn cmd_inspect(path: &Path, stdout: &mut dyn Write) -> Result<()> {
                 out += &format!("  {:<9} {}\n", f.to_string(), n as u64 * f.bits() as u64 / 8);
             }
         }
+        ModelDesc::Pvt(cfg) => {
+            out += &format!("model {} (PVTv2, {} attention, {}x{} images)\n", cfg.name, cfg.attention.name(), cfg.image_size, cfg.image_size);
+            out += &format!("embed_dims {:?}, num_heads {:?}, mlp_ratios {:?}, depths {:?}\n", cfg.embed_dims, cfg.num_heads, cfg.mlp_ratios, cfg.depths);
+            out += &format!("parameters {} (without hash tensors)\n", cfg.n_params());
+        }
         ModelDesc::Sequential(cfg) => {
             let m = crate::models::sequential::Sequential::from_config(cfg, base)?;
             out += &format!("model {} (sequential, {} layers, {} time steps)\n", m.cfg.name, m.cfg.layers.len(), m.cfg.timesteps);
@@ -332,7 +337,7 @@ fn cmd_attention_cost(
 }
 
 /// The tables `picojoule reproduce` knows, in document order.
-const REPRODUCTIONS: &[&str] = &["lmul", "spikegpt"];
+const REPRODUCTIONS: &[&str] = &["lmul", "spikegpt", "ecoformer"];
 
 fn cmd_reproduce(out: Option<&Path>, only: &[String], tokens: usize, stdout: &mut dyn Write) -> Result<()> {
     for o in only {
@@ -356,6 +361,11 @@ Each table: the published value, picojoule's value measured from an execution, t
         let setting = crate::reproduce::spikegpt::Setting { tokens, ..Default::default() };
         let text = Path::new("data/text/sotu-test.txt");
         doc += &crate::reproduce::spikegpt::spikegpt_table(text, &setting)?.markdown();
+        doc += "\n";
+    }
+    if wanted("ecoformer") {
+        let scenario = Path::new("scenarios/paper-ecoformer-pvtv2.ron");
+        doc += &crate::reproduce::ecoformer::ecoformer_pvtv2_table(scenario)?.markdown();
         doc += "\n";
     }
     if let Some(path) = out {

@@ -199,7 +199,7 @@ picojoule sweep S.ron --out part1 --shard 1/4   # then: picojoule merge part1 pa
         /// Write the Markdown here (atomically) as well as to stdout.
         #[arg(long)]
         out: Option<PathBuf>,
-        /// Only these tables (comma-separated): lmul, spikegpt.
+        /// Only these tables (comma-separated): lmul, spikegpt, ecoformer.
         #[arg(long, value_delimiter = ',')]
         only: Vec<String>,
         /// Tokens of the SpikeGPT setting (the paper's T).

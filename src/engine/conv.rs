@@ -216,6 +216,59 @@ impl Conv {
         c.mem(Op::Write, arith.fmt(), TensorClass::Activation, self.geom.n_out() as u64 * bytes);
         effective
     }
+
+    /// y = conv(x) on channels-last tensors (`x`: `[h, w, c_in]`, `y`: `[h_out, w_out, c_out]`),
+    /// executed as im2col + GEMM does on a dense accelerator: every kernel tap of every output
+    /// position is a multiply-accumulate, taps over the zero padding included, and zero inputs are
+    /// not gated. Counts `c_out x cin_g x kh x kw` MACs per output position (the count mmcv's
+    /// `get_model_complexity_info` reports for a convolution without bias), each weight read once
+    /// per product (no reuse across positions), the input read once and the output written once.
+    /// Returns the MACs.
+    pub fn forward_im2col_hwc(&self, x: &[f32], y: &mut [f32], arith: &Arith, c: &mut Counts) -> u64 {
+        let g = &self.geom;
+        debug_assert_eq!(x.len(), g.n_in());
+        debug_assert_eq!(y.len(), g.n_out());
+        let arith = &arith.at(super::arith::Site::Projection);
+        let (h_out, w_out, cin_g, cout_g) = (g.h_out(), g.w_out(), g.cin_g(), g.cout_g());
+        y.fill(0.0);
+        for oy in 0..h_out {
+            for ox in 0..w_out {
+                let yo = &mut y[(oy * w_out + ox) * g.c_out..(oy * w_out + ox + 1) * g.c_out];
+                for ky in 0..g.kh {
+                    let iy = (oy * g.sh + ky) as isize - g.ph as isize;
+                    for kx in 0..g.kw {
+                        let ix = (ox * g.sw + kx) as isize - g.pw as isize;
+                        let inside = iy >= 0 && ix >= 0 && (iy as usize) < g.h && (ix as usize) < g.w;
+                        let base = if inside { (iy as usize * g.w + ix as usize) * g.c_in } else { 0 };
+                        for ci in 0..g.c_in {
+                            // the padded zero is multiplied like any other input
+                            let xv = if inside { x[base + ci] } else { 0.0 };
+                            let r = (ci * g.kh + ky) * g.kw + kx;
+                            let row = &self.w_s[r * cout_g..(r + 1) * cout_g];
+                            let oc0 = (ci / cin_g) * cout_g;
+                            let ys = &mut yo[oc0..oc0 + cout_g];
+                            if arith.is_exact() {
+                                for (acc, &wv) in ys.iter_mut().zip(row) {
+                                    *acc += xv * wv;
+                                }
+                            } else {
+                                for (acc, &wv) in ys.iter_mut().zip(row) {
+                                    *acc = arith.add(*acc, arith.mul(xv, wv));
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let macs = (h_out * w_out * g.kh * g.kw * g.c_in * cout_g) as u64;
+        let bytes = arith.operand_bytes();
+        arith.count_mac(c, macs);
+        c.mem(Op::Read, arith.fmt(), TensorClass::Weight, macs * bytes);
+        c.mem(Op::Read, arith.fmt(), TensorClass::Activation, g.n_in() as u64 * bytes);
+        c.mem(Op::Write, arith.fmt(), TensorClass::Activation, g.n_out() as u64 * bytes);
+        macs
+    }
 }
 
 #[cfg(test)]
@@ -269,6 +322,33 @@ mod tests {
         for (a, b) in y.iter().zip(&r) {
             assert!((a - b).abs() < 1e-4, "{a} vs {b}");
         }
+    }
+
+    #[test]
+    fn im2col_channels_last_matches_direct_convolution_and_counts_padded_taps() {
+        let g = ConvGeom { c_in: 4, c_out: 6, h: 5, w: 7, kh: 3, kw: 3, sh: 2, sw: 2, ph: 1, pw: 1, groups: 2 };
+        let wt: Vec<f32> = (0..g.n_weights()).map(|i| ((i * 5 % 13) as f32 - 6.0) / 4.0).collect();
+        let x: Vec<f32> = (0..g.n_in()).map(|i| (i % 7) as f32 - 2.5).collect();
+        let conv = Conv::from_pytorch(g, &wt);
+        let r = reference(&g, &wt, &x);
+        // channels-last copy of the input, and of the result
+        let (ho, wo) = (g.h_out(), g.w_out());
+        let mut xh = vec![0.0; g.n_in()];
+        for ci in 0..g.c_in {
+            for p in 0..g.h * g.w {
+                xh[p * g.c_in + ci] = x[ci * g.h * g.w + p];
+            }
+        }
+        let mut y = vec![0.0; g.n_out()];
+        let mut c = Counts::default();
+        let macs = conv.forward_im2col_hwc(&xh, &mut y, &Arith::Exact, &mut c);
+        for oc in 0..g.c_out {
+            for p in 0..ho * wo {
+                assert!((y[p * g.c_out + oc] - r[oc * ho * wo + p]).abs() < 1e-4);
+            }
+        }
+        assert_eq!(macs, (ho * wo * 9 * 2 * 6) as u64);
+        assert_eq!(c.op_total(Op::Mac), macs);
     }
 
     #[test]

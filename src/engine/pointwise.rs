@@ -50,6 +50,46 @@ pub fn relu_squared(x: &mut [f32], arith: &Arith, c: &mut Counts) {
     c.add(Op::ActNonzero, arith.acc_fmt(), positive);
 }
 
+/// GELU in place, tanh form: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))). Counts 6 mul,
+/// 2 add and one `tanh` per element (the nonlinear function by name), and the NeuroBench
+/// activation metrics.
+pub fn gelu(x: &mut [f32], arith: &Arith, c: &mut Counts) {
+    let arith = &arith.at(Site::Other);
+    const K: f32 = 0.797_884_6;
+    let mut nz = 0u64;
+    for v in x.iter_mut() {
+        let x3 = arith.mul(arith.mul(*v, *v), *v);
+        let inner = arith.mul(*v + arith.mul(0.044715, x3), K);
+        *v = arith.mul(arith.mul(0.5, *v), 1.0 + inner.tanh());
+        nz += (*v != 0.0) as u64;
+    }
+    let n = x.len() as u64;
+    arith.count_mul(c, 6 * n);
+    arith.count_add(c, 2 * n);
+    c.add(Op::Tanh, arith.acc_fmt(), n);
+    c.add(Op::ActOut, arith.acc_fmt(), n);
+    c.add(Op::ActNonzero, arith.acc_fmt(), nz);
+    let bytes = arith.operand_bytes();
+    c.mem(Op::Read, arith.fmt(), TensorClass::Activation, n * bytes);
+    c.mem(Op::Write, arith.fmt(), TensorClass::Activation, n * bytes);
+}
+
+/// x[i] += b[i % b.len()] for every row of `x` (a bias added to each of its rows).
+pub fn bias_add_rows(x: &mut [f32], b: &[f32], arith: &Arith, c: &mut Counts) {
+    let arith = &arith.at(Site::Other);
+    for row in x.chunks_exact_mut(b.len()) {
+        for (a, &bi) in row.iter_mut().zip(b) {
+            *a = arith.add(*a, bi);
+        }
+    }
+    let n = x.len() as u64;
+    arith.count_add(c, n);
+    let bytes = arith.operand_bytes();
+    c.mem(Op::Read, arith.fmt(), TensorClass::Weight, n * bytes);
+    c.mem(Op::Read, arith.fmt(), TensorClass::Activation, n * bytes);
+    c.mem(Op::Write, arith.fmt(), TensorClass::Activation, n * bytes);
+}
+
 /// x += y.
 pub fn residual_add(x: &mut [f32], y: &[f32], arith: &Arith, c: &mut Counts) {
     let arith = &arith.at(Site::Other);

@@ -1,6 +1,7 @@
 //! Model families, one file each. A model description is a RON file naming the family.
 
 pub mod sequential;
+pub mod pvt;
 pub mod spikegpt;
 pub mod transformer;
 
@@ -16,6 +17,7 @@ pub enum ModelDesc {
     SpikeGpt(spikegpt::Config),
     Transformer(transformer::Config),
     Sequential(sequential::Config),
+    Pvt(pvt::Config),
 }
 
 impl ModelDesc {
@@ -31,6 +33,7 @@ impl ModelDesc {
             ModelDesc::SpikeGpt(c) => c.validate(),
             ModelDesc::Transformer(c) => c.validate(),
             ModelDesc::Sequential(c) => c.validate(),
+            ModelDesc::Pvt(c) => c.validate(),
         }
     }
 
@@ -39,6 +42,7 @@ impl ModelDesc {
             ModelDesc::SpikeGpt(c) => &c.name,
             ModelDesc::Transformer(c) => &c.name,
             ModelDesc::Sequential(c) => &c.name,
+            ModelDesc::Pvt(c) => &c.name,
         }
     }
 }

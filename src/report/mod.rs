@@ -230,6 +230,7 @@ pub fn build(sc: &LoadedScenario, hw: &Hardware, outputs: &[RunOutput]) -> Repor
         crate::scenario::Input::Synthetic => format!("synthetic tokens (seed {})", sc.scenario.seed),
         crate::scenario::Input::Text(p) => format!("text {p}"),
         crate::scenario::Input::Digits(p) => format!("digits {p}"),
+        crate::scenario::Input::SeededImage { size } => format!("seeded {size}x{size} images (seed {})", sc.scenario.seed),
     };
     Report {
         picojoule_version: env!("CARGO_PKG_VERSION").to_string(),

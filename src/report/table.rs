@@ -65,7 +65,8 @@ pub fn num(v: f64) -> String {
     if (1e-3..1e5).contains(&a) {
         let decimals = (3 - a.log10().floor() as i32).max(0) as usize;
         let s = format!("{v:.decimals$}");
-        let s = s.trim_end_matches('0').trim_end_matches('.');
+        // trim trailing zeros of the fraction only (8590 stays 8590)
+        let s = if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.') } else { s.as_str() };
         return s.to_string();
     }
     let e = a.log10().floor() as i32;
@@ -237,6 +238,14 @@ pub fn render_json(r: &Report) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn num_keeps_integer_zeros_and_trims_fraction_zeros() {
+        assert_eq!(num(8590.0), "8590");
+        assert_eq!(num(100.0), "100");
+        assert_eq!(num(2.50), "2.5");
+        assert_eq!(num(123456.0), "1.235e5");
+    }
 
     #[test]
     fn numbers_are_short_and_readable() {

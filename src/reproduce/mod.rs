@@ -4,6 +4,7 @@
 
 pub mod lmul;
 pub mod spikegpt;
+pub mod ecoformer;
 
 use serde::Serialize;
 

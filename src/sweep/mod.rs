@@ -402,6 +402,7 @@ impl Plan {
             crate::scenario::Input::Synthetic => format!("synthetic tokens (seed {})", s.seed),
             crate::scenario::Input::Text(p) => format!("text {p}"),
             crate::scenario::Input::Digits(p) => format!("digits {p}"),
+            crate::scenario::Input::SeededImage { size } => format!("seeded {size}x{size} image (seed {})", s.seed),
         };
         SweepMeta {
             picojoule_version: env!("CARGO_PKG_VERSION").to_string(),

@@ -35,5 +35,5 @@ fn lmul_claims_table_states_a_verdict_per_metric() {
 fn reproduce_rejects_unknown_tables() {
     let o = picojoule(&["reproduce", "--only", "nonesuch"]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("lmul, spikegpt"));
+    assert!(stderr(&o).contains("lmul, spikegpt, ecoformer"));
 }

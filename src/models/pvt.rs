@@ -1,0 +1,623 @@
+//! PVTv2 family (Wang et al., "PVT v2", CVMJ 2022), as EcoFormer (Liu et al., NeurIPS 2022)
+//! measures it: image classification on 224 x 224 x 3 inputs.
+//!
+//! Four stages. Stage s starts with an overlapping patch embedding (a 7 x 7 stride-4 padding-3
+//! convolution for the first stage, 3 x 3 stride 2 padding 1 after, each followed by LayerNorm),
+//! then `depths[s]` pre-LN blocks (x += Attn(LN1(x)); x += MLP(LN2(x)), the MLP being fc1 ->
+//! 3 x 3 depthwise conv -> GELU -> fc2) and a final LayerNorm. A linear head (1000 classes) reads
+//! the mean of the last stage's tokens.
+//!
+//! Attention over all N tokens of a stage, per `attention`:
+//! - `Msa`: full softmax attention (the `*_msa` configs of EcoFormer: PVTv2's spatial reduction
+//!   replaced by full attention), projections `q` and `kv` (one Linear D -> 2D) and `proj`;
+//! - `EcoFormer`: hashed attention in stages 1-3 (one shared `to_qk` projection, `to_v`, the
+//!   binary-code core of `engine::attention::hashed`, `proj`); stage 4 always softmax, as the
+//!   EcoFormer code does (`Block(last_stage=True)`).
+//!
+//! Weights are named as PyTorch's PVTv2 state dict (`patch_embed{s}.proj.weight`,
+//! `block{s}.{i}.attn.q.weight`, `block{s}.{i}.mlp.dwconv.dwconv.weight`, `norm{s}.weight`,
+//! `head.weight`, ... with stages numbered from 1), seeded (untrained) or read from a file. The
+//! EcoFormer hash (`block{s}.{i}.attn.fast_attention.ksh.{A,anchor,mvec}`) is read from the
+//! weights when present, else drawn at random from the weights seed: learning it with KSH on
+//! N = 3136 tokens needs N x N targets per head and is not cheap, and no count depends on the
+//! hash values (the hashed core's counts depend on N, b, m and C only).
+//!
+//! Convolutions run channels-last as im2col + GEMM (`Conv::forward_im2col_hwc`): every tap of
+//! every output position is executed, padding included. Biases are added in their own ledger
+//! layers (`{layer}.bias` for Linear, `{conv}.conv_bias`), LayerNorm statistics in
+//! `{norm}.norm_stats`, so the `ecoformer-paper` convention can view the ledger the way mmcv
+//! counts a model (`crate::convention`).
+
+use std::path::Path;
+
+use rand::SeedableRng;
+use serde::{Deserialize, Serialize};
+
+use crate::convention::model_step;
+use crate::engine::attention::hashed::{self, KernelHash};
+use crate::engine::attention::{normal, softmax, Heads, Normalisation, StepIds};
+use crate::engine::conv::{Conv, ConvGeom};
+use crate::engine::linear::Linear;
+use crate::engine::norm::layer_norm_rows;
+use crate::engine::pointwise::{bias_add_rows, gelu, residual_add};
+use crate::engine::Arith;
+use crate::error::{Error, Result};
+use crate::ledger::{LayerId, Ledger, Op, TensorClass};
+use crate::models::spikegpt::WeightsSpec;
+use crate::weights::TensorStore;
+
+/// The attention of a PVTv2 model.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum PvtAttention {
+    /// Full softmax attention over all N tokens in every stage.
+    Msa,
+    /// EcoFormer hashed attention in every stage but the last (softmax there).
+    EcoFormer {
+        bits: usize,
+        anchors: usize,
+        #[serde(default)]
+        normalisation: Normalisation,
+    },
+}
+
+impl PvtAttention {
+    pub fn name(&self) -> &'static str {
+        match self {
+            PvtAttention::Msa => "msa",
+            PvtAttention::EcoFormer { .. } => "ecoformer",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub name: String,
+    pub embed_dims: Vec<usize>,
+    pub num_heads: Vec<usize>,
+    pub mlp_ratios: Vec<usize>,
+    pub depths: Vec<usize>,
+    pub attention: PvtAttention,
+    #[serde(default = "default_image")]
+    pub image_size: usize,
+    #[serde(default = "default_chans")]
+    pub in_chans: usize,
+    #[serde(default = "default_classes")]
+    pub num_classes: usize,
+    #[serde(default = "default_eps")]
+    pub layer_norm_eps: f32,
+    pub weights: WeightsSpec,
+}
+
+fn default_image() -> usize {
+    224
+}
+fn default_chans() -> usize {
+    3
+}
+fn default_classes() -> usize {
+    1000
+}
+fn default_eps() -> f32 {
+    1e-6
+}
+
+/// Patch embedding geometry of stage `s`: (kernel, stride, padding).
+fn patch_geometry(s: usize) -> (usize, usize, usize) {
+    if s == 0 { (7, 4, 3) } else { (3, 2, 1) }
+}
+
+impl Config {
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        let n = self.embed_dims.len();
+        if n == 0 || n > 8 {
+            return Err(format!("embed_dims must list 1 to 8 stages, found {n}"));
+        }
+        for (name, v) in [("num_heads", &self.num_heads), ("mlp_ratios", &self.mlp_ratios), ("depths", &self.depths)] {
+            if v.len() != n {
+                return Err(format!("{name} has {} entries, embed_dims has {n}", v.len()));
+            }
+            if let Some(bad) = v.iter().find(|&&x| x > 1 << 12 || (x == 0 && name != "depths")) {
+                return Err(format!("{name} entry {bad} out of range"));
+            }
+        }
+        for (s, (&d, &h)) in self.embed_dims.iter().zip(&self.num_heads).enumerate() {
+            if d == 0 || d > 1 << 14 || !d.is_multiple_of(h) {
+                return Err(format!("stage {}: num_heads {h} must divide embed_dim {d} (1..16384)", s + 1));
+            }
+        }
+        if self.image_size < 8 || self.image_size > 4096 {
+            return Err(format!("image_size must be between 8 and 4096, found {}", self.image_size));
+        }
+        if self.in_chans == 0 || self.in_chans > 64 || self.num_classes == 0 || self.num_classes > 1 << 16 {
+            return Err("in_chans (1..64) and num_classes (1..65536) out of range".into());
+        }
+        if !(self.layer_norm_eps.is_finite() && self.layer_norm_eps > 0.0) {
+            return Err("layer_norm_eps must be positive".into());
+        }
+        let mut size = self.image_size;
+        for s in 0..n {
+            let (k, st, p) = patch_geometry(s);
+            if size + 2 * p < k {
+                return Err(format!("image_size {} is too small for {n} stages", self.image_size));
+            }
+            size = (size + 2 * p - k) / st + 1;
+        }
+        if let PvtAttention::EcoFormer { bits, anchors, .. } = self.attention
+            && (bits == 0 || bits > 1024 || anchors == 0 || anchors > 4096)
+        {
+            return Err(format!("attention bits (1..1024) and anchors (1..4096) out of range: {bits}, {anchors}"));
+        }
+        Ok(())
+    }
+
+    pub fn stages(&self) -> usize {
+        self.embed_dims.len()
+    }
+
+    /// Side of the token grid of each stage (56, 28, 14, 7 for 224).
+    pub fn grid(&self) -> Vec<usize> {
+        let mut size = self.image_size;
+        (0..self.stages())
+            .map(|s| {
+                let (k, st, p) = patch_geometry(s);
+                size = (size + 2 * p - k) / st + 1;
+                size
+            })
+            .collect()
+    }
+
+    /// Whether stage `s` (from 0) uses hashed attention.
+    pub fn hashed_stage(&self, s: usize) -> bool {
+        matches!(self.attention, PvtAttention::EcoFormer { .. }) && s + 1 < self.stages()
+    }
+
+    /// Every weight key with its shape (the hash tensors excepted), PyTorch layout.
+    pub fn weight_keys(&self) -> Vec<(String, Vec<usize>)> {
+        let mut keys = vec![];
+        let mut c_in = self.in_chans;
+        for s in 0..self.stages() {
+            let (d, st) = (self.embed_dims[s], s + 1);
+            let (k, _, _) = patch_geometry(s);
+            keys.push((format!("patch_embed{st}.proj.weight"), vec![d, c_in, k, k]));
+            keys.push((format!("patch_embed{st}.proj.bias"), vec![d]));
+            keys.push((format!("patch_embed{st}.norm.weight"), vec![d]));
+            keys.push((format!("patch_embed{st}.norm.bias"), vec![d]));
+            let hid = d * self.mlp_ratios[s];
+            for i in 0..self.depths[s] {
+                let p = format!("block{st}.{i}");
+                let linear = |keys: &mut Vec<(String, Vec<usize>)>, name: &str, o: usize, i: usize| {
+                    keys.push((format!("{p}.{name}.weight"), vec![o, i]));
+                    keys.push((format!("{p}.{name}.bias"), vec![o]));
+                };
+                for n in ["norm1", "norm2"] {
+                    keys.push((format!("{p}.{n}.weight"), vec![d]));
+                    keys.push((format!("{p}.{n}.bias"), vec![d]));
+                }
+                if self.hashed_stage(s) {
+                    linear(&mut keys, "attn.to_qk", d, d);
+                    linear(&mut keys, "attn.to_v", d, d);
+                } else {
+                    linear(&mut keys, "attn.q", d, d);
+                    linear(&mut keys, "attn.kv", 2 * d, d);
+                }
+                linear(&mut keys, "attn.proj", d, d);
+                linear(&mut keys, "mlp.fc1", hid, d);
+                keys.push((format!("{p}.mlp.dwconv.dwconv.weight"), vec![hid, 1, 3, 3]));
+                keys.push((format!("{p}.mlp.dwconv.dwconv.bias"), vec![hid]));
+                linear(&mut keys, "mlp.fc2", d, hid);
+            }
+            keys.push((format!("norm{st}.weight"), vec![d]));
+            keys.push((format!("norm{st}.bias"), vec![d]));
+            c_in = d;
+        }
+        let last = *self.embed_dims.last().expect("validated: at least one stage");
+        keys.push(("head.weight".into(), vec![self.num_classes, last]));
+        keys.push(("head.bias".into(), vec![self.num_classes]));
+        keys
+    }
+
+    pub fn n_params(&self) -> usize {
+        self.weight_keys().iter().map(|(_, s)| s.iter().product::<usize>()).sum()
+    }
+}
+
+/// Seeded weights: Gaussian with std 1 / sqrt(fan_in) for linear and conv weights, biases 0,
+/// LayerNorm weight 1 and bias 0. Untrained.
+pub fn seeded_weights(cfg: &Config, seed: u64) -> TensorStore {
+    let mut rng = rand::rngs::Xoshiro256PlusPlus::seed_from_u64(seed);
+    let mut store = TensorStore::new(format!("seeded weights (seed {seed})"));
+    for (key, shape) in cfg.weight_keys() {
+        let n: usize = shape.iter().product();
+        let is_norm = key.contains("norm");
+        let data: Vec<f32> = if key.ends_with(".bias") {
+            vec![0.0; n]
+        } else if is_norm {
+            vec![1.0; n]
+        } else {
+            let fan_in: usize = shape[1..].iter().product();
+            let std = 1.0 / (fan_in as f32).sqrt();
+            (0..n).map(|_| std * normal(&mut rng)).collect()
+        };
+        store.insert(key, shape, data);
+    }
+    store
+}
+
+struct Norm {
+    w: Vec<f32>,
+    b: Vec<f32>,
+    id: LayerId,
+    stats: LayerId,
+}
+
+/// A Linear layer with its bias and ledger layers.
+struct Dense {
+    lin: Linear,
+    bias: Vec<f32>,
+    id: LayerId,
+    bias_id: LayerId,
+}
+
+struct ConvLayer {
+    conv: Conv,
+    bias: Vec<f32>,
+    id: LayerId,
+    bias_id: LayerId,
+}
+
+enum Core {
+    Softmax { q: Dense, kv: Dense },
+    Hashed { qk: Dense, v: Dense, hash: KernelHash, normalisation: Normalisation },
+}
+
+struct Block {
+    norm1: Norm,
+    core: Core,
+    steps: StepIds,
+    proj: Dense,
+    residual: LayerId,
+    norm2: Norm,
+    fc1: Dense,
+    dwconv: ConvLayer,
+    gelu: LayerId,
+    fc2: Dense,
+}
+
+struct Stage {
+    patch: ConvLayer,
+    patch_norm: Norm,
+    blocks: Vec<Block>,
+    norm: Norm,
+    shape: Heads,
+    grid: usize,
+    hidden: usize,
+}
+
+pub struct Pvt {
+    pub cfg: Config,
+    stages: Vec<Stage>,
+    head: Dense,
+    id_pool: LayerId,
+    template: Ledger,
+}
+
+fn norm(store: &TensorStore, l: &mut Ledger, key: &str, d: usize) -> Result<Norm> {
+    let id = l.layer(key);
+    let stats = l.layer(&format!("{key}.{}", model_step::NORM_STATS));
+    Ok(Norm { w: store.get(&format!("{key}.weight"), &[d])?.to_vec(), b: store.get(&format!("{key}.bias"), &[d])?.to_vec(), id, stats })
+}
+
+fn dense(store: &TensorStore, l: &mut Ledger, key: &str, path: &str, o: usize, i: usize) -> Result<Dense> {
+    let lin = Linear::from_out_in(store.get(&format!("{key}.weight"), &[o, i])?, o, i);
+    let bias = store.get(&format!("{key}.bias"), &[o])?.to_vec();
+    let id = l.layer(path);
+    let bias_id = l.layer(&format!("{path}.{}", model_step::BIAS));
+    Ok(Dense { lin, bias, id, bias_id })
+}
+
+fn conv(store: &TensorStore, l: &mut Ledger, key: &str, path: &str, geom: ConvGeom) -> Result<ConvLayer> {
+    let w = store.get(&format!("{key}.weight"), &[geom.c_out, geom.cin_g(), geom.kh, geom.kw])?;
+    let conv = Conv::from_pytorch(geom, w);
+    let bias = store.get(&format!("{key}.bias"), &[geom.c_out])?.to_vec();
+    let id = l.layer(path);
+    let bias_id = l.layer(&format!("{path}.{}", model_step::CONV_BIAS));
+    Ok(ConvLayer { conv, bias, id, bias_id })
+}
+
+impl Dense {
+    /// Every row of `x` ([n, in]) into `y` ([n, out]), plus the bias.
+    fn rows(&self, x: &[f32], y: &mut [f32], arith: &Arith, l: &mut Ledger) {
+        let (i, o) = (self.lin.n_in, self.lin.n_out);
+        for (xr, yr) in x.chunks_exact(i).zip(y.chunks_exact_mut(o)) {
+            self.lin.forward_dense(xr, yr, arith, l.at(self.id));
+        }
+        bias_add_rows(y, &self.bias, arith, l.at(self.bias_id));
+    }
+}
+
+impl ConvLayer {
+    fn run(&self, x: &[f32], y: &mut [f32], arith: &Arith, l: &mut Ledger) {
+        self.conv.forward_im2col_hwc(x, y, arith, l.at(self.id));
+        bias_add_rows(y, &self.bias, arith, l.at(self.bias_id));
+    }
+}
+
+impl Norm {
+    fn rows(&self, x: &[f32], y: &mut [f32], eps: f32, arith: &Arith, l: &mut Ledger) {
+        layer_norm_rows(x, self.w.len(), &self.w, &self.b, eps, y, arith, l, self.id, self.stats);
+    }
+}
+
+impl Pvt {
+    /// Build from a description; `base` is the folder relative weight paths start from.
+    pub fn from_config(cfg: Config, base: &Path) -> Result<Pvt> {
+        cfg.validate().map_err(|e| Error::input(format!("model `{}`: {e}", cfg.name)))?;
+        let (store, hash_seed) = match &cfg.weights {
+            WeightsSpec::Seeded(seed) => (seeded_weights(&cfg, *seed), *seed),
+            WeightsSpec::File(path) => (crate::weights::load_file(&base.join(path))?, 0),
+        };
+        Pvt::new(cfg, &store, hash_seed)
+    }
+
+    pub fn new(cfg: Config, store: &TensorStore, hash_seed: u64) -> Result<Pvt> {
+        let mut l = Ledger::new();
+        let mut stages = Vec::with_capacity(cfg.stages());
+        let (mut c_in, mut size) = (cfg.in_chans, cfg.image_size);
+        for (s, grid) in cfg.grid().into_iter().enumerate() {
+            let (d, st) = (cfg.embed_dims[s], s + 1);
+            let (k, stride, pad) = patch_geometry(s);
+            let geom = ConvGeom { c_in, c_out: d, h: size, w: size, kh: k, kw: k, sh: stride, sw: stride, ph: pad, pw: pad, groups: 1 };
+            let pe = format!("patch_embed{st}");
+            let patch = conv(store, &mut l, &format!("{pe}.proj"), &format!("{pe}.proj"), geom)?;
+            let patch_norm = norm(store, &mut l, &format!("{pe}.norm"), d)?;
+            let shape = Heads { heads: cfg.num_heads[s], head_dim: d / cfg.num_heads[s] };
+            let hidden = d * cfg.mlp_ratios[s];
+            let mut blocks = Vec::with_capacity(cfg.depths[s]);
+            for i in 0..cfg.depths[s] {
+                let p = format!("block{st}.{i}");
+                let norm1 = norm(store, &mut l, &format!("{p}.norm1"), d)?;
+                let a = format!("{p}.attn");
+                let (core, steps) = if cfg.hashed_stage(s) {
+                    let PvtAttention::EcoFormer { bits, anchors, normalisation } = cfg.attention else { unreachable!("hashed stage") };
+                    let qk = dense(store, &mut l, &format!("{a}.to_qk"), &format!("{a}.to_qk"), d, d)?;
+                    let v = dense(store, &mut l, &format!("{a}.to_v"), &format!("{a}.to_v"), d, d)?;
+                    let hp = format!("{a}.fast_attention.ksh");
+                    let hash = match KernelHash::load(store, &hp, shape.heads, bits, anchors, shape.head_dim)? {
+                        Some(h) => h,
+                        None => KernelHash::random(shape.heads, bits, anchors, shape.head_dim, hash_seed ^ 0x5eed ^ ((st as u64) << 16) ^ i as u64),
+                    };
+                    let steps = hashed::register(&mut l, &format!("{a}.core"));
+                    (Core::Hashed { qk, v, hash, normalisation }, steps)
+                } else {
+                    let q = dense(store, &mut l, &format!("{a}.q"), &format!("{a}.q"), d, d)?;
+                    let kv = dense(store, &mut l, &format!("{a}.kv"), &format!("{a}.kv"), 2 * d, d)?;
+                    let steps = softmax::register(&mut l, &format!("{a}.core"));
+                    (Core::Softmax { q, kv }, steps)
+                };
+                let proj = dense(store, &mut l, &format!("{a}.proj"), &format!("{a}.proj"), d, d)?;
+                let residual = l.layer(&format!("{p}.{}", model_step::RESIDUAL));
+                let norm2 = norm(store, &mut l, &format!("{p}.norm2"), d)?;
+                let fc1 = dense(store, &mut l, &format!("{p}.mlp.fc1"), &format!("{p}.mlp.fc1"), hidden, d)?;
+                let dg = ConvGeom { c_in: hidden, c_out: hidden, h: grid, w: grid, kh: 3, kw: 3, sh: 1, sw: 1, ph: 1, pw: 1, groups: hidden };
+                let dwconv = conv(store, &mut l, &format!("{p}.mlp.dwconv.dwconv"), &format!("{p}.mlp.dwconv"), dg)?;
+                let gelu = l.layer(&format!("{p}.mlp.{}", model_step::GELU));
+                let fc2 = dense(store, &mut l, &format!("{p}.mlp.fc2"), &format!("{p}.mlp.fc2"), d, hidden)?;
+                blocks.push(Block { norm1, core, steps, proj, residual, norm2, fc1, dwconv, gelu, fc2 });
+            }
+            let norm = norm(store, &mut l, &format!("norm{st}"), d)?;
+            stages.push(Stage { patch, patch_norm, blocks, norm, shape, grid, hidden });
+            c_in = d;
+            size = grid;
+        }
+        let id_pool = l.layer(model_step::MEAN_POOL);
+        let last = *cfg.embed_dims.last().expect("validated");
+        let head = dense(store, &mut l, "head", "head", cfg.num_classes, last)?;
+        // Footprints: every parameter (and hash tensor) once; activations: the largest stage's
+        // live tensors (x, the normalised copy, q/k/v, the attention output, the MLP hidden
+        // tensor and its convolution), fp32 at the run's operand width.
+        let mut params = cfg.n_params() as u64;
+        for st in &stages {
+            for b in &st.blocks {
+                if let Core::Hashed { hash, .. } = &b.core {
+                    params += (hash.a.len() + hash.anchor.len() + hash.mu.len()) as u64;
+                }
+            }
+        }
+        let act = stages.iter().map(|s| (s.grid * s.grid * (6 * s.shape.dim() + 2 * s.hidden)) as u64).max().unwrap_or(0);
+        l.footprint.insert(TensorClass::Weight, params);
+        l.footprint.insert(TensorClass::Activation, act);
+        Ok(Pvt { cfg, stages, head, id_pool, template: l })
+    }
+
+    /// An empty ledger with every layer registered; footprints in bytes for `arith`.
+    pub fn new_ledger(&self, arith: &Arith) -> Ledger {
+        let mut l = self.template.clone();
+        let b = arith.operand_bytes();
+        for v in l.footprint.values_mut() {
+            *v *= b;
+        }
+        l
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    /// Attention sublayer of a block over `n` tokens: `h` ([n, D]) -> `out` ([n, D]).
+    fn attention(&self, b: &Block, shape: Heads, h: &[f32], n: usize, out: &mut [f32], arith: &Arith, l: &mut Ledger) {
+        let d = shape.dim();
+        let mut a = vec![0.0; n * d];
+        match &b.core {
+            Core::Softmax { q, kv } => {
+                let mut qs = vec![0.0; n * d];
+                let mut kvs = vec![0.0; n * 2 * d];
+                q.rows(h, &mut qs, arith, l);
+                kv.rows(h, &mut kvs, arith, l);
+                let mut k = vec![0.0; n * d];
+                let mut v = vec![0.0; n * d];
+                for t in 0..n {
+                    k[t * d..(t + 1) * d].copy_from_slice(&kvs[t * 2 * d..t * 2 * d + d]);
+                    v[t * d..(t + 1) * d].copy_from_slice(&kvs[t * 2 * d + d..(t + 1) * 2 * d]);
+                }
+                softmax::forward_full(&qs, &k, &v, n, shape, &mut a, arith, l, &b.steps);
+            }
+            Core::Hashed { qk, v, hash, normalisation } => {
+                let mut qks = vec![0.0; n * d];
+                let mut vs = vec![0.0; n * d];
+                qk.rows(h, &mut qks, arith, l);
+                v.rows(h, &mut vs, arith, l);
+                hashed::forward_full(&qks, &vs, n, hash, *normalisation, &mut a, arith, l, &b.steps);
+            }
+        }
+        b.proj.rows(&a, out, arith, l);
+    }
+
+    /// Classify one image (`[size, size, in_chans]`, channels last); returns the logits.
+    pub fn classify(&self, image: &[f32], arith: &Arith, l: &mut Ledger) -> Vec<f32> {
+        let eps = self.cfg.layer_norm_eps;
+        let mut x = image.to_vec();
+        for st in &self.stages {
+            let (n, d) = (st.grid * st.grid, st.shape.dim());
+            let mut e = vec![0.0; n * d];
+            st.patch.run(&x, &mut e, arith, l);
+            x = vec![0.0; n * d];
+            st.patch_norm.rows(&e, &mut x, eps, arith, l);
+            let mut h = vec![0.0; n * d];
+            let mut a = vec![0.0; n * d];
+            let mut hid = vec![0.0; n * st.hidden];
+            let mut dw = vec![0.0; n * st.hidden];
+            for b in &st.blocks {
+                b.norm1.rows(&x, &mut h, eps, arith, l);
+                self.attention(b, st.shape, &h, n, &mut a, arith, l);
+                residual_add(&mut x, &a, arith, l.at(b.residual));
+                b.norm2.rows(&x, &mut h, eps, arith, l);
+                b.fc1.rows(&h, &mut hid, arith, l);
+                b.dwconv.run(&hid, &mut dw, arith, l);
+                gelu(&mut dw, arith, l.at(b.gelu));
+                b.fc2.rows(&dw, &mut a, arith, l);
+                residual_add(&mut x, &a, arith, l.at(b.residual));
+            }
+            let mut y = vec![0.0; n * d];
+            st.norm.rows(&x, &mut y, eps, arith, l);
+            x = y;
+        }
+        let d = self.head.lin.n_in;
+        let n = x.len() / d;
+        let mut pooled = vec![0.0f32; d];
+        for row in x.chunks_exact(d) {
+            for (p, v) in pooled.iter_mut().zip(row) {
+                *p += v;
+            }
+        }
+        let inv = 1.0 / n as f32;
+        for p in pooled.iter_mut() {
+            *p = arith.mul(*p, inv);
+        }
+        let c = l.at(self.id_pool);
+        arith.count_add(c, (n * d) as u64);
+        arith.count_mul(c, d as u64);
+        let mut logits = vec![0.0; self.cfg.num_classes];
+        self.head.rows(&pooled, &mut logits, arith, l);
+        logits
+    }
+}
+
+/// A seeded image (`[size, size, channels]`, channels last), pixels N(0, 1) as after the usual
+/// per-channel normalisation. Image `index` of a scenario with seed `seed`.
+pub fn seeded_image(size: usize, channels: usize, seed: u64, index: usize) -> Vec<f32> {
+    let mut rng = rand::rngs::Xoshiro256PlusPlus::seed_from_u64(seed ^ 0x1_a6e ^ ((index as u64) << 32));
+    (0..size * size * channels).map(|_| normal(&mut rng)).collect()
+}
+
+/// Execute one scenario run: `tokens` seeded images (`Input::SeededImage`).
+pub fn execute(sc: &crate::scenario::LoadedScenario, spec: &crate::scenario::RunSpec, cfg: Config, base: &Path) -> Result<crate::run::RunOutput> {
+    use crate::scenario::Input;
+    if spec.variant.is_some() {
+        return Err(Error::input(format!("run of `{}`: `variant` applies to SpikeGpt models only", spec.model)));
+    }
+    let Input::SeededImage { size } = sc.scenario.input else {
+        return Err(Error::input(format!("model `{}` is an image classifier and needs `input: SeededImage(size: {})`", cfg.name, cfg.image_size)));
+    };
+    if size != cfg.image_size {
+        return Err(Error::input(format!("model `{}` takes {}x{} images, the scenario gives {size}x{size}", cfg.name, cfg.image_size, cfg.image_size)));
+    }
+    let n = sc.scenario.tokens;
+    let name = cfg.name.clone();
+    let variant = cfg.attention.name().to_string();
+    let arith = crate::run::run_arith(spec)?;
+    let model = Pvt::from_config(cfg, base)?;
+    let mut ledger = model.new_ledger(&arith);
+    for i in 0..n {
+        let img = seeded_image(size, model.cfg.in_chans, sc.scenario.seed, i);
+        let logits = model.classify(&img, &arith, &mut ledger);
+        if let Some(bad) = logits.iter().position(|v| !v.is_finite()) {
+            return Err(Error::input(format!("model `{name}`: logit {bad} became {} on image {i}", logits[bad])));
+        }
+    }
+    Ok(crate::run::RunOutput {
+        label: spec.label.clone().unwrap_or_else(|| if arith.is_exact() { format!("{name}/{variant}") } else { format!("{name}/{variant}/{}", arith.label()) }),
+        model: name,
+        variant,
+        arithmetic: arith.label(),
+        tokens: n,
+        ledger,
+        accuracy: None,
+        fidelity: None,
+        lif_layers: vec![],
+        static_metrics: None,
+    })
+}
+
+/// Total MACs a ledger holds (for quick checks).
+pub fn total_macs(l: &Ledger) -> u64 {
+    l.totals().op_total(Op::Mac)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tiny(attention: PvtAttention) -> Config {
+        Config {
+            name: "pvt-tiny".into(),
+            embed_dims: vec![8, 16],
+            num_heads: vec![1, 2],
+            mlp_ratios: vec![2, 2],
+            depths: vec![1, 1],
+            attention,
+            image_size: 32,
+            in_chans: 3,
+            num_classes: 10,
+            layer_norm_eps: 1e-6,
+            weights: WeightsSpec::Seeded(1),
+        }
+    }
+
+    #[test]
+    fn grid_follows_the_patch_embeddings() {
+        let c = Config { embed_dims: vec![32, 64, 160, 256], num_heads: vec![1, 2, 5, 8], mlp_ratios: vec![8, 8, 4, 4], depths: vec![2; 4], image_size: 224, ..tiny(PvtAttention::Msa) };
+        assert_eq!(c.grid(), vec![56, 28, 14, 7]);
+        c.validate().unwrap();
+    }
+
+    #[test]
+    fn hashed_stages_leave_the_last_stage_softmax_and_share_q_and_k() {
+        let eco = PvtAttention::EcoFormer { bits: 16, anchors: 5, normalisation: Normalisation::EcoformerCode };
+        let m = Pvt::from_config(tiny(eco), Path::new(".")).unwrap();
+        let mut l = m.new_ledger(&Arith::Exact);
+        let logits = m.classify(&seeded_image(32, 3, 1, 0), &Arith::Exact, &mut l);
+        assert!(logits.iter().all(|v| v.is_finite()));
+        let names: Vec<&str> = l.layers().map(|(n, _)| n).collect();
+        assert!(names.contains(&"block1.0.attn.to_qk") && names.contains(&"block1.0.attn.core.hash.distance"));
+        assert!(names.contains(&"block2.0.attn.kv") && names.contains(&"block2.0.attn.core.scores"));
+        // stage 1: 8 x 8 tokens, the 7x7 stride-4 patch conv counts every tap, padding included
+        assert_eq!(l.subtree("patch_embed1.proj").op_total(Op::Mac), 64 * 49 * 3 * 8);
+    }
+
+    #[test]
+    fn same_seed_same_logits() {
+        let m = Pvt::from_config(tiny(PvtAttention::Msa), Path::new(".")).unwrap();
+        let img = seeded_image(32, 3, 7, 0);
+        let a = m.classify(&img, &Arith::Exact, &mut m.new_ledger(&Arith::Exact));
+        let b = m.classify(&img, &Arith::Exact, &mut m.new_ledger(&Arith::Exact));
+        assert_eq!(a, b);
+    }
+}
