@@ -95,3 +95,13 @@ fn non_finite_values_during_a_run_name_the_block_and_token() {
         &["blocks.1", "token position 0"],
     );
 }
+
+#[test]
+fn lmul_everywhere_overflows_the_trained_wkv_state_and_is_refused() {
+    // A finding kept as a test: L-Mul(1, x) != x, and the stable WKV multiplies its running sums
+    // by exp(0) = 1, so with L-Mul in every multiply the state grows until it overflows.
+    let o = picojoule(&["run", "scenarios/lmul-wkv-overflow.ron"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("non-finite") && err.contains("token position 1124"), "{err}");
+}
