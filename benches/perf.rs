@@ -54,7 +54,9 @@ fn main() {
     println!("machine: {} cores; streaming-read roofline {roof:.1} GB/s", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
     println!("model {path}, {tokens} tokens per measurement, fp32, seeded weights\n");
     println!("{:<13} {:>9} {:>12} {:>14} {:>10} {:>14}", "form", "tokens/s", "weight MB/tok", "GB/s achieved", "roofline", "counting cost");
-    let ModelDesc::SpikeGpt(cfg) = ModelDesc::load(std::path::Path::new(&path)).expect("model loads");
+    let ModelDesc::SpikeGpt(cfg) = ModelDesc::load(std::path::Path::new(&path)).expect("model loads") else {
+        panic!("{path}: the perf benchmark runs SpikeGpt models");
+    };
     for variant in [Variant::Reference, Variant::SpikeDriven, Variant::NonSpiking] {
         let cfg = picojoule::models::spikegpt::Config { variant, ..cfg.clone() };
         let model = SpikeGpt::from_config(cfg, std::path::Path::new("models")).expect("model builds");

@@ -10,8 +10,9 @@ use crate::ledger::{Counts, Op, TensorClass};
 
 /// Outputs per block of the dense product (16 KiB of f32 accumulators: fits L1).
 const OUTPUT_BLOCK: usize = 4096;
-/// Layers with at least this many weights spread their output blocks over threads.
-const PARALLEL_MIN_WEIGHTS: usize = 1 << 22;
+/// Layers with at least this many weights spread their output blocks over threads (below it,
+/// the cost of waking threads exceeds the gain).
+const PARALLEL_MIN_WEIGHTS: usize = 1 << 18;
 
 #[derive(Clone, Debug)]
 pub struct Linear {
@@ -133,7 +134,9 @@ impl Linear {
         };
         if self.n_in * self.n_out >= PARALLEL_MIN_WEIGHTS {
             use rayon::prelude::*;
-            y.par_chunks_mut(OUTPUT_BLOCK).enumerate().for_each(|(b, ys)| block(b * OUTPUT_BLOCK, ys));
+            // At least two blocks per thread, so a 768-wide layer also spreads over the cores.
+            let per = (n_out / (2 * rayon::current_num_threads())).clamp(256, OUTPUT_BLOCK);
+            y.par_chunks_mut(per).enumerate().for_each(|(b, ys)| block(b * per, ys));
         } else {
             for (b, ys) in y.chunks_mut(OUTPUT_BLOCK).enumerate() {
                 block(b * OUTPUT_BLOCK, ys);
