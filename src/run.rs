@@ -37,8 +37,9 @@ pub struct Fidelity {
     pub mean_kl_bits: f64,
 }
 
+/// Compares a run's outputs with an exact fp32 shadow run of the same model, token by token.
 #[derive(Default)]
-struct FidelityMeter {
+pub struct FidelityMeter {
     agree: usize,
     kl: f64,
     n: usize,
@@ -46,14 +47,14 @@ struct FidelityMeter {
 
 impl FidelityMeter {
     /// Evaluation only: not counted in any ledger.
-    fn observe(&mut self, reference: &[f32], run: &[f32]) {
+    pub fn observe(&mut self, reference: &[f32], run: &[f32]) {
         let kl: f64 = log_softmax(reference).iter().zip(log_softmax(run)).map(|(p, q)| p.exp() * (p - q)).sum();
         self.kl += kl.max(0.0) / std::f64::consts::LN_2;
         self.agree += (argmax(reference) == argmax(run)) as usize;
         self.n += 1;
     }
 
-    fn finish(&self) -> Fidelity {
+    pub fn finish(&self) -> Fidelity {
         let n = self.n.max(1) as f64;
         Fidelity { top1_agreement: self.agree as f64 / n, mean_kl_bits: self.kl / n }
     }

@@ -95,6 +95,8 @@ pub fn execute(sc: &LoadedScenario, spec: &RunSpec, cfg: Config, base: &Path) ->
     let mut state = model.new_state();
     let mut correct = 0usize;
     let mut labelled = 0usize;
+    // A narrow arithmetic is compared with an exact shadow run of the same model (not counted).
+    let mut shadow = (!arith.is_exact()).then(|| (model.new_state(), model.new_ledger(&crate::engine::Arith::Exact), crate::run::FidelityMeter::default()));
     for s in 0..n {
         let (x, label): (&[f32], Option<usize>) = match &digits {
             Some(d) => (&d[s].0, Some(d[s].1)),
@@ -105,6 +107,10 @@ pub fn execute(sc: &LoadedScenario, spec: &RunSpec, cfg: Config, base: &Path) ->
         };
         let steps = encode(&model.cfg, x, seed, s);
         model.run_sample(&steps, &mut state, &arith, &mut ledger);
+        if let Some((st, l, meter)) = shadow.as_mut() {
+            model.run_sample(&steps, st, &crate::engine::Arith::Exact, l);
+            meter.observe(&st.scores, &state.scores);
+        }
         if let Some(bad) = state.scores.iter().position(|v| !v.is_finite()) {
             return Err(Error::input(format!("model `{name}`: output {bad} became {} at sample {s}", state.scores[bad])));
         }
@@ -129,7 +135,7 @@ pub fn execute(sc: &LoadedScenario, spec: &RunSpec, cfg: Config, base: &Path) ->
         tokens: n,
         ledger,
         accuracy,
-        fidelity: None,
+        fidelity: shadow.map(|(_, _, m)| m.finish()),
         lif_layers: model.lif_layers(),
         static_metrics: Some(model.statics.clone()),
     })

@@ -709,6 +709,8 @@ pub fn execute(sc: &crate::scenario::LoadedScenario, spec: &crate::scenario::Run
     let arith = crate::run::run_arith(spec)?;
     let needs_calibration = matches!(cfg.attention, AttentionKind::EcoFormer { .. });
     let cal_n = cfg.calibration;
+    // A narrow arithmetic is compared with an exact shadow run of the same model (not counted).
+    let mut fidelity = (!arith.is_exact()).then(crate::run::FidelityMeter::default);
     let (ledger, accuracy) = match cfg.task {
         Task::CausalLm => {
             let (tokens, targets_known) = token_stream(sc, &name, cfg.vocab_size, n)?;
@@ -726,8 +728,13 @@ pub fn execute(sc: &crate::scenario::LoadedScenario, spec: &crate::scenario::Run
             let mut ledger = model.new_ledger(&arith, n);
             let mut st = model.new_state(n);
             let mut acc = AccuracyMeter::default();
+            let mut shadow = fidelity.is_some().then(|| (model.new_state(n), model.new_ledger(&Arith::Exact, n)));
             for t in 0..n {
                 model.step(tokens[t], &mut st, &arith, &mut ledger);
+                if let (Some((sst, sl)), Some(meter)) = (shadow.as_mut(), fidelity.as_mut()) {
+                    model.step(tokens[t], sst, &Arith::Exact, sl);
+                    meter.observe(&sst.logits, &st.logits);
+                }
                 if let Some(bad) = st.logits.iter().position(|v| !v.is_finite()) {
                     return Err(Error::input(format!("model `{name}`: logit {bad} became {} at token {t}", st.logits[bad])));
                 }
@@ -750,9 +757,14 @@ pub fn execute(sc: &crate::scenario::LoadedScenario, spec: &crate::scenario::Run
             let model = Transformer::from_config(cfg, base, calib.as_ref())?;
             let mut ledger = model.new_ledger(&arith, model.cfg.patch_tokens());
             let mut acc = AccuracyMeter::default();
+            let mut shadow_ledger = model.new_ledger(&Arith::Exact, model.cfg.patch_tokens());
             for (img, label) in &images[..n] {
                 let logits = model.classify(img, &arith, &mut ledger);
                 acc.observe(&logits, *label);
+                if let Some(meter) = fidelity.as_mut() {
+                    let exact = model.classify(img, &Arith::Exact, &mut shadow_ledger);
+                    meter.observe(&exact, &logits);
+                }
             }
             let a = acc.finish();
             let correct = (a.top1 * a.predictions as f64).round() as usize;
@@ -770,8 +782,7 @@ pub fn execute(sc: &crate::scenario::LoadedScenario, spec: &crate::scenario::Run
         tokens: n,
         ledger,
         accuracy,
-        // Fidelity against fp32 is measured for SpikeGPT runs; transformers do not run a shadow yet.
-        fidelity: None,
+        fidelity: fidelity.map(|m| m.finish()),
         lif_layers: vec![],
         static_metrics: None,
     })

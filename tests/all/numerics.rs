@@ -58,3 +58,28 @@ fn lmul_scenario_counts_lmul_instead_of_macs_and_changes_outputs() {
     let mem = |r: &serde_json::Value| r["energy_by_kind"]["memory"].as_f64().unwrap();
     assert!((mem(bf16) / mem(fp32) - 0.5).abs() < 0.01, "{} {}", mem(bf16), mem(fp32));
 }
+
+#[test]
+fn classifiers_in_a_narrow_arithmetic_report_fidelity_to_fp32() {
+    let dir = temp_dir("fidelity-classifiers");
+    let repo = repo();
+    let r = repo.to_str().unwrap();
+    let sc = write(
+        &dir,
+        "s.ron",
+        &format!(
+            "Scenario(name: \"d\", seed: 1, hardware: \"horowitz45\", input: Digits(\"{r}/data/digits/digits-test.csv\"), tokens: 20, runs: [\
+             (model: \"{r}/models/digits-ann.ron\", label: Some(\"ann\")), (model: \"{r}/models/digits-ann.ron\", label: Some(\"ann lmul\"), arith: (mode: \"lmul-3\")),\
+             (model: \"{r}/models/digits-vit-softmax.ron\", label: Some(\"vit bf16\"), arith: (mode: \"bf16\"))])"
+        ),
+    );
+    let o = picojoule(&["run", sc.to_str().unwrap(), "--format", "json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(v["runs"][0]["fidelity"].is_null());
+    for i in [1, 2] {
+        let f = v["runs"][i]["fidelity"]["top1_agreement"].as_f64().expect("fidelity");
+        assert!((0.0..=1.0).contains(&f));
+    }
+    assert!(v["runs"][1]["totals"]["lmul"].as_u64().unwrap() > 0);
+}
