@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::ledger::{Counts, Fmt, Op, FP32};
-use crate::numerics::lmul::{lmul_f32, LmulPolicy};
+use crate::numerics::lmul::{lmul_f32, LmulPolicy, PreparedLmul};
 use crate::numerics::FloatFormat;
 
 /// How multiplies and accumulations are carried out.
@@ -207,6 +207,61 @@ impl Arith {
     }
 }
 
+/// An arithmetic mode with its per-format constants computed once, for the inner loops of a
+/// layer: the same values as [`Arith::mul`] and [`Arith::add`], without re-deriving the format's
+/// constants for every product.
+#[derive(Clone, Copy, Debug)]
+pub enum Prepared {
+    Exact,
+    /// Rounding into an f32-layout format (e8, bias 127): plain bit shifts.
+    RoundShift { shift: u32, acc: Option<FloatFormat> },
+    Round { format: FloatFormat, acc: Option<FloatFormat> },
+    Lmul { kernel: PreparedLmul, acc: Option<FloatFormat> },
+}
+
+impl Prepared {
+    #[inline(always)]
+    fn round_shift(v: f32, shift: u32) -> f32 {
+        f32::from_bits(crate::numerics::format::round_f32_bits(v.to_bits(), shift) << shift)
+    }
+
+    #[inline(always)]
+    pub fn mul(&self, a: f32, b: f32) -> f32 {
+        match *self {
+            Prepared::Exact => a * b,
+            Prepared::RoundShift { shift, .. } => Self::round_shift(Self::round_shift(a, shift) * Self::round_shift(b, shift), shift),
+            Prepared::Round { format, .. } => format.round_f32(format.round_f32(a) * format.round_f32(b)),
+            Prepared::Lmul { kernel, .. } => kernel.mul_f32(a, b),
+        }
+    }
+
+    #[inline(always)]
+    pub fn add(&self, a: f32, b: f32) -> f32 {
+        match *self {
+            Prepared::Exact => a + b,
+            Prepared::RoundShift { acc, .. } | Prepared::Round { acc, .. } | Prepared::Lmul { acc, .. } => match acc {
+                None => a + b,
+                Some(f) => f.round_f32(a + b),
+            },
+        }
+    }
+}
+
+impl Arith {
+    /// This mode, prepared for an inner loop.
+    pub fn prepare(&self) -> Prepared {
+        let acc_of = |acc: FloatFormat| (acc != FloatFormat::FP32).then_some(acc);
+        match self.mode {
+            Mode::Exact => Prepared::Exact,
+            Mode::Round { format, acc } => match format.f32_fast_shift() {
+                Some(shift) => Prepared::RoundShift { shift, acc: acc_of(acc) },
+                None => Prepared::Round { format, acc: acc_of(acc) },
+            },
+            Mode::Lmul { format, acc, policy, .. } => Prepared::Lmul { kernel: PreparedLmul::new(format, policy), acc: acc_of(acc) },
+        }
+    }
+}
+
 /// How a scenario writes an arithmetic mode.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -274,6 +329,18 @@ mod tests {
         assert_eq!(c.op_total(Op::Mac), 0);
         // accumulation adds (10) + unfolded offset adds of the element-wise products (3)
         assert_eq!(c.op_total(Op::Add), 13);
+    }
+
+    #[test]
+    fn prepared_modes_give_the_same_values_as_the_plain_ones() {
+        for (mode, acc) in [("bf16", None), ("fp8-e4m3", Some("fp16")), ("lmul-3", None), ("lmul:fp8-e5m2", Some("bf16")), ("e5m7", None)] {
+            let a = ArithSpec { mode: mode.into(), acc: acc.map(str::to_string), scope: Scope::All, policy: None, fold_weight_offset: None }.build().unwrap();
+            let p = a.prepare();
+            for (x, y) in [(1.5f32, 2.25f32), (-0.1, 3.7), (1e-3, 7e4), (0.0, 5.0), (123.456, -0.0078)] {
+                assert_eq!(p.mul(x, y).to_bits(), a.mul(x, y).to_bits(), "{mode} mul {x} {y}");
+                assert_eq!(p.add(x, y).to_bits(), a.add(x, y).to_bits(), "{mode} add {x} {y}");
+            }
+        }
     }
 
     #[test]

@@ -113,6 +113,7 @@ impl Linear {
         // weights through; large layers spread blocks over threads. Each output still sums its
         // inputs in index order, so results do not depend on the blocking or the thread count.
         let n_out = self.n_out;
+        let prepared = arith.prepare();
         let block = |start: usize, ys: &mut [f32]| {
             ys.fill(0.0);
             let end = start + ys.len();
@@ -127,7 +128,7 @@ impl Linear {
                     }
                 } else {
                     for (acc, &wv) in ys.iter_mut().zip(w) {
-                        *acc = arith.add(*acc, arith.mul(xj, wv));
+                        *acc = prepared.add(*acc, prepared.mul(xj, wv));
                     }
                 }
             }

@@ -283,7 +283,7 @@ impl FloatFormat {
     /// [`decode_f32`](Self::decode_f32) are plain shifts of the f32 pattern
     /// (`e8`, bias 127, IEEE NaNs, overflow to infinity).
     #[inline]
-    pub(crate) fn f32_fast_shift(self) -> Option<u32> {
+    pub fn f32_fast_shift(self) -> Option<u32> {
         let fast = self.is_f32_range_ieee() && matches!(self.overflow, Overflow::Infinity);
         fast.then(|| 23 - self.man_bits())
     }
@@ -525,7 +525,7 @@ fn round_shift_rne(sig: u64, shift: i64) -> u64 {
 /// range). Integer rounding on the pattern is exact across the subnormal/normal
 /// boundary and rounds overflow into the infinity pattern.
 #[inline(always)]
-pub(crate) fn round_f32_bits(b: u32, shift: u32) -> u32 {
+pub fn round_f32_bits(b: u32, shift: u32) -> u32 {
     if shift == 0 {
         return b;
     }

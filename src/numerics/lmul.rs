@@ -196,6 +196,35 @@ pub fn lmul_f32(a: f32, b: f32, fmt: FloatFormat, policy: LmulPolicy) -> f32 {
     }
 }
 
+/// [`lmul_f32`] with the per-format constants computed once, for inner loops.
+#[derive(Clone, Copy, Debug)]
+pub struct PreparedLmul {
+    kernel: Kernel,
+    shift: Option<u32>,
+    policy: LmulPolicy,
+}
+
+impl PreparedLmul {
+    pub fn new(fmt: FloatFormat, policy: LmulPolicy) -> Self {
+        PreparedLmul { kernel: Kernel::new(fmt), shift: fmt.f32_fast_shift(), policy }
+    }
+
+    /// The same value as `lmul_f32(a, b, fmt, policy)`.
+    #[inline(always)]
+    pub fn mul_f32(&self, a: f32, b: f32) -> f32 {
+        match self.shift {
+            Some(shift) => {
+                let (qa, qb) = (round_f32_bits(a.to_bits(), shift), round_f32_bits(b.to_bits(), shift));
+                f32::from_bits(self.kernel.apply(qa, qb, self.policy) << shift)
+            }
+            None => {
+                let fmt = self.kernel.fmt;
+                fmt.decode_f32(self.kernel.apply(fmt.quantize_f32(a), fmt.quantize_f32(b), self.policy))
+            }
+        }
+    }
+}
+
 /// The paper's formula evaluated literally: `±(1 + x_m + y_m + 2^-l(m))·2^(xe+ye)`
 /// for two bit patterns of `fmt`, as an exact `f64` (no rounding into `fmt`, no
 /// underflow or overflow clamping). Unlike [`lmul_bits`] it does not let a
