@@ -9,11 +9,13 @@
 
 use std::time::Instant;
 
-use picojoule::engine::attention::{AttentionKind, Normalisation};
 use picojoule::engine::Arith;
+use picojoule::engine::attention::{AttentionKind, Normalisation};
 use picojoule::ledger::Op;
 use picojoule::models::spikegpt::WeightsSpec;
-use picojoule::models::transformer::{seeded_weights, Activation, Calibration, Config, Task, Transformer};
+use picojoule::models::transformer::{
+    Activation, Calibration, Config, Task, Transformer, seeded_weights,
+};
 
 const CONTEXTS: [usize; 3] = [256, 1024, 4096];
 const WINDOW: usize = 64;
@@ -40,16 +42,26 @@ fn main() {
     let kinds = [
         AttentionKind::Softmax,
         AttentionKind::Linear,
-        AttentionKind::EcoFormer { bits: 16, anchors: 25, normalisation: Normalisation::Normalised },
+        AttentionKind::EcoFormer {
+            bits: 16,
+            anchors: 25,
+            normalisation: Normalisation::Normalised,
+        },
     ];
     let max = *CONTEXTS.iter().max().unwrap();
     let tokens = picojoule::data::synthetic_tokens(max, 96, 42);
     let calib = Calibration::Tokens(picojoule::data::synthetic_tokens(256, 96, 7));
-    println!("time per token of the causal LM (2 x 64, 4 heads), median over the {WINDOW} tokens ending at each context length");
-    println!("{:<10} {:>8} {:>14} {:>16}", "attention", "context", "us/token", "MAC+AC/token");
+    println!(
+        "time per token of the causal LM (2 x 64, 4 heads), median over the {WINDOW} tokens ending at each context length"
+    );
+    println!(
+        "{:<10} {:>8} {:>14} {:>16}",
+        "attention", "context", "us/token", "MAC+AC/token"
+    );
     for kind in kinds {
         let cfg = config(kind.clone());
-        let model = Transformer::new(cfg.clone(), seeded_weights(&cfg, 7), Some(&calib)).expect("model builds");
+        let model = Transformer::new(cfg.clone(), seeded_weights(&cfg, 7), Some(&calib))
+            .expect("model builds");
         let arith = Arith::Exact;
         let mut ledger = model.new_ledger(&arith, max);
         let mut st = model.new_state(max);
@@ -72,7 +84,13 @@ fn main() {
             let us = times[WINDOW / 2];
             let after = ledger.totals();
             let work = |c: &picojoule::ledger::Counts| c.op_total(Op::Mac) + c.op_total(Op::Ac);
-            println!("{:<10} {:>8} {:>14.1} {:>16}", kind.name(), ctx, us, (work(&after) - work(&before)) / WINDOW as u64);
+            println!(
+                "{:<10} {:>8} {:>14.1} {:>16}",
+                kind.name(),
+                ctx,
+                us,
+                (work(&after) - work(&before)) / WINDOW as u64
+            );
         }
     }
 }

@@ -8,9 +8,9 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use picojoule::engine::Arith;
-use picojoule::ledger::{set_counting, Op, TensorClass};
-use picojoule::models::spikegpt::{SpikeGpt, Variant};
+use picojoule::ledger::{Op, TensorClass, set_counting};
 use picojoule::models::ModelDesc;
+use picojoule::models::spikegpt::{SpikeGpt, Variant};
 
 /// Streaming read bandwidth: sum a buffer much larger than the caches (2 threads, as the model).
 fn roofline_gb_s() -> f64 {
@@ -42,24 +42,50 @@ fn roofline_gb_s() -> f64 {
 fn rss_mb() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
         .map(|kb| kb / 1024.0)
         .unwrap_or(f64::NAN)
 }
 
 fn main() {
-    let path = std::env::var("PICOJOULE_PERF_MODEL").unwrap_or_else(|_| "models/spikegpt-216m.ron".into());
-    let tokens: usize = std::env::var("PICOJOULE_PERF_TOKENS").ok().and_then(|s| s.parse().ok()).unwrap_or(6);
+    let path =
+        std::env::var("PICOJOULE_PERF_MODEL").unwrap_or_else(|_| "models/spikegpt-216m.ron".into());
+    let tokens: usize = std::env::var("PICOJOULE_PERF_TOKENS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(6);
     let roof = roofline_gb_s();
-    println!("machine: {} cores; streaming-read roofline {roof:.1} GB/s", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    println!(
+        "machine: {} cores; streaming-read roofline {roof:.1} GB/s",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    );
     println!("model {path}, {tokens} tokens per measurement, fp32, seeded weights\n");
-    println!("{:<13} {:>9} {:>12} {:>14} {:>10} {:>14}", "form", "tokens/s", "weight MB/tok", "GB/s achieved", "roofline", "counting cost");
-    let ModelDesc::SpikeGpt(cfg) = ModelDesc::load(std::path::Path::new(&path)).expect("model loads") else {
+    println!(
+        "{:<13} {:>9} {:>12} {:>14} {:>10} {:>14}",
+        "form", "tokens/s", "weight MB/tok", "GB/s achieved", "roofline", "counting cost"
+    );
+    let ModelDesc::SpikeGpt(cfg) =
+        ModelDesc::load(std::path::Path::new(&path)).expect("model loads")
+    else {
         panic!("{path}: the perf benchmark runs SpikeGpt models");
     };
-    for variant in [Variant::Reference, Variant::SpikeDriven, Variant::NonSpiking] {
-        let cfg = picojoule::models::spikegpt::Config { variant, ..cfg.clone() };
-        let model = SpikeGpt::from_config(cfg, std::path::Path::new("models")).expect("model builds");
+    for variant in [
+        Variant::Reference,
+        Variant::SpikeDriven,
+        Variant::NonSpiking,
+    ] {
+        let cfg = picojoule::models::spikegpt::Config {
+            variant,
+            ..cfg.clone()
+        };
+        let model =
+            SpikeGpt::from_config(cfg, std::path::Path::new("models")).expect("model builds");
         let arith = Arith::Exact;
         let run = |count: bool| {
             set_counting(count);

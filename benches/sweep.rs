@@ -17,7 +17,15 @@ fn plan(axes: &[(&str, &str)]) -> Plan {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios/quickstart.ron");
     let sc = LoadedScenario::load(&path).expect("quickstart loads");
     let ov = Overrides {
-        axes: axes.iter().map(|(f, a)| (format!("{f} {a}"), sweep::parse_cli_axis(f, a).expect("axis"))).collect(),
+        axes: axes
+            .iter()
+            .map(|(f, a)| {
+                (
+                    format!("{f} {a}"),
+                    sweep::parse_cli_axis(f, a).expect("axis"),
+                )
+            })
+            .collect(),
         ..Default::default()
     };
     Plan::new(sc, ov).expect("plan")
@@ -27,12 +35,23 @@ fn main() {
     let mut table: Vec<(String, String)> = Vec::new();
 
     // 1. Cost-only: 1000 x 1000 grid, 3 runs of quickstart, ledgers simulated once.
-    let p = plan(&[("--range", "add.fp32=0.1:1.0:1000"), ("--range", "memory.sram-1m.read=10:200:1000")]);
+    let p = plan(&[
+        ("--range", "add.fp32=0.1:1.0:1000"),
+        ("--range", "memory.sram-1m.read=10:200:1000"),
+    ]);
     let outs = run::execute(&p.sc).expect("runs");
     let ledgers: Vec<&picojoule::ledger::Ledger> = outs.iter().map(|o| &o.ledger).collect();
     let compiled = CompiledSet::new(&ledgers, &p.cm);
     assert!(compiled.is_fast());
-    let lines: usize = outs.iter().map(|o| o.ledger.layers().map(|(_, c)| c.iter().count()).sum::<usize>()).sum();
+    let lines: usize = outs
+        .iter()
+        .map(|o| {
+            o.ledger
+                .layers()
+                .map(|(_, c)| c.iter().count())
+                .sum::<usize>()
+        })
+        .sum();
     let pricer = sweep::Pricer::new(&p);
     let n = p.n_points();
     let mut dt = f64::INFINITY;
@@ -44,32 +63,66 @@ fn main() {
     }
     assert!(check.is_finite());
     let priced = (n * compiled.len()) as f64;
-    table.push(("cost-only grid".into(), format!("{n} points x {} runs ({lines} ledger lines in all)", compiled.len())));
-    table.push(("priced (point, run) per second, 1 thread, best of 3".into(), format!("{:.3e}", priced / dt)));
-    table.push(("grid points per second, 1 thread".into(), format!("{:.3e}", n as f64 / dt)));
+    table.push((
+        "cost-only grid".into(),
+        format!(
+            "{n} points x {} runs ({lines} ledger lines in all)",
+            compiled.len()
+        ),
+    ));
+    table.push((
+        "priced (point, run) per second, 1 thread, best of 3".into(),
+        format!("{:.3e}", priced / dt),
+    ));
+    table.push((
+        "grid points per second, 1 thread".into(),
+        format!("{:.3e}", n as f64 / dt),
+    ));
 
     // 2. The same through run_sweep (rows, parallel pricing), 200k points.
-    let p2 = plan(&[("--range", "add.fp32=0.1:1.0:400"), ("--range", "memory.sram-1m.read=10:200:500")]);
+    let p2 = plan(&[
+        ("--range", "add.fp32=0.1:1.0:400"),
+        ("--range", "memory.sram-1m.read=10:200:500"),
+    ]);
     let t = Instant::now();
     let res = sweep::run_sweep(&p2, &Options::default()).expect("sweep");
     let dt2 = t.elapsed().as_secs_f64();
     table.push((
         "run_sweep end to end (simulate once + rows)".into(),
-        format!("{} points in {:.3} s = {:.3e} points/s ({} threads)", p2.n_points(), dt2, p2.n_points() as f64 / dt2, rayon::current_num_threads()),
+        format!(
+            "{} points in {:.3} s = {:.3e} points/s ({} threads)",
+            p2.n_points(),
+            dt2,
+            p2.n_points() as f64 / dt2,
+            rayon::current_num_threads()
+        ),
     ));
     drop(res);
 
     // 3. Model sweep: 8 thresholds x 3 runs = 24 simulations, on 1 and 2 threads.
-    let p3 = plan(&[("--set", "model.lif.v_threshold=0.25,0.5,0.75,1,1.25,1.5,1.75,2")]);
+    let p3 = plan(&[(
+        "--set",
+        "model.lif.v_threshold=0.25,0.5,0.75,1,1.25,1.5,1.75,2",
+    )]);
     let mut times = Vec::new();
     let mut results = Vec::new();
     // Best of 3, alternating, so a burst of load elsewhere on the machine hurts both alike.
-    let pools: Vec<rayon::ThreadPool> = [1, 2].iter().map(|&n| rayon::ThreadPoolBuilder::new().num_threads(n).build().expect("pool")).collect();
+    let pools: Vec<rayon::ThreadPool> = [1, 2]
+        .iter()
+        .map(|&n| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(n)
+                .build()
+                .expect("pool")
+        })
+        .collect();
     times.resize(2, f64::INFINITY);
     for _ in 0..3 {
         for (i, pool) in pools.iter().enumerate() {
             let t = Instant::now();
-            let r = pool.install(|| sweep::run_sweep(&p3, &Options::default())).expect("sweep");
+            let r = pool
+                .install(|| sweep::run_sweep(&p3, &Options::default()))
+                .expect("sweep");
             times[i] = times[i].min(t.elapsed().as_secs_f64());
             if results.len() < 2 {
                 results.push(picojoule::report::sweep_table::render_csv(&r));
@@ -77,9 +130,18 @@ fn main() {
         }
     }
     assert_eq!(results[0], results[1], "thread count changed the result");
-    table.push(("model sweep (24 simulations of 256 tokens), 1 thread, best of 3".into(), format!("{:.3} s", times[0])));
-    table.push(("model sweep, 2 threads, best of 3".into(), format!("{:.3} s", times[1])));
-    table.push(("speed-up 1 -> 2 threads".into(), format!("{:.2}x (identical output)", times[0] / times[1])));
+    table.push((
+        "model sweep (24 simulations of 256 tokens), 1 thread, best of 3".into(),
+        format!("{:.3} s", times[0]),
+    ));
+    table.push((
+        "model sweep, 2 threads, best of 3".into(),
+        format!("{:.3} s", times[1]),
+    ));
+    table.push((
+        "speed-up 1 -> 2 threads".into(),
+        format!("{:.2}x (identical output)", times[0] / times[1]),
+    ));
 
     let w = table.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
     println!("{:<w$}  value", "measure");

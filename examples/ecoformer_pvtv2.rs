@@ -2,7 +2,9 @@
 //! `cargo run --release --example ecoformer_pvtv2 [SCENARIO]`.
 
 fn main() {
-    let path = std::env::args().nth(1).unwrap_or_else(|| "scenarios/paper-ecoformer-pvtv2.ron".into());
+    let path = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "scenarios/paper-ecoformer-pvtv2.ron".into());
     let t0 = std::time::Instant::now();
     match picojoule::reproduce::ecoformer::ecoformer_pvtv2_table(std::path::Path::new(&path)) {
         Ok(t) => {

@@ -7,13 +7,13 @@ use rand::SeedableRng;
 use serde::Serialize;
 
 use crate::convention::{self, Convention, Line};
-use crate::engine::attention::layer::AttentionLayer;
-use crate::engine::attention::{normal, AttentionKind, Heads, Normalisation};
 use crate::engine::Arith;
+use crate::engine::attention::layer::AttentionLayer;
+use crate::engine::attention::{AttentionKind, Heads, Normalisation, normal};
 use crate::error::{Error, Result};
-use crate::hardware::{price, Hardware, Unpriced};
-use crate::ledger::{Ledger, Op, FP32};
-use crate::report::table::{count, Table};
+use crate::hardware::{Hardware, Unpriced, price};
+use crate::ledger::{FP32, Ledger, Op};
+use crate::report::table::{Table, count};
 
 /// What to measure.
 #[derive(Clone, Debug)]
@@ -35,25 +35,41 @@ impl CostSpec {
     pub fn validate(&self) -> Result<()> {
         let bad = |m: String| Err(Error::input(m));
         if self.tokens == 0 || self.tokens > 1 << 20 {
-            return bad(format!("--tokens must be between 1 and {}, found {}", 1 << 20, self.tokens));
+            return bad(format!(
+                "--tokens must be between 1 and {}, found {}",
+                1 << 20,
+                self.tokens
+            ));
         }
         if self.dim == 0 || self.dim > 1 << 14 {
-            return bad(format!("--dim must be between 1 and {}, found {}", 1 << 14, self.dim));
+            return bad(format!(
+                "--dim must be between 1 and {}, found {}",
+                1 << 14,
+                self.dim
+            ));
         }
         if self.heads == 0 || !self.dim.is_multiple_of(self.heads) {
-            return bad(format!("--heads must be at least 1 and divide --dim {} evenly, found {}", self.dim, self.heads));
+            return bad(format!(
+                "--heads must be at least 1 and divide --dim {} evenly, found {}",
+                self.dim, self.heads
+            ));
         }
         if let AttentionKind::EcoFormer { bits, anchors, .. } = self.kind {
             if bits == 0 || bits > 1024 {
                 return bad(format!("--bits must be between 1 and 1024, found {bits}"));
             }
             if anchors == 0 || anchors > 4096 {
-                return bad(format!("--anchors must be between 1 and 4096, found {anchors}"));
+                return bad(format!(
+                    "--anchors must be between 1 and 4096, found {anchors}"
+                ));
             }
         }
         let work = self.tokens as u128 * self.tokens as u128 * self.dim as u128;
         if matches!(self.kind, AttentionKind::Softmax) && work > MAX_WORK {
-            return bad(format!("--tokens {} with --dim {} is {work} MACs of softmax attention; the limit is {MAX_WORK}", self.tokens, self.dim));
+            return bad(format!(
+                "--tokens {} with --dim {} is {work} MACs of softmax attention; the limit is {MAX_WORK}",
+                self.tokens, self.dim
+            ));
         }
         Ok(())
     }
@@ -119,7 +135,10 @@ fn select(ledger: &Ledger, prefix: &str, keep: bool) -> Ledger {
 
 /// Run one layer and return its ledger (`attn.q|k|qk|v`, `attn.core.*`, `attn.output`).
 pub fn execute(spec: &CostSpec) -> Ledger {
-    let shape = Heads { heads: spec.heads, head_dim: spec.dim / spec.heads };
+    let shape = Heads {
+        heads: spec.heads,
+        head_dim: spec.dim / spec.heads,
+    };
     let layer = AttentionLayer::seeded(&spec.kind, shape, spec.seed);
     let mut ledger = Ledger::new();
     let ids = layer.register(&mut ledger, "attn");
@@ -132,14 +151,22 @@ pub fn execute(spec: &CostSpec) -> Ledger {
     let d = spec.dim as u64;
     let bytes = arith.operand_bytes();
     // Working set: one layer's weights and the N x D activations it keeps.
-    ledger.footprint.insert(crate::ledger::TensorClass::Weight, 4 * d * d * bytes);
-    ledger.footprint.insert(crate::ledger::TensorClass::Activation, 5 * n as u64 * d * bytes);
+    ledger
+        .footprint
+        .insert(crate::ledger::TensorClass::Weight, 4 * d * d * bytes);
+    ledger.footprint.insert(
+        crate::ledger::TensorClass::Activation,
+        5 * n as u64 * d * bytes,
+    );
     ledger
 }
 
 pub fn measure(spec: &CostSpec) -> Result<CostReport> {
     spec.validate()?;
-    let hw_name = spec.hardware.clone().unwrap_or_else(|| spec.convention.default_hardware().to_string());
+    let hw_name = spec
+        .hardware
+        .clone()
+        .unwrap_or_else(|| spec.convention.default_hardware().to_string());
     let hw = Hardware::load(&hw_name)?;
     let ledger = execute(spec);
     let core = select(&ledger, "attn.core.", true);
@@ -152,7 +179,15 @@ pub fn measure(spec: &CostSpec) -> Result<CostReport> {
     let proj_view = convention::apply(Convention::Full, &proj);
     let totals = core.totals();
     let (bits, anchors, normalisation) = match &spec.kind {
-        AttentionKind::EcoFormer { bits, anchors, normalisation } => (Some(*bits), Some(*anchors), Some(normalisation.name().to_string())),
+        AttentionKind::EcoFormer {
+            bits,
+            anchors,
+            normalisation,
+        } => (
+            Some(*bits),
+            Some(*anchors),
+            Some(normalisation.name().to_string()),
+        ),
         _ => (None, None, None),
     };
     Ok(CostReport {
@@ -178,13 +213,22 @@ pub fn measure(spec: &CostSpec) -> Result<CostReport> {
         free: view.free.clone(),
         counts: totals.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
         unpriced: priced.unpriced,
-        projections: Projections { mac: proj.totals().op_total(Op::Mac), mul: proj_view.mul(), add: proj_view.add(), energy_pj: price(&proj, &hw.model).energy_pj },
+        projections: Projections {
+            mac: proj.totals().op_total(Op::Mac),
+            mul: proj_view.mul(),
+            add: proj_view.add(),
+            energy_pj: price(&proj, &hw.model).energy_pj,
+        },
     })
 }
 
 /// Parse the `--normalisation` flag.
 pub fn parse_normalisation(s: &str) -> Result<Normalisation> {
-    Normalisation::parse(s).ok_or_else(|| Error::input(format!("--normalisation must be `normalised` or `ecoformer-code`, found `{s}`")))
+    Normalisation::parse(s).ok_or_else(|| {
+        Error::input(format!(
+            "--normalisation must be `normalised` or `ecoformer-code`, found `{s}`"
+        ))
+    })
 }
 
 pub fn render_json(r: &CostReport) -> String {
@@ -196,21 +240,46 @@ pub fn render_text(r: &CostReport) -> String {
     if let (Some(b), Some(m), Some(nm)) = (r.bits, r.anchors, &r.normalisation) {
         out += &format!(" (b = {b} bits, m = {m} anchors, {nm})");
     }
-    out += &format!(", N = {} tokens, D = {}, H = {} (C = {}), seed {}\n", r.tokens, r.dim, r.heads, r.head_dim, r.seed);
-    out += &format!("convention {}\nhardware {}, sha256 {}\n\n", r.convention_description, r.hardware, &r.hardware_sha256[..16]);
+    out += &format!(
+        ", N = {} tokens, D = {}, H = {} (C = {}), seed {}\n",
+        r.tokens, r.dim, r.heads, r.head_dim, r.seed
+    );
+    out += &format!(
+        "convention {}\nhardware {}, sha256 {}\n\n",
+        r.convention_description,
+        r.hardware,
+        &r.hardware_sha256[..16]
+    );
     let mut t = Table::new(&["core step", "mul", "add"]);
     for l in &r.lines {
-        t.push(vec![l.label.trim_start_matches("attn.core.").to_string(), l.mul.to_string(), l.add.to_string()]);
+        t.push(vec![
+            l.label.trim_start_matches("attn.core.").to_string(),
+            l.mul.to_string(),
+            l.add.to_string(),
+        ]);
     }
     t.push(vec!["TOTAL".into(), r.mul.to_string(), r.add.to_string()]);
     out += &t.text();
     out += &format!("\nexecuted in the core: {} MAC, {} AC\n", r.mac, r.ac);
-    out += &format!("core energy {} pJ ({}, convention {})\n", crate::report::table::num(r.energy_pj), r.hardware, r.convention);
+    out += &format!(
+        "core energy {} pJ ({}, convention {})\n",
+        crate::report::table::num(r.energy_pj),
+        r.hardware,
+        r.convention
+    );
     if !r.free.is_empty() {
-        let f: Vec<String> = r.free.iter().map(|(k, v)| format!("{k} x{}", count(*v))).collect();
+        let f: Vec<String> = r
+            .free
+            .iter()
+            .map(|(k, v)| format!("{k} x{}", count(*v)))
+            .collect();
         out += &format!("not counted by this convention: {}\n", f.join(", "));
     }
-    let missing: Vec<String> = r.unpriced.iter().map(|u| format!("{} x{} ({})", u.action, count(u.count), u.reason)).collect();
+    let missing: Vec<String> = r
+        .unpriced
+        .iter()
+        .map(|u| format!("{} x{} ({})", u.action, count(u.count), u.reason))
+        .collect();
     if !missing.is_empty() {
         out += &format!("unpriced: {}\n", missing.join(", "));
     }

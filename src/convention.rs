@@ -11,7 +11,7 @@
 //!   are listed as `free` here only because they are neither a mul nor an add; the ledger keeps
 //!   them and pricing prices them.
 //! - `ecoformer-paper`: the rules of EcoFormer's `get_energy.py` (Liu et al., NeurIPS 2022; see
-//!   `/work/shared/reference/ecoformer.md` section 2): a MAC is one mul + one add; softmax, GELU
+//!   `shared/reference/ecoformer.md` section 2): a MAC is one mul + one add; softmax, GELU
 //!   and exp are free; the RBF kernel distances are adds only (the subtraction and the
 //!   square-accumulate each count as one add; the squaring multiply is dropped); the
 //!   kernel's two multiplies per token and anchor are our measured bandwidth scaling multiply
@@ -25,7 +25,7 @@
 //!   gives #Mul = 2 N^2 D + H N^2, #Add = 2 N^2 D.
 //!
 //! - `spikegpt-paper`: the energy table of SpikeGPT (Zhu et al., TMLR 2024, Table 1; see
-//!   `/work/shared/reference/spikegpt.md` section 3.2): projections fed by spikes (R/K/V and the
+//!   `shared/reference/spikegpt.md` section 3.2): projections fed by spikes (R/K/V and the
 //!   FFN matrices) are ACs, the WKV element-wise work is MACs (one MAC per executed multiply:
 //!   6 per channel and token), and everything the paper leaves out is free (LayerNorm, sigmoid,
 //!   exp, division, ReLU^2, the output projection W_o, the head, the embedding, neuron updates,
@@ -40,7 +40,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::engine::attention::step;
-use crate::ledger::{Fmt, Ledger, Op, OpKind, FP32};
+use crate::ledger::{FP32, Fmt, Ledger, Op, OpKind};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Convention {
@@ -50,7 +50,11 @@ pub enum Convention {
 }
 
 impl Convention {
-    pub const ALL: [Convention; 3] = [Convention::Full, Convention::EcoformerPaper, Convention::SpikegptPaper];
+    pub const ALL: [Convention; 3] = [
+        Convention::Full,
+        Convention::EcoformerPaper,
+        Convention::SpikegptPaper,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -62,7 +66,9 @@ impl Convention {
 
     pub fn description(self) -> &'static str {
         match self {
-            Convention::Full => "full: every executed action; MAC = mul + add, AC = add; nonlinear functions and compares kept apart",
+            Convention::Full => {
+                "full: every executed action; MAC = mul + add, AC = add; nonlinear functions and compares kept apart"
+            }
             Convention::EcoformerPaper => {
                 "ecoformer-paper: EcoFormer get_energy.py rules (MAC = mul + add; kernel distances adds only; softmax, GELU, exp free; hash-side scalar work as the authors count it), as a view over the executed ledger"
             }
@@ -90,10 +96,14 @@ impl fmt::Display for Convention {
 impl FromStr for Convention {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Convention::ALL.iter().copied().find(|c| c.name() == s).ok_or_else(|| {
-            let names: Vec<&str> = Convention::ALL.iter().map(|c| c.name()).collect();
-            format!("unknown convention `{s}` (valid: {})", names.join(", "))
-        })
+        Convention::ALL
+            .iter()
+            .copied()
+            .find(|c| c.name() == s)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Convention::ALL.iter().map(|c| c.name()).collect();
+                format!("unknown convention `{s}` (valid: {})", names.join(", "))
+            })
     }
 }
 
@@ -136,7 +146,13 @@ struct Rule {
 }
 
 const fn r(step: &'static str, op: Option<Op>, mul: u64, add: u64, label: Label) -> Rule {
-    Rule { step, op, mul, add, label }
+    Rule {
+        step,
+        op,
+        mul,
+        add,
+        label,
+    }
 }
 
 use Label::{Free, Layer, Named};
@@ -166,18 +182,48 @@ const ECOFORMER_PAPER: &[Rule] = &[
     r(step::KERNEL, Some(Op::Mul), 1, 0, KERNEL),
     r(step::KERNEL, Some(Op::Exp), 1, 0, KERNEL),
     r(step::KERNEL, None, 0, 0, Free),
-    r(step::PROJECT, Some(Op::Mac), 1, 1, Named("hash projection A")),
+    r(
+        step::PROJECT,
+        Some(Op::Mac),
+        1,
+        1,
+        Named("hash projection A"),
+    ),
     r(step::SIGN, None, 0, 0, Free),
     // attention from codes
-    r(step::CODE_SUM, Some(Op::Ac), 0, 1, Named("k_sum = sum of codes")),
+    r(
+        step::CODE_SUM,
+        Some(Op::Ac),
+        0,
+        1,
+        Named("k_sum = sum of codes"),
+    ),
     r(step::DENOMINATOR, Some(Op::Ac), 1, 1, DEN),
     r(step::DENOMINATOR, None, 0, 0, Free),
     r(step::CONTEXT, Some(Op::Ac), 0, 1, Named("context = H^T V")),
-    r(step::NUMERATOR, Some(Op::Ac), 0, 1, Named("H context + bias")),
-    r(step::NUMERATOR, Some(Op::Add), 0, 1, Named("H context + bias")),
+    r(
+        step::NUMERATOR,
+        Some(Op::Ac),
+        0,
+        1,
+        Named("H context + bias"),
+    ),
+    r(
+        step::NUMERATOR,
+        Some(Op::Add),
+        0,
+        1,
+        Named("H context + bias"),
+    ),
     r(step::NUMERATOR, None, 0, 0, Free),
     r(step::DIVIDE, Some(Op::Div), 1, 0, DEN),
-    r(step::DIVIDE, Some(Op::Mul), 1, 0, Named("divide by denominator")),
+    r(
+        step::DIVIDE,
+        Some(Op::Mul),
+        1,
+        0,
+        Named("divide by denominator"),
+    ),
     // whole models (layers named with `model_step`): what mmcv 1.3.8's
     // `get_model_complexity_info` hooks. A LayerNorm is numel x 2 with an affine transform: the 2
     // per-element MACs of `layer_norm_rows`, not its row statistics; a Linear is in x out with no
@@ -186,7 +232,13 @@ const ECOFORMER_PAPER: &[Rule] = &[
     // and the mean pool (`x.mean`) are not hooked.
     r(model_step::NORM_STATS, None, 0, 0, Free),
     r(model_step::BIAS, None, 0, 0, Free),
-    r(model_step::CONV_BIAS, Some(Op::Add), 1, 1, Named("conv bias (mmcv flops)")),
+    r(
+        model_step::CONV_BIAS,
+        Some(Op::Add),
+        1,
+        1,
+        Named("conv bias (mmcv flops)"),
+    ),
     r(model_step::CONV_BIAS, None, 0, 0, Free),
     r(model_step::GELU, None, 0, 0, Free),
     r(model_step::RESIDUAL, None, 0, 0, Free),
@@ -279,7 +331,9 @@ impl View {
 }
 
 fn matches(rule: &Rule, layer: &str, op: Op) -> bool {
-    let step_ok = rule.step.is_empty() || layer == rule.step || (layer.ends_with(rule.step) && layer[..layer.len() - rule.step.len()].ends_with('.'));
+    let step_ok = rule.step.is_empty()
+        || layer == rule.step
+        || (layer.ends_with(rule.step) && layer[..layer.len() - rule.step.len()].ends_with('.'));
     step_ok && rule.op.is_none_or(|o| o == op)
 }
 
@@ -289,7 +343,10 @@ pub fn apply(convention: Convention, ledger: &Ledger) -> View {
     let mut free = BTreeMap::new();
     for (layer, counts) in ledger.layers() {
         for (key, &n) in counts.iter() {
-            if !matches!(key.op.kind(), OpKind::Compute | OpKind::Nonlinear | OpKind::Neuron) {
+            if !matches!(
+                key.op.kind(),
+                OpKind::Compute | OpKind::Nonlinear | OpKind::Neuron
+            ) {
                 continue;
             }
             let Some(rule) = rules(convention).iter().find(|r| matches(r, layer, key.op)) else {
@@ -309,11 +366,19 @@ pub fn apply(convention: Convention, ledger: &Ledger) -> View {
                     l.mul += n * rule.mul;
                     l.add += n * rule.add;
                 }
-                None => lines.push(Line { label, mul: n * rule.mul, add: n * rule.add }),
+                None => lines.push(Line {
+                    label,
+                    mul: n * rule.mul,
+                    add: n * rule.add,
+                }),
             }
         }
     }
-    View { convention: convention.name().to_string(), lines, free }
+    View {
+        convention: convention.name().to_string(),
+        lines,
+        free,
+    }
 }
 
 /// `apply` with fp32 pricing format (the format the paper conventions assume).

@@ -8,15 +8,27 @@ pub type Result<T> = std::result::Result<T, Error>;
 pub enum Error {
     /// A RON file that does not parse or does not match its schema.
     #[error("{path}:{line}:{col}: {msg}\n{snippet}")]
-    Ron { path: PathBuf, line: usize, col: usize, msg: String, snippet: String },
+    Ron {
+        path: PathBuf,
+        line: usize,
+        col: usize,
+        msg: String,
+        snippet: String,
+    },
 
     /// A file that cannot be read.
     #[error("cannot read {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 
     /// A file that cannot be written.
     #[error("cannot write {path}: {source}")]
-    Write { path: PathBuf, source: std::io::Error },
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 
     /// Any other mistake in what the user gave us (a value, a shape, a flag).
     #[error("{0}")]
@@ -47,20 +59,30 @@ impl Error {
         let src_line = text.lines().nth(line.saturating_sub(1)).unwrap_or("");
         let caret = format!("{}^", " ".repeat(col.saturating_sub(1)));
         let snippet = format!("{line:>5} | {src_line}\n      | {caret}");
-        Error::Ron { path: path.to_path_buf(), line, col, msg: err.code.to_string(), snippet }
+        Error::Ron {
+            path: path.to_path_buf(),
+            line,
+            col,
+            msg: err.code.to_string(),
+            snippet,
+        }
     }
 }
 
 /// Read a whole text file, naming it in the error.
 pub fn read_text(path: &Path) -> Result<String> {
-    std::fs::read_to_string(path).map_err(|source| Error::Read { path: path.to_path_buf(), source })
+    std::fs::read_to_string(path).map_err(|source| Error::Read {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// Parse RON text into `T`, with file:line:col errors.
 pub fn parse_ron<T: serde::de::DeserializeOwned>(path: &Path, text: &str) -> Result<T> {
     ron::Options::default()
         .with_default_extension(
-            ron::extensions::Extensions::IMPLICIT_SOME | ron::extensions::Extensions::UNWRAP_VARIANT_NEWTYPES,
+            ron::extensions::Extensions::IMPLICIT_SOME
+                | ron::extensions::Extensions::UNWRAP_VARIANT_NEWTYPES,
         )
         .from_str(text)
         .map_err(|e| Error::ron(path, text, &e))
@@ -69,7 +91,10 @@ pub fn parse_ron<T: serde::de::DeserializeOwned>(path: &Path, text: &str) -> Res
 /// Write a file atomically: to a temporary name beside it, then rename, so a reader sees either
 /// the previous file or the complete new one.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let err = |source| Error::Write { path: path.to_path_buf(), source };
+    let err = |source| Error::Write {
+        path: path.to_path_buf(),
+        source,
+    };
     let file_name = path.file_name().and_then(|s| s.to_str()).unwrap_or("out");
     let tmp = path.with_file_name(format!(".{file_name}.{}.tmp", std::process::id()));
     std::fs::write(&tmp, bytes).map_err(err)?;

@@ -4,9 +4,9 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::error::{write_atomic, Error, Result};
+use crate::error::{Error, Result, write_atomic};
 use crate::models::spikegpt::{Config, SpikeGpt, Variant, WeightsSpec};
-use crate::weights::{load_file, save_safetensors, TensorStore};
+use crate::weights::{TensorStore, load_file, save_safetensors};
 
 /// What an import wrote.
 pub struct Imported {
@@ -17,22 +17,37 @@ pub struct Imported {
 
 /// Infer a SpikeGPT configuration from checkpoint shapes.
 pub fn infer_spikegpt(store: &TensorStore, name: &str) -> Result<Config> {
-    let emb = store
-        .raw("emb.weight")
-        .ok_or_else(|| Error::input(format!("{}: no `emb.weight`; is this a SpikeGPT checkpoint?", store.origin)))?;
+    let emb = store.raw("emb.weight").ok_or_else(|| {
+        Error::input(format!(
+            "{}: no `emb.weight`; is this a SpikeGPT checkpoint?",
+            store.origin
+        ))
+    })?;
     if emb.shape.len() != 2 {
-        return Err(Error::input(format!("{}: tensor `emb.weight` has shape {:?}, expected [vocab, n_embd]", store.origin, emb.shape)));
+        return Err(Error::input(format!(
+            "{}: tensor `emb.weight` has shape {:?}, expected [vocab, n_embd]",
+            store.origin, emb.shape
+        )));
     }
     let (vocab, d) = (emb.shape[0], emb.shape[1]);
     let n_layer = store
         .keys()
-        .filter_map(|k| k.strip_prefix("blocks.")?.split('.').next()?.parse::<usize>().ok())
+        .filter_map(|k| {
+            k.strip_prefix("blocks.")?
+                .split('.')
+                .next()?
+                .parse::<usize>()
+                .ok()
+        })
         .max()
         .map(|m| m + 1)
         .ok_or_else(|| Error::input(format!("{}: no `blocks.N.*` tensors", store.origin)))?;
-    let ffn_key = store
-        .raw("blocks.0.ffn.key.weight")
-        .ok_or_else(|| Error::input(format!("{}: missing tensor `blocks.0.ffn.key.weight` (expected shape [4*{d}, {d}])", store.origin)))?;
+    let ffn_key = store.raw("blocks.0.ffn.key.weight").ok_or_else(|| {
+        Error::input(format!(
+            "{}: missing tensor `blocks.0.ffn.key.weight` (expected shape [4*{d}, {d}])",
+            store.origin
+        ))
+    })?;
     let hidden = ffn_key.shape.first().copied().unwrap_or(0);
     if d == 0 || hidden % d != 0 {
         return Err(Error::input(format!(
@@ -76,23 +91,43 @@ fn model_ron(cfg: &Config, source: &Path) -> String {
 /// Convert `checkpoint` into `out/NAME.ron` and `out/NAME.safetensors`.
 pub fn import_spikegpt(checkpoint: &Path, out: &Path, name: Option<&str>) -> Result<Imported> {
     let store = load_file(checkpoint)?;
-    let name = name
-        .map(str::to_string)
-        .unwrap_or_else(|| checkpoint.file_stem().and_then(|s| s.to_str()).unwrap_or("spikegpt").to_string());
+    let name = name.map(str::to_string).unwrap_or_else(|| {
+        checkpoint
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("spikegpt")
+            .to_string()
+    });
     if name.is_empty() || name.contains(['/', '\\']) {
-        return Err(Error::input(format!("--name `{name}` must be a plain file name")));
+        return Err(Error::input(format!(
+            "--name `{name}` must be a plain file name"
+        )));
     }
     let config = infer_spikegpt(&store, &name)?;
     // Building the model checks every key and shape, naming the tensor on a mismatch.
     SpikeGpt::new(config.clone(), &store)?;
-    let extra: Vec<&str> = store.keys().filter(|k| !config.checkpoint_keys().iter().any(|(c, _)| c == k)).collect();
+    let extra: Vec<&str> = store
+        .keys()
+        .filter(|k| !config.checkpoint_keys().iter().any(|(c, _)| c == k))
+        .collect();
     if !extra.is_empty() {
-        return Err(Error::input(format!("{}: unexpected tensors {:?} for a SpikeGPT checkpoint", checkpoint.display(), extra)));
+        return Err(Error::input(format!(
+            "{}: unexpected tensors {:?} for a SpikeGPT checkpoint",
+            checkpoint.display(),
+            extra
+        )));
     }
-    std::fs::create_dir_all(out).map_err(|source| Error::Write { path: out.to_path_buf(), source })?;
+    std::fs::create_dir_all(out).map_err(|source| Error::Write {
+        path: out.to_path_buf(),
+        source,
+    })?;
     let weights_file = out.join(format!("{name}.safetensors"));
     let model_file = out.join(format!("{name}.ron"));
     save_safetensors(&store, &weights_file)?;
     write_atomic(&model_file, model_ron(&config, checkpoint).as_bytes())?;
-    Ok(Imported { config, model_file, weights_file })
+    Ok(Imported {
+        config,
+        model_file,
+        weights_file,
+    })
 }

@@ -155,10 +155,14 @@ impl fmt::Display for Op {
 impl FromStr for Op {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Op::ALL.iter().copied().find(|op| op.name() == s).ok_or_else(|| {
-            let names: Vec<&str> = Op::ALL.iter().map(|o| o.name()).collect();
-            format!("unknown action `{s}` (valid: {})", names.join(", "))
-        })
+        Op::ALL
+            .iter()
+            .copied()
+            .find(|op| op.name() == s)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Op::ALL.iter().map(|o| o.name()).collect();
+                format!("unknown action `{s}` (valid: {})", names.join(", "))
+            })
     }
 }
 
@@ -168,8 +172,13 @@ impl FromStr for Op {
 /// `numerics`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Fmt {
-    Float { e: u8, m: u8 },
-    Int { bits: u8 },
+    Float {
+        e: u8,
+        m: u8,
+    },
+    Int {
+        bits: u8,
+    },
     /// Matches every format (cost model entries only).
     Any,
 }
@@ -307,10 +316,18 @@ pub struct ActionKey {
 
 impl ActionKey {
     pub fn new(op: Op, fmt: Fmt) -> Self {
-        ActionKey { op, fmt, class: None }
+        ActionKey {
+            op,
+            fmt,
+            class: None,
+        }
     }
     pub fn mem(op: Op, fmt: Fmt, class: TensorClass) -> Self {
-        ActionKey { op, fmt, class: Some(class) }
+        ActionKey {
+            op,
+            fmt,
+            class: Some(class),
+        }
     }
 }
 
@@ -358,7 +375,11 @@ impl Counts {
 
     /// Sum of the counts of `op`, over all formats and classes.
     pub fn op_total(&self, op: Op) -> u64 {
-        self.0.iter().filter(|(k, _)| k.op == op).map(|(_, v)| *v).sum()
+        self.0
+            .iter()
+            .filter(|(k, _)| k.op == op)
+            .map(|(_, v)| *v)
+            .sum()
     }
 
     pub fn merge(&mut self, other: &Counts) {
@@ -409,7 +430,10 @@ impl Ledger {
     }
 
     pub fn layers(&self) -> impl Iterator<Item = (&str, &Counts)> {
-        self.names.iter().map(|s| s.as_str()).zip(self.counts.iter())
+        self.names
+            .iter()
+            .map(|s| s.as_str())
+            .zip(self.counts.iter())
     }
 
     pub fn len(&self) -> usize {
@@ -475,7 +499,12 @@ impl Serialize for Ledger {
                     name: name.to_string(),
                     counts: c
                         .iter()
-                        .map(|(k, v)| CountEntry { op: k.op, format: k.fmt, class: k.class, count: *v })
+                        .map(|(k, v)| CountEntry {
+                            op: k.op,
+                            format: k.fmt,
+                            class: k.class,
+                            count: *v,
+                        })
                         .collect(),
                 })
                 .collect(),
@@ -492,7 +521,11 @@ impl<'de> Deserialize<'de> for Ledger {
         for layer in file.layers {
             let id = ledger.layer(&layer.name);
             for e in layer.counts {
-                let key = ActionKey { op: e.op, fmt: e.format, class: e.class };
+                let key = ActionKey {
+                    op: e.op,
+                    fmt: e.format,
+                    class: e.class,
+                };
                 let is_mem = e.op.kind() == OpKind::Memory;
                 if is_mem != e.class.is_some() {
                     return Err(serde::de::Error::custom(format!(
@@ -515,7 +548,9 @@ mod tests {
 
     #[test]
     fn formats_round_trip_through_their_names() {
-        for s in ["fp32", "fp16", "bf16", "fp8-e4m3", "fp8-e5m2", "e3m4", "int8", "int32", "int12"] {
+        for s in [
+            "fp32", "fp16", "bf16", "fp8-e4m3", "fp8-e5m2", "e3m4", "int8", "int32", "int12",
+        ] {
             let f: Fmt = s.parse().unwrap();
             assert_eq!(f.to_string(), s);
         }
@@ -550,8 +585,11 @@ mod tests {
 
     #[test]
     fn memory_entries_need_a_class() {
-        let json = r#"{"layers":[{"name":"x","counts":[{"op":"read","format":"fp32","count":4}]}]}"#;
-        let err = serde_json::from_str::<Ledger>(json).unwrap_err().to_string();
+        let json =
+            r#"{"layers":[{"name":"x","counts":[{"op":"read","format":"fp32","count":4}]}]}"#;
+        let err = serde_json::from_str::<Ledger>(json)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("needs a tensor class"), "{err}");
     }
 }

@@ -4,8 +4,8 @@
 //! The data path: scenario -> models -> engine (counts every action where it happens) -> ledger
 //! -> hardware pricing -> report.
 
-pub mod cli;
 pub mod attention_cost;
+pub mod cli;
 pub mod convention;
 pub mod data;
 pub mod engine;

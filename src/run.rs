@@ -8,8 +8,8 @@ use crate::data;
 use crate::engine::Arith;
 use crate::error::{Error, Result};
 use crate::ledger::{Ledger, Op};
-use crate::models::spikegpt::SpikeGpt;
 use crate::models::ModelDesc;
+use crate::models::spikegpt::SpikeGpt;
 use crate::scenario::{Input, LoadedScenario, RunSpec};
 
 /// Prediction quality measured on the run's own input: next-token prediction for language
@@ -48,7 +48,11 @@ pub struct FidelityMeter {
 impl FidelityMeter {
     /// Evaluation only: not counted in any ledger.
     pub fn observe(&mut self, reference: &[f32], run: &[f32]) {
-        let kl: f64 = log_softmax(reference).iter().zip(log_softmax(run)).map(|(p, q)| p.exp() * (p - q)).sum();
+        let kl: f64 = log_softmax(reference)
+            .iter()
+            .zip(log_softmax(run))
+            .map(|(p, q)| p.exp() * (p - q))
+            .sum();
         self.kl += kl.max(0.0) / std::f64::consts::LN_2;
         self.agree += (argmax(reference) == argmax(run)) as usize;
         self.n += 1;
@@ -56,7 +60,10 @@ impl FidelityMeter {
 
     pub fn finish(&self) -> Fidelity {
         let n = self.n.max(1) as f64;
-        Fidelity { top1_agreement: self.agree as f64 / n, mean_kl_bits: self.kl / n }
+        Fidelity {
+            top1_agreement: self.agree as f64 / n,
+            mean_kl_bits: self.kl / n,
+        }
     }
 }
 
@@ -67,7 +74,9 @@ fn log_softmax(l: &[f32]) -> Vec<f64> {
 }
 
 fn argmax(l: &[f32]) -> usize {
-    l.iter().enumerate().fold(0, |best, (i, &v)| if v > l[best] { i } else { best })
+    l.iter()
+        .enumerate()
+        .fold(0, |best, (i, &v)| if v > l[best] { i } else { best })
 }
 
 /// What one run produced.
@@ -88,12 +97,21 @@ pub struct RunOutput {
 }
 
 pub fn execute(sc: &LoadedScenario) -> Result<Vec<RunOutput>> {
-    sc.scenario.runs.par_iter().map(|spec| execute_one(sc, spec)).collect()
+    sc.scenario
+        .runs
+        .par_iter()
+        .map(|spec| execute_one(sc, spec))
+        .collect()
 }
 
 /// The token stream of a language-model run: `n` tokens plus, for text, the target after the
 /// last one. Returns the tokens and whether targets are known (text) or not (synthetic).
-pub fn token_stream(sc: &LoadedScenario, model: &str, vocab: usize, n: usize) -> Result<(Vec<usize>, bool)> {
+pub fn token_stream(
+    sc: &LoadedScenario,
+    model: &str,
+    vocab: usize,
+    n: usize,
+) -> Result<(Vec<usize>, bool)> {
     match &sc.scenario.input {
         Input::Synthetic => Ok((data::synthetic_tokens(n, vocab, sc.scenario.seed), false)),
         Input::Text(rel) => {
@@ -116,20 +134,30 @@ pub fn token_stream(sc: &LoadedScenario, model: &str, vocab: usize, n: usize) ->
             }
             Ok((toks, true))
         }
-        other => Err(Error::input(format!("model `{model}` is a language model and cannot read input {other:?}"))),
+        other => Err(Error::input(format!(
+            "model `{model}` is a language model and cannot read input {other:?}"
+        ))),
     }
 }
 
 fn execute_one(sc: &LoadedScenario, spec: &RunSpec) -> Result<RunOutput> {
     let model_path = sc.resolve(&spec.model);
     let desc = ModelDesc::load(&model_path)?;
-    let base = model_path.parent().unwrap_or(std::path::Path::new(".")).to_path_buf();
+    let base = model_path
+        .parent()
+        .unwrap_or(std::path::Path::new("."))
+        .to_path_buf();
     execute_desc(sc, spec, desc, &base)
 }
 
 /// Execute one run with a model description given in memory (sweeps change it before running);
 /// `base` is the folder the description's relative paths start from.
-pub fn execute_desc(sc: &LoadedScenario, spec: &RunSpec, desc: ModelDesc, base: &std::path::Path) -> Result<RunOutput> {
+pub fn execute_desc(
+    sc: &LoadedScenario,
+    spec: &RunSpec,
+    desc: ModelDesc,
+    base: &std::path::Path,
+) -> Result<RunOutput> {
     match desc {
         ModelDesc::Transformer(cfg) => crate::models::transformer::execute(sc, spec, cfg, &base),
         ModelDesc::SpikeGpt(mut cfg) => {
@@ -146,7 +174,13 @@ pub fn execute_desc(sc: &LoadedScenario, spec: &RunSpec, desc: ModelDesc, base: 
             let mut state = model.new_state();
             let mut acc = AccuracyMeter::default();
             // A narrow arithmetic is compared with an exact shadow run, whose counts are dropped.
-            let mut shadow = (!arith.is_exact()).then(|| (model.new_state(), model.new_ledger(&Arith::Exact), FidelityMeter::default()));
+            let mut shadow = (!arith.is_exact()).then(|| {
+                (
+                    model.new_state(),
+                    model.new_ledger(&Arith::Exact),
+                    FidelityMeter::default(),
+                )
+            });
             for t in 0..n {
                 model.step_checked(tokens[t], t, &mut state, &arith, &mut ledger)?;
                 if let Some((st, l, meter)) = shadow.as_mut() {
@@ -159,7 +193,11 @@ pub fn execute_desc(sc: &LoadedScenario, spec: &RunSpec, desc: ModelDesc, base: 
             }
             Ok(RunOutput {
                 label: spec.label.clone().unwrap_or_else(|| {
-                    if arith.is_exact() { format!("{name}/{variant}") } else { format!("{name}/{variant}/{}", arith.label()) }
+                    if arith.is_exact() {
+                        format!("{name}/{variant}")
+                    } else {
+                        format!("{name}/{variant}/{}", arith.label())
+                    }
                 }),
                 model: name,
                 variant,
@@ -181,7 +219,9 @@ pub fn execute_desc(sc: &LoadedScenario, spec: &RunSpec, desc: ModelDesc, base: 
 pub fn run_arith(spec: &RunSpec) -> Result<Arith> {
     match &spec.arith {
         None => Ok(Arith::Exact),
-        Some(a) => a.build().map_err(|e| Error::input(format!("run `{}`: {e}", spec.model))),
+        Some(a) => a
+            .build()
+            .map_err(|e| Error::input(format!("run `{}`: {e}", spec.model))),
     }
 }
 

@@ -17,7 +17,9 @@ pub fn wilson95(k: usize, n: usize) -> (f64, f64) {
     if n == 0 {
         return (0.0, 1.0);
     }
-    let z = Normal::new(0.0, 1.0).expect("standard normal").inverse_cdf(0.975);
+    let z = Normal::new(0.0, 1.0)
+        .expect("standard normal")
+        .inverse_cdf(0.975);
     let (k, n) = (k as f64, n as f64);
     let p = k / n;
     let z2 = z * z;
@@ -31,25 +33,43 @@ pub fn wilson95(k: usize, n: usize) -> (f64, f64) {
 pub fn read_digits(path: &Path, n: usize) -> Result<Vec<(Vec<f32>, usize)>> {
     let text = crate::error::read_text(path)?;
     let mut out = Vec::with_capacity(n);
-    for (line_no, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()).take(n) {
+    for (line_no, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .take(n)
+    {
         let vals: Vec<&str> = line.split(',').collect();
         let bad = |m: &str| Error::input(format!("{}:{}: {m}", path.display(), line_no + 1));
         if vals.len() != 65 {
-            return Err(bad(&format!("expected 64 pixels and a label, found {} fields", vals.len())));
+            return Err(bad(&format!(
+                "expected 64 pixels and a label, found {} fields",
+                vals.len()
+            )));
         }
         let mut px = Vec::with_capacity(64);
         for v in &vals[..64] {
-            let p: f32 = v.trim().parse().map_err(|_| bad(&format!("pixel `{v}` is not a number")))?;
+            let p: f32 = v
+                .trim()
+                .parse()
+                .map_err(|_| bad(&format!("pixel `{v}` is not a number")))?;
             if !(0.0..=16.0).contains(&p) {
                 return Err(bad(&format!("pixel {p} outside 0..16")));
             }
             px.push(p / 16.0);
         }
-        let label: usize = vals[64].trim().parse().map_err(|_| bad(&format!("label `{}` is not a class index", vals[64])))?;
+        let label: usize = vals[64]
+            .trim()
+            .parse()
+            .map_err(|_| bad(&format!("label `{}` is not a class index", vals[64])))?;
         out.push((px, label));
     }
     if out.len() < n {
-        return Err(Error::input(format!("{}: has {} images, the scenario asks for {n} samples", path.display(), out.len())));
+        return Err(Error::input(format!(
+            "{}: has {} images, the scenario asks for {n} samples",
+            path.display(),
+            out.len()
+        )));
     }
     Ok(out)
 }
@@ -59,9 +79,22 @@ fn encode(cfg: &Config, values: &[f32], seed: u64, sample: usize) -> Vec<Vec<f32
     match cfg.encoding {
         Encoding::Direct => vec![values.to_vec(); cfg.timesteps],
         Encoding::Rate => {
-            let mut rng = rand::rngs::Xoshiro256PlusPlus::seed_from_u64(seed ^ (sample as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+            let mut rng = rand::rngs::Xoshiro256PlusPlus::seed_from_u64(
+                seed ^ (sample as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+            );
             (0..cfg.timesteps)
-                .map(|_| values.iter().map(|&p| if rng.random::<f32>() < p.clamp(0.0, 1.0) { 1.0 } else { 0.0 }).collect())
+                .map(|_| {
+                    values
+                        .iter()
+                        .map(|&p| {
+                            if rng.random::<f32>() < p.clamp(0.0, 1.0) {
+                                1.0
+                            } else {
+                                0.0
+                            }
+                        })
+                        .collect()
+                })
                 .collect()
         }
     }
@@ -78,15 +111,24 @@ pub fn execute(sc: &LoadedScenario, spec: &RunSpec, cfg: Config, base: &Path) ->
     let digits: Option<Vec<(Vec<f32>, usize)>> = match &sc.scenario.input {
         Input::Digits(rel) => {
             if n_in != 64 {
-                return Err(Error::input(format!("model `{name}` takes {n_in} inputs per step; digit images have 64 pixels")));
+                return Err(Error::input(format!(
+                    "model `{name}` takes {n_in} inputs per step; digit images have 64 pixels"
+                )));
             }
             if model.n_classes() < 10 {
-                return Err(Error::input(format!("model `{name}` has {} outputs; digits need 10 classes", model.n_classes())));
+                return Err(Error::input(format!(
+                    "model `{name}` has {} outputs; digits need 10 classes",
+                    model.n_classes()
+                )));
             }
             Some(read_digits(&sc.resolve(rel), n)?)
         }
         Input::Synthetic => None,
-        other => return Err(Error::input(format!("model `{name}` is a classifier and cannot read input {other:?}"))),
+        other => {
+            return Err(Error::input(format!(
+                "model `{name}` is a classifier and cannot read input {other:?}"
+            )));
+        }
     };
     let mut rng = rand::rngs::Xoshiro256PlusPlus::seed_from_u64(seed);
     let mut synthetic = vec![0.0f32; n_in];
@@ -96,7 +138,13 @@ pub fn execute(sc: &LoadedScenario, spec: &RunSpec, cfg: Config, base: &Path) ->
     let mut correct = 0usize;
     let mut labelled = 0usize;
     // A narrow arithmetic is compared with an exact shadow run of the same model (not counted).
-    let mut shadow = (!arith.is_exact()).then(|| (model.new_state(), model.new_ledger(&crate::engine::Arith::Exact), crate::run::FidelityMeter::default()));
+    let mut shadow = (!arith.is_exact()).then(|| {
+        (
+            model.new_state(),
+            model.new_ledger(&crate::engine::Arith::Exact),
+            crate::run::FidelityMeter::default(),
+        )
+    });
     for s in 0..n {
         let (x, label): (&[f32], Option<usize>) = match &digits {
             Some(d) => (&d[s].0, Some(d[s].1)),
@@ -112,10 +160,17 @@ pub fn execute(sc: &LoadedScenario, spec: &RunSpec, cfg: Config, base: &Path) ->
             meter.observe(&st.scores, &state.scores);
         }
         if let Some(bad) = state.scores.iter().position(|v| !v.is_finite()) {
-            return Err(Error::input(format!("model `{name}`: output {bad} became {} at sample {s}", state.scores[bad])));
+            return Err(Error::input(format!(
+                "model `{name}`: output {bad} became {} at sample {s}",
+                state.scores[bad]
+            )));
         }
         if let Some(y) = label {
-            let argmax = state.scores.iter().enumerate().fold(0, |b, (i, &v)| if v > state.scores[b] { i } else { b });
+            let argmax = state
+                .scores
+                .iter()
+                .enumerate()
+                .fold(0, |b, (i, &v)| if v > state.scores[b] { i } else { b });
             correct += (argmax == y) as usize;
             labelled += 1;
         }
@@ -149,7 +204,10 @@ mod tests {
     fn wilson_interval_matches_the_closed_form() {
         // 8 of 10: Wilson 95% = (0.4902, 0.9433).
         let (lo, hi) = wilson95(8, 10);
-        assert!((lo - 0.4902).abs() < 1e-4 && (hi - 0.9433).abs() < 1e-4, "{lo} {hi}");
+        assert!(
+            (lo - 0.4902).abs() < 1e-4 && (hi - 0.9433).abs() < 1e-4,
+            "{lo} {hi}"
+        );
         let (lo, hi) = wilson95(0, 5);
         assert!(lo.abs() < 1e-12);
         assert!(hi > 0.4 && hi < 0.5);

@@ -81,7 +81,11 @@ impl LoadedScenario {
     pub fn load(path: &Path) -> Result<LoadedScenario> {
         let text = error::read_text(path)?;
         let scenario: Scenario = error::parse_ron(path, &text)?;
-        let loaded = LoadedScenario { scenario, path: path.to_path_buf(), sha256: crate::hardware::sha256_hex(text.as_bytes()) };
+        let loaded = LoadedScenario {
+            scenario,
+            path: path.to_path_buf(),
+            sha256: crate::hardware::sha256_hex(text.as_bytes()),
+        };
         loaded.validate()?;
         Ok(loaded)
     }
@@ -90,10 +94,15 @@ impl LoadedScenario {
         let s = &self.scenario;
         let here = self.path.display();
         if s.tokens == 0 || s.tokens > MAX_TOKENS {
-            return Err(Error::input(format!("{here}: tokens must be between 1 and {MAX_TOKENS}, found {}", s.tokens)));
+            return Err(Error::input(format!(
+                "{here}: tokens must be between 1 and {MAX_TOKENS}, found {}",
+                s.tokens
+            )));
         }
         if s.runs.is_empty() {
-            return Err(Error::input(format!("{here}: `runs` is empty: name at least one model")));
+            return Err(Error::input(format!(
+                "{here}: `runs` is empty: name at least one model"
+            )));
         }
         if let Some(b) = &s.baseline {
             let labels: Vec<&str> = s.runs.iter().filter_map(|r| r.label.as_deref()).collect();
@@ -115,7 +124,11 @@ impl LoadedScenario {
             return p.to_path_buf();
         }
         let beside = self.path.parent().unwrap_or(Path::new(".")).join(p);
-        if beside.exists() { beside } else { p.to_path_buf() }
+        if beside.exists() {
+            beside
+        } else {
+            p.to_path_buf()
+        }
     }
 
     /// Resolve the hardware: a preset name, or a path (relative as above).

@@ -22,7 +22,10 @@ pub struct TensorStore {
 
 impl TensorStore {
     pub fn new(origin: impl Into<String>) -> Self {
-        TensorStore { tensors: BTreeMap::new(), origin: origin.into() }
+        TensorStore {
+            tensors: BTreeMap::new(),
+            origin: origin.into(),
+        }
     }
 
     pub fn insert(&mut self, key: impl Into<String>, shape: Vec<usize>, data: Vec<f32>) {
@@ -50,7 +53,10 @@ impl TensorStore {
     /// since checkpoints store RWKV's time parameters as [1, 1, d]).
     pub fn get(&self, key: &str, shape: &[usize]) -> Result<&[f32]> {
         let t = self.tensors.get(key).ok_or_else(|| {
-            Error::input(format!("{}: missing tensor `{key}` (expected shape {shape:?})", self.origin))
+            Error::input(format!(
+                "{}: missing tensor `{key}` (expected shape {shape:?})",
+                self.origin
+            ))
         })?;
         let squeeze = |s: &[usize]| s.iter().copied().filter(|&d| d != 1).collect::<Vec<_>>();
         if squeeze(&t.shape) != squeeze(shape) {
@@ -84,7 +90,10 @@ pub fn load_file(path: &Path) -> Result<TensorStore> {
 
 /// Read every tensor of a safetensors file as f32 (f32, f16 and bf16 storage).
 pub fn load_safetensors(path: &Path) -> Result<TensorStore> {
-    let bytes = std::fs::read(path).map_err(|source| Error::Read { path: path.to_path_buf(), source })?;
+    let bytes = std::fs::read(path).map_err(|source| Error::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
     safetensors_from_bytes(&path.display().to_string(), &bytes)
 }
 
@@ -96,13 +105,19 @@ pub fn safetensors_from_bytes(origin: &str, bytes: &[u8]) -> Result<TensorStore>
     for (name, view) in st.tensors() {
         let raw = view.data();
         let data: Vec<f32> = match view.dtype() {
-            safetensors::Dtype::F32 => raw.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect(),
-            safetensors::Dtype::BF16 => raw.chunks_exact(2).map(|b| f32::from_bits((u16::from_le_bytes([b[0], b[1]]) as u32) << 16)).collect(),
+            safetensors::Dtype::F32 => raw
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect(),
+            safetensors::Dtype::BF16 => raw
+                .chunks_exact(2)
+                .map(|b| f32::from_bits((u16::from_le_bytes([b[0], b[1]]) as u32) << 16))
+                .collect(),
             other => {
                 return Err(Error::input(format!(
                     "{}: tensor `{name}` has dtype {other:?}; supported: F32, BF16",
                     origin
-                )))
+                )));
             }
         };
         store.insert(name, view.shape().to_vec(), data);
@@ -114,17 +129,35 @@ pub fn safetensors_from_bytes(origin: &str, bytes: &[u8]) -> Result<TensorStore>
 /// file stem.
 pub fn load_npy(path: &Path) -> Result<TensorStore> {
     use ndarray_npy::ReadNpyExt;
-    let file = std::fs::File::open(path).map_err(|source| Error::Read { path: path.to_path_buf(), source })?;
-    let bad = |e: ndarray_npy::ReadNpyError| Error::input(format!("{}: not a readable f32/f64 .npy array: {e}", path.display()));
-    let array: ndarray::ArrayD<f32> = match ndarray::ArrayD::<f32>::read_npy(std::io::BufReader::new(file)) {
-        Ok(a) => a,
-        Err(ndarray_npy::ReadNpyError::WrongDescriptor(_)) => {
-            let file = std::fs::File::open(path).map_err(|source| Error::Read { path: path.to_path_buf(), source })?;
-            ndarray::ArrayD::<f64>::read_npy(std::io::BufReader::new(file)).map_err(bad)?.mapv(|v| v as f32)
-        }
-        Err(e) => return Err(bad(e)),
+    let file = std::fs::File::open(path).map_err(|source| Error::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let bad = |e: ndarray_npy::ReadNpyError| {
+        Error::input(format!(
+            "{}: not a readable f32/f64 .npy array: {e}",
+            path.display()
+        ))
     };
-    let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or("tensor").to_string();
+    let array: ndarray::ArrayD<f32> =
+        match ndarray::ArrayD::<f32>::read_npy(std::io::BufReader::new(file)) {
+            Ok(a) => a,
+            Err(ndarray_npy::ReadNpyError::WrongDescriptor(_)) => {
+                let file = std::fs::File::open(path).map_err(|source| Error::Read {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
+                ndarray::ArrayD::<f64>::read_npy(std::io::BufReader::new(file))
+                    .map_err(bad)?
+                    .mapv(|v| v as f32)
+            }
+            Err(e) => return Err(bad(e)),
+        };
+    let name = path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("tensor")
+        .to_string();
     let mut store = TensorStore::new(path.display().to_string());
     let shape = array.shape().to_vec();
     store.insert(name, shape, array.iter().copied().collect());
@@ -135,28 +168,60 @@ pub fn load_npy(path: &Path) -> Result<TensorStore> {
 /// `pytorch-reader` only interprets the tensor-rebuilding opcodes and checks declared lengths.
 pub fn load_pth(path: &Path) -> Result<TensorStore> {
     if !path.exists() {
-        return Err(Error::Read { path: path.to_path_buf(), source: std::io::Error::from(std::io::ErrorKind::NotFound) });
+        return Err(Error::Read {
+            path: path.to_path_buf(),
+            source: std::io::Error::from(std::io::ErrorKind::NotFound),
+        });
     }
     // A third-party parser on untrusted bytes: a panic inside it is reported as a bad file.
-    let opened = std::panic::catch_unwind(|| pytorch_reader::PytorchReader::new(path))
-        .map_err(|_| Error::input(format!("{}: not a readable PyTorch checkpoint (the reader failed)", path.display())))?;
-    let reader = opened.map_err(|e| Error::input(format!("{}: not a readable PyTorch checkpoint: {e}", path.display())))?;
+    let opened =
+        std::panic::catch_unwind(|| pytorch_reader::PytorchReader::new(path)).map_err(|_| {
+            Error::input(format!(
+                "{}: not a readable PyTorch checkpoint (the reader failed)",
+                path.display()
+            ))
+        })?;
+    let reader = opened.map_err(|e| {
+        Error::input(format!(
+            "{}: not a readable PyTorch checkpoint: {e}",
+            path.display()
+        ))
+    })?;
     let mut store = TensorStore::new(path.display().to_string());
     let mut keys = reader.keys();
     keys.sort();
     for name in keys {
-        let t = reader.get(&name).ok_or_else(|| Error::Internal(format!("tensor `{name}` listed but absent")))?;
+        let t = reader
+            .get(&name)
+            .ok_or_else(|| Error::Internal(format!("tensor `{name}` listed but absent")))?;
         let raw = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| t.read()))
-            .map_err(|_| Error::input(format!("{}: tensor `{name}`: unreadable data", path.display())))?
+            .map_err(|_| {
+                Error::input(format!(
+                    "{}: tensor `{name}`: unreadable data",
+                    path.display()
+                ))
+            })?
             .map_err(|e| Error::input(format!("{}: tensor `{name}`: {e}", path.display())))?;
         use pytorch_reader::DType;
         let data: Vec<f32> = match t.dtype() {
-            DType::F32 => raw.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect(),
-            DType::F64 => raw.chunks_exact(8).map(|b| f64::from_le_bytes(b.try_into().expect("8 bytes")) as f32).collect(),
-            DType::BF16 => raw.chunks_exact(2).map(|b| f32::from_bits((u16::from_le_bytes([b[0], b[1]]) as u32) << 16)).collect(),
+            DType::F32 => raw
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect(),
+            DType::F64 => raw
+                .chunks_exact(8)
+                .map(|b| f64::from_le_bytes(b.try_into().expect("8 bytes")) as f32)
+                .collect(),
+            DType::BF16 => raw
+                .chunks_exact(2)
+                .map(|b| f32::from_bits((u16::from_le_bytes([b[0], b[1]]) as u32) << 16))
+                .collect(),
             DType::F16 => raw
                 .chunks_exact(2)
-                .map(|b| crate::numerics::FloatFormat::FP16.decode_f32(u16::from_le_bytes([b[0], b[1]]) as u32))
+                .map(|b| {
+                    crate::numerics::FloatFormat::FP16
+                        .decode_f32(u16::from_le_bytes([b[0], b[1]]) as u32)
+                })
                 .collect(),
             other => {
                 return Err(Error::input(format!(
@@ -183,7 +248,13 @@ pub fn save_safetensors(store: &TensorStore, path: &Path) -> Result<()> {
     let bytes: Vec<(String, Vec<u8>, Vec<usize>)> = store
         .tensors
         .iter()
-        .map(|(k, t)| (k.clone(), t.data.iter().flat_map(|v| v.to_le_bytes()).collect(), t.shape.clone()))
+        .map(|(k, t)| {
+            (
+                k.clone(),
+                t.data.iter().flat_map(|v| v.to_le_bytes()).collect(),
+                t.shape.clone(),
+            )
+        })
         .collect();
     let views: Vec<(String, safetensors::tensor::TensorView)> = bytes
         .iter()
@@ -221,7 +292,10 @@ mod tests {
     fn wrong_shape_names_tensor_expected_and_found() {
         let mut s = TensorStore::new("w.safetensors");
         s.insert("blocks.1.att.key.weight", vec![8, 7], vec![0.0; 56]);
-        let err = s.get("blocks.1.att.key.weight", &[8, 8]).unwrap_err().to_string();
+        let err = s
+            .get("blocks.1.att.key.weight", &[8, 8])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("blocks.1.att.key.weight"), "{err}");
         assert!(err.contains("[8, 7]") && err.contains("[8, 8]"), "{err}");
     }
@@ -237,6 +311,11 @@ mod tests {
     fn non_finite_weights_are_refused() {
         let mut s = TensorStore::new("x");
         s.insert("t", vec![2], vec![0.0, f32::NAN]);
-        assert!(s.get("t", &[2]).unwrap_err().to_string().contains("non-finite"));
+        assert!(
+            s.get("t", &[2])
+                .unwrap_err()
+                .to_string()
+                .contains("non-finite")
+        );
     }
 }

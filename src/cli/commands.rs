@@ -4,41 +4,109 @@ use std::io::Write;
 use std::path::Path;
 
 use super::{
-    sweep_cmd, AttnKindArg, Cli, Command, CostFormat, DistributionArg, Format, HardwareCommand, ImportCommand, MulMode, NumericsCommand, PolicyArg,
-    TableFormat,
+    AttnKindArg, Cli, Command, CostFormat, DistributionArg, Format, HardwareCommand, ImportCommand,
+    MulMode, NumericsCommand, PolicyArg, TableFormat, sweep_cmd,
 };
 use crate::engine::Arith;
-use crate::error::{write_atomic, Error, Result};
+use crate::error::{Error, Result, write_atomic};
 use crate::hardware::{Hardware, PRESETS};
-use crate::ledger::{Op, BF16, FP16, FP32, INT8};
-use crate::models::spikegpt::{SpikeGpt, Variant};
+use crate::ledger::{BF16, FP16, FP32, INT8, Op};
 use crate::models::ModelDesc;
+use crate::models::spikegpt::{SpikeGpt, Variant};
 use crate::report::{self, table};
 use crate::run;
 use crate::scenario::LoadedScenario;
 
 pub fn dispatch(cli: Cli, stdout: &mut dyn Write) -> Result<()> {
     match cli.command {
-        Command::Run { scenario, format, out, threads, max_memory, plot } => {
+        Command::Run {
+            scenario,
+            format,
+            out,
+            threads,
+            max_memory,
+            plot,
+        } => {
             crate::resources::set_max_memory(max_memory.unwrap_or(0));
             cmd_run(&scenario, format, out.as_deref(), threads, plot, stdout)
         }
-        Command::Compare { scenario, hardware, format, threads } => cmd_compare(&scenario, &hardware, format, threads, stdout),
-        Command::Sweep { scenario, set, range, log_range, out, format, samples, shard, resume, breakeven, breakeven_axis, threads } => {
-            let args = sweep_cmd::SweepArgs { set, range, log_range, out, samples, shard, resume, breakeven, breakeven_axis };
+        Command::Compare {
+            scenario,
+            hardware,
+            format,
+            threads,
+        } => cmd_compare(&scenario, &hardware, format, threads, stdout),
+        Command::Sweep {
+            scenario,
+            set,
+            range,
+            log_range,
+            out,
+            format,
+            samples,
+            shard,
+            resume,
+            breakeven,
+            breakeven_axis,
+            threads,
+        } => {
+            let args = sweep_cmd::SweepArgs {
+                set,
+                range,
+                log_range,
+                out,
+                samples,
+                shard,
+                resume,
+                breakeven,
+                breakeven_axis,
+            };
             let text = with_threads(threads, || sweep_cmd::sweep(&scenario, args, format))??;
             emit(stdout, &text)
         }
-        Command::Merge { dirs, out, format } => emit(stdout, &sweep_cmd::merge(&dirs, out.as_deref(), format)?),
-        Command::Price { ledger, hardware, format } => emit(stdout, &sweep_cmd::price(&ledger, &hardware, format)?),
+        Command::Merge { dirs, out, format } => {
+            emit(stdout, &sweep_cmd::merge(&dirs, out.as_deref(), format)?)
+        }
+        Command::Price {
+            ledger,
+            hardware,
+            format,
+        } => emit(stdout, &sweep_cmd::price(&ledger, &hardware, format)?),
         Command::Inspect { model } => cmd_inspect(&model, stdout),
-        Command::Numerics { command: NumericsCommand::Mul { mode, format, policy, values } } => {
-            cmd_numerics_mul(mode, &format, policy, &values, stdout)
-        }
-        Command::Numerics { command: NumericsCommand::ErrorTable { samples, seed, distribution, range, format } } => {
-            cmd_error_table(samples, seed, distribution, range.as_deref(), format, stdout)
-        }
-        Command::Import { command: ImportCommand::Spikegpt { checkpoint, out, name } } => {
+        Command::Numerics {
+            command:
+                NumericsCommand::Mul {
+                    mode,
+                    format,
+                    policy,
+                    values,
+                },
+        } => cmd_numerics_mul(mode, &format, policy, &values, stdout),
+        Command::Numerics {
+            command:
+                NumericsCommand::ErrorTable {
+                    samples,
+                    seed,
+                    distribution,
+                    range,
+                    format,
+                },
+        } => cmd_error_table(
+            samples,
+            seed,
+            distribution,
+            range.as_deref(),
+            format,
+            stdout,
+        ),
+        Command::Import {
+            command:
+                ImportCommand::Spikegpt {
+                    checkpoint,
+                    out,
+                    name,
+                },
+        } => {
             let imp = crate::import::import_spikegpt(&checkpoint, &out, name.as_deref())?;
             let c = &imp.config;
             emit(
@@ -56,17 +124,48 @@ pub fn dispatch(cli: Cli, stdout: &mut dyn Write) -> Result<()> {
                 ),
             )
         }
-        Command::AttentionCost { kind, tokens, dim, heads, bits, anchors, normalisation, convention, format, seed, hardware } => {
-            cmd_attention_cost(kind, tokens, dim, heads, bits, anchors, &normalisation, &convention, format, seed, hardware, stdout)
+        Command::AttentionCost {
+            kind,
+            tokens,
+            dim,
+            heads,
+            bits,
+            anchors,
+            normalisation,
+            convention,
+            format,
+            seed,
+            hardware,
+        } => cmd_attention_cost(
+            kind,
+            tokens,
+            dim,
+            heads,
+            bits,
+            anchors,
+            &normalisation,
+            &convention,
+            format,
+            seed,
+            hardware,
+            stdout,
+        ),
+        Command::Reproduce { out, only, tokens } => {
+            cmd_reproduce(out.as_deref(), &only, tokens, stdout)
         }
-        Command::Reproduce { out, only, tokens } => cmd_reproduce(out.as_deref(), &only, tokens, stdout),
-        Command::Hardware { command: HardwareCommand::List } => cmd_hardware_list(stdout),
-        Command::Hardware { command: HardwareCommand::Show { name } } => cmd_hardware_show(&name, stdout),
+        Command::Hardware {
+            command: HardwareCommand::List,
+        } => cmd_hardware_list(stdout),
+        Command::Hardware {
+            command: HardwareCommand::Show { name },
+        } => cmd_hardware_show(&name, stdout),
     }
 }
 
 fn emit(stdout: &mut dyn Write, text: &str) -> Result<()> {
-    stdout.write_all(text.as_bytes()).map_err(|e| Error::Internal(format!("writing to stdout: {e}")))
+    stdout
+        .write_all(text.as_bytes())
+        .map_err(|e| Error::Internal(format!("writing to stdout: {e}")))
 }
 
 fn with_threads<T: Send>(threads: Option<usize>, f: impl FnOnce() -> T + Send) -> Result<T> {
@@ -81,11 +180,21 @@ fn with_threads<T: Send>(threads: Option<usize>, f: impl FnOnce() -> T + Send) -
     }
 }
 
-fn cmd_run(path: &Path, format: Format, out: Option<&Path>, threads: Option<usize>, plot: bool, stdout: &mut dyn Write) -> Result<()> {
+fn cmd_run(
+    path: &Path,
+    format: Format,
+    out: Option<&Path>,
+    threads: Option<usize>,
+    plot: bool,
+    stdout: &mut dyn Write,
+) -> Result<()> {
     let sc = LoadedScenario::load(path)?;
     let hw = Hardware::load(&sc.hardware_ref())?;
     if let Some(dir) = out {
-        std::fs::create_dir_all(dir).map_err(|source| Error::Write { path: dir.to_path_buf(), source })?;
+        std::fs::create_dir_all(dir).map_err(|source| Error::Write {
+            path: dir.to_path_buf(),
+            source,
+        })?;
     }
     let outputs = with_threads(threads, || run::execute(&sc))??;
     let rep = report::build(&sc, &hw, &outputs);
@@ -94,10 +203,18 @@ fn cmd_run(path: &Path, format: Format, out: Option<&Path>, threads: Option<usiz
             .iter()
             .map(|o| serde_json::json!({ "label": o.label, "model": o.model, "variant": o.variant, "tokens": o.tokens, "ledger": o.ledger }))
             .collect();
-        let ledger_json = serde_json::to_string_pretty(&serde_json::json!({ "runs": ledgers })).expect("ledgers serialise") + "\n";
-        write_atomic(&dir.join("report.json"), table::render_json(&rep).as_bytes())?;
+        let ledger_json = serde_json::to_string_pretty(&serde_json::json!({ "runs": ledgers }))
+            .expect("ledgers serialise")
+            + "\n";
+        write_atomic(
+            &dir.join("report.json"),
+            table::render_json(&rep).as_bytes(),
+        )?;
         write_atomic(&dir.join("report.csv"), table::render_csv(&rep).as_bytes())?;
-        write_atomic(&dir.join("report.md"), table::render_markdown(&rep).as_bytes())?;
+        write_atomic(
+            &dir.join("report.md"),
+            table::render_markdown(&rep).as_bytes(),
+        )?;
         write_atomic(&dir.join("ledger.json"), ledger_json.as_bytes())?;
         if plot {
             sweep_cmd::breakdown_plots(&outputs, &hw, dir)?;
@@ -112,16 +229,32 @@ fn cmd_run(path: &Path, format: Format, out: Option<&Path>, threads: Option<usiz
     emit(stdout, &text)
 }
 
-fn cmd_compare(path: &Path, hardware: &[String], format: Format, threads: Option<usize>, stdout: &mut dyn Write) -> Result<()> {
+fn cmd_compare(
+    path: &Path,
+    hardware: &[String],
+    format: Format,
+    threads: Option<usize>,
+    stdout: &mut dyn Write,
+) -> Result<()> {
     let sc = LoadedScenario::load(path)?;
     let names: Vec<String> = if !hardware.is_empty() {
-        hardware.iter().map(|h| sc.resolve_hardware(h.trim())).collect()
+        hardware
+            .iter()
+            .map(|h| sc.resolve_hardware(h.trim()))
+            .collect()
     } else if !sc.scenario.compare.is_empty() {
-        sc.scenario.compare.iter().map(|h| sc.resolve_hardware(h)).collect()
+        sc.scenario
+            .compare
+            .iter()
+            .map(|h| sc.resolve_hardware(h))
+            .collect()
     } else {
         vec![sc.hardware_ref()]
     };
-    let hws = names.iter().map(|n| Hardware::load(n)).collect::<Result<Vec<_>>>()?;
+    let hws = names
+        .iter()
+        .map(|n| Hardware::load(n))
+        .collect::<Result<Vec<_>>>()?;
     let outputs = with_threads(threads, || run::execute(&sc))??;
     let c = report::compare::compare(&sc, &outputs, &hws);
     let text = match format {
@@ -139,21 +272,48 @@ fn cmd_inspect(path: &Path, stdout: &mut dyn Write) -> Result<()> {
     let mut out = String::new();
     match desc {
         ModelDesc::Transformer(cfg) => {
-            out += &format!("model {} (transformer, {:?}, {} attention)\n", cfg.name, cfg.task, cfg.attention.name());
-            out += &format!("layers {}, width {}, heads {}, MLP hidden {}\n", cfg.n_layer, cfg.n_embd, cfg.n_head, cfg.mlp_mult * cfg.n_embd);
+            out += &format!(
+                "model {} (transformer, {:?}, {} attention)\n",
+                cfg.name,
+                cfg.task,
+                cfg.attention.name()
+            );
+            out += &format!(
+                "layers {}, width {}, heads {}, MLP hidden {}\n",
+                cfg.n_layer,
+                cfg.n_embd,
+                cfg.n_head,
+                cfg.mlp_mult * cfg.n_embd
+            );
             out += &format!("parameters {} (without hash tensors)\n", cfg.n_params());
         }
         ModelDesc::SpikeGpt(cfg) => {
             let n = cfg.n_params();
-            out += &format!("model {} (SpikeGPT-style, variant {})\n", cfg.name, cfg.variant.name());
-            out += &format!("layers {}, width {}, FFN hidden {}, vocabulary {}\n", cfg.n_layer, cfg.n_embd, cfg.ffn_hidden(), cfg.vocab_size);
+            out += &format!(
+                "model {} (SpikeGPT-style, variant {})\n",
+                cfg.name,
+                cfg.variant.name()
+            );
+            out += &format!(
+                "layers {}, width {}, FFN hidden {}, vocabulary {}\n",
+                cfg.n_layer,
+                cfg.n_embd,
+                cfg.ffn_hidden(),
+                cfg.vocab_size
+            );
             out += &format!("parameters {n}\n");
             // Dense MACs per token come from executing one token of the non-spiking form.
             let dense = {
-                let twin = crate::models::spikegpt::Config { variant: Variant::NonSpiking, ..cfg.clone() };
+                let twin = crate::models::spikegpt::Config {
+                    variant: Variant::NonSpiking,
+                    ..cfg.clone()
+                };
                 let need = n as u64 * 4;
                 if need > (8u64 << 30) {
-                    return Err(Error::input(format!("{}: {n} parameters need {need} bytes in fp32; refusing to allocate more than 8 GiB for inspect", path.display())));
+                    return Err(Error::input(format!(
+                        "{}: {n} parameters need {need} bytes in fp32; refusing to allocate more than 8 GiB for inspect",
+                        path.display()
+                    )));
                 }
                 let m = SpikeGpt::from_config(twin, base)?;
                 let arith = Arith::Exact;
@@ -162,25 +322,48 @@ fn cmd_inspect(path: &Path, stdout: &mut dyn Write) -> Result<()> {
                 m.step(0, &mut st, &arith, &mut l);
                 l.totals().op_total(Op::DenseSynop)
             };
-            out += &format!("dense MACs per token {dense} (executed: one token of the non-spiking form, synaptic operations of every projection)\n");
+            out += &format!(
+                "dense MACs per token {dense} (executed: one token of the non-spiking form, synaptic operations of every projection)\n"
+            );
             out += "weight bytes per number format:\n";
             for f in [FP32, FP16, BF16, "fp8-e4m3".parse().expect("valid"), INT8] {
-                out += &format!("  {:<9} {}\n", f.to_string(), n as u64 * f.bits() as u64 / 8);
+                out += &format!(
+                    "  {:<9} {}\n",
+                    f.to_string(),
+                    n as u64 * f.bits() as u64 / 8
+                );
             }
         }
         ModelDesc::Pvt(cfg) => {
-            out += &format!("model {} (PVTv2, {} attention, {}x{} images)\n", cfg.name, cfg.attention.name(), cfg.image_size, cfg.image_size);
-            out += &format!("embed_dims {:?}, num_heads {:?}, mlp_ratios {:?}, depths {:?}\n", cfg.embed_dims, cfg.num_heads, cfg.mlp_ratios, cfg.depths);
+            out += &format!(
+                "model {} (PVTv2, {} attention, {}x{} images)\n",
+                cfg.name,
+                cfg.attention.name(),
+                cfg.image_size,
+                cfg.image_size
+            );
+            out += &format!(
+                "embed_dims {:?}, num_heads {:?}, mlp_ratios {:?}, depths {:?}\n",
+                cfg.embed_dims, cfg.num_heads, cfg.mlp_ratios, cfg.depths
+            );
             out += &format!("parameters {} (without hash tensors)\n", cfg.n_params());
         }
         ModelDesc::Sequential(cfg) => {
             let m = crate::models::sequential::Sequential::from_config(cfg, base)?;
-            out += &format!("model {} (sequential, {} layers, {} time steps)\n", m.cfg.name, m.cfg.layers.len(), m.cfg.timesteps);
+            out += &format!(
+                "model {} (sequential, {} layers, {} time steps)\n",
+                m.cfg.name,
+                m.cfg.layers.len(),
+                m.cfg.timesteps
+            );
             for (i, l) in m.cfg.layers.iter().enumerate() {
                 out += &format!("  {i}: {l:?}\n");
             }
             let s = &m.statics;
-            out += &format!("ParameterCount {}\nFootprint {} B (fp32 parameters)\nConnectionSparsity {}\n", s.ParameterCount, s.Footprint, s.ConnectionSparsity);
+            out += &format!(
+                "ParameterCount {}\nFootprint {} B (fp32 parameters)\nConnectionSparsity {}\n",
+                s.ParameterCount, s.Footprint, s.ConnectionSparsity
+            );
         }
     }
     emit(stdout, &out)
@@ -197,19 +380,31 @@ fn cmd_hardware_list(stdout: &mut dyn Write) -> Result<()> {
 
 fn cmd_hardware_show(name: &str, stdout: &mut dyn Write) -> Result<()> {
     let hw = Hardware::load(name)?;
-    let mut out = format!("# {} ({}), sha256 {}\n# {}\n", hw.model.name, hw.origin, hw.sha256, hw.model.description);
+    let mut out = format!(
+        "# {} ({}), sha256 {}\n# {}\n",
+        hw.model.name, hw.origin, hw.sha256, hw.model.description
+    );
     for (path, value, unit, source) in hw.model.lines() {
         out += &format!("{path}\t{value}\t{unit}\t{source}\n");
     }
     emit(stdout, &out)
 }
 
-fn cmd_numerics_mul(mode: MulMode, format: &str, policy: PolicyArg, values: &[f64], stdout: &mut dyn Write) -> Result<()> {
-    use crate::numerics::lmul::{lmul_bits, LmulPolicy};
+fn cmd_numerics_mul(
+    mode: MulMode,
+    format: &str,
+    policy: PolicyArg,
+    values: &[f64],
+    stdout: &mut dyn Write,
+) -> Result<()> {
     use crate::numerics::FloatFormat;
+    use crate::numerics::lmul::{LmulPolicy, lmul_bits};
     let fmt = FloatFormat::parse(format).map_err(|e| Error::input(format!("--format: {e}")))?;
     if values.len() % 2 != 0 {
-        return Err(Error::input(format!("numerics mul takes operands in pairs; got {} values", values.len())));
+        return Err(Error::input(format!(
+            "numerics mul takes operands in pairs; got {} values",
+            values.len()
+        )));
     }
     let policy = match policy {
         PolicyArg::Ieee => LmulPolicy::Ieee,
@@ -234,20 +429,39 @@ fn cmd_numerics_mul(mode: MulMode, format: &str, policy: PolicyArg, values: &[f6
             }
         };
         // The shortest decimal that reads back as the same value (as f32 when it is one).
-        let shown = if (value as f32) as f64 == value || value.is_nan() { format!("{}", value as f32) } else { format!("{value}") };
+        let shown = if (value as f32) as f64 == value || value.is_nan() {
+            format!("{}", value as f32)
+        } else {
+            format!("{value}")
+        };
         out += &format!("{shown} 0x{bits:0width$X}\n");
     }
     emit(stdout, &out)
 }
 
-fn cmd_error_table(samples: usize, seed: u64, dist: DistributionArg, range: Option<&str>, format: TableFormat, stdout: &mut dyn Write) -> Result<()> {
-    use crate::numerics::{error_table, Distribution, ErrorTableConfig};
+fn cmd_error_table(
+    samples: usize,
+    seed: u64,
+    dist: DistributionArg,
+    range: Option<&str>,
+    format: TableFormat,
+    stdout: &mut dyn Write,
+) -> Result<()> {
+    use crate::numerics::{Distribution, ErrorTableConfig, error_table};
     if samples == 0 || samples > 100_000_000 {
-        return Err(Error::input(format!("--samples must be between 1 and 100000000, found {samples}")));
+        return Err(Error::input(format!(
+            "--samples must be between 1 and 100000000, found {samples}"
+        )));
     }
     let parse_range = |r: &str| -> Result<(f64, f64)> {
-        let (lo, hi) = r.split_once(':').ok_or_else(|| Error::input(format!("--range `{r}`: expected LO:HI")))?;
-        let p = |s: &str| s.trim().parse::<f64>().map_err(|_| Error::input(format!("--range `{r}`: `{s}` is not a number")));
+        let (lo, hi) = r
+            .split_once(':')
+            .ok_or_else(|| Error::input(format!("--range `{r}`: expected LO:HI")))?;
+        let p = |s: &str| {
+            s.trim()
+                .parse::<f64>()
+                .map_err(|_| Error::input(format!("--range `{r}`: `{s}` is not a number")))
+        };
         Ok((p(lo)?, p(hi)?))
     };
     let distribution = match (dist, range.map(parse_range).transpose()?) {
@@ -256,7 +470,10 @@ fn cmd_error_table(samples: usize, seed: u64, dist: DistributionArg, range: Opti
             if !(lo > 0.0 && hi > lo && hi.is_finite()) {
                 return Err(Error::input("--range for log-uniform needs 0 < LO < HI"));
             }
-            Distribution::LogUniform { lo_exp: lo.log2(), hi_exp: hi.log2() }
+            Distribution::LogUniform {
+                lo_exp: lo.log2(),
+                hi_exp: hi.log2(),
+            }
         }
         (DistributionArg::Uniform, r) => {
             let (lo, hi) = r.unwrap_or((-1.0, 1.0));
@@ -273,22 +490,46 @@ fn cmd_error_table(samples: usize, seed: u64, dist: DistributionArg, range: Opti
             Distribution::Normal { mean, sd }
         }
     };
-    let rows = error_table(&ErrorTableConfig { samples, seed, distribution });
+    let rows = error_table(&ErrorTableConfig {
+        samples,
+        seed,
+        distribution,
+    });
     let text = match format {
         TableFormat::Json => serde_json::to_string_pretty(&rows).expect("rows serialise") + "\n",
         TableFormat::Csv => {
-            let mut s = String::from("row,samples,mean_rel_err,max_rel_err,mean_bias,dot64_mean,dot64_max,dot64_norm_mean,dot64_norm_max,dot256_mean,dot256_max,dot256_norm_mean,dot256_norm_max\n");
+            let mut s = String::from(
+                "row,samples,mean_rel_err,max_rel_err,mean_bias,dot64_mean,dot64_max,dot64_norm_mean,dot64_norm_max,dot256_mean,dot256_max,dot256_norm_mean,dot256_norm_max\n",
+            );
             for r in &rows {
                 s += &format!(
                     "{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
-                    r.name, r.samples, r.mean_rel_err, r.max_rel_err, r.mean_bias, r.dot64_mean, r.dot64_max, r.dot64_norm_mean, r.dot64_norm_max,
-                    r.dot256_mean, r.dot256_max, r.dot256_norm_mean, r.dot256_norm_max
+                    r.name,
+                    r.samples,
+                    r.mean_rel_err,
+                    r.max_rel_err,
+                    r.mean_bias,
+                    r.dot64_mean,
+                    r.dot64_max,
+                    r.dot64_norm_mean,
+                    r.dot64_norm_max,
+                    r.dot256_mean,
+                    r.dot256_max,
+                    r.dot256_norm_mean,
+                    r.dot256_norm_max
                 );
             }
             s
         }
         TableFormat::Table => {
-            let mut t = table::Table::new(&["row", "mean |rel| %", "max |rel| %", "bias %", "dot64 err/sum|ab| %", "dot256 err/sum|ab| %"]);
+            let mut t = table::Table::new(&[
+                "row",
+                "mean |rel| %",
+                "max |rel| %",
+                "bias %",
+                "dot64 err/sum|ab| %",
+                "dot256 err/sum|ab| %",
+            ]);
             for r in &rows {
                 t.push(vec![
                     r.name.clone(),
@@ -299,7 +540,11 @@ fn cmd_error_table(samples: usize, seed: u64, dist: DistributionArg, range: Opti
                     format!("{:.4}", 100.0 * r.dot256_norm_mean),
                 ]);
             }
-            format!("{} operand pairs, seed {seed}, {distribution:?}; relative error of the product against the exact f64 product\n\n{}", samples, t.text())
+            format!(
+                "{} operand pairs, seed {seed}, {distribution:?}; relative error of the product against the exact f64 product\n\n{}",
+                samples,
+                t.text()
+            )
         }
     };
     emit(stdout, &text)
@@ -322,13 +567,27 @@ fn cmd_attention_cost(
 ) -> Result<()> {
     use crate::attention_cost::{self as ac, CostSpec};
     use crate::engine::attention::AttentionKind;
-    let convention: crate::convention::Convention = convention.parse().map_err(|e| Error::input(format!("--convention: {e}")))?;
+    let convention: crate::convention::Convention = convention
+        .parse()
+        .map_err(|e| Error::input(format!("--convention: {e}")))?;
     let kind = match kind {
         AttnKindArg::Softmax => AttentionKind::Softmax,
         AttnKindArg::Linear => AttentionKind::Linear,
-        AttnKindArg::Ecoformer => AttentionKind::EcoFormer { bits, anchors, normalisation: ac::parse_normalisation(normalisation)? },
+        AttnKindArg::Ecoformer => AttentionKind::EcoFormer {
+            bits,
+            anchors,
+            normalisation: ac::parse_normalisation(normalisation)?,
+        },
     };
-    let report = ac::measure(&CostSpec { kind, tokens, dim, heads, convention, seed, hardware })?;
+    let report = ac::measure(&CostSpec {
+        kind,
+        tokens,
+        dim,
+        heads,
+        convention,
+        seed,
+        hardware,
+    })?;
     let text = match format {
         CostFormat::Table => ac::render_text(&report),
         CostFormat::Json => ac::render_json(&report),
@@ -339,14 +598,24 @@ fn cmd_attention_cost(
 /// The tables `picojoule reproduce` knows, in document order.
 const REPRODUCTIONS: &[&str] = &["lmul", "spikegpt", "ecoformer"];
 
-fn cmd_reproduce(out: Option<&Path>, only: &[String], tokens: usize, stdout: &mut dyn Write) -> Result<()> {
+fn cmd_reproduce(
+    out: Option<&Path>,
+    only: &[String],
+    tokens: usize,
+    stdout: &mut dyn Write,
+) -> Result<()> {
     for o in only {
         if !REPRODUCTIONS.contains(&o.as_str()) {
-            return Err(Error::input(format!("--only `{o}`: valid tables are {}", REPRODUCTIONS.join(", "))));
+            return Err(Error::input(format!(
+                "--only `{o}`: valid tables are {}",
+                REPRODUCTIONS.join(", ")
+            )));
         }
     }
     if tokens < 300 || tokens > 1_000_000 {
-        return Err(Error::input(format!("--tokens must be between 300 and 1000000, found {tokens}")));
+        return Err(Error::input(format!(
+            "--tokens must be between 300 and 1000000, found {tokens}"
+        )));
     }
     let wanted = |name: &str| only.is_empty() || only.iter().any(|o| o == name);
     let mut doc = String::from(
@@ -358,7 +627,10 @@ Each table: the published value, picojoule's value measured from an execution, t
         doc += "\n";
     }
     if wanted("spikegpt") {
-        let setting = crate::reproduce::spikegpt::Setting { tokens, ..Default::default() };
+        let setting = crate::reproduce::spikegpt::Setting {
+            tokens,
+            ..Default::default()
+        };
         let text = Path::new("data/text/sotu-test.txt");
         doc += &crate::reproduce::spikegpt::spikegpt_table(text, &setting)?.markdown();
         doc += "\n";

@@ -35,7 +35,9 @@ pub enum Format {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run a scenario: execute its models, count, price, and report.
-    #[command(after_help = "Examples:\n  picojoule run scenarios/quickstart.ron\n  picojoule run scenarios/quickstart.ron --format md\n  picojoule run scenarios/quickstart.ron --out out/   # writes report.json, report.csv, report.md, ledger.json")]
+    #[command(
+        after_help = "Examples:\n  picojoule run scenarios/quickstart.ron\n  picojoule run scenarios/quickstart.ron --format md\n  picojoule run scenarios/quickstart.ron --out out/   # writes report.json, report.csv, report.md, ledger.json"
+    )]
     Run {
         /// The scenario file (RON).
         scenario: PathBuf,
@@ -56,7 +58,9 @@ pub enum Command {
         plot: bool,
     },
     /// Run a scenario once and price it under several cost models: which run wins under each.
-    #[command(after_help = "Examples:\n  picojoule compare scenarios/paper-vs-full.ron\n  picojoule compare scenarios/paper-vs-full.ron --hardware paper45,horowitz45,lemaire-iconip22 --format md")]
+    #[command(
+        after_help = "Examples:\n  picojoule compare scenarios/paper-vs-full.ron\n  picojoule compare scenarios/paper-vs-full.ron --hardware paper45,horowitz45,lemaire-iconip22 --format md"
+    )]
     Compare {
         /// The scenario file (RON).
         scenario: PathBuf,
@@ -72,13 +76,15 @@ pub enum Command {
         threads: Option<usize>,
     },
     /// Sweep cost-model values and model parameters over a grid; tables, plots, break-even.
-    #[command(after_help = "Axes: PATH is a cost-model path as `picojoule hardware show` prints it (add.fp32, \
+    #[command(
+        after_help = "Axes: PATH is a cost-model path as `picojoule hardware show` prints it (add.fp32, \
 memory.dram.read, ...: re-prices one simulation) or a model parameter (model.lif.v_threshold, model.n_embd, ...: \
 re-simulates). Axes on the command line replace the scenario's `sweep` axes.\n\nExamples:\n  \
 picojoule sweep scenarios/sweep-ac-energy.ron\n  \
 picojoule sweep scenarios/quickstart.ron --range add.fp32=0.1:1.0:10 --breakeven 2,3\n  \
 picojoule sweep scenarios/quickstart.ron --set model.lif.v_threshold=0.5,1,2 --out sweep/\n  \
-picojoule sweep S.ron --out part1 --shard 1/4   # then: picojoule merge part1 part2 part3 part4 --out all")]
+picojoule sweep S.ron --out part1 --shard 1/4   # then: picojoule merge part1 part2 part3 part4 --out all"
+    )]
     Sweep {
         /// The scenario file (RON).
         scenario: PathBuf,
@@ -117,7 +123,9 @@ picojoule sweep S.ron --out part1 --shard 1/4   # then: picojoule merge part1 pa
         threads: Option<usize>,
     },
     /// Join the output folders of sweep shards into the table of the whole sweep.
-    #[command(after_help = "Example:\n  picojoule merge part1 part2 part3 part4 --out all --format csv")]
+    #[command(
+        after_help = "Example:\n  picojoule merge part1 part2 part3 part4 --out all --format csv"
+    )]
     Merge {
         /// Shard output folders (each written by `picojoule sweep --shard K/N --out DIR`).
         #[arg(required = true)]
@@ -129,7 +137,9 @@ picojoule sweep S.ron --out part1 --shard 1/4   # then: picojoule merge part1 pa
         format: Format,
     },
     /// Price a saved ledger (`run --out` writes ledger.json) with a cost model.
-    #[command(after_help = "Example:\n  picojoule run scenarios/quickstart.ron --out out/\n  picojoule price out/ledger.json --hardware jouppi7")]
+    #[command(
+        after_help = "Example:\n  picojoule run scenarios/quickstart.ron --out out/\n  picojoule price out/ledger.json --hardware jouppi7"
+    )]
     Price {
         /// A ledger file written by `picojoule run --out`.
         ledger: PathBuf,
@@ -157,7 +167,9 @@ picojoule sweep S.ron --out part1 --shard 1/4   # then: picojoule merge part1 pa
     },
     /// Count one attention layer (softmax, linear or EcoFormer hashed) on seeded random input and
     /// print the counts of its core under a counting convention.
-    #[command(after_help = "Examples:\n  picojoule attention-cost --kind ecoformer --tokens 3136 --dim 32 --heads 1 --convention ecoformer-paper\n  picojoule attention-cost --kind softmax --tokens 196 --dim 160 --heads 5 --format json\n\nEnergy is priced with --hardware, by default paper45 for --convention ecoformer-paper and horowitz45 for full.")]
+    #[command(
+        after_help = "Examples:\n  picojoule attention-cost --kind ecoformer --tokens 3136 --dim 32 --heads 1 --convention ecoformer-paper\n  picojoule attention-cost --kind softmax --tokens 196 --dim 160 --heads 5 --format json\n\nEnergy is priced with --hardware, by default paper45 for --convention ecoformer-paper and horowitz45 for full."
+    )]
     AttentionCost {
         /// Attention kind.
         #[arg(long, value_enum)]
@@ -246,7 +258,9 @@ pub enum TableFormat {
 #[derive(Subcommand, Debug)]
 pub enum NumericsCommand {
     /// Multiply pairs of numbers in a format; prints `VALUE 0xBITS` per pair.
-    #[command(after_help = "Examples:\n  picojoule numerics mul --mode lmul --format fp32 1.5 1.5 -2 3\n  picojoule numerics mul --mode round --format fp8-e4m3 0.1 10")]
+    #[command(
+        after_help = "Examples:\n  picojoule numerics mul --mode lmul --format fp32 1.5 1.5 -2 3\n  picojoule numerics mul --mode round --format fp8-e4m3 0.1 10"
+    )]
     Mul {
         #[arg(long, value_enum, default_value = "lmul")]
         mode: MulMode,
@@ -281,7 +295,9 @@ pub enum NumericsCommand {
 #[derive(Subcommand, Debug)]
 pub enum ImportCommand {
     /// A SpikeGPT `.pth`/`.pt` state dict (read without executing pickle code).
-    #[command(after_help = "Example:\n  picojoule import spikegpt SpikeGPT-216M.pth --out models/imported\n  picojoule run my-scenario.ron   # with (model: \"models/imported/SpikeGPT-216M.ron\")")]
+    #[command(
+        after_help = "Example:\n  picojoule import spikegpt SpikeGPT-216M.pth --out models/imported\n  picojoule run my-scenario.ron   # with (model: \"models/imported/SpikeGPT-216M.ron\")"
+    )]
     Spikegpt {
         checkpoint: PathBuf,
         /// Folder for NAME.ron and NAME.safetensors.
@@ -311,7 +327,9 @@ pub enum HardwareCommand {
     /// List the built-in cost presets.
     List,
     /// Every priced action of a cost model with its value, unit and source, one per line.
-    #[command(after_help = "Examples:\n  picojoule hardware show horowitz45\n  picojoule hardware show my-chip.ron")]
+    #[command(
+        after_help = "Examples:\n  picojoule hardware show horowitz45\n  picojoule hardware show my-chip.ron"
+    )]
     Show {
         /// A preset name or a path to a cost model file.
         name: String,

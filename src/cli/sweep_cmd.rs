@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use super::Format;
-use crate::error::{write_atomic, Error, Result};
-use crate::hardware::{price as price_ledger, Hardware};
+use crate::error::{Error, Result, write_atomic};
+use crate::hardware::{Hardware, price as price_ledger};
 use crate::ledger::{Ledger, Op};
 use crate::report::{self, plot, sweep_table, table};
 use crate::run::RunOutput;
@@ -32,7 +32,9 @@ fn command_line_position(flag: &str, value: &str) -> usize {
     let args: Vec<String> = std::env::args().collect();
     let joined = format!("{flag}={value}");
     (0..args.len())
-        .find(|&i| args[i] == joined || (args[i] == flag && args.get(i + 1).is_some_and(|v| v == value)))
+        .find(|&i| {
+            args[i] == joined || (args[i] == flag && args.get(i + 1).is_some_and(|v| v == value))
+        })
         .unwrap_or(usize::MAX)
 }
 
@@ -46,9 +48,16 @@ fn render(res: &SweepResult, format: Format) -> String {
 }
 
 pub fn sweep(path: &Path, a: SweepArgs, format: Format) -> Result<String> {
-    let mut ov = Overrides { samples: a.samples, ..Default::default() };
+    let mut ov = Overrides {
+        samples: a.samples,
+        ..Default::default()
+    };
     let mut given: Vec<(usize, &str, &String)> = Vec::new();
-    for (flag, list) in [("--set", &a.set), ("--range", &a.range), ("--log-range", &a.log_range)] {
+    for (flag, list) in [
+        ("--set", &a.set),
+        ("--range", &a.range),
+        ("--log-range", &a.log_range),
+    ] {
         for arg in list {
             given.push((command_line_position(flag, arg), flag, arg));
         }
@@ -56,7 +65,8 @@ pub fn sweep(path: &Path, a: SweepArgs, format: Format) -> Result<String> {
     // Axes keep the order they were given in (clap groups them by flag).
     given.sort_by_key(|g| g.0);
     for (_, flag, arg) in given {
-        ov.axes.push((format!("{flag} {arg}"), sweep::parse_cli_axis(flag, arg)?));
+        ov.axes
+            .push((format!("{flag} {arg}"), sweep::parse_cli_axis(flag, arg)?));
     }
     let shard = a.shard.as_deref().map(sweep::parse_shard).transpose()?;
     let sc = LoadedScenario::load(path)?;
@@ -64,8 +74,16 @@ pub fn sweep(path: &Path, a: SweepArgs, format: Format) -> Result<String> {
         let (x, y) = b
             .split_once(',')
             .filter(|(x, y)| !x.trim().is_empty() && !y.trim().is_empty())
-            .ok_or_else(|| Error::input(format!("--breakeven {b}: expected RUN_A,RUN_B (run labels or 1-based numbers)")))?;
-        ov.breakeven = Some(BreakevenSpec { a: x.trim().into(), b: y.trim().into(), axis: a.breakeven_axis.clone() });
+            .ok_or_else(|| {
+                Error::input(format!(
+                    "--breakeven {b}: expected RUN_A,RUN_B (run labels or 1-based numbers)"
+                ))
+            })?;
+        ov.breakeven = Some(BreakevenSpec {
+            a: x.trim().into(),
+            b: y.trim().into(),
+            axis: a.breakeven_axis.clone(),
+        });
     } else if let Some(axis) = &a.breakeven_axis {
         let mut b = sc
             .scenario
@@ -77,7 +95,15 @@ pub fn sweep(path: &Path, a: SweepArgs, format: Format) -> Result<String> {
         ov.breakeven = Some(b);
     }
     let plan = Plan::new(sc, ov)?;
-    let res = sweep::run_sweep(&plan, &Options { out: a.out.clone(), shard, resume: a.resume, progress: true })?;
+    let res = sweep::run_sweep(
+        &plan,
+        &Options {
+            out: a.out.clone(),
+            shard,
+            resume: a.resume,
+            progress: true,
+        },
+    )?;
     if let Some(dir) = &a.out {
         sweep::write_outputs(&res, dir)?;
     }
@@ -87,17 +113,32 @@ pub fn sweep(path: &Path, a: SweepArgs, format: Format) -> Result<String> {
 pub fn merge(dirs: &[PathBuf], out: Option<&Path>, format: Format) -> Result<String> {
     let res = sweep::merge(dirs)?;
     if let Some(dir) = out {
-        std::fs::create_dir_all(dir).map_err(|source| Error::Write { path: dir.to_path_buf(), source })?;
-        let mf = MetaFile { meta: res.meta.clone(), shard: None };
-        write_atomic(&dir.join(sweep::META_FILE), (serde_json::to_string_pretty(&mf).expect("meta serialises") + "\n").as_bytes())?;
+        std::fs::create_dir_all(dir).map_err(|source| Error::Write {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let mf = MetaFile {
+            meta: res.meta.clone(),
+            shard: None,
+        };
+        write_atomic(
+            &dir.join(sweep::META_FILE),
+            (serde_json::to_string_pretty(&mf).expect("meta serialises") + "\n").as_bytes(),
+        )?;
         let mut points: Vec<sweep::PointRecord> = Vec::new();
         for r in &res.rows {
             match points.last_mut() {
                 Some(p) if p.point == r.point => p.rows.push(r.clone()),
-                _ => points.push(sweep::PointRecord { point: r.point, rows: vec![r.clone()] }),
+                _ => points.push(sweep::PointRecord {
+                    point: r.point,
+                    rows: vec![r.clone()],
+                }),
             }
         }
-        let text: String = points.iter().map(|p| serde_json::to_string(p).expect("rows serialise") + "\n").collect();
+        let text: String = points
+            .iter()
+            .map(|p| serde_json::to_string(p).expect("rows serialise") + "\n")
+            .collect();
         write_atomic(&dir.join(sweep::POINTS_FILE), text.as_bytes())?;
         sweep::write_outputs(&res, dir)?;
     }
@@ -124,13 +165,25 @@ struct SavedRun {
 /// accuracy (not saved) and with LIF layers found as the layers that count neuron updates.
 pub fn price(path: &Path, hardware: &str, format: Format) -> Result<String> {
     let text = crate::error::read_text(path)?;
-    let file: LedgerFile = serde_json::from_str(&text).map_err(|e| Error::input(format!("{}:{}:{}: not a ledger file: {e}", path.display(), e.line(), e.column())))?;
+    let file: LedgerFile = serde_json::from_str(&text).map_err(|e| {
+        Error::input(format!(
+            "{}:{}:{}: not a ledger file: {e}",
+            path.display(),
+            e.line(),
+            e.column()
+        ))
+    })?;
     let hw = Hardware::load(hardware)?;
     let outputs: Vec<RunOutput> = file
         .runs
         .into_iter()
         .map(|r| {
-            let lif_layers = r.ledger.layers().filter(|(_, c)| c.op_total(Op::NeuronUpdate) > 0).map(|(n, _)| n.to_string()).collect();
+            let lif_layers = r
+                .ledger
+                .layers()
+                .filter(|(_, c)| c.op_total(Op::NeuronUpdate) > 0)
+                .map(|(n, _)| n.to_string())
+                .collect();
             RunOutput {
                 label: r.label,
                 model: r.model,
@@ -176,9 +229,29 @@ pub fn breakdown_plots(outputs: &[RunOutput], hw: &Hardware, dir: &Path) -> Resu
     let mut written = Vec::new();
     for o in outputs {
         let priced = price_ledger(&o.ledger, &hw.model);
-        let bars = plot::breakdown(&priced, &format!("{}: energy per layer and action ({})", o.label, hw.model.name));
-        let stem: String = o.label.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect();
-        written.extend(plot::stacked_bars(dir, &format!("breakdown-{stem}"), &bars)?);
+        let bars = plot::breakdown(
+            &priced,
+            &format!(
+                "{}: energy per layer and action ({})",
+                o.label, hw.model.name
+            ),
+        );
+        let stem: String = o
+            .label
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        written.extend(plot::stacked_bars(
+            dir,
+            &format!("breakdown-{stem}"),
+            &bars,
+        )?);
     }
     Ok(written)
 }

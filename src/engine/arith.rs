@@ -7,9 +7,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::ledger::{Counts, Fmt, Op, FP32};
-use crate::numerics::lmul::{lmul_f32, LmulPolicy, PreparedLmul};
+use crate::ledger::{Counts, FP32, Fmt, Op};
 use crate::numerics::FloatFormat;
+use crate::numerics::lmul::{LmulPolicy, PreparedLmul, lmul_f32};
 
 /// How multiplies and accumulations are carried out.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -18,12 +18,20 @@ pub enum Mode {
     Exact,
     /// Operands and products rounded to nearest even into `format`; every accumulation rounded
     /// into `acc`.
-    Round { format: FloatFormat, acc: FloatFormat },
+    Round {
+        format: FloatFormat,
+        acc: FloatFormat,
+    },
     /// Each multiply is an L-Mul in `format` (one integer add of width e + m on the bit
     /// patterns); accumulation in `acc`. `fold_weight_offset`: the L-Mul offset constant is
     /// pre-subtracted from stationary weights, so a product with a weight costs one add; an
     /// element-wise product of two activations always pays the constant subtraction.
-    Lmul { format: FloatFormat, acc: FloatFormat, policy: LmulPolicy, fold_weight_offset: bool },
+    Lmul {
+        format: FloatFormat,
+        acc: FloatFormat,
+        policy: LmulPolicy,
+        fold_weight_offset: bool,
+    },
 }
 
 /// Which layer classes the mode applies to; the others run exact fp32.
@@ -60,7 +68,10 @@ impl Default for Arith {
 #[allow(non_upper_case_globals)]
 impl Arith {
     /// Exact fp32 everywhere.
-    pub const Exact: Arith = Arith { mode: Mode::Exact, scope: Scope::All };
+    pub const Exact: Arith = Arith {
+        mode: Mode::Exact,
+        scope: Scope::All,
+    };
 
     pub fn new(mode: Mode, scope: Scope) -> Arith {
         Arith { mode, scope }
@@ -75,7 +86,14 @@ impl Arith {
             (Scope::Attention, Site::Attention) => true,
             _ => false,
         };
-        if covered { Arith { mode: self.mode, scope: Scope::All } } else { Arith::Exact }
+        if covered {
+            Arith {
+                mode: self.mode,
+                scope: Scope::All,
+            }
+        } else {
+            Arith::Exact
+        }
     }
 
     pub fn is_exact(&self) -> bool {
@@ -87,8 +105,17 @@ impl Arith {
         let core = match self.mode {
             Mode::Exact => "fp32".to_string(),
             Mode::Round { format, acc } => format!("{} (acc {})", format.name(), acc.name()),
-            Mode::Lmul { format, acc, policy, .. } => {
-                let p = if policy == LmulPolicy::Raw { ", raw" } else { "" };
+            Mode::Lmul {
+                format,
+                acc,
+                policy,
+                ..
+            } => {
+                let p = if policy == LmulPolicy::Raw {
+                    ", raw"
+                } else {
+                    ""
+                };
                 format!("lmul {} (acc {}{p})", format.name(), acc.name())
             }
         };
@@ -100,7 +127,10 @@ impl Arith {
     }
 
     fn float(format: FloatFormat) -> Fmt {
-        Fmt::Float { e: format.exp_bits() as u8, m: format.man_bits() as u8 }
+        Fmt::Float {
+            e: format.exp_bits() as u8,
+            m: format.man_bits() as u8,
+        }
     }
 
     /// Number format of multiplies and of stored operands (weights, activations).
@@ -140,7 +170,9 @@ impl Arith {
             Mode::Exact => a * b,
             // Products of two operands of at most 11 significant bits are exact in f32, so
             // rounding the f32 product once is the correctly rounded product for fp16 and below.
-            Mode::Round { format, .. } => format.round_f32(format.round_f32(a) * format.round_f32(b)),
+            Mode::Round { format, .. } => {
+                format.round_f32(format.round_f32(a) * format.round_f32(b))
+            }
             Mode::Lmul { format, policy, .. } => lmul_f32(a, b, format, policy),
         }
     }
@@ -151,7 +183,11 @@ impl Arith {
         match self.mode {
             Mode::Exact => a + b,
             Mode::Round { acc, .. } | Mode::Lmul { acc, .. } => {
-                if acc == FloatFormat::FP32 { a + b } else { acc.round_f32(a + b) }
+                if acc == FloatFormat::FP32 {
+                    a + b
+                } else {
+                    acc.round_f32(a + b)
+                }
             }
         }
     }
@@ -159,7 +195,11 @@ impl Arith {
     fn count_product(&self, c: &mut Counts, n: u64, stationary_weight: bool) {
         match self.mode {
             Mode::Exact | Mode::Round { .. } => c.add(Op::Mul, self.fmt(), n),
-            Mode::Lmul { format, fold_weight_offset, .. } => {
+            Mode::Lmul {
+                format,
+                fold_weight_offset,
+                ..
+            } => {
                 c.add(Op::Lmul, self.fmt(), n);
                 if !(stationary_weight && fold_weight_offset) {
                     // The offset constant: one more integer add of the same width.
@@ -214,9 +254,18 @@ impl Arith {
 pub enum Prepared {
     Exact,
     /// Rounding into an f32-layout format (e8, bias 127): plain bit shifts.
-    RoundShift { shift: u32, acc: Option<FloatFormat> },
-    Round { format: FloatFormat, acc: Option<FloatFormat> },
-    Lmul { kernel: PreparedLmul, acc: Option<FloatFormat> },
+    RoundShift {
+        shift: u32,
+        acc: Option<FloatFormat>,
+    },
+    Round {
+        format: FloatFormat,
+        acc: Option<FloatFormat>,
+    },
+    Lmul {
+        kernel: PreparedLmul,
+        acc: Option<FloatFormat>,
+    },
 }
 
 impl Prepared {
@@ -229,8 +278,13 @@ impl Prepared {
     pub fn mul(&self, a: f32, b: f32) -> f32 {
         match *self {
             Prepared::Exact => a * b,
-            Prepared::RoundShift { shift, .. } => Self::round_shift(Self::round_shift(a, shift) * Self::round_shift(b, shift), shift),
-            Prepared::Round { format, .. } => format.round_f32(format.round_f32(a) * format.round_f32(b)),
+            Prepared::RoundShift { shift, .. } => Self::round_shift(
+                Self::round_shift(a, shift) * Self::round_shift(b, shift),
+                shift,
+            ),
+            Prepared::Round { format, .. } => {
+                format.round_f32(format.round_f32(a) * format.round_f32(b))
+            }
             Prepared::Lmul { kernel, .. } => kernel.mul_f32(a, b),
         }
     }
@@ -239,7 +293,9 @@ impl Prepared {
     pub fn add(&self, a: f32, b: f32) -> f32 {
         match *self {
             Prepared::Exact => a + b,
-            Prepared::RoundShift { acc, .. } | Prepared::Round { acc, .. } | Prepared::Lmul { acc, .. } => match acc {
+            Prepared::RoundShift { acc, .. }
+            | Prepared::Round { acc, .. }
+            | Prepared::Lmul { acc, .. } => match acc {
                 None => a + b,
                 Some(f) => f.round_f32(a + b),
             },
@@ -254,10 +310,24 @@ impl Arith {
         match self.mode {
             Mode::Exact => Prepared::Exact,
             Mode::Round { format, acc } => match format.f32_fast_shift() {
-                Some(shift) => Prepared::RoundShift { shift, acc: acc_of(acc) },
-                None => Prepared::Round { format, acc: acc_of(acc) },
+                Some(shift) => Prepared::RoundShift {
+                    shift,
+                    acc: acc_of(acc),
+                },
+                None => Prepared::Round {
+                    format,
+                    acc: acc_of(acc),
+                },
             },
-            Mode::Lmul { format, acc, policy, .. } => Prepared::Lmul { kernel: PreparedLmul::new(format, policy), acc: acc_of(acc) },
+            Mode::Lmul {
+                format,
+                acc,
+                policy,
+                ..
+            } => Prepared::Lmul {
+                kernel: PreparedLmul::new(format, policy),
+                acc: acc_of(acc),
+            },
         }
     }
 }
@@ -292,7 +362,9 @@ impl ArithSpec {
         let mode = if m == "fp32" && acc == FloatFormat::FP32 {
             Mode::Exact
         } else if let Some(k) = m.strip_prefix("lmul-") {
-            let k: u8 = k.parse().map_err(|_| format!("arithmetic mode `{m}`: lmul-K needs a mantissa width K (0..=23)"))?;
+            let k: u8 = k.parse().map_err(|_| {
+                format!("arithmetic mode `{m}`: lmul-K needs a mantissa width K (0..=23)")
+            })?;
             Mode::Lmul {
                 format: FloatFormat::lmul_operand(k)?,
                 acc,
@@ -307,9 +379,15 @@ impl ArithSpec {
                 fold_weight_offset: self.fold_weight_offset.unwrap_or(true),
             }
         } else {
-            Mode::Round { format: FloatFormat::parse(m).map_err(|e| format!("arithmetic mode: {e}"))?, acc }
+            Mode::Round {
+                format: FloatFormat::parse(m).map_err(|e| format!("arithmetic mode: {e}"))?,
+                acc,
+            }
         };
-        Ok(Arith { mode, scope: self.scope })
+        Ok(Arith {
+            mode,
+            scope: self.scope,
+        })
     }
 }
 
@@ -319,7 +397,13 @@ mod tests {
 
     #[test]
     fn lmul_mode_changes_products_and_counts_integer_adds() {
-        let spec = ArithSpec { mode: "lmul-23".into(), acc: None, scope: Scope::All, policy: None, fold_weight_offset: None };
+        let spec = ArithSpec {
+            mode: "lmul-23".into(),
+            acc: None,
+            scope: Scope::All,
+            policy: None,
+            fold_weight_offset: None,
+        };
         let a = spec.build().unwrap();
         assert_eq!(a.mul(1.5, 1.5), 2.125); // the golden L-Mul value
         let mut c = Counts::default();
@@ -333,19 +417,53 @@ mod tests {
 
     #[test]
     fn prepared_modes_give_the_same_values_as_the_plain_ones() {
-        for (mode, acc) in [("bf16", None), ("fp8-e4m3", Some("fp16")), ("lmul-3", None), ("lmul:fp8-e5m2", Some("bf16")), ("e5m7", None)] {
-            let a = ArithSpec { mode: mode.into(), acc: acc.map(str::to_string), scope: Scope::All, policy: None, fold_weight_offset: None }.build().unwrap();
+        for (mode, acc) in [
+            ("bf16", None),
+            ("fp8-e4m3", Some("fp16")),
+            ("lmul-3", None),
+            ("lmul:fp8-e5m2", Some("bf16")),
+            ("e5m7", None),
+        ] {
+            let a = ArithSpec {
+                mode: mode.into(),
+                acc: acc.map(str::to_string),
+                scope: Scope::All,
+                policy: None,
+                fold_weight_offset: None,
+            }
+            .build()
+            .unwrap();
             let p = a.prepare();
-            for (x, y) in [(1.5f32, 2.25f32), (-0.1, 3.7), (1e-3, 7e4), (0.0, 5.0), (123.456, -0.0078)] {
-                assert_eq!(p.mul(x, y).to_bits(), a.mul(x, y).to_bits(), "{mode} mul {x} {y}");
-                assert_eq!(p.add(x, y).to_bits(), a.add(x, y).to_bits(), "{mode} add {x} {y}");
+            for (x, y) in [
+                (1.5f32, 2.25f32),
+                (-0.1, 3.7),
+                (1e-3, 7e4),
+                (0.0, 5.0),
+                (123.456, -0.0078),
+            ] {
+                assert_eq!(
+                    p.mul(x, y).to_bits(),
+                    a.mul(x, y).to_bits(),
+                    "{mode} mul {x} {y}"
+                );
+                assert_eq!(
+                    p.add(x, y).to_bits(),
+                    a.add(x, y).to_bits(),
+                    "{mode} add {x} {y}"
+                );
             }
         }
     }
 
     #[test]
     fn scope_limits_the_mode_to_its_sites() {
-        let spec = ArithSpec { mode: "bf16".into(), acc: None, scope: Scope::Projections, policy: None, fold_weight_offset: None };
+        let spec = ArithSpec {
+            mode: "bf16".into(),
+            acc: None,
+            scope: Scope::Projections,
+            policy: None,
+            fold_weight_offset: None,
+        };
         let a = spec.build().unwrap();
         assert!(a.at(Site::Attention).is_exact());
         assert!(!a.at(Site::Projection).is_exact());
@@ -354,7 +472,13 @@ mod tests {
 
     #[test]
     fn mixed_format_macs_count_product_and_accumulation_apart() {
-        let spec = ArithSpec { mode: "fp8-e4m3".into(), acc: Some("fp16".into()), scope: Scope::All, policy: None, fold_weight_offset: None };
+        let spec = ArithSpec {
+            mode: "fp8-e4m3".into(),
+            acc: Some("fp16".into()),
+            scope: Scope::All,
+            policy: None,
+            fold_weight_offset: None,
+        };
         let a = spec.build().unwrap();
         let mut c = Counts::default();
         a.count_mac(&mut c, 4);
@@ -366,7 +490,13 @@ mod tests {
 
     #[test]
     fn unknown_mode_is_an_error_naming_it() {
-        let spec = ArithSpec { mode: "fp7".into(), acc: None, scope: Scope::All, policy: None, fold_weight_offset: None };
+        let spec = ArithSpec {
+            mode: "fp7".into(),
+            acc: None,
+            scope: Scope::All,
+            policy: None,
+            fold_weight_offset: None,
+        };
         assert!(spec.build().unwrap_err().contains("fp7"));
     }
 }

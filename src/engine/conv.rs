@@ -49,10 +49,19 @@ impl ConvGeom {
             return Err("channels, input size, kernel, stride and groups must be positive".into());
         }
         if !g.c_in.is_multiple_of(g.groups) || !g.c_out.is_multiple_of(g.groups) {
-            return Err(format!("groups {} must divide in_channels {} and out_channels {}", g.groups, g.c_in, g.c_out));
+            return Err(format!(
+                "groups {} must divide in_channels {} and out_channels {}",
+                g.groups, g.c_in, g.c_out
+            ));
         }
         if g.h + 2 * g.ph < g.kh || g.w + 2 * g.pw < g.kw {
-            return Err(format!("kernel {}x{} is larger than the padded input {}x{}", g.kh, g.kw, g.h + 2 * g.ph, g.w + 2 * g.pw));
+            return Err(format!(
+                "kernel {}x{} is larger than the padded input {}x{}",
+                g.kh,
+                g.kw,
+                g.h + 2 * g.ph,
+                g.w + 2 * g.pw
+            ));
         }
         Ok(())
     }
@@ -114,13 +123,22 @@ impl Conv {
                 let ci = g * cin_g + cl;
                 for ky in 0..kh {
                     for kx in 0..kw {
-                        w_s[((ci * kh + ky) * kw + kx) * cout_g + oc % cout_g] = w[((oc * cin_g + cl) * kh + ky) * kw + kx];
+                        w_s[((ci * kh + ky) * kw + kx) * cout_g + oc % cout_g] =
+                            w[((oc * cin_g + cl) * kh + ky) * kw + kx];
                     }
                 }
             }
         }
-        let nnz_row = w_s.chunks(cout_g).map(|r| r.iter().filter(|v| **v != 0.0).count() as u32).collect();
-        let mut conv = Conv { geom, w_s, nnz_row, dense_ops: 0 };
+        let nnz_row = w_s
+            .chunks(cout_g)
+            .map(|r| r.iter().filter(|v| **v != 0.0).count() as u32)
+            .collect();
+        let mut conv = Conv {
+            geom,
+            w_s,
+            nnz_row,
+            dense_ops: 0,
+        };
         let ones = vec![1.0f32; geom.n_in()];
         let mut y = vec![0.0; geom.n_out()];
         conv.dense_ops = conv.scatter(&ones, &mut y, |x, w| x * w).0;
@@ -151,9 +169,13 @@ impl Conv {
                         continue;
                     }
                     for ky in 0..g.kh {
-                        let Some(oy) = ConvGeom::out_coord(iy, ky, g.ph, g.sh, h_out) else { continue };
+                        let Some(oy) = ConvGeom::out_coord(iy, ky, g.ph, g.sh, h_out) else {
+                            continue;
+                        };
                         for kx in 0..g.kw {
-                            let Some(ox) = ConvGeom::out_coord(ix, kx, g.pw, g.sw, w_out) else { continue };
+                            let Some(ox) = ConvGeom::out_coord(ix, kx, g.pw, g.sw, w_out) else {
+                                continue;
+                            };
                             let r = (ci * g.kh + ky) * g.kw + kx;
                             let row = &self.w_s[r * cout_g..(r + 1) * cout_g];
                             for (ol, &wv) in row.iter().enumerate() {
@@ -186,15 +208,37 @@ impl Conv {
         let (macs, effective) = self.scatter(x, y, |a, b| arith.mul(a, b));
         let bytes = arith.operand_bytes();
         arith.count_mac(c, macs);
-        c.mem(Op::Read, arith.fmt(), TensorClass::Weight, self.dense_ops * bytes);
-        c.mem(Op::Read, arith.fmt(), TensorClass::Activation, self.geom.n_in() as u64 * bytes);
-        c.mem(Op::Write, arith.fmt(), TensorClass::Activation, self.geom.n_out() as u64 * bytes);
+        c.mem(
+            Op::Read,
+            arith.fmt(),
+            TensorClass::Weight,
+            self.dense_ops * bytes,
+        );
+        c.mem(
+            Op::Read,
+            arith.fmt(),
+            TensorClass::Activation,
+            self.geom.n_in() as u64 * bytes,
+        );
+        c.mem(
+            Op::Write,
+            arith.fmt(),
+            TensorClass::Activation,
+            self.geom.n_out() as u64 * bytes,
+        );
         effective
     }
 
     /// y = conv(s) for a spike input (`neg`: the -1 entries of a {-1, 0, 1} input, subtracted).
     /// Returns NeuroBench's effective ACs (also counted).
-    pub fn forward_events(&self, s: &SpikeTrain, neg: Option<&SpikeTrain>, y: &mut [f32], arith: &Arith, c: &mut Counts) -> u64 {
+    pub fn forward_events(
+        &self,
+        s: &SpikeTrain,
+        neg: Option<&SpikeTrain>,
+        y: &mut [f32],
+        arith: &Arith,
+        c: &mut Counts,
+    ) -> u64 {
         debug_assert_eq!(s.len(), self.geom.n_in());
         let arith = &arith.at(super::arith::Site::Projection);
         y.fill(0.0);
@@ -212,8 +256,18 @@ impl Conv {
         c.add(Op::EffectiveAc, arith.fmt(), effective);
         c.add(Op::DenseSynop, arith.fmt(), self.dense_ops);
         c.mem(Op::Read, arith.fmt(), TensorClass::Weight, acs * bytes);
-        c.mem(Op::Read, arith.fmt(), TensorClass::Event, events * s.address_bytes());
-        c.mem(Op::Write, arith.fmt(), TensorClass::Activation, self.geom.n_out() as u64 * bytes);
+        c.mem(
+            Op::Read,
+            arith.fmt(),
+            TensorClass::Event,
+            events * s.address_bytes(),
+        );
+        c.mem(
+            Op::Write,
+            arith.fmt(),
+            TensorClass::Activation,
+            self.geom.n_out() as u64 * bytes,
+        );
         effective
     }
 
@@ -224,7 +278,13 @@ impl Conv {
     /// `get_model_complexity_info` reports for a convolution without bias), each weight read once
     /// per product (no reuse across positions), the input read once and the output written once.
     /// Returns the MACs.
-    pub fn forward_im2col_hwc(&self, x: &[f32], y: &mut [f32], arith: &Arith, c: &mut Counts) -> u64 {
+    pub fn forward_im2col_hwc(
+        &self,
+        x: &[f32],
+        y: &mut [f32],
+        arith: &Arith,
+        c: &mut Counts,
+    ) -> u64 {
         let g = &self.geom;
         debug_assert_eq!(x.len(), g.n_in());
         debug_assert_eq!(y.len(), g.n_out());
@@ -238,8 +298,13 @@ impl Conv {
                     let iy = (oy * g.sh + ky) as isize - g.ph as isize;
                     for kx in 0..g.kw {
                         let ix = (ox * g.sw + kx) as isize - g.pw as isize;
-                        let inside = iy >= 0 && ix >= 0 && (iy as usize) < g.h && (ix as usize) < g.w;
-                        let base = if inside { (iy as usize * g.w + ix as usize) * g.c_in } else { 0 };
+                        let inside =
+                            iy >= 0 && ix >= 0 && (iy as usize) < g.h && (ix as usize) < g.w;
+                        let base = if inside {
+                            (iy as usize * g.w + ix as usize) * g.c_in
+                        } else {
+                            0
+                        };
                         for ci in 0..g.c_in {
                             // the padded zero is multiplied like any other input
                             let xv = if inside { x[base + ci] } else { 0.0 };
@@ -265,8 +330,18 @@ impl Conv {
         let bytes = arith.operand_bytes();
         arith.count_mac(c, macs);
         c.mem(Op::Read, arith.fmt(), TensorClass::Weight, macs * bytes);
-        c.mem(Op::Read, arith.fmt(), TensorClass::Activation, g.n_in() as u64 * bytes);
-        c.mem(Op::Write, arith.fmt(), TensorClass::Activation, g.n_out() as u64 * bytes);
+        c.mem(
+            Op::Read,
+            arith.fmt(),
+            TensorClass::Activation,
+            g.n_in() as u64 * bytes,
+        );
+        c.mem(
+            Op::Write,
+            arith.fmt(),
+            TensorClass::Activation,
+            g.n_out() as u64 * bytes,
+        );
         macs
     }
 }
@@ -276,7 +351,19 @@ mod tests {
     use super::*;
 
     fn geom2(h: usize, w: usize, k: usize, s: usize, p: usize) -> ConvGeom {
-        ConvGeom { c_in: 1, c_out: 1, h, w, kh: k, kw: k, sh: s, sw: s, ph: p, pw: p, groups: 1 }
+        ConvGeom {
+            c_in: 1,
+            c_out: 1,
+            h,
+            w,
+            kh: k,
+            kw: k,
+            sh: s,
+            sw: s,
+            ph: p,
+            pw: p,
+            groups: 1,
+        }
     }
 
     /// Direct (gather) convolution, for reference.
@@ -297,7 +384,8 @@ mod tests {
                                 if iy < 0 || ix < 0 || iy >= g.h as isize || ix >= g.w as isize {
                                     continue;
                                 }
-                                acc += x[(ci * g.h + iy as usize) * g.w + ix as usize] * wt[((oc * g.cin_g() + cl) * g.kh + ky) * g.kw + kx];
+                                acc += x[(ci * g.h + iy as usize) * g.w + ix as usize]
+                                    * wt[((oc * g.cin_g() + cl) * g.kh + ky) * g.kw + kx];
                             }
                         }
                     }
@@ -310,10 +398,32 @@ mod tests {
 
     #[test]
     fn scatter_matches_direct_convolution_with_stride_padding_and_groups() {
-        let g = ConvGeom { c_in: 4, c_out: 6, h: 5, w: 7, kh: 3, kw: 2, sh: 2, sw: 1, ph: 1, pw: 1, groups: 2 };
+        let g = ConvGeom {
+            c_in: 4,
+            c_out: 6,
+            h: 5,
+            w: 7,
+            kh: 3,
+            kw: 2,
+            sh: 2,
+            sw: 1,
+            ph: 1,
+            pw: 1,
+            groups: 2,
+        };
         g.validate().unwrap();
-        let wt: Vec<f32> = (0..g.n_weights()).map(|i| ((i * 7 % 11) as f32 - 5.0) / 4.0).collect();
-        let x: Vec<f32> = (0..g.n_in()).map(|i| if i % 3 == 0 { 0.0 } else { (i % 5) as f32 - 1.5 }).collect();
+        let wt: Vec<f32> = (0..g.n_weights())
+            .map(|i| ((i * 7 % 11) as f32 - 5.0) / 4.0)
+            .collect();
+        let x: Vec<f32> = (0..g.n_in())
+            .map(|i| {
+                if i % 3 == 0 {
+                    0.0
+                } else {
+                    (i % 5) as f32 - 1.5
+                }
+            })
+            .collect();
         let conv = Conv::from_pytorch(g, &wt);
         let mut y = vec![0.0; g.n_out()];
         let mut c = Counts::default();
@@ -326,8 +436,22 @@ mod tests {
 
     #[test]
     fn im2col_channels_last_matches_direct_convolution_and_counts_padded_taps() {
-        let g = ConvGeom { c_in: 4, c_out: 6, h: 5, w: 7, kh: 3, kw: 3, sh: 2, sw: 2, ph: 1, pw: 1, groups: 2 };
-        let wt: Vec<f32> = (0..g.n_weights()).map(|i| ((i * 5 % 13) as f32 - 6.0) / 4.0).collect();
+        let g = ConvGeom {
+            c_in: 4,
+            c_out: 6,
+            h: 5,
+            w: 7,
+            kh: 3,
+            kw: 3,
+            sh: 2,
+            sw: 2,
+            ph: 1,
+            pw: 1,
+            groups: 2,
+        };
+        let wt: Vec<f32> = (0..g.n_weights())
+            .map(|i| ((i * 5 % 13) as f32 - 6.0) / 4.0)
+            .collect();
         let x: Vec<f32> = (0..g.n_in()).map(|i| (i % 7) as f32 - 2.5).collect();
         let conv = Conv::from_pytorch(g, &wt);
         let r = reference(&g, &wt, &x);
@@ -379,7 +503,8 @@ mod tests {
         conv.forward_events(&s, None, &mut ye, &Arith::Exact, &mut c);
         assert_eq!(c.op_total(Op::Ac), 4);
         assert_eq!(c.op_total(Op::EffectiveAc), 3); // the tap with weight 0 is excluded
-        let wbytes = c.0[&crate::ledger::ActionKey::mem(Op::Read, crate::ledger::FP32, TensorClass::Weight)];
+        let wbytes =
+            c.0[&crate::ledger::ActionKey::mem(Op::Read, crate::ledger::FP32, TensorClass::Weight)];
         assert_eq!(wbytes, 4 * 4);
         let mut yd = vec![0.0; 16];
         conv.forward_dense(&s.dense, &mut yd, &Arith::Exact, &mut Counts::default());

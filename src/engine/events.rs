@@ -10,7 +10,10 @@ pub struct SpikeTrain {
 
 impl SpikeTrain {
     pub fn new(n: usize) -> Self {
-        SpikeTrain { indices: Vec::with_capacity(n), dense: vec![0.0; n] }
+        SpikeTrain {
+            indices: Vec::with_capacity(n),
+            dense: vec![0.0; n],
+        }
     }
 
     pub fn len(&self) -> usize {

@@ -45,7 +45,15 @@ impl Leaky {
 
     /// One step of a layer of neurons. `first`: the first step of a sample (NeuroBench counts
     /// every neuron's membrane as updated then).
-    pub fn step(&self, mem: &mut [f32], x: &[f32], first: bool, out: &mut SpikeTrain, arith: &Arith, c: &mut Counts) {
+    pub fn step(
+        &self,
+        mem: &mut [f32],
+        x: &[f32],
+        first: bool,
+        out: &mut SpikeTrain,
+        arith: &Arith,
+        c: &mut Counts,
+    ) {
         debug_assert_eq!(mem.len(), x.len());
         out.clear();
         let mut changed = 0u64;
@@ -53,7 +61,9 @@ impl Leaky {
             let before = *m;
             let reset = before > self.threshold;
             let next = match self.reset {
-                LeakyReset::Subtract => arith.mul(self.beta, before) + xi - if reset { self.threshold } else { 0.0 },
+                LeakyReset::Subtract => {
+                    arith.mul(self.beta, before) + xi - if reset { self.threshold } else { 0.0 }
+                }
                 LeakyReset::Zero => {
                     if reset {
                         xi
@@ -80,7 +90,12 @@ impl Leaky {
         c.mem(Op::Read, fmt, TensorClass::Activation, n * bytes);
         c.mem(Op::Read, fmt, TensorClass::Neuron, n * bytes);
         c.mem(Op::Write, fmt, TensorClass::Neuron, n * bytes);
-        c.mem(Op::Write, fmt, TensorClass::Event, spikes * out.address_bytes());
+        c.mem(
+            Op::Write,
+            fmt,
+            TensorClass::Event,
+            spikes * out.address_bytes(),
+        );
     }
 }
 
@@ -104,16 +119,27 @@ mod tests {
 
     #[test]
     fn subtract_reset_is_applied_one_step_after_the_spike_as_in_snntorch() {
-        let l = Leaky { beta: 0.5, threshold: 1.0, reset: LeakyReset::Subtract };
+        let l = Leaky {
+            beta: 0.5,
+            threshold: 1.0,
+            reset: LeakyReset::Subtract,
+        };
         // mem: 1.2 (spike), 0.5*1.2 + 0.2 - 1 = -0.2, 0.5*-0.2 + 0.2 = 0.1
         let (fired, mems) = run(l, &[1.2, 0.2, 0.2]);
         assert_eq!(fired, vec![1, 0, 0]);
-        assert!((mems[1] + 0.2).abs() < 1e-6 && (mems[2] - 0.1).abs() < 1e-6, "{mems:?}");
+        assert!(
+            (mems[1] + 0.2).abs() < 1e-6 && (mems[2] - 0.1).abs() < 1e-6,
+            "{mems:?}"
+        );
     }
 
     #[test]
     fn zero_reset_drops_the_membrane() {
-        let l = Leaky { beta: 0.5, threshold: 1.0, reset: LeakyReset::Zero };
+        let l = Leaky {
+            beta: 0.5,
+            threshold: 1.0,
+            reset: LeakyReset::Zero,
+        };
         let (fired, mems) = run(l, &[1.2, 0.2]);
         assert_eq!(fired, vec![1, 0]);
         assert!((mems[1] - 0.2).abs() < 1e-6);
@@ -121,7 +147,11 @@ mod tests {
 
     #[test]
     fn membrane_updates_count_all_at_first_step_then_only_changes() {
-        let l = Leaky { beta: 1.0, threshold: 1.0, reset: LeakyReset::Subtract };
+        let l = Leaky {
+            beta: 1.0,
+            threshold: 1.0,
+            reset: LeakyReset::Subtract,
+        };
         let mut m = [0.0, 0.0];
         let mut s = SpikeTrain::new(2);
         let mut c = Counts::default();

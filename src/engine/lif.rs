@@ -29,14 +29,23 @@ pub struct LifConfig {
 
 impl Default for LifConfig {
     fn default() -> Self {
-        LifConfig { tau: 2.0, v_threshold: 1.0, v_reset: 0.0, reset: Reset::Hard, decay_input: true }
+        LifConfig {
+            tau: 2.0,
+            v_threshold: 1.0,
+            v_reset: 0.0,
+            reset: Reset::Hard,
+            decay_input: true,
+        }
     }
 }
 
 impl LifConfig {
     pub fn validate(&self) -> Result<(), String> {
         if !(self.tau.is_finite() && self.tau >= 1.0) {
-            return Err(format!("lif.tau must be a finite number >= 1, found {}", self.tau));
+            return Err(format!(
+                "lif.tau must be a finite number >= 1, found {}",
+                self.tau
+            ));
         }
         if !self.v_threshold.is_finite() || !self.v_reset.is_finite() {
             return Err("lif.v_threshold and lif.v_reset must be finite".into());
@@ -46,7 +55,14 @@ impl LifConfig {
 
     /// One step of a layer of neurons: charge with `x`, fire, reset. `v` is the membrane state,
     /// carried across tokens.
-    pub fn step(&self, v: &mut [f32], x: &[f32], out: &mut SpikeTrain, arith: &Arith, c: &mut Counts) {
+    pub fn step(
+        &self,
+        v: &mut [f32],
+        x: &[f32],
+        out: &mut SpikeTrain,
+        arith: &Arith,
+        c: &mut Counts,
+    ) {
         debug_assert_eq!(v.len(), x.len());
         let arith = &arith.at(Site::Other);
         out.clear();
@@ -81,7 +97,12 @@ impl LifConfig {
         c.mem(Op::Read, fmt, TensorClass::Activation, n * bytes);
         c.mem(Op::Read, fmt, TensorClass::Neuron, n * bytes);
         c.mem(Op::Write, fmt, TensorClass::Neuron, n * bytes);
-        c.mem(Op::Write, fmt, TensorClass::Event, spikes * out.address_bytes());
+        c.mem(
+            Op::Write,
+            fmt,
+            TensorClass::Event,
+            spikes * out.address_bytes(),
+        );
     }
 }
 
@@ -108,7 +129,10 @@ mod tests {
 
     #[test]
     fn soft_reset_keeps_the_excess() {
-        let lif = LifConfig { reset: Reset::Soft, ..Default::default() };
+        let lif = LifConfig {
+            reset: Reset::Soft,
+            ..Default::default()
+        };
         let mut v = [0.0];
         let mut s = SpikeTrain::new(1);
         let mut c = Counts::default();

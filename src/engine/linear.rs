@@ -37,8 +37,20 @@ impl Linear {
     }
 
     fn with_rows(n_in: usize, n_out: usize, w_t: Vec<f32>) -> Linear {
-        let nnz_row = (0..n_in).map(|j| w_t[j * n_out..(j + 1) * n_out].iter().filter(|w| **w != 0.0).count() as u32).collect();
-        Linear { n_in, n_out, w_t, nnz_row }
+        let nnz_row = (0..n_in)
+            .map(|j| {
+                w_t[j * n_out..(j + 1) * n_out]
+                    .iter()
+                    .filter(|w| **w != 0.0)
+                    .count() as u32
+            })
+            .collect();
+        Linear {
+            n_in,
+            n_out,
+            w_t,
+            nnz_row,
+        }
     }
 
     /// From a function giving W[o][j].
@@ -91,7 +103,11 @@ impl Linear {
         let arith = &arith.at(Site::Projection);
         let effective = self.dense_work(x, y, arith, c);
         c.add(Op::EffectiveMac, arith.fmt(), effective);
-        c.add(Op::DenseSynop, arith.fmt(), self.n_in as u64 * self.n_out as u64);
+        c.add(
+            Op::DenseSynop,
+            arith.fmt(),
+            self.n_in as u64 * self.n_out as u64,
+        );
     }
 
     /// ys += W[start..start + ys.len()] x in exact fp32. Four non-zero inputs are applied per
@@ -173,7 +189,9 @@ impl Linear {
             use rayon::prelude::*;
             // At least two blocks per thread, so a 768-wide layer also spreads over the cores.
             let per = (n_out / (2 * rayon::current_num_threads())).clamp(256, OUTPUT_BLOCK);
-            y.par_chunks_mut(per).enumerate().for_each(|(b, ys)| block(b * per, ys));
+            y.par_chunks_mut(per)
+                .enumerate()
+                .for_each(|(b, ys)| block(b * per, ys));
         } else {
             for (b, ys) in y.chunks_mut(OUTPUT_BLOCK).enumerate() {
                 block(b * OUTPUT_BLOCK, ys);
@@ -182,9 +200,19 @@ impl Linear {
         let (n_in, n_out) = (self.n_in as u64, self.n_out as u64);
         let bytes = arith.operand_bytes();
         arith.count_mac(c, nonzero * n_out);
-        c.mem(Op::Read, arith.fmt(), TensorClass::Weight, n_in * n_out * bytes);
+        c.mem(
+            Op::Read,
+            arith.fmt(),
+            TensorClass::Weight,
+            n_in * n_out * bytes,
+        );
         c.mem(Op::Read, arith.fmt(), TensorClass::Activation, n_in * bytes);
-        c.mem(Op::Write, arith.fmt(), TensorClass::Activation, n_out * bytes);
+        c.mem(
+            Op::Write,
+            arith.fmt(),
+            TensorClass::Activation,
+            n_out * bytes,
+        );
         effective
     }
 
@@ -194,7 +222,12 @@ impl Linear {
         let arith = &arith.at(Site::Projection);
         y.fill(0.0);
         self.accumulate_events(s, y, arith, c);
-        c.mem(Op::Write, arith.fmt(), TensorClass::Activation, self.n_out as u64 * arith.operand_bytes());
+        c.mem(
+            Op::Write,
+            arith.fmt(),
+            TensorClass::Activation,
+            self.n_out as u64 * arith.operand_bytes(),
+        );
     }
 
     /// y += W s, without counting the output write (for a layer fed by several spike trains).
@@ -202,7 +235,11 @@ impl Linear {
         let arith = &arith.at(Site::Projection);
         let effective = self.event_work(s, y, false, arith, c);
         c.add(Op::EffectiveAc, arith.fmt(), effective);
-        c.add(Op::DenseSynop, arith.fmt(), self.n_in as u64 * self.n_out as u64);
+        c.add(
+            Op::DenseSynop,
+            arith.fmt(),
+            self.n_in as u64 * self.n_out as u64,
+        );
     }
 
     /// y -= W s for the -1 entries of a {-1, 0, 1} coded input (one AC, a subtraction, per
@@ -217,7 +254,14 @@ impl Linear {
     /// The work of `accumulate_events` (ACs, synaptic events, weight rows and event addresses
     /// read) without the NeuroBench metric counts; returns the effective synaptic operations
     /// (events x non-zero weights of their rows).
-    pub fn event_work(&self, s: &SpikeTrain, y: &mut [f32], negative: bool, arith: &Arith, c: &mut Counts) -> u64 {
+    pub fn event_work(
+        &self,
+        s: &SpikeTrain,
+        y: &mut [f32],
+        negative: bool,
+        arith: &Arith,
+        c: &mut Counts,
+    ) -> u64 {
         debug_assert_eq!(s.len(), self.n_in);
         debug_assert_eq!(y.len(), self.n_out);
         let arith = &arith.at(Site::Projection);
@@ -248,8 +292,18 @@ impl Linear {
         let n_out = self.n_out as u64;
         arith.count_ac(c, events * n_out);
         c.add(Op::Synop, arith.fmt(), events * n_out);
-        c.mem(Op::Read, arith.fmt(), TensorClass::Weight, events * n_out * arith.operand_bytes());
-        c.mem(Op::Read, arith.fmt(), TensorClass::Event, events * s.address_bytes());
+        c.mem(
+            Op::Read,
+            arith.fmt(),
+            TensorClass::Weight,
+            events * n_out * arith.operand_bytes(),
+        );
+        c.mem(
+            Op::Read,
+            arith.fmt(),
+            TensorClass::Event,
+            events * s.address_bytes(),
+        );
         effective
     }
 }
@@ -278,8 +332,18 @@ mod tests {
     #[test]
     fn blocked_and_parallel_products_equal_the_plain_sum() {
         let (n_in, n_out) = (1100, 4500); // several output blocks, above the parallel threshold
-        let layer = Linear::from_fn(n_out, n_in, |o, j| ((o * 7 + j * 13) % 29) as f32 / 29.0 - 0.5);
-        let x: Vec<f32> = (0..n_in).map(|j| if j % 5 == 0 { 0.0 } else { (j % 11) as f32 / 7.0 - 0.6 }).collect();
+        let layer = Linear::from_fn(n_out, n_in, |o, j| {
+            ((o * 7 + j * 13) % 29) as f32 / 29.0 - 0.5
+        });
+        let x: Vec<f32> = (0..n_in)
+            .map(|j| {
+                if j % 5 == 0 {
+                    0.0
+                } else {
+                    (j % 11) as f32 / 7.0 - 0.6
+                }
+            })
+            .collect();
         let mut y = vec![0.0; n_out];
         let mut c = Counts::default();
         layer.forward_dense(&x, &mut y, &Arith::Exact, &mut c);

@@ -4,7 +4,15 @@ use super::arith::{Arith, Site};
 use crate::ledger::{Counts, Op, TensorClass};
 
 /// y = (x - mean) / sqrt(var + eps) * w + b, over the whole vector (PyTorch `LayerNorm`).
-pub fn layer_norm(x: &[f32], w: &[f32], b: &[f32], eps: f32, y: &mut [f32], arith: &Arith, c: &mut Counts) {
+pub fn layer_norm(
+    x: &[f32],
+    w: &[f32],
+    b: &[f32],
+    eps: f32,
+    y: &mut [f32],
+    arith: &Arith,
+    c: &mut Counts,
+) {
     let arith = &arith.at(Site::Other);
     let d = x.len();
     let n = d as f32;
@@ -43,7 +51,18 @@ pub fn layer_norm(x: &[f32], w: &[f32], b: &[f32], eps: f32, y: &mut [f32], arit
 /// variance divisions and the reciprocal (3 div), one sqrt and t = -mean * s (1 mul). Counting
 /// conventions can so tell the per-element work from the statistics.
 #[allow(clippy::too_many_arguments)]
-pub fn layer_norm_rows(x: &[f32], d: usize, w: &[f32], b: &[f32], eps: f32, y: &mut [f32], arith: &Arith, l: &mut crate::ledger::Ledger, id: crate::ledger::LayerId, stats: crate::ledger::LayerId) {
+pub fn layer_norm_rows(
+    x: &[f32],
+    d: usize,
+    w: &[f32],
+    b: &[f32],
+    eps: f32,
+    y: &mut [f32],
+    arith: &Arith,
+    l: &mut crate::ledger::Ledger,
+    id: crate::ledger::LayerId,
+    stats: crate::ledger::LayerId,
+) {
     let arith = &arith.at(Site::Other);
     debug_assert_eq!(x.len(), y.len());
     let n = x.len() / d;
@@ -73,9 +92,24 @@ pub fn layer_norm_rows(x: &[f32], d: usize, w: &[f32], b: &[f32], eps: f32, y: &
     let c = l.at(id);
     arith.count_mac(c, 2 * n * d);
     let bytes = arith.operand_bytes();
-    c.mem(Op::Read, arith.fmt(), TensorClass::Activation, n * d * bytes);
-    c.mem(Op::Read, arith.fmt(), TensorClass::Weight, n * 2 * d * bytes);
-    c.mem(Op::Write, arith.fmt(), TensorClass::Activation, n * d * bytes);
+    c.mem(
+        Op::Read,
+        arith.fmt(),
+        TensorClass::Activation,
+        n * d * bytes,
+    );
+    c.mem(
+        Op::Read,
+        arith.fmt(),
+        TensorClass::Weight,
+        n * 2 * d * bytes,
+    );
+    c.mem(
+        Op::Write,
+        arith.fmt(),
+        TensorClass::Activation,
+        n * d * bytes,
+    );
 }
 
 #[cfg(test)]
@@ -87,7 +121,15 @@ mod tests {
         let x = [1.0, 2.0, 3.0, 4.0];
         let mut y = [0.0; 4];
         let mut c = Counts::default();
-        layer_norm(&x, &[1.0; 4], &[0.0; 4], 1e-5, &mut y, &Arith::Exact, &mut c);
+        layer_norm(
+            &x,
+            &[1.0; 4],
+            &[0.0; 4],
+            1e-5,
+            &mut y,
+            &Arith::Exact,
+            &mut c,
+        );
         let mean: f32 = y.iter().sum::<f32>() / 4.0;
         let var: f32 = y.iter().map(|v| v * v).sum::<f32>() / 4.0;
         assert!(mean.abs() < 1e-6);
@@ -105,7 +147,15 @@ mod tests {
         layer_norm_rows(&x, 4, &w, &b, 1e-6, &mut y, &Arith::Exact, &mut l, id, st);
         for r in 0..2 {
             let mut y1 = [0.0; 4];
-            layer_norm(&x[r * 4..r * 4 + 4], &w, &b, 1e-6, &mut y1, &Arith::Exact, &mut Counts::default());
+            layer_norm(
+                &x[r * 4..r * 4 + 4],
+                &w,
+                &b,
+                1e-6,
+                &mut y1,
+                &Arith::Exact,
+                &mut Counts::default(),
+            );
             for (a, e) in y[r * 4..r * 4 + 4].iter().zip(y1) {
                 assert!((a - e).abs() < 1e-5, "{a} vs {e}");
             }

@@ -5,7 +5,15 @@ use super::events::SpikeTrain;
 use crate::ledger::{Counts, Op, TensorClass};
 
 /// RWKV token shift: out = x * mu + prev * (1 - mu), with `one_minus_mu` precomputed.
-pub fn token_shift(x: &[f32], prev: &[f32], mu: &[f32], one_minus_mu: &[f32], out: &mut [f32], arith: &Arith, c: &mut Counts) {
+pub fn token_shift(
+    x: &[f32],
+    prev: &[f32],
+    mu: &[f32],
+    one_minus_mu: &[f32],
+    out: &mut [f32],
+    arith: &Arith,
+    c: &mut Counts,
+) {
     let arith = &arith.at(Site::Attention);
     for i in 0..out.len() {
         out[i] = arith.add(arith.mul(x[i], mu[i]), arith.mul(prev[i], one_minus_mu[i]));
@@ -28,7 +36,12 @@ pub fn sigmoid_gate(r: &[f32], z: &[f32], out: &mut [f32], arith: &Arith, c: &mu
     let d = out.len() as u64;
     c.add(Op::Sigmoid, arith.acc_fmt(), d);
     arith.count_mul(c, d);
-    c.mem(Op::Write, arith.fmt(), TensorClass::Activation, d * arith.operand_bytes());
+    c.mem(
+        Op::Write,
+        arith.fmt(),
+        TensorClass::Activation,
+        d * arith.operand_bytes(),
+    );
 }
 
 /// x = relu(x)^2 in place: one compare per element, one multiply per positive element.
@@ -99,7 +112,12 @@ pub fn residual_add(x: &mut [f32], y: &[f32], arith: &Arith, c: &mut Counts) {
     let d = x.len() as u64;
     arith.count_add(c, d);
     let bytes = arith.operand_bytes();
-    c.mem(Op::Read, arith.fmt(), TensorClass::Activation, 2 * d * bytes);
+    c.mem(
+        Op::Read,
+        arith.fmt(),
+        TensorClass::Activation,
+        2 * d * bytes,
+    );
     c.mem(Op::Write, arith.fmt(), TensorClass::Activation, d * bytes);
 }
 
@@ -112,7 +130,12 @@ pub fn residual_add_spikes(x: &mut [f32], s: &SpikeTrain, arith: &Arith, c: &mut
     let n = s.count() as u64;
     arith.count_add(c, n);
     let bytes = arith.operand_bytes();
-    c.mem(Op::Read, arith.fmt(), TensorClass::Event, n * s.address_bytes());
+    c.mem(
+        Op::Read,
+        arith.fmt(),
+        TensorClass::Event,
+        n * s.address_bytes(),
+    );
     c.mem(Op::Read, arith.fmt(), TensorClass::Activation, n * bytes);
     c.mem(Op::Write, arith.fmt(), TensorClass::Activation, n * bytes);
 }

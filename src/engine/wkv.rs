@@ -18,12 +18,25 @@ pub struct WkvState {
 
 impl WkvState {
     pub fn new(d: usize) -> Self {
-        WkvState { aa: vec![0.0; d], bb: vec![0.0; d], pp: vec![-1e30; d] }
+        WkvState {
+            aa: vec![0.0; d],
+            bb: vec![0.0; d],
+            pp: vec![-1e30; d],
+        }
     }
 }
 
 /// One token: `w` is the decay (already -exp(time_decay)), `u` the bonus (time_first).
-pub fn wkv_step(w: &[f32], u: &[f32], k: &[f32], v: &[f32], st: &mut WkvState, out: &mut [f32], arith: &Arith, c: &mut Counts) {
+pub fn wkv_step(
+    w: &[f32],
+    u: &[f32],
+    k: &[f32],
+    v: &[f32],
+    st: &mut WkvState,
+    out: &mut [f32],
+    arith: &Arith,
+    c: &mut Counts,
+) {
     let arith = &arith.at(Site::Attention);
     for i in 0..out.len() {
         let (aa, bb, pp) = (st.aa[i], st.bb[i], st.pp[i]);
@@ -85,8 +98,22 @@ mod tests {
         let mut c = Counts::default();
         for t in 0..k.len() {
             let mut out = [0.0f32];
-            wkv_step(&[w as f32], &[u as f32], &[k[t] as f32], &[v[t] as f32], &mut st, &mut out, &Arith::Exact, &mut c);
-            assert!((out[0] as f64 - expected[t]).abs() < 1e-5, "t={t}: {} vs {}", out[0], expected[t]);
+            wkv_step(
+                &[w as f32],
+                &[u as f32],
+                &[k[t] as f32],
+                &[v[t] as f32],
+                &mut st,
+                &mut out,
+                &Arith::Exact,
+                &mut c,
+            );
+            assert!(
+                (out[0] as f64 - expected[t]).abs() < 1e-5,
+                "t={t}: {} vs {}",
+                out[0],
+                expected[t]
+            );
         }
         assert_eq!(c.op_total(Op::Exp), 4 * k.len() as u64);
     }

@@ -10,10 +10,10 @@
 //! cost model. `compile` checks this on the spot (at the cost model's values and at perturbed
 //! values) and falls back to calling `price` per point if the pricing rules ever diverge.
 
-use super::paths::{get_leaf, set_leaf, Leaf};
+use super::paths::{Leaf, get_leaf, set_leaf};
 use super::price::{place, price, unit_price};
 use super::{CostModel, Energy};
-use crate::ledger::{ActionKey, Fmt, Ledger, Op, OpKind, INT32, INT8};
+use crate::ledger::{ActionKey, Fmt, INT8, INT32, Ledger, Op, OpKind};
 
 /// Kinds in the order of `PricedLedger::by_kind`.
 pub const KINDS: [&str; 5] = ["compute", "nonlinear", "neuron", "metric", "memory"];
@@ -113,8 +113,15 @@ impl Builder<'_> {
 
     fn direct(&mut self, op: Op, fmt: Fmt) -> Option<u32> {
         let cm = self.cm;
-        let exact = cm.entries.iter().position(|e| e.action == op && e.format == fmt);
-        let any = || cm.entries.iter().position(|e| e.action == op && e.format == Fmt::Any);
+        let exact = cm
+            .entries
+            .iter()
+            .position(|e| e.action == op && e.format == fmt);
+        let any = || {
+            cm.entries
+                .iter()
+                .position(|e| e.action == op && e.format == Fmt::Any)
+        };
         exact.or_else(any).map(|i| self.leaf(Leaf::Entry(i)))
     }
 
@@ -130,7 +137,11 @@ impl Builder<'_> {
             .compounds
             .iter()
             .find(|c| c.action == op && c.format == fmt)
-            .or_else(|| cm.compounds.iter().find(|c| c.action == op && c.format == Fmt::Any));
+            .or_else(|| {
+                cm.compounds
+                    .iter()
+                    .find(|c| c.action == op && c.format == Fmt::Any)
+            });
         if let Some(c) = compound {
             let mut total: Option<u32> = None;
             for (part, k) in &c.of {
@@ -174,7 +185,11 @@ impl Builder<'_> {
     fn memory(&mut self, key: &ActionKey) -> Option<u32> {
         let class = key.class?;
         let level = place(self.cm, self.ledger, class)?;
-        let i = self.cm.memories.iter().position(|m| std::ptr::eq(m, level))?;
+        let i = self
+            .cm
+            .memories
+            .iter()
+            .position(|m| std::ptr::eq(m, level))?;
         let leaf = match key.op {
             Op::Write if level.write.is_some() => Leaf::MemoryWrite(i),
             _ => Leaf::MemoryRead(i),
@@ -186,9 +201,8 @@ impl Builder<'_> {
 
     fn key(&mut self, key: &ActionKey) -> Option<u32> {
         let level = match (key.op.kind(), key.class) {
-            (OpKind::Memory, Some(class)) => {
-                place(self.cm, self.ledger, class).and_then(|l| self.cm.memories.iter().position(|m| std::ptr::eq(m, l)))
-            }
+            (OpKind::Memory, Some(class)) => place(self.cm, self.ledger, class)
+                .and_then(|l| self.cm.memories.iter().position(|m| std::ptr::eq(m, l))),
             _ => None,
         };
         if let Some(n) = self.cache.get(&(*key, level)) {
@@ -261,7 +275,10 @@ pub fn with_theta(cm: &CostModel, theta: &[f64]) -> CostModel {
 
 fn slow_price(ledger: &Ledger, cm: &CostModel, theta: &[f64]) -> PointEnergy {
     let p = price(ledger, &with_theta(cm, theta));
-    let mut out = PointEnergy { total: p.energy_pj, ..Default::default() };
+    let mut out = PointEnergy {
+        total: p.energy_pj,
+        ..Default::default()
+    };
     for (k, v) in &p.by_kind {
         if let Some(i) = KINDS.iter().position(|n| n == k) {
             out.by_kind[i] = *v;
@@ -274,7 +291,12 @@ impl Compiled {
     /// Compile `ledger` against the structure of `cm` (which entries exist, compounds, memory
     /// placement). Points may then change any leaf value, not the structure.
     pub fn new(ledger: &Ledger, cm: &CostModel) -> Compiled {
-        let mut b = Builder { cm, ledger, nodes: Vec::new(), cache: Default::default() };
+        let mut b = Builder {
+            cm,
+            ledger,
+            nodes: Vec::new(),
+            cache: Default::default(),
+        };
         let mut lines = Vec::new();
         let mut layer_ends = Vec::new();
         for (_, counts) in ledger.layers() {
@@ -285,8 +307,16 @@ impl Compiled {
             }
             layer_ends.push(lines.len() as u32);
         }
-        let fast = Fast { nodes: b.nodes, lines, layer_ends };
-        let mut c = Compiled { fast: Some(fast), ledger: ledger.clone(), cm: cm.clone() };
+        let fast = Fast {
+            nodes: b.nodes,
+            lines,
+            layer_ends,
+        };
+        let mut c = Compiled {
+            fast: Some(fast),
+            ledger: ledger.clone(),
+            cm: cm.clone(),
+        };
         if !c.agrees_with_price() {
             c.fast = None;
         }
@@ -310,7 +340,11 @@ impl Compiled {
     fn agrees_with_price(&self) -> bool {
         let Some(fast) = &self.fast else { return false };
         let base = theta(&self.cm);
-        let perturbed: Vec<f64> = base.iter().enumerate().map(|(i, v)| v * (1.1 + 0.137 * i as f64) + 0.01).collect();
+        let perturbed: Vec<f64> = base
+            .iter()
+            .enumerate()
+            .map(|(i, v)| v * (1.1 + 0.137 * i as f64) + 0.01)
+            .collect();
         let mut vals = Vec::new();
         for th in [&base, &perturbed] {
             let cm = with_theta(&self.cm, th);
@@ -318,7 +352,12 @@ impl Compiled {
             for (_, counts) in self.ledger.layers() {
                 for (key, _) in counts.iter() {
                     let slow = unit_price(&cm, &self.ledger, key).map(|p| p.nominal);
-                    let mut b = Builder { cm: &self.cm, ledger: &self.ledger, nodes: Vec::new(), cache: Default::default() };
+                    let mut b = Builder {
+                        cm: &self.cm,
+                        ledger: &self.ledger,
+                        nodes: Vec::new(),
+                        cache: Default::default(),
+                    };
                     let quick = b.key(key).map(|n| {
                         eval_nodes(&b.nodes, th, &mut vals);
                         vals[n as usize]
@@ -352,12 +391,25 @@ impl CompiledSet {
     pub fn new(ledgers: &[&Ledger], cm: &CostModel) -> CompiledSet {
         let singles: Vec<Compiled> = ledgers.iter().map(|l| Compiled::new(l, cm)).collect();
         if !singles.iter().all(Compiled::is_fast) {
-            return CompiledSet { nodes: vec![], runs: vec![], fallback: Some(singles) };
+            return CompiledSet {
+                nodes: vec![],
+                runs: vec![],
+                fallback: Some(singles),
+            };
         }
         let Some(first) = ledgers.first() else {
-            return CompiledSet { nodes: vec![], runs: vec![], fallback: None };
+            return CompiledSet {
+                nodes: vec![],
+                runs: vec![],
+                fallback: None,
+            };
         };
-        let mut b = Builder { cm, ledger: first, nodes: Vec::new(), cache: Default::default() };
+        let mut b = Builder {
+            cm,
+            ledger: first,
+            nodes: Vec::new(),
+            cache: Default::default(),
+        };
         let mut runs = Vec::new();
         for ledger in ledgers {
             b.ledger = ledger;
@@ -371,9 +423,17 @@ impl CompiledSet {
                 }
                 layer_ends.push(lines.len() as u32);
             }
-            runs.push(Fast { nodes: vec![], lines, layer_ends });
+            runs.push(Fast {
+                nodes: vec![],
+                lines,
+                layer_ends,
+            });
         }
-        CompiledSet { nodes: b.nodes, runs, fallback: None }
+        CompiledSet {
+            nodes: b.nodes,
+            runs,
+            fallback: None,
+        }
     }
 
     pub fn is_fast(&self) -> bool {
@@ -381,7 +441,10 @@ impl CompiledSet {
     }
 
     pub fn len(&self) -> usize {
-        self.fallback.as_ref().map(|f| f.len()).unwrap_or(self.runs.len())
+        self.fallback
+            .as_ref()
+            .map(|f| f.len())
+            .unwrap_or(self.runs.len())
     }
 
     pub fn is_empty(&self) -> bool {
@@ -405,9 +468,9 @@ impl CompiledSet {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hardware::paths::{resolve, set_pj};
     use crate::hardware::Hardware;
-    use crate::ledger::{TensorClass, BF16, FP32};
+    use crate::hardware::paths::{resolve, set_pj};
+    use crate::ledger::{BF16, FP32, TensorClass};
 
     fn ledger() -> Ledger {
         let mut l = Ledger::new();

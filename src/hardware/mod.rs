@@ -9,7 +9,7 @@ pub mod paths;
 pub mod price;
 pub mod uncertainty;
 
-pub use price::{price, Price, PricedLedger, PricedLine, Unpriced};
+pub use price::{Price, PricedLedger, PricedLine, Unpriced, price};
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -24,8 +24,14 @@ pub const PRESETS: &[(&str, &str)] = &[
     ("horowitz45", include_str!("../../hardware/horowitz45.ron")),
     ("jouppi7", include_str!("../../hardware/jouppi7.ron")),
     ("paper45", include_str!("../../hardware/paper45.ron")),
-    ("lemaire-iconip22", include_str!("../../hardware/lemaire-iconip22.ron")),
-    ("loihi-sanafe", include_str!("../../hardware/loihi-sanafe.ron")),
+    (
+        "lemaire-iconip22",
+        include_str!("../../hardware/lemaire-iconip22.ron"),
+    ),
+    (
+        "loihi-sanafe",
+        include_str!("../../hardware/loihi-sanafe.ron"),
+    ),
 ];
 
 /// An energy in picojoules: a value, or a range when the source gives one.
@@ -88,8 +94,12 @@ impl Energy {
             Energy::Pj(v) if ok(v) => Ok(()),
             Energy::Range(lo, hi) if ok(lo) && ok(hi) && lo <= hi => Ok(()),
             Energy::PerSize(a, b) if ok(a) && ok(b) => Ok(()),
-            e @ (Energy::Normal(..) | Energy::LogNormal(..) | Energy::Uniform(..)) => uncertainty::validate(e),
-            e => Err(format!("energy {e:?} must be finite, non-negative, and min <= max")),
+            e @ (Energy::Normal(..) | Energy::LogNormal(..) | Energy::Uniform(..)) => {
+                uncertainty::validate(e)
+            }
+            e => Err(format!(
+                "energy {e:?} must be finite, non-negative, and min <= max"
+            )),
         }
     }
 }
@@ -198,8 +208,14 @@ impl Hardware {
 
     pub fn from_text(path: &Path, text: &str, origin: String) -> Result<Hardware> {
         let model: CostModel = error::parse_ron(path, text)?;
-        model.validate().map_err(|e| Error::input(format!("{}: {e}", path.display())))?;
-        Ok(Hardware { model, origin, sha256: sha256_hex(text.as_bytes()) })
+        model
+            .validate()
+            .map_err(|e| Error::input(format!("{}: {e}", path.display())))?;
+        Ok(Hardware {
+            model,
+            origin,
+            sha256: sha256_hex(text.as_bytes()),
+        })
     }
 }
 
@@ -213,9 +229,14 @@ impl CostModel {
     fn validate(&self) -> std::result::Result<(), String> {
         let mut seen = BTreeMap::new();
         for e in &self.entries {
-            e.energy.validate().map_err(|m| format!("entry {}.{}: {m}", e.action, e.format))?;
+            e.energy
+                .validate()
+                .map_err(|m| format!("entry {}.{}: {m}", e.action, e.format))?;
             if matches!(e.energy, Energy::PerSize(..)) {
-                return Err(format!("entry {}.{}: PerSize energies are for memory levels only", e.action, e.format));
+                return Err(format!(
+                    "entry {}.{}: PerSize energies are for memory levels only",
+                    e.action, e.format
+                ));
             }
             if e.action.kind() == OpKind::Memory {
                 return Err(format!(
@@ -232,13 +253,19 @@ impl CostModel {
         }
         for c in &self.compounds {
             if c.of.is_empty() || c.of.iter().any(|(_, k)| !k.is_finite() || *k < 0.0) {
-                return Err(format!("compound {}.{}: needs parts with non-negative factors", c.action, c.format));
+                return Err(format!(
+                    "compound {}.{}: needs parts with non-negative factors",
+                    c.action, c.format
+                ));
             }
         }
         for m in &self.memories {
-            m.read.validate().map_err(|e| format!("memory {}: {e}", m.name))?;
+            m.read
+                .validate()
+                .map_err(|e| format!("memory {}: {e}", m.name))?;
             if let Some(w) = m.write {
-                w.validate().map_err(|e| format!("memory {}: {e}", m.name))?;
+                w.validate()
+                    .map_err(|e| format!("memory {}: {e}", m.name))?;
             }
             if m.access_bytes == 0 {
                 return Err(format!("memory {}: access_bytes must be positive", m.name));
@@ -246,7 +273,10 @@ impl CostModel {
         }
         for p in &self.pins {
             if !self.memories.iter().any(|m| m.name == p.level) {
-                return Err(format!("pin of {:?} names unknown memory level `{}`", p.class, p.level));
+                return Err(format!(
+                    "pin of {:?} names unknown memory level `{}`",
+                    p.class, p.level
+                ));
             }
         }
         Ok(())
@@ -263,7 +293,12 @@ impl CostModel {
             e => uncertainty::show(e),
         };
         for e in &self.entries {
-            out.push((format!("{}.{}", e.action, e.format), show(e.energy), "pJ".into(), e.source.clone()));
+            out.push((
+                format!("{}.{}", e.action, e.format),
+                show(e.energy),
+                "pJ".into(),
+                e.source.clone(),
+            ));
         }
         for c in &self.compounds {
             let parts: Vec<String> = c.of.iter().map(|(op, k)| format!("{k} {op}")).collect();
@@ -275,7 +310,10 @@ impl CostModel {
             ));
         }
         for m in &self.memories {
-            let cap = m.capacity_bytes.map(|c| format!("{c} B")).unwrap_or_else(|| "unbounded".into());
+            let cap = m
+                .capacity_bytes
+                .map(|c| format!("{c} B"))
+                .unwrap_or_else(|| "unbounded".into());
             out.push((
                 format!("memory.{}.read", m.name),
                 show(m.read),
@@ -292,10 +330,20 @@ impl CostModel {
             }
         }
         for p in &self.pins {
-            out.push((format!("pin.{}", p.class.name()), p.level.clone(), "level".into(), String::new()));
+            out.push((
+                format!("pin.{}", p.class.name()),
+                p.level.clone(),
+                "level".into(),
+                String::new(),
+            ));
         }
         for n in &self.not_priced {
-            out.push((format!("{}", n.action), "not priced".into(), String::new(), n.reason.clone()));
+            out.push((
+                format!("{}", n.action),
+                "not priced".into(),
+                String::new(),
+                n.reason.clone(),
+            ));
         }
         out
     }

@@ -19,7 +19,11 @@ pub enum Leaf {
 /// Every path that `set` accepts, in `hardware show` order. A memory level's `write` is listed
 /// even when the file leaves it out (setting it creates it).
 pub fn settable_paths(cm: &CostModel) -> Vec<String> {
-    let mut out: Vec<String> = cm.entries.iter().map(|e| format!("{}.{}", e.action, e.format)).collect();
+    let mut out: Vec<String> = cm
+        .entries
+        .iter()
+        .map(|e| format!("{}.{}", e.action, e.format))
+        .collect();
     for m in &cm.memories {
         out.push(format!("memory.{}.read", m.name));
         out.push(format!("memory.{}.write", m.name));
@@ -28,25 +32,51 @@ pub fn settable_paths(cm: &CostModel) -> Vec<String> {
 }
 
 fn unknown(cm: &CostModel, path: &str, why: &str) -> String {
-    format!("{why} `{path}` in cost model `{}` (valid paths: {})", cm.name, settable_paths(cm).join(", "))
+    format!(
+        "{why} `{path}` in cost model `{}` (valid paths: {})",
+        cm.name,
+        settable_paths(cm).join(", ")
+    )
 }
 
 /// Resolve a path to the number it names.
 pub fn resolve(cm: &CostModel, path: &str) -> Result<Leaf, String> {
     if let Some(rest) = path.strip_prefix("memory.") {
-        let (name, which) = rest.rsplit_once('.').ok_or_else(|| unknown(cm, path, "incomplete memory path"))?;
-        let i = cm.memories.iter().position(|m| m.name == name).ok_or_else(|| unknown(cm, path, "no memory level in"))?;
+        let (name, which) = rest
+            .rsplit_once('.')
+            .ok_or_else(|| unknown(cm, path, "incomplete memory path"))?;
+        let i = cm
+            .memories
+            .iter()
+            .position(|m| m.name == name)
+            .ok_or_else(|| unknown(cm, path, "no memory level in"))?;
         return match which {
             "read" => Ok(Leaf::MemoryRead(i)),
             "write" => Ok(Leaf::MemoryWrite(i)),
-            _ => Err(unknown(cm, path, "a memory level has `read` and `write`, not")),
+            _ => Err(unknown(
+                cm,
+                path,
+                "a memory level has `read` and `write`, not",
+            )),
         };
     }
-    if let Some(i) = cm.entries.iter().position(|e| format!("{}.{}", e.action, e.format) == path) {
+    if let Some(i) = cm
+        .entries
+        .iter()
+        .position(|e| format!("{}.{}", e.action, e.format) == path)
+    {
         return Ok(Leaf::Entry(i));
     }
-    if cm.compounds.iter().any(|c| format!("{}.{}", c.action, c.format) == path) {
-        return Err(unknown(cm, path, "a compound action is priced from its parts; set one of its parts instead of"));
+    if cm
+        .compounds
+        .iter()
+        .any(|c| format!("{}.{}", c.action, c.format) == path)
+    {
+        return Err(unknown(
+            cm,
+            path,
+            "a compound action is priced from its parts; set one of its parts instead of",
+        ));
     }
     Err(unknown(cm, path, "no priced entry"))
 }
@@ -106,7 +136,10 @@ mod tests {
             assert!(get(&cm, &path).is_ok(), "{path}");
         }
         assert_eq!(get(&cm, "add.fp32").unwrap(), Energy::Pj(0.9));
-        assert_eq!(get(&cm, "memory.dram.read").unwrap(), Energy::Range(1300.0, 2600.0));
+        assert_eq!(
+            get(&cm, "memory.dram.read").unwrap(),
+            Energy::Range(1300.0, 2600.0)
+        );
     }
 
     #[test]
@@ -115,7 +148,10 @@ mod tests {
         let before = cm.clone();
         set_pj(&mut cm, "mul.int8", 0.25).unwrap();
         assert_eq!(get(&cm, "mul.int8").unwrap(), Energy::Pj(0.25));
-        assert_eq!(get(&cm, "add.int8").unwrap(), get(&before, "add.int8").unwrap());
+        assert_eq!(
+            get(&cm, "add.int8").unwrap(),
+            get(&before, "add.int8").unwrap()
+        );
     }
 
     #[test]
@@ -133,7 +169,10 @@ mod tests {
         let e = set_pj(&mut cm, "neuron_update.any", 1.0).unwrap_err();
         assert!(e.contains("compound") && e.contains("add.fp32"), "{e}");
         let e = set_pj(&mut cm, "add.fp64", 1.0).unwrap_err();
-        assert!(e.contains("no priced entry") && e.contains("memory.dram.read"), "{e}");
+        assert!(
+            e.contains("no priced entry") && e.contains("memory.dram.read"),
+            "{e}"
+        );
         let e = set_pj(&mut cm, "memory.l9.read", 1.0).unwrap_err();
         assert!(e.contains("no memory level"), "{e}");
         assert!(set_pj(&mut cm, "add.fp32", -1.0).is_err());

@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use super::{CostModel, Energy, MemoryLevel};
-use crate::ledger::{ActionKey, Fmt, Ledger, Op, OpKind, TensorClass, INT32, INT8};
+use crate::ledger::{ActionKey, Fmt, INT8, INT32, Ledger, Op, OpKind, TensorClass};
 
 /// The energy of one action (per count; per byte for memory), with how it was derived.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -18,10 +18,20 @@ pub struct Price {
 
 impl Price {
     fn of(e: Energy, how: String) -> Price {
-        Price { nominal: e.nominal(), min: e.min(), max: e.max(), how }
+        Price {
+            nominal: e.nominal(),
+            min: e.min(),
+            max: e.max(),
+            how,
+        }
     }
     fn scaled(&self, k: f64) -> Price {
-        Price { nominal: self.nominal * k, min: self.min * k, max: self.max * k, how: self.how.clone() }
+        Price {
+            nominal: self.nominal * k,
+            min: self.min * k,
+            max: self.max * k,
+            how: self.how.clone(),
+        }
     }
     fn plus(&self, o: &Price) -> Price {
         Price {
@@ -105,12 +115,21 @@ fn add_to(v: &mut Vec<(String, f64)>, key: &str, x: f64) {
 /// model prices them directly, since their work is already counted as other actions.
 pub fn price(ledger: &Ledger, cm: &CostModel) -> PricedLedger {
     let mut out = PricedLedger::default();
-    for kind in [OpKind::Compute, OpKind::Nonlinear, OpKind::Neuron, OpKind::Metric, OpKind::Memory] {
+    for kind in [
+        OpKind::Compute,
+        OpKind::Nonlinear,
+        OpKind::Neuron,
+        OpKind::Metric,
+        OpKind::Memory,
+    ] {
         out.by_kind.push((kind_name(kind).to_string(), 0.0));
     }
     let mut unpriced: Vec<Unpriced> = Vec::new();
     for (name, counts) in ledger.layers() {
-        let mut layer = PricedLayer { name: name.to_string(), ..Default::default() };
+        let mut layer = PricedLayer {
+            name: name.to_string(),
+            ..Default::default()
+        };
         for (key, &count) in counts.iter() {
             let price = unit_price(cm, ledger, key);
             match price {
@@ -139,7 +158,8 @@ pub fn price(ledger: &Ledger, cm: &CostModel) -> PricedLedger {
                 }
                 None if key.op.kind() == OpKind::Metric => {}
                 None => {
-                    let (reason, excluded) = match cm.not_priced.iter().find(|n| n.action == key.op) {
+                    let (reason, excluded) = match cm.not_priced.iter().find(|n| n.action == key.op)
+                    {
                         Some(n) => (n.reason.clone(), true),
                         None if key.op.kind() == OpKind::Memory && cm.memories.is_empty() => {
                             ("the cost model has no memory levels".to_string(), false)
@@ -149,7 +169,12 @@ pub fn price(ledger: &Ledger, cm: &CostModel) -> PricedLedger {
                     let action = key.to_string();
                     match unpriced.iter_mut().find(|u| u.action == action) {
                         Some(u) => u.count += count,
-                        None => unpriced.push(Unpriced { action, count, reason, excluded }),
+                        None => unpriced.push(Unpriced {
+                            action,
+                            count,
+                            reason,
+                            excluded,
+                        }),
                     }
                 }
             }
@@ -172,9 +197,18 @@ pub fn unit_price(cm: &CostModel, ledger: &Ledger, key: &ActionKey) -> Option<Pr
 }
 
 fn direct(cm: &CostModel, op: Op, fmt: Fmt) -> Option<Price> {
-    let exact = cm.entries.iter().find(|e| e.action == op && e.format == fmt);
-    let any = || cm.entries.iter().find(|e| e.action == op && e.format == Fmt::Any);
-    exact.or_else(any).map(|e| Price::of(e.energy, format!("{}.{}", e.action, e.format)))
+    let exact = cm
+        .entries
+        .iter()
+        .find(|e| e.action == op && e.format == fmt);
+    let any = || {
+        cm.entries
+            .iter()
+            .find(|e| e.action == op && e.format == Fmt::Any)
+    };
+    exact
+        .or_else(any)
+        .map(|e| Price::of(e.energy, format!("{}.{}", e.action, e.format)))
 }
 
 /// Resolution order: a direct entry; a compound from the file; the built-in rules (MAC = mul +
@@ -190,12 +224,19 @@ pub fn op_price(cm: &CostModel, op: Op, fmt: Fmt, depth: u32) -> Option<Price> {
         .compounds
         .iter()
         .find(|c| c.action == op && c.format == fmt)
-        .or_else(|| cm.compounds.iter().find(|c| c.action == op && c.format == Fmt::Any));
+        .or_else(|| {
+            cm.compounds
+                .iter()
+                .find(|c| c.action == op && c.format == Fmt::Any)
+        });
     if let Some(c) = compound {
         let mut total: Option<Price> = None;
         for (part, k) in &c.of {
             let p = op_price(cm, *part, fmt, depth + 1)?.scaled(*k);
-            let p = Price { how: format!("{k} {}", p.how), ..p };
+            let p = Price {
+                how: format!("{k} {}", p.how),
+                ..p
+            };
             total = Some(match total {
                 None => p,
                 Some(t) => t.plus(&p),
@@ -247,7 +288,11 @@ pub fn int_add_price(cm: &CostModel, bits: u32) -> Option<Price> {
 
 /// The level a tensor class lives in: where the cost model pins it, or the smallest level that
 /// holds its footprint.
-pub fn place<'a>(cm: &'a CostModel, ledger: &Ledger, class: TensorClass) -> Option<&'a MemoryLevel> {
+pub fn place<'a>(
+    cm: &'a CostModel,
+    ledger: &Ledger,
+    class: TensorClass,
+) -> Option<&'a MemoryLevel> {
     if let Some(pin) = cm.pins.iter().find(|p| p.class == class) {
         return cm.memories.iter().find(|m| m.name == pin.level);
     }
@@ -267,11 +312,18 @@ fn memory_price(cm: &CostModel, ledger: &Ledger, key: &ActionKey) -> Option<Pric
     };
     // A per-size energy is evaluated at the level's capacity, or at the class's footprint when
     // the level is unbounded (a memory sized to the tensor it holds).
-    let size_bytes = level.capacity_bytes.unwrap_or_else(|| ledger.footprint.get(&class).copied().unwrap_or(0));
+    let size_bytes = level
+        .capacity_bytes
+        .unwrap_or_else(|| ledger.footprint.get(&class).copied().unwrap_or(0));
     let sized = matches!(e, Energy::PerSize(..));
     let e = e.at_bits(size_bytes as f64 * 8.0);
     let how = if sized {
-        format!("memory {} ({} B/access, {:.4} pJ at {size_bytes} B)", level.name, level.access_bytes, e.nominal())
+        format!(
+            "memory {} ({} B/access, {:.4} pJ at {size_bytes} B)",
+            level.name,
+            level.access_bytes,
+            e.nominal()
+        )
     } else {
         format!("memory {} ({} B/access)", level.name, level.access_bytes)
     };
@@ -328,7 +380,10 @@ mod tests {
         let mut l = Ledger::new();
         l.footprint.insert(TensorClass::Weight, 20 * 1024);
         l.footprint.insert(TensorClass::State, 100);
-        assert_eq!(place(&cm, &l, TensorClass::Weight).unwrap().name, "sram-32k");
+        assert_eq!(
+            place(&cm, &l, TensorClass::Weight).unwrap().name,
+            "sram-32k"
+        );
         assert_eq!(place(&cm, &l, TensorClass::State).unwrap().name, "sram-8k");
         l.footprint.insert(TensorClass::Weight, 1 << 30);
         assert_eq!(place(&cm, &l, TensorClass::Weight).unwrap().name, "dram");
@@ -340,12 +395,23 @@ mod tests {
         let mut l = Ledger::new();
         l.footprint.insert(TensorClass::Weight, 576);
         // Unbounded level: at the weight footprint, 576 B = 4608 bits; 4-byte accesses.
-        let w = unit_price(&cm, &l, &ActionKey::mem(Op::Read, FP32, TensorClass::Weight)).unwrap();
-        assert!((w.nominal - (1.09e-5 * 4608.0 + 13.2) / 4.0).abs() < 1e-12, "{w:?}");
+        let w = unit_price(
+            &cm,
+            &l,
+            &ActionKey::mem(Op::Read, FP32, TensorClass::Weight),
+        )
+        .unwrap();
+        assert!(
+            (w.nominal - (1.09e-5 * 4608.0 + 13.2) / 4.0).abs() < 1e-12,
+            "{w:?}"
+        );
         // The FIFO has a capacity (4000 B), whatever the event footprint; 1-byte accesses.
         l.footprint.insert(TensorClass::Event, 10);
         let e = unit_price(&cm, &l, &ActionKey::mem(Op::Read, FP32, TensorClass::Event)).unwrap();
-        assert!((e.nominal - (1.09e-5 * 32000.0 + 13.2)).abs() < 1e-12, "{e:?}");
+        assert!(
+            (e.nominal - (1.09e-5 * 32000.0 + 13.2)).abs() < 1e-12,
+            "{e:?}"
+        );
     }
 
     #[test]
@@ -358,7 +424,11 @@ mod tests {
         l.at(id).add(Op::NeuronUpdate, FP32, 2);
         l.at(id).add(Op::Spike, FP32, 1);
         let p = price(&l, &cm);
-        assert!((p.energy_pj - (10.0 * 35.5 + 2.0 * 72.8 + 146.1)).abs() < 1e-9, "{}", p.energy_pj);
+        assert!(
+            (p.energy_pj - (10.0 * 35.5 + 2.0 * 72.8 + 146.1)).abs() < 1e-9,
+            "{}",
+            p.energy_pj
+        );
         let ac = p.unpriced.iter().find(|u| u.action == "ac.fp32").unwrap();
         assert!(ac.excluded && ac.reason == "included in the synapse event energy");
     }

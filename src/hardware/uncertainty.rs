@@ -86,13 +86,18 @@ pub fn sample(e: Energy, u: f64) -> f64 {
             if sd == 0.0 {
                 return mean;
             }
-            normal(mean, sd).map(|n| n.inverse_cdf(u)).unwrap_or(mean).max(0.0)
+            normal(mean, sd)
+                .map(|n| n.inverse_cdf(u))
+                .unwrap_or(mean)
+                .max(0.0)
         }
         Energy::LogNormal(mu, sigma) => {
             if sigma == 0.0 {
                 return mu.exp();
             }
-            LogNormal::new(mu, sigma).map(|d| d.inverse_cdf(u)).unwrap_or(mu.exp())
+            LogNormal::new(mu, sigma)
+                .map(|d| d.inverse_cdf(u))
+                .unwrap_or(mu.exp())
         }
         Energy::PerSize(_, b) => b,
     }
@@ -130,7 +135,9 @@ mod tests {
     fn samples_follow_the_distribution() {
         let n = 20000;
         let e = Energy::Normal(5.0, 0.5);
-        let mut v: Vec<f64> = (0..n).map(|i| sample(e, (i as f64 + 0.5) / n as f64)).collect();
+        let mut v: Vec<f64> = (0..n)
+            .map(|i| sample(e, (i as f64 + 0.5) / n as f64))
+            .collect();
         v.sort_by(f64::total_cmp);
         assert!((quantile(&v, 0.5) - 5.0).abs() < 1e-3);
         assert!((quantile(&v, 0.975) - e.max()).abs() < 1e-2);

@@ -1,7 +1,7 @@
 //! Model families, one file each. A model description is a RON file naming the family.
 
-pub mod sequential;
 pub mod pvt;
+pub mod sequential;
 pub mod spikegpt;
 pub mod transformer;
 
@@ -24,7 +24,8 @@ impl ModelDesc {
     pub fn load(path: &Path) -> Result<ModelDesc> {
         let text = error::read_text(path)?;
         let desc: ModelDesc = error::parse_ron(path, &text)?;
-        desc.validate().map_err(|e| Error::input(format!("{}: {e}", path.display())))?;
+        desc.validate()
+            .map_err(|e| Error::input(format!("{}: {e}", path.display())))?;
         Ok(desc)
     }
 

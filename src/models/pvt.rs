@@ -34,13 +34,13 @@ use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 
 use crate::convention::model_step;
+use crate::engine::Arith;
 use crate::engine::attention::hashed::{self, KernelHash};
-use crate::engine::attention::{normal, softmax, Heads, Normalisation, StepIds};
+use crate::engine::attention::{Heads, Normalisation, StepIds, normal, softmax};
 use crate::engine::conv::{Conv, ConvGeom};
 use crate::engine::linear::Linear;
 use crate::engine::norm::layer_norm_rows;
 use crate::engine::pointwise::{bias_add_rows, gelu, residual_add};
-use crate::engine::Arith;
 use crate::error::{Error, Result};
 use crate::ledger::{LayerId, Ledger, Op, TensorClass};
 use crate::models::spikegpt::WeightsSpec;
@@ -113,23 +113,43 @@ impl Config {
         if n == 0 || n > 8 {
             return Err(format!("embed_dims must list 1 to 8 stages, found {n}"));
         }
-        for (name, v) in [("num_heads", &self.num_heads), ("mlp_ratios", &self.mlp_ratios), ("depths", &self.depths)] {
+        for (name, v) in [
+            ("num_heads", &self.num_heads),
+            ("mlp_ratios", &self.mlp_ratios),
+            ("depths", &self.depths),
+        ] {
             if v.len() != n {
-                return Err(format!("{name} has {} entries, embed_dims has {n}", v.len()));
+                return Err(format!(
+                    "{name} has {} entries, embed_dims has {n}",
+                    v.len()
+                ));
             }
-            if let Some(bad) = v.iter().find(|&&x| x > 1 << 12 || (x == 0 && name != "depths")) {
+            if let Some(bad) = v
+                .iter()
+                .find(|&&x| x > 1 << 12 || (x == 0 && name != "depths"))
+            {
                 return Err(format!("{name} entry {bad} out of range"));
             }
         }
         for (s, (&d, &h)) in self.embed_dims.iter().zip(&self.num_heads).enumerate() {
             if d == 0 || d > 1 << 14 || !d.is_multiple_of(h) {
-                return Err(format!("stage {}: num_heads {h} must divide embed_dim {d} (1..16384)", s + 1));
+                return Err(format!(
+                    "stage {}: num_heads {h} must divide embed_dim {d} (1..16384)",
+                    s + 1
+                ));
             }
         }
         if self.image_size < 8 || self.image_size > 4096 {
-            return Err(format!("image_size must be between 8 and 4096, found {}", self.image_size));
+            return Err(format!(
+                "image_size must be between 8 and 4096, found {}",
+                self.image_size
+            ));
         }
-        if self.in_chans == 0 || self.in_chans > 64 || self.num_classes == 0 || self.num_classes > 1 << 16 {
+        if self.in_chans == 0
+            || self.in_chans > 64
+            || self.num_classes == 0
+            || self.num_classes > 1 << 16
+        {
             return Err("in_chans (1..64) and num_classes (1..65536) out of range".into());
         }
         if !(self.layer_norm_eps.is_finite() && self.layer_norm_eps > 0.0) {
@@ -139,14 +159,19 @@ impl Config {
         for s in 0..n {
             let (k, st, p) = patch_geometry(s);
             if size + 2 * p < k {
-                return Err(format!("image_size {} is too small for {n} stages", self.image_size));
+                return Err(format!(
+                    "image_size {} is too small for {n} stages",
+                    self.image_size
+                ));
             }
             size = (size + 2 * p - k) / st + 1;
         }
         if let PvtAttention::EcoFormer { bits, anchors, .. } = self.attention
             && (bits == 0 || bits > 1024 || anchors == 0 || anchors > 4096)
         {
-            return Err(format!("attention bits (1..1024) and anchors (1..4096) out of range: {bits}, {anchors}"));
+            return Err(format!(
+                "attention bits (1..1024) and anchors (1..4096) out of range: {bits}, {anchors}"
+            ));
         }
         Ok(())
     }
@@ -186,10 +211,11 @@ impl Config {
             let hid = d * self.mlp_ratios[s];
             for i in 0..self.depths[s] {
                 let p = format!("block{st}.{i}");
-                let linear = |keys: &mut Vec<(String, Vec<usize>)>, name: &str, o: usize, i: usize| {
-                    keys.push((format!("{p}.{name}.weight"), vec![o, i]));
-                    keys.push((format!("{p}.{name}.bias"), vec![o]));
-                };
+                let linear =
+                    |keys: &mut Vec<(String, Vec<usize>)>, name: &str, o: usize, i: usize| {
+                        keys.push((format!("{p}.{name}.weight"), vec![o, i]));
+                        keys.push((format!("{p}.{name}.bias"), vec![o]));
+                    };
                 for n in ["norm1", "norm2"] {
                     keys.push((format!("{p}.{n}.weight"), vec![d]));
                     keys.push((format!("{p}.{n}.bias"), vec![d]));
@@ -211,14 +237,20 @@ impl Config {
             keys.push((format!("norm{st}.bias"), vec![d]));
             c_in = d;
         }
-        let last = *self.embed_dims.last().expect("validated: at least one stage");
+        let last = *self
+            .embed_dims
+            .last()
+            .expect("validated: at least one stage");
         keys.push(("head.weight".into(), vec![self.num_classes, last]));
         keys.push(("head.bias".into(), vec![self.num_classes]));
         keys
     }
 
     pub fn n_params(&self) -> usize {
-        self.weight_keys().iter().map(|(_, s)| s.iter().product::<usize>()).sum()
+        self.weight_keys()
+            .iter()
+            .map(|(_, s)| s.iter().product::<usize>())
+            .sum()
     }
 }
 
@@ -267,8 +299,16 @@ struct ConvLayer {
 }
 
 enum Core {
-    Softmax { q: Dense, kv: Dense },
-    Hashed { qk: Dense, v: Dense, hash: KernelHash, normalisation: Normalisation },
+    Softmax {
+        q: Dense,
+        kv: Dense,
+    },
+    Hashed {
+        qk: Dense,
+        v: Dense,
+        hash: KernelHash,
+        normalisation: Normalisation,
+    },
 }
 
 struct Block {
@@ -305,24 +345,55 @@ pub struct Pvt {
 fn norm(store: &TensorStore, l: &mut Ledger, key: &str, d: usize) -> Result<Norm> {
     let id = l.layer(key);
     let stats = l.layer(&format!("{key}.{}", model_step::NORM_STATS));
-    Ok(Norm { w: store.get(&format!("{key}.weight"), &[d])?.to_vec(), b: store.get(&format!("{key}.bias"), &[d])?.to_vec(), id, stats })
+    Ok(Norm {
+        w: store.get(&format!("{key}.weight"), &[d])?.to_vec(),
+        b: store.get(&format!("{key}.bias"), &[d])?.to_vec(),
+        id,
+        stats,
+    })
 }
 
-fn dense(store: &TensorStore, l: &mut Ledger, key: &str, path: &str, o: usize, i: usize) -> Result<Dense> {
+fn dense(
+    store: &TensorStore,
+    l: &mut Ledger,
+    key: &str,
+    path: &str,
+    o: usize,
+    i: usize,
+) -> Result<Dense> {
     let lin = Linear::from_out_in(store.get(&format!("{key}.weight"), &[o, i])?, o, i);
     let bias = store.get(&format!("{key}.bias"), &[o])?.to_vec();
     let id = l.layer(path);
     let bias_id = l.layer(&format!("{path}.{}", model_step::BIAS));
-    Ok(Dense { lin, bias, id, bias_id })
+    Ok(Dense {
+        lin,
+        bias,
+        id,
+        bias_id,
+    })
 }
 
-fn conv(store: &TensorStore, l: &mut Ledger, key: &str, path: &str, geom: ConvGeom) -> Result<ConvLayer> {
-    let w = store.get(&format!("{key}.weight"), &[geom.c_out, geom.cin_g(), geom.kh, geom.kw])?;
+fn conv(
+    store: &TensorStore,
+    l: &mut Ledger,
+    key: &str,
+    path: &str,
+    geom: ConvGeom,
+) -> Result<ConvLayer> {
+    let w = store.get(
+        &format!("{key}.weight"),
+        &[geom.c_out, geom.cin_g(), geom.kh, geom.kw],
+    )?;
     let conv = Conv::from_pytorch(geom, w);
     let bias = store.get(&format!("{key}.bias"), &[geom.c_out])?.to_vec();
     let id = l.layer(path);
     let bias_id = l.layer(&format!("{path}.{}", model_step::CONV_BIAS));
-    Ok(ConvLayer { conv, bias, id, bias_id })
+    Ok(ConvLayer {
+        conv,
+        bias,
+        id,
+        bias_id,
+    })
 }
 
 impl Dense {
@@ -345,14 +416,26 @@ impl ConvLayer {
 
 impl Norm {
     fn rows(&self, x: &[f32], y: &mut [f32], eps: f32, arith: &Arith, l: &mut Ledger) {
-        layer_norm_rows(x, self.w.len(), &self.w, &self.b, eps, y, arith, l, self.id, self.stats);
+        layer_norm_rows(
+            x,
+            self.w.len(),
+            &self.w,
+            &self.b,
+            eps,
+            y,
+            arith,
+            l,
+            self.id,
+            self.stats,
+        );
     }
 }
 
 impl Pvt {
     /// Build from a description; `base` is the folder relative weight paths start from.
     pub fn from_config(cfg: Config, base: &Path) -> Result<Pvt> {
-        cfg.validate().map_err(|e| Error::input(format!("model `{}`: {e}", cfg.name)))?;
+        cfg.validate()
+            .map_err(|e| Error::input(format!("model `{}`: {e}", cfg.name)))?;
         let (store, hash_seed) = match &cfg.weights {
             WeightsSpec::Seeded(seed) => (seeded_weights(&cfg, *seed), *seed),
             WeightsSpec::File(path) => (crate::weights::load_file(&base.join(path))?, 0),
@@ -367,11 +450,32 @@ impl Pvt {
         for (s, grid) in cfg.grid().into_iter().enumerate() {
             let (d, st) = (cfg.embed_dims[s], s + 1);
             let (k, stride, pad) = patch_geometry(s);
-            let geom = ConvGeom { c_in, c_out: d, h: size, w: size, kh: k, kw: k, sh: stride, sw: stride, ph: pad, pw: pad, groups: 1 };
+            let geom = ConvGeom {
+                c_in,
+                c_out: d,
+                h: size,
+                w: size,
+                kh: k,
+                kw: k,
+                sh: stride,
+                sw: stride,
+                ph: pad,
+                pw: pad,
+                groups: 1,
+            };
             let pe = format!("patch_embed{st}");
-            let patch = conv(store, &mut l, &format!("{pe}.proj"), &format!("{pe}.proj"), geom)?;
+            let patch = conv(
+                store,
+                &mut l,
+                &format!("{pe}.proj"),
+                &format!("{pe}.proj"),
+                geom,
+            )?;
             let patch_norm = norm(store, &mut l, &format!("{pe}.norm"), d)?;
-            let shape = Heads { heads: cfg.num_heads[s], head_dim: d / cfg.num_heads[s] };
+            let shape = Heads {
+                heads: cfg.num_heads[s],
+                head_dim: d / cfg.num_heads[s],
+            };
             let hidden = d * cfg.mlp_ratios[s];
             let mut blocks = Vec::with_capacity(cfg.depths[s]);
             for i in 0..cfg.depths[s] {
@@ -379,34 +483,141 @@ impl Pvt {
                 let norm1 = norm(store, &mut l, &format!("{p}.norm1"), d)?;
                 let a = format!("{p}.attn");
                 let (core, steps) = if cfg.hashed_stage(s) {
-                    let PvtAttention::EcoFormer { bits, anchors, normalisation } = cfg.attention else { unreachable!("hashed stage") };
-                    let qk = dense(store, &mut l, &format!("{a}.to_qk"), &format!("{a}.to_qk"), d, d)?;
-                    let v = dense(store, &mut l, &format!("{a}.to_v"), &format!("{a}.to_v"), d, d)?;
+                    let PvtAttention::EcoFormer {
+                        bits,
+                        anchors,
+                        normalisation,
+                    } = cfg.attention
+                    else {
+                        unreachable!("hashed stage")
+                    };
+                    let qk = dense(
+                        store,
+                        &mut l,
+                        &format!("{a}.to_qk"),
+                        &format!("{a}.to_qk"),
+                        d,
+                        d,
+                    )?;
+                    let v = dense(
+                        store,
+                        &mut l,
+                        &format!("{a}.to_v"),
+                        &format!("{a}.to_v"),
+                        d,
+                        d,
+                    )?;
                     let hp = format!("{a}.fast_attention.ksh");
-                    let hash = match KernelHash::load(store, &hp, shape.heads, bits, anchors, shape.head_dim)? {
+                    let hash = match KernelHash::load(
+                        store,
+                        &hp,
+                        shape.heads,
+                        bits,
+                        anchors,
+                        shape.head_dim,
+                    )? {
                         Some(h) => h,
-                        None => KernelHash::random(shape.heads, bits, anchors, shape.head_dim, hash_seed ^ 0x5eed ^ ((st as u64) << 16) ^ i as u64),
+                        None => KernelHash::random(
+                            shape.heads,
+                            bits,
+                            anchors,
+                            shape.head_dim,
+                            hash_seed ^ 0x5eed ^ ((st as u64) << 16) ^ i as u64,
+                        ),
                     };
                     let steps = hashed::register(&mut l, &format!("{a}.core"));
-                    (Core::Hashed { qk, v, hash, normalisation }, steps)
+                    (
+                        Core::Hashed {
+                            qk,
+                            v,
+                            hash,
+                            normalisation,
+                        },
+                        steps,
+                    )
                 } else {
                     let q = dense(store, &mut l, &format!("{a}.q"), &format!("{a}.q"), d, d)?;
-                    let kv = dense(store, &mut l, &format!("{a}.kv"), &format!("{a}.kv"), 2 * d, d)?;
+                    let kv = dense(
+                        store,
+                        &mut l,
+                        &format!("{a}.kv"),
+                        &format!("{a}.kv"),
+                        2 * d,
+                        d,
+                    )?;
                     let steps = softmax::register(&mut l, &format!("{a}.core"));
                     (Core::Softmax { q, kv }, steps)
                 };
-                let proj = dense(store, &mut l, &format!("{a}.proj"), &format!("{a}.proj"), d, d)?;
+                let proj = dense(
+                    store,
+                    &mut l,
+                    &format!("{a}.proj"),
+                    &format!("{a}.proj"),
+                    d,
+                    d,
+                )?;
                 let residual = l.layer(&format!("{p}.{}", model_step::RESIDUAL));
                 let norm2 = norm(store, &mut l, &format!("{p}.norm2"), d)?;
-                let fc1 = dense(store, &mut l, &format!("{p}.mlp.fc1"), &format!("{p}.mlp.fc1"), hidden, d)?;
-                let dg = ConvGeom { c_in: hidden, c_out: hidden, h: grid, w: grid, kh: 3, kw: 3, sh: 1, sw: 1, ph: 1, pw: 1, groups: hidden };
-                let dwconv = conv(store, &mut l, &format!("{p}.mlp.dwconv.dwconv"), &format!("{p}.mlp.dwconv"), dg)?;
+                let fc1 = dense(
+                    store,
+                    &mut l,
+                    &format!("{p}.mlp.fc1"),
+                    &format!("{p}.mlp.fc1"),
+                    hidden,
+                    d,
+                )?;
+                let dg = ConvGeom {
+                    c_in: hidden,
+                    c_out: hidden,
+                    h: grid,
+                    w: grid,
+                    kh: 3,
+                    kw: 3,
+                    sh: 1,
+                    sw: 1,
+                    ph: 1,
+                    pw: 1,
+                    groups: hidden,
+                };
+                let dwconv = conv(
+                    store,
+                    &mut l,
+                    &format!("{p}.mlp.dwconv.dwconv"),
+                    &format!("{p}.mlp.dwconv"),
+                    dg,
+                )?;
                 let gelu = l.layer(&format!("{p}.mlp.{}", model_step::GELU));
-                let fc2 = dense(store, &mut l, &format!("{p}.mlp.fc2"), &format!("{p}.mlp.fc2"), d, hidden)?;
-                blocks.push(Block { norm1, core, steps, proj, residual, norm2, fc1, dwconv, gelu, fc2 });
+                let fc2 = dense(
+                    store,
+                    &mut l,
+                    &format!("{p}.mlp.fc2"),
+                    &format!("{p}.mlp.fc2"),
+                    d,
+                    hidden,
+                )?;
+                blocks.push(Block {
+                    norm1,
+                    core,
+                    steps,
+                    proj,
+                    residual,
+                    norm2,
+                    fc1,
+                    dwconv,
+                    gelu,
+                    fc2,
+                });
             }
             let norm = norm(store, &mut l, &format!("norm{st}"), d)?;
-            stages.push(Stage { patch, patch_norm, blocks, norm, shape, grid, hidden });
+            stages.push(Stage {
+                patch,
+                patch_norm,
+                blocks,
+                norm,
+                shape,
+                grid,
+                hidden,
+            });
             c_in = d;
             size = grid;
         }
@@ -424,10 +635,20 @@ impl Pvt {
                 }
             }
         }
-        let act = stages.iter().map(|s| (s.grid * s.grid * (6 * s.shape.dim() + 2 * s.hidden)) as u64).max().unwrap_or(0);
+        let act = stages
+            .iter()
+            .map(|s| (s.grid * s.grid * (6 * s.shape.dim() + 2 * s.hidden)) as u64)
+            .max()
+            .unwrap_or(0);
         l.footprint.insert(TensorClass::Weight, params);
         l.footprint.insert(TensorClass::Activation, act);
-        Ok(Pvt { cfg, stages, head, id_pool, template: l })
+        Ok(Pvt {
+            cfg,
+            stages,
+            head,
+            id_pool,
+            template: l,
+        })
     }
 
     /// An empty ledger with every layer registered; footprints in bytes for `arith`.
@@ -442,7 +663,16 @@ impl Pvt {
 
     #[allow(clippy::too_many_arguments)]
     /// Attention sublayer of a block over `n` tokens: `h` ([n, D]) -> `out` ([n, D]).
-    fn attention(&self, b: &Block, shape: Heads, h: &[f32], n: usize, out: &mut [f32], arith: &Arith, l: &mut Ledger) {
+    fn attention(
+        &self,
+        b: &Block,
+        shape: Heads,
+        h: &[f32],
+        n: usize,
+        out: &mut [f32],
+        arith: &Arith,
+        l: &mut Ledger,
+    ) {
         let d = shape.dim();
         let mut a = vec![0.0; n * d];
         match &b.core {
@@ -459,12 +689,27 @@ impl Pvt {
                 }
                 softmax::forward_full(&qs, &k, &v, n, shape, &mut a, arith, l, &b.steps);
             }
-            Core::Hashed { qk, v, hash, normalisation } => {
+            Core::Hashed {
+                qk,
+                v,
+                hash,
+                normalisation,
+            } => {
                 let mut qks = vec![0.0; n * d];
                 let mut vs = vec![0.0; n * d];
                 qk.rows(h, &mut qks, arith, l);
                 v.rows(h, &mut vs, arith, l);
-                hashed::forward_full(&qks, &vs, n, hash, *normalisation, &mut a, arith, l, &b.steps);
+                hashed::forward_full(
+                    &qks,
+                    &vs,
+                    n,
+                    hash,
+                    *normalisation,
+                    &mut a,
+                    arith,
+                    l,
+                    &b.steps,
+                );
             }
         }
         b.proj.rows(&a, out, arith, l);
@@ -523,21 +768,38 @@ impl Pvt {
 /// A seeded image (`[size, size, channels]`, channels last), pixels N(0, 1) as after the usual
 /// per-channel normalisation. Image `index` of a scenario with seed `seed`.
 pub fn seeded_image(size: usize, channels: usize, seed: u64, index: usize) -> Vec<f32> {
-    let mut rng = rand::rngs::Xoshiro256PlusPlus::seed_from_u64(seed ^ 0x1_a6e ^ ((index as u64) << 32));
-    (0..size * size * channels).map(|_| normal(&mut rng)).collect()
+    let mut rng =
+        rand::rngs::Xoshiro256PlusPlus::seed_from_u64(seed ^ 0x1_a6e ^ ((index as u64) << 32));
+    (0..size * size * channels)
+        .map(|_| normal(&mut rng))
+        .collect()
 }
 
 /// Execute one scenario run: `tokens` seeded images (`Input::SeededImage`).
-pub fn execute(sc: &crate::scenario::LoadedScenario, spec: &crate::scenario::RunSpec, cfg: Config, base: &Path) -> Result<crate::run::RunOutput> {
+pub fn execute(
+    sc: &crate::scenario::LoadedScenario,
+    spec: &crate::scenario::RunSpec,
+    cfg: Config,
+    base: &Path,
+) -> Result<crate::run::RunOutput> {
     use crate::scenario::Input;
     if spec.variant.is_some() {
-        return Err(Error::input(format!("run of `{}`: `variant` applies to SpikeGpt models only", spec.model)));
+        return Err(Error::input(format!(
+            "run of `{}`: `variant` applies to SpikeGpt models only",
+            spec.model
+        )));
     }
     let Input::SeededImage { size } = sc.scenario.input else {
-        return Err(Error::input(format!("model `{}` is an image classifier and needs `input: SeededImage(size: {})`", cfg.name, cfg.image_size)));
+        return Err(Error::input(format!(
+            "model `{}` is an image classifier and needs `input: SeededImage(size: {})`",
+            cfg.name, cfg.image_size
+        )));
     };
     if size != cfg.image_size {
-        return Err(Error::input(format!("model `{}` takes {}x{} images, the scenario gives {size}x{size}", cfg.name, cfg.image_size, cfg.image_size)));
+        return Err(Error::input(format!(
+            "model `{}` takes {}x{} images, the scenario gives {size}x{size}",
+            cfg.name, cfg.image_size, cfg.image_size
+        )));
     }
     let n = sc.scenario.tokens;
     let name = cfg.name.clone();
@@ -549,11 +811,20 @@ pub fn execute(sc: &crate::scenario::LoadedScenario, spec: &crate::scenario::Run
         let img = seeded_image(size, model.cfg.in_chans, sc.scenario.seed, i);
         let logits = model.classify(&img, &arith, &mut ledger);
         if let Some(bad) = logits.iter().position(|v| !v.is_finite()) {
-            return Err(Error::input(format!("model `{name}`: logit {bad} became {} on image {i}", logits[bad])));
+            return Err(Error::input(format!(
+                "model `{name}`: logit {bad} became {} on image {i}",
+                logits[bad]
+            )));
         }
     }
     Ok(crate::run::RunOutput {
-        label: spec.label.clone().unwrap_or_else(|| if arith.is_exact() { format!("{name}/{variant}") } else { format!("{name}/{variant}/{}", arith.label()) }),
+        label: spec.label.clone().unwrap_or_else(|| {
+            if arith.is_exact() {
+                format!("{name}/{variant}")
+            } else {
+                format!("{name}/{variant}/{}", arith.label())
+            }
+        }),
         model: name,
         variant,
         arithmetic: arith.label(),
@@ -593,23 +864,42 @@ mod tests {
 
     #[test]
     fn grid_follows_the_patch_embeddings() {
-        let c = Config { embed_dims: vec![32, 64, 160, 256], num_heads: vec![1, 2, 5, 8], mlp_ratios: vec![8, 8, 4, 4], depths: vec![2; 4], image_size: 224, ..tiny(PvtAttention::Msa) };
+        let c = Config {
+            embed_dims: vec![32, 64, 160, 256],
+            num_heads: vec![1, 2, 5, 8],
+            mlp_ratios: vec![8, 8, 4, 4],
+            depths: vec![2; 4],
+            image_size: 224,
+            ..tiny(PvtAttention::Msa)
+        };
         assert_eq!(c.grid(), vec![56, 28, 14, 7]);
         c.validate().unwrap();
     }
 
     #[test]
     fn hashed_stages_leave_the_last_stage_softmax_and_share_q_and_k() {
-        let eco = PvtAttention::EcoFormer { bits: 16, anchors: 5, normalisation: Normalisation::EcoformerCode };
+        let eco = PvtAttention::EcoFormer {
+            bits: 16,
+            anchors: 5,
+            normalisation: Normalisation::EcoformerCode,
+        };
         let m = Pvt::from_config(tiny(eco), Path::new(".")).unwrap();
         let mut l = m.new_ledger(&Arith::Exact);
         let logits = m.classify(&seeded_image(32, 3, 1, 0), &Arith::Exact, &mut l);
         assert!(logits.iter().all(|v| v.is_finite()));
         let names: Vec<&str> = l.layers().map(|(n, _)| n).collect();
-        assert!(names.contains(&"block1.0.attn.to_qk") && names.contains(&"block1.0.attn.core.hash.distance"));
-        assert!(names.contains(&"block2.0.attn.kv") && names.contains(&"block2.0.attn.core.scores"));
+        assert!(
+            names.contains(&"block1.0.attn.to_qk")
+                && names.contains(&"block1.0.attn.core.hash.distance")
+        );
+        assert!(
+            names.contains(&"block2.0.attn.kv") && names.contains(&"block2.0.attn.core.scores")
+        );
         // stage 1: 8 x 8 tokens, the 7x7 stride-4 patch conv counts every tap, padding included
-        assert_eq!(l.subtree("patch_embed1.proj").op_total(Op::Mac), 64 * 49 * 3 * 8);
+        assert_eq!(
+            l.subtree("patch_embed1.proj").op_total(Op::Mac),
+            64 * 49 * 3 * 8
+        );
     }
 
     #[test]

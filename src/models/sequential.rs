@@ -162,7 +162,10 @@ const MAX_ELEMS: usize = 1 << 28;
 impl Config {
     pub fn validate(&self) -> std::result::Result<(), String> {
         if self.timesteps == 0 || self.timesteps > 100_000 {
-            return Err(format!("timesteps must be between 1 and 100000, found {}", self.timesteps));
+            return Err(format!(
+                "timesteps must be between 1 and 100000, found {}",
+                self.timesteps
+            ));
         }
         if self.layers.is_empty() {
             return Err("`layers` is empty".into());
@@ -175,7 +178,9 @@ impl Config {
             [n] if *n > 0 => Ok(Shape::Flat(*n)),
             [c, l] if *c > 0 && *l > 0 => Ok(Shape::C1(*c, *l)),
             [c, h, w] if *c > 0 && *h > 0 && *w > 0 => Ok(Shape::C2(*c, *h, *w)),
-            s => Err(format!("input shape {s:?} must be [features], [channels, length] or [channels, height, width], all positive")),
+            s => Err(format!(
+                "input shape {s:?} must be [features], [channels, length] or [channels, height, width], all positive"
+            )),
         }
     }
 
@@ -188,7 +193,10 @@ impl Config {
             let next = match l {
                 LayerSpec::Linear(n_in, n_out, _) => {
                     if s.numel() != *n_in {
-                        return Err(at(format!("in_features {n_in} but its input has {} values", s.numel())));
+                        return Err(at(format!(
+                            "in_features {n_in} but its input has {} values",
+                            s.numel()
+                        )));
                     }
                     if *n_out == 0 {
                         return Err(at("out_features must be positive".into()));
@@ -196,31 +204,53 @@ impl Config {
                     Shape::Flat(*n_out)
                 }
                 LayerSpec::Conv1d(c) => {
-                    let Shape::C1(ch, len) = s else { return Err(at(format!("needs a [channels, length] input, found {s:?}"))) };
+                    let Shape::C1(ch, len) = s else {
+                        return Err(at(format!("needs a [channels, length] input, found {s:?}")));
+                    };
                     let g = conv_geom(c, ch, 1, len, true);
                     g.validate().map_err(&at)?;
                     if ch != c.in_channels {
-                        return Err(at(format!("in_channels {} but its input has {ch} channels", c.in_channels)));
+                        return Err(at(format!(
+                            "in_channels {} but its input has {ch} channels",
+                            c.in_channels
+                        )));
                     }
                     Shape::C1(g.c_out, g.w_out())
                 }
                 LayerSpec::Conv2d(c) => {
-                    let Shape::C2(ch, h, w) = s else { return Err(at(format!("needs a [channels, height, width] input, found {s:?}"))) };
+                    let Shape::C2(ch, h, w) = s else {
+                        return Err(at(format!(
+                            "needs a [channels, height, width] input, found {s:?}"
+                        )));
+                    };
                     let g = conv_geom(c, ch, h, w, false);
                     g.validate().map_err(&at)?;
                     if ch != c.in_channels {
-                        return Err(at(format!("in_channels {} but its input has {ch} channels", c.in_channels)));
+                        return Err(at(format!(
+                            "in_channels {} but its input has {ch} channels",
+                            c.in_channels
+                        )));
                     }
                     Shape::C2(g.c_out, g.h_out(), g.w_out())
                 }
                 LayerSpec::ReLU | LayerSpec::Sigmoid => s,
                 LayerSpec::Leaky(k) => {
-                    Leaky { beta: k.beta, threshold: k.threshold, reset: k.reset }.validate().map_err(&at)?;
+                    Leaky {
+                        beta: k.beta,
+                        threshold: k.threshold,
+                        reset: k.reset,
+                    }
+                    .validate()
+                    .map_err(&at)?;
                     s
                 }
                 LayerSpec::RNNCell(c) | LayerSpec::LSTMCell(c) | LayerSpec::GRUCell(c) => {
                     if s.numel() != c.input_size {
-                        return Err(at(format!("input_size {} but its input has {} values", c.input_size, s.numel())));
+                        return Err(at(format!(
+                            "input_size {} but its input has {} values",
+                            c.input_size,
+                            s.numel()
+                        )));
                     }
                     if c.hidden_size == 0 {
                         return Err(at("hidden_size must be positive".into()));
@@ -229,7 +259,10 @@ impl Config {
                 }
             };
             if next.numel() > MAX_ELEMS {
-                return Err(at(format!("output of {} values is too large", next.numel())));
+                return Err(at(format!(
+                    "output of {} values is too large",
+                    next.numel()
+                )));
             }
             shapes.push(next);
         }
@@ -276,7 +309,10 @@ impl Config {
 
     /// NeuroBench `ParameterCount`: every weight and bias.
     pub fn n_params(&self) -> usize {
-        self.parameter_shapes().iter().map(|(_, s)| s.iter().product::<usize>()).sum()
+        self.parameter_shapes()
+            .iter()
+            .map(|(_, s)| s.iter().product::<usize>())
+            .sum()
     }
 }
 
@@ -329,13 +365,20 @@ pub fn weight_store(cfg: &Config, base: &Path) -> Result<TensorStore> {
                 LayerSpec::Linear(n_in, ..) => *n_in,
                 LayerSpec::Conv1d(c) => c.in_channels / c.groups * c.kernel,
                 LayerSpec::Conv2d(c) => c.in_channels / c.groups * c.kernel * c.kernel,
-                LayerSpec::RNNCell(c) | LayerSpec::LSTMCell(c) | LayerSpec::GRUCell(c) => c.hidden_size,
+                LayerSpec::RNNCell(c) | LayerSpec::LSTMCell(c) | LayerSpec::GRUCell(c) => {
+                    c.hidden_size
+                }
                 _ => continue,
             };
             let bound = gain / (fan_in.max(1) as f32).sqrt();
-            for (key, shape) in shapes.iter().filter(|(k, _)| k.split('.').next() == Some(&i.to_string())) {
+            for (key, shape) in shapes
+                .iter()
+                .filter(|(k, _)| k.split('.').next() == Some(&i.to_string()))
+            {
                 let n: usize = shape.iter().product();
-                let data = (0..n).map(|_| bound * (2.0 * rng.random::<f32>() - 1.0)).collect();
+                let data = (0..n)
+                    .map(|_| bound * (2.0 * rng.random::<f32>() - 1.0))
+                    .collect();
                 store.insert(key.clone(), shape.clone(), data);
             }
         }
@@ -345,7 +388,10 @@ pub fn weight_store(cfg: &Config, base: &Path) -> Result<TensorStore> {
         Weights::Seeded(seed) => seeded(*seed, 1.0),
         Weights::SeededGain(seed, gain) => {
             if !gain.is_finite() {
-                return Err(Error::input(format!("model `{}`: SeededGain gain must be finite", cfg.name)));
+                return Err(Error::input(format!(
+                    "model `{}`: SeededGain gain must be finite",
+                    cfg.name
+                )));
             }
             seeded(*seed, *gain)
         }
@@ -359,10 +405,18 @@ pub fn weight_store(cfg: &Config, base: &Path) -> Result<TensorStore> {
         Weights::Inline(map) => {
             let mut store = TensorStore::new(format!("model `{}` inline weights", cfg.name));
             for (key, data) in map {
-                let shape = shapes.iter().find(|(k, _)| k == key).map(|(_, s)| s.clone()).ok_or_else(|| {
-                    let names: Vec<&str> = shapes.iter().map(|(k, _)| k.as_str()).collect();
-                    Error::input(format!("model `{}`: inline tensor `{key}` is not a parameter (parameters: {})", cfg.name, names.join(", ")))
-                })?;
+                let shape = shapes
+                    .iter()
+                    .find(|(k, _)| k == key)
+                    .map(|(_, s)| s.clone())
+                    .ok_or_else(|| {
+                        let names: Vec<&str> = shapes.iter().map(|(k, _)| k.as_str()).collect();
+                        Error::input(format!(
+                            "model `{}`: inline tensor `{key}` is not a parameter (parameters: {})",
+                            cfg.name,
+                            names.join(", ")
+                        ))
+                    })?;
                 let n: usize = shape.iter().product();
                 if data.len() != n {
                     return Err(Error::input(format!(
@@ -480,7 +534,12 @@ fn add_bias(y: &mut [f32], b: &[f32], arith: &Arith, c: &mut Counts) {
     }
     let n = b.len() as u64;
     arith.count_add(c, n);
-    c.mem(Op::Read, arith.fmt(), TensorClass::Weight, n * arith.operand_bytes());
+    c.mem(
+        Op::Read,
+        arith.fmt(),
+        TensorClass::Weight,
+        n * arith.operand_bytes(),
+    );
 }
 
 fn sigmoid(v: f32) -> f32 {
@@ -492,16 +551,30 @@ fn sigmoid(v: f32) -> f32 {
 /// biases (0 or 1 per output, zeros without bias) and the hidden / cell values (all taken as
 /// non-zero when `h_ones`).
 #[allow(clippy::too_many_arguments)]
-fn neurobench_cell_ops(kind: CellKind, hd: usize, cnt_ih: &[u32], cnt_hh: &[u32], b_ih: &[u32], b_hh: &[u32], h: &[f32], c: &[f32], h_ones: bool) -> u64 {
+fn neurobench_cell_ops(
+    kind: CellKind,
+    hd: usize,
+    cnt_ih: &[u32],
+    cnt_hh: &[u32],
+    b_ih: &[u32],
+    b_hh: &[u32],
+    h: &[f32],
+    c: &[f32],
+    h_ones: bool,
+) -> u64 {
     let h_nz = |k: usize| (h_ones || h[k] != 0.0) as i64;
     let c_nz = |k: usize| (c[k] != 0.0) as i64;
-    let out: Vec<i64> = (0..cnt_ih.len()).map(|o| cnt_ih[o] as i64 + cnt_hh[o] as i64).collect();
+    let out: Vec<i64> = (0..cnt_ih.len())
+        .map(|o| cnt_ih[o] as i64 + cnt_hh[o] as i64)
+        .collect();
     let mut ops: i64 = out.iter().sum();
     let nz = |v: i64| (v != 0) as i64;
     match kind {
         CellKind::Rnn => {}
         CellKind::Lstm => {
-            let g: Vec<i64> = (0..out.len()).map(|o| nz(out[o] + b_ih[o] as i64 + b_hh[o] as i64)).collect();
+            let g: Vec<i64> = (0..out.len())
+                .map(|o| nz(out[o] + b_ih[o] as i64 + b_hh[o] as i64))
+                .collect();
             for k in 0..hd {
                 let (i, f, gg, o) = (g[k], g[hd + k], g[2 * hd + k], g[3 * hd + k]);
                 let c1 = f * c_nz(k) + i * gg;
@@ -528,13 +601,16 @@ fn neurobench_cell_ops(kind: CellKind, hd: usize, cnt_ih: &[u32], cnt_hh: &[u32]
 
 impl Sequential {
     pub fn from_config(cfg: Config, base: &Path) -> Result<Sequential> {
-        cfg.validate().map_err(|e| Error::input(format!("model `{}`: {e}", cfg.name)))?;
+        cfg.validate()
+            .map_err(|e| Error::input(format!("model `{}`: {e}", cfg.name)))?;
         let store = weight_store(&cfg, base)?;
         Sequential::new(cfg, &store)
     }
 
     pub fn new(cfg: Config, store: &TensorStore) -> Result<Sequential> {
-        let shapes = cfg.shapes().map_err(|e| Error::input(format!("model `{}`: {e}", cfg.name)))?;
+        let shapes = cfg
+            .shapes()
+            .map_err(|e| Error::input(format!("model `{}`: {e}", cfg.name)))?;
         let mut template = Ledger::new();
         let mut layers = vec![];
         let mut ids = vec![];
@@ -550,8 +626,15 @@ impl Sequential {
                 LayerSpec::Linear(n_in, n_out, bias) => {
                     let w = get("weight", &[*n_out, *n_in])?;
                     tally(w);
-                    let bias = if *bias { Some(get("bias", &[*n_out])?.to_vec()) } else { None };
-                    Layer::Linear { lin: Linear::from_out_in(w, *n_out, *n_in), bias }
+                    let bias = if *bias {
+                        Some(get("bias", &[*n_out])?.to_vec())
+                    } else {
+                        None
+                    };
+                    Layer::Linear {
+                        lin: Linear::from_out_in(w, *n_out, *n_in),
+                        bias,
+                    }
                 }
                 LayerSpec::Conv1d(c) | LayerSpec::Conv2d(c) => {
                     let g = match shapes[i] {
@@ -565,12 +648,23 @@ impl Sequential {
                     }
                     let w = get("weight", &shape)?;
                     tally(w);
-                    let bias = if c.bias { Some(get("bias", &[c.out_channels])?.to_vec()) } else { None };
-                    Layer::Conv { conv: Conv::from_pytorch(g, w), bias }
+                    let bias = if c.bias {
+                        Some(get("bias", &[c.out_channels])?.to_vec())
+                    } else {
+                        None
+                    };
+                    Layer::Conv {
+                        conv: Conv::from_pytorch(g, w),
+                        bias,
+                    }
                 }
                 LayerSpec::ReLU => Layer::Relu,
                 LayerSpec::Sigmoid => Layer::Sigmoid,
-                LayerSpec::Leaky(k) => Layer::Leaky(Leaky { beta: k.beta, threshold: k.threshold, reset: k.reset }),
+                LayerSpec::Leaky(k) => Layer::Leaky(Leaky {
+                    beta: k.beta,
+                    threshold: k.threshold,
+                    reset: k.reset,
+                }),
                 LayerSpec::RNNCell(c) | LayerSpec::LSTMCell(c) | LayerSpec::GRUCell(c) => {
                     let gh = gates(l) * c.hidden_size;
                     let wih = get("weight_ih", &[gh, c.input_size])?;
@@ -590,7 +684,11 @@ impl Sequential {
                         LayerSpec::GRUCell(_) => CellKind::Gru,
                         _ => CellKind::Rnn,
                     };
-                    let nz = |b: &Option<Vec<f32>>| b.as_ref().map(|b| b.iter().map(|v| (*v != 0.0) as u32).collect()).unwrap_or_else(|| vec![0; gh]);
+                    let nz = |b: &Option<Vec<f32>>| {
+                        b.as_ref()
+                            .map(|b| b.iter().map(|v| (*v != 0.0) as u32).collect())
+                            .unwrap_or_else(|| vec![0; gh])
+                    };
                     Layer::Cell(Cell {
                         kind,
                         hidden: c.hidden_size,
@@ -607,10 +705,25 @@ impl Sequential {
             layers.push(layer);
         }
         let n_params = cfg.n_params() as u64;
-        let sparsity = if counted == 0 { 0.0 } else { (zeros as f64 / counted as f64 * 1e4).round() / 1e4 };
-        let statics = StaticMetrics { ParameterCount: n_params, Footprint: n_params * Arith::Exact.operand_bytes(), ConnectionSparsity: sparsity };
+        let sparsity = if counted == 0 {
+            0.0
+        } else {
+            (zeros as f64 / counted as f64 * 1e4).round() / 1e4
+        };
+        let statics = StaticMetrics {
+            ParameterCount: n_params,
+            Footprint: n_params * Arith::Exact.operand_bytes(),
+            ConnectionSparsity: sparsity,
+        };
         let sizes = shapes.iter().map(|s| s.numel()).collect();
-        let mut model = Sequential { cfg, layers, ids, sizes, template, statics };
+        let mut model = Sequential {
+            cfg,
+            layers,
+            ids,
+            sizes,
+            template,
+            statics,
+        };
         model.template.footprint = model.footprint(&Arith::Exact);
         Ok(model)
     }
@@ -624,7 +737,9 @@ impl Sequential {
         for (i, l) in self.layers.iter().enumerate() {
             match l {
                 Layer::Leaky(_) => neurons += self.sizes[i + 1] as u64,
-                Layer::Cell(c) => state += c.hidden as u64 * if c.kind == CellKind::Lstm { 2 } else { 1 },
+                Layer::Cell(c) => {
+                    state += c.hidden as u64 * if c.kind == CellKind::Lstm { 2 } else { 1 }
+                }
                 _ => {}
             }
         }
@@ -634,7 +749,10 @@ impl Sequential {
         m.insert(TensorClass::Neuron, neurons * b);
         m.insert(TensorClass::State, state * b);
         m.insert(TensorClass::Activation, widest as u64 * b);
-        m.insert(TensorClass::Event, widest as u64 * SpikeTrain::new(widest).address_bytes());
+        m.insert(
+            TensorClass::Event,
+            widest as u64 * SpikeTrain::new(widest).address_bytes(),
+        );
         m
     }
 
@@ -668,9 +786,23 @@ impl Sequential {
         State {
             acts: self.sizes.iter().map(|&s| vec![0.0; s]).collect(),
             mem: (0..n).map(|i| vec![0.0; self.sizes[i + 1]]).collect(),
-            cstate: (0..n).map(|i| if matches!(&self.layers[i], Layer::Cell(c) if c.kind == CellKind::Lstm) { vec![0.0; self.sizes[i + 1]] } else { vec![] }).collect(),
-            pos: self.sizes[..n].iter().map(|&s| SpikeTrain::new(s)).collect(),
-            neg: self.sizes[..n].iter().map(|&s| SpikeTrain::new(s)).collect(),
+            cstate: (0..n)
+                .map(|i| {
+                    if matches!(&self.layers[i], Layer::Cell(c) if c.kind == CellKind::Lstm) {
+                        vec![0.0; self.sizes[i + 1]]
+                    } else {
+                        vec![]
+                    }
+                })
+                .collect(),
+            pos: self.sizes[..n]
+                .iter()
+                .map(|&s| SpikeTrain::new(s))
+                .collect(),
+            neg: self.sizes[..n]
+                .iter()
+                .map(|&s| SpikeTrain::new(s))
+                .collect(),
             spikes: (0..n).map(|i| SpikeTrain::new(self.sizes[i + 1])).collect(),
             cells: self
                 .layers
@@ -693,9 +825,19 @@ impl Sequential {
 
     /// Run one sample: `steps[t]` is the input at step t. Resets state first; leaves the class
     /// scores (the last layer's output summed over steps) in `state.scores`.
-    pub fn run_sample(&self, steps: &[Vec<f32>], state: &mut State, arith: &Arith, ledger: &mut Ledger) {
+    pub fn run_sample(
+        &self,
+        steps: &[Vec<f32>],
+        state: &mut State,
+        arith: &Arith,
+        ledger: &mut Ledger,
+    ) {
         for (i, l) in self.layers.iter().enumerate() {
-            let init = if matches!(l, Layer::Cell(_)) { self.cfg.initial_state } else { 0.0 };
+            let init = if matches!(l, Layer::Cell(_)) {
+                self.cfg.initial_state
+            } else {
+                0.0
+            };
             state.mem[i].fill(init);
             state.cstate[i].fill(init);
         }
@@ -712,7 +854,16 @@ impl Sequential {
     fn step(&self, x: &[f32], first: bool, st: &mut State, arith: &Arith, ledger: &mut Ledger) {
         st.acts[0].copy_from_slice(x);
         let bytes = arith.operand_bytes();
-        let State { acts, mem, cstate, pos, neg, spikes, cells, .. } = st;
+        let State {
+            acts,
+            mem,
+            cstate,
+            pos,
+            neg,
+            spikes,
+            cells,
+            ..
+        } = st;
         for (i, layer) in self.layers.iter().enumerate() {
             let c = ledger.at(self.ids[i]);
             let (before, after) = acts.split_at_mut(i + 1);
@@ -727,8 +878,17 @@ impl Sequential {
                             eff += lin.event_work(&neg[i], out, true, arith, c);
                         }
                         c.add(Op::EffectiveAc, arith.fmt(), eff);
-                        c.add(Op::DenseSynop, arith.fmt(), lin.n_in as u64 * lin.n_out as u64);
-                        c.mem(Op::Write, arith.fmt(), TensorClass::Activation, lin.n_out as u64 * bytes);
+                        c.add(
+                            Op::DenseSynop,
+                            arith.fmt(),
+                            lin.n_in as u64 * lin.n_out as u64,
+                        );
+                        c.mem(
+                            Op::Write,
+                            arith.fmt(),
+                            TensorClass::Activation,
+                            lin.n_out as u64 * bytes,
+                        );
                     } else {
                         lin.forward_dense(input, out, arith, c);
                     }
@@ -751,7 +911,12 @@ impl Sequential {
                             }
                         }
                         arith.count_add(c, out.len() as u64);
-                        c.mem(Op::Read, arith.fmt(), TensorClass::Weight, b.len() as u64 * bytes);
+                        c.mem(
+                            Op::Read,
+                            arith.fmt(),
+                            TensorClass::Weight,
+                            b.len() as u64 * bytes,
+                        );
                     }
                 }
                 Layer::Relu => {
@@ -797,7 +962,16 @@ impl Sequential {
 /// its operations (ACs if its input x is all in {-1, 0, 1}, else MACs; `dense_synop` with
 /// all-ones weights and inputs). The hidden-state product runs dense (zero entries gated).
 #[allow(clippy::too_many_arguments)]
-fn cell_step(cell: &Cell, x: &[f32], h: &mut [f32], cs: &mut [f32], out: &mut [f32], sc: &mut CellScratch, arith: &Arith, c: &mut Counts) {
+fn cell_step(
+    cell: &Cell,
+    x: &[f32],
+    h: &mut [f32],
+    cs: &mut [f32],
+    out: &mut [f32],
+    sc: &mut CellScratch,
+    arith: &Arith,
+    c: &mut Counts,
+) {
     let hd = cell.hidden;
     let g = cell.ih.n_out;
     let bytes = arith.operand_bytes();
@@ -808,14 +982,38 @@ fn cell_step(cell: &Cell, x: &[f32], h: &mut [f32], cs: &mut [f32], out: &mut [f
     cnt_hh.fill(0);
     cell.ih.structural_counts(x, cnt_ih);
     cell.hh.structural_counts(h, cnt_hh);
-    let effective = neurobench_cell_ops(cell.kind, hd, cnt_ih, cnt_hh, &cell.bih_nz, &cell.bhh_nz, h, cs, false);
+    let effective = neurobench_cell_ops(
+        cell.kind,
+        hd,
+        cnt_ih,
+        cnt_hh,
+        &cell.bih_nz,
+        &cell.bhh_nz,
+        h,
+        cs,
+        false,
+    );
     // All-ones: x and weights all ones; NeuroBench forces a top-level hidden state to ones but
     // only binarises LSTM's nested (h, c) tuple.
     let lstm = cell.kind == CellKind::Lstm;
     cnt_ih.fill(cell.ih.n_in as u32);
-    let h_count = if lstm { h.iter().filter(|v| **v != 0.0).count() as u32 } else { hd as u32 };
+    let h_count = if lstm {
+        h.iter().filter(|v| **v != 0.0).count() as u32
+    } else {
+        hd as u32
+    };
     cnt_hh.fill(h_count);
-    let dense = neurobench_cell_ops(cell.kind, hd, cnt_ih, cnt_hh, &cell.b_ones, &cell.b_ones, h, cs, !lstm);
+    let dense = neurobench_cell_ops(
+        cell.kind,
+        hd,
+        cnt_ih,
+        cnt_hh,
+        &cell.b_ones,
+        &cell.b_ones,
+        h,
+        cs,
+        !lstm,
+    );
 
     // The work.
     let (gi, gh) = (&mut sc.gi[..g], &mut sc.gh[..g]);

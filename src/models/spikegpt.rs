@@ -19,8 +19,10 @@ use serde::{Deserialize, Serialize};
 use crate::engine::lif::LifConfig;
 use crate::engine::linear::Linear;
 use crate::engine::norm::layer_norm;
-use crate::engine::pointwise::{heaviside, relu_squared, residual_add, residual_add_spikes, sigmoid_gate, token_shift};
-use crate::engine::wkv::{wkv_step, WkvState};
+use crate::engine::pointwise::{
+    heaviside, relu_squared, residual_add, residual_add_spikes, sigmoid_gate, token_shift,
+};
+use crate::engine::wkv::{WkvState, wkv_step};
 use crate::engine::{Arith, SpikeTrain};
 use crate::error::{Error, Result};
 use crate::ledger::{Counts, LayerId, Ledger, Op, TensorClass};
@@ -86,7 +88,12 @@ fn default_eps() -> f32 {
 impl Config {
     pub fn validate(&self) -> std::result::Result<(), String> {
         let limit = 1 << 20;
-        for (name, v) in [("n_layer", self.n_layer), ("n_embd", self.n_embd), ("vocab_size", self.vocab_size), ("ffn_mult", self.ffn_mult)] {
+        for (name, v) in [
+            ("n_layer", self.n_layer),
+            ("n_embd", self.n_embd),
+            ("vocab_size", self.vocab_size),
+            ("ffn_mult", self.ffn_mult),
+        ] {
             if v == 0 || v > limit {
                 return Err(format!("{name} must be between 1 and {limit}, found {v}"));
             }
@@ -106,7 +113,11 @@ impl Config {
     pub fn peak_bytes(&self) -> u64 {
         let (d, h) = (self.n_embd as u64, self.ffn_hidden() as u64);
         let params = self.n_params() as u64;
-        let folded = if self.variant == Variant::SpikeDriven { self.n_layer as u64 * 2 * (4 * d * d + h * d) } else { 0 };
+        let folded = if self.variant == Variant::SpikeDriven {
+            self.n_layer as u64 * 2 * (4 * d * d + h * d)
+        } else {
+            0
+        };
         let state = self.n_layer as u64 * 12 * d + 12 * d + h + self.vocab_size as u64;
         4 * (2 * params + folded + state)
     }
@@ -117,7 +128,12 @@ impl Config {
 
     /// Parameter count: L (13 d^2 + 11 d) + 4 d + 2 V d for ffn_mult = 4.
     pub fn n_params(&self) -> usize {
-        let (d, h, v, l) = (self.n_embd, self.ffn_hidden(), self.vocab_size, self.n_layer);
+        let (d, h, v, l) = (
+            self.n_embd,
+            self.ffn_hidden(),
+            self.vocab_size,
+            self.n_layer,
+        );
         let block = 4 * d * d + 2 * d * h + d * d + 5 * d + 2 * d + 4 * d;
         l * block + 2 * d + 2 * d + 2 * v * d
     }
@@ -187,19 +203,38 @@ pub fn seeded_weights(cfg: &Config, seed: u64) -> TensorStore {
     let l = cfg.n_layer;
     for (key, shape) in cfg.checkpoint_keys() {
         let n: usize = shape.iter().product();
-        let layer: usize = key.strip_prefix("blocks.").and_then(|r| r.split('.').next()).and_then(|s| s.parse().ok()).unwrap_or(0);
-        let r01 = if l > 1 { layer as f32 / (l - 1) as f32 } else { 0.0 };
+        let layer: usize = key
+            .strip_prefix("blocks.")
+            .and_then(|r| r.split('.').next())
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let r01 = if l > 1 {
+            layer as f32 / (l - 1) as f32
+        } else {
+            0.0
+        };
         let r10 = 1.0 - layer as f32 / l as f32;
         let x = |i: usize| i as f32 / d as f32;
-        let data: Vec<f32> = if key.ends_with("ln0.weight") || key.ends_with("ln1.weight") || key.ends_with("ln2.weight") || key == "ln_out.weight" {
+        let data: Vec<f32> = if key.ends_with("ln0.weight")
+            || key.ends_with("ln1.weight")
+            || key.ends_with("ln2.weight")
+            || key == "ln_out.weight"
+        {
             vec![1.0; n]
         } else if key.ends_with(".bias") {
             vec![0.0; n]
         } else if key.ends_with("time_decay") {
-            (0..d).map(|h| -5.0 + 8.0 * (h as f32 / (d - 1) as f32).powf(0.7 + 1.3 * r01)).collect()
+            (0..d)
+                .map(|h| -5.0 + 8.0 * (h as f32 / (d - 1) as f32).powf(0.7 + 1.3 * r01))
+                .collect()
         } else if key.ends_with("time_first") {
-            (0..d).map(|h| 0.3f32.ln() + (((h + 1) % 3) as f32 - 1.0) * 0.5).collect()
-        } else if key.ends_with("att.time_mix_k") || key.ends_with("ffn.time_mix_k") || key.ends_with("ffn.time_mix_r") {
+            (0..d)
+                .map(|h| 0.3f32.ln() + (((h + 1) % 3) as f32 - 1.0) * 0.5)
+                .collect()
+        } else if key.ends_with("att.time_mix_k")
+            || key.ends_with("ffn.time_mix_k")
+            || key.ends_with("ffn.time_mix_r")
+        {
             (0..d).map(|i| x(i).powf(r10)).collect()
         } else if key.ends_with("att.time_mix_v") {
             (0..d).map(|i| x(i).powf(r10) + 0.3 * r01).collect()
@@ -208,7 +243,11 @@ pub fn seeded_weights(cfg: &Config, seed: u64) -> TensorStore {
         } else if key == "emb.weight" {
             (0..n).map(|_| normal(&mut rng)).collect()
         } else {
-            let gain = SEED_GAINS.iter().find(|(k, _)| key.contains(k)).map(|(_, g)| *g).unwrap_or(1.0);
+            let gain = SEED_GAINS
+                .iter()
+                .find(|(k, _)| key.contains(k))
+                .map(|(_, g)| *g)
+                .unwrap_or(1.0);
             let std = gain / (shape[1] as f32).sqrt();
             (0..n).map(|_| std * normal(&mut rng)).collect()
         };
@@ -224,7 +263,10 @@ struct Norm {
 
 impl Norm {
     fn load(store: &TensorStore, prefix: &str, d: usize) -> Result<Norm> {
-        Ok(Norm { w: store.get(&format!("{prefix}.weight"), &[d])?.to_vec(), b: store.get(&format!("{prefix}.bias"), &[d])?.to_vec() })
+        Ok(Norm {
+            w: store.get(&format!("{prefix}.weight"), &[d])?.to_vec(),
+            b: store.get(&format!("{prefix}.bias"), &[d])?.to_vec(),
+        })
     }
 }
 
@@ -243,7 +285,14 @@ impl FoldedShift {
         }
     }
 
-    fn forward(&self, cur: &SpikeTrain, prev: &SpikeTrain, y: &mut [f32], arith: &Arith, c: &mut Counts) {
+    fn forward(
+        &self,
+        cur: &SpikeTrain,
+        prev: &SpikeTrain,
+        y: &mut [f32],
+        arith: &Arith,
+        c: &mut Counts,
+    ) {
         self.cur.forward_events(cur, y, arith, c);
         self.prev.accumulate_events(prev, y, arith, c);
     }
@@ -374,7 +423,8 @@ pub struct SpikeGpt {
 impl SpikeGpt {
     /// Build from a description; `base` is the folder that relative weight paths start from.
     pub fn from_config(cfg: Config, base: &Path) -> Result<SpikeGpt> {
-        cfg.validate().map_err(|e| Error::input(format!("model `{}`: {e}", cfg.name)))?;
+        cfg.validate()
+            .map_err(|e| Error::input(format!("model `{}`: {e}", cfg.name)))?;
         crate::resources::check(&format!("model `{}`", cfg.name), cfg.peak_bytes())?;
         let store = match &cfg.weights {
             WeightsSpec::Seeded(seed) => seeded_weights(&cfg, *seed),
@@ -396,8 +446,13 @@ impl SpikeGpt {
             // weights); the others keep the plain layer.
             let lin = |name: &str, o: usize, n: usize| -> Result<(Vec<f32>, Linear)> {
                 let w = store.get(&format!("{p}.{name}.weight"), &[o, n])?;
-                let folded_away = spiking && !name.ends_with("output") && !name.ends_with("ffn.value");
-                let plain = if folded_away { Linear::from_out_in(&[], 0, 0) } else { Linear::from_out_in(w, o, n) };
+                let folded_away =
+                    spiking && !name.ends_with("output") && !name.ends_with("ffn.value");
+                let plain = if folded_away {
+                    Linear::from_out_in(&[], 0, 0)
+                } else {
+                    Linear::from_out_in(w, o, n)
+                };
                 Ok((if spiking { w.to_vec() } else { Vec::new() }, plain))
             };
             let (wk, key) = lin("att.key", d, d)?;
@@ -410,30 +465,82 @@ impl SpikeGpt {
                 Mix::load(store, &format!("{p}.att.time_mix_r"), d)?,
             );
             let att_folded = spiking.then(|| {
-                [FoldedShift::new(&wk, d, d, &mix_k.mu), FoldedShift::new(&wv, d, d, &mix_v.mu), FoldedShift::new(&wr, d, d, &mix_r.mu)]
+                [
+                    FoldedShift::new(&wk, d, d, &mix_k.mu),
+                    FoldedShift::new(&wv, d, d, &mix_v.mu),
+                    FoldedShift::new(&wr, d, d, &mix_r.mu),
+                ]
             });
-            let decay = store.get(&format!("{p}.att.time_decay"), &[d])?.iter().map(|t| -t.exp()).collect();
+            let decay = store
+                .get(&format!("{p}.att.time_decay"), &[d])?
+                .iter()
+                .map(|t| -t.exp())
+                .collect();
             let first = store.get(&format!("{p}.att.time_first"), &[d])?.to_vec();
-            let att = Att { decay, first, mix_k, mix_v, mix_r, key, value, receptance, output, folded: att_folded };
+            let att = Att {
+                decay,
+                first,
+                mix_k,
+                mix_v,
+                mix_r,
+                key,
+                value,
+                receptance,
+                output,
+                folded: att_folded,
+            };
 
             let (fwk, fkey) = lin("ffn.key", h, d)?;
             let (fwr, freceptance) = lin("ffn.receptance", d, d)?;
             let (_, fvalue) = lin("ffn.value", d, h)?;
             let fmix_k = Mix::load(store, &format!("{p}.ffn.time_mix_k"), d)?;
             let fmix_r = Mix::load(store, &format!("{p}.ffn.time_mix_r"), d)?;
-            let ffn_folded = spiking.then(|| [FoldedShift::new(&fwk, h, d, &fmix_k.mu), FoldedShift::new(&fwr, d, d, &fmix_r.mu)]);
-            let ffn = Ffn { mix_k: fmix_k, mix_r: fmix_r, key: fkey, receptance: freceptance, value: fvalue, folded: ffn_folded };
+            let ffn_folded = spiking.then(|| {
+                [
+                    FoldedShift::new(&fwk, h, d, &fmix_k.mu),
+                    FoldedShift::new(&fwr, d, d, &fmix_r.mu),
+                ]
+            });
+            let ffn = Ffn {
+                mix_k: fmix_k,
+                mix_r: fmix_r,
+                key: fkey,
+                receptance: freceptance,
+                value: fvalue,
+                folded: ffn_folded,
+            };
 
-            let ln0 = if i == 0 { Some(Norm::load(store, &format!("{p}.ln0"), d)?) } else { None };
+            let ln0 = if i == 0 {
+                Some(Norm::load(store, &format!("{p}.ln0"), d)?)
+            } else {
+                None
+            };
             let ids = register_block(&mut ledger, &p, cfg.variant, i == 0);
-            blocks.push(Block { ln0, ln1: Norm::load(store, &format!("{p}.ln1"), d)?, ln2: Norm::load(store, &format!("{p}.ln2"), d)?, att, ffn, ids });
+            blocks.push(Block {
+                ln0,
+                ln1: Norm::load(store, &format!("{p}.ln1"), d)?,
+                ln2: Norm::load(store, &format!("{p}.ln2"), d)?,
+                att,
+                ffn,
+                ids,
+            });
         }
         let id_ln_out = ledger.layer("ln_out");
         let id_head = ledger.layer("head");
         let emb = store.get("emb.weight", &[v, d])?.to_vec();
         let ln_out = Norm::load(store, "ln_out", d)?;
         let head = Linear::from_out_in(store.get("head.weight", &[v, d])?, v, d);
-        let mut model = SpikeGpt { cfg, emb, blocks, ln_out, head, ledger_template: ledger, id_emb, id_ln_out, id_head };
+        let mut model = SpikeGpt {
+            cfg,
+            emb,
+            blocks,
+            ln_out,
+            head,
+            ledger_template: ledger,
+            id_emb,
+            id_ln_out,
+            id_head,
+        };
         model.ledger_template.footprint = model.footprint(&Arith::Exact);
         Ok(model)
     }
@@ -452,9 +559,17 @@ impl SpikeGpt {
         let l = self.cfg.n_layer as u64;
         let spiking = self.cfg.variant == Variant::SpikeDriven;
         // Folded token-shift copies double the weights the spikes read.
-        let folded = if spiking { 3 * d * d + h * d + d * d } else { 0 };
+        let folded = if spiking {
+            3 * d * d + h * d + d * d
+        } else {
+            0
+        };
         let weights = (self.cfg.n_params() as u64 + l * folded) * b;
-        let neurons = if self.cfg.variant == Variant::NonSpiking { 0 } else { 2 * d * l * b };
+        let neurons = if self.cfg.variant == Variant::NonSpiking {
+            0
+        } else {
+            2 * d * l * b
+        };
         let state = (5 * d * l) * b;
         let activations = (d * 10 + h + self.cfg.vocab_size as u64) * b;
         let mut m = std::collections::BTreeMap::new();
@@ -487,7 +602,19 @@ impl SpikeGpt {
             blocks,
             emb_spikes: SpikeTrain::new(d),
             prev_emb_spikes: SpikeTrain::new(d),
-            scratch: Scratch { xa: z(), xk: z(), xv: z(), xr: z(), k: z(), v: z(), r: z(), wkv: z(), z: z(), y: z(), hidden: vec![0.0; h] },
+            scratch: Scratch {
+                xa: z(),
+                xk: z(),
+                xv: z(),
+                xr: z(),
+                k: z(),
+                v: z(),
+                r: z(),
+                wkv: z(),
+                z: z(),
+                y: z(),
+                hidden: vec![0.0; h],
+            },
             logits: vec![0.0; self.cfg.vocab_size],
             nonfinite_block: None,
         }
@@ -495,9 +622,19 @@ impl SpikeGpt {
 
     /// Run one token like [`step`](Self::step), then check that the residual stream and the
     /// logits are finite, naming the first layer that produced a non-finite value.
-    pub fn step_checked(&self, token: usize, position: usize, st: &mut State, arith: &Arith, ledger: &mut Ledger) -> Result<()> {
+    pub fn step_checked(
+        &self,
+        token: usize,
+        position: usize,
+        st: &mut State,
+        arith: &Arith,
+        ledger: &mut Ledger,
+    ) -> Result<()> {
         if token >= self.cfg.vocab_size {
-            return Err(Error::input(format!("model `{}`: token {token} at position {position} is outside the vocabulary ({})", self.cfg.name, self.cfg.vocab_size)));
+            return Err(Error::input(format!(
+                "model `{}`: token {token} at position {position} is outside the vocabulary ({})",
+                self.cfg.name, self.cfg.vocab_size
+            )));
         }
         self.step(token, st, arith, ledger);
         if st.logits.iter().all(|v| v.is_finite()) {
@@ -519,7 +656,12 @@ impl SpikeGpt {
         let variant = self.cfg.variant;
         let c = ledger.at(self.id_emb);
         let row = &self.emb[token * d..(token + 1) * d];
-        c.mem(Op::Read, arith.fmt(), TensorClass::Weight, d as u64 * arith.operand_bytes());
+        c.mem(
+            Op::Read,
+            arith.fmt(),
+            TensorClass::Weight,
+            d as u64 * arith.operand_bytes(),
+        );
         if variant == Variant::SpikeDriven || self.cfg.binary_embedding {
             std::mem::swap(&mut st.emb_spikes, &mut st.prev_emb_spikes);
             heaviside(row, &mut st.emb_spikes, arith, c);
@@ -532,25 +674,59 @@ impl SpikeGpt {
             let block = &self.blocks[i];
             if variant == Variant::SpikeDriven {
                 let (before, rest) = st.blocks.split_at_mut(i);
-                let input = if i == 0 { &st.emb_spikes } else { &before[i - 1].s2 };
-                block.forward_spiking(&self.cfg, input, &mut rest[0], &mut st.x, &mut st.scratch, arith, ledger);
+                let input = if i == 0 {
+                    &st.emb_spikes
+                } else {
+                    &before[i - 1].s2
+                };
+                block.forward_spiking(
+                    &self.cfg,
+                    input,
+                    &mut rest[0],
+                    &mut st.x,
+                    &mut st.scratch,
+                    arith,
+                    ledger,
+                );
             } else {
-                block.forward_float(&self.cfg, &mut st.blocks[i], &mut st.x, &mut st.scratch, arith, ledger);
+                block.forward_float(
+                    &self.cfg,
+                    &mut st.blocks[i],
+                    &mut st.x,
+                    &mut st.scratch,
+                    arith,
+                    ledger,
+                );
             }
             if st.nonfinite_block.is_none() && !st.x.iter().all(|v| v.is_finite()) {
                 st.nonfinite_block = Some(i);
             }
         }
         let sc = &mut st.scratch;
-        layer_norm(&st.x, &self.ln_out.w, &self.ln_out.b, self.cfg.layer_norm_eps, &mut sc.xa, arith, ledger.at(self.id_ln_out));
-        self.head.forward_dense(&sc.xa, &mut st.logits, arith, ledger.at(self.id_head));
+        layer_norm(
+            &st.x,
+            &self.ln_out.w,
+            &self.ln_out.b,
+            self.cfg.layer_norm_eps,
+            &mut sc.xa,
+            arith,
+            ledger.at(self.id_ln_out),
+        );
+        self.head
+            .forward_dense(&sc.xa, &mut st.logits, arith, ledger.at(self.id_head));
     }
 }
 
 fn register_block(l: &mut Ledger, p: &str, variant: Variant, first: bool) -> BlockIds {
     let spiking = variant == Variant::SpikeDriven;
     let has_lif = variant != Variant::NonSpiking;
-    let mut reg = |name: &str, used: bool| if used { l.layer(&format!("{p}.{name}")) } else { usize::MAX };
+    let mut reg = |name: &str, used: bool| {
+        if used {
+            l.layer(&format!("{p}.{name}"))
+        } else {
+            usize::MAX
+        }
+    };
     BlockIds {
         ln0: reg("ln0", first && !spiking),
         ln1: reg("ln1", !spiking),
@@ -586,12 +762,25 @@ fn save_shift(dst: &mut [f32], src: &[f32], arith: &Arith, c: &mut Counts) {
 /// Keep this token's spikes for the next token's shifted input: the addresses are state.
 fn save_spikes(dst: &mut SpikeTrain, src: &SpikeTrain, arith: &Arith, c: &mut Counts) {
     dst.clone_from(src);
-    c.mem(Op::Write, arith.fmt(), TensorClass::Event, src.count() as u64 * src.address_bytes());
+    c.mem(
+        Op::Write,
+        arith.fmt(),
+        TensorClass::Event,
+        src.count() as u64 * src.address_bytes(),
+    );
 }
 
 impl Block {
     /// Reference and non-spiking forms: projections see the layer-normed float residual.
-    fn forward_float(&self, cfg: &Config, st: &mut BlockState, x: &mut [f32], sc: &mut Scratch, arith: &Arith, l: &mut Ledger) {
+    fn forward_float(
+        &self,
+        cfg: &Config,
+        st: &mut BlockState,
+        x: &mut [f32],
+        sc: &mut Scratch,
+        arith: &Arith,
+        l: &mut Ledger,
+    ) {
         let ids = &self.ids;
         let eps = cfg.layer_norm_eps;
         if let Some(ln0) = &self.ln0 {
@@ -599,77 +788,204 @@ impl Block {
             layer_norm(&sc.y, &ln0.w, &ln0.b, eps, x, arith, l.at(ids.ln0));
         }
         // Token mixing (SRWKV).
-        layer_norm(x, &self.ln1.w, &self.ln1.b, eps, &mut sc.xa, arith, l.at(ids.ln1));
+        layer_norm(
+            x,
+            &self.ln1.w,
+            &self.ln1.b,
+            eps,
+            &mut sc.xa,
+            arith,
+            l.at(ids.ln1),
+        );
         let a = &self.att;
         {
             let c = l.at(ids.att_shift);
-            token_shift(&sc.xa, &st.att_prev, &a.mix_k.mu, &a.mix_k.one_minus, &mut sc.xk, arith, c);
-            token_shift(&sc.xa, &st.att_prev, &a.mix_v.mu, &a.mix_v.one_minus, &mut sc.xv, arith, c);
-            token_shift(&sc.xa, &st.att_prev, &a.mix_r.mu, &a.mix_r.one_minus, &mut sc.xr, arith, c);
+            token_shift(
+                &sc.xa,
+                &st.att_prev,
+                &a.mix_k.mu,
+                &a.mix_k.one_minus,
+                &mut sc.xk,
+                arith,
+                c,
+            );
+            token_shift(
+                &sc.xa,
+                &st.att_prev,
+                &a.mix_v.mu,
+                &a.mix_v.one_minus,
+                &mut sc.xv,
+                arith,
+                c,
+            );
+            token_shift(
+                &sc.xa,
+                &st.att_prev,
+                &a.mix_r.mu,
+                &a.mix_r.one_minus,
+                &mut sc.xr,
+                arith,
+                c,
+            );
             save_shift(&mut st.att_prev, &sc.xa, arith, c);
         }
-        a.key.forward_dense(&sc.xk, &mut sc.k, arith, l.at(ids.att_key));
-        a.value.forward_dense(&sc.xv, &mut sc.v, arith, l.at(ids.att_value));
-        a.receptance.forward_dense(&sc.xr, &mut sc.r, arith, l.at(ids.att_receptance));
+        a.key
+            .forward_dense(&sc.xk, &mut sc.k, arith, l.at(ids.att_key));
+        a.value
+            .forward_dense(&sc.xv, &mut sc.v, arith, l.at(ids.att_value));
+        a.receptance
+            .forward_dense(&sc.xr, &mut sc.r, arith, l.at(ids.att_receptance));
         self.mix_tail(cfg, st, x, sc, arith, l, true);
         // Channel mixing (SRFFN).
-        layer_norm(x, &self.ln2.w, &self.ln2.b, eps, &mut sc.xa, arith, l.at(ids.ln2));
+        layer_norm(
+            x,
+            &self.ln2.w,
+            &self.ln2.b,
+            eps,
+            &mut sc.xa,
+            arith,
+            l.at(ids.ln2),
+        );
         let f = &self.ffn;
         {
             let c = l.at(ids.ffn_shift);
-            token_shift(&sc.xa, &st.ffn_prev, &f.mix_k.mu, &f.mix_k.one_minus, &mut sc.xk, arith, c);
-            token_shift(&sc.xa, &st.ffn_prev, &f.mix_r.mu, &f.mix_r.one_minus, &mut sc.xr, arith, c);
+            token_shift(
+                &sc.xa,
+                &st.ffn_prev,
+                &f.mix_k.mu,
+                &f.mix_k.one_minus,
+                &mut sc.xk,
+                arith,
+                c,
+            );
+            token_shift(
+                &sc.xa,
+                &st.ffn_prev,
+                &f.mix_r.mu,
+                &f.mix_r.one_minus,
+                &mut sc.xr,
+                arith,
+                c,
+            );
             save_shift(&mut st.ffn_prev, &sc.xa, arith, c);
         }
-        f.key.forward_dense(&sc.xk, &mut sc.hidden, arith, l.at(ids.ffn_key));
-        f.receptance.forward_dense(&sc.xr, &mut sc.r, arith, l.at(ids.ffn_receptance));
+        f.key
+            .forward_dense(&sc.xk, &mut sc.hidden, arith, l.at(ids.ffn_key));
+        f.receptance
+            .forward_dense(&sc.xr, &mut sc.r, arith, l.at(ids.ffn_receptance));
         self.ffn_tail(cfg, st, x, sc, arith, l);
     }
 
     /// Spike-driven form: the projections are fed by spike trains (this token's and the previous
     /// token's) and cost one AC per synaptic event.
     #[allow(clippy::too_many_arguments)]
-    fn forward_spiking(&self, cfg: &Config, input: &SpikeTrain, st: &mut BlockState, x: &mut [f32], sc: &mut Scratch, arith: &Arith, l: &mut Ledger) {
+    fn forward_spiking(
+        &self,
+        cfg: &Config,
+        input: &SpikeTrain,
+        st: &mut BlockState,
+        x: &mut [f32],
+        sc: &mut Scratch,
+        arith: &Arith,
+        l: &mut Ledger,
+    ) {
         let ids = &self.ids;
-        let [fk, fv, fr] = self.att.folded.as_ref().expect("spike-driven model has folded weights");
+        let [fk, fv, fr] = self
+            .att
+            .folded
+            .as_ref()
+            .expect("spike-driven model has folded weights");
         fk.forward(input, &st.prev_in, &mut sc.k, arith, l.at(ids.att_key));
         fv.forward(input, &st.prev_in, &mut sc.v, arith, l.at(ids.att_value));
-        fr.forward(input, &st.prev_in, &mut sc.r, arith, l.at(ids.att_receptance));
+        fr.forward(
+            input,
+            &st.prev_in,
+            &mut sc.r,
+            arith,
+            l.at(ids.att_receptance),
+        );
         save_spikes(&mut st.prev_in, input, arith, l.at(ids.att_key));
         self.mix_tail(cfg, st, x, sc, arith, l, true);
-        let [fk, fr] = self.ffn.folded.as_ref().expect("spike-driven model has folded weights");
-        fk.forward(&st.s1, &st.prev_s1, &mut sc.hidden, arith, l.at(ids.ffn_key));
-        fr.forward(&st.s1, &st.prev_s1, &mut sc.r, arith, l.at(ids.ffn_receptance));
+        let [fk, fr] = self
+            .ffn
+            .folded
+            .as_ref()
+            .expect("spike-driven model has folded weights");
+        fk.forward(
+            &st.s1,
+            &st.prev_s1,
+            &mut sc.hidden,
+            arith,
+            l.at(ids.ffn_key),
+        );
+        fr.forward(
+            &st.s1,
+            &st.prev_s1,
+            &mut sc.r,
+            arith,
+            l.at(ids.ffn_receptance),
+        );
         save_spikes(&mut st.prev_s1, &st.s1, arith, l.at(ids.ffn_key));
         self.ffn_tail(cfg, st, x, sc, arith, l);
     }
 
     /// WKV, receptance gate, output projection, LIF (or none), residual add.
     #[allow(clippy::too_many_arguments)]
-    fn mix_tail(&self, cfg: &Config, st: &mut BlockState, x: &mut [f32], sc: &mut Scratch, arith: &Arith, l: &mut Ledger, _att: bool) {
+    fn mix_tail(
+        &self,
+        cfg: &Config,
+        st: &mut BlockState,
+        x: &mut [f32],
+        sc: &mut Scratch,
+        arith: &Arith,
+        l: &mut Ledger,
+        _att: bool,
+    ) {
         let ids = &self.ids;
         let a = &self.att;
-        wkv_step(&a.decay, &a.first, &sc.k, &sc.v, &mut st.wkv, &mut sc.wkv, arith, l.at(ids.att_wkv));
+        wkv_step(
+            &a.decay,
+            &a.first,
+            &sc.k,
+            &sc.v,
+            &mut st.wkv,
+            &mut sc.wkv,
+            arith,
+            l.at(ids.att_wkv),
+        );
         sigmoid_gate(&sc.r, &sc.wkv, &mut sc.z, arith, l.at(ids.att_gate));
-        a.output.forward_dense(&sc.z, &mut sc.y, arith, l.at(ids.att_output));
+        a.output
+            .forward_dense(&sc.z, &mut sc.y, arith, l.at(ids.att_output));
         if cfg.variant == Variant::NonSpiking {
             residual_add(x, &sc.y, arith, l.at(ids.res1));
         } else {
-            cfg.lif.step(&mut st.v1, &sc.y, &mut st.s1, arith, l.at(ids.lif1));
+            cfg.lif
+                .step(&mut st.v1, &sc.y, &mut st.s1, arith, l.at(ids.lif1));
             residual_add_spikes(x, &st.s1, arith, l.at(ids.res1));
         }
     }
 
     /// ReLU^2, value projection, receptance gate, LIF (or none), residual add.
-    fn ffn_tail(&self, cfg: &Config, st: &mut BlockState, x: &mut [f32], sc: &mut Scratch, arith: &Arith, l: &mut Ledger) {
+    fn ffn_tail(
+        &self,
+        cfg: &Config,
+        st: &mut BlockState,
+        x: &mut [f32],
+        sc: &mut Scratch,
+        arith: &Arith,
+        l: &mut Ledger,
+    ) {
         let ids = &self.ids;
         relu_squared(&mut sc.hidden, arith, l.at(ids.ffn_act));
-        self.ffn.value.forward_dense(&sc.hidden, &mut sc.k, arith, l.at(ids.ffn_value));
+        self.ffn
+            .value
+            .forward_dense(&sc.hidden, &mut sc.k, arith, l.at(ids.ffn_value));
         sigmoid_gate(&sc.r, &sc.k, &mut sc.y, arith, l.at(ids.ffn_gate));
         if cfg.variant == Variant::NonSpiking {
             residual_add(x, &sc.y, arith, l.at(ids.res2));
         } else {
-            cfg.lif.step(&mut st.v2, &sc.y, &mut st.s2, arith, l.at(ids.lif2));
+            cfg.lif
+                .step(&mut st.v2, &sc.y, &mut st.s2, arith, l.at(ids.lif2));
             residual_add_spikes(x, &st.s2, arith, l.at(ids.res2));
         }
     }
@@ -681,7 +997,9 @@ impl SpikeGpt {
         if self.cfg.variant == Variant::NonSpiking {
             return vec![];
         }
-        (0..self.cfg.n_layer).flat_map(|i| [format!("blocks.{i}.lif1"), format!("blocks.{i}.lif2")]).collect()
+        (0..self.cfg.n_layer)
+            .flat_map(|i| [format!("blocks.{i}.lif1"), format!("blocks.{i}.lif2")])
+            .collect()
     }
 }
 
@@ -707,10 +1025,19 @@ mod tests {
     #[test]
     fn parameter_count_matches_the_checkpoint_keys() {
         let cfg = tiny(Variant::Reference);
-        let from_keys: usize = cfg.checkpoint_keys().iter().map(|(_, s)| s.iter().product::<usize>()).sum();
+        let from_keys: usize = cfg
+            .checkpoint_keys()
+            .iter()
+            .map(|(_, s)| s.iter().product::<usize>())
+            .sum();
         assert_eq!(cfg.n_params(), from_keys);
         // SpikeGPT-216M, spikegpt.md section 2.1: 215,399,424 parameters.
-        let big = Config { n_layer: 18, n_embd: 768, vocab_size: 50277, ..cfg };
+        let big = Config {
+            n_layer: 18,
+            n_embd: 768,
+            vocab_size: 50277,
+            ..cfg
+        };
         assert_eq!(big.n_params(), 215_399_424);
     }
 

@@ -22,14 +22,14 @@ use std::path::Path;
 use rand::{RngExt, SeedableRng};
 use serde::{Deserialize, Serialize};
 
+use crate::engine::Arith;
 use crate::engine::attention::hashed::KernelHash;
 use crate::engine::attention::ksh::{self, KshConfig};
 use crate::engine::attention::layer::{AttentionLayer, AttnState, Core, LayerIds};
-use crate::engine::attention::{normal, AttentionKind, Heads};
+use crate::engine::attention::{AttentionKind, Heads, normal};
 use crate::engine::linear::Linear;
 use crate::engine::norm::layer_norm;
 use crate::engine::pointwise::residual_add;
-use crate::engine::Arith;
 use crate::error::{Error, Result};
 use crate::ledger::{Counts, LayerId, Ledger, Op, TensorClass};
 use crate::models::spikegpt::WeightsSpec;
@@ -99,13 +99,22 @@ fn default_eps() -> f32 {
 impl Config {
     pub fn validate(&self) -> std::result::Result<(), String> {
         let limit = 1 << 16;
-        for (name, v) in [("n_layer", self.n_layer), ("n_embd", self.n_embd), ("n_head", self.n_head), ("vocab_size", self.vocab_size), ("mlp_mult", self.mlp_mult)] {
+        for (name, v) in [
+            ("n_layer", self.n_layer),
+            ("n_embd", self.n_embd),
+            ("n_head", self.n_head),
+            ("vocab_size", self.vocab_size),
+            ("mlp_mult", self.mlp_mult),
+        ] {
             if v == 0 || v > limit {
                 return Err(format!("{name} must be between 1 and {limit}, found {v}"));
             }
         }
         if !self.n_embd.is_multiple_of(self.n_head) {
-            return Err(format!("n_head {} must divide n_embd {}", self.n_head, self.n_embd));
+            return Err(format!(
+                "n_head {} must divide n_embd {}",
+                self.n_head, self.n_embd
+            ));
         }
         if let Task::DigitsClassifier { patch } = self.task
             && !matches!(patch, 1 | 2 | 4 | 8)
@@ -116,13 +125,20 @@ impl Config {
             return Err("layer_norm_eps must be positive".into());
         }
         if self.calibration < 2 || self.calibration > 1 << 16 {
-            return Err(format!("calibration must be between 2 and {}, found {}", 1 << 16, self.calibration));
+            return Err(format!(
+                "calibration must be between 2 and {}, found {}",
+                1 << 16,
+                self.calibration
+            ));
         }
         self.attention.validate()
     }
 
     pub fn shape(&self) -> Heads {
-        Heads { heads: self.n_head, head_dim: self.n_embd / self.n_head }
+        Heads {
+            heads: self.n_head,
+            head_dim: self.n_embd / self.n_head,
+        }
     }
 
     pub fn is_lm(&self) -> bool {
@@ -138,7 +154,11 @@ impl Config {
     }
 
     fn outputs(&self) -> usize {
-        if self.is_lm() { self.vocab_size } else { DIGIT_CLASSES }
+        if self.is_lm() {
+            self.vocab_size
+        } else {
+            DIGIT_CLASSES
+        }
     }
 
     /// Every weight key with its shape (the hash tensors excepted).
@@ -160,7 +180,11 @@ impl Config {
                 keys.push((format!("{p}.{ln}.weight"), vec![d]));
                 keys.push((format!("{p}.{ln}.bias"), vec![d]));
             }
-            let projections: &[&str] = if shared { &["qk", "v", "output"] } else { &["q", "k", "v", "output"] };
+            let projections: &[&str] = if shared {
+                &["qk", "v", "output"]
+            } else {
+                &["q", "k", "v", "output"]
+            };
             for w in projections {
                 keys.push((format!("{p}.att.{w}.weight"), vec![d, d]));
             }
@@ -174,7 +198,10 @@ impl Config {
     }
 
     pub fn n_params(&self) -> usize {
-        self.weight_keys().iter().map(|(_, s)| s.iter().product::<usize>()).sum()
+        self.weight_keys()
+            .iter()
+            .map(|(_, s)| s.iter().product::<usize>())
+            .sum()
     }
 }
 
@@ -185,18 +212,20 @@ pub fn seeded_weights(cfg: &Config, seed: u64) -> TensorStore {
     let mut store = TensorStore::new(format!("seeded weights (seed {seed})"));
     for (key, shape) in cfg.weight_keys() {
         let n: usize = shape.iter().product();
-        let data: Vec<f32> = if key.ends_with("ln1.weight") || key.ends_with("ln2.weight") || key == "ln_out.weight" {
-            vec![1.0; n]
-        } else if key.ends_with(".bias") {
-            vec![0.0; n]
-        } else if key == "emb.weight" {
-            (0..n).map(|_| normal(&mut rng)).collect()
-        } else if key == "pos_embed" {
-            (0..n).map(|_| 0.02 * normal(&mut rng)).collect()
-        } else {
-            let std = 1.0 / (shape[1] as f32).sqrt();
-            (0..n).map(|_| std * normal(&mut rng)).collect()
-        };
+        let data: Vec<f32> =
+            if key.ends_with("ln1.weight") || key.ends_with("ln2.weight") || key == "ln_out.weight"
+            {
+                vec![1.0; n]
+            } else if key.ends_with(".bias") {
+                vec![0.0; n]
+            } else if key == "emb.weight" {
+                (0..n).map(|_| normal(&mut rng)).collect()
+            } else if key == "pos_embed" {
+                (0..n).map(|_| 0.02 * normal(&mut rng)).collect()
+            } else {
+                let std = 1.0 / (shape[1] as f32).sqrt();
+                (0..n).map(|_| std * normal(&mut rng)).collect()
+            };
         store.insert(key, shape, data);
     }
     store
@@ -216,7 +245,10 @@ struct Norm {
 
 impl Norm {
     fn load(store: &TensorStore, prefix: &str, d: usize) -> Result<Norm> {
-        Ok(Norm { w: store.get(&format!("{prefix}.weight"), &[d])?.to_vec(), b: store.get(&format!("{prefix}.bias"), &[d])?.to_vec() })
+        Ok(Norm {
+            w: store.get(&format!("{prefix}.weight"), &[d])?.to_vec(),
+            b: store.get(&format!("{prefix}.bias"), &[d])?.to_vec(),
+        })
     }
 }
 
@@ -288,7 +320,11 @@ fn gelu(x: &mut [f32], arith: &Arith, c: &mut Counts) {
     arith.count_add(c, 2 * n);
     c.add(Op::Tanh, arith.acc_fmt(), n);
     c.add(Op::ActOut, arith.acc_fmt(), n);
-    c.add(Op::ActNonzero, arith.acc_fmt(), x.iter().filter(|v| **v != 0.0).count() as u64);
+    c.add(
+        Op::ActNonzero,
+        arith.acc_fmt(),
+        x.iter().filter(|v| **v != 0.0).count() as u64,
+    );
 }
 
 fn relu(x: &mut [f32], arith: &Arith, c: &mut Counts) {
@@ -309,8 +345,13 @@ fn relu(x: &mut [f32], arith: &Arith, c: &mut Counts) {
 impl Transformer {
     /// Build from a description; `base` is the folder relative weight paths start from.
     /// `calibration` is used only when an EcoFormer hash is missing from the weights.
-    pub fn from_config(cfg: Config, base: &Path, calibration: Option<&Calibration>) -> Result<Transformer> {
-        cfg.validate().map_err(|e| Error::input(format!("model `{}`: {e}", cfg.name)))?;
+    pub fn from_config(
+        cfg: Config,
+        base: &Path,
+        calibration: Option<&Calibration>,
+    ) -> Result<Transformer> {
+        cfg.validate()
+            .map_err(|e| Error::input(format!("model `{}`: {e}", cfg.name)))?;
         let store = match &cfg.weights {
             WeightsSpec::Seeded(seed) => seeded_weights(&cfg, *seed),
             WeightsSpec::File(path) => crate::weights::load_file(&base.join(path))?,
@@ -319,7 +360,10 @@ impl Transformer {
         let mut model = Transformer::new(cfg, store, calibration)?;
         if let Some(rel) = fit {
             if model.cfg.is_lm() {
-                return Err(Error::input(format!("model `{}`: head_fit applies to the digits classifier only", model.cfg.name)));
+                return Err(Error::input(format!(
+                    "model `{}`: head_fit applies to the digits classifier only",
+                    model.cfg.name
+                )));
             }
             model.fit_head(&read_digits(&base.join(rel))?)?;
         }
@@ -331,7 +375,10 @@ impl Transformer {
     pub fn fit_head(&mut self, data: &[([f32; DIGIT_PIXELS], usize)]) -> Result<()> {
         let d = self.cfg.n_embd;
         if data.is_empty() {
-            return Err(Error::input(format!("model `{}`: head_fit file has no images", self.cfg.name)));
+            return Err(Error::input(format!(
+                "model `{}`: head_fit file has no images",
+                self.cfg.name
+            )));
         }
         let arith = Arith::Exact;
         let mut scratch = self.template.clone();
@@ -352,7 +399,9 @@ impl Transformer {
         }
         // Gaussian elimination with partial pivoting (A is symmetric positive definite).
         for col in 0..d {
-            let piv = (col..d).max_by(|&p, &q| a[p * d + col].abs().total_cmp(&a[q * d + col].abs())).unwrap_or(col);
+            let piv = (col..d)
+                .max_by(|&p, &q| a[p * d + col].abs().total_cmp(&a[q * d + col].abs()))
+                .unwrap_or(col);
             if piv != col {
                 for k in 0..d {
                     a.swap(col * d + k, piv * d + k);
@@ -378,48 +427,110 @@ impl Transformer {
                 }
             }
         }
-        let w: Vec<f32> = (0..DIGIT_CLASSES).flat_map(|k| (0..d).map(move |i| (k, i))).map(|(k, i)| (b[i * DIGIT_CLASSES + k] / a[i * d + i]) as f32).collect();
+        let w: Vec<f32> = (0..DIGIT_CLASSES)
+            .flat_map(|k| (0..d).map(move |i| (k, i)))
+            .map(|(k, i)| (b[i * DIGIT_CLASSES + k] / a[i * d + i]) as f32)
+            .collect();
         if w.iter().any(|v| !v.is_finite()) {
-            return Err(Error::input(format!("model `{}`: the head fit did not converge", self.cfg.name)));
+            return Err(Error::input(format!(
+                "model `{}`: the head fit did not converge",
+                self.cfg.name
+            )));
         }
         self.head = Linear::from_out_in(&w, DIGIT_CLASSES, d);
         self.store.insert("head.weight", vec![DIGIT_CLASSES, d], w);
         Ok(())
     }
 
-    pub fn new(cfg: Config, store: TensorStore, calibration: Option<&Calibration>) -> Result<Transformer> {
-        cfg.validate().map_err(|e| Error::input(format!("model `{}`: {e}", cfg.name)))?;
+    pub fn new(
+        cfg: Config,
+        store: TensorStore,
+        calibration: Option<&Calibration>,
+    ) -> Result<Transformer> {
+        cfg.validate()
+            .map_err(|e| Error::input(format!("model `{}`: {e}", cfg.name)))?;
         let (d, shape) = (cfg.n_embd, cfg.shape());
         let hid = cfg.mlp_mult * d;
         let mut ledger = Ledger::new();
         let id_emb = ledger.layer(if cfg.is_lm() { "emb" } else { "patch_embed" });
         let (emb, patch_embed, pos) = match cfg.task {
-            Task::CausalLm => (store.get("emb.weight", &[cfg.vocab_size, d])?.to_vec(), None, vec![]),
+            Task::CausalLm => (
+                store.get("emb.weight", &[cfg.vocab_size, d])?.to_vec(),
+                None,
+                vec![],
+            ),
             Task::DigitsClassifier { patch } => {
                 let w = store.get("patch_embed.weight", &[d, patch * patch])?;
-                (vec![], Some(Linear::from_out_in(w, d, patch * patch)), store.get("pos_embed", &[cfg.patch_tokens(), d])?.to_vec())
+                (
+                    vec![],
+                    Some(Linear::from_out_in(w, d, patch * patch)),
+                    store.get("pos_embed", &[cfg.patch_tokens(), d])?.to_vec(),
+                )
             }
         };
         let mut blocks = Vec::with_capacity(cfg.n_layer);
         let mut missing_hash = false;
         for i in 0..cfg.n_layer {
             let p = format!("blocks.{i}");
-            let lin = |name: &str, o: usize, n: usize| -> Result<Linear> { Ok(Linear::from_out_in(store.get(&format!("{p}.{name}.weight"), &[o, n])?, o, n)) };
+            let lin = |name: &str, o: usize, n: usize| -> Result<Linear> {
+                Ok(Linear::from_out_in(
+                    store.get(&format!("{p}.{name}.weight"), &[o, n])?,
+                    o,
+                    n,
+                ))
+            };
             let (q, k, core) = match &cfg.attention {
-                AttentionKind::Softmax => (lin("att.q", d, d)?, Some(lin("att.k", d, d)?), Core::Softmax),
-                AttentionKind::Linear => (lin("att.q", d, d)?, Some(lin("att.k", d, d)?), Core::Linear),
-                AttentionKind::EcoFormer { bits, anchors, normalisation } => {
-                    let hash = match KernelHash::load(&store, &format!("{p}.att.ksh"), shape.heads, *bits, *anchors, shape.head_dim)? {
+                AttentionKind::Softmax => (
+                    lin("att.q", d, d)?,
+                    Some(lin("att.k", d, d)?),
+                    Core::Softmax,
+                ),
+                AttentionKind::Linear => {
+                    (lin("att.q", d, d)?, Some(lin("att.k", d, d)?), Core::Linear)
+                }
+                AttentionKind::EcoFormer {
+                    bits,
+                    anchors,
+                    normalisation,
+                } => {
+                    let hash = match KernelHash::load(
+                        &store,
+                        &format!("{p}.att.ksh"),
+                        shape.heads,
+                        *bits,
+                        *anchors,
+                        shape.head_dim,
+                    )? {
                         Some(h) => h,
                         None => {
                             missing_hash = true;
-                            KernelHash::random(shape.heads, *bits, *anchors, shape.head_dim, i as u64)
+                            KernelHash::random(
+                                shape.heads,
+                                *bits,
+                                *anchors,
+                                shape.head_dim,
+                                i as u64,
+                            )
                         }
                     };
-                    (lin("att.qk", d, d)?, None, Core::EcoFormer { hash, normalisation: *normalisation })
+                    (
+                        lin("att.qk", d, d)?,
+                        None,
+                        Core::EcoFormer {
+                            hash,
+                            normalisation: *normalisation,
+                        },
+                    )
                 }
             };
-            let att = AttentionLayer { shape, q, k, v: lin("att.v", d, d)?, output: lin("att.output", d, d)?, core };
+            let att = AttentionLayer {
+                shape,
+                q,
+                k,
+                v: lin("att.v", d, d)?,
+                output: lin("att.output", d, d)?,
+                core,
+            };
             let ids = BlockIds {
                 ln1: ledger.layer(&format!("{p}.ln1")),
                 att: att.register(&mut ledger, &format!("{p}.att")),
@@ -430,14 +541,44 @@ impl Transformer {
                 fc2: ledger.layer(&format!("{p}.mlp.fc2")),
                 res2: ledger.layer(&format!("{p}.res2")),
             };
-            blocks.push(Block { ln1: Norm::load(&store, &format!("{p}.ln1"), d)?, att, ln2: Norm::load(&store, &format!("{p}.ln2"), d)?, fc1: lin("mlp.fc1", hid, d)?, fc2: lin("mlp.fc2", d, hid)?, ids });
+            blocks.push(Block {
+                ln1: Norm::load(&store, &format!("{p}.ln1"), d)?,
+                att,
+                ln2: Norm::load(&store, &format!("{p}.ln2"), d)?,
+                fc1: lin("mlp.fc1", hid, d)?,
+                fc2: lin("mlp.fc2", d, hid)?,
+                ids,
+            });
         }
-        let id_pool = if cfg.is_lm() { usize::MAX } else { ledger.layer("pool") };
+        let id_pool = if cfg.is_lm() {
+            usize::MAX
+        } else {
+            ledger.layer("pool")
+        };
         let id_ln_out = ledger.layer("ln_out");
         let id_head = ledger.layer("head");
         let ln_out = Norm::load(&store, "ln_out", d)?;
-        let head = Linear::from_out_in(store.get("head.weight", &[cfg.outputs(), d])?, cfg.outputs(), d);
-        let mut model = Transformer { cfg, store, emb, patch_embed, pos, blocks, ln_out, head, template: ledger, id_emb, id_pool, id_ln_out, id_head, hash_learned_at_load: false };
+        let head = Linear::from_out_in(
+            store.get("head.weight", &[cfg.outputs(), d])?,
+            cfg.outputs(),
+            d,
+        );
+        let mut model = Transformer {
+            cfg,
+            store,
+            emb,
+            patch_embed,
+            pos,
+            blocks,
+            ln_out,
+            head,
+            template: ledger,
+            id_emb,
+            id_pool,
+            id_ln_out,
+            id_head,
+            hash_learned_at_load: false,
+        };
         if missing_hash {
             let calib = calibration.ok_or_else(|| {
                 Error::input(format!(
@@ -458,21 +599,36 @@ impl Transformer {
     /// Learn every layer's hash, first to last, each on the inputs the layers before it produce.
     fn learn_hashes(&mut self, calib: &Calibration) -> Result<()> {
         let (d, shape) = (self.cfg.n_embd, self.cfg.shape());
-        let AttentionKind::EcoFormer { bits, anchors, .. } = self.cfg.attention else { return Ok(()) };
+        let AttentionKind::EcoFormer { bits, anchors, .. } = self.cfg.attention else {
+            return Ok(());
+        };
         // The embedded calibration sequences (one for the LM, one per image for the classifier).
         let seqs: Vec<Vec<f32>> = match (calib, &self.cfg.task) {
             (Calibration::Tokens(toks), Task::CausalLm) => {
                 if toks.iter().any(|&t| t >= self.cfg.vocab_size) {
-                    return Err(Error::input(format!("model `{}`: calibration token outside the vocabulary", self.cfg.name)));
+                    return Err(Error::input(format!(
+                        "model `{}`: calibration token outside the vocabulary",
+                        self.cfg.name
+                    )));
                 }
-                vec![toks.iter().flat_map(|&t| self.emb[t * d..(t + 1) * d].iter().copied()).collect()]
+                vec![
+                    toks.iter()
+                        .flat_map(|&t| self.emb[t * d..(t + 1) * d].iter().copied())
+                        .collect(),
+                ]
             }
             (Calibration::Images(imgs), Task::DigitsClassifier { .. }) => {
                 let mut scratch = Ledger::new();
                 let id = scratch.layer("x");
-                imgs.iter().map(|img| self.embed_image(img, &Arith::Exact, scratch.at(id))).collect()
+                imgs.iter()
+                    .map(|img| self.embed_image(img, &Arith::Exact, scratch.at(id)))
+                    .collect()
             }
-            _ => return Err(Error::Internal("calibration inputs do not match the model's task".into())),
+            _ => {
+                return Err(Error::Internal(
+                    "calibration inputs do not match the model's task".into(),
+                ));
+            }
         };
         let arith = Arith::Exact;
         let mut ledger = self.template.clone();
@@ -485,14 +641,34 @@ impl Transformer {
             for x in &xs {
                 for row in x.chunks_exact(d) {
                     let b = &self.blocks[i];
-                    layer_norm(row, &b.ln1.w, &b.ln1.b, self.cfg.layer_norm_eps, &mut h, &arith, ledger.at(b.ids.ln1));
-                    b.att.q.forward_dense(&h, &mut qk, &arith, ledger.at(b.ids.ln1));
+                    layer_norm(
+                        row,
+                        &b.ln1.w,
+                        &b.ln1.b,
+                        self.cfg.layer_norm_eps,
+                        &mut h,
+                        &arith,
+                        ledger.at(b.ids.ln1),
+                    );
+                    b.att
+                        .q
+                        .forward_dense(&h, &mut qk, &arith, ledger.at(b.ids.ln1));
                     rows.extend_from_slice(&qk);
                 }
             }
             let n = rows.len() / d;
-            let out = ksh::learn(&rows, n, shape.heads, shape.head_dim, bits, anchors, KshConfig::default(), 0x6b73_6800 + i as u64);
-            out.hash.save(&format!("blocks.{i}.att.ksh"), &mut self.store);
+            let out = ksh::learn(
+                &rows,
+                n,
+                shape.heads,
+                shape.head_dim,
+                bits,
+                anchors,
+                KshConfig::default(),
+                0x6b73_6800 + i as u64,
+            );
+            out.hash
+                .save(&format!("blocks.{i}.att.ksh"), &mut self.store);
             if let Core::EcoFormer { hash, .. } = &mut self.blocks[i].att.core {
                 *hash = out.hash;
             }
@@ -513,7 +689,11 @@ impl Transformer {
         let mut l = self.template.clone();
         let (d, b) = (self.cfg.n_embd as u64, arith.operand_bytes());
         let shape = self.cfg.shape();
-        let (h, c, layers) = (shape.heads as u64, shape.head_dim as u64, self.cfg.n_layer as u64);
+        let (h, c, layers) = (
+            shape.heads as u64,
+            shape.head_dim as u64,
+            self.cfg.n_layer as u64,
+        );
         let state = match &self.cfg.attention {
             AttentionKind::Softmax => 2 * context as u64 * d,
             AttentionKind::Linear => h * (c * c + c),
@@ -521,25 +701,40 @@ impl Transformer {
         } * layers
             * b;
         let hash = match &self.cfg.attention {
-            AttentionKind::EcoFormer { bits, anchors, .. } => layers * h * (*bits as u64 * *anchors as u64 + *anchors as u64 * (c + 1)),
+            AttentionKind::EcoFormer { bits, anchors, .. } => {
+                layers * h * (*bits as u64 * *anchors as u64 + *anchors as u64 * (c + 1))
+            }
             _ => 0,
         };
-        l.footprint.insert(TensorClass::Weight, (self.cfg.n_params() as u64 + hash) * b);
+        l.footprint
+            .insert(TensorClass::Weight, (self.cfg.n_params() as u64 + hash) * b);
         l.footprint.insert(TensorClass::State, state);
-        l.footprint.insert(TensorClass::Activation, (8 * d + self.cfg.mlp_mult as u64 * d + self.cfg.outputs() as u64) * b);
+        l.footprint.insert(
+            TensorClass::Activation,
+            (8 * d + self.cfg.mlp_mult as u64 * d + self.cfg.outputs() as u64) * b,
+        );
         l
     }
 
     fn scratch(&self) -> Scratch {
         let d = self.cfg.n_embd;
-        Scratch { h: vec![0.0; d], a: vec![0.0; d], att: vec![0.0; 4 * d], hidden: vec![0.0; self.cfg.mlp_mult * d] }
+        Scratch {
+            h: vec![0.0; d],
+            a: vec![0.0; d],
+            att: vec![0.0; 4 * d],
+            hidden: vec![0.0; self.cfg.mlp_mult * d],
+        }
     }
 
     /// A fresh language-model state; `capacity` sizes the K/V cache.
     pub fn new_state(&self, capacity: usize) -> State {
         State {
             x: vec![0.0; self.cfg.n_embd],
-            att: self.blocks.iter().map(|b| b.att.new_state(capacity)).collect(),
+            att: self
+                .blocks
+                .iter()
+                .map(|b| b.att.new_state(capacity))
+                .collect(),
             scratch: self.scratch(),
             logits: vec![0.0; self.cfg.outputs()],
             tokens: 0,
@@ -548,13 +743,23 @@ impl Transformer {
 
     /// x += MLP(LN2(x)) for one row.
     fn mlp(&self, b: &Block, x: &mut [f32], sc: &mut Scratch, arith: &Arith, l: &mut Ledger) {
-        layer_norm(x, &b.ln2.w, &b.ln2.b, self.cfg.layer_norm_eps, &mut sc.h, arith, l.at(b.ids.ln2));
-        b.fc1.forward_dense(&sc.h, &mut sc.hidden, arith, l.at(b.ids.fc1));
+        layer_norm(
+            x,
+            &b.ln2.w,
+            &b.ln2.b,
+            self.cfg.layer_norm_eps,
+            &mut sc.h,
+            arith,
+            l.at(b.ids.ln2),
+        );
+        b.fc1
+            .forward_dense(&sc.h, &mut sc.hidden, arith, l.at(b.ids.fc1));
         match self.cfg.activation {
             Activation::Gelu => gelu(&mut sc.hidden, arith, l.at(b.ids.act)),
             Activation::Relu => relu(&mut sc.hidden, arith, l.at(b.ids.act)),
         }
-        b.fc2.forward_dense(&sc.hidden, &mut sc.a, arith, l.at(b.ids.fc2));
+        b.fc2
+            .forward_dense(&sc.hidden, &mut sc.a, arith, l.at(b.ids.fc2));
         residual_add(x, &sc.a, arith, l.at(b.ids.res2));
     }
 
@@ -566,13 +771,29 @@ impl Transformer {
         let mut sc = self.scratch();
         let mut h = vec![0.0; n * d];
         for t in 0..n {
-            layer_norm(&x[t * d..(t + 1) * d], &b.ln1.w, &b.ln1.b, self.cfg.layer_norm_eps, &mut h[t * d..(t + 1) * d], arith, l.at(b.ids.ln1));
+            layer_norm(
+                &x[t * d..(t + 1) * d],
+                &b.ln1.w,
+                &b.ln1.b,
+                self.cfg.layer_norm_eps,
+                &mut h[t * d..(t + 1) * d],
+                arith,
+                l.at(b.ids.ln1),
+            );
         }
         let mut a = vec![0.0; n * d];
         if self.cfg.is_lm() {
             let mut st = b.att.new_state(n);
             for t in 0..n {
-                b.att.forward_step(&h[t * d..(t + 1) * d], &mut st, &mut sc.att, &mut a[t * d..(t + 1) * d], arith, l, &b.ids.att);
+                b.att.forward_step(
+                    &h[t * d..(t + 1) * d],
+                    &mut st,
+                    &mut sc.att,
+                    &mut a[t * d..(t + 1) * d],
+                    arith,
+                    l,
+                    &b.ids.att,
+                );
             }
         } else {
             b.att.forward_full(&h, n, &mut a, arith, l, &b.ids.att);
@@ -588,24 +809,52 @@ impl Transformer {
     pub fn step(&self, token: usize, st: &mut State, arith: &Arith, l: &mut Ledger) {
         let d = self.cfg.n_embd;
         st.x.copy_from_slice(&self.emb[token * d..(token + 1) * d]);
-        l.at(self.id_emb).mem(Op::Read, arith.fmt(), TensorClass::Weight, d as u64 * arith.operand_bytes());
+        l.at(self.id_emb).mem(
+            Op::Read,
+            arith.fmt(),
+            TensorClass::Weight,
+            d as u64 * arith.operand_bytes(),
+        );
         let sc = &mut st.scratch;
         for (b, ast) in self.blocks.iter().zip(st.att.iter_mut()) {
-            layer_norm(&st.x, &b.ln1.w, &b.ln1.b, self.cfg.layer_norm_eps, &mut sc.h, arith, l.at(b.ids.ln1));
-            b.att.forward_step(&sc.h, ast, &mut sc.att, &mut sc.a, arith, l, &b.ids.att);
+            layer_norm(
+                &st.x,
+                &b.ln1.w,
+                &b.ln1.b,
+                self.cfg.layer_norm_eps,
+                &mut sc.h,
+                arith,
+                l.at(b.ids.ln1),
+            );
+            b.att
+                .forward_step(&sc.h, ast, &mut sc.att, &mut sc.a, arith, l, &b.ids.att);
             residual_add(&mut st.x, &sc.a, arith, l.at(b.ids.res1));
             self.mlp(b, &mut st.x, sc, arith, l);
         }
-        layer_norm(&st.x, &self.ln_out.w, &self.ln_out.b, self.cfg.layer_norm_eps, &mut sc.h, arith, l.at(self.id_ln_out));
-        self.head.forward_dense(&sc.h, &mut st.logits, arith, l.at(self.id_head));
+        layer_norm(
+            &st.x,
+            &self.ln_out.w,
+            &self.ln_out.b,
+            self.cfg.layer_norm_eps,
+            &mut sc.h,
+            arith,
+            l.at(self.id_ln_out),
+        );
+        self.head
+            .forward_dense(&sc.h, &mut st.logits, arith, l.at(self.id_head));
         st.tokens += 1;
     }
 
     /// Patch tokens of one image plus positional embeddings ([tokens, D]).
     fn embed_image(&self, img: &[f32; DIGIT_PIXELS], arith: &Arith, c: &mut Counts) -> Vec<f32> {
-        let Task::DigitsClassifier { patch } = self.cfg.task else { unreachable!("classifier only") };
+        let Task::DigitsClassifier { patch } = self.cfg.task else {
+            unreachable!("classifier only")
+        };
         let (d, g) = (self.cfg.n_embd, 8 / patch);
-        let pe = self.patch_embed.as_ref().expect("classifier has a patch embedding");
+        let pe = self
+            .patch_embed
+            .as_ref()
+            .expect("classifier has a patch embedding");
         let mut x = vec![0.0; g * g * d];
         let mut px = vec![0.0; patch * patch];
         for t in 0..g * g {
@@ -624,7 +873,8 @@ impl Transformer {
     pub fn classify(&self, img: &[f32; DIGIT_PIXELS], arith: &Arith, l: &mut Ledger) -> Vec<f32> {
         let h = self.features(img, arith, l);
         let mut logits = vec![0.0; DIGIT_CLASSES];
-        self.head.forward_dense(&h, &mut logits, arith, l.at(self.id_head));
+        self.head
+            .forward_dense(&h, &mut logits, arith, l.at(self.id_head));
         logits
     }
 
@@ -651,7 +901,15 @@ impl Transformer {
         arith.count_add(c, (n * d) as u64);
         arith.count_mul(c, d as u64);
         let mut h = vec![0.0; d];
-        layer_norm(&pooled, &self.ln_out.w, &self.ln_out.b, self.cfg.layer_norm_eps, &mut h, arith, l.at(self.id_ln_out));
+        layer_norm(
+            &pooled,
+            &self.ln_out.w,
+            &self.ln_out.b,
+            self.cfg.layer_norm_eps,
+            &mut h,
+            arith,
+            l.at(self.id_ln_out),
+        );
         h
     }
 }
@@ -668,17 +926,28 @@ pub fn read_digits(path: &Path) -> Result<Vec<([f32; DIGIT_PIXELS], usize)>> {
         let bad = |m: String| Error::input(format!("{}:{}: {m}", path.display(), ln + 1));
         let vals: Vec<&str> = line.split(',').map(|s| s.trim()).collect();
         if vals.len() != DIGIT_PIXELS + 1 {
-            return Err(bad(format!("expected {} values (64 pixels and a label), found {}", DIGIT_PIXELS + 1, vals.len())));
+            return Err(bad(format!(
+                "expected {} values (64 pixels and a label), found {}",
+                DIGIT_PIXELS + 1,
+                vals.len()
+            )));
         }
         let mut img = [0.0f32; DIGIT_PIXELS];
         for (i, v) in vals[..DIGIT_PIXELS].iter().enumerate() {
-            let p: u32 = v.parse().map_err(|_| bad(format!("pixel {} is `{v}`, not an integer 0..16", i + 1)))?;
+            let p: u32 = v
+                .parse()
+                .map_err(|_| bad(format!("pixel {} is `{v}`, not an integer 0..16", i + 1)))?;
             if p > 16 {
                 return Err(bad(format!("pixel {} is {p}, outside 0..16", i + 1)));
             }
             img[i] = p as f32 / 16.0;
         }
-        let label: usize = vals[DIGIT_PIXELS].parse().map_err(|_| bad(format!("label `{}` is not a digit 0..9", vals[DIGIT_PIXELS])))?;
+        let label: usize = vals[DIGIT_PIXELS].parse().map_err(|_| {
+            bad(format!(
+                "label `{}` is not a digit 0..9",
+                vals[DIGIT_PIXELS]
+            ))
+        })?;
         if label >= DIGIT_CLASSES {
             return Err(bad(format!("label {label} is not a digit 0..9")));
         }
@@ -696,11 +965,19 @@ pub fn calibration_indices(len: usize, n: usize, seed: u64) -> Vec<usize> {
 /// Execute one scenario run of a transformer: the language model token by token on the
 /// scenario's token stream, or the classifier on the first `tokens` images of a digits file
 /// (for the classifier, one scenario token is one image).
-pub fn execute(sc: &crate::scenario::LoadedScenario, spec: &crate::scenario::RunSpec, cfg: Config, base: &Path) -> Result<crate::run::RunOutput> {
-    use crate::run::{token_stream, AccuracyMeter, RunOutput};
+pub fn execute(
+    sc: &crate::scenario::LoadedScenario,
+    spec: &crate::scenario::RunSpec,
+    cfg: Config,
+    base: &Path,
+) -> Result<crate::run::RunOutput> {
+    use crate::run::{AccuracyMeter, RunOutput, token_stream};
     use crate::scenario::Input;
     if spec.variant.is_some() {
-        return Err(Error::input(format!("run of `{}`: `variant` applies to SpikeGpt models only", spec.model)));
+        return Err(Error::input(format!(
+            "run of `{}`: `variant` applies to SpikeGpt models only",
+            spec.model
+        )));
     }
     let n = sc.scenario.tokens;
     let seed = sc.scenario.seed;
@@ -718,17 +995,26 @@ pub fn execute(sc: &crate::scenario::LoadedScenario, spec: &crate::scenario::Run
                 Input::Text(rel) => {
                     let text = crate::error::read_text(&sc.resolve(rel))?;
                     let all = crate::data::encode_text(&text);
-                    let start = calibration_indices(all.len().saturating_sub(cal_n).max(1), 1, seed)[0];
-                    Ok(Calibration::Tokens(all[start..(start + cal_n).min(all.len())].to_vec()))
+                    let start =
+                        calibration_indices(all.len().saturating_sub(cal_n).max(1), 1, seed)[0];
+                    Ok(Calibration::Tokens(
+                        all[start..(start + cal_n).min(all.len())].to_vec(),
+                    ))
                 }
-                _ => Ok(Calibration::Tokens(crate::data::synthetic_tokens(cal_n, cfg.vocab_size, seed ^ 0xca11))),
+                _ => Ok(Calibration::Tokens(crate::data::synthetic_tokens(
+                    cal_n,
+                    cfg.vocab_size,
+                    seed ^ 0xca11,
+                ))),
             });
             let calib = calib.transpose()?;
             let model = Transformer::from_config(cfg, base, calib.as_ref())?;
             let mut ledger = model.new_ledger(&arith, n);
             let mut st = model.new_state(n);
             let mut acc = AccuracyMeter::default();
-            let mut shadow = fidelity.is_some().then(|| (model.new_state(n), model.new_ledger(&Arith::Exact, n)));
+            let mut shadow = fidelity
+                .is_some()
+                .then(|| (model.new_state(n), model.new_ledger(&Arith::Exact, n)));
             for t in 0..n {
                 model.step(tokens[t], &mut st, &arith, &mut ledger);
                 if let (Some((sst, sl)), Some(meter)) = (shadow.as_mut(), fidelity.as_mut()) {
@@ -736,7 +1022,10 @@ pub fn execute(sc: &crate::scenario::LoadedScenario, spec: &crate::scenario::Run
                     meter.observe(&sst.logits, &st.logits);
                 }
                 if let Some(bad) = st.logits.iter().position(|v| !v.is_finite()) {
-                    return Err(Error::input(format!("model `{name}`: logit {bad} became {} at token {t}", st.logits[bad])));
+                    return Err(Error::input(format!(
+                        "model `{name}`: logit {bad} became {} at token {t}",
+                        st.logits[bad]
+                    )));
                 }
                 if targets_known {
                     acc.observe(&st.logits, tokens[t + 1]);
@@ -746,14 +1035,27 @@ pub fn execute(sc: &crate::scenario::LoadedScenario, spec: &crate::scenario::Run
         }
         Task::DigitsClassifier { .. } => {
             let Input::Digits(rel) = &sc.scenario.input else {
-                return Err(Error::input(format!("model `{name}` is a digits classifier and needs `input: Digits(\"...csv\")`")));
+                return Err(Error::input(format!(
+                    "model `{name}` is a digits classifier and needs `input: Digits(\"...csv\")`"
+                )));
             };
             let path = sc.resolve(rel);
             let images = read_digits(&path)?;
             if images.len() < n {
-                return Err(Error::input(format!("{}: has {} images, the scenario asks for {n}", path.display(), images.len())));
+                return Err(Error::input(format!(
+                    "{}: has {} images, the scenario asks for {n}",
+                    path.display(),
+                    images.len()
+                )));
             }
-            let calib = needs_calibration.then(|| Calibration::Images(calibration_indices(images.len(), cal_n, seed).into_iter().map(|i| images[i].0).collect()));
+            let calib = needs_calibration.then(|| {
+                Calibration::Images(
+                    calibration_indices(images.len(), cal_n, seed)
+                        .into_iter()
+                        .map(|i| images[i].0)
+                        .collect(),
+                )
+            });
             let model = Transformer::from_config(cfg, base, calib.as_ref())?;
             let mut ledger = model.new_ledger(&arith, model.cfg.patch_tokens());
             let mut acc = AccuracyMeter::default();
@@ -769,12 +1071,24 @@ pub fn execute(sc: &crate::scenario::LoadedScenario, spec: &crate::scenario::Run
             let a = acc.finish();
             let correct = (a.top1 * a.predictions as f64).round() as usize;
             let ci = crate::run_sequential::wilson95(correct, a.predictions);
-            (ledger, Some(crate::run::Accuracy { task: "classification".into(), bits_per_token: None, top1_ci95: Some(ci), ..a }))
+            (
+                ledger,
+                Some(crate::run::Accuracy {
+                    task: "classification".into(),
+                    bits_per_token: None,
+                    top1_ci95: Some(ci),
+                    ..a
+                }),
+            )
         }
     };
     Ok(RunOutput {
         label: spec.label.clone().unwrap_or_else(|| {
-            if arith.is_exact() { format!("{name}/{variant}") } else { format!("{name}/{variant}/{}", arith.label()) }
+            if arith.is_exact() {
+                format!("{name}/{variant}")
+            } else {
+                format!("{name}/{variant}/{}", arith.label())
+            }
         }),
         model: name,
         variant,
@@ -812,7 +1126,11 @@ mod tests {
     }
 
     fn eco() -> AttentionKind {
-        AttentionKind::EcoFormer { bits: 8, anchors: 5, normalisation: Normalisation::Normalised }
+        AttentionKind::EcoFormer {
+            bits: 8,
+            anchors: 5,
+            normalisation: Normalisation::Normalised,
+        }
     }
 
     fn logits(m: &Transformer, toks: &[usize]) -> Vec<f32> {
@@ -833,12 +1151,16 @@ mod tests {
         let calib = Calibration::Tokens(crate::data::synthetic_tokens(64, 20, 1));
         let m = Transformer::new(cfg.clone(), seeded_weights(&cfg, 3), Some(&calib)).unwrap();
         assert!(m.hash_learned_at_load);
-        assert_eq!(m.weights().raw("blocks.1.att.ksh.A").unwrap().shape, vec![2, 8, 5]);
+        assert_eq!(
+            m.weights().raw("blocks.1.att.ksh.A").unwrap().shape,
+            vec![2, 8, 5]
+        );
         let dir = std::env::temp_dir().join(format!("picojoule-ksh-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("w.safetensors");
         crate::weights::save_safetensors(m.weights(), &path).unwrap();
-        let loaded = Transformer::new(cfg, crate::weights::load_safetensors(&path).unwrap(), None).unwrap();
+        let loaded =
+            Transformer::new(cfg, crate::weights::load_safetensors(&path).unwrap(), None).unwrap();
         assert!(!loaded.hash_learned_at_load);
         let toks = [1, 4, 9, 2, 2, 7];
         assert_eq!(logits(&m, &toks), logits(&loaded, &toks));
@@ -848,14 +1170,20 @@ mod tests {
     #[test]
     fn missing_hash_without_calibration_is_an_input_error() {
         let cfg = lm(eco());
-        let err = Transformer::new(cfg.clone(), seeded_weights(&cfg, 3), None).err().expect("must fail");
+        let err = Transformer::new(cfg.clone(), seeded_weights(&cfg, 3), None)
+            .err()
+            .expect("must fail");
         assert_eq!(err.exit_code(), 2);
         assert!(err.to_string().contains("att.ksh.A"), "{err}");
     }
 
     #[test]
     fn softmax_cost_per_token_grows_with_context_and_hashed_stays_flat() {
-        for (kind, grows) in [(AttentionKind::Softmax, true), (AttentionKind::Linear, false), (eco(), false)] {
+        for (kind, grows) in [
+            (AttentionKind::Softmax, true),
+            (AttentionKind::Linear, false),
+            (eco(), false),
+        ] {
             let cfg = lm(kind);
             let calib = Calibration::Tokens(crate::data::synthetic_tokens(64, 20, 1));
             let m = Transformer::new(cfg.clone(), seeded_weights(&cfg, 3), Some(&calib)).unwrap();

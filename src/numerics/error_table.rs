@@ -34,7 +34,10 @@ pub enum Distribution {
 impl Default for Distribution {
     /// Log-uniform magnitudes on `[2^-4, 2^4)` with random signs.
     fn default() -> Self {
-        Self::LogUniform { lo_exp: -4.0, hi_exp: 4.0 }
+        Self::LogUniform {
+            lo_exp: -4.0,
+            hi_exp: 4.0,
+        }
     }
 }
 
@@ -52,7 +55,11 @@ pub struct ErrorTableConfig {
 
 impl Default for ErrorTableConfig {
     fn default() -> Self {
-        Self { samples: 100_000, seed: 0, distribution: Distribution::default() }
+        Self {
+            samples: 100_000,
+            seed: 0,
+            distribution: Distribution::default(),
+        }
     }
 }
 
@@ -141,7 +148,9 @@ fn rows() -> Vec<(String, Multiplier)> {
 pub fn operand_pairs(cfg: &ErrorTableConfig) -> Vec<(f32, f32)> {
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(cfg.seed);
     let draw = |rng: &mut Xoshiro256PlusPlus| draw_one(rng, cfg.distribution) as f32;
-    (0..cfg.samples).map(|_| (draw(&mut rng), draw(&mut rng))).collect()
+    (0..cfg.samples)
+        .map(|_| (draw(&mut rng), draw(&mut rng)))
+        .collect()
 }
 
 fn draw_one(rng: &mut Xoshiro256PlusPlus, dist: Distribution) -> f64 {
@@ -166,7 +175,10 @@ fn draw_one(rng: &mut Xoshiro256PlusPlus, dist: Distribution) -> f64 {
 /// row (see the module docs), on the same operands. Deterministic for a seed.
 pub fn error_table(cfg: &ErrorTableConfig) -> Vec<ErrorRow> {
     let pairs = operand_pairs(cfg);
-    let exact: Vec<f64> = pairs.iter().map(|&(a, b)| f64::from(a) * f64::from(b)).collect();
+    let exact: Vec<f64> = pairs
+        .iter()
+        .map(|&(a, b)| f64::from(a) * f64::from(b))
+        .collect();
     rows()
         .into_iter()
         .map(|(name, mul)| {
@@ -195,7 +207,11 @@ impl Stat {
     }
 
     fn mean(&self) -> f64 {
-        if self.n == 0 { 0.0 } else { self.sum / self.n as f64 }
+        if self.n == 0 {
+            0.0
+        } else {
+            self.sum / self.n as f64
+        }
     }
 }
 
@@ -277,8 +293,8 @@ mod tests {
     use super::*;
 
     const NAMES: [&str; 12] = [
-        "fp16", "bf16", "fp8-e4m3", "fp8-e5m2", "lmul-2", "lmul-3", "lmul-4", "lmul-5", "lmul-6", "lmul-7",
-        "lmul-8", "lmul-23",
+        "fp16", "bf16", "fp8-e4m3", "fp8-e5m2", "lmul-2", "lmul-3", "lmul-4", "lmul-5", "lmul-6",
+        "lmul-7", "lmul-8", "lmul-23",
     ];
 
     fn row<'a>(rows: &'a [ErrorRow], name: &str) -> &'a ErrorRow {
@@ -288,7 +304,10 @@ mod tests {
     #[test]
     fn default_table_has_the_named_rows_in_order() {
         let rows = error_table(&ErrorTableConfig::default());
-        assert_eq!(rows.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(), NAMES);
+        assert_eq!(
+            rows.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(),
+            NAMES
+        );
         for r in &rows {
             assert_eq!(r.samples, 100_000, "{}", r.name);
             assert_eq!((r.dot64_count, r.dot256_count), (1562, 390), "{}", r.name);
@@ -306,7 +325,9 @@ mod tests {
         // fp8: products below 2^-6 (e4m3) are subnormal, hence the large max.
         assert!((0.030..0.045).contains(&row(&rows, "fp8-e4m3").mean_rel_err));
         assert!((0.060..0.080).contains(&row(&rows, "fp8-e5m2").mean_rel_err));
-        assert!(row(&rows, "fp16").mean_bias.abs() < 1e-5 && row(&rows, "bf16").mean_bias.abs() < 1e-4);
+        assert!(
+            row(&rows, "fp16").mean_bias.abs() < 1e-5 && row(&rows, "bf16").mean_bias.abs() < 1e-4
+        );
         // RNE is slightly biased low in relative terms on log-uniform operands;
         // with 2-3 bits and three roundings per product this reaches -0.6 % and
         // -2.2 % (an independent Python check gave the same figures).
@@ -316,9 +337,21 @@ mod tests {
         // L-Mul with many mantissa bits: the continuous-mantissa figures of
         // lmul.md §2.3(b) (2.65-2.69 % mean, +0.40-0.44 % bias, 7.29 % max).
         let l23 = row(&rows, "lmul-23");
-        assert!((0.0260..0.0272).contains(&l23.mean_rel_err), "{}", l23.mean_rel_err);
-        assert!((0.0038..0.0047).contains(&l23.mean_bias), "{}", l23.mean_bias);
-        assert!((l23.max_rel_err - 0.07288).abs() < 2e-4, "{}", l23.max_rel_err);
+        assert!(
+            (0.0260..0.0272).contains(&l23.mean_rel_err),
+            "{}",
+            l23.mean_rel_err
+        );
+        assert!(
+            (0.0038..0.0047).contains(&l23.mean_bias),
+            "{}",
+            l23.mean_bias
+        );
+        assert!(
+            (l23.max_rel_err - 0.07288).abs() < 2e-4,
+            "{}",
+            l23.max_rel_err
+        );
         // The positive bias survives accumulation: normalised dot error stays
         // below the elementwise error but does not vanish.
         assert!(l23.dot256_norm_mean > 1e-4 && l23.dot256_norm_mean < l23.mean_rel_err);
@@ -326,7 +359,10 @@ mod tests {
 
     #[test]
     fn table_is_deterministic_for_a_seed() {
-        let cfg = ErrorTableConfig { samples: 5_000, ..Default::default() };
+        let cfg = ErrorTableConfig {
+            samples: 5_000,
+            ..Default::default()
+        };
         assert_eq!(error_table(&cfg), error_table(&cfg));
         let other = ErrorTableConfig { seed: 1, ..cfg };
         assert_ne!(error_table(&cfg)[0], error_table(&other)[0]);
@@ -334,36 +370,65 @@ mod tests {
 
     #[test]
     fn distributions_stay_in_their_ranges() {
-        let draw = |distribution| operand_pairs(&ErrorTableConfig { samples: 20_000, seed: 3, distribution });
+        let draw = |distribution| {
+            operand_pairs(&ErrorTableConfig {
+                samples: 20_000,
+                seed: 3,
+                distribution,
+            })
+        };
         for (a, b) in draw(Distribution::default()) {
             for v in [a.abs(), b.abs()] {
                 assert!((0.0625..=16.0).contains(&v), "{v}");
             }
         }
         let u = draw(Distribution::Uniform { lo: -1.0, hi: 3.0 });
-        assert!(u.iter().all(|&(a, b)| (-1.0..=3.0).contains(&a) && (-1.0..=3.0).contains(&b)));
+        assert!(
+            u.iter()
+                .all(|&(a, b)| (-1.0..=3.0).contains(&a) && (-1.0..=3.0).contains(&b))
+        );
         let n = draw(Distribution::Normal { mean: 0.0, sd: 1.0 });
         let mean = n.iter().map(|&(a, _)| f64::from(a)).sum::<f64>() / n.len() as f64;
         let var = n.iter().map(|&(a, _)| f64::from(a).powi(2)).sum::<f64>() / n.len() as f64;
-        assert!(mean.abs() < 0.03 && (var - 1.0).abs() < 0.05, "{mean} {var}");
+        assert!(
+            mean.abs() < 0.03 && (var - 1.0).abs() < 0.05,
+            "{mean} {var}"
+        );
     }
 
     #[test]
     fn zero_products_are_skipped_not_divided_by() {
-        let cfg = ErrorTableConfig { samples: 1_000, seed: 0, distribution: Distribution::Uniform { lo: 0.0, hi: 0.0 } };
+        let cfg = ErrorTableConfig {
+            samples: 1_000,
+            seed: 0,
+            distribution: Distribution::Uniform { lo: 0.0, hi: 0.0 },
+        };
         let rows = error_table(&cfg);
-        assert!(rows.iter().all(|r| r.samples == 0 && r.mean_rel_err == 0.0 && r.dot64_count == 0));
+        assert!(
+            rows.iter()
+                .all(|r| r.samples == 0 && r.mean_rel_err == 0.0 && r.dot64_count == 0)
+        );
     }
 
     #[test]
     fn config_and_rows_serialize() {
-        let cfg = ErrorTableConfig { samples: 512, ..Default::default() };
+        let cfg = ErrorTableConfig {
+            samples: 512,
+            ..Default::default()
+        };
         let json = serde_json::to_string(&cfg).unwrap();
-        assert_eq!(serde_json::from_str::<ErrorTableConfig>(&json).unwrap(), cfg);
+        assert_eq!(
+            serde_json::from_str::<ErrorTableConfig>(&json).unwrap(),
+            cfg
+        );
         let partial: ErrorTableConfig = serde_json::from_str(r#"{"seed": 9}"#).unwrap();
         assert_eq!(partial.samples, 100_000);
         let rows = error_table(&cfg);
-        assert!(serde_json::to_string(&rows).unwrap().contains("\"lmul-23\""));
+        assert!(
+            serde_json::to_string(&rows)
+                .unwrap()
+                .contains("\"lmul-23\"")
+        );
         assert_eq!(to_markdown(&rows).lines().count(), 2 + NAMES.len());
     }
 

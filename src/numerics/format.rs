@@ -422,7 +422,8 @@ impl FloatFormat {
     /// default overflow is saturation; IEEE-style defaults to infinity.
     pub fn parse(name: &str) -> Result<Self, String> {
         let lower = name.trim().to_ascii_lowercase();
-        let err = |why: String| format!("invalid float format {name:?}: {why}; valid: {VALID_NAMES}");
+        let err =
+            |why: String| format!("invalid float format {name:?}: {why}; valid: {VALID_NAMES}");
         if let Some((_, f)) = PRESETS.iter().chain(ALIASES).find(|(n, _)| *n == lower) {
             return Ok(*f);
         }
@@ -439,13 +440,19 @@ fn parse_generic(s: &str) -> Result<FloatFormat, String> {
     let mut parts = s.split('-');
     let head = parts.next().unwrap_or_default();
     let body = head.strip_prefix('e').ok_or("expected a leading 'e'")?;
-    let (e_str, rest) = body.split_once('m').ok_or("expected 'm' after the exponent bits")?;
+    let (e_str, rest) = body
+        .split_once('m')
+        .ok_or("expected 'm' after the exponent bits")?;
     let (m_str, finite_nan) = match rest.strip_suffix("fn") {
         Some(m) => (m, true),
         None => (rest, false),
     };
-    let e = e_str.parse::<u8>().map_err(|_| format!("bad exponent bits {e_str:?}"))?;
-    let m = m_str.parse::<u8>().map_err(|_| format!("bad mantissa bits {m_str:?}"))?;
+    let e = e_str
+        .parse::<u8>()
+        .map_err(|_| format!("bad exponent bits {e_str:?}"))?;
+    let m = m_str
+        .parse::<u8>()
+        .map_err(|_| format!("bad mantissa bits {m_str:?}"))?;
     let mut f = FloatFormat::new(e, m)?;
     if finite_nan {
         f = f
@@ -510,7 +517,9 @@ pub(crate) fn pow2(k: i32) -> f64 {
 fn round_shift_rne(sig: u64, shift: i64) -> u64 {
     if shift <= 0 {
         // Not reached for f64 inputs (at least 29 bits are dropped); keep it total.
-        return sig.checked_shl(shift.unsigned_abs().min(64) as u32).unwrap_or(u64::MAX);
+        return sig
+            .checked_shl(shift.unsigned_abs().min(64) as u32)
+            .unwrap_or(u64::MAX);
     }
     if shift >= 64 {
         return 0; // sig < 2^63 is below half a quantum
@@ -518,7 +527,11 @@ fn round_shift_rne(sig: u64, shift: i64) -> u64 {
     let n = sig >> shift;
     let rem = sig & ((1u64 << shift) - 1);
     let half = 1u64 << (shift - 1);
-    if rem > half || (rem == half && n & 1 == 1) { n + 1 } else { n }
+    if rem > half || (rem == half && n & 1 == 1) {
+        n + 1
+    } else {
+        n
+    }
 }
 
 /// RNE-truncate `shift` low mantissa bits of an f32 pattern (IEEE, same exponent
@@ -609,7 +622,15 @@ mod tests {
             let tiny = fmt.min_positive() * r.random::<f64>() * 4.0;
             out.push(-(tiny as f32));
         }
-        out.extend([0.0, -0.0, f32::INFINITY, f32::NEG_INFINITY, f32::NAN, f32::MAX, f32::MIN_POSITIVE]);
+        out.extend([
+            0.0,
+            -0.0,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            f32::NAN,
+            f32::MAX,
+            f32::MIN_POSITIVE,
+        ]);
         out
     }
 
@@ -631,8 +652,21 @@ mod tests {
     #[test]
     fn names_round_trip_through_parse() {
         let names = [
-            "fp32", "fp16", "bf16", "fp8-e4m3", "fp8-e5m2", "e4m3", "e5m2", "e8m3", "e3m4",
-            "e4m3fn-inf", "e5m2fn", "e3m4-b2", "e2m0", "e8m0-sat", "e4m3-b11-sat",
+            "fp32",
+            "fp16",
+            "bf16",
+            "fp8-e4m3",
+            "fp8-e5m2",
+            "e4m3",
+            "e5m2",
+            "e8m3",
+            "e3m4",
+            "e4m3fn-inf",
+            "e5m2fn",
+            "e3m4-b2",
+            "e2m0",
+            "e8m0-sat",
+            "e4m3-b11-sat",
         ];
         for name in names {
             let f = FloatFormat::parse(name).unwrap();
@@ -640,7 +674,10 @@ mod tests {
             assert_eq!(FloatFormat::parse(&f.name()).unwrap(), f);
         }
         assert_eq!(FloatFormat::parse("E4M3FN").unwrap(), FloatFormat::FP8_E4M3);
-        assert_eq!(FloatFormat::parse("e5m2-sat").unwrap(), FloatFormat::FP8_E5M2);
+        assert_eq!(
+            FloatFormat::parse("e5m2-sat").unwrap(),
+            FloatFormat::FP8_E5M2
+        );
         assert_eq!(FloatFormat::parse("lmul-7").unwrap(), FloatFormat::BF16);
         assert_eq!(FloatFormat::parse("e8m23").unwrap(), FloatFormat::FP32);
         assert_eq!(FloatFormat::parse("lmul-3").unwrap().name(), "e8m3");
@@ -648,7 +685,10 @@ mod tests {
 
     #[test]
     fn parse_rejects_bad_names_and_lists_valid_ones() {
-        for bad in ["", "fp64", "e9m2", "e1m2", "e4m24", "e4", "m3", "e4m3-b0", "e4m3-x", "lmul-24", "e4m3fnfn"] {
+        for bad in [
+            "", "fp64", "e9m2", "e1m2", "e4m24", "e4", "m3", "e4m3-b0", "e4m3-x", "lmul-24",
+            "e4m3fnfn",
+        ] {
             let err = FloatFormat::parse(bad).unwrap_err();
             assert!(err.contains("fp8-e4m3"), "{err}");
         }
@@ -669,10 +709,16 @@ mod tests {
         for bits in 0..=u16::MAX {
             let h = f16::from_bits(bits);
             let v = fmt.decode(u32::from(bits));
-            assert!(v.to_bits() == h.to_f64().to_bits() || (v.is_nan() && h.is_nan()), "{bits:#x}");
+            assert!(
+                v.to_bits() == h.to_f64().to_bits() || (v.is_nan() && h.is_nan()),
+                "{bits:#x}"
+            );
             assert_eq!(fmt.decode_f32(u32::from(bits)).is_nan(), h.is_nan());
             let q = fmt.quantize_f32(v as f32);
-            assert!(same_or_both_nan(fmt, q, u32::from(bits)), "{bits:#x} -> {q:#x}");
+            assert!(
+                same_or_both_nan(fmt, q, u32::from(bits)),
+                "{bits:#x} -> {q:#x}"
+            );
             assert!(same_or_both_nan(fmt, fmt.quantize_f64(v), u32::from(bits)));
         }
     }
@@ -683,12 +729,21 @@ mod tests {
         for bits in 0..=u16::MAX {
             let h = bf16::from_bits(bits);
             let v = fmt.decode(u32::from(bits));
-            assert!(v.to_bits() == h.to_f64().to_bits() || (v.is_nan() && h.is_nan()), "{bits:#x}");
+            assert!(
+                v.to_bits() == h.to_f64().to_bits() || (v.is_nan() && h.is_nan()),
+                "{bits:#x}"
+            );
             let (d, w) = (fmt.decode_f32(u32::from(bits)), h.to_f32());
             // half quietens NaNs when widening; we keep the pattern as is.
-            assert!(d.to_bits() == w.to_bits() || (d.is_nan() && w.is_nan()), "{bits:#x}");
+            assert!(
+                d.to_bits() == w.to_bits() || (d.is_nan() && w.is_nan()),
+                "{bits:#x}"
+            );
             let q = fmt.quantize_f32(v as f32);
-            assert!(same_or_both_nan(fmt, q, u32::from(bits)), "{bits:#x} -> {q:#x}");
+            assert!(
+                same_or_both_nan(fmt, q, u32::from(bits)),
+                "{bits:#x} -> {q:#x}"
+            );
             assert!(same_or_both_nan(fmt, fmt.quantize_f64(v), u32::from(bits)));
         }
     }
@@ -696,10 +751,22 @@ mod tests {
     #[test]
     fn fp8_decodes_every_pattern_like_float8() {
         for bits in 0..=u8::MAX {
-            let (a, b) = (F8E4M3::from_bits(bits).to_f64(), F8E5M2::from_bits(bits).to_f64());
-            let (x, y) = (FloatFormat::FP8_E4M3.decode(u32::from(bits)), FloatFormat::FP8_E5M2.decode(u32::from(bits)));
-            assert!(x == a || (x.is_nan() && a.is_nan()), "e4m3 {bits:#x}: {x} vs {a}");
-            assert!(y == b || (y.is_nan() && b.is_nan()), "e5m2 {bits:#x}: {y} vs {b}");
+            let (a, b) = (
+                F8E4M3::from_bits(bits).to_f64(),
+                F8E5M2::from_bits(bits).to_f64(),
+            );
+            let (x, y) = (
+                FloatFormat::FP8_E4M3.decode(u32::from(bits)),
+                FloatFormat::FP8_E5M2.decode(u32::from(bits)),
+            );
+            assert!(
+                x == a || (x.is_nan() && a.is_nan()),
+                "e4m3 {bits:#x}: {x} vs {a}"
+            );
+            assert!(
+                y == b || (y.is_nan() && b.is_nan()),
+                "e5m2 {bits:#x}: {y} vs {b}"
+            );
             if !x.is_nan() {
                 assert_eq!(x.to_bits() >> 63, a.to_bits() >> 63, "sign of {bits:#x}");
             }
@@ -714,7 +781,11 @@ mod tests {
             for (fmt, want) in [(FloatFormat::FP8_E4M3, e4m3), (FloatFormat::FP8_E5M2, e5m2)] {
                 let v = fmt.decode(u32::from(bits)) as f32;
                 let (got, exp) = (fmt.quantize_f32(v), want(v));
-                assert!(same_or_both_nan(fmt, got, exp), "{} {bits:#x}: {got:#x} vs {exp:#x}", fmt.name());
+                assert!(
+                    same_or_both_nan(fmt, got, exp),
+                    "{} {bits:#x}: {got:#x} vs {exp:#x}",
+                    fmt.name()
+                );
             }
         }
     }
@@ -735,18 +806,27 @@ mod tests {
             let (got, want) = (fmt.quantize_f32(x), u32::from(bf16::from_f32(x).to_bits()));
             assert_eq!(got, want, "{x:e} ({:#x})", x.to_bits());
             // The generic f64 path must agree with the f32 fast path.
-            assert!(same_or_both_nan(fmt, fmt.quantize_f64(f64::from(x)), want), "{x:e}");
+            assert!(
+                same_or_both_nan(fmt, fmt.quantize_f64(f64::from(x)), want),
+                "{x:e}"
+            );
         }
     }
 
     #[test]
     fn fp8_quantizes_random_ties_and_out_of_range_like_float8() {
         for x in stress_inputs(FloatFormat::FP8_E4M3, 100_000, 3) {
-            let (got, want) = (FloatFormat::FP8_E4M3.quantize_f32(x), u32::from(F8E4M3::from_f32(x).to_bits()));
+            let (got, want) = (
+                FloatFormat::FP8_E4M3.quantize_f32(x),
+                u32::from(F8E4M3::from_f32(x).to_bits()),
+            );
             assert_eq!(got, want, "e4m3 {x:e} ({:#x})", x.to_bits());
         }
         for x in stress_inputs(FloatFormat::FP8_E5M2, 100_000, 4) {
-            let (got, want) = (FloatFormat::FP8_E5M2.quantize_f32(x), u32::from(F8E5M2::from_f32(x).to_bits()));
+            let (got, want) = (
+                FloatFormat::FP8_E5M2.quantize_f32(x),
+                u32::from(F8E5M2::from_f32(x).to_bits()),
+            );
             assert_eq!(got, want, "e5m2 {x:e} ({:#x})", x.to_bits());
         }
     }
@@ -768,7 +848,10 @@ mod tests {
                 _ => f64::from(f32::from_bits(1)) * r.random::<f64>() * 2.0,
             };
             let (got, want) = (fmt.quantize_f64(x), (x as f32).to_bits());
-            assert!(same_or_both_nan(fmt, got, want), "{x:e}: {got:#x} vs {want:#x}");
+            assert!(
+                same_or_both_nan(fmt, got, want),
+                "{x:e}: {got:#x} vs {want:#x}"
+            );
             assert_eq!(fmt.quantize_f32(x as f32), want);
         }
     }
@@ -778,7 +861,10 @@ mod tests {
     #[test]
     fn generic_formats_round_to_nearest_even() {
         let mut r = rng(6);
-        for name in ["e2m0", "e2m3", "e3m4", "e4m3", "e5m2", "e4m3fn", "e6m5-b20", "e8m0", "e8m3", "e5m7-sat"] {
+        for name in [
+            "e2m0", "e2m3", "e3m4", "e4m3", "e5m2", "e4m3fn", "e6m5-b20", "e8m0", "e8m3",
+            "e5m7-sat",
+        ] {
             let fmt = FloatFormat::parse(name).unwrap();
             let limit = fmt.max_finite_mag();
             for mag in 0..=limit.min(1 << 13) {
@@ -789,7 +875,11 @@ mod tests {
                 let (lo, hi) = (fmt.decode(mag), fmt.decode(mag + 1));
                 let x = lo + (hi - lo) * r.random::<f64>();
                 let got = fmt.quantize_f64(x);
-                let want = if x - lo < hi - x || (x - lo == hi - x && mag % 2 == 0) { mag } else { mag + 1 };
+                let want = if x - lo < hi - x || (x - lo == hi - x && mag % 2 == 0) {
+                    mag
+                } else {
+                    mag + 1
+                };
                 assert_eq!(got, want, "{name}: {x:e} between {lo:e} and {hi:e}");
                 assert_eq!(fmt.quantize_f64(-x), want | fmt.sign_mask());
             }
@@ -801,7 +891,12 @@ mod tests {
         let big = 1e6;
         assert_eq!(FloatFormat::FP8_E4M3.quantize_f64(big), 0x7E);
         assert_eq!(FloatFormat::FP8_E4M3.quantize_f64(-f64::INFINITY), 0xFE);
-        assert_eq!(FloatFormat::FP8_E4M3.with_overflow(Overflow::Infinity).quantize_f64(big), 0x7F);
+        assert_eq!(
+            FloatFormat::FP8_E4M3
+                .with_overflow(Overflow::Infinity)
+                .quantize_f64(big),
+            0x7F
+        );
         assert_eq!(FloatFormat::FP8_E5M2.quantize_f64(big), 0x7B);
         assert_eq!(FloatFormat::FP8_E5M2.quantize_f64(f64::INFINITY), 0x7B);
         let e5m2 = FloatFormat::parse("e5m2").unwrap();
@@ -810,7 +905,10 @@ mod tests {
         assert_eq!(FloatFormat::FP16.quantize_f64(65520.0), 0x7C00); // tie rounds up to inf
         assert_eq!(FloatFormat::FP16.quantize_f64(65519.99), 0x7BFF);
         let e8m0 = FloatFormat::parse("e8m0").unwrap();
-        assert!(e8m0.is_inf_bits(e8m0.quantize_f32(f32::NAN)), "m = 0 has no NaN");
+        assert!(
+            e8m0.is_inf_bits(e8m0.quantize_f32(f32::NAN)),
+            "m = 0 has no NaN"
+        );
     }
 
     #[test]

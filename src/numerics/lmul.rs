@@ -164,7 +164,11 @@ fn lmul_mag_ieee(ma: u32, mb: u32, fmt: FloatFormat) -> u32 {
         return nan;
     }
     if inf.is_some_and(|i| ma == i || mb == i) {
-        return if ma == 0 || mb == 0 { nan } else { inf.unwrap_or(nan) };
+        return if ma == 0 || mb == 0 {
+            nan
+        } else {
+            inf.unwrap_or(nan)
+        };
     }
     let min_normal = 1u32 << fmt.man_bits();
     if ma < min_normal || mb < min_normal {
@@ -189,7 +193,10 @@ pub fn lmul_f32(a: f32, b: f32, fmt: FloatFormat, policy: LmulPolicy) -> f32 {
     let kernel = Kernel::new(fmt);
     match fmt.f32_fast_shift() {
         Some(shift) => {
-            let (qa, qb) = (round_f32_bits(a.to_bits(), shift), round_f32_bits(b.to_bits(), shift));
+            let (qa, qb) = (
+                round_f32_bits(a.to_bits(), shift),
+                round_f32_bits(b.to_bits(), shift),
+            );
             f32::from_bits(kernel.apply(qa, qb, policy) << shift)
         }
         None => fmt.decode_f32(kernel.apply(fmt.quantize_f32(a), fmt.quantize_f32(b), policy)),
@@ -206,7 +213,11 @@ pub struct PreparedLmul {
 
 impl PreparedLmul {
     pub fn new(fmt: FloatFormat, policy: LmulPolicy) -> Self {
-        PreparedLmul { kernel: Kernel::new(fmt), shift: fmt.f32_fast_shift(), policy }
+        PreparedLmul {
+            kernel: Kernel::new(fmt),
+            shift: fmt.f32_fast_shift(),
+            policy,
+        }
     }
 
     /// The same value as `lmul_f32(a, b, fmt, policy)`.
@@ -214,12 +225,19 @@ impl PreparedLmul {
     pub fn mul_f32(&self, a: f32, b: f32) -> f32 {
         match self.shift {
             Some(shift) => {
-                let (qa, qb) = (round_f32_bits(a.to_bits(), shift), round_f32_bits(b.to_bits(), shift));
+                let (qa, qb) = (
+                    round_f32_bits(a.to_bits(), shift),
+                    round_f32_bits(b.to_bits(), shift),
+                );
                 f32::from_bits(self.kernel.apply(qa, qb, self.policy) << shift)
             }
             None => {
                 let fmt = self.kernel.fmt;
-                fmt.decode_f32(self.kernel.apply(fmt.quantize_f32(a), fmt.quantize_f32(b), self.policy))
+                fmt.decode_f32(self.kernel.apply(
+                    fmt.quantize_f32(a),
+                    fmt.quantize_f32(b),
+                    self.policy,
+                ))
             }
         }
     }
@@ -240,7 +258,11 @@ pub fn lmul_formula(a: u32, b: u32, fmt: FloatFormat) -> f64 {
     let v = if fmt.is_nan_bits(ma) || fmt.is_nan_bits(mb) {
         f64::NAN
     } else if fmt.is_inf_bits(ma) || fmt.is_inf_bits(mb) {
-        if ma == 0 || mb == 0 { f64::NAN } else { f64::INFINITY }
+        if ma == 0 || mb == 0 {
+            f64::NAN
+        } else {
+            f64::INFINITY
+        }
     } else if ma < min_normal || mb < min_normal {
         0.0
     } else {
@@ -290,9 +312,18 @@ pub fn matvec_lmul(
 
 /// Row loop shared by the matvec variants; `cols > 0`.
 #[inline]
-fn matvec_rows<F: Fn(f32, u32) -> f32>(w: &[f32], xq: &[u32], out: &mut [f32], cols: usize, product: F) {
+fn matvec_rows<F: Fn(f32, u32) -> f32>(
+    w: &[f32],
+    xq: &[u32],
+    out: &mut [f32],
+    cols: usize,
+    product: F,
+) {
     for (row, o) in w.chunks_exact(cols).zip(out.iter_mut()) {
-        *o = row.iter().zip(xq).fold(0.0f32, |acc, (&wv, &xb)| acc + product(wv, xb));
+        *o = row
+            .iter()
+            .zip(xq)
+            .fold(0.0f32, |acc, (&wv, &xb)| acc + product(wv, xb));
     }
 }
 
@@ -316,7 +347,13 @@ pub fn matvec_exact(
     Ok(())
 }
 
-fn check_matvec_dims(w: usize, x: usize, out: usize, rows: usize, cols: usize) -> Result<(), String> {
+fn check_matvec_dims(
+    w: usize,
+    x: usize,
+    out: usize,
+    rows: usize,
+    cols: usize,
+) -> Result<(), String> {
     let expected = rows
         .checked_mul(cols)
         .ok_or_else(|| format!("rows × cols overflows: {rows} × {cols}"))?;
@@ -376,7 +413,10 @@ mod tests {
             NanStyle::FiniteNan if exp_field == top_exp && frac == (1 << m) - 1 => Operand::Nan,
             _ if exp_field == 0 && frac == 0 => Operand::Zero,
             _ if exp_field == 0 => Operand::Subnormal,
-            _ => Operand::Normal { sig: (1 << m) | frac, exp: exp_field as i64 - i64::from(fmt.bias()) },
+            _ => Operand::Normal {
+                sig: (1 << m) | frac,
+                exp: exp_field as i64 - i64::from(fmt.bias()),
+            },
         };
         (negative, op)
     }
@@ -392,9 +432,17 @@ mod tests {
             (Operand::Nan, _) | (_, Operand::Nan) => Expect::Nan,
             (Operand::Inf, Operand::Zero) | (Operand::Zero, Operand::Inf) => Expect::Nan,
             (Operand::Inf, _) | (_, Operand::Inf) => Expect::Bits(s | inf_bits),
-            (Operand::Zero | Operand::Subnormal, _) | (_, Operand::Zero | Operand::Subnormal) => Expect::Bits(s),
+            (Operand::Zero | Operand::Subnormal, _) | (_, Operand::Zero | Operand::Subnormal) => {
+                Expect::Bits(s)
+            }
             (Operand::Normal { sig: xa, exp: ea }, Operand::Normal { sig: xb, exp: eb }) => {
-                let l = if m <= 3 { m } else if m == 4 { 3 } else { 4 };
+                let l = if m <= 3 {
+                    m
+                } else if m == 4 {
+                    3
+                } else {
+                    4
+                };
                 let one = 1u64 << m;
                 let s_units = (xa - one) + (xb - one) + (1 << (m - l));
                 // Value (1 + frac(S))·2^(E + floor(S)): the integer part of S carries
@@ -426,7 +474,9 @@ mod tests {
     fn reference_raw(a: u32, b: u32, fmt: FloatFormat) -> u32 {
         let sign_bit = 1u32 << (fmt.exp_bits() + fmt.man_bits());
         let s1 = (a & sign_bit) ^ (b & sign_bit);
-        let r0 = (a & (sign_bit - 1)).wrapping_add(b & (sign_bit - 1)).wrapping_sub(offset(fmt));
+        let r0 = (a & (sign_bit - 1))
+            .wrapping_add(b & (sign_bit - 1))
+            .wrapping_sub(offset(fmt));
         (r0 & (sign_bit - 1)).wrapping_add(s1)
     }
 
@@ -436,20 +486,40 @@ mod tests {
             Expect::Nan => fmt.is_nan_bits(got),
             Expect::Bits(want) => got == want,
         };
-        assert!(ok, "{} ieee {a:#x} × {b:#x} = {got:#x}, reference {:?}", fmt.name(), reference_ieee(a, b, fmt));
-        assert_eq!(lmul_bits(a, b, fmt, RAW), reference_raw(a, b, fmt), "{} raw {a:#x} × {b:#x}", fmt.name());
+        assert!(
+            ok,
+            "{} ieee {a:#x} × {b:#x} = {got:#x}, reference {:?}",
+            fmt.name(),
+            reference_ieee(a, b, fmt)
+        );
+        assert_eq!(
+            lmul_bits(a, b, fmt, RAW),
+            reference_raw(a, b, fmt),
+            "{} raw {a:#x} × {b:#x}",
+            fmt.name()
+        );
     }
 
     // ---- tests ---------------------------------------------------------------
 
     #[test]
     fn offsets_match_published_constants() {
-        let cases = [("fp32", 0x3F78_0000), ("bf16", 0x3F78), ("fp16", 0x3BC0), ("fp8-e4m3", 0x37), ("fp8-e5m2", 0x3B), ("e3m4", 0x2E)];
+        let cases = [
+            ("fp32", 0x3F78_0000),
+            ("bf16", 0x3F78),
+            ("fp16", 0x3BC0),
+            ("fp8-e4m3", 0x37),
+            ("fp8-e5m2", 0x3B),
+            ("e3m4", 0x2E),
+        ];
         for (name, want) in cases {
             assert_eq!(offset(FloatFormat::parse(name).unwrap()), want, "{name}");
         }
         assert_eq!(offset(FloatFormat::FP32), 1_064_828_928);
-        assert_eq!((0..=8).map(l_of_m).collect::<Vec<_>>(), [0, 1, 2, 3, 3, 4, 4, 4, 4]);
+        assert_eq!(
+            (0..=8).map(l_of_m).collect::<Vec<_>>(),
+            [0, 1, 2, 3, 3, 4, 4, 4, 4]
+        );
         assert_eq!(int_add_width(FloatFormat::BF16), 15);
         assert_eq!(int_add_width(FloatFormat::FP8_E4M3), 7);
     }
@@ -475,8 +545,16 @@ mod tests {
         assert_eq!(fp32(0.0, 1.0, RAW), 0x0008_0000);
         let v = |a: f32, b: f32| f32::from_bits(fp32(a, b, RAW));
         assert!((v(0.0, 2f32.powi(100)) - 7.9e-9).abs() < 1e-10);
-        assert!((v(1e-20, 1e-20) / 1.08e37 - 1.0).abs() < 0.01, "{}", v(1e-20, 1e-20));
-        assert!((v(3e38, 10.0) / 2.5e-38 - 1.0).abs() < 0.02, "{}", v(3e38, 10.0));
+        assert!(
+            (v(1e-20, 1e-20) / 1.08e37 - 1.0).abs() < 0.01,
+            "{}",
+            v(1e-20, 1e-20)
+        );
+        assert!(
+            (v(3e38, 10.0) / 2.5e-38 - 1.0).abs() < 0.02,
+            "{}",
+            v(3e38, 10.0)
+        );
         // Raw equals ieee wherever ieee has no special case.
         assert_eq!(fp32(0.1, 10.0, RAW), fp32(0.1, 10.0, IEEE));
     }
@@ -486,8 +564,16 @@ mod tests {
         assert_eq!(fp32(0.0, 1.0, IEEE), 0);
         assert_eq!(fp32(-0.0, 1.0, IEEE), 0x8000_0000);
         assert_eq!(fp32(0.0, -5.0, IEEE), 0x8000_0000);
-        assert_eq!(fp32(f32::from_bits(1), 1e30, IEEE), 0, "subnormal input flushes");
-        assert_eq!(fp32(1e-20, -1e-20, IEEE), 0x8000_0000, "underflow gives signed zero");
+        assert_eq!(
+            fp32(f32::from_bits(1), 1e30, IEEE),
+            0,
+            "subnormal input flushes"
+        );
+        assert_eq!(
+            fp32(1e-20, -1e-20, IEEE),
+            0x8000_0000,
+            "underflow gives signed zero"
+        );
         // A result that would land in the subnormal range is flushed too.
         assert_eq!(fp32(f32::MIN_POSITIVE, 0.5, IEEE), 0);
         assert_eq!(fp32(3e38, 10.0, IEEE), f32::INFINITY.to_bits());
@@ -496,8 +582,16 @@ mod tests {
         let e4m3 = FloatFormat::FP8_E4M3;
         assert_eq!(lmul_bits(0x7E, 0xFE, e4m3, IEEE), 0xFE);
         assert_eq!(lmul_f32(448.0, 448.0, e4m3, IEEE), 448.0);
-        assert_eq!(lmul_bits(0x7C, 0x7C, FloatFormat::FP8_E5M2, IEEE), 0x7C, "inf × inf");
-        assert_eq!(lmul_bits(0x78, 0x78, FloatFormat::FP8_E5M2, IEEE), 0x7C, "overflow to inf");
+        assert_eq!(
+            lmul_bits(0x7C, 0x7C, FloatFormat::FP8_E5M2, IEEE),
+            0x7C,
+            "inf × inf"
+        );
+        assert_eq!(
+            lmul_bits(0x78, 0x78, FloatFormat::FP8_E5M2, IEEE),
+            0x7C,
+            "overflow to inf"
+        );
     }
 
     #[test]
@@ -509,11 +603,23 @@ mod tests {
         assert!(nan(fp32(-0.0, f32::NEG_INFINITY, IEEE)));
         assert_eq!(fp32(f32::INFINITY, -2.0, IEEE), f32::NEG_INFINITY.to_bits());
         assert_eq!(fp32(f32::NEG_INFINITY, -2.0, IEEE), f32::INFINITY.to_bits());
-        assert_eq!(fp32(f32::INFINITY, f32::from_bits(1), IEEE), f32::INFINITY.to_bits(), "subnormal is nonzero");
+        assert_eq!(
+            fp32(f32::INFINITY, f32::from_bits(1), IEEE),
+            f32::INFINITY.to_bits(),
+            "subnormal is nonzero"
+        );
         assert!(lmul_f32(f32::NAN, 2.0, FloatFormat::BF16, IEEE).is_nan());
-        assert!(FloatFormat::FP8_E4M3.is_nan_bits(lmul_bits(0x7F, 0x38, FloatFormat::FP8_E4M3, IEEE)));
+        assert!(FloatFormat::FP8_E4M3.is_nan_bits(lmul_bits(
+            0x7F,
+            0x38,
+            FloatFormat::FP8_E4M3,
+            IEEE
+        )));
         // Raw has no special cases: NaN × 1 is just bits.
-        assert_eq!(fp32(f32::NAN, 1.0, RAW), (f32::NAN.to_bits() + 0x3F80_0000 - 0x3F78_0000) & 0x7FFF_FFFF);
+        assert_eq!(
+            fp32(f32::NAN, 1.0, RAW),
+            (f32::NAN.to_bits() + 0x3F80_0000 - 0x3F78_0000) & 0x7FFF_FFFF
+        );
     }
 
     #[test]
@@ -532,7 +638,12 @@ mod tests {
     #[test]
     fn random_fp32_bf16_fp16_pairs_match_the_exact_reference() {
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(7);
-        for fmt in [FloatFormat::FP32, FloatFormat::BF16, FloatFormat::FP16, FloatFormat::parse("e8m3").unwrap()] {
+        for fmt in [
+            FloatFormat::FP32,
+            FloatFormat::BF16,
+            FloatFormat::FP16,
+            FloatFormat::parse("e8m3").unwrap(),
+        ] {
             let mask = (1u64 << fmt.bits()) - 1;
             for _ in 0..300_000 {
                 let (a, b) = (rng.random::<u64>() & mask, rng.random::<u64>() & mask);
@@ -542,7 +653,8 @@ mod tests {
             for _ in 0..100_000 {
                 let one = fmt.bias() << fmt.man_bits();
                 let a = one + (rng.random::<u32>() & fmt.man_mask());
-                let b = (one + (rng.random::<u32>() & fmt.man_mask())) | (rng.random::<u32>() & fmt.sign_mask());
+                let b = (one + (rng.random::<u32>() & fmt.man_mask()))
+                    | (rng.random::<u32>() & fmt.sign_mask());
                 check_against_reference(a, b, fmt);
             }
         }
@@ -551,12 +663,31 @@ mod tests {
     #[test]
     fn lmul_f32_is_quantize_then_lmul_then_decode() {
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(8);
-        for fmt in [FloatFormat::FP32, FloatFormat::BF16, FloatFormat::FP16, FloatFormat::FP8_E4M3, FloatFormat::parse("e8m3").unwrap()] {
+        for fmt in [
+            FloatFormat::FP32,
+            FloatFormat::BF16,
+            FloatFormat::FP16,
+            FloatFormat::FP8_E4M3,
+            FloatFormat::parse("e8m3").unwrap(),
+        ] {
             for _ in 0..50_000 {
-                let (a, b) = (rng.random_range(-20.0f32..20.0), rng.random_range(-20.0f32..20.0));
-                let want = fmt.decode(lmul_bits(fmt.quantize_f64(f64::from(a)), fmt.quantize_f64(f64::from(b)), fmt, IEEE));
+                let (a, b) = (
+                    rng.random_range(-20.0f32..20.0),
+                    rng.random_range(-20.0f32..20.0),
+                );
+                let want = fmt.decode(lmul_bits(
+                    fmt.quantize_f64(f64::from(a)),
+                    fmt.quantize_f64(f64::from(b)),
+                    fmt,
+                    IEEE,
+                ));
                 let got = lmul_f32(a, b, fmt, IEEE);
-                assert_eq!(got.to_bits(), (want as f32).to_bits(), "{} {a} × {b}", fmt.name());
+                assert_eq!(
+                    got.to_bits(),
+                    (want as f32).to_bits(),
+                    "{} {a} × {b}",
+                    fmt.name()
+                );
             }
         }
     }
@@ -607,7 +738,8 @@ mod tests {
         for (m, mean, bias, max, literal, rne) in table {
             let fmt = FloatFormat::lmul_operand(m).unwrap();
             let one = 127u32 << m;
-            let (mut sum, mut sum_signed, mut worst, mut sum_lit, mut sum_rne) = (0.0, 0.0, 0.0f64, 0.0, 0.0);
+            let (mut sum, mut sum_signed, mut worst, mut sum_lit, mut sum_rne) =
+                (0.0, 0.0, 0.0f64, 0.0, 0.0);
             for fa in 0..1u32 << m {
                 for fb in 0..1u32 << m {
                     let (a, b) = (one | fa, one | fb);
@@ -631,7 +763,11 @@ mod tests {
                 let decimals = want.split('.').nth(1).map_or(0, str::len) as i32;
                 let tol = 0.5 * 10f64.powi(-decimals) + 1e-9;
                 let want: f64 = want.parse().unwrap();
-                assert!((got * 100.0 - want).abs() <= tol, "m={m} {label}: {:.4}% vs {want}%", got * 100.0);
+                assert!(
+                    (got * 100.0 - want).abs() <= tol,
+                    "m={m} {label}: {:.4}% vs {want}%",
+                    got * 100.0
+                );
             }
             if m >= 5 {
                 // The regression band of lmul.md §5.
@@ -649,7 +785,9 @@ mod tests {
         for fmt in [FloatFormat::FP32, FloatFormat::BF16, FloatFormat::FP8_E4M3] {
             matvec_lmul(&w, &x, &mut out, rows, cols, fmt, IEEE).unwrap();
             for r in 0..rows {
-                let want = (0..cols).fold(0.0f32, |acc, c| acc + lmul_f32(w[r * cols + c], x[c], fmt, IEEE));
+                let want = (0..cols).fold(0.0f32, |acc, c| {
+                    acc + lmul_f32(w[r * cols + c], x[c], fmt, IEEE)
+                });
                 assert_eq!(out[r], want);
             }
         }
@@ -677,7 +815,9 @@ mod tests {
     #[ignore]
     fn matvec_throughput() {
         let n = 512;
-        let w: Vec<f32> = (0..n * n).map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0).collect();
+        let w: Vec<f32> = (0..n * n)
+            .map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0)
+            .collect();
         let x: Vec<f32> = (0..n).map(|i| i as f32 / n as f32 + 0.1).collect();
         let mut out = vec![0.0; n];
         let reps = 20;
@@ -685,13 +825,26 @@ mod tests {
         for _ in 0..reps {
             matvec_exact(&w, &x, &mut out, n, n).unwrap();
         }
-        eprintln!("exact: {:.2} ns/MAC", t.elapsed().as_nanos() as f64 / (reps * n * n) as f64);
-        for fmt in [FloatFormat::BF16, FloatFormat::FP32, FloatFormat::FP8_E4M3, FloatFormat::BF16, FloatFormat::FP32] {
+        eprintln!(
+            "exact: {:.2} ns/MAC",
+            t.elapsed().as_nanos() as f64 / (reps * n * n) as f64
+        );
+        for fmt in [
+            FloatFormat::BF16,
+            FloatFormat::FP32,
+            FloatFormat::FP8_E4M3,
+            FloatFormat::BF16,
+            FloatFormat::FP32,
+        ] {
             let t = std::time::Instant::now();
             for _ in 0..reps {
                 matvec_lmul(&w, &x, &mut out, n, n, fmt, IEEE).unwrap();
             }
-            eprintln!("{}: {:.2} ns/L-Mul", fmt.name(), t.elapsed().as_nanos() as f64 / (reps * n * n) as f64);
+            eprintln!(
+                "{}: {:.2} ns/L-Mul",
+                fmt.name(),
+                t.elapsed().as_nanos() as f64 / (reps * n * n) as f64
+            );
         }
     }
 }

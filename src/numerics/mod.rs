@@ -14,6 +14,6 @@ pub mod lmul;
 pub use error_table::{Distribution, ErrorRow, ErrorTableConfig, error_table, to_markdown};
 pub use format::{FloatFormat, NanStyle, Overflow};
 pub use lmul::{
-    LmulPolicy, PreparedLmul, int_add_width, l_of_m, lmul_bits, lmul_f32, lmul_formula, matvec_exact,
-    matvec_lmul, offset,
+    LmulPolicy, PreparedLmul, int_add_width, l_of_m, lmul_bits, lmul_f32, lmul_formula,
+    matvec_exact, matvec_lmul, offset,
 };

@@ -4,8 +4,8 @@
 
 use serde::Serialize;
 
-use super::table::{num, Table};
-use crate::hardware::{price, Hardware};
+use super::table::{Table, num};
+use crate::hardware::{Hardware, price};
 use crate::run::RunOutput;
 use crate::scenario::LoadedScenario;
 
@@ -51,14 +51,24 @@ pub fn compare(sc: &LoadedScenario, outputs: &[RunOutput], hws: &[Hardware]) -> 
         let mut these = vec![];
         for o in outputs {
             let p = price(&o.ledger, &hw.model);
-            let kind = |k: &str| p.by_kind.iter().filter(|(n, _)| n == k).map(|(_, v)| *v).sum::<f64>();
+            let kind = |k: &str| {
+                p.by_kind
+                    .iter()
+                    .filter(|(n, _)| n == k)
+                    .map(|(_, v)| *v)
+                    .sum::<f64>()
+            };
             let per = o.tokens.max(1) as f64;
             these.push(CompareRow {
                 run: o.label.clone(),
                 hardware: hw.model.name.clone(),
                 energy_pj: p.energy_pj,
                 energy_pj_per_token: p.energy_pj / per,
-                compute_pj_per_token: (kind("compute") + kind("nonlinear") + kind("neuron") + kind("metric")) / per,
+                compute_pj_per_token: (kind("compute")
+                    + kind("nonlinear")
+                    + kind("neuron")
+                    + kind("metric"))
+                    / per,
                 memory_pj_per_token: kind("memory") / per,
                 unpriced_actions: p.unpriced.iter().filter(|u| !u.excluded).count(),
                 excluded_actions: p.unpriced.iter().filter(|u| u.excluded).count(),
@@ -71,7 +81,10 @@ pub fn compare(sc: &LoadedScenario, outputs: &[RunOutput], hws: &[Hardware]) -> 
                 hardware: hw.model.name.clone(),
                 winner: best.run.clone(),
                 runner_up: order.get(1).map(|r| r.run.clone()),
-                factor: order.get(1).filter(|_| best.energy_pj_per_token > 0.0).map(|r| r.energy_pj_per_token / best.energy_pj_per_token),
+                factor: order
+                    .get(1)
+                    .filter(|_| best.energy_pj_per_token > 0.0)
+                    .map(|r| r.energy_pj_per_token / best.energy_pj_per_token),
                 lower_bound: order.iter().any(|r| r.unpriced_actions > 0),
             });
         }
@@ -80,14 +93,25 @@ pub fn compare(sc: &LoadedScenario, outputs: &[RunOutput], hws: &[Hardware]) -> 
     Comparison {
         scenario: sc.scenario.name.clone(),
         tokens: sc.scenario.tokens,
-        hardware: hws.iter().map(|h| (h.model.name.clone(), h.model.description.clone())).collect(),
+        hardware: hws
+            .iter()
+            .map(|h| (h.model.name.clone(), h.model.description.clone()))
+            .collect(),
         rows,
         verdicts,
     }
 }
 
 fn table(c: &Comparison) -> Table {
-    let mut t = Table::new(&["run", "hardware", "pJ/token", "compute pJ/tok", "memory pJ/tok", "unpriced", "excluded"]);
+    let mut t = Table::new(&[
+        "run",
+        "hardware",
+        "pJ/token",
+        "compute pJ/tok",
+        "memory pJ/tok",
+        "unpriced",
+        "excluded",
+    ]);
     for r in &c.rows {
         t.push(vec![
             r.run.clone(),
@@ -106,10 +130,20 @@ fn verdict_lines(c: &Comparison) -> Vec<String> {
     c.verdicts
         .iter()
         .map(|v| {
-            let caveat = if v.lower_bound { " (lower bounds: some work has no price in this cost model)" } else { "" };
+            let caveat = if v.lower_bound {
+                " (lower bounds: some work has no price in this cost model)"
+            } else {
+                ""
+            };
             match (&v.runner_up, v.factor) {
-                (Some(r), Some(f)) => format!("{}: {} wins, {:.2}x less energy per token than {}{caveat}", v.hardware, v.winner, f, r),
-                (Some(r), None) => format!("{}: no factor: {} has no priced energy (versus {r}){caveat}", v.hardware, v.winner),
+                (Some(r), Some(f)) => format!(
+                    "{}: {} wins, {:.2}x less energy per token than {}{caveat}",
+                    v.hardware, v.winner, f, r
+                ),
+                (Some(r), None) => format!(
+                    "{}: no factor: {} has no priced energy (versus {r}){caveat}",
+                    v.hardware, v.winner
+                ),
                 _ => format!("{}: {} (only run){caveat}", v.hardware, v.winner),
             }
         })
@@ -117,7 +151,12 @@ fn verdict_lines(c: &Comparison) -> Vec<String> {
 }
 
 pub fn render_text(c: &Comparison) -> String {
-    let mut out = format!("scenario {} ({} tokens, or samples for classifiers, per run), priced under {} cost models\n", c.scenario, c.tokens, c.hardware.len());
+    let mut out = format!(
+        "scenario {} ({} tokens, or samples for classifiers, per run), priced under {} cost models\n",
+        c.scenario,
+        c.tokens,
+        c.hardware.len()
+    );
     for (n, d) in &c.hardware {
         out += &format!("  {n}: {d}\n");
     }
@@ -146,9 +185,17 @@ pub fn render_markdown(c: &Comparison) -> String {
 }
 
 pub fn render_csv(c: &Comparison) -> String {
-    let mut out = String::from("run,hardware,energy_pj,energy_pj_per_token,compute_pj_per_token,memory_pj_per_token,unpriced_actions,excluded_actions\n");
+    let mut out = String::from(
+        "run,hardware,energy_pj,energy_pj_per_token,compute_pj_per_token,memory_pj_per_token,unpriced_actions,excluded_actions\n",
+    );
     for r in &c.rows {
-        let q = |s: &str| if s.contains([',', '"']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() };
+        let q = |s: &str| {
+            if s.contains([',', '"']) {
+                format!("\"{}\"", s.replace('"', "\"\""))
+            } else {
+                s.to_string()
+            }
+        };
         out += &format!(
             "{},{},{},{},{},{},{},{}\n",
             q(&r.run),

@@ -10,9 +10,9 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::hardware::{price, Hardware, PricedLedger, Unpriced};
+use crate::hardware::{Hardware, PricedLedger, Unpriced, price};
 use crate::ledger::{Ledger, Op};
-use crate::run::{firing_rates, Accuracy, Fidelity, RunOutput};
+use crate::run::{Accuracy, Fidelity, RunOutput, firing_rates};
 use crate::scenario::LoadedScenario;
 
 /// The counting convention of the numbers in a report.
@@ -126,7 +126,11 @@ pub struct RunReport {
 pub fn metrics(ledger: &Ledger, tokens: usize) -> Metrics {
     let t = ledger.totals();
     let act_out = t.op_total(Op::ActOut);
-    let sparsity = if act_out == 0 { 0.0 } else { 1.0 - t.op_total(Op::ActNonzero) as f64 / act_out as f64 };
+    let sparsity = if act_out == 0 {
+        0.0
+    } else {
+        1.0 - t.op_total(Op::ActNonzero) as f64 / act_out as f64
+    };
     let m = Metrics {
         Effective_MACs: t.op_total(Op::EffectiveMac),
         Effective_ACs: t.op_total(Op::EffectiveAc),
@@ -181,8 +185,12 @@ pub fn run_report(out: &RunOutput, hw: &Hardware) -> RunReport {
             counts: c.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
         })
         .collect();
-    let rates: Vec<FiringRate> = firing_rates(out).into_iter().map(|(layer, rate)| FiringRate { layer, rate }).collect();
-    let mean_rate = (!rates.is_empty()).then(|| rates.iter().map(|r| r.rate).sum::<f64>() / rates.len() as f64);
+    let rates: Vec<FiringRate> = firing_rates(out)
+        .into_iter()
+        .map(|(layer, rate)| FiringRate { layer, rate })
+        .collect();
+    let mean_rate =
+        (!rates.is_empty()).then(|| rates.iter().map(|r| r.rate).sum::<f64>() / rates.len() as f64);
     RunReport {
         label: out.label.clone(),
         model: out.model.clone(),
@@ -216,7 +224,9 @@ pub fn run_report(out: &RunOutput, hw: &Hardware) -> RunReport {
 }
 
 fn with_baseline(mut runs: Vec<RunReport>, baseline: Option<&str>) -> Vec<RunReport> {
-    let base = baseline.and_then(|b| runs.iter().find(|r| r.label == b)).map(|r| r.totals.energy_pj_per_token);
+    let base = baseline
+        .and_then(|b| runs.iter().find(|r| r.label == b))
+        .map(|r| r.totals.energy_pj_per_token);
     if let Some(base) = base.filter(|b| *b > 0.0) {
         for r in &mut runs {
             r.energy_ratio_to_baseline = Some(r.totals.energy_pj_per_token / base);
@@ -227,10 +237,14 @@ fn with_baseline(mut runs: Vec<RunReport>, baseline: Option<&str>) -> Vec<RunRep
 
 pub fn build(sc: &LoadedScenario, hw: &Hardware, outputs: &[RunOutput]) -> Report {
     let input = match &sc.scenario.input {
-        crate::scenario::Input::Synthetic => format!("synthetic tokens (seed {})", sc.scenario.seed),
+        crate::scenario::Input::Synthetic => {
+            format!("synthetic tokens (seed {})", sc.scenario.seed)
+        }
         crate::scenario::Input::Text(p) => format!("text {p}"),
         crate::scenario::Input::Digits(p) => format!("digits {p}"),
-        crate::scenario::Input::SeededImage { size } => format!("seeded {size}x{size} images (seed {})", sc.scenario.seed),
+        crate::scenario::Input::SeededImage { size } => {
+            format!("seeded {size}x{size} images (seed {})", sc.scenario.seed)
+        }
     };
     Report {
         picojoule_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -248,6 +262,9 @@ pub fn build(sc: &LoadedScenario, hw: &Hardware, outputs: &[RunOutput]) -> Repor
             description: hw.model.description.clone(),
         },
         convention: CONVENTION_FULL.to_string(),
-        runs: with_baseline(outputs.iter().map(|o| run_report(o, hw)).collect(), sc.scenario.baseline.as_deref()),
+        runs: with_baseline(
+            outputs.iter().map(|o| run_report(o, hw)).collect(),
+            sc.scenario.baseline.as_deref(),
+        ),
     }
 }

@@ -17,7 +17,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::table::num;
-use crate::error::{write_atomic, Error, Result};
+use crate::error::{Error, Result, write_atomic};
 use crate::hardware::PricedLedger;
 use crate::sweep::SweepResult;
 
@@ -32,7 +32,11 @@ const MAX_SCATTER: usize = 5000;
 fn ensure_font() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
-        let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, dejavu::sans::regular());
+        let _ = plotters::style::register_font(
+            "sans-serif",
+            FontStyle::Normal,
+            dejavu::sans::regular(),
+        );
     });
 }
 
@@ -65,11 +69,28 @@ fn color(i: usize) -> RGBColor {
 }
 
 fn bounds(plot: &LinePlot) -> (f64, f64, f64, f64) {
-    let mut xs: Vec<f64> = plot.series.iter().flat_map(|s| s.points.iter().map(|p| p.0)).collect();
+    let mut xs: Vec<f64> = plot
+        .series
+        .iter()
+        .flat_map(|s| s.points.iter().map(|p| p.0))
+        .collect();
     xs.extend(plot.marks.iter().map(|m| m.0));
-    let mut ys: Vec<f64> = plot.series.iter().flat_map(|s| s.points.iter().map(|p| p.1)).collect();
-    ys.extend(plot.series.iter().flat_map(|s| s.err.iter().flatten().flat_map(|e| [e.0, e.1])));
-    let fin = |v: &Vec<f64>| v.iter().copied().filter(|x| x.is_finite()).collect::<Vec<_>>();
+    let mut ys: Vec<f64> = plot
+        .series
+        .iter()
+        .flat_map(|s| s.points.iter().map(|p| p.1))
+        .collect();
+    ys.extend(
+        plot.series
+            .iter()
+            .flat_map(|s| s.err.iter().flatten().flat_map(|e| [e.0, e.1])),
+    );
+    let fin = |v: &Vec<f64>| {
+        v.iter()
+            .copied()
+            .filter(|x| x.is_finite())
+            .collect::<Vec<_>>()
+    };
     let (xs, ys) = (fin(&xs), fin(&ys));
     let lo = |v: &[f64]| v.iter().copied().fold(f64::INFINITY, f64::min);
     let hi = |v: &[f64]| v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
@@ -93,7 +114,10 @@ fn bounds(plot: &LinePlot) -> (f64, f64, f64, f64) {
     (x0, x1, y0 - pad, y1 + pad)
 }
 
-fn draw_lines<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, plot: &LinePlot) -> std::result::Result<(), String> {
+fn draw_lines<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    plot: &LinePlot,
+) -> std::result::Result<(), String> {
     root.fill(&WHITE).map_err(perr)?;
     let (x0, x1, y0, y1) = bounds(plot);
     let mut chart = ChartBuilder::on(root)
@@ -115,35 +139,56 @@ fn draw_lines<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, plot: &LinePlot
     let dx = (x1 - x0) * 0.004;
     for (i, s) in plot.series.iter().enumerate() {
         let c = color(i);
-        let line_pts = if plot.scatter && i > 0 { vec![] } else { s.points.clone() };
+        let line_pts = if plot.scatter && i > 0 {
+            vec![]
+        } else {
+            s.points.clone()
+        };
         let legend_color = c;
         if !line_pts.is_empty() {
             chart
                 .draw_series(LineSeries::new(line_pts, c.stroke_width(2)))
                 .map_err(perr)?
                 .label(s.name.as_str())
-                .legend(move |(x, y)| Rectangle::new([(x, y - 4), (x + 18, y + 4)], legend_color.filled()));
+                .legend(move |(x, y)| {
+                    Rectangle::new([(x, y - 4), (x + 18, y + 4)], legend_color.filled())
+                });
         } else {
             chart
                 .draw_series(std::iter::empty::<Circle<(f64, f64), i32>>())
                 .map_err(perr)?
                 .label(s.name.as_str())
-                .legend(move |(x, y)| Rectangle::new([(x, y - 4), (x + 18, y + 4)], legend_color.filled()));
+                .legend(move |(x, y)| {
+                    Rectangle::new([(x, y - 4), (x + 18, y + 4)], legend_color.filled())
+                });
         }
         // Markers only where they can be told apart (and stay cheap to draw).
         if s.points.len() <= MAX_MARKERS || (plot.scatter && i > 0) {
-            chart.draw_series(s.points.iter().map(|&p| Circle::new(p, 3, c.filled()))).map_err(perr)?;
+            chart
+                .draw_series(s.points.iter().map(|&p| Circle::new(p, 3, c.filled())))
+                .map_err(perr)?;
         }
         if let Some(err) = &s.err {
             chart
-                .draw_series(s.points.iter().zip(err).map(|(&(x, _), &(lo, hi))| Rectangle::new([(x - dx, lo), (x + dx, hi)], c.mix(0.5).filled())))
+                .draw_series(s.points.iter().zip(err).map(|(&(x, _), &(lo, hi))| {
+                    Rectangle::new([(x - dx, lo), (x + dx, hi)], c.mix(0.5).filled())
+                }))
                 .map_err(perr)?;
         }
     }
     for (x, label) in &plot.marks {
-        chart.draw_series(std::iter::once(PathElement::new(vec![(*x, y0), (*x, y1)], BLACK.stroke_width(1)))).map_err(perr)?;
         chart
-            .draw_series(std::iter::once(Text::new(label.clone(), (*x, y1 - (y1 - y0) * 0.04), ("sans-serif", 14).into_font().color(&BLACK))))
+            .draw_series(std::iter::once(PathElement::new(
+                vec![(*x, y0), (*x, y1)],
+                BLACK.stroke_width(1),
+            )))
+            .map_err(perr)?;
+        chart
+            .draw_series(std::iter::once(Text::new(
+                label.clone(),
+                (*x, y1 - (y1 - y0) * 0.04),
+                ("sans-serif", 14).into_font().color(&BLACK),
+            )))
             .map_err(perr)?;
     }
     chart
@@ -163,7 +208,11 @@ pub enum Target<'a> {
     Svg(&'a mut String),
 }
 
-fn render(dir: &Path, stem: &str, f: impl Fn(Target<'_>) -> std::result::Result<(), String>) -> Result<Vec<PathBuf>> {
+fn render(
+    dir: &Path,
+    stem: &str,
+    f: impl Fn(Target<'_>) -> std::result::Result<(), String>,
+) -> Result<Vec<PathBuf>> {
     ensure_font();
     let png = dir.join(format!("{stem}.png"));
     let svg = dir.join(format!("{stem}.svg"));
@@ -172,9 +221,13 @@ fn render(dir: &Path, stem: &str, f: impl Fn(Target<'_>) -> std::result::Result<
         let _ = std::fs::remove_file(&tmp);
         Error::Internal(format!("drawing {}: {e}", png.display()))
     })?;
-    std::fs::rename(&tmp, &png).map_err(|source| Error::Write { path: png.clone(), source })?;
+    std::fs::rename(&tmp, &png).map_err(|source| Error::Write {
+        path: png.clone(),
+        source,
+    })?;
     let mut text = String::new();
-    f(Target::Svg(&mut text)).map_err(|e| Error::Internal(format!("drawing {}: {e}", svg.display())))?;
+    f(Target::Svg(&mut text))
+        .map_err(|e| Error::Internal(format!("drawing {}: {e}", svg.display())))?;
     write_atomic(&svg, text.as_bytes())?;
     Ok(vec![png, svg])
 }
@@ -194,18 +247,39 @@ pub struct StackedBars {
     pub stacks: Vec<(String, Vec<f64>)>,
 }
 
-fn draw_bars<DB: DrawingBackend>(whole: &DrawingArea<DB, Shift>, b: &StackedBars) -> std::result::Result<(), String> {
+fn draw_bars<DB: DrawingBackend>(
+    whole: &DrawingArea<DB, Shift>,
+    b: &StackedBars,
+) -> std::result::Result<(), String> {
     whole.fill(&WHITE).map_err(perr)?;
     // The legend gets its own column so it never hides a bar.
     let (root, legend) = whole.split_horizontally(SIZE.0 * 4 / 5);
     for (k, (name, _)) in b.stacks.iter().enumerate() {
         let y = 60 + 18 * k as i32;
-        legend.draw(&Rectangle::new([(4, y - 5), (20, y + 5)], color(k).filled())).map_err(perr)?;
-        legend.draw(&Text::new(name.clone(), (26, y - 7), ("sans-serif", 12).into_font().color(&BLACK))).map_err(perr)?;
+        legend
+            .draw(&Rectangle::new(
+                [(4, y - 5), (20, y + 5)],
+                color(k).filled(),
+            ))
+            .map_err(perr)?;
+        legend
+            .draw(&Text::new(
+                name.clone(),
+                (26, y - 7),
+                ("sans-serif", 12).into_font().color(&BLACK),
+            ))
+            .map_err(perr)?;
     }
     let root = &root;
     let n = b.categories.len().max(1);
-    let totals: Vec<f64> = (0..n).map(|i| b.stacks.iter().map(|(_, v)| v.get(i).copied().unwrap_or(0.0)).sum()).collect();
+    let totals: Vec<f64> = (0..n)
+        .map(|i| {
+            b.stacks
+                .iter()
+                .map(|(_, v)| v.get(i).copied().unwrap_or(0.0))
+                .sum()
+        })
+        .collect();
     let xmax = totals.iter().copied().fold(0.0, f64::max).max(1e-12) * 1.05;
     let mut chart = ChartBuilder::on(root)
         .caption(&b.title, ("sans-serif", 22))
@@ -221,7 +295,9 @@ fn draw_bars<DB: DrawingBackend>(whole: &DrawingArea<DB, Shift>, b: &StackedBars
         .x_label_formatter(&|v| num(*v))
         .y_labels(n)
         .y_label_formatter(&|v| match v {
-            SegmentValue::CenterOf(i) if (*i as usize) < n => cats.get(n - 1 - *i as usize).cloned().unwrap_or_default(),
+            SegmentValue::CenterOf(i) if (*i as usize) < n => {
+                cats.get(n - 1 - *i as usize).cloned().unwrap_or_default()
+            }
             _ => String::new(),
         })
         .label_style(("sans-serif", 12))
@@ -235,7 +311,13 @@ fn draw_bars<DB: DrawingBackend>(whole: &DrawingArea<DB, Shift>, b: &StackedBars
                 let v = vals.get(i).copied().unwrap_or(0.0);
                 // The first category at the top.
                 let row = (n - 1 - i) as i32;
-                let r = Rectangle::new([(start[i], SegmentValue::Exact(row)), (start[i] + v, SegmentValue::Exact(row + 1))], c.filled());
+                let r = Rectangle::new(
+                    [
+                        (start[i], SegmentValue::Exact(row)),
+                        (start[i] + v, SegmentValue::Exact(row + 1)),
+                    ],
+                    c.filled(),
+                );
                 start[i] += v;
                 r
             })
@@ -260,7 +342,11 @@ pub fn breakdown(priced: &PricedLedger, title: &str) -> StackedBars {
     for (i, layer) in priced.layers.iter().enumerate() {
         for line in &layer.lines {
             let parts: Vec<&str> = line.action.split('.').collect();
-            let key = if parts.len() >= 3 { format!("{}.{}", parts[0], parts[1]) } else { parts[0].to_string() };
+            let key = if parts.len() >= 3 {
+                format!("{}.{}", parts[0], parts[1])
+            } else {
+                parts[0].to_string()
+            };
             let pos = match stacks.iter().position(|(k, _)| *k == key) {
                 Some(p) => p,
                 None => {
@@ -281,7 +367,15 @@ pub fn breakdown(priced: &PricedLedger, title: &str) -> StackedBars {
 }
 
 fn file_stem(s: &str) -> String {
-    s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' { c } else { '_' }).collect()
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
 /// The plots of a sweep: energy against the first numeric axis (the break-even axis when one is
@@ -290,35 +384,74 @@ fn file_stem(s: &str) -> String {
 pub fn sweep_plots(res: &SweepResult, dir: &Path) -> Result<Vec<PathBuf>> {
     let m = &res.meta;
     let mut out = Vec::new();
-    let be_axis = res.breakeven.as_ref().and_then(|b| m.axes.iter().position(|a| a.path == b.axis));
-    let ax = be_axis.or_else(|| m.axes.iter().position(|a| a.values.iter().all(|v| v.as_f64().is_some())));
+    let be_axis = res
+        .breakeven
+        .as_ref()
+        .and_then(|b| m.axes.iter().position(|a| a.path == b.axis));
+    let ax = be_axis.or_else(|| {
+        m.axes
+            .iter()
+            .position(|a| a.values.iter().all(|v| v.as_f64().is_some()))
+    });
     if let Some(ax) = ax {
         let axis = &m.axes[ax];
         let tx = |x: f64| if axis.log { x.log10() } else { x };
         // The value combinations of the other axes, in grid order; at most MAX_COMBOS get lines.
         let dims: Vec<usize> = m.axes.iter().map(|a| a.values.len()).collect();
-        let combos = if m.zip { 1 } else { dims.iter().enumerate().filter(|(i, _)| *i != ax).map(|(_, d)| d).product::<usize>() };
+        let combos = if m.zip {
+            1
+        } else {
+            dims.iter()
+                .enumerate()
+                .filter(|(i, _)| *i != ax)
+                .map(|(_, d)| d)
+                .product::<usize>()
+        };
         let shown: std::collections::BTreeSet<usize> = if combos <= MAX_COMBOS {
             (0..combos).collect()
         } else {
-            (0..MAX_COMBOS).map(|k| k * (combos - 1) / (MAX_COMBOS - 1)).collect()
+            (0..MAX_COMBOS)
+                .map(|k| k * (combos - 1) / (MAX_COMBOS - 1))
+                .collect()
         };
         let mut series: Vec<Series> = Vec::new();
-        let mut by_name: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+        let mut by_name: std::collections::HashMap<String, usize> =
+            std::collections::HashMap::new();
         for r in &res.rows {
             let idx = crate::sweep::grid_index(&dims, m.zip, r.point);
-            let combo = if m.zip { 0 } else { idx.iter().enumerate().filter(|(i, _)| *i != ax).fold(0, |acc, (i, &v)| acc * dims[i] + v) };
+            let combo = if m.zip {
+                0
+            } else {
+                idx.iter()
+                    .enumerate()
+                    .filter(|(i, _)| *i != ax)
+                    .fold(0, |acc, (i, &v)| acc * dims[i] + v)
+            };
             if !shown.contains(&combo) {
                 continue;
             }
-            let others: Vec<String> = r.values.iter().enumerate().filter(|(i, _)| *i != ax).map(|(i, v)| format!("{}={v}", m.axes[i].path)).collect();
-            let name = if others.is_empty() || m.zip { r.run.clone() } else { format!("{} [{}]", r.run, others.join(", ")) };
+            let others: Vec<String> = r
+                .values
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| *i != ax)
+                .map(|(i, v)| format!("{}={v}", m.axes[i].path))
+                .collect();
+            let name = if others.is_empty() || m.zip {
+                r.run.clone()
+            } else {
+                format!("{} [{}]", r.run, others.join(", "))
+            };
             let x = tx(r.values[ax].as_f64().unwrap_or(f64::NAN));
             let pos = match by_name.get(&name) {
                 Some(p) => *p,
                 None => {
                     by_name.insert(name.clone(), series.len());
-                    series.push(Series { name, points: vec![], err: (m.samples > 0).then(Vec::new) });
+                    series.push(Series {
+                        name,
+                        points: vec![],
+                        err: (m.samples > 0).then(Vec::new),
+                    });
                     series.len() - 1
                 }
             };
@@ -330,18 +463,43 @@ pub fn sweep_plots(res: &SweepResult, dir: &Path) -> Result<Vec<PathBuf>> {
         let marks: Vec<(f64, String)> = res
             .breakeven
             .iter()
-            .flat_map(|b| b.crossings.iter().filter_map(|c| c.value.map(|v| (tx(v), format!("break-even {}", crate::sweep::breakeven::fmt_x(v))))))
+            .flat_map(|b| {
+                b.crossings.iter().filter_map(|c| {
+                    c.value.map(|v| {
+                        (
+                            tx(v),
+                            format!("break-even {}", crate::sweep::breakeven::fmt_x(v)),
+                        )
+                    })
+                })
+            })
             .collect();
-        let note = if shown.len() < combos { format!(" ({} of {} value combinations of the other axes)", shown.len(), combos) } else { String::new() };
+        let note = if shown.len() < combos {
+            format!(
+                " ({} of {} value combinations of the other axes)",
+                shown.len(),
+                combos
+            )
+        } else {
+            String::new()
+        };
         let plot = LinePlot {
             title: format!("{}: energy vs {}{note}", m.scenario, axis.path),
-            x_desc: if axis.log { format!("log10 {}", axis.path) } else { axis.path.clone() },
+            x_desc: if axis.log {
+                format!("log10 {}", axis.path)
+            } else {
+                axis.path.clone()
+            },
             y_desc: format!("energy (pJ, {})", m.hardware),
             series,
             marks,
             scatter: false,
         };
-        out.extend(line_plot(dir, &format!("energy-vs-{}", file_stem(&axis.path)), &plot)?);
+        out.extend(line_plot(
+            dir,
+            &format!("energy-vs-{}", file_stem(&axis.path)),
+            &plot,
+        )?);
     }
     if res.rows.iter().any(|r| r.top1.is_some()) {
         out.extend(line_plot(dir, "energy-vs-accuracy", &accuracy_plot(res))?);
@@ -352,14 +510,26 @@ pub fn sweep_plots(res: &SweepResult, dir: &Path) -> Result<Vec<PathBuf>> {
 /// Energy against top-1 accuracy: the Pareto front (first series, a line) and one point series
 /// per run.
 pub fn accuracy_plot(res: &SweepResult) -> LinePlot {
-    let pts: Vec<(f64, f64, &str)> = res.rows.iter().filter_map(|r| r.top1.map(|t| (r.energy_pj, t, r.run.as_str()))).collect();
+    let pts: Vec<(f64, f64, &str)> = res
+        .rows
+        .iter()
+        .filter_map(|r| r.top1.map(|t| (r.energy_pj, t, r.run.as_str())))
+        .collect();
     let front = pareto_front(&pts.iter().map(|p| (p.0, p.1)).collect::<Vec<_>>());
-    let mut series = vec![Series { name: "Pareto front".into(), points: front, err: None }];
+    let mut series = vec![Series {
+        name: "Pareto front".into(),
+        points: front,
+        err: None,
+    }];
     let step = pts.len().div_ceil(MAX_SCATTER).max(1);
     for (x, y, run) in pts.iter().step_by(step) {
         match series.iter_mut().skip(1).find(|s| s.name == *run) {
             Some(s) => s.points.push((*x, *y)),
-            None => series.push(Series { name: run.to_string(), points: vec![(*x, *y)], err: None }),
+            None => series.push(Series {
+                name: run.to_string(),
+                points: vec![(*x, *y)],
+                err: None,
+            }),
         }
     }
     LinePlot {
@@ -375,7 +545,11 @@ pub fn accuracy_plot(res: &SweepResult) -> LinePlot {
 /// Points not dominated by another with less (or equal) energy and higher (or equal) accuracy,
 /// in increasing energy.
 pub fn pareto_front(pts: &[(f64, f64)]) -> Vec<(f64, f64)> {
-    let mut v: Vec<(f64, f64)> = pts.iter().copied().filter(|p| p.0.is_finite() && p.1.is_finite()).collect();
+    let mut v: Vec<(f64, f64)> = pts
+        .iter()
+        .copied()
+        .filter(|p| p.0.is_finite() && p.1.is_finite())
+        .collect();
     v.sort_by(|a, b| a.0.total_cmp(&b.0).then(b.1.total_cmp(&a.1)));
     let mut out: Vec<(f64, f64)> = Vec::new();
     for p in v {

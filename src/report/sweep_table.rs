@@ -1,7 +1,7 @@
 //! Sweep tables: one row per point and run, as aligned text, Markdown, CSV and JSON. Pure
 //! functions of a `SweepResult`, so merged shards render byte for byte as a single run.
 
-use super::table::{count, num, Table};
+use super::table::{Table, count, num};
 use crate::hardware::compiled::KINDS;
 use crate::sweep::{SweepResult, SweepRow};
 
@@ -25,7 +25,19 @@ fn cols(res: &SweepResult) -> Cols {
 fn headers(res: &SweepResult, cols: Cols) -> Vec<String> {
     let mut h: Vec<String> = vec!["point".into()];
     h.extend(res.meta.axes.iter().map(|a| a.path.clone()));
-    h.extend(["run", "tokens", "mac", "ac", "synops", "spikes", "energy_pj", "energy_pj_per_token"].map(String::from));
+    h.extend(
+        [
+            "run",
+            "tokens",
+            "mac",
+            "ac",
+            "synops",
+            "spikes",
+            "energy_pj",
+            "energy_pj_per_token",
+        ]
+        .map(String::from),
+    );
     for (i, k) in KINDS.iter().enumerate() {
         if i != 3 || cols.metric {
             h.push(format!("{k}_pj"));
@@ -42,7 +54,12 @@ fn headers(res: &SweepResult, cols: Cols) -> Vec<String> {
 }
 
 /// The cells of a row; `f` formats floats, `c` counts.
-fn cells(cols: Cols, r: &SweepRow, f: &dyn Fn(f64) -> String, c: &dyn Fn(u64) -> String) -> Vec<String> {
+fn cells(
+    cols: Cols,
+    r: &SweepRow,
+    f: &dyn Fn(f64) -> String,
+    c: &dyn Fn(u64) -> String,
+) -> Vec<String> {
     let mut v: Vec<String> = vec![r.point.to_string()];
     v.extend(r.values.iter().map(|x| x.to_string()));
     v.push(r.run.clone());
@@ -72,24 +89,55 @@ fn cells(cols: Cols, r: &SweepRow, f: &dyn Fn(f64) -> String, c: &dyn Fn(u64) ->
 fn header_lines(res: &SweepResult) -> Vec<String> {
     let m = &res.meta;
     let mut out = vec![
-        format!("sweep of scenario {} ({}, {} tokens), picojoule {}", m.scenario, m.input, m.tokens, m.picojoule_version),
-        format!("hardware {}, sha256 {}", m.hardware, &m.hardware_sha256[..16.min(m.hardware_sha256.len())]),
+        format!(
+            "sweep of scenario {} ({}, {} tokens), picojoule {}",
+            m.scenario, m.input, m.tokens, m.picojoule_version
+        ),
+        format!(
+            "hardware {}, sha256 {}",
+            m.hardware,
+            &m.hardware_sha256[..16.min(m.hardware_sha256.len())]
+        ),
         format!("convention {}", m.convention),
     ];
-    let axes: Vec<String> = m.axes.iter().map(|a| format!("{} ({}, {} values)", a.path, a.kind, a.values.len())).collect();
-    out.push(format!("grid {} points{}: {}", m.points, if m.zip { " (zipped)" } else { "" }, axes.join(" x ")));
+    let axes: Vec<String> = m
+        .axes
+        .iter()
+        .map(|a| format!("{} ({}, {} values)", a.path, a.kind, a.values.len()))
+        .collect();
+    out.push(format!(
+        "grid {} points{}: {}",
+        m.points,
+        if m.zip { " (zipped)" } else { "" },
+        axes.join(" x ")
+    ));
     if m.samples > 0 {
-        out.push(format!("uncertainty: {} Monte Carlo samples per point (seed {}): median and 5-95% interval", m.samples, m.seed));
+        out.push(format!(
+            "uncertainty: {} Monte Carlo samples per point (seed {}): median and 5-95% interval",
+            m.samples, m.seed
+        ));
     }
     if let Some((k, n)) = res.shard {
-        out.push(format!("shard {k}/{n}: this folder holds {} of {} points; `picojoule merge` joins the shards", res.rows.iter().map(|r| r.point).collect::<std::collections::BTreeSet<_>>().len(), m.points));
+        out.push(format!(
+            "shard {k}/{n}: this folder holds {} of {} points; `picojoule merge` joins the shards",
+            res.rows
+                .iter()
+                .map(|r| r.point)
+                .collect::<std::collections::BTreeSet<_>>()
+                .len(),
+            m.points
+        ));
     }
     out
 }
 
 fn breakeven_lines(res: &SweepResult) -> Vec<String> {
     let Some(b) = &res.breakeven else {
-        return if res.meta.breakeven.is_some() { vec!["break-even: needs the whole grid (merge the shards)".into()] } else { vec![] };
+        return if res.meta.breakeven.is_some() {
+            vec!["break-even: needs the whole grid (merge the shards)".into()]
+        } else {
+            vec![]
+        };
     };
     if let Some(e) = &b.error {
         return vec![format!("break-even: {e}")];
@@ -97,10 +145,25 @@ fn breakeven_lines(res: &SweepResult) -> Vec<String> {
     b.crossings
         .iter()
         .map(|c| {
-            let at = if c.at.is_empty() { String::new() } else { format!(" at {}", c.at) };
+            let at = if c.at.is_empty() {
+                String::new()
+            } else {
+                format!(" at {}", c.at)
+            };
             match c.value {
-                Some(x) => format!("break-even {} vs {}{}: {} = {} ({})", b.a, b.b, at, b.axis, crate::sweep::breakeven::fmt_x(x), c.note),
-                None => format!("break-even {} vs {}{} along {}: {}", b.a, b.b, at, b.axis, c.note),
+                Some(x) => format!(
+                    "break-even {} vs {}{}: {} = {} ({})",
+                    b.a,
+                    b.b,
+                    at,
+                    b.axis,
+                    crate::sweep::breakeven::fmt_x(x),
+                    c.note
+                ),
+                None => format!(
+                    "break-even {} vs {}{} along {}: {}",
+                    b.a, b.b, at, b.axis, c.note
+                ),
             }
         })
         .collect()
@@ -130,7 +193,10 @@ pub fn render_text(res: &SweepResult) -> String {
 
 pub fn render_markdown(res: &SweepResult) -> String {
     let mut out = format!("# picojoule sweep: {}\n\n", res.meta.scenario);
-    out += &header_lines(res).iter().map(|l| format!("- {l}\n")).collect::<String>();
+    out += &header_lines(res)
+        .iter()
+        .map(|l| format!("- {l}\n"))
+        .collect::<String>();
     out += "\n";
     out += &table(res).markdown();
     let be = breakeven_lines(res);
@@ -142,13 +208,22 @@ pub fn render_markdown(res: &SweepResult) -> String {
 }
 
 fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() }
+    if s.contains([',', '"', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
 }
 
 /// Full precision (shortest round-trip) numbers, one row per point and run.
 pub fn render_csv(res: &SweepResult) -> String {
     let k = cols(res);
-    let mut out = headers(res, k).iter().map(|h| csv_field(h)).collect::<Vec<_>>().join(",") + "\n";
+    let mut out = headers(res, k)
+        .iter()
+        .map(|h| csv_field(h))
+        .collect::<Vec<_>>()
+        .join(",")
+        + "\n";
     for r in &res.rows {
         let c = cells(k, r, &|v| format!("{v}"), &|v| v.to_string());
         out += &(c.iter().map(|s| csv_field(s)).collect::<Vec<_>>().join(",") + "\n");

@@ -10,7 +10,10 @@ pub struct Table {
 
 impl Table {
     pub fn new(headers: &[&str]) -> Table {
-        Table { headers: headers.iter().map(|s| s.to_string()).collect(), rows: vec![] }
+        Table {
+            headers: headers.iter().map(|s| s.to_string()).collect(),
+            rows: vec![],
+        }
     }
 
     pub fn push(&mut self, row: Vec<String>) {
@@ -34,12 +37,23 @@ impl Table {
             let parts: Vec<String> = cells
                 .iter()
                 .enumerate()
-                .map(|(i, c)| if i == 0 { format!("{c:<width$}", width = w[i]) } else { format!("{c:>width$}", width = w[i]) })
+                .map(|(i, c)| {
+                    if i == 0 {
+                        format!("{c:<width$}", width = w[i])
+                    } else {
+                        format!("{c:>width$}", width = w[i])
+                    }
+                })
                 .collect();
             parts.join("  ").trim_end().to_string()
         };
         let mut out = line(&self.headers) + "\n";
-        out += &(w.iter().map(|n| "-".repeat(*n)).collect::<Vec<_>>().join("  ") + "\n");
+        out += &(w
+            .iter()
+            .map(|n| "-".repeat(*n))
+            .collect::<Vec<_>>()
+            .join("  ")
+            + "\n");
         for r in &self.rows {
             out += &(line(r) + "\n");
         }
@@ -48,7 +62,14 @@ impl Table {
 
     pub fn markdown(&self) -> String {
         let mut out = format!("| {} |\n", self.headers.join(" | "));
-        out += &format!("|{}\n", self.headers.iter().enumerate().map(|(i, _)| if i == 0 { "---|" } else { "---:|" }).collect::<String>());
+        out += &format!(
+            "|{}\n",
+            self.headers
+                .iter()
+                .enumerate()
+                .map(|(i, _)| if i == 0 { "---|" } else { "---:|" })
+                .collect::<String>()
+        );
         for r in &self.rows {
             out += &format!("| {} |\n", r.join(" | "));
         }
@@ -66,7 +87,11 @@ pub fn num(v: f64) -> String {
         let decimals = (3 - a.log10().floor() as i32).max(0) as usize;
         let s = format!("{v:.decimals$}");
         // trim trailing zeros of the fraction only (8590 stays 8590)
-        let s = if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.') } else { s.as_str() };
+        let s = if s.contains('.') {
+            s.trim_end_matches('0').trim_end_matches('.')
+        } else {
+            s.as_str()
+        };
         return s.to_string();
     }
     let e = a.log10().floor() as i32;
@@ -74,15 +99,36 @@ pub fn num(v: f64) -> String {
 }
 
 pub fn count(v: u64) -> String {
-    if v < 100_000 { v.to_string() } else { num(v as f64) }
+    if v < 100_000 {
+        v.to_string()
+    } else {
+        num(v as f64)
+    }
 }
 
 fn summary_table(r: &Report) -> Table {
     let mut t = Table::new(&[
-        "run", "tokens", "MAC", "AC", "L-Mul", "synops", "spikes", "fire rate", "energy pJ", "pJ/token", "compute pJ/tok", "memory pJ/tok", "bits/char", "top-1", "top-1 vs fp32", "x baseline", "unpriced",
+        "run",
+        "tokens",
+        "MAC",
+        "AC",
+        "L-Mul",
+        "synops",
+        "spikes",
+        "fire rate",
+        "energy pJ",
+        "pJ/token",
+        "compute pJ/tok",
+        "memory pJ/tok",
+        "bits/char",
+        "top-1",
+        "top-1 vs fp32",
+        "x baseline",
+        "unpriced",
     ]);
     for run in &r.runs {
-        let per = |k: &str| run.energy_by_kind.get(k).copied().unwrap_or(0.0) / run.tokens.max(1) as f64;
+        let per =
+            |k: &str| run.energy_by_kind.get(k).copied().unwrap_or(0.0) / run.tokens.max(1) as f64;
         t.push(vec![
             run.label.clone(),
             run.tokens.to_string(),
@@ -91,18 +137,37 @@ fn summary_table(r: &Report) -> Table {
             count(run.totals.lmul),
             count(run.totals.synops),
             count(run.totals.spikes),
-            run.mean_firing_rate.map(|f| format!("{:.2}%", 100.0 * f)).unwrap_or_else(|| "-".into()),
+            run.mean_firing_rate
+                .map(|f| format!("{:.2}%", 100.0 * f))
+                .unwrap_or_else(|| "-".into()),
             num(run.totals.energy_pj),
             num(run.totals.energy_pj_per_token),
             num(per("compute") + per("neuron") + per("nonlinear")),
             num(per("memory")),
-            run.accuracy.as_ref().and_then(|a| a.bits_per_token).map(|b| format!("{b:.3}")).unwrap_or_else(|| "-".into()),
-            run.accuracy.as_ref().map(|a| match a.top1_ci95 {
-                Some((lo, hi)) => format!("{:.1}% [{:.1}, {:.1}]", 100.0 * a.top1, 100.0 * lo, 100.0 * hi),
-                None => format!("{:.1}%", 100.0 * a.top1),
-            }).unwrap_or_else(|| "-".into()),
-            run.fidelity.as_ref().map(|f| format!("{:.1}%", 100.0 * f.top1_agreement)).unwrap_or_else(|| "-".into()),
-            run.energy_ratio_to_baseline.map(|r| format!("{r:.3}")).unwrap_or_else(|| "-".into()),
+            run.accuracy
+                .as_ref()
+                .and_then(|a| a.bits_per_token)
+                .map(|b| format!("{b:.3}"))
+                .unwrap_or_else(|| "-".into()),
+            run.accuracy
+                .as_ref()
+                .map(|a| match a.top1_ci95 {
+                    Some((lo, hi)) => format!(
+                        "{:.1}% [{:.1}, {:.1}]",
+                        100.0 * a.top1,
+                        100.0 * lo,
+                        100.0 * hi
+                    ),
+                    None => format!("{:.1}%", 100.0 * a.top1),
+                })
+                .unwrap_or_else(|| "-".into()),
+            run.fidelity
+                .as_ref()
+                .map(|f| format!("{:.1}%", 100.0 * f.top1_agreement))
+                .unwrap_or_else(|| "-".into()),
+            run.energy_ratio_to_baseline
+                .map(|r| format!("{r:.3}"))
+                .unwrap_or_else(|| "-".into()),
             run.totals.unpriced_actions.to_string(),
         ]);
     }
@@ -125,13 +190,33 @@ fn header(r: &Report) -> String {
 fn unpriced_notes(r: &Report) -> String {
     let mut out = String::new();
     for run in &r.runs {
-        let missing: Vec<String> = run.unpriced.iter().filter(|u| !u.excluded).map(|u| format!("{} x{}", u.action, count(u.count))).collect();
-        let excluded: Vec<String> = run.unpriced.iter().filter(|u| u.excluded).map(|u| format!("{} x{}", u.action, count(u.count))).collect();
+        let missing: Vec<String> = run
+            .unpriced
+            .iter()
+            .filter(|u| !u.excluded)
+            .map(|u| format!("{} x{}", u.action, count(u.count)))
+            .collect();
+        let excluded: Vec<String> = run
+            .unpriced
+            .iter()
+            .filter(|u| u.excluded)
+            .map(|u| format!("{} x{}", u.action, count(u.count)))
+            .collect();
         if !missing.is_empty() {
-            out += &format!("{}: unpriced (no price in {}; energy is a lower bound): {}\n", run.label, r.hardware.name, missing.join(", "));
+            out += &format!(
+                "{}: unpriced (no price in {}; energy is a lower bound): {}\n",
+                run.label,
+                r.hardware.name,
+                missing.join(", ")
+            );
         }
         if !excluded.is_empty() {
-            out += &format!("{}: excluded by {}'s convention: {}\n", run.label, r.hardware.name, excluded.join(", "));
+            out += &format!(
+                "{}: excluded by {}'s convention: {}\n",
+                run.label,
+                r.hardware.name,
+                excluded.join(", ")
+            );
         }
     }
     out
@@ -155,7 +240,11 @@ pub fn render_text(r: &Report) -> String {
                 100.0 * max
             );
         } else if !run.firing_rates.is_empty() {
-            let rates: Vec<String> = run.firing_rates.iter().map(|f| format!("{} {:.1}%", f.layer, 100.0 * f.rate)).collect();
+            let rates: Vec<String> = run
+                .firing_rates
+                .iter()
+                .map(|f| format!("{} {:.1}%", f.layer, 100.0 * f.rate))
+                .collect();
             out += &format!("\n{} firing rates: {}", run.label, rates.join(", "));
         }
     }
@@ -168,7 +257,12 @@ pub fn render_markdown(r: &Report) -> String {
     let mut out = format!("# picojoule report: {}\n\n", r.scenario.name);
     out += &format!(
         "- input: {}\n- hardware: `{}` ({}), sha256 `{}`\n- convention: {}\n- picojoule {}\n\n",
-        r.scenario.input, r.hardware.name, r.hardware.description, r.hardware.sha256, r.convention, r.picojoule_version
+        r.scenario.input,
+        r.hardware.name,
+        r.hardware.description,
+        r.hardware.sha256,
+        r.convention,
+        r.picojoule_version
     );
     out += &summary_table(r).markdown();
     out += "\n";
@@ -177,13 +271,26 @@ pub fn render_markdown(r: &Report) -> String {
         out += &energy_split(run, &r.hardware.name);
         let mut t = Table::new(&["layer", "MAC", "AC", "synops", "spikes", "energy pJ"]);
         for l in &run.layers {
-            t.push(vec![l.name.clone(), count(l.mac), count(l.ac), count(l.synops), count(l.spikes), num(l.energy_pj)]);
+            t.push(vec![
+                l.name.clone(),
+                count(l.mac),
+                count(l.ac),
+                count(l.synops),
+                count(l.spikes),
+                num(l.energy_pj),
+            ]);
         }
         out += &t.markdown();
     }
     let notes = unpriced_notes(r);
     if !notes.is_empty() {
-        out += &format!("\n## Unpriced and excluded actions\n\n{}", notes.lines().map(|l| format!("- {l}\n")).collect::<String>());
+        out += &format!(
+            "\n## Unpriced and excluded actions\n\n{}",
+            notes
+                .lines()
+                .map(|l| format!("- {l}\n"))
+                .collect::<String>()
+        );
     }
     out
 }
@@ -191,7 +298,13 @@ pub fn render_markdown(r: &Report) -> String {
 /// Energy split into compute and memory, memory by level and by tensor class.
 fn energy_split(run: &super::RunReport, hw: &str) -> String {
     let total = run.totals.energy_pj;
-    let share = |v: f64| if total > 0.0 { format!("{:.1}%", 100.0 * v / total) } else { "-".into() };
+    let share = |v: f64| {
+        if total > 0.0 {
+            format!("{:.1}%", 100.0 * v / total)
+        } else {
+            "-".into()
+        }
+    };
     let per = run.tokens.max(1) as f64;
     let mut t = Table::new(&["energy", "pJ", "pJ/token", "share"]);
     for (k, v) in &run.energy_by_kind {
@@ -200,33 +313,76 @@ fn energy_split(run: &super::RunReport, hw: &str) -> String {
         }
     }
     for (k, v) in &run.memory_by_level {
-        t.push(vec![format!("memory level {k}"), num(*v), num(v / per), share(*v)]);
+        t.push(vec![
+            format!("memory level {k}"),
+            num(*v),
+            num(v / per),
+            share(*v),
+        ]);
     }
     for (k, v) in &run.memory_by_class {
-        t.push(vec![format!("memory class {k}"), num(*v), num(v / per), share(*v)]);
+        t.push(vec![
+            format!("memory class {k}"),
+            num(*v),
+            num(v / per),
+            share(*v),
+        ]);
     }
-    t.push(vec!["total".into(), num(total), num(total / per), share(total)]);
-    format!("Energy on `{hw}` (memory rows by level and by class each sum to the memory total):\n\n{}\n", t.markdown())
+    t.push(vec![
+        "total".into(),
+        num(total),
+        num(total / per),
+        share(total),
+    ]);
+    format!(
+        "Energy on `{hw}` (memory rows by level and by class each sum to the memory total):\n\n{}\n",
+        t.markdown()
+    )
 }
 
 fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() }
+    if s.contains([',', '"', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
 }
 
 /// One row per run and layer, plus a `TOTAL` row per run.
 pub fn render_csv(r: &Report) -> String {
-    let mut out = String::from("run,model,variant,arithmetic,hardware,convention,tokens,layer,mac,ac,synops,spikes,energy_pj\n");
+    let mut out = String::from(
+        "run,model,variant,arithmetic,hardware,convention,tokens,layer,mac,ac,synops,spikes,energy_pj\n",
+    );
     for run in &r.runs {
-        let prefix = [&run.label, &run.model, &run.variant, &run.arithmetic, &run.hardware, &run.convention]
-            .iter()
-            .map(|s| csv_field(s))
-            .collect::<Vec<_>>()
-            .join(",");
+        let prefix = [
+            &run.label,
+            &run.model,
+            &run.variant,
+            &run.arithmetic,
+            &run.hardware,
+            &run.convention,
+        ]
+        .iter()
+        .map(|s| csv_field(s))
+        .collect::<Vec<_>>()
+        .join(",");
         for l in &run.layers {
-            out += &format!("{prefix},{},{},{},{},{},{},{}\n", run.tokens, csv_field(&l.name), l.mac, l.ac, l.synops, l.spikes, l.energy_pj);
+            out += &format!(
+                "{prefix},{},{},{},{},{},{},{}\n",
+                run.tokens,
+                csv_field(&l.name),
+                l.mac,
+                l.ac,
+                l.synops,
+                l.spikes,
+                l.energy_pj
+            );
         }
         let t = &run.totals;
-        out += &format!("{prefix},{},TOTAL,{},{},{},{},{}\n", run.tokens, t.mac, t.ac, t.synops, t.spikes, t.energy_pj);
+        out += &format!(
+            "{prefix},{},TOTAL,{},{},{},{},{}\n",
+            run.tokens, t.mac, t.ac, t.synops, t.spikes, t.energy_pj
+        );
     }
     out
 }

@@ -11,8 +11,8 @@ use std::path::Path;
 use super::{ReproRow, ReproTable};
 use crate::convention::{self, Convention};
 use crate::error::Result;
-use crate::hardware::{price, Hardware};
-use crate::ledger::{Ledger, FP32};
+use crate::hardware::{Hardware, price};
+use crate::ledger::{FP32, Ledger};
 use crate::run::RunOutput;
 use crate::scenario::LoadedScenario;
 
@@ -30,19 +30,56 @@ pub struct Published {
 const README: &str = "published (EcoFormer README / paper)";
 const DERIVED: &str = "derived baseline (reference notes: the authors' formulas for *_msa; the paper's table not checked)";
 
-/// The values `ecoformer_pvtv2_table` compares with (`/work/shared/reference/ecoformer.md` §3).
+/// The values `ecoformer_pvtv2_table` compares with (`shared/reference/ecoformer.md` §3).
 pub const PUBLISHED: &[Published] = &[
-    Published { model: "pvtv2-b0-msa", mul: 2.016, add: 1.993, energy: 9.25, source: DERIVED },
-    Published { model: "pvtv2-b0-ecoformer", mul: 0.54, add: 0.56, energy: 2.5, source: README },
-    Published { model: "pvtv2-b1-msa", mul: 5.019, add: 4.997, energy: 23.07, source: DERIVED },
-    Published { model: "pvtv2-b1-ecoformer", mul: 2.03, add: 2.09, energy: 9.4, source: README },
-    Published { model: "pvtv2-b2-msa", mul: 8.641, add: 8.605, energy: 39.71, source: DERIVED },
-    Published { model: "pvtv2-b2-ecoformer", mul: 3.85, add: 3.97, energy: 17.8, source: README },
+    Published {
+        model: "pvtv2-b0-msa",
+        mul: 2.016,
+        add: 1.993,
+        energy: 9.25,
+        source: DERIVED,
+    },
+    Published {
+        model: "pvtv2-b0-ecoformer",
+        mul: 0.54,
+        add: 0.56,
+        energy: 2.5,
+        source: README,
+    },
+    Published {
+        model: "pvtv2-b1-msa",
+        mul: 5.019,
+        add: 4.997,
+        energy: 23.07,
+        source: DERIVED,
+    },
+    Published {
+        model: "pvtv2-b1-ecoformer",
+        mul: 2.03,
+        add: 2.09,
+        energy: 9.4,
+        source: README,
+    },
+    Published {
+        model: "pvtv2-b2-msa",
+        mul: 8.641,
+        add: 8.605,
+        energy: 39.71,
+        source: DERIVED,
+    },
+    Published {
+        model: "pvtv2-b2-ecoformer",
+        mul: 3.85,
+        add: 3.97,
+        energy: 17.8,
+        source: README,
+    },
 ];
 
 /// Published energy reduction of EcoFormer against the softmax baseline, in percent, by size
 /// (derived from the README energies and the derived baselines; the abstract says 73% for B0).
-pub const PUBLISHED_REDUCTION: &[(&str, f64)] = &[("pvtv2-b0", 73.1), ("pvtv2-b1", 59.3), ("pvtv2-b2", 55.1)];
+pub const PUBLISHED_REDUCTION: &[(&str, f64)] =
+    &[("pvtv2-b0", 73.1), ("pvtv2-b1", 59.3), ("pvtv2-b2", 55.1)];
 
 /// One model measured both ways, per image.
 #[derive(Clone, Debug)]
@@ -62,12 +99,24 @@ pub struct Measured {
 }
 
 /// Measure one run's ledger both ways (`paper45` and `horowitz45` loaded by the caller).
-pub fn measure(model: &str, ledger: &Ledger, images: usize, paper45: &Hardware, horowitz45: &Hardware) -> Measured {
+pub fn measure(
+    model: &str,
+    ledger: &Ledger,
+    images: usize,
+    paper45: &Hardware,
+    horowitz45: &Hardware,
+) -> Measured {
     let per = images.max(1) as f64;
     let view = convention::apply(Convention::EcoformerPaper, ledger);
     let paper = price(&view.to_ledger(FP32), &paper45.model);
     let full = price(ledger, &horowitz45.model);
-    let kind = |k: &str| full.by_kind.iter().find(|(n, _)| n == k).map(|(_, e)| *e).unwrap_or(0.0);
+    let kind = |k: &str| {
+        full.by_kind
+            .iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, e)| *e)
+            .unwrap_or(0.0)
+    };
     Measured {
         model: model.to_string(),
         paper_mul: view.mul() as f64 / per,
@@ -76,7 +125,12 @@ pub fn measure(model: &str, ledger: &Ledger, images: usize, paper45: &Hardware, 
         full_pj: full.energy_pj / per,
         full_compute_pj: kind("compute") / per,
         full_memory_pj: kind("memory") / per,
-        unpriced: full.unpriced.iter().filter(|u| !u.excluded).map(|u| u.action.clone()).collect(),
+        unpriced: full
+            .unpriced
+            .iter()
+            .filter(|u| !u.excluded)
+            .map(|u| u.action.clone())
+            .collect(),
     }
 }
 
@@ -91,24 +145,51 @@ pub fn ecoformer_pvtv2_table(scenario: &Path) -> Result<ReproTable> {
 pub fn table_from_runs(outputs: &[RunOutput]) -> Result<ReproTable> {
     let paper45 = Hardware::load("paper45")?;
     let horowitz45 = Hardware::load("horowitz45")?;
-    let measured: Vec<Measured> = outputs.iter().map(|o| measure(&o.model, &o.ledger, o.tokens, &paper45, &horowitz45)).collect();
+    let measured: Vec<Measured> = outputs
+        .iter()
+        .map(|o| measure(&o.model, &o.ledger, o.tokens, &paper45, &horowitz45))
+        .collect();
     let paper_conv = "ecoformer-paper, paper45";
     let full_conv = "full, horowitz45";
     let mut rows = Vec::new();
     for m in &measured {
         let p = PUBLISHED.iter().find(|p| p.model == m.model);
         let src = p.map(|p| p.source).unwrap_or("no published value");
-        let row = |q: &str, published: Option<f64>, measured: f64, unit: &str, conv: &str, note: &str| ReproRow {
-            quantity: format!("{} {q}", m.model),
-            published,
-            measured,
-            unit: unit.into(),
-            convention: conv.into(),
-            note: note.into(),
-        };
-        rows.push(row("#Mul", p.map(|p| p.mul), m.paper_mul / 1e9, "B", paper_conv, src));
-        rows.push(row("#Add", p.map(|p| p.add), m.paper_add / 1e9, "B", paper_conv, src));
-        rows.push(row("energy", p.map(|p| p.energy), m.paper_pj / 1e9, "B pJ", paper_conv, "3.7 pJ x #Mul + 0.9 pJ x #Add"));
+        let row =
+            |q: &str, published: Option<f64>, measured: f64, unit: &str, conv: &str, note: &str| {
+                ReproRow {
+                    quantity: format!("{} {q}", m.model),
+                    published,
+                    measured,
+                    unit: unit.into(),
+                    convention: conv.into(),
+                    note: note.into(),
+                }
+            };
+        rows.push(row(
+            "#Mul",
+            p.map(|p| p.mul),
+            m.paper_mul / 1e9,
+            "B",
+            paper_conv,
+            src,
+        ));
+        rows.push(row(
+            "#Add",
+            p.map(|p| p.add),
+            m.paper_add / 1e9,
+            "B",
+            paper_conv,
+            src,
+        ));
+        rows.push(row(
+            "energy",
+            p.map(|p| p.energy),
+            m.paper_pj / 1e9,
+            "B pJ",
+            paper_conv,
+            "3.7 pJ x #Mul + 0.9 pJ x #Add",
+        ));
     }
     for (size, published) in PUBLISHED_REDUCTION {
         let get = |v: &str| measured.iter().find(|m| m.model == format!("{size}-{v}"));
@@ -124,11 +205,34 @@ pub fn table_from_runs(outputs: &[RunOutput]) -> Result<ReproTable> {
         }
     }
     for m in &measured {
-        let lower = if m.unpriced.is_empty() { String::new() } else { format!("; lower bound: {} unpriced", m.unpriced.join(", ")) };
-        let row = |q: &str, v: f64, note: String| ReproRow { quantity: format!("{} {q}", m.model), published: None, measured: v / 1e9, unit: "mJ".into(), convention: full_conv.into(), note };
-        rows.push(row("energy per image", m.full_pj, format!("every executed action and the memory traffic{lower}")));
-        rows.push(row("compute energy per image", m.full_compute_pj, "MACs, ACs, adds, muls, compares".into()));
-        rows.push(row("memory energy per image", m.full_memory_pj, "weights re-read for every token (no reuse), activations, placed by footprint".into()));
+        let lower = if m.unpriced.is_empty() {
+            String::new()
+        } else {
+            format!("; lower bound: {} unpriced", m.unpriced.join(", "))
+        };
+        let row = |q: &str, v: f64, note: String| ReproRow {
+            quantity: format!("{} {q}", m.model),
+            published: None,
+            measured: v / 1e9,
+            unit: "mJ".into(),
+            convention: full_conv.into(),
+            note,
+        };
+        rows.push(row(
+            "energy per image",
+            m.full_pj,
+            format!("every executed action and the memory traffic{lower}"),
+        ));
+        rows.push(row(
+            "compute energy per image",
+            m.full_compute_pj,
+            "MACs, ACs, adds, muls, compares".into(),
+        ));
+        rows.push(row(
+            "memory energy per image",
+            m.full_memory_pj,
+            "weights re-read for every token (no reuse), activations, placed by footprint".into(),
+        ));
     }
     for (size, _) in PUBLISHED_REDUCTION {
         let get = |v: &str| measured.iter().find(|m| m.model == format!("{size}-{v}"));
@@ -139,12 +243,22 @@ pub fn table_from_runs(outputs: &[RunOutput]) -> Result<ReproTable> {
                 measured: 100.0 * (1.0 - eco.full_pj / msa.full_pj),
                 unit: "%".into(),
                 convention: full_conv.into(),
-                note: format!("compute only: {:.1}%", 100.0 * (1.0 - eco.full_compute_pj / msa.full_compute_pj)),
+                note: format!(
+                    "compute only: {:.1}%",
+                    100.0 * (1.0 - eco.full_compute_pj / msa.full_compute_pj)
+                ),
             });
         }
     }
-    let share = measured.iter().map(|m| m.full_memory_pj / m.full_pj.max(f64::MIN_POSITIVE)).fold(f64::INFINITY, f64::min);
-    let share = if share.is_finite() { format!("at least {:.1}%", 100.0 * share) } else { "most".into() };
+    let share = measured
+        .iter()
+        .map(|m| m.full_memory_pj / m.full_pj.max(f64::MIN_POSITIVE))
+        .fold(f64::INFINITY, f64::min);
+    let share = if share.is_finite() {
+        format!("at least {:.1}%", 100.0 * share)
+    } else {
+        "most".into()
+    };
     Ok(ReproTable {
         paper: "EcoFormer (Liu et al., NeurIPS 2022), PVTv2 on ImageNet-1K".into(),
         title: "#Mul, #Add and energy per 224x224 image of PVTv2-B0/B1/B2 with softmax MSA and EcoFormer attention, measured from one execution each (seeded weights and image, random-seeded hash; no count depends on their values)".into(),

@@ -4,10 +4,12 @@
 //! every row).
 
 use super::{ReproRow, ReproTable};
-use crate::numerics::{error_table, ErrorRow, ErrorTableConfig};
+use crate::numerics::{ErrorRow, ErrorTableConfig, error_table};
 
 fn row<'a>(rows: &'a [ErrorRow], name: &str) -> &'a ErrorRow {
-    rows.iter().find(|r| r.name == name).expect("error table has the named rows")
+    rows.iter()
+        .find(|r| r.name == name)
+        .expect("error table has the named rows")
 }
 
 pub fn lmul_table(cfg: &ErrorTableConfig) -> ReproTable {
@@ -20,9 +22,21 @@ pub fn lmul_table(cfg: &ErrorTableConfig) -> ReproTable {
     ] {
         let (ra, rb) = (row(&rows, a), row(&rows, b));
         for (metric, va, vb) in [
-            ("mean relative error of a product", ra.mean_rel_err, rb.mean_rel_err),
-            ("dot-64 error / sum|ab|", ra.dot64_norm_mean, rb.dot64_norm_mean),
-            ("dot-256 error / sum|ab|", ra.dot256_norm_mean, rb.dot256_norm_mean),
+            (
+                "mean relative error of a product",
+                ra.mean_rel_err,
+                rb.mean_rel_err,
+            ),
+            (
+                "dot-64 error / sum|ab|",
+                ra.dot64_norm_mean,
+                rb.dot64_norm_mean,
+            ),
+            (
+                "dot-256 error / sum|ab|",
+                ra.dot256_norm_mean,
+                rb.dot256_norm_mean,
+            ),
         ] {
             let verdict = match claim {
                 // "Comparable": within 10% of the fp8 error, or better.

@@ -2,9 +2,9 @@
 //! execution, under a named counting convention, next to the published values.
 //! `picojoule reproduce` regenerates `docs/reproductions.md` from these.
 
+pub mod ecoformer;
 pub mod lmul;
 pub mod spikegpt;
-pub mod ecoformer;
 
 use serde::Serialize;
 
@@ -24,7 +24,9 @@ pub struct ReproRow {
 impl ReproRow {
     /// (measured - published) / published, in percent.
     pub fn difference_pct(&self) -> Option<f64> {
-        self.published.filter(|p| *p != 0.0).map(|p| 100.0 * (self.measured - p) / p)
+        self.published
+            .filter(|p| *p != 0.0)
+            .map(|p| 100.0 * (self.measured - p) / p)
     }
 }
 
@@ -52,7 +54,9 @@ impl ReproTable {
                 r.quantity,
                 r.published.map(fmt_value).unwrap_or_else(|| "-".into()),
                 fmt_value(r.measured),
-                r.difference_pct().map(|d| format!("{d:+.2}%")).unwrap_or_else(|| "-".into()),
+                r.difference_pct()
+                    .map(|d| format!("{d:+.2}%"))
+                    .unwrap_or_else(|| "-".into()),
                 r.unit,
                 r.convention,
                 r.note

@@ -8,12 +8,12 @@
 use std::path::Path;
 
 use super::{ReproRow, ReproTable};
-use crate::convention::{apply, Convention};
-use crate::engine::lif::LifConfig;
+use crate::convention::{Convention, apply};
 use crate::engine::Arith;
+use crate::engine::lif::LifConfig;
 use crate::error::Result;
-use crate::hardware::{price, Hardware};
-use crate::ledger::{Ledger, Op, FP32};
+use crate::hardware::{Hardware, price};
+use crate::ledger::{FP32, Ledger, Op};
 use crate::models::spikegpt::{self, SpikeGpt, Variant, WeightsSpec};
 use crate::models::transformer::{self, Transformer};
 
@@ -27,7 +27,12 @@ pub struct Setting {
 
 impl Default for Setting {
     fn default() -> Self {
-        Setting { tokens: 3072, d: 512, rate: 0.15, seed: 1 }
+        Setting {
+            tokens: 3072,
+            d: 512,
+            rate: 0.15,
+            seed: 1,
+        }
     }
 }
 
@@ -74,7 +79,11 @@ fn calibrate(model: &mut SpikeGpt, tokens: &[usize], rate: f64) -> f32 {
     for _ in 0..20 {
         let mid = (lo * hi).sqrt();
         model.cfg.lif.v_threshold = mid;
-        if mean_rate(&run_spikegpt(model, tokens)) > rate { lo = mid } else { hi = mid }
+        if mean_rate(&run_spikegpt(model, tokens)) > rate {
+            lo = mid
+        } else {
+            hi = mid
+        }
     }
     let t = (lo * hi).sqrt();
     model.cfg.lif.v_threshold = t;
@@ -85,15 +94,26 @@ fn calibrate(model: &mut SpikeGpt, tokens: &[usize], rate: f64) -> f32 {
 fn view_lines(ledger: &Ledger, cost: &Hardware) -> Vec<(String, u64, u64, f64)> {
     let view = apply(Convention::SpikegptPaper, ledger);
     let priced = price(&view.to_ledger(FP32), &cost.model);
-    view.lines.iter().zip(&priced.layers).map(|(l, p)| (l.label.clone(), l.mul, l.add, p.energy_pj)).collect()
+    view.lines
+        .iter()
+        .zip(&priced.layers)
+        .map(|(l, p)| (l.label.clone(), l.mul, l.add, p.energy_pj))
+        .collect()
 }
 
 /// Run both models and build the table. `text` is the corpus the tokens are read from.
 pub fn spikegpt_table(text_path: &Path, s: &Setting) -> Result<ReproTable> {
     let text = crate::error::read_text(text_path)?;
-    let tokens: Vec<usize> = crate::data::encode_text(&text).into_iter().take(s.tokens).collect();
+    let tokens: Vec<usize> = crate::data::encode_text(&text)
+        .into_iter()
+        .take(s.tokens)
+        .collect();
     if tokens.len() < s.tokens {
-        return Err(crate::Error::input(format!("{}: fewer than {} characters", text_path.display(), s.tokens)));
+        return Err(crate::Error::input(format!(
+            "{}: fewer than {} characters",
+            text_path.display(),
+            s.tokens
+        )));
     }
     let paper = Hardware::load("paper45")?;
     let full = Hardware::load("horowitz45")?;
@@ -143,11 +163,22 @@ pub fn spikegpt_table(text_path: &Path, s: &Setting) -> Result<ReproTable> {
     ];
     let conv = Convention::SpikegptPaper.name();
     let mut rows = Vec::new();
-    for (model, ledger, formulas) in [("vanilla GPT", &gpt_ledger, &formula_vanilla[..]), ("SpikeGPT", &snn_ledger, &formula_snn[..])] {
+    for (model, ledger, formulas) in [
+        ("vanilla GPT", &gpt_ledger, &formula_vanilla[..]),
+        ("SpikeGPT", &snn_ledger, &formula_snn[..]),
+    ] {
         let lines = view_lines(ledger, &paper);
         for (label, formula) in formulas {
-            let (mul, add, e) = lines.iter().find(|l| l.0 == *label).map(|l| (l.1, l.2, l.3)).unwrap_or((0, 0, 0.0));
-            let what = if mul > 0 { format!("{mul} MAC") } else { format!("{add} AC") };
+            let (mul, add, e) = lines
+                .iter()
+                .find(|l| l.0 == *label)
+                .map(|l| (l.1, l.2, l.3))
+                .unwrap_or((0, 0, 0.0));
+            let what = if mul > 0 {
+                format!("{mul} MAC")
+            } else {
+                format!("{add} AC")
+            };
             rows.push(ReproRow {
                 quantity: format!("{model}: {label}"),
                 published: Some(*formula),
@@ -159,14 +190,21 @@ pub fn spikegpt_table(text_path: &Path, s: &Setting) -> Result<ReproTable> {
         }
         let total: f64 = lines.iter().map(|l| l.3).sum();
         let formula_total: f64 = formulas.iter().map(|f| f.1).sum();
-        let published = if model == "SpikeGPT" { PUBLISHED_SPIKEGPT_PJ } else { PUBLISHED_VANILLA_PJ };
+        let published = if model == "SpikeGPT" {
+            PUBLISHED_SPIKEGPT_PJ
+        } else {
+            PUBLISHED_VANILLA_PJ
+        };
         rows.push(ReproRow {
             quantity: format!("{model}: total"),
             published: Some(published),
             measured: total,
             unit: "pJ".into(),
             convention: conv.into(),
-            note: format!("the paper's own row formulas sum to {}, not to the published total", crate::report::table::num(formula_total)),
+            note: format!(
+                "the paper's own row formulas sum to {}, not to the published total",
+                crate::report::table::num(formula_total)
+            ),
         });
     }
     let snn_total: f64 = view_lines(&snn_ledger, &paper).iter().map(|l| l.3).sum();
@@ -194,11 +232,19 @@ pub fn spikegpt_table(text_path: &Path, s: &Setting) -> Result<ReproTable> {
         measured: rate,
         unit: "spikes / neuron / token".into(),
         convention: "measured".into(),
-        note: format!("one LIF threshold for both layers, calibrated on the first 256 tokens: {threshold:.4}"),
+        note: format!(
+            "one LIF threshold for both layers, calibrated on the first 256 tokens: {threshold:.4}"
+        ),
     });
     let snn_full = price(&snn_ledger, &full.model);
     let gpt_full = price(&gpt_ledger, &full.model);
-    let kind = |p: &crate::hardware::PricedLedger, k: &str| p.by_kind.iter().find(|(n, _)| n == k).map(|(_, v)| *v).unwrap_or(0.0);
+    let kind = |p: &crate::hardware::PricedLedger, k: &str| {
+        p.by_kind
+            .iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| *v)
+            .unwrap_or(0.0)
+    };
     for (model, p) in [("vanilla GPT", &gpt_full), ("SpikeGPT", &snn_full)] {
         rows.push(ReproRow {
             quantity: format!("{model}: full accounting"),
@@ -211,7 +257,12 @@ pub fn spikegpt_table(text_path: &Path, s: &Setting) -> Result<ReproTable> {
                 crate::report::table::num(kind(p, "compute")),
                 crate::report::table::num(kind(p, "neuron")),
                 crate::report::table::num(kind(p, "memory")),
-                p.unpriced.iter().filter(|u| !u.excluded).map(|u| u.action.clone()).collect::<Vec<_>>().join(", ")
+                p.unpriced
+                    .iter()
+                    .filter(|u| !u.excluded)
+                    .map(|u| u.action.clone())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         });
     }

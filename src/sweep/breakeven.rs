@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use super::{grid_index, BreakevenSpec, SweepMeta, SweepRow};
+use super::{BreakevenSpec, SweepMeta, SweepRow, grid_index};
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Crossing {
@@ -31,7 +31,10 @@ fn find_run(labels: &[String], name: &str) -> Option<String> {
     if let Some(l) = labels.iter().find(|l| *l == name) {
         return Some(l.clone());
     }
-    name.parse::<usize>().ok().filter(|&i| i >= 1 && i <= labels.len()).map(|i| labels[i - 1].clone())
+    name.parse::<usize>()
+        .ok()
+        .filter(|&i| i >= 1 && i <= labels.len())
+        .map(|i| labels[i - 1].clone())
 }
 
 /// The first crossing of `d = E_a - E_b` along `xs` (linear interpolation), or None.
@@ -54,9 +57,18 @@ pub fn breakeven(meta: &SweepMeta, rows: &[SweepRow], spec: &BreakevenSpec) -> B
         None => Some(0),
         Some(p) => meta.axes.iter().position(|a| &a.path == p),
     };
-    let mut out = Breakeven { a: spec.a.clone(), b: spec.b.clone(), axis: String::new(), crossings: vec![], error: None };
+    let mut out = Breakeven {
+        a: spec.a.clone(),
+        b: spec.b.clone(),
+        axis: String::new(),
+        crossings: vec![],
+        error: None,
+    };
     let Some(ax) = ax.filter(|&i| i < meta.axes.len()) else {
-        out.error = Some(format!("axis `{}` is not swept", spec.axis.clone().unwrap_or_default()));
+        out.error = Some(format!(
+            "axis `{}` is not swept",
+            spec.axis.clone().unwrap_or_default()
+        ));
         return out;
     };
     out.axis = meta.axes[ax].path.clone();
@@ -65,7 +77,12 @@ pub fn breakeven(meta: &SweepMeta, rows: &[SweepRow], spec: &BreakevenSpec) -> B
         labels.push(r.run.clone());
     }
     let (Some(a), Some(b)) = (find_run(&labels, &spec.a), find_run(&labels, &spec.b)) else {
-        out.error = Some(format!("runs `{}` and `{}`: each must be a run label or number (runs: {})", spec.a, spec.b, labels.join(", ")));
+        out.error = Some(format!(
+            "runs `{}` and `{}`: each must be a run label or number (runs: {})",
+            spec.a,
+            spec.b,
+            labels.join(", ")
+        ));
         return out;
     };
     out.a = a.clone();
@@ -78,7 +95,11 @@ pub fn breakeven(meta: &SweepMeta, rows: &[SweepRow], spec: &BreakevenSpec) -> B
     let dims: Vec<usize> = meta.axes.iter().map(|a| a.values.len()).collect();
     let energy = |p: usize, run: &str| -> f64 {
         let per = labels.len();
-        rows[p * per..(p + 1) * per].iter().find(|r| r.run == run).map(|r| r.energy_pj).unwrap_or(f64::NAN)
+        rows[p * per..(p + 1) * per]
+            .iter()
+            .find(|r| r.run == run)
+            .map(|r| r.energy_pj)
+            .unwrap_or(f64::NAN)
     };
     // The series: points whose other indices agree, ordered along the axis.
     let mut series: Vec<(String, Vec<(f64, usize)>)> = Vec::new();
@@ -87,7 +108,12 @@ pub fn breakeven(meta: &SweepMeta, rows: &[SweepRow], spec: &BreakevenSpec) -> B
         let key: Vec<String> = if meta.zip {
             vec![]
         } else {
-            meta.axes.iter().enumerate().filter(|(i, _)| *i != ax).map(|(i, a)| format!("{}={}", a.path, a.values[idx[i]])).collect()
+            meta.axes
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| *i != ax)
+                .map(|(i, a)| format!("{}={}", a.path, a.values[idx[i]]))
+                .collect()
         };
         let key = key.join(", ");
         match series.iter_mut().find(|(k, _)| *k == key) {
@@ -98,17 +124,29 @@ pub fn breakeven(meta: &SweepMeta, rows: &[SweepRow], spec: &BreakevenSpec) -> B
     for (at, mut s) in series {
         s.sort_by(|x, y| x.0.total_cmp(&y.0));
         let xs: Vec<f64> = s.iter().map(|(x, _)| *x).collect();
-        let d: Vec<f64> = s.iter().map(|&(_, p)| energy(p, &a) - energy(p, &b)).collect();
+        let d: Vec<f64> = s
+            .iter()
+            .map(|&(_, p)| energy(p, &a) - energy(p, &b))
+            .collect();
         let value = first_crossing(&xs, &d);
         let cheaper = |v: f64| if v < 0.0 { a.as_str() } else { b.as_str() };
         let note = match value {
             Some(x) => {
                 let below = d.iter().find(|v| **v != 0.0).copied().unwrap_or(0.0);
                 let above = d.iter().rev().find(|v| **v != 0.0).copied().unwrap_or(0.0);
-                format!("{} cheaper below {}, {} cheaper above", cheaper(below), fmt_x(x), cheaper(above))
+                format!(
+                    "{} cheaper below {}, {} cheaper above",
+                    cheaper(below),
+                    fmt_x(x),
+                    cheaper(above)
+                )
             }
-            None if d.iter().all(|v| *v < 0.0) => format!("no crossing in range: {a} cheaper throughout"),
-            None if d.iter().all(|v| *v > 0.0) => format!("no crossing in range: {b} cheaper throughout"),
+            None if d.iter().all(|v| *v < 0.0) => {
+                format!("no crossing in range: {a} cheaper throughout")
+            }
+            None if d.iter().all(|v| *v > 0.0) => {
+                format!("no crossing in range: {b} cheaper throughout")
+            }
             None => "no crossing in range".to_string(),
         };
         out.crossings.push(Crossing { at, value, note });
@@ -131,6 +169,9 @@ mod tests {
         let d: Vec<f64> = xs.iter().map(|x| 10.0 * x - (4.0 + 2.0 * x)).collect();
         assert!((first_crossing(&xs, &d).unwrap() - 0.5).abs() < 1e-12);
         assert_eq!(first_crossing(&[0.0, 1.0], &[1.0, 2.0]), None);
-        assert_eq!(first_crossing(&[0.0, 1.0, 2.0], &[-1.0, 0.0, 1.0]), Some(1.0));
+        assert_eq!(
+            first_crossing(&[0.0, 1.0, 2.0], &[-1.0, 0.0, 1.0]),
+            Some(1.0)
+        );
     }
 }

@@ -27,8 +27,10 @@ use rand::{RngExt, SeedableRng};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{write_atomic, Error, Result};
-use crate::hardware::compiled::{leaf_energies, leaf_index, theta, CompiledSet, PointEnergy, KINDS};
+use crate::error::{Error, Result, write_atomic};
+use crate::hardware::compiled::{
+    CompiledSet, KINDS, PointEnergy, leaf_energies, leaf_index, theta,
+};
 use crate::hardware::paths::{self, Leaf};
 use crate::hardware::uncertainty::{is_uncertain, quantile, sample};
 use crate::hardware::{CostModel, Energy, Hardware};
@@ -37,7 +39,7 @@ use crate::models::ModelDesc;
 use crate::run::{self, RunOutput};
 use crate::scenario::LoadedScenario;
 
-pub use breakeven::{breakeven, Breakeven, Crossing};
+pub use breakeven::{Breakeven, Crossing, breakeven};
 
 /// One value of an axis: a number, or a name (formats, variants).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -158,15 +160,26 @@ fn round12(v: f64) -> f64 {
 /// `--log-range PATH=LO:HI:STEPS`. Errors name the flag.
 pub fn parse_cli_axis(flag: &str, arg: &str) -> Result<AxisSpec> {
     let bad = |why: &str| Error::input(format!("{flag} {arg}: {why}"));
-    let (path, rhs) = arg.split_once('=').ok_or_else(|| bad("expected PATH=VALUES"))?;
+    let (path, rhs) = arg
+        .split_once('=')
+        .ok_or_else(|| bad("expected PATH=VALUES"))?;
     let path = path.trim();
     if path.is_empty() {
         return Err(bad("empty PATH"));
     }
-    let mut spec = AxisSpec { path: path.to_string(), values: None, range: None, log_range: None };
+    let mut spec = AxisSpec {
+        path: path.to_string(),
+        values: None,
+        range: None,
+        log_range: None,
+    };
     match flag {
         "--set" => {
-            let vals: Vec<AxisValue> = rhs.split(',').filter(|s| !s.trim().is_empty()).map(AxisValue::parse).collect();
+            let vals: Vec<AxisValue> = rhs
+                .split(',')
+                .filter(|s| !s.trim().is_empty())
+                .map(AxisValue::parse)
+                .collect();
             if vals.is_empty() {
                 return Err(bad("expected PATH=V1,V2,..."));
             }
@@ -180,8 +193,15 @@ pub fn parse_cli_axis(flag: &str, arg: &str) -> Result<AxisSpec> {
             let num = |s: &str| s.trim().parse::<f64>().ok().filter(|v| v.is_finite());
             let lo = num(parts[0]).ok_or_else(|| bad("LO is not a number"))?;
             let hi = num(parts[1]).ok_or_else(|| bad("HI is not a number"))?;
-            let steps: usize = parts[2].trim().parse().map_err(|_| bad("STEPS is not a whole number"))?;
-            if flag == "--log-range" { spec.log_range = Some((lo, hi, steps)) } else { spec.range = Some((lo, hi, steps)) }
+            let steps: usize = parts[2]
+                .trim()
+                .parse()
+                .map_err(|_| bad("STEPS is not a whole number"))?;
+            if flag == "--log-range" {
+                spec.log_range = Some((lo, hi, steps))
+            } else {
+                spec.range = Some((lo, hi, steps))
+            }
         }
     }
     expand(&spec, &format!("{flag} {arg}"))?;
@@ -191,9 +211,12 @@ pub fn parse_cli_axis(flag: &str, arg: &str) -> Result<AxisSpec> {
 /// The values of an axis spec, and whether it is log-spaced.
 pub fn expand(spec: &AxisSpec, origin: &str) -> Result<(Vec<AxisValue>, bool)> {
     let bad = |why: String| Error::input(format!("{origin}: axis `{}`: {why}", spec.path));
-    let given = spec.values.is_some() as u8 + spec.range.is_some() as u8 + spec.log_range.is_some() as u8;
+    let given =
+        spec.values.is_some() as u8 + spec.range.is_some() as u8 + spec.log_range.is_some() as u8;
     if given != 1 {
-        return Err(bad("give exactly one of `values`, `range`, `log_range`".into()));
+        return Err(bad(
+            "give exactly one of `values`, `range`, `log_range`".into()
+        ));
     }
     if let Some(v) = &spec.values {
         if v.is_empty() {
@@ -223,9 +246,23 @@ pub fn expand(spec: &AxisSpec, origin: &str) -> Result<(Vec<AxisValue>, bool)> {
     }
     let vals = (0..steps)
         .map(|i| {
-            let t = if steps == 1 { 0.0 } else { i as f64 / (steps - 1) as f64 };
-            let v = if log { (lo.ln() + t * (hi.ln() - lo.ln())).exp() } else { lo + t * (hi - lo) };
-            let v = if i + 1 == steps { hi } else if i == 0 { lo } else { v };
+            let t = if steps == 1 {
+                0.0
+            } else {
+                i as f64 / (steps - 1) as f64
+            };
+            let v = if log {
+                (lo.ln() + t * (hi.ln() - lo.ln())).exp()
+            } else {
+                lo + t * (hi - lo)
+            };
+            let v = if i + 1 == steps {
+                hi
+            } else if i == 0 {
+                lo
+            } else {
+                v
+            };
             AxisValue::Num(round12(v))
         })
         .collect();
@@ -236,10 +273,17 @@ pub fn expand(spec: &AxisSpec, origin: &str) -> Result<(Vec<AxisValue>, bool)> {
 /// arithmetic modes exist: check the values here, then apply them where a run picks its
 /// `Arith` (see `simulate`).
 pub fn numerics_axis(path: &str, values: &[AxisValue]) -> std::result::Result<(), String> {
-    let mut spec = crate::engine::arith::ArithSpec { mode: "fp32".into(), acc: None, scope: Default::default(), policy: None, fold_weight_offset: None };
+    let mut spec = crate::engine::arith::ArithSpec {
+        mode: "fp32".into(),
+        acc: None,
+        scope: Default::default(),
+        policy: None,
+        fold_weight_offset: None,
+    };
     for v in values {
         set_arith(&mut spec, path, v)?;
-        spec.build().map_err(|e| format!("`arith.{path}` = {v}: {e}"))?;
+        spec.build()
+            .map_err(|e| format!("`arith.{path}` = {v}: {e}"))?;
     }
     Ok(())
 }
@@ -247,7 +291,11 @@ pub fn numerics_axis(path: &str, values: &[AxisValue]) -> std::result::Result<()
 /// Set one arithmetic parameter: `arith.mode` (fp32, bf16, fp8-e4m3, lmul-3, lmul:bf16, ...),
 /// `arith.lmul_bits` (K of lmul-K), `arith.acc` (accumulation format), `arith.scope`
 /// (All, Projections, Attention).
-fn set_arith(spec: &mut crate::engine::arith::ArithSpec, path: &str, v: &AxisValue) -> std::result::Result<(), String> {
+fn set_arith(
+    spec: &mut crate::engine::arith::ArithSpec,
+    path: &str,
+    v: &AxisValue,
+) -> std::result::Result<(), String> {
     use crate::engine::arith::Scope;
     let text = match v {
         AxisValue::Num(x) => format!("{x}"),
@@ -256,8 +304,14 @@ fn set_arith(spec: &mut crate::engine::arith::ArithSpec, path: &str, v: &AxisVal
     match path {
         "mode" => spec.mode = text,
         "lmul_bits" => match v.as_f64() {
-            Some(k) if k.fract() == 0.0 && (0.0..=23.0).contains(&k) => spec.mode = format!("lmul-{k}"),
-            _ => return Err(format!("`arith.lmul_bits` = {v}: a whole number of mantissa bits, 0..=23")),
+            Some(k) if k.fract() == 0.0 && (0.0..=23.0).contains(&k) => {
+                spec.mode = format!("lmul-{k}")
+            }
+            _ => {
+                return Err(format!(
+                    "`arith.lmul_bits` = {v}: a whole number of mantissa bits, 0..=23"
+                ));
+            }
         },
         "acc" => spec.acc = Some(text),
         "scope" => {
@@ -265,10 +319,18 @@ fn set_arith(spec: &mut crate::engine::arith::ArithSpec, path: &str, v: &AxisVal
                 "All" | "all" => Scope::All,
                 "Projections" | "projections" => Scope::Projections,
                 "Attention" | "attention" => Scope::Attention,
-                _ => return Err(format!("`arith.scope` = {v}: one of All, Projections, Attention")),
+                _ => {
+                    return Err(format!(
+                        "`arith.scope` = {v}: one of All, Projections, Attention"
+                    ));
+                }
             }
         }
-        _ => return Err(format!("unknown numerics axis `arith.{path}` (valid: arith.mode, arith.lmul_bits, arith.acc, arith.scope)")),
+        _ => {
+            return Err(format!(
+                "unknown numerics axis `arith.{path}` (valid: arith.mode, arith.lmul_bits, arith.acc, arith.scope)"
+            ));
+        }
     }
     Ok(())
 }
@@ -304,7 +366,11 @@ impl Plan {
         let spec = sc.scenario.sweep.clone().unwrap_or_default();
         let here = sc.path.display().to_string();
         let axis_specs: Vec<(String, AxisSpec)> = if ov.axes.is_empty() {
-            spec.axes.iter().enumerate().map(|(i, a)| (format!("{here}: sweep axis {}", i + 1), a.clone())).collect()
+            spec.axes
+                .iter()
+                .enumerate()
+                .map(|(i, a)| (format!("{here}: sweep axis {}", i + 1), a.clone()))
+                .collect()
         } else {
             ov.axes.clone()
         };
@@ -341,11 +407,17 @@ impl Plan {
                 numerics_axis(rest, &values).map_err(bad)?;
                 Target::Numerics(rest.to_string())
             } else {
-                let leaf = paths::resolve(&cm, &a.path).map_err(|e| bad(format!("{e}; or a model parameter `model.<field>`")))?;
+                let leaf = paths::resolve(&cm, &a.path)
+                    .map_err(|e| bad(format!("{e}; or a model parameter `model.<field>`")))?;
                 for v in &values {
                     match v.as_f64() {
                         Some(x) if x.is_finite() && x >= 0.0 => {}
-                        _ => return Err(bad(format!("`{}` = {v}: a cost needs a non-negative number of pJ", a.path))),
+                        _ => {
+                            return Err(bad(format!(
+                                "`{}` = {v}: a cost needs a non-negative number of pJ",
+                                a.path
+                            )));
+                        }
                     }
                 }
                 if let Leaf::MemoryWrite(i) = leaf
@@ -355,11 +427,18 @@ impl Plan {
                 }
                 Target::Cost(leaf_index(&cm, leaf))
             };
-            axes.push(Axis { path: a.path.clone(), values, log, target });
+            axes.push(Axis {
+                path: a.path.clone(),
+                values,
+                log,
+                target,
+            });
         }
         let zip = spec.zip;
         if zip && axes.iter().any(|a| a.values.len() != axes[0].values.len()) {
-            return Err(Error::input(format!("{here}: `zip: true` needs axes of equal length")));
+            return Err(Error::input(format!(
+                "{here}: `zip: true` needs axes of equal length"
+            )));
         }
         let plan = Plan {
             samples: ov.samples.unwrap_or(spec.samples),
@@ -372,12 +451,18 @@ impl Plan {
             descs,
         };
         if plan.n_points() > MAX_POINTS {
-            return Err(Error::input(format!("the grid has {} points; at most {MAX_POINTS}", plan.n_points())));
+            return Err(Error::input(format!(
+                "the grid has {} points; at most {MAX_POINTS}",
+                plan.n_points()
+            )));
         }
         if let Some(b) = &plan.breakeven {
             let ax = plan.breakeven_axis(b)?;
             if plan.axes[ax].values.iter().any(|v| v.as_f64().is_none()) {
-                return Err(Error::input(format!("break-even: axis `{}` is not numeric", plan.axes[ax].path)));
+                return Err(Error::input(format!(
+                    "break-even: axis `{}` is not numeric",
+                    plan.axes[ax].path
+                )));
             }
         }
         Ok(plan)
@@ -387,7 +472,14 @@ impl Plan {
         match &b.axis {
             None => Ok(0),
             Some(p) => self.axes.iter().position(|a| &a.path == p).ok_or_else(|| {
-                Error::input(format!("break-even axis `{p}` is not a swept axis ({})", self.axes.iter().map(|a| a.path.as_str()).collect::<Vec<_>>().join(", ")))
+                Error::input(format!(
+                    "break-even axis `{p}` is not a swept axis ({})",
+                    self.axes
+                        .iter()
+                        .map(|a| a.path.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
             }),
         }
     }
@@ -402,7 +494,9 @@ impl Plan {
             crate::scenario::Input::Synthetic => format!("synthetic tokens (seed {})", s.seed),
             crate::scenario::Input::Text(p) => format!("text {p}"),
             crate::scenario::Input::Digits(p) => format!("digits {p}"),
-            crate::scenario::Input::SeededImage { size } => format!("seeded {size}x{size} image (seed {})", s.seed),
+            crate::scenario::Input::SeededImage { size } => {
+                format!("seeded {size}x{size} image (seed {})", s.seed)
+            }
         };
         SweepMeta {
             picojoule_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -414,7 +508,16 @@ impl Plan {
             hardware: self.hw.model.name.clone(),
             hardware_sha256: self.hw.sha256.clone(),
             convention: crate::report::CONVENTION_FULL.to_string(),
-            axes: self.axes.iter().map(|a| MetaAxis { path: a.path.clone(), kind: a.kind().into(), log: a.log, values: a.values.clone() }).collect(),
+            axes: self
+                .axes
+                .iter()
+                .map(|a| MetaAxis {
+                    path: a.path.clone(),
+                    kind: a.kind().into(),
+                    log: a.log,
+                    values: a.values.clone(),
+                })
+                .collect(),
             zip: self.zip,
             points: self.n_points(),
             samples: self.samples,
@@ -427,7 +530,11 @@ pub fn grid_points(axes: &[Axis], zip: bool) -> usize {
     if axes.is_empty() {
         return 1;
     }
-    if zip { axes[0].values.len() } else { axes.iter().map(|a| a.values.len()).product() }
+    if zip {
+        axes[0].values.len()
+    } else {
+        axes.iter().map(|a| a.values.len()).product()
+    }
 }
 
 /// The value index of each axis at point `p` (first axis slowest).
@@ -452,7 +559,10 @@ pub fn shard_range(n: usize, k: usize, of: usize) -> std::ops::Range<usize> {
 pub fn parse_shard(s: &str) -> Result<(usize, usize)> {
     let bad = || Error::input(format!("--shard {s}: expected K/N with 1 <= K <= N"));
     let (k, n) = s.split_once('/').ok_or_else(bad)?;
-    let (k, n): (usize, usize) = (k.trim().parse().map_err(|_| bad())?, n.trim().parse().map_err(|_| bad())?);
+    let (k, n): (usize, usize) = (
+        k.trim().parse().map_err(|_| bad())?,
+        n.trim().parse().map_err(|_| bad())?,
+    );
     if k == 0 || n == 0 || k > n {
         return Err(bad());
     }
@@ -541,7 +651,11 @@ pub struct SweepResult {
 }
 
 impl SweepResult {
-    pub fn new(meta: SweepMeta, shard: Option<(usize, usize)>, mut rows: Vec<SweepRow>) -> SweepResult {
+    pub fn new(
+        meta: SweepMeta,
+        shard: Option<(usize, usize)>,
+        mut rows: Vec<SweepRow>,
+    ) -> SweepResult {
         rows.sort_by_key(|r| r.point);
         let complete = {
             let mut seen = vec![false; meta.points];
@@ -556,7 +670,12 @@ impl SweepResult {
             (Some(spec), true) => Some(breakeven(&meta, &rows, spec)),
             _ => None,
         };
-        SweepResult { meta, shard, rows, breakeven: be }
+        SweepResult {
+            meta,
+            shard,
+            rows,
+            breakeven: be,
+        }
     }
 }
 
@@ -586,7 +705,11 @@ struct Sim {
 impl Sim {
     fn new(out: RunOutput, cm: &CostModel) -> Sim {
         let t = out.ledger.totals();
-        let unpriced = crate::hardware::price(&out.ledger, cm).unpriced.iter().filter(|u| !u.excluded).count();
+        let unpriced = crate::hardware::price(&out.ledger, cm)
+            .unpriced
+            .iter()
+            .filter(|u| !u.excluded)
+            .count();
         Sim {
             mac: t.op_total(Op::Mac),
             ac: t.op_total(Op::Ac),
@@ -618,8 +741,16 @@ pub struct Pricer<'a> {
 impl<'a> Pricer<'a> {
     pub fn new(plan: &'a Plan) -> Pricer<'a> {
         let energies = leaf_energies(&plan.cm);
-        let uncertain = (0..energies.len()).filter(|&i| is_uncertain(energies[i])).collect();
-        Pricer { plan, base_theta: theta(&plan.cm), energies, uncertain, dims: plan.axes.iter().map(|a| a.values.len()).collect() }
+        let uncertain = (0..energies.len())
+            .filter(|&i| is_uncertain(energies[i]))
+            .collect();
+        Pricer {
+            plan,
+            base_theta: theta(&plan.cm),
+            energies,
+            uncertain,
+            dims: plan.axes.iter().map(|a| a.values.len()).collect(),
+        }
     }
 
     fn theta_at(&self, idx: &[usize]) -> (Vec<f64>, Vec<bool>) {
@@ -634,11 +765,23 @@ impl<'a> Pricer<'a> {
         (th, fixed)
     }
 
-    fn point(&self, p: usize, sims: &[Sim], set: &CompiledSet, scratch: &mut (Vec<f64>, Vec<PointEnergy>)) -> PointRecord {
+    fn point(
+        &self,
+        p: usize,
+        sims: &[Sim],
+        set: &CompiledSet,
+        scratch: &mut (Vec<f64>, Vec<PointEnergy>),
+    ) -> PointRecord {
         let (vals, energies) = scratch;
         let idx = grid_index(&self.dims, self.plan.zip, p);
         let (th, fixed) = self.theta_at(&idx);
-        let values: Vec<AxisValue> = self.plan.axes.iter().zip(&idx).map(|(a, &i)| a.values[i].clone()).collect();
+        let values: Vec<AxisValue> = self
+            .plan
+            .axes
+            .iter()
+            .zip(&idx)
+            .map(|(a, &i)| a.values[i].clone())
+            .collect();
         let mut mc: Vec<Vec<f64>> = vec![Vec::new(); sims.len()];
         if self.plan.samples > 0 {
             let seed = splitmix(self.plan.sc.scenario.seed ^ splitmix(p as u64));
@@ -665,7 +808,11 @@ impl<'a> Pricer<'a> {
             .map(|((s, mut draws), e)| {
                 let mc = (!draws.is_empty()).then(|| {
                     draws.sort_by(f64::total_cmp);
-                    Mc { p05: quantile(&draws, 0.05), p50: quantile(&draws, 0.5), p95: quantile(&draws, 0.95) }
+                    Mc {
+                        p05: quantile(&draws, 0.05),
+                        p50: quantile(&draws, 0.5),
+                        p95: quantile(&draws, 0.95),
+                    }
                 });
                 SweepRow {
                     point: p,
@@ -724,13 +871,16 @@ fn simulate(plan: &Plan, model_axes: &[usize], midx: &[usize], run: usize) -> Re
     for (&ax, &vi) in model_axes.iter().zip(midx) {
         let a = &plan.axes[ax];
         if let Target::Numerics(p) = &a.target {
-            let mut arith = spec.arith.clone().unwrap_or(crate::engine::arith::ArithSpec {
-                mode: "fp32".into(),
-                acc: None,
-                scope: Default::default(),
-                policy: None,
-                fold_weight_offset: None,
-            });
+            let mut arith = spec
+                .arith
+                .clone()
+                .unwrap_or(crate::engine::arith::ArithSpec {
+                    mode: "fp32".into(),
+                    acc: None,
+                    scope: Default::default(),
+                    policy: None,
+                    fold_weight_offset: None,
+                });
             set_arith(&mut arith, p, &a.values[vi]).map_err(Error::input)?;
             spec.arith = Some(arith);
         }
@@ -743,7 +893,12 @@ pub fn read_points(path: &Path) -> Result<Vec<PointRecord>> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
-        Err(source) => return Err(Error::Read { path: path.to_path_buf(), source }),
+        Err(source) => {
+            return Err(Error::Read {
+                path: path.to_path_buf(),
+                source,
+            });
+        }
     };
     let complete = match text.rfind('\n') {
         Some(i) => &text[..=i],
@@ -754,8 +909,13 @@ pub fn read_points(path: &Path) -> Result<Vec<PointRecord>> {
         if line.trim().is_empty() {
             continue;
         }
-        let rec: PointRecord = serde_json::from_str(line)
-            .map_err(|e| Error::input(format!("{}:{}: not a sweep point: {e}", path.display(), n + 1)))?;
+        let rec: PointRecord = serde_json::from_str(line).map_err(|e| {
+            Error::input(format!(
+                "{}:{}: not a sweep point: {e}",
+                path.display(),
+                n + 1
+            ))
+        })?;
         out.push(rec);
     }
     Ok(out)
@@ -779,7 +939,10 @@ struct PointsWriter {
 
 impl PointsWriter {
     fn append(&mut self, recs: &[PointRecord]) -> Result<()> {
-        let err = |source| Error::Write { path: self.path.clone(), source };
+        let err = |source| Error::Write {
+            path: self.path.clone(),
+            source,
+        };
         let text: String = recs.iter().map(points_line).collect();
         self.file.write_all(text.as_bytes()).map_err(err)?;
         self.file.sync_data().map_err(err)
@@ -790,8 +953,13 @@ fn progress_bar(show: bool, len: u64, msg: &str) -> indicatif::ProgressBar {
     if !show || !std::io::stderr().is_terminal() {
         return indicatif::ProgressBar::hidden();
     }
-    let pb = indicatif::ProgressBar::with_draw_target(Some(len), indicatif::ProgressDrawTarget::stderr());
-    if let Ok(style) = indicatif::ProgressStyle::with_template("{msg:>12} [{bar:30}] {pos}/{len} {per_sec} eta {eta}") {
+    let pb = indicatif::ProgressBar::with_draw_target(
+        Some(len),
+        indicatif::ProgressDrawTarget::stderr(),
+    );
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{msg:>12} [{bar:30}] {pos}/{len} {per_sec} eta {eta}",
+    ) {
         pb.set_style(style.progress_chars("=> "));
     }
     pb.set_message(msg.to_string());
@@ -810,8 +978,14 @@ pub fn run_sweep(plan: &Plan, opts: &Options) -> Result<SweepResult> {
     let mut done: BTreeMap<usize, PointRecord> = BTreeMap::new();
     let mut writer = None;
     if let Some(dir) = &opts.out {
-        std::fs::create_dir_all(dir).map_err(|source| Error::Write { path: dir.clone(), source })?;
-        let mf = MetaFile { meta: meta.clone(), shard: opts.shard };
+        std::fs::create_dir_all(dir).map_err(|source| Error::Write {
+            path: dir.clone(),
+            source,
+        })?;
+        let mf = MetaFile {
+            meta: meta.clone(),
+            shard: opts.shard,
+        };
         let points_path = dir.join(POINTS_FILE);
         if opts.resume && dir.join(META_FILE).exists() {
             let old = read_meta(dir)?;
@@ -827,20 +1001,31 @@ pub fn run_sweep(plan: &Plan, opts: &Options) -> Result<SweepResult> {
                 }
             }
         }
-        write_atomic(&dir.join(META_FILE), (serde_json::to_string_pretty(&mf).expect("meta serialises") + "\n").as_bytes())?;
+        write_atomic(
+            &dir.join(META_FILE),
+            (serde_json::to_string_pretty(&mf).expect("meta serialises") + "\n").as_bytes(),
+        )?;
         // Rewrite the file with only complete, kept lines, then append.
         let kept: String = done.values().map(points_line).collect();
         write_atomic(&points_path, kept.as_bytes())?;
         let file = std::fs::OpenOptions::new()
             .append(true)
             .open(&points_path)
-            .map_err(|source| Error::Write { path: points_path.clone(), source })?;
-        writer = Some(PointsWriter { file, path: points_path });
+            .map_err(|source| Error::Write {
+                path: points_path.clone(),
+                source,
+            })?;
+        writer = Some(PointsWriter {
+            file,
+            path: points_path,
+        });
     }
     let todo: Vec<usize> = range.clone().filter(|p| !done.contains_key(p)).collect();
 
     // Group the pending points by model point.
-    let model_axes: Vec<usize> = (0..plan.axes.len()).filter(|&i| !matches!(plan.axes[i].target, Target::Cost(_))).collect();
+    let model_axes: Vec<usize> = (0..plan.axes.len())
+        .filter(|&i| !matches!(plan.axes[i].target, Target::Cost(_)))
+        .collect();
     let dims: Vec<usize> = plan.axes.iter().map(|a| a.values.len()).collect();
     let mut groups: BTreeMap<Vec<usize>, Vec<usize>> = BTreeMap::new();
     let mut order: Vec<Vec<usize>> = Vec::new();
@@ -861,7 +1046,9 @@ pub fn run_sweep(plan: &Plan, opts: &Options) -> Result<SweepResult> {
     let point_bar = progress_bar(opts.progress, todo.len() as u64, "pricing");
     let mut fresh: Vec<PointRecord> = Vec::new();
     for batch in order.chunks(2 * threads) {
-        let jobs: Vec<(usize, usize)> = (0..batch.len()).flat_map(|g| (0..runs).map(move |r| (g, r))).collect();
+        let jobs: Vec<(usize, usize)> = (0..batch.len())
+            .flat_map(|g| (0..runs).map(move |r| (g, r)))
+            .collect();
         let outs: Vec<RunOutput> = jobs
             .par_iter()
             .map(|&(g, r)| {
@@ -872,15 +1059,27 @@ pub fn run_sweep(plan: &Plan, opts: &Options) -> Result<SweepResult> {
             .collect::<Result<Vec<_>>>()?;
         // Jobs are group-major, so each group's runs are `runs` consecutive outputs.
         let mut outs = outs.into_iter();
-        let sims: Vec<Vec<Sim>> = batch.iter().map(|_| outs.by_ref().take(runs).map(|o| Sim::new(o, &plan.cm)).collect()).collect();
+        let sims: Vec<Vec<Sim>> = batch
+            .iter()
+            .map(|_| {
+                outs.by_ref()
+                    .take(runs)
+                    .map(|o| Sim::new(o, &plan.cm))
+                    .collect()
+            })
+            .collect();
         for (g, m) in batch.iter().enumerate() {
             let pts = &groups[m];
-            let ledgers: Vec<&crate::ledger::Ledger> = sims[g].iter().map(|s| &s.out.ledger).collect();
+            let ledgers: Vec<&crate::ledger::Ledger> =
+                sims[g].iter().map(|s| &s.out.ledger).collect();
             let set = CompiledSet::new(&ledgers, &plan.cm);
             for chunk in pts.chunks(4096) {
                 let recs: Vec<PointRecord> = chunk
                     .par_iter()
-                    .map_init(|| (Vec::new(), Vec::new()), |scratch, &p| pricer.point(p, &sims[g], &set, scratch))
+                    .map_init(
+                        || (Vec::new(), Vec::new()),
+                        |scratch, &p| pricer.point(p, &sims[g], &set, scratch),
+                    )
                     .collect();
                 if let Some(w) = writer.as_mut() {
                     w.append(&recs)?;
@@ -892,7 +1091,11 @@ pub fn run_sweep(plan: &Plan, opts: &Options) -> Result<SweepResult> {
     }
     sim_bar.finish_and_clear();
     point_bar.finish_and_clear();
-    let rows: Vec<SweepRow> = done.into_values().chain(fresh).flat_map(|r| r.rows).collect();
+    let rows: Vec<SweepRow> = done
+        .into_values()
+        .chain(fresh)
+        .flat_map(|r| r.rows)
+        .collect();
     Ok(SweepResult::new(meta, opts.shard, rows))
 }
 
@@ -907,17 +1110,30 @@ pub fn merge(dirs: &[PathBuf]) -> Result<SweepResult> {
         match &meta {
             None => meta = Some(mf.meta.clone()),
             Some(m) if *m != mf.meta => {
-                return Err(Error::input(format!("{}: a different sweep from {} (scenario, cost model, axes or samples differ)", dir.display(), dirs[0].display())));
+                return Err(Error::input(format!(
+                    "{}: a different sweep from {} (scenario, cost model, axes or samples differ)",
+                    dir.display(),
+                    dirs[0].display()
+                )));
             }
             _ => {}
         }
         for rec in read_points(&dir.join(POINTS_FILE))? {
             if rec.point >= mf.meta.points {
-                return Err(Error::input(format!("{}: point {} is outside the grid of {} points", dir.display(), rec.point, mf.meta.points)));
+                return Err(Error::input(format!(
+                    "{}: point {} is outside the grid of {} points",
+                    dir.display(),
+                    rec.point,
+                    mf.meta.points
+                )));
             }
             if let Some(old) = points.get(&rec.point) {
                 if old.rows != rec.rows {
-                    return Err(Error::input(format!("{}: point {} differs from the same point in another folder", dir.display(), rec.point)));
+                    return Err(Error::input(format!(
+                        "{}: point {} differs from the same point in another folder",
+                        dir.display(),
+                        rec.point
+                    )));
                 }
                 continue;
             }
@@ -925,7 +1141,9 @@ pub fn merge(dirs: &[PathBuf]) -> Result<SweepResult> {
         }
     }
     let meta = meta.ok_or_else(|| Error::input("merge: name at least one folder"))?;
-    let missing: Vec<usize> = (0..meta.points).filter(|p| !points.contains_key(p)).collect();
+    let missing: Vec<usize> = (0..meta.points)
+        .filter(|p| !points.contains_key(p))
+        .collect();
     if !missing.is_empty() {
         let show: Vec<String> = missing.iter().take(10).map(|p| p.to_string()).collect();
         return Err(Error::input(format!(
@@ -941,13 +1159,20 @@ pub fn merge(dirs: &[PathBuf]) -> Result<SweepResult> {
 
 /// Energy by kind of a row, by name.
 pub fn kind_energy(row: &SweepRow, kind: &str) -> f64 {
-    KINDS.iter().position(|k| *k == kind).map(|i| row.by_kind[i]).unwrap_or(0.0)
+    KINDS
+        .iter()
+        .position(|k| *k == kind)
+        .map(|i| row.by_kind[i])
+        .unwrap_or(0.0)
 }
 
 /// Write the sweep's tables and plots into `dir` (atomically, file by file).
 pub fn write_outputs(res: &SweepResult, dir: &Path) -> Result<Vec<PathBuf>> {
     use crate::report::sweep_table;
-    std::fs::create_dir_all(dir).map_err(|source| Error::Write { path: dir.to_path_buf(), source })?;
+    std::fs::create_dir_all(dir).map_err(|source| Error::Write {
+        path: dir.to_path_buf(),
+        source,
+    })?;
     let mut written = Vec::new();
     for (name, text) in [
         ("sweep.csv", sweep_table::render_csv(res)),

@@ -10,7 +10,8 @@ use crate::models::ModelDesc;
 
 /// The family's fields: `{"SpikeGpt": {...}}` is entered transparently.
 fn body(v: &mut Value) -> &mut Value {
-    let is_wrapper = matches!(v, Value::Object(m) if m.len() == 1 && m.values().all(Value::is_object));
+    let is_wrapper =
+        matches!(v, Value::Object(m) if m.len() == 1 && m.values().all(Value::is_object));
     if is_wrapper {
         let Value::Object(m) = v else { unreachable!() };
         return m.values_mut().next().expect("one key");
@@ -22,7 +23,11 @@ fn collect(prefix: &str, v: &Value, out: &mut Vec<String>) {
     match v {
         Value::Object(m) => {
             for (k, x) in m {
-                let p = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                let p = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
                 collect(&p, x, out);
             }
         }
@@ -50,16 +55,30 @@ fn new_value(old: &Value, value: &AxisValue, path: &str) -> Result<Value, String
             if x.fract() != 0.0 || !x.is_finite() {
                 return Err(bad("an integer"));
             }
-            if *x >= 0.0 { Value::from(*x as u64) } else { Value::from(*x as i64) }
+            if *x >= 0.0 {
+                Value::from(*x as u64)
+            } else {
+                Value::from(*x as i64)
+            }
         }
-        (Value::Number(_), AxisValue::Num(x)) => serde_json::Number::from_f64(*x).map(Value::Number).ok_or_else(|| bad("a finite number"))?,
+        (Value::Number(_), AxisValue::Num(x)) => serde_json::Number::from_f64(*x)
+            .map(Value::Number)
+            .ok_or_else(|| bad("a finite number"))?,
         (Value::Bool(_), AxisValue::Num(x)) if *x == 0.0 || *x == 1.0 => Value::Bool(*x == 1.0),
-        (Value::Bool(_), AxisValue::Text(t)) => Value::Bool(t.parse().map_err(|_| bad("true or false"))?),
+        (Value::Bool(_), AxisValue::Text(t)) => {
+            Value::Bool(t.parse().map_err(|_| bad("true or false"))?)
+        }
         (Value::String(_), v) => Value::String(v.to_string()),
-        (Value::Null, AxisValue::Num(x)) => serde_json::Number::from_f64(*x).map(Value::Number).ok_or_else(|| bad("a finite number"))?,
+        (Value::Null, AxisValue::Num(x)) => serde_json::Number::from_f64(*x)
+            .map(Value::Number)
+            .ok_or_else(|| bad("a finite number"))?,
         (Value::Null, AxisValue::Text(t)) => Value::String(t.clone()),
         (Value::Number(_), AxisValue::Text(_)) => return Err(bad("a number")),
-        _ => return Err(format!("model.{path}: not a single value (set one of its fields)")),
+        _ => {
+            return Err(format!(
+                "model.{path}: not a single value (set one of its fields)"
+            ));
+        }
     })
 }
 
@@ -70,7 +89,11 @@ pub fn apply(desc: &ModelDesc, path: &str, value: &AxisValue) -> Result<ModelDes
         format!(
             "unknown model parameter `model.{path}` for model `{}` (valid: {})",
             desc.name(),
-            leaf_paths(desc).iter().map(|p| format!("model.{p}")).collect::<Vec<_>>().join(", ")
+            leaf_paths(desc)
+                .iter()
+                .map(|p| format!("model.{p}"))
+                .collect::<Vec<_>>()
+                .join(", ")
         )
     };
     {
@@ -78,15 +101,21 @@ pub fn apply(desc: &ModelDesc, path: &str, value: &AxisValue) -> Result<ModelDes
         for seg in path.split('.') {
             cur = match cur {
                 Value::Object(m) => m.get_mut(seg).ok_or_else(unknown)?,
-                Value::Array(a) => seg.parse::<usize>().ok().and_then(|i| a.get_mut(i)).ok_or_else(unknown)?,
+                Value::Array(a) => seg
+                    .parse::<usize>()
+                    .ok()
+                    .and_then(|i| a.get_mut(i))
+                    .ok_or_else(unknown)?,
                 _ => return Err(unknown()),
             };
         }
         let replaced = new_value(cur, value, path)?;
         *cur = replaced;
     }
-    let out: ModelDesc = serde_json::from_value(root).map_err(|e| format!("model.{path} = {value}: {e}"))?;
-    out.validate().map_err(|e| format!("model.{path} = {value}: {e}"))?;
+    let out: ModelDesc =
+        serde_json::from_value(root).map_err(|e| format!("model.{path} = {value}: {e}"))?;
+    out.validate()
+        .map_err(|e| format!("model.{path} = {value}: {e}"))?;
     Ok(out)
 }
 
@@ -96,7 +125,11 @@ mod tests {
     use crate::models::spikegpt::{Config, WeightsSpec};
 
     fn tiny() -> ModelDesc {
-        let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/models/spikegpt-tiny.ron")).unwrap();
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/models/spikegpt-tiny.ron"
+        ))
+        .unwrap();
         crate::error::parse_ron(std::path::Path::new("tiny.ron"), &text).unwrap()
     }
 
@@ -124,11 +157,18 @@ mod tests {
     fn unknown_paths_and_bad_values_are_explained() {
         let d = tiny();
         let e = apply(&d, "lif.colour", &AxisValue::Num(1.0)).unwrap_err();
-        assert!(e.contains("model.lif.v_threshold") && e.contains("model.n_layer"), "{e}");
+        assert!(
+            e.contains("model.lif.v_threshold") && e.contains("model.n_layer"),
+            "{e}"
+        );
         let e = apply(&d, "n_layer", &AxisValue::Num(1.5)).unwrap_err();
         assert!(e.contains("integer"), "{e}");
         let e = apply(&d, "n_layer", &AxisValue::Num(0.0)).unwrap_err();
         assert!(e.contains("n_layer must be"), "{e}");
-        assert!(apply(&d, "lif", &AxisValue::Num(1.0)).unwrap_err().contains("not a single value"));
+        assert!(
+            apply(&d, "lif", &AxisValue::Num(1.0))
+                .unwrap_err()
+                .contains("not a single value")
+        );
     }
 }

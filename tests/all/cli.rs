@@ -5,11 +5,18 @@ fn quickstart_runs_and_prints_a_table_with_all_three_forms() {
     let o = picojoule(&["run", "scenarios/quickstart.ron"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let out = stdout(&o);
-    for form in ["spikegpt-tiny/reference", "spikegpt-tiny/spike_driven", "spikegpt-tiny/non_spiking"] {
+    for form in [
+        "spikegpt-tiny/reference",
+        "spikegpt-tiny/spike_driven",
+        "spikegpt-tiny/non_spiking",
+    ] {
         assert!(out.contains(form), "{out}");
     }
     assert!(out.contains("horowitz45"));
-    assert!(out.contains("unpriced"), "unpriced work must be named: {out}");
+    assert!(
+        out.contains("unpriced"),
+        "unpriced work must be named: {out}"
+    );
 }
 
 #[test]
@@ -20,17 +27,31 @@ fn json_report_has_the_documented_keys() {
     let runs = v["runs"].as_array().unwrap();
     assert_eq!(runs.len(), 3);
     for run in runs {
-        for k in ["model", "variant", "hardware", "tokens", "totals", "layers", "metrics"] {
+        for k in [
+            "model", "variant", "hardware", "tokens", "totals", "layers", "metrics",
+        ] {
             assert!(run.get(k).is_some(), "missing {k}");
         }
-        for k in ["mac", "ac", "synops", "spikes", "neuron_updates", "energy_pj"] {
+        for k in [
+            "mac",
+            "ac",
+            "synops",
+            "spikes",
+            "neuron_updates",
+            "energy_pj",
+        ] {
             assert!(run["totals"].get(k).is_some(), "missing totals.{k}");
         }
         let layer = &run["layers"][0];
         for k in ["name", "mac", "ac", "energy_pj"] {
             assert!(layer.get(k).is_some(), "missing layers[].{k}");
         }
-        for k in ["Effective_MACs", "Effective_ACs", "Dense", "MembraneUpdates"] {
+        for k in [
+            "Effective_MACs",
+            "Effective_ACs",
+            "Dense",
+            "MembraneUpdates",
+        ] {
             assert!(run["metrics"].get(k).is_some(), "missing metrics.{k}");
         }
     }
@@ -44,7 +65,14 @@ fn json_report_has_the_documented_keys() {
 fn out_dir_gets_reports_and_ledger_that_agree_with_stdout() {
     let dir = temp_dir("out");
     let d = dir.to_str().unwrap();
-    let o = picojoule(&["run", "scenarios/quickstart.ron", "--format", "json", "--out", d]);
+    let o = picojoule(&[
+        "run",
+        "scenarios/quickstart.ron",
+        "--format",
+        "json",
+        "--out",
+        d,
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     for f in ["report.json", "report.csv", "report.md", "ledger.json"] {
         assert!(dir.join(f).exists(), "{f} missing");
@@ -53,14 +81,32 @@ fn out_dir_gets_reports_and_ledger_that_agree_with_stdout() {
     let csv = std::fs::read_to_string(dir.join("report.csv")).unwrap();
     assert!(csv.starts_with("run,model,variant"));
     assert_eq!(csv.lines().filter(|l| l.contains(",TOTAL,")).count(), 3);
-    let leftovers: Vec<_> = std::fs::read_dir(&dir).unwrap().filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().ends_with(".tmp")).collect();
+    let leftovers: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+        .collect();
     assert!(leftovers.is_empty(), "temporary files left behind");
 }
 
 #[test]
 fn same_scenario_gives_byte_identical_json_on_one_and_two_threads() {
-    let a = picojoule(&["run", "scenarios/quickstart.ron", "--format", "json", "--threads", "1"]);
-    let b = picojoule(&["run", "scenarios/quickstart.ron", "--format", "json", "--threads", "2"]);
+    let a = picojoule(&[
+        "run",
+        "scenarios/quickstart.ron",
+        "--format",
+        "json",
+        "--threads",
+        "1",
+    ]);
+    let b = picojoule(&[
+        "run",
+        "scenarios/quickstart.ron",
+        "--format",
+        "json",
+        "--threads",
+        "2",
+    ]);
     assert!(a.status.success() && b.status.success());
     assert_eq!(a.stdout, b.stdout);
 }
@@ -68,19 +114,30 @@ fn same_scenario_gives_byte_identical_json_on_one_and_two_threads() {
 #[test]
 fn malformed_scenario_names_file_line_and_column_with_exit_code_2() {
     let dir = temp_dir("bad-ron");
-    let p = write(&dir, "bad.ron", "Scenario(\n  name: \"x\",\n  seed: \"forty\",\n)\n");
+    let p = write(
+        &dir,
+        "bad.ron",
+        "Scenario(\n  name: \"x\",\n  seed: \"forty\",\n)\n",
+    );
     let o = picojoule(&["run", p.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
     let err = stderr(&o);
     assert!(err.contains("bad.ron:3:"), "{err}");
-    assert!(err.contains("seed: \"forty\""), "the offending line is shown: {err}");
+    assert!(
+        err.contains("seed: \"forty\""),
+        "the offending line is shown: {err}"
+    );
     assert!(!err.contains("panicked"));
 }
 
 #[test]
 fn unknown_scenario_field_lists_the_valid_ones() {
     let dir = temp_dir("unknown-field");
-    let p = write(&dir, "s.ron", "Scenario(name: \"x\", hardware: \"horowitz45\", input: Synthetic, tokens: 4, runs: [], colour: 1)");
+    let p = write(
+        &dir,
+        "s.ron",
+        "Scenario(name: \"x\", hardware: \"horowitz45\", input: Synthetic, tokens: 4, runs: [], colour: 1)",
+    );
     let o = picojoule(&["run", p.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
     let err = stderr(&o);
@@ -94,7 +151,11 @@ fn missing_file_and_unknown_hardware_are_input_errors() {
     assert!(stderr(&o).contains("no/such/scenario.ron"));
     let o = picojoule(&["hardware", "show", "nonesuch"]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("horowitz45"), "lists the presets: {}", stderr(&o));
+    assert!(
+        stderr(&o).contains("horowitz45"),
+        "lists the presets: {}",
+        stderr(&o)
+    );
 }
 
 #[test]
@@ -109,9 +170,19 @@ fn hardware_show_prints_every_entry_with_value_unit_and_source() {
     let o = picojoule(&["hardware", "show", "horowitz45"]);
     assert!(o.status.success());
     let out = stdout(&o);
-    let mul = out.lines().find(|l| l.starts_with("mul.fp32\t")).expect("mul.fp32 line");
-    assert!(mul.contains("3.7") && mul.contains("pJ") && mul.contains("Horowitz"), "{mul}");
-    assert!(out.lines().any(|l| l.starts_with("memory.dram.read\t1300..2600")), "{out}");
+    let mul = out
+        .lines()
+        .find(|l| l.starts_with("mul.fp32\t"))
+        .expect("mul.fp32 line");
+    assert!(
+        mul.contains("3.7") && mul.contains("pJ") && mul.contains("Horowitz"),
+        "{mul}"
+    );
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("memory.dram.read\t1300..2600")),
+        "{out}"
+    );
     let list = stdout(&picojoule(&["hardware", "list"]));
     assert!(list.contains("horowitz45") && list.contains("jouppi7"));
 }
@@ -126,5 +197,8 @@ fn inspect_reports_parameters_and_executed_dense_macs() {
     assert!(out.contains(&format!("parameters {params}")), "{out}");
     // Dense MACs per token: 2 blocks x (4 d^2 + 2 * 4 d^2 + d^2) + V d.
     let dense = 2 * (13 * 64 * 64) + 96 * 64;
-    assert!(out.contains(&format!("dense MACs per token {dense}")), "{out}");
+    assert!(
+        out.contains(&format!("dense MACs per token {dense}")),
+        "{out}"
+    );
 }

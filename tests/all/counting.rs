@@ -2,7 +2,7 @@ use picojoule::engine::lif::LifConfig;
 use picojoule::engine::linear::Linear;
 use picojoule::engine::{Arith, SpikeTrain};
 use picojoule::ledger::{Counts, Ledger, Op};
-use picojoule::models::spikegpt::{seeded_weights, Config, SpikeGpt, Variant, WeightsSpec};
+use picojoule::models::spikegpt::{Config, SpikeGpt, Variant, WeightsSpec, seeded_weights};
 
 fn tiny(variant: Variant) -> (Config, SpikeGpt) {
     let cfg = Config {
@@ -77,10 +77,22 @@ fn spike_driven_acs_equal_input_spikes_times_fan_out() {
     }
     // Each projection sees this token's spikes and the previous token's (token shift).
     let shifted = |s: &[u64]| s.iter().sum::<u64>() + s[..s.len() - 1].iter().sum::<u64>();
-    assert_eq!(l.subtree("blocks.0.att.key").op_total(Op::Ac), shifted(&emb_spikes) * d);
-    assert_eq!(l.subtree("blocks.0.att.value").op_total(Op::Ac), shifted(&emb_spikes) * d);
-    assert_eq!(l.subtree("blocks.0.ffn.key").op_total(Op::Ac), shifted(&lif1_spikes) * h);
-    assert_eq!(l.subtree("blocks.0.ffn.receptance").op_total(Op::Ac), shifted(&lif1_spikes) * d);
+    assert_eq!(
+        l.subtree("blocks.0.att.key").op_total(Op::Ac),
+        shifted(&emb_spikes) * d
+    );
+    assert_eq!(
+        l.subtree("blocks.0.att.value").op_total(Op::Ac),
+        shifted(&emb_spikes) * d
+    );
+    assert_eq!(
+        l.subtree("blocks.0.ffn.key").op_total(Op::Ac),
+        shifted(&lif1_spikes) * h
+    );
+    assert_eq!(
+        l.subtree("blocks.0.ffn.receptance").op_total(Op::Ac),
+        shifted(&lif1_spikes) * d
+    );
     assert_eq!(l.subtree("blocks.0.att.key").op_total(Op::Mac), 0);
 }
 
@@ -97,14 +109,24 @@ fn dense_projections_do_in_times_out_macs_per_token() {
     let d = cfg.n_embd as u64;
     // Dense synaptic operations are in x out per token; executed MACs skip exact-zero inputs
     // (the token shift of the first token gives some), so they are a multiple of fan-out.
-    for layer in ["blocks.0.att.key", "blocks.1.att.receptance", "blocks.1.ffn.receptance"] {
+    for layer in [
+        "blocks.0.att.key",
+        "blocks.1.att.receptance",
+        "blocks.1.ffn.receptance",
+    ] {
         let c = l.subtree(layer);
         assert_eq!(c.op_total(Op::DenseSynop), d * d * n, "{layer}");
-        assert!(c.op_total(Op::Mac) <= d * d * n && c.op_total(Op::Mac) > d * d * (n - 1), "{layer}");
+        assert!(
+            c.op_total(Op::Mac) <= d * d * n && c.op_total(Op::Mac) > d * d * (n - 1),
+            "{layer}"
+        );
         assert_eq!(c.op_total(Op::Mac) % d, 0, "{layer}");
     }
     // The head reads the final layer norm's output, which has no exact zeros.
-    assert_eq!(l.subtree("head").op_total(Op::Mac), d * cfg.vocab_size as u64 * n);
+    assert_eq!(
+        l.subtree("head").op_total(Op::Mac),
+        d * cfg.vocab_size as u64 * n
+    );
     // The value projection after ReLU^2 skips zero inputs: effective <= dense.
     let v = l.subtree("blocks.0.ffn.value");
     assert!(v.op_total(Op::Mac) < v.op_total(Op::DenseSynop));
@@ -139,7 +161,8 @@ fn membrane_state_is_carried_across_tokens() {
     m.step(2, &mut st, &arith, &mut l2);
     let first = l2.clone();
     m.step(2, &mut st, &arith, &mut l2);
-    let second_only: u64 = l2.totals().op_total(Op::MembraneChange) - first.totals().op_total(Op::MembraneChange);
+    let second_only: u64 =
+        l2.totals().op_total(Op::MembraneChange) - first.totals().op_total(Op::MembraneChange);
     assert!(second_only > 0);
     assert_ne!(st.logits.iter().sum::<f32>(), 0.0);
 }

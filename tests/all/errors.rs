@@ -7,7 +7,10 @@ fn run_expect_2(dir: &std::path::Path, scenario: &str, needles: &[&str]) {
     let o = picojoule(&["run", p.to_str().unwrap()]);
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(2), "{err}");
-    assert!(!err.contains("panicked") && !err.contains("backtrace"), "{err}");
+    assert!(
+        !err.contains("panicked") && !err.contains("backtrace"),
+        "{err}"
+    );
     for n in needles {
         assert!(err.contains(n), "expected `{n}` in: {err}");
     }
@@ -16,26 +19,53 @@ fn run_expect_2(dir: &std::path::Path, scenario: &str, needles: &[&str]) {
 #[test]
 fn wrong_type_names_file_line_and_expected_type() {
     let dir = temp_dir("err-type");
-    run_expect_2(&dir, "Scenario(name: \"x\", hardware: \"horowitz45\", input: Synthetic,\n tokens: \"many\", runs: [])", &["s.ron:2:", "tokens: \"many\""]);
+    run_expect_2(
+        &dir,
+        "Scenario(name: \"x\", hardware: \"horowitz45\", input: Synthetic,\n tokens: \"many\", runs: [])",
+        &["s.ron:2:", "tokens: \"many\""],
+    );
 }
 
 #[test]
 fn absurd_and_zero_sizes_are_refused() {
     let dir = temp_dir("err-size");
-    write(&dir, "m.ron", "SpikeGpt(name: \"m\", n_layer: 2, n_embd: 0, vocab_size: 96, weights: Seeded(1))");
-    run_expect_2(&dir, "Scenario(name: \"x\", hardware: \"horowitz45\", input: Synthetic, tokens: 4, runs: [(model: \"m.ron\")])", &["n_embd must be between 1"]);
-    run_expect_2(&dir, "Scenario(name: \"x\", hardware: \"horowitz45\", input: Synthetic, tokens: 0, runs: [(model: \"m.ron\")])", &["tokens must be between 1"]);
-    run_expect_2(&dir, "Scenario(name: \"x\", hardware: \"horowitz45\", input: Synthetic, tokens: -3, runs: [])", &["s.ron:1:"]);
+    write(
+        &dir,
+        "m.ron",
+        "SpikeGpt(name: \"m\", n_layer: 2, n_embd: 0, vocab_size: 96, weights: Seeded(1))",
+    );
+    run_expect_2(
+        &dir,
+        "Scenario(name: \"x\", hardware: \"horowitz45\", input: Synthetic, tokens: 4, runs: [(model: \"m.ron\")])",
+        &["n_embd must be between 1"],
+    );
+    run_expect_2(
+        &dir,
+        "Scenario(name: \"x\", hardware: \"horowitz45\", input: Synthetic, tokens: 0, runs: [(model: \"m.ron\")])",
+        &["tokens must be between 1"],
+    );
+    run_expect_2(
+        &dir,
+        "Scenario(name: \"x\", hardware: \"horowitz45\", input: Synthetic, tokens: -3, runs: [])",
+        &["s.ron:1:"],
+    );
 }
 
 #[test]
 fn unknown_hardware_action_lists_the_valid_ones() {
     let dir = temp_dir("err-action");
-    write(&dir, "hw.ron", "CostModel(name: \"h\", description: \"d\", entries: [(action: multiply, format: \"fp32\", energy: Pj(1.0), source: \"s\")])");
+    write(
+        &dir,
+        "hw.ron",
+        "CostModel(name: \"h\", description: \"d\", entries: [(action: multiply, format: \"fp32\", energy: Pj(1.0), source: \"s\")])",
+    );
     let o = picojoule(&["hardware", "show", dir.join("hw.ron").to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
     let err = stderr(&o);
-    assert!(err.contains("hw.ron:1:") && err.contains("multiply") && err.contains("mac"), "{err}");
+    assert!(
+        err.contains("hw.ron:1:") && err.contains("multiply") && err.contains("mac"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -46,47 +76,85 @@ fn truncated_weights_file_is_named() {
     picojoule::weights::save_safetensors(&store, &dir.join("w.safetensors")).unwrap();
     let bytes = std::fs::read(dir.join("w.safetensors")).unwrap();
     std::fs::write(dir.join("w.safetensors"), &bytes[..bytes.len() - 9]).unwrap();
-    write(&dir, "m.ron", "SpikeGpt(name: \"m\", n_layer: 1, n_embd: 4, vocab_size: 4, weights: File(\"w.safetensors\"))");
-    run_expect_2(&dir, "Scenario(name: \"x\", hardware: \"horowitz45\", input: Synthetic, tokens: 2, runs: [(model: \"m.ron\")])", &["w.safetensors", "not a valid safetensors file"]);
+    write(
+        &dir,
+        "m.ron",
+        "SpikeGpt(name: \"m\", n_layer: 1, n_embd: 4, vocab_size: 4, weights: File(\"w.safetensors\"))",
+    );
+    run_expect_2(
+        &dir,
+        "Scenario(name: \"x\", hardware: \"horowitz45\", input: Synthetic, tokens: 2, runs: [(model: \"m.ron\")])",
+        &["w.safetensors", "not a valid safetensors file"],
+    );
 }
 
 #[test]
 fn missing_tensor_and_nan_weights_are_named() {
     let dir = temp_dir("err-tensor");
     let cfg_text = "SpikeGpt(name: \"m\", n_layer: 1, n_embd: 4, vocab_size: 4, weights: File(\"w.safetensors\"))";
-    let cfg = match picojoule::error::parse_ron::<picojoule::models::ModelDesc>(std::path::Path::new("m.ron"), cfg_text).unwrap() {
+    let cfg = match picojoule::error::parse_ron::<picojoule::models::ModelDesc>(
+        std::path::Path::new("m.ron"),
+        cfg_text,
+    )
+    .unwrap()
+    {
         picojoule::models::ModelDesc::SpikeGpt(c) => c,
         _ => unreachable!(),
     };
     let mut store = picojoule::models::spikegpt::seeded_weights(&cfg, 1);
     let mut t = store.raw("blocks.0.att.output.weight").unwrap().clone();
     t.data[5] = f32::NAN;
-    store.insert("blocks.0.att.output.weight", t.shape.clone(), t.data.clone());
+    store.insert(
+        "blocks.0.att.output.weight",
+        t.shape.clone(),
+        t.data.clone(),
+    );
     picojoule::weights::save_safetensors(&store, &dir.join("w.safetensors")).unwrap();
     write(&dir, "m.ron", cfg_text);
     let scenario = "Scenario(name: \"x\", hardware: \"horowitz45\", input: Synthetic, tokens: 2, runs: [(model: \"m.ron\")])";
-    run_expect_2(&dir, scenario, &["blocks.0.att.output.weight", "non-finite"]);
+    run_expect_2(
+        &dir,
+        scenario,
+        &["blocks.0.att.output.weight", "non-finite"],
+    );
 }
 
 #[test]
 fn text_input_for_a_small_vocabulary_is_refused() {
     let dir = temp_dir("err-vocab");
-    write(&dir, "m.ron", "SpikeGpt(name: \"m\", n_layer: 1, n_embd: 8, vocab_size: 11, weights: Seeded(1))");
+    write(
+        &dir,
+        "m.ron",
+        "SpikeGpt(name: \"m\", n_layer: 1, n_embd: 8, vocab_size: 11, weights: Seeded(1))",
+    );
     write(&dir, "t.txt", "hello world, this is text");
-    run_expect_2(&dir, "Scenario(name: \"x\", hardware: \"horowitz45\", input: Text(\"t.txt\"), tokens: 5, runs: [(model: \"m.ron\")])", &["vocab_size 11", "96"]);
+    run_expect_2(
+        &dir,
+        "Scenario(name: \"x\", hardware: \"horowitz45\", input: Text(\"t.txt\"), tokens: 5, runs: [(model: \"m.ron\")])",
+        &["vocab_size 11", "96"],
+    );
 }
 
 #[test]
 fn non_finite_values_during_a_run_name_the_block_and_token() {
     let dir = temp_dir("err-inf");
     let cfg_text = "SpikeGpt(name: \"m\", n_layer: 2, n_embd: 8, vocab_size: 4, variant: NonSpiking, weights: File(\"w.safetensors\"))";
-    let cfg = match picojoule::error::parse_ron::<picojoule::models::ModelDesc>(std::path::Path::new("m.ron"), cfg_text).unwrap() {
+    let cfg = match picojoule::error::parse_ron::<picojoule::models::ModelDesc>(
+        std::path::Path::new("m.ron"),
+        cfg_text,
+    )
+    .unwrap()
+    {
         picojoule::models::ModelDesc::SpikeGpt(c) => c,
         _ => unreachable!(),
     };
     let mut store = picojoule::models::spikegpt::seeded_weights(&cfg, 1);
     let t = store.raw("blocks.1.ffn.value.weight").unwrap().clone();
-    store.insert("blocks.1.ffn.value.weight", t.shape.clone(), vec![3.0e38; t.data.len()]);
+    store.insert(
+        "blocks.1.ffn.value.weight",
+        t.shape.clone(),
+        vec![3.0e38; t.data.len()],
+    );
     picojoule::weights::save_safetensors(&store, &dir.join("w.safetensors")).unwrap();
     write(&dir, "m.ron", cfg_text);
     run_expect_2(
@@ -103,5 +171,8 @@ fn lmul_everywhere_overflows_the_trained_wkv_state_and_is_refused() {
     let o = picojoule(&["run", "scenarios/lmul-wkv-overflow.ron"]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     let err = stderr(&o);
-    assert!(err.contains("non-finite") && err.contains("token position 1124"), "{err}");
+    assert!(
+        err.contains("non-finite") && err.contains("token position 1124"),
+        "{err}"
+    );
 }

@@ -5,11 +5,11 @@
 use std::path::Path;
 
 use picojoule::engine::Arith;
-use picojoule::hardware::{price, Hardware};
-use picojoule::ledger::{ActionKey, Ledger, Op, TensorClass, FP32};
-use picojoule::models::sequential::{Config, Sequential};
+use picojoule::hardware::{Hardware, price};
+use picojoule::ledger::{ActionKey, FP32, Ledger, Op, TensorClass};
 use picojoule::models::ModelDesc;
-use picojoule::report::{metrics, Metrics};
+use picojoule::models::sequential::{Config, Sequential};
+use picojoule::report::{Metrics, metrics};
 use picojoule::weights::TensorStore;
 
 use super::util::repo_path;
@@ -82,7 +82,10 @@ fn spiking_net_counts_acs_and_membrane_updates_as_neurobench() {
 
 #[test]
 fn recurrent_cells_count_gate_products_as_neurobench() {
-    assert_eq!(nb("simple_lstm", &ones_with(25, 1, 4.0)).Effective_MACs, 615);
+    assert_eq!(
+        nb("simple_lstm", &ones_with(25, 1, 4.0)).Effective_MACs,
+        615
+    );
     assert_eq!(nb("simple_rnn", &ones_with(25, 1, 4.0)).Effective_MACs, 150);
     assert_eq!(nb("simple_gru", &ones_with(25, 1, 4.0)).Effective_MACs, 465);
     // A binary x makes the whole cell "spiking" for NeuroBench (it tests the first input only).
@@ -110,7 +113,10 @@ fn static_metrics_of_the_gsc_net() {
             let n: usize = shape.iter().product();
             s.insert(k, shape.clone(), (0..n).map(|i| f(&shape, i)).collect());
         }
-        Sequential::new(cfg.clone(), &s).unwrap().statics.ConnectionSparsity
+        Sequential::new(cfg.clone(), &s)
+            .unwrap()
+            .statics
+            .ConnectionSparsity
     };
     assert_eq!(with(&|_, _| 0.0), 1.0);
     assert_eq!(with(&|_, _| 1.0), 0.0);
@@ -131,7 +137,12 @@ fn lemaire_single_layer_example_costs_37_18_pj_with_the_erratum_corrected() {
     let t = ledger.totals();
     assert_eq!(t.op_total(Op::Spike), 0); // theta_out = 0
     assert_eq!(t.op_total(Op::Ac), 16); // theta_in x N_out, not theta_in x N_in x N_out (Eq. 2.4 erratum)
-    let sj = Hardware::load(repo_path("tests/fixtures/neurobench/lemaire-sj-segment.ron").to_str().unwrap()).unwrap();
+    let sj = Hardware::load(
+        repo_path("tests/fixtures/neurobench/lemaire-sj-segment.ron")
+            .to_str()
+            .unwrap(),
+    )
+    .unwrap();
     let p = price(&ledger, &sj.model);
     // ops 4.8 + FIFO 1 x E(4000 B) 4.8828 + 32 x E(576 B) 22.5 + 64 x E(64 B) 5.0
     assert!((p.energy_pj - 37.1828125).abs() < 1e-6, "{}", p.energy_pj);
@@ -141,19 +152,30 @@ fn lemaire_single_layer_example_costs_37_18_pj_with_the_erratum_corrected() {
     let e = |bytes: f64| 1.09e-5 * bytes * 8.0 + 13.2;
     let expected = 4.8 + e(4000.0) + 32.0 * e(576.0) + 64.0 * e(64.0);
     let p = price(&ledger, &Hardware::load("lemaire-iconip22").unwrap().model);
-    assert!((p.energy_pj - expected).abs() < 1e-6, "{} vs {expected}", p.energy_pj);
+    assert!(
+        (p.energy_pj - expected).abs() < 1e-6,
+        "{} vs {expected}",
+        p.energy_pj
+    );
     assert!(p.unpriced.iter().all(|u| u.excluded), "{:?}", p.unpriced);
 }
 
 fn bytes(l: &Ledger, op: Op, class: TensorClass) -> u64 {
-    l.totals().0.get(&ActionKey::mem(op, FP32, class)).copied().unwrap_or(0)
+    l.totals()
+        .0
+        .get(&ActionKey::mem(op, FP32, class))
+        .copied()
+        .unwrap_or(0)
 }
 
 #[test]
 fn memory_bytes_of_a_dense_and_an_event_driven_layer_by_hand() {
     let mut s = TensorStore::new("test");
     s.insert("0.weight", vec![3, 4], (1..=12).map(|v| v as f32).collect());
-    let cfg: Config = ron::from_str("(name: \"m\", input: [4], layers: [Linear(4, 3, false)], weights: Seeded(0))").unwrap();
+    let cfg: Config = ron::from_str(
+        "(name: \"m\", input: [4], layers: [Linear(4, 3, false)], weights: Seeded(0))",
+    )
+    .unwrap();
     let m = Sequential::new(cfg, &s).unwrap();
     // Dense (real input, one zero): the whole 3 x 4 fp32 matrix streamed, the input read, the output written.
     let l = run(&m, &[0.5, 0.0, 2.0, 0.0]);
@@ -167,14 +189,20 @@ fn memory_bytes_of_a_dense_and_an_event_driven_layer_by_hand() {
     assert_eq!(bytes(&l, Op::Read, TensorClass::Event), 2);
     assert_eq!(bytes(&l, Op::Read, TensorClass::Activation), 0);
     assert_eq!(bytes(&l, Op::Write, TensorClass::Activation), 3 * 4);
-    assert_eq!((l.totals().op_total(Op::Ac), l.totals().op_total(Op::Mac)), (6, 0));
+    assert_eq!(
+        (l.totals().op_total(Op::Ac), l.totals().op_total(Op::Mac)),
+        (6, 0)
+    );
 }
 
 #[test]
 fn signed_codes_run_as_added_and_subtracted_events() {
     let mut s = TensorStore::new("test");
     s.insert("0.weight", vec![2, 3], vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
-    let cfg: Config = ron::from_str("(name: \"m\", input: [3], layers: [Linear(3, 2, false)], weights: Seeded(0))").unwrap();
+    let cfg: Config = ron::from_str(
+        "(name: \"m\", input: [3], layers: [Linear(3, 2, false)], weights: Seeded(0))",
+    )
+    .unwrap();
     let m = Sequential::new(cfg, &s).unwrap();
     let arith = Arith::Exact;
     let mut l = m.new_ledger(&arith);
@@ -213,7 +241,14 @@ fn compare_prices_one_execution_under_paper_and_full_accounting() {
         }
     }
     // The same ledgers: a --hardware list overrides the scenario's and gives the same numbers.
-    let o2 = picojoule(&["compare", path.to_str().unwrap(), "--hardware", "paper45,horowitz45", "--format", "json"]);
+    let o2 = picojoule(&[
+        "compare",
+        path.to_str().unwrap(),
+        "--hardware",
+        "paper45,horowitz45",
+        "--format",
+        "json",
+    ]);
     assert_eq!(o2.stdout, o.stdout);
     let t = picojoule(&["compare", path.to_str().unwrap()]);
     assert!(stdout(&t).contains("wins"), "{}", stdout(&t));
@@ -229,7 +264,10 @@ fn digits_scenario_reports_accuracy_with_wilson_interval_and_neurobench_metrics(
         assert_eq!(acc["task"], "classification");
         assert_eq!(acc["predictions"], 360);
         let top1 = acc["top1"].as_f64().unwrap();
-        let (lo, hi) = (acc["top1_ci95"][0].as_f64().unwrap(), acc["top1_ci95"][1].as_f64().unwrap());
+        let (lo, hi) = (
+            acc["top1_ci95"][0].as_f64().unwrap(),
+            acc["top1_ci95"][1].as_f64().unwrap(),
+        );
         assert!(lo < top1 && top1 < hi && top1 > 0.7, "{acc}");
         assert_eq!(run["metrics"]["ParameterCount"], 650);
     }
@@ -238,29 +276,57 @@ fn digits_scenario_reports_accuracy_with_wilson_interval_and_neurobench_metrics(
     assert_eq!(v["runs"][1]["metrics"]["Effective_MACs"], 0);
     assert!(v["runs"][1]["metrics"]["Effective_ACs"].as_u64().unwrap() > 0);
     // Markdown shows the compute / memory split by level and class.
-    let md = stdout(&picojoule(&["run", "scenarios/digits.ron", "--format", "md"]));
-    assert!(md.contains("memory level sram-8k") && md.contains("memory class weight"), "{md}");
+    let md = stdout(&picojoule(&[
+        "run",
+        "scenarios/digits.ron",
+        "--format",
+        "md",
+    ]));
+    assert!(
+        md.contains("memory level sram-8k") && md.contains("memory class weight"),
+        "{md}"
+    );
 }
 
 #[test]
 fn a_layer_that_does_not_fit_its_input_is_refused_with_file_and_layer() {
     let dir = temp_dir("badseq");
-    let p = write(&dir, "bad.ron", "Sequential(name: \"b\", input: [10], layers: [Linear(20, 5, false)], weights: Seeded(0))");
+    let p = write(
+        &dir,
+        "bad.ron",
+        "Sequential(name: \"b\", input: [10], layers: [Linear(20, 5, false)], weights: Seeded(0))",
+    );
     let o = picojoule(&["inspect", p.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
     let e = stderr(&o);
-    assert!(e.contains("bad.ron") && e.contains("layer 0 (linear)") && e.contains("in_features 20"), "{e}");
-    let p = write(&dir, "bad2.ron", "Sequential(name: \"b\", input: [4], layers: [Linear(4, 2, false)], weights: Inline({\"0.weight\": [1.0, 2.0]}))");
+    assert!(
+        e.contains("bad.ron") && e.contains("layer 0 (linear)") && e.contains("in_features 20"),
+        "{e}"
+    );
+    let p = write(
+        &dir,
+        "bad2.ron",
+        "Sequential(name: \"b\", input: [4], layers: [Linear(4, 2, false)], weights: Inline({\"0.weight\": [1.0, 2.0]}))",
+    );
     let o = picojoule(&["inspect", p.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("`0.weight` has 2 values, expected 8"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("`0.weight` has 2 values, expected 8"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
 fn every_shipped_sequential_model_loads_and_the_layer_zoo_runs_on_digits() {
     for entry in std::fs::read_dir(repo_path("models")).unwrap() {
         let p = entry.unwrap().path();
-        if p.extension().is_some_and(|e| e == "ron") && p.file_name().unwrap().to_string_lossy().starts_with("digits") {
+        if p.extension().is_some_and(|e| e == "ron")
+            && p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("digits")
+        {
             let o = picojoule(&["inspect", p.to_str().unwrap()]);
             assert!(o.status.success(), "{}: {}", p.display(), stderr(&o));
         }
@@ -276,10 +342,17 @@ fn every_shipped_sequential_model_loads_and_the_layer_zoo_runs_on_digits() {
     assert!(o.status.success(), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let layers = v["runs"][0]["layers"].as_array().unwrap();
-    let get = |name: &str, k: &str| layers.iter().find(|l| l["name"] == name).unwrap()[k].as_u64().unwrap();
+    let get = |name: &str, k: &str| {
+        layers.iter().find(|l| l["name"] == name).unwrap()[k]
+            .as_u64()
+            .unwrap()
+    };
     // Rate-coded spikes drive the convolution event by event; the GRU sees real ReLU outputs.
     assert!(get("0.conv2d", "ac") > 0);
     assert_eq!(get("0.conv2d", "mac"), 0);
     assert!(get("4.gru_cell", "mac") > 0);
-    assert_eq!(v["runs"][0]["totals"]["unpriced_actions"], 2, "sigmoid and tanh have no Horowitz price");
+    assert_eq!(
+        v["runs"][0]["totals"]["unpriced_actions"], 2,
+        "sigmoid and tanh have no Horowitz price"
+    );
 }

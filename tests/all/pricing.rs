@@ -1,5 +1,5 @@
-use picojoule::hardware::{price, Hardware};
-use picojoule::ledger::{Ledger, Op, FP32};
+use picojoule::hardware::{Hardware, price};
+use picojoule::ledger::{FP32, Ledger, Op};
 use picojoule::run;
 use picojoule::scenario::LoadedScenario;
 
@@ -17,7 +17,8 @@ fn report_energy_is_exactly_the_sum_of_count_times_price() {
         for ((_, counts), layer) in out.ledger.layers().zip(&priced.layers) {
             let mut layer_total = 0.0;
             for (key, &n) in counts.iter() {
-                if let Some(p) = picojoule::hardware::price::unit_price(&hw.model, &out.ledger, key) {
+                if let Some(p) = picojoule::hardware::price::unit_price(&hw.model, &out.ledger, key)
+                {
                     layer_total += n as f64 * p.nominal;
                 }
             }
@@ -37,7 +38,10 @@ fn a_ledger_prices_the_same_after_a_json_round_trip() {
     let hw = Hardware::load("jouppi7").unwrap();
     let json = serde_json::to_string(&outputs[1].ledger).unwrap();
     let back: Ledger = serde_json::from_str(&json).unwrap();
-    assert_eq!(price(&back, &hw.model), price(&outputs[1].ledger, &hw.model));
+    assert_eq!(
+        price(&back, &hw.model),
+        price(&outputs[1].ledger, &hw.model)
+    );
 }
 
 #[test]
@@ -47,7 +51,8 @@ fn paper_convention_excludes_memory_with_a_reason_and_counts_mac_at_4_6_pj() {
     let id = l.layer("x");
     l.at(id).add(Op::Mac, FP32, 10);
     l.at(id).add(Op::Ac, FP32, 10);
-    l.at(id).mem(Op::Read, FP32, picojoule::ledger::TensorClass::Weight, 64);
+    l.at(id)
+        .mem(Op::Read, FP32, picojoule::ledger::TensorClass::Weight, 64);
     let p = price(&l, &hw.model);
     assert!((p.energy_pj - (46.0 + 9.0)).abs() < 1e-9);
     assert_eq!(p.unpriced.len(), 1);

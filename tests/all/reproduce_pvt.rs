@@ -1,6 +1,6 @@
 //! EcoFormer's PVTv2 energy table (ecoformer.md section 3), from an execution of PVTv2-B0.
 
-use picojoule::convention::{apply, Convention};
+use picojoule::convention::{Convention, apply};
 use picojoule::ledger::Op;
 use picojoule::reproduce::ecoformer::ecoformer_pvtv2_table;
 
@@ -24,10 +24,19 @@ fn pvtv2_b0_ecoformer_paper_counts_match_the_published_table() {
     );
     let sc = picojoule::scenario::LoadedScenario::load(&sc).unwrap();
     let runs = picojoule::run::execute(&sc).unwrap();
-    let (msa, eco) = (apply(Convention::EcoformerPaper, &runs[0].ledger), apply(Convention::EcoformerPaper, &runs[1].ledger));
+    let (msa, eco) = (
+        apply(Convention::EcoformerPaper, &runs[0].ledger),
+        apply(Convention::EcoformerPaper, &runs[1].ledger),
+    );
     // Every compute count is either an mmcv-hooked MAC, a conv bias, an attention step, or free.
     for v in [&msa, &eco] {
-        assert!(v.lines.iter().all(|l| l.label != "other multiplies" && l.label != "other adds"), "{:?}", v.lines);
+        assert!(
+            v.lines
+                .iter()
+                .all(|l| l.label != "other multiplies" && l.label != "other adds"),
+            "{:?}",
+            v.lines
+        );
     }
     // README: 0.54 B mul, 0.56 B add; derived MSA baseline 2.016 / 1.993 B.
     assert!(within(eco.mul() as f64 / 1e9, 0.54, 1.0), "{}", eco.mul());
@@ -38,14 +47,31 @@ fn pvtv2_b0_ecoformer_paper_counts_match_the_published_table() {
     // in x out, LayerNorm 2 numel) + msa/ecoformer formulas, summed by hand from the shapes,
     // less the Linear products picojoule does not execute because their input is exactly zero
     // (GELU outputs that underflow to 0 before fc2): dense_synop - mac of the Linear layers.
-    for (run, v, closed) in [(&runs[1], &eco, (535_392_840u64, 564_786_176u64)), (&runs[0], &msa, (2_015_865_904, 1_993_315_712))] {
-        let gated: u64 = run.ledger.layers().map(|(_, c)| c.op_total(Op::DenseSynop).saturating_sub(c.op_total(Op::Mac))).sum();
+    for (run, v, closed) in [
+        (&runs[1], &eco, (535_392_840u64, 564_786_176u64)),
+        (&runs[0], &msa, (2_015_865_904, 1_993_315_712)),
+    ] {
+        let gated: u64 = run
+            .ledger
+            .layers()
+            .map(|(_, c)| {
+                c.op_total(Op::DenseSynop)
+                    .saturating_sub(c.op_total(Op::Mac))
+            })
+            .sum();
         assert_eq!((v.mul() + gated, v.add() + gated), closed, "gated {gated}");
         assert!(gated * 10_000 < closed.0, "gated {gated}");
     }
 
     let t = picojoule::reproduce::ecoformer::table_from_runs(&runs).unwrap();
-    let red = t.rows.iter().find(|r| r.quantity == "pvtv2-b0 energy reduction, EcoFormer vs MSA" && r.convention.starts_with("ecoformer-paper")).unwrap();
+    let red = t
+        .rows
+        .iter()
+        .find(|r| {
+            r.quantity == "pvtv2-b0 energy reduction, EcoFormer vs MSA"
+                && r.convention.starts_with("ecoformer-paper")
+        })
+        .unwrap();
     assert!((red.measured - 73.1).abs() < 0.5, "{}", red.measured);
     assert!(t.markdown().contains("pvtv2-b0-ecoformer #Mul"));
     let _ = ecoformer_pvtv2_table; // the six-model form runs in `picojoule reproduce`

@@ -1,7 +1,7 @@
 //! A bounded, seeded fuzz pass over every parser and loader, run in CI: mutated valid inputs must
 //! give an `Ok` or an input error, never a panic. (Longer runs: the cargo-fuzz targets in `fuzz/`.)
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 
 use picojoule::error::parse_ron;
@@ -46,7 +46,11 @@ fn fuzz(name: &str, seed_input: &[u8], mut check: impl FnMut(&[u8])) {
     for i in 0..ITERATIONS {
         let input = mutate(seed_input, &mut rng);
         let r = catch_unwind(AssertUnwindSafe(|| check(&input)));
-        assert!(r.is_ok(), "{name}: panic on mutation {i}: {:?}", String::from_utf8_lossy(&input));
+        assert!(
+            r.is_ok(),
+            "{name}: panic on mutation {i}: {:?}",
+            String::from_utf8_lossy(&input)
+        );
     }
 }
 
@@ -76,8 +80,14 @@ fn ron_parsers_never_panic() {
 fn ledger_json_never_panics_and_prices() {
     let mut l = Ledger::new();
     let id = l.layer("a.b");
-    l.at(id).add(picojoule::ledger::Op::Mac, picojoule::ledger::FP32, 10);
-    l.at(id).mem(picojoule::ledger::Op::Read, picojoule::ledger::FP32, picojoule::ledger::TensorClass::Weight, 64);
+    l.at(id)
+        .add(picojoule::ledger::Op::Mac, picojoule::ledger::FP32, 10);
+    l.at(id).mem(
+        picojoule::ledger::Op::Read,
+        picojoule::ledger::FP32,
+        picojoule::ledger::TensorClass::Weight,
+        64,
+    );
     let json = serde_json::to_vec(&l).unwrap();
     let hw = Hardware::load("horowitz45").unwrap();
     fuzz("ledger", &json, |b| {
@@ -114,14 +124,28 @@ fn weight_loaders_never_panic() {
 
 #[test]
 fn cli_value_parsers_never_panic() {
-    let seeds = ["512M", "fp8-e4m3", "lmul-3", "e4m3", "int12", "1.5GiB", "lmul:bf16"];
+    let seeds = [
+        "512M",
+        "fp8-e4m3",
+        "lmul-3",
+        "e4m3",
+        "int12",
+        "1.5GiB",
+        "lmul:bf16",
+    ];
     for s in seeds {
         fuzz("values", s.as_bytes(), |b| {
             let t = text(b);
             let _ = picojoule::resources::parse_size(&t);
             let _ = t.parse::<picojoule::ledger::Fmt>();
             let _ = picojoule::numerics::FloatFormat::parse(&t);
-            let spec = picojoule::engine::arith::ArithSpec { mode: t.clone(), acc: Some(t.clone()), scope: Default::default(), policy: None, fold_weight_offset: None };
+            let spec = picojoule::engine::arith::ArithSpec {
+                mode: t.clone(),
+                acc: Some(t.clone()),
+                scope: Default::default(),
+                policy: None,
+                fold_weight_offset: None,
+            };
             let _ = spec.build();
         });
     }

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use picojoule::hardware::paths::set_pj;
-use picojoule::hardware::{price, Hardware, PRESETS};
+use picojoule::hardware::{Hardware, PRESETS, price};
 use picojoule::run;
 use picojoule::scenario::LoadedScenario;
 use picojoule::sweep::{self, Options, Overrides, Plan};
@@ -35,7 +35,12 @@ fn scenario(dir: &Path, hardware: &str, tokens: usize, extra: &str) -> PathBuf {
 /// horowitz45 with extra entries added (and the name changed).
 fn cost_model(dir: &Path, extra_entries: &str, replace: &[(&str, &str)]) -> PathBuf {
     let base = PRESETS.iter().find(|(n, _)| *n == "horowitz45").unwrap().1;
-    let mut text = base.replace("name: \"horowitz45\"", "name: \"test-hw\"").replace("    entries: [\n", &format!("    entries: [\n{extra_entries}\n"));
+    let mut text = base
+        .replace("name: \"horowitz45\"", "name: \"test-hw\"")
+        .replace(
+            "    entries: [\n",
+            &format!("    entries: [\n{extra_entries}\n"),
+        );
     for (a, b) in replace {
         assert!(text.contains(a), "{a}");
         text = text.replace(a, b);
@@ -54,9 +59,18 @@ fn repricing_a_cost_axis_equals_re_simulating_with_the_changed_cost_model() {
     let sc = LoadedScenario::load(&sc_path).unwrap();
     let ov = Overrides {
         axes: vec![
-            ("--range".into(), sweep::parse_cli_axis("--range", "add.fp32=0.1:1.3:4").unwrap()),
-            ("--set".into(), sweep::parse_cli_axis("--set", "memory.sram-1m.read=50,100").unwrap()),
-            ("--set".into(), sweep::parse_cli_axis("--set", "memory.sram-8k.write=3,30").unwrap()),
+            (
+                "--range".into(),
+                sweep::parse_cli_axis("--range", "add.fp32=0.1:1.3:4").unwrap(),
+            ),
+            (
+                "--set".into(),
+                sweep::parse_cli_axis("--set", "memory.sram-1m.read=50,100").unwrap(),
+            ),
+            (
+                "--set".into(),
+                sweep::parse_cli_axis("--set", "memory.sram-8k.write=3,30").unwrap(),
+            ),
         ],
         ..Default::default()
     };
@@ -87,7 +101,16 @@ fn repricing_a_cost_axis_equals_re_simulating_with_the_changed_cost_model() {
 fn model_axes_re_simulate_with_the_changed_description() {
     let dir = temp_dir("sweep-model");
     let sc_path = scenario(&dir, "horowitz45", 16, "");
-    let o = picojoule(&["sweep", sc_path.to_str().unwrap(), "--set", "model.lif.v_threshold=0.25,1", "--set", "model.n_embd=32,64", "--format", "csv"]);
+    let o = picojoule(&[
+        "sweep",
+        sc_path.to_str().unwrap(),
+        "--set",
+        "model.lif.v_threshold=0.25,1",
+        "--set",
+        "model.n_embd=32,64",
+        "--format",
+        "csv",
+    ]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let csv = stdout(&o);
     let lines: Vec<&str> = csv.lines().collect();
@@ -104,18 +127,48 @@ fn model_axes_re_simulate_with_the_changed_description() {
 #[test]
 fn shards_merged_equal_the_unsharded_run_byte_for_byte_whatever_the_threads() {
     let dir = temp_dir("sweep-shards");
-    let hw = cost_model(&dir, "", &[("energy: Pj(0.9),  source: \"Horowitz ISSCC 2014 Fig. 1.1.9: 32-bit fp add\"", "energy: Normal(0.9, 0.2),  source: \"test: uncertain fp add\"")]);
-    let sc = scenario(&dir, hw.to_str().unwrap(), 12, "sweep: (axes: [(path: \"model.lif.v_threshold\", values: [0.5, 1.0]), (path: \"memory.sram-1m.read\", range: (50.0, 150.0, 5))], breakeven: (a: \"spiking\", b: \"ann\", axis: \"memory.sram-1m.read\"), samples: 25),");
+    let hw = cost_model(
+        &dir,
+        "",
+        &[(
+            "energy: Pj(0.9),  source: \"Horowitz ISSCC 2014 Fig. 1.1.9: 32-bit fp add\"",
+            "energy: Normal(0.9, 0.2),  source: \"test: uncertain fp add\"",
+        )],
+    );
+    let sc = scenario(
+        &dir,
+        hw.to_str().unwrap(),
+        12,
+        "sweep: (axes: [(path: \"model.lif.v_threshold\", values: [0.5, 1.0]), (path: \"memory.sram-1m.read\", range: (50.0, 150.0, 5))], breakeven: (a: \"spiking\", b: \"ann\", axis: \"memory.sram-1m.read\"), samples: 25),",
+    );
     let sc = sc.to_str().unwrap();
     let full = dir.join("full");
-    let o = picojoule(&["sweep", sc, "--out", full.to_str().unwrap(), "--threads", "1", "--format", "csv"]);
+    let o = picojoule(&[
+        "sweep",
+        sc,
+        "--out",
+        full.to_str().unwrap(),
+        "--threads",
+        "1",
+        "--format",
+        "csv",
+    ]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let full_csv = stdout(&o);
     assert!(full_csv.lines().next().unwrap().contains("energy_pj_p50"));
     let mut parts = Vec::new();
     for k in 1..=3 {
         let d = dir.join(format!("s{k}"));
-        let o = picojoule(&["sweep", sc, "--out", d.to_str().unwrap(), "--shard", &format!("{k}/3"), "--threads", "2"]);
+        let o = picojoule(&[
+            "sweep",
+            sc,
+            "--out",
+            d.to_str().unwrap(),
+            "--shard",
+            &format!("{k}/3"),
+            "--threads",
+            "2",
+        ]);
         assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
         parts.push(d.to_str().unwrap().to_string());
     }
@@ -126,7 +179,14 @@ fn shards_merged_equal_the_unsharded_run_byte_for_byte_whatever_the_threads() {
     let o = picojoule(&args);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert_eq!(stdout(&o), full_csv);
-    for f in ["sweep.csv", "sweep.md", "sweep.json", "sweep.txt", "points.jsonl", "sweep-meta.json"] {
+    for f in [
+        "sweep.csv",
+        "sweep.md",
+        "sweep.json",
+        "sweep.txt",
+        "points.jsonl",
+        "sweep-meta.json",
+    ] {
         assert!(read(&full.join(f)) == read(&merged.join(f)), "{f} differs");
     }
     // A missing shard is named, not papered over.
@@ -138,7 +198,11 @@ fn shards_merged_equal_the_unsharded_run_byte_for_byte_whatever_the_threads() {
     let v: serde_json::Value = serde_json::from_str(&text).unwrap();
     for row in v["rows"].as_array().unwrap() {
         let mc = &row["mc"];
-        let (lo, mid, hi) = (mc["p05"].as_f64().unwrap(), mc["p50"].as_f64().unwrap(), mc["p95"].as_f64().unwrap());
+        let (lo, mid, hi) = (
+            mc["p05"].as_f64().unwrap(),
+            mc["p50"].as_f64().unwrap(),
+            mc["p95"].as_f64().unwrap(),
+        );
         assert!(lo < mid && mid < hi, "{row}");
         let e = row["energy_pj"].as_f64().unwrap();
         assert!(lo < e && e < hi, "{row}");
@@ -151,7 +215,11 @@ fn break_even_is_found_where_a_constructed_crossing_lies() {
     // while the ANN (no synops) stays flat: E_spiking(x) = E_spiking(0) + synops x, a line, so
     // the crossing is known exactly.
     let dir = temp_dir("sweep-breakeven");
-    let hw = cost_model(&dir, "        (action: synop, format: \"any\", energy: Pj(0.0), source: \"test\"),", &[]);
+    let hw = cost_model(
+        &dir,
+        "        (action: synop, format: \"any\", energy: Pj(0.0), source: \"test\"),",
+        &[],
+    );
     let sc = scenario(&dir, hw.to_str().unwrap(), 16, "");
     let out = dir.join("out");
     let o = picojoule(&[
@@ -169,24 +237,52 @@ fn break_even_is_found_where_a_constructed_crossing_lies() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     let rows = v["rows"].as_array().unwrap();
-    let (spk0, ann0) = (rows[0]["energy_pj"].as_f64().unwrap(), rows[1]["energy_pj"].as_f64().unwrap());
+    let (spk0, ann0) = (
+        rows[0]["energy_pj"].as_f64().unwrap(),
+        rows[1]["energy_pj"].as_f64().unwrap(),
+    );
     let synops = rows[0]["synops"].as_f64().unwrap();
     let expected = (ann0 - spk0) / synops;
-    assert!(expected > 0.0 && expected < 400.0, "constructed crossing {expected} must lie in the range");
+    assert!(
+        expected > 0.0 && expected < 400.0,
+        "constructed crossing {expected} must lie in the range"
+    );
     let found = v["breakeven"]["crossings"][0]["value"].as_f64().unwrap();
-    assert!((found - expected).abs() <= 1e-9 * expected, "found {found}, expected {expected}");
-    assert!(v["breakeven"]["crossings"][0]["note"].as_str().unwrap().contains("spiking cheaper below"));
+    assert!(
+        (found - expected).abs() <= 1e-9 * expected,
+        "found {found}, expected {expected}"
+    );
+    assert!(
+        v["breakeven"]["crossings"][0]["note"]
+            .as_str()
+            .unwrap()
+            .contains("spiking cheaper below")
+    );
     // The line plot marks it.
     let svg = String::from_utf8(read(&out.join("energy-vs-synop.any.svg"))).unwrap();
     assert!(svg.contains("break-even"), "no mark in the plot");
     // No crossing in range is said so.
-    let o = picojoule(&["sweep", sc.to_str().unwrap(), "--range", "synop.any=0:1:3", "--breakeven", "1,2"]);
-    assert!(stdout(&o).contains("no crossing in range: spiking cheaper throughout"), "{}", stdout(&o));
+    let o = picojoule(&[
+        "sweep",
+        sc.to_str().unwrap(),
+        "--range",
+        "synop.any=0:1:3",
+        "--breakeven",
+        "1,2",
+    ]);
+    assert!(
+        stdout(&o).contains("no crossing in range: spiking cheaper throughout"),
+        "{}",
+        stdout(&o)
+    );
 }
 
 /// `<polyline` elements of stroke width 2: one per data series.
 fn svg_series(svg: &str) -> usize {
-    svg.split("<polyline").skip(1).filter(|t| t.split('>').next().unwrap().contains("stroke-width=\"2\"")).count()
+    svg.split("<polyline")
+        .skip(1)
+        .filter(|t| t.split('>').next().unwrap().contains("stroke-width=\"2\""))
+        .count()
 }
 
 fn png_size(bytes: &[u8]) -> (u32, u32) {
@@ -201,7 +297,16 @@ fn plots_are_valid_png_and_svg_with_one_series_per_run_and_combination() {
     let dir = temp_dir("sweep-plots");
     let sc = scenario(&dir, "horowitz45", 8, "");
     let out = dir.join("out");
-    let o = picojoule(&["sweep", sc.to_str().unwrap(), "--range", "add.fp32=0.1:1:4", "--set", "mul.fp32=1,4", "--out", out.to_str().unwrap()]);
+    let o = picojoule(&[
+        "sweep",
+        sc.to_str().unwrap(),
+        "--range",
+        "add.fp32=0.1:1:4",
+        "--set",
+        "mul.fp32=1,4",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let png = read(&out.join("energy-vs-add.fp32.png"));
     assert_eq!(png_size(&png), (960, 600));
@@ -213,7 +318,13 @@ fn plots_are_valid_png_and_svg_with_one_series_per_run_and_combination() {
     assert_eq!(svg_series(&svg), 4);
     // `run --plot`: one stacked-bar breakdown per run.
     let run_out = dir.join("run");
-    let o = picojoule(&["run", sc.to_str().unwrap(), "--out", run_out.to_str().unwrap(), "--plot"]);
+    let o = picojoule(&[
+        "run",
+        sc.to_str().unwrap(),
+        "--out",
+        run_out.to_str().unwrap(),
+        "--plot",
+    ]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     for label in ["spiking", "ann"] {
         let png = read(&run_out.join(format!("breakdown-{label}.png")));
@@ -239,13 +350,31 @@ fn energy_accuracy_plot_marks_the_pareto_front() {
         ),
     );
     let out = dir.join("out");
-    let o = picojoule(&["sweep", sc.to_str().unwrap(), "--set", "model.lif.v_threshold=0.5,1,2", "--out", out.to_str().unwrap(), "--format", "csv"]);
+    let o = picojoule(&[
+        "sweep",
+        sc.to_str().unwrap(),
+        "--set",
+        "model.lif.v_threshold=0.5,1,2",
+        "--out",
+        out.to_str().unwrap(),
+        "--format",
+        "csv",
+    ]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    assert!(stdout(&o).lines().next().unwrap().ends_with("top1,bits_per_token,unpriced"));
+    assert!(
+        stdout(&o)
+            .lines()
+            .next()
+            .unwrap()
+            .ends_with("top1,bits_per_token,unpriced")
+    );
     let svg = String::from_utf8(read(&out.join("energy-vs-accuracy.svg"))).unwrap();
     // The front is the only line; the runs are points.
     assert_eq!(svg_series(&svg), 1);
-    assert_eq!(png_size(&read(&out.join("energy-vs-accuracy.png"))), (960, 600));
+    assert_eq!(
+        png_size(&read(&out.join("energy-vs-accuracy.png"))),
+        (960, 600)
+    );
 }
 
 #[test]
@@ -254,7 +383,18 @@ fn an_interrupted_sweep_resumes_from_its_finished_points() {
     let sc = scenario(&dir, "horowitz45", 8, "");
     let sc = sc.to_str().unwrap();
     let full = dir.join("full");
-    let args = |d: &Path| vec!["sweep".to_string(), sc.to_string(), "--range".into(), "add.fp32=0.1:1:7".into(), "--set".into(), "model.lif.v_threshold=0.5,1".into(), "--out".into(), d.to_str().unwrap().into()];
+    let args = |d: &Path| {
+        vec![
+            "sweep".to_string(),
+            sc.to_string(),
+            "--range".into(),
+            "add.fp32=0.1:1:7".into(),
+            "--set".into(),
+            "model.lif.v_threshold=0.5,1".into(),
+            "--out".into(),
+            d.to_str().unwrap().into(),
+        ]
+    };
     let o = picojoule(&args(&full).iter().map(|s| s.as_str()).collect::<Vec<_>>());
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     // Simulate an interruption: keep 5 whole lines and half of the sixth.
@@ -275,7 +415,15 @@ fn an_interrupted_sweep_resumes_from_its_finished_points() {
     assert_eq!(resumed.lines().count(), 14);
     assert!(resumed.ends_with('\n'));
     // Resuming a different sweep in the same folder is refused.
-    let o = picojoule(&["sweep", sc, "--range", "add.fp32=0.1:1:3", "--out", part.to_str().unwrap(), "--resume"]);
+    let o = picojoule(&[
+        "sweep",
+        sc,
+        "--range",
+        "add.fp32=0.1:1:3",
+        "--out",
+        part.to_str().unwrap(),
+        "--resume",
+    ]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("different sweep"), "{}", stderr(&o));
 }
@@ -284,21 +432,53 @@ fn an_interrupted_sweep_resumes_from_its_finished_points() {
 fn price_of_a_saved_ledger_equals_the_runs_report() {
     let dir = temp_dir("sweep-price");
     let out = dir.join("out");
-    let o = picojoule(&["run", "scenarios/quickstart.ron", "--out", out.to_str().unwrap()]);
+    let o = picojoule(&[
+        "run",
+        "scenarios/quickstart.ron",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let run: serde_json::Value = serde_json::from_slice(&read(&out.join("report.json"))).unwrap();
-    let o = picojoule(&["price", out.join("ledger.json").to_str().unwrap(), "--hardware", "horowitz45", "--format", "json"]);
+    let o = picojoule(&[
+        "price",
+        out.join("ledger.json").to_str().unwrap(),
+        "--hardware",
+        "horowitz45",
+        "--format",
+        "json",
+    ]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let priced: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
-    let (a, b) = (run["runs"].as_array().unwrap(), priced["runs"].as_array().unwrap());
+    let (a, b) = (
+        run["runs"].as_array().unwrap(),
+        priced["runs"].as_array().unwrap(),
+    );
     assert_eq!(a.len(), b.len());
     for (x, y) in a.iter().zip(b) {
-        for key in ["totals", "energy_by_kind", "energy_by_action", "memory_by_level", "memory_by_class", "layers", "unpriced", "metrics", "firing_rates"] {
+        for key in [
+            "totals",
+            "energy_by_kind",
+            "energy_by_action",
+            "memory_by_level",
+            "memory_by_class",
+            "layers",
+            "unpriced",
+            "metrics",
+            "firing_rates",
+        ] {
             assert_eq!(x[key], y[key], "{key} of {}", x["label"]);
         }
     }
     // Another cost model gives what a run on it gives.
-    let o = picojoule(&["price", out.join("ledger.json").to_str().unwrap(), "--hardware", "jouppi7", "--format", "csv"]);
+    let o = picojoule(&[
+        "price",
+        out.join("ledger.json").to_str().unwrap(),
+        "--hardware",
+        "jouppi7",
+        "--format",
+        "csv",
+    ]);
     assert_eq!(o.status.code(), Some(0));
     assert!(stdout(&o).contains("jouppi7"));
 }
@@ -316,8 +496,14 @@ fn bad_axes_exit_2_naming_the_flag() {
         (vec!["--set", "arith.lmul_bits=3,99"], "0..=23"),
         (vec!["--set", "arith.colour=1"], "arith.mode"),
         (vec!["--set", "add.fp32=-1"], "non-negative"),
-        (vec!["--range", "add.fp32=0:1:2", "--shard", "3/2"], "--shard"),
-        (vec!["--range", "add.fp32=0:1:2", "--breakeven", "1"], "--breakeven"),
+        (
+            vec!["--range", "add.fp32=0:1:2", "--shard", "3/2"],
+            "--shard",
+        ),
+        (
+            vec!["--range", "add.fp32=0:1:2", "--breakeven", "1"],
+            "--breakeven",
+        ),
     ] {
         let mut a = vec!["sweep", sc];
         a.extend(args.iter());
@@ -327,7 +513,11 @@ fn bad_axes_exit_2_naming_the_flag() {
         assert!(!stderr(&o).contains("panicked"));
     }
     let o = picojoule(&["sweep", sc, "--set", "add.fp99=1"]);
-    assert!(stderr(&o).contains("memory.dram.read"), "lists the valid paths: {}", stderr(&o));
+    assert!(
+        stderr(&o).contains("memory.dram.read"),
+        "lists the valid paths: {}",
+        stderr(&o)
+    );
 }
 
 #[test]
@@ -340,13 +530,26 @@ fn numerics_axes_resimulate_with_each_arithmetic() {
             .replace("REPO", super::util::repo().to_str().unwrap())
             .as_str(),
     );
-    let o = picojoule(&["sweep", sc.to_str().unwrap(), "--set", "arith.mode=fp32,bf16,lmul-3", "--format", "json"]);
+    let o = picojoule(&[
+        "sweep",
+        sc.to_str().unwrap(),
+        "--set",
+        "arith.mode=fp32,bf16,lmul-3",
+        "--format",
+        "json",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let text = stdout(&o);
     let v: serde_json::Value = serde_json::from_str(&text).unwrap();
     let rows = v["rows"].as_array().expect("rows");
     assert_eq!(rows.len(), 3);
-    let energies: Vec<f64> = rows.iter().map(|r| r["energy_pj"].as_f64().unwrap()).collect();
-    assert!(energies[1] < energies[0], "bf16 moves half the bytes: {energies:?}");
+    let energies: Vec<f64> = rows
+        .iter()
+        .map(|r| r["energy_pj"].as_f64().unwrap())
+        .collect();
+    assert!(
+        energies[1] < energies[0],
+        "bf16 moves half the bytes: {energies:?}"
+    );
     assert_ne!(energies[2], energies[1]);
 }

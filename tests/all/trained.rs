@@ -24,23 +24,55 @@ struct Check {
 
 fn load_check(name: &str) -> Check {
     let path = repo_path(&format!("models/{name}.logits.json"));
-    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-    let tokens = v["tokens"].as_array().unwrap().iter().map(|t| t.as_u64().unwrap() as usize).collect();
-    let logits = v["logits"].as_array().unwrap().iter().map(|r| r.as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect()).collect();
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let tokens = v["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_u64().unwrap() as usize)
+        .collect();
+    let logits = v["logits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            r.as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_f64().unwrap() as f32)
+                .collect()
+        })
+        .collect();
     let spikes = v["spikes"]
         .as_object()
         .unwrap()
         .iter()
-        .map(|(k, c)| (k.clone(), c.as_array().unwrap().iter().map(|x| x.as_u64().unwrap()).collect()))
+        .map(|(k, c)| {
+            (
+                k.clone(),
+                c.as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|x| x.as_u64().unwrap())
+                    .collect(),
+            )
+        })
         .collect();
-    Check { tokens, logits, spikes }
+    Check {
+        tokens,
+        logits,
+        spikes,
+    }
 }
 
 // One model family today; the `else` keeps this compiling when ModelDesc gains variants.
 #[allow(irrefutable_let_patterns)]
 fn load_model(name: &str) -> SpikeGpt {
     let path = repo_path(&format!("models/{name}.ron"));
-    let ModelDesc::SpikeGpt(cfg) = ModelDesc::load(&path).unwrap() else { panic!("not a SpikeGPT model") };
+    let ModelDesc::SpikeGpt(cfg) = ModelDesc::load(&path).unwrap() else {
+        panic!("not a SpikeGPT model")
+    };
     SpikeGpt::from_config(cfg, Path::new(path.parent().unwrap())).unwrap()
 }
 
@@ -58,7 +90,12 @@ fn cross_check(name: &str) -> (Vec<usize>, Vec<usize>, f32) {
         model.step(tok, &mut st, &arith, &mut ledger);
         let want = &check.logits[t];
         let scale = want.iter().fold(0.0f32, |m, v| m.max(v.abs())).max(1e-6);
-        let err = st.logits.iter().zip(want).fold(0.0f32, |m, (a, b)| m.max((a - b).abs())) / scale;
+        let err = st
+            .logits
+            .iter()
+            .zip(want)
+            .fold(0.0f32, |m, (a, b)| m.max((a - b).abs()))
+            / scale;
         worst = worst.max(err);
         if err > TOLERANCE {
             bad_logits.push(t);
@@ -75,21 +112,36 @@ fn cross_check(name: &str) -> (Vec<usize>, Vec<usize>, f32) {
             bad_spikes.push(t);
         }
     }
-    eprintln!("{name}: {} tokens, worst relative logit error {worst:e}", check.tokens.len());
+    eprintln!(
+        "{name}: {} tokens, worst relative logit error {worst:e}",
+        check.tokens.len()
+    );
     (bad_logits, bad_spikes, worst)
 }
 
 #[test]
 fn trained_twin_matches_its_trainer() {
     let (bad, bad_spikes, worst) = cross_check("spikegpt-sotu-twin");
-    assert!(bad.is_empty() && bad_spikes.is_empty(), "tokens with logits off: {bad:?}; worst relative error {worst:e}");
+    assert!(
+        bad.is_empty() && bad_spikes.is_empty(),
+        "tokens with logits off: {bad:?}; worst relative error {worst:e}"
+    );
 }
 
 #[test]
 fn trained_spiking_model_matches_its_trainer_logits_and_spike_counts() {
     let check = load_check("spikegpt-sotu-spiking");
-    assert!(check.spikes.iter().any(|(l, _)| l.ends_with("lif2")), "the check file carries LIF spike counts");
+    assert!(
+        check.spikes.iter().any(|(l, _)| l.ends_with("lif2")),
+        "the check file carries LIF spike counts"
+    );
     let (bad, bad_spikes, worst) = cross_check("spikegpt-sotu-spiking");
-    assert!(bad_spikes.is_empty(), "tokens whose spike counts differ: {bad_spikes:?}");
-    assert!(bad.is_empty(), "tokens with logits off: {bad:?}; worst relative error {worst:e}");
+    assert!(
+        bad_spikes.is_empty(),
+        "tokens whose spike counts differ: {bad_spikes:?}"
+    );
+    assert!(
+        bad.is_empty(),
+        "tokens with logits off: {bad:?}; worst relative error {worst:e}"
+    );
 }

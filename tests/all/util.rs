@@ -13,7 +13,11 @@ pub fn repo_path(rel: &str) -> PathBuf {
 
 /// Run the picojoule binary from the repository root.
 pub fn picojoule(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_picojoule")).args(args).current_dir(repo()).output().expect("binary runs")
+    Command::new(env!("CARGO_BIN_EXE_picojoule"))
+        .args(args)
+        .current_dir(repo())
+        .output()
+        .expect("binary runs")
 }
 
 pub fn stdout(o: &Output) -> String {

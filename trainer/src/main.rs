@@ -22,7 +22,10 @@ use picojoule::models::spikegpt::{Config, Variant, WeightsSpec, seeded_weights};
 use net::{Kind, Net, Spikes, State};
 
 #[derive(Parser, Debug)]
-#[command(name = "picojoule-train", about = "Train a small SpikeGPT-style character model for picojoule (burn, CPU)")]
+#[command(
+    name = "picojoule-train",
+    about = "Train a small SpikeGPT-style character model for picojoule (burn, CPU)"
+)]
 struct Args {
     /// Which form of the network to train.
     #[arg(long, value_enum)]
@@ -84,7 +87,10 @@ fn onehot(tokens: &[usize], dev: &Device) -> Tensor<2> {
 fn loss_of(logits: Tensor<3>, targets: &[usize], dev: &Device) -> Tensor<1> {
     let [b, t, v] = logits.dims();
     let logp = log_softmax(logits.reshape([b * t, v]), 1);
-    (logp * onehot(targets, dev)).sum().neg().div_scalar((b * t) as f32)
+    (logp * onehot(targets, dev))
+        .sum()
+        .neg()
+        .div_scalar((b * t) as f32)
 }
 
 /// B contiguous streams over `tokens`; window `w` of stream `j` (inputs and next-token targets).
@@ -104,7 +110,10 @@ impl Streams {
         (self.len - 1) / self.t
     }
     fn window(&self, w: usize) -> (Vec<usize>, Vec<usize>) {
-        let (mut x, mut y) = (Vec::with_capacity(self.b * self.t), Vec::with_capacity(self.b * self.t));
+        let (mut x, mut y) = (
+            Vec::with_capacity(self.b * self.t),
+            Vec::with_capacity(self.b * self.t),
+        );
         for j in 0..self.b {
             let s = j * self.len + w * self.t;
             x.extend_from_slice(&self.tokens[s..s + self.t]);
@@ -166,12 +175,21 @@ fn run(args: &Args) -> Result<(), String> {
         weights: WeightsSpec::File(format!("{}.safetensors", args.name)),
     };
     cfg.validate()?;
-    let train = Streams::new(read_tokens(&args.data.join("sotu-train.txt"))?, args.batch, args.ctx);
-    let valid = Streams::new(read_tokens(&args.data.join("sotu-valid.txt"))?, args.batch, args.ctx);
+    let train = Streams::new(
+        read_tokens(&args.data.join("sotu-train.txt"))?,
+        args.batch,
+        args.ctx,
+    );
+    let valid = Streams::new(
+        read_tokens(&args.data.join("sotu-valid.txt"))?,
+        args.batch,
+        args.ctx,
+    );
     let test = read_tokens(&args.data.join("sotu-test.txt"))?;
     std::fs::create_dir_all(&args.out).map_err(|e| format!("{}: {e}", args.out.display()))?;
     let log_path = args.out.join(format!("{}.log", args.name));
-    let mut log = std::fs::File::create(&log_path).map_err(|e| format!("{}: {e}", log_path.display()))?;
+    let mut log =
+        std::fs::File::create(&log_path).map_err(|e| format!("{}: {e}", log_path.display()))?;
     let mut say = |line: String| {
         println!("{line}");
         let _ = writeln!(log, "{line}");
@@ -192,7 +210,12 @@ fn run(args: &Args) -> Result<(), String> {
         args.lr * args.lr_final,
         args.seed
     ));
-    say(format!("# train {} chars ({} windows per stream), valid {} chars", train.tokens.len(), train.windows(), valid.tokens.len()));
+    say(format!(
+        "# train {} chars ({} windows per stream), valid {} chars",
+        train.tokens.len(),
+        train.windows(),
+        valid.tokens.len()
+    ));
 
     // Initialisation: picojoule's seeded RWKV-4 initialisation (time parameters per RWKV-4,
     // Gaussian matrices); the twin starts with small output projections (near-identity blocks).
@@ -230,8 +253,18 @@ fn run(args: &Args) -> Result<(), String> {
         window += 1;
         let progress = step as f64 / args.steps.max(1) as f64;
         let warm = ((step + 1) as f64 / 50.0).min(1.0);
-        let lr = args.lr * warm * (args.lr_final + (1.0 - args.lr_final) * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos()));
-        let logits = net.forward(kind, onehot(&x, &dev), args.batch, args.ctx, &mut state, None);
+        let lr = args.lr
+            * warm
+            * (args.lr_final
+                + (1.0 - args.lr_final) * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos()));
+        let logits = net.forward(
+            kind,
+            onehot(&x, &dev),
+            args.batch,
+            args.ctx,
+            &mut state,
+            None,
+        );
         let loss = loss_of(logits, &y, &dev);
         let grads = GradientsParams::from_grads(loss.backward(), &net);
         running += loss.clone().detach().into_scalar::<f32>() as f64;
@@ -257,11 +290,18 @@ fn run(args: &Args) -> Result<(), String> {
             running_n = 0;
         }
         if minutes >= args.max_minutes {
-            say(format!("# stopped by --max-minutes after {} steps (repeat with --stop-after {})", step + 1, step + 1));
+            say(format!(
+                "# stopped by --max-minutes after {} steps (repeat with --stop-after {})",
+                step + 1,
+                step + 1
+            ));
             break;
         }
         if cut {
-            say(format!("# stopped by --stop-after after {} steps", step + 1));
+            say(format!(
+                "# stopped by --stop-after after {} steps",
+                step + 1
+            ));
             break;
         }
     }
@@ -302,12 +342,25 @@ fn run(args: &Args) -> Result<(), String> {
     let vnet = net.valid();
     let mut st = State::zeros(cfg.n_layer, 1, cfg.n_embd, &cdev);
     let mut spikes = Spikes { layers: vec![] };
-    let logits = vnet.forward(kind, onehot(&check, &cdev), 1, check.len(), &mut st, Some(&mut spikes));
+    let logits = vnet.forward(
+        kind,
+        onehot(&check, &cdev),
+        1,
+        check.len(),
+        &mut st,
+        Some(&mut spikes),
+    );
     let v = logits.into_data().as_slice::<f32>().expect("f32").to_vec();
     let rows: Vec<&[f32]> = v.chunks(CHAR_VOCAB).collect();
     let mut spike_json = serde_json::Map::new();
     for (name, counts) in spikes.layers {
-        let c: Vec<u32> = counts.into_data().as_slice::<f32>().expect("f32").iter().map(|x| *x as u32).collect();
+        let c: Vec<u32> = counts
+            .into_data()
+            .as_slice::<f32>()
+            .expect("f32")
+            .iter()
+            .map(|x| *x as u32)
+            .collect();
         spike_json.insert(name, serde_json::json!(c));
     }
     let json = serde_json::json!({
@@ -317,7 +370,11 @@ fn run(args: &Args) -> Result<(), String> {
         "logits": rows,
         "spikes": spike_json,
     });
-    std::fs::write(args.out.join(format!("{}.logits.json", args.name)), serde_json::to_string(&json).expect("json")).map_err(|e| e.to_string())?;
+    std::fs::write(
+        args.out.join(format!("{}.logits.json", args.name)),
+        serde_json::to_string(&json).expect("json"),
+    )
+    .map_err(|e| e.to_string())?;
     println!("wrote {}", st_path.display());
     Ok(())
 }

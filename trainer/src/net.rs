@@ -102,8 +102,15 @@ const VEC_KEYS: [&str; 13] = [
     "ffn.time_mix_k",
     "ffn.time_mix_r",
 ];
-const MAT_KEYS: [&str; 7] =
-    ["att.key.weight", "att.value.weight", "att.receptance.weight", "att.output.weight", "ffn.key.weight", "ffn.receptance.weight", "ffn.value.weight"];
+const MAT_KEYS: [&str; 7] = [
+    "att.key.weight",
+    "att.value.weight",
+    "att.receptance.weight",
+    "att.output.weight",
+    "ffn.key.weight",
+    "ffn.receptance.weight",
+    "ffn.value.weight",
+];
 
 impl Block {
     fn vecs(&self) -> [&Param<Tensor<1>>; 13] {
@@ -124,12 +131,23 @@ impl Block {
         ]
     }
     fn mats(&self) -> [&Param<Tensor<2>>; 7] {
-        [&self.att_key, &self.att_value, &self.att_receptance, &self.att_output, &self.ffn_key, &self.ffn_receptance, &self.ffn_value]
+        [
+            &self.att_key,
+            &self.att_value,
+            &self.att_receptance,
+            &self.att_output,
+            &self.ffn_key,
+            &self.ffn_receptance,
+            &self.ffn_value,
+        ]
     }
 }
 
 fn data_of<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-    t.into_data().as_slice::<f32>().expect("f32 tensor").to_vec()
+    t.into_data()
+        .as_slice::<f32>()
+        .expect("f32 tensor")
+        .to_vec()
 }
 
 fn p1(store: &TensorStore, key: &str, dev: &Device) -> Param<Tensor<1>> {
@@ -138,7 +156,10 @@ fn p1(store: &TensorStore, key: &str, dev: &Device) -> Param<Tensor<1>> {
 }
 fn p2(store: &TensorStore, key: &str, dev: &Device) -> Param<Tensor<2>> {
     let t = store.raw(key).unwrap_or_else(|| panic!("missing {key}"));
-    Param::from_data(TensorData::new(t.data.clone(), [t.shape[0], t.shape[1]]), dev)
+    Param::from_data(
+        TensorData::new(t.data.clone(), [t.shape[0], t.shape[1]]),
+        dev,
+    )
 }
 
 impl Net {
@@ -149,7 +170,11 @@ impl Net {
             .map(|i| {
                 let k = |s: &str| format!("blocks.{i}.{s}");
                 let ln0 = |s: &str, fill: f32| {
-                    if i == 0 { p1(store, &k(s), dev) } else { Param::from_data(TensorData::new(vec![fill; d], [d]), dev) }
+                    if i == 0 {
+                        p1(store, &k(s), dev)
+                    } else {
+                        Param::from_data(TensorData::new(vec![fill; d], [d]), dev)
+                    }
                 };
                 Block {
                     ln0_w: ln0("ln0.weight", 1.0),
@@ -200,7 +225,10 @@ impl Net {
                     if let Some(j) = VEC_KEYS.iter().position(|s| *s == suffix) {
                         data_of(b.vecs()[j].val())
                     } else {
-                        let j = MAT_KEYS.iter().position(|s| *s == suffix).unwrap_or_else(|| panic!("unknown key {key}"));
+                        let j = MAT_KEYS
+                            .iter()
+                            .position(|s| *s == suffix)
+                            .unwrap_or_else(|| panic!("unknown key {key}"));
                         data_of(b.mats()[j].val())
                     }
                 }
@@ -278,7 +306,9 @@ pub struct Spikes {
 fn lin(x: Tensor<3>, w: Tensor<2>) -> Tensor<3> {
     let [b, t, i] = x.dims();
     let o = w.dims()[0];
-    x.reshape([b * t, i]).matmul(w.transpose()).reshape([b, t, o])
+    x.reshape([b * t, i])
+        .matmul(w.transpose())
+        .reshape([b, t, o])
 }
 
 fn layer_norm(x: Tensor<3>, w: Tensor<1>, b: Tensor<1>) -> Tensor<3> {
@@ -293,7 +323,17 @@ fn layer_norm(x: Tensor<3>, w: Tensor<1>, b: Tensor<1>) -> Tensor<3> {
 fn shift(x: &Tensor<3>, prev: Tensor<2>) -> (Tensor<3>, Tensor<2>) {
     let [b, t, d] = x.dims();
     let last = x.clone().slice([0..b, t - 1..t, 0..d]).reshape([b, d]);
-    let shifted = if t == 1 { prev.unsqueeze_dim(1) } else { Tensor::cat(vec![prev.unsqueeze_dim(1), x.clone().slice([0..b, 0..t - 1, 0..d])], 1) };
+    let shifted = if t == 1 {
+        prev.unsqueeze_dim(1)
+    } else {
+        Tensor::cat(
+            vec![
+                prev.unsqueeze_dim(1),
+                x.clone().slice([0..b, 0..t - 1, 0..d]),
+            ],
+            1,
+        )
+    };
     (shifted, last)
 }
 
@@ -331,7 +371,13 @@ fn lif(y: Tensor<3>, v: Tensor<2>) -> (Tensor<3>, Tensor<2>) {
 }
 
 /// WKV over T tokens, picojoule's stable recurrent form; w = -exp(time_decay), u = time_first.
-fn wkv(k: Tensor<3>, v: Tensor<3>, time_decay: Tensor<1>, u: Tensor<1>, st: &mut BlockState) -> Tensor<3> {
+fn wkv(
+    k: Tensor<3>,
+    v: Tensor<3>,
+    time_decay: Tensor<1>,
+    u: Tensor<1>,
+    st: &mut BlockState,
+) -> Tensor<3> {
     let [b, t, d] = k.dims();
     let w = time_decay.exp().neg().unsqueeze::<2>();
     let u = u.unsqueeze::<2>();
@@ -368,7 +414,15 @@ fn count(s: &Tensor<3>) -> Tensor<2> {
 
 impl Net {
     /// Logits [B, T, V] for one-hot inputs [B*T, V], advancing `state`.
-    pub fn forward(&self, kind: Kind, onehot: Tensor<2>, b: usize, t: usize, state: &mut State, spikes: Option<&mut Spikes>) -> Tensor<3> {
+    pub fn forward(
+        &self,
+        kind: Kind,
+        onehot: Tensor<2>,
+        b: usize,
+        t: usize,
+        state: &mut State,
+        spikes: Option<&mut Spikes>,
+    ) -> Tensor<3> {
         let d = self.emb.dims()[1];
         let e = onehot.matmul(self.emb.val()).reshape([b, t, d]);
         let mut counts: Vec<(String, Tensor<2>)> = vec![];
@@ -387,7 +441,10 @@ impl Net {
                 st.att_prev = last;
                 let k = lin(mix(&input, &xx, blk.att_mix_k.val()), blk.att_key.val());
                 let v = lin(mix(&input, &xx, blk.att_mix_v.val()), blk.att_value.val());
-                let r = lin(mix(&input, &xx, blk.att_mix_r.val()), blk.att_receptance.val());
+                let r = lin(
+                    mix(&input, &xx, blk.att_mix_r.val()),
+                    blk.att_receptance.val(),
+                );
                 let a = wkv(k, v, blk.time_decay.val(), blk.time_first.val(), st);
                 let y = lin(sigmoid(r) * a, blk.att_output.val());
                 let (s1, v1) = lif(y, st.v1.clone());

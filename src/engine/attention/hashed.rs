@@ -23,7 +23,7 @@
 
 use rand::SeedableRng;
 
-use super::{normal, signed_outer_into, signed_rows_into, step, Codes, Normalisation, StepIds};
+use super::{Codes, Normalisation, StepIds, normal, signed_outer_into, signed_rows_into, step};
 use crate::engine::Arith;
 use crate::error::Result;
 use crate::ledger::{Ledger, Op, TensorClass};
@@ -80,13 +80,25 @@ impl KernelHash {
     /// and for cost measurements, where counts do not depend on the parameter values).
     pub fn random(heads: usize, bits: usize, anchors: usize, dim: usize, seed: u64) -> KernelHash {
         let mut rng = rand::rngs::Xoshiro256PlusPlus::seed_from_u64(seed);
-        let a = (0..heads * bits * anchors).map(|_| normal(&mut rng)).collect();
-        let mut anchor: Vec<f32> = (0..heads * anchors * dim).map(|_| normal(&mut rng)).collect();
+        let a = (0..heads * bits * anchors)
+            .map(|_| normal(&mut rng))
+            .collect();
+        let mut anchor: Vec<f32> = (0..heads * anchors * dim)
+            .map(|_| normal(&mut rng))
+            .collect();
         for row in anchor.chunks_mut(dim) {
             let x = row.to_vec();
             l2_normalise(&x, row, &Arith::Exact);
         }
-        KernelHash { heads, bits, anchors, dim, a, anchor, mu: vec![0.0; heads * anchors] }
+        KernelHash {
+            heads,
+            bits,
+            anchors,
+            dim,
+            a,
+            anchor,
+            mu: vec![0.0; heads * anchors],
+        }
     }
 
     pub fn a_head(&self, h: usize) -> &[f32] {
@@ -119,7 +131,15 @@ impl KernelHash {
 
     /// The packed code of one token of head `h` from its distances and the bandwidth factor
     /// `scale` = -1 / (2 sigma). `k` is scratch of length m.
-    pub fn code_from(&self, h: usize, d2: &[f32], scale: f32, k: &mut [f32], code: &mut [u64], arith: &Arith) {
+    pub fn code_from(
+        &self,
+        h: usize,
+        d2: &[f32],
+        scale: f32,
+        k: &mut [f32],
+        code: &mut [u64],
+        arith: &Arith,
+    ) {
         for ((kj, &d), &mu) in k.iter_mut().zip(d2).zip(self.mu_head(h)) {
             *kj = arith.mul(d, scale).exp() - mu;
         }
@@ -139,24 +159,56 @@ impl KernelHash {
     pub fn save(&self, prefix: &str, store: &mut TensorStore) {
         let (h, b, m, c) = (self.heads, self.bits, self.anchors, self.dim);
         store.insert(format!("{prefix}.A"), vec![h, b, m], self.a.clone());
-        store.insert(format!("{prefix}.anchor"), vec![h, m, c], self.anchor.clone());
+        store.insert(
+            format!("{prefix}.anchor"),
+            vec![h, m, c],
+            self.anchor.clone(),
+        );
         store.insert(format!("{prefix}.mvec"), vec![h, m], self.mu.clone());
     }
 
     /// Read a learned hash from a store; `None` when `{prefix}.A` is absent (not learned yet).
-    pub fn load(store: &TensorStore, prefix: &str, heads: usize, bits: usize, anchors: usize, dim: usize) -> Result<Option<KernelHash>> {
+    pub fn load(
+        store: &TensorStore,
+        prefix: &str,
+        heads: usize,
+        bits: usize,
+        anchors: usize,
+        dim: usize,
+    ) -> Result<Option<KernelHash>> {
         if store.raw(&format!("{prefix}.A")).is_none() {
             return Ok(None);
         }
-        let a = store.get(&format!("{prefix}.A"), &[heads, bits, anchors])?.to_vec();
-        let anchor = store.get(&format!("{prefix}.anchor"), &[heads, anchors, dim])?.to_vec();
-        let mu = store.get(&format!("{prefix}.mvec"), &[heads, anchors])?.to_vec();
-        Ok(Some(KernelHash { heads, bits, anchors, dim, a, anchor, mu }))
+        let a = store
+            .get(&format!("{prefix}.A"), &[heads, bits, anchors])?
+            .to_vec();
+        let anchor = store
+            .get(&format!("{prefix}.anchor"), &[heads, anchors, dim])?
+            .to_vec();
+        let mu = store
+            .get(&format!("{prefix}.mvec"), &[heads, anchors])?
+            .to_vec();
+        Ok(Some(KernelHash {
+            heads,
+            bits,
+            anchors,
+            dim,
+            a,
+            anchor,
+            mu,
+        }))
     }
 }
 
 /// Count the hashing of `tokens` tokens of one head (`sigmas` bandwidth divisions).
-fn count_hash(l: &mut Ledger, ids: &StepIds, arith: &Arith, hash: &KernelHash, tokens: u64, sigmas: u64) {
+fn count_hash(
+    l: &mut Ledger,
+    ids: &StepIds,
+    arith: &Arith,
+    hash: &KernelHash,
+    tokens: u64,
+    sigmas: u64,
+) {
     let (m, c, b) = (hash.anchors as u64, hash.dim as u64, hash.bits as u64);
     let fmt = arith.acc_fmt();
     let bytes = arith.operand_bytes();
@@ -168,7 +220,12 @@ fn count_hash(l: &mut Ledger, ids: &StepIds, arith: &Arith, hash: &KernelHash, t
     let d = l.at(ids.id(step::DISTANCE));
     arith.count_add(d, tokens * m * c); // x - a
     arith.count_mac(d, tokens * m * c); // (x - a)^2 accumulated
-    d.mem(Op::Read, arith.fmt(), TensorClass::Weight, tokens * m * c * bytes);
+    d.mem(
+        Op::Read,
+        arith.fmt(),
+        TensorClass::Weight,
+        tokens * m * c * bytes,
+    );
     let bw = l.at(ids.id(step::BANDWIDTH));
     arith.count_add(bw, tokens * m);
     bw.add(Op::Div, fmt, sigmas);
@@ -176,10 +233,20 @@ fn count_hash(l: &mut Ledger, ids: &StepIds, arith: &Arith, hash: &KernelHash, t
     arith.count_mul(k, tokens * m);
     k.add(Op::Exp, fmt, tokens * m);
     arith.count_add(k, tokens * m);
-    k.mem(Op::Read, arith.fmt(), TensorClass::Weight, tokens * m * bytes);
+    k.mem(
+        Op::Read,
+        arith.fmt(),
+        TensorClass::Weight,
+        tokens * m * bytes,
+    );
     let p = l.at(ids.id(step::PROJECT));
     arith.count_mac(p, tokens * m * b);
-    p.mem(Op::Read, arith.fmt(), TensorClass::Weight, tokens * m * b * bytes);
+    p.mem(
+        Op::Read,
+        arith.fmt(),
+        TensorClass::Weight,
+        tokens * m * b * bytes,
+    );
     l.at(ids.id(step::SIGN)).add(Op::Cmp, fmt, tokens * b);
 }
 
@@ -207,7 +274,16 @@ impl Scratch {
 
 /// The codes of `n` tokens of head `h`, with the bandwidth of this input (full form). Counted.
 #[allow(clippy::too_many_arguments)]
-pub fn hash_full(qk: &[f32], n: usize, h: usize, hash: &KernelHash, codes: &mut Codes, arith: &Arith, l: &mut Ledger, ids: &StepIds) {
+pub fn hash_full(
+    qk: &[f32],
+    n: usize,
+    h: usize,
+    hash: &KernelHash,
+    codes: &mut Codes,
+    arith: &Arith,
+    l: &mut Ledger,
+    ids: &StepIds,
+) {
     let (d, c, m) = (hash.heads * hash.dim, hash.dim, hash.anchors);
     let mut sc = Scratch::new(hash, n);
     let mut total = 0.0f32;
@@ -218,14 +294,31 @@ pub fn hash_full(qk: &[f32], n: usize, h: usize, hash: &KernelHash, codes: &mut 
     // sigma = total / (n m); scale = -1 / (2 sigma) = -(n m) / (2 total): one division.
     let scale = -((n * m) as f32) / (2.0 * total);
     for i in 0..n {
-        hash.code_from(h, &sc.d2[i * m..(i + 1) * m], scale, &mut sc.k, codes.token_mut(i), arith);
+        hash.code_from(
+            h,
+            &sc.d2[i * m..(i + 1) * m],
+            scale,
+            &mut sc.k,
+            codes.token_mut(i),
+            arith,
+        );
     }
     count_hash(l, ids, arith, hash, n as u64, 1);
 }
 
 /// Full (non-causal) hashed attention over `n` tokens: `qk` is the shared query/key projection.
 #[allow(clippy::too_many_arguments)]
-pub fn forward_full(qk: &[f32], v: &[f32], n: usize, hash: &KernelHash, norm: Normalisation, out: &mut [f32], arith: &Arith, l: &mut Ledger, ids: &StepIds) {
+pub fn forward_full(
+    qk: &[f32],
+    v: &[f32],
+    n: usize,
+    hash: &KernelHash,
+    norm: Normalisation,
+    out: &mut [f32],
+    arith: &Arith,
+    l: &mut Ledger,
+    ids: &StepIds,
+) {
     let arith = &arith.at(crate::engine::arith::Site::Attention);
     let (b, c) = (hash.bits, hash.dim);
     let d = hash.heads * c;
@@ -308,9 +401,19 @@ pub fn forward_full(qk: &[f32], v: &[f32], n: usize, hash: &KernelHash, norm: No
     dv.add(Op::Div, arith.acc_fmt(), hh * n);
     arith.count_mul(dv, hh * n * c);
     let bytes = arith.operand_bytes();
-    dv.mem(Op::Write, arith.fmt(), TensorClass::Activation, hh * n * c * bytes);
+    dv.mem(
+        Op::Write,
+        arith.fmt(),
+        TensorClass::Activation,
+        hh * n * c * bytes,
+    );
     let cx = l.at(ids.id(step::CONTEXT));
-    cx.mem(Op::Read, arith.fmt(), TensorClass::Activation, hh * n * c * bytes);
+    cx.mem(
+        Op::Read,
+        arith.fmt(),
+        TensorClass::Activation,
+        hh * n * c * bytes,
+    );
 }
 
 /// Recurrent state of causal hashed attention, per head: running code sum, H^T V, sum of values,
@@ -329,7 +432,14 @@ pub struct EcoState {
 impl EcoState {
     pub fn new(hash: &KernelHash) -> EcoState {
         let (h, b, c) = (hash.heads, hash.bits, hash.dim);
-        EcoState { ksum: vec![0.0; h * b], ctx: vec![0.0; h * b * c], vsum: vec![0.0; h * c], d2_sum: vec![0.0; h], tokens: 0, scratch: Scratch::new(hash, 1) }
+        EcoState {
+            ksum: vec![0.0; h * b],
+            ctx: vec![0.0; h * b * c],
+            vsum: vec![0.0; h * c],
+            d2_sum: vec![0.0; h],
+            tokens: 0,
+            scratch: Scratch::new(hash, 1),
+        }
     }
 
     /// The packed code of the last token of head `h` hashed by `forward_step` (for tests).
@@ -341,7 +451,17 @@ impl EcoState {
 /// One token of causal hashed attention: hash the token (running-mean bandwidth), add its code
 /// and value to the running sums, then read them with its own code.
 #[allow(clippy::too_many_arguments)]
-pub fn forward_step(qk: &[f32], v: &[f32], st: &mut EcoState, hash: &KernelHash, norm: Normalisation, out: &mut [f32], arith: &Arith, l: &mut Ledger, ids: &StepIds) {
+pub fn forward_step(
+    qk: &[f32],
+    v: &[f32],
+    st: &mut EcoState,
+    hash: &KernelHash,
+    norm: Normalisation,
+    out: &mut [f32],
+    arith: &Arith,
+    l: &mut Ledger,
+    ids: &StepIds,
+) {
     let arith = &arith.at(crate::engine::arith::Site::Attention);
     let (b, c, m) = (hash.bits, hash.dim, hash.anchors);
     let bias = (b + 1) as f32;
@@ -407,7 +527,11 @@ pub fn forward_step(qk: &[f32], v: &[f32], st: &mut EcoState, hash: &KernelHash,
     let dv = l.at(ids.id(step::DIVIDE));
     dv.add(Op::Div, arith.acc_fmt(), hh);
     arith.count_mul(dv, hh * c);
-    let vs = if norm == Normalisation::Normalised { c } else { 0 };
+    let vs = if norm == Normalisation::Normalised {
+        c
+    } else {
+        0
+    };
     let bytes = hh * (b + b * c + vs + 1) * arith.acc_fmt().bytes();
     let s = l.at(ids.id(step::STATE));
     s.mem(Op::Read, arith.acc_fmt(), TensorClass::State, bytes);
@@ -437,7 +561,11 @@ mod tests {
             .collect();
         (0..hash.bits)
             .map(|r| {
-                let p: f32 = hash.a_head(h)[r * hash.anchors..(r + 1) * hash.anchors].iter().zip(&k).map(|(w, v)| w * v).sum();
+                let p: f32 = hash.a_head(h)[r * hash.anchors..(r + 1) * hash.anchors]
+                    .iter()
+                    .zip(&k)
+                    .map(|(w, v)| w * v)
+                    .sum();
                 if p >= 0.0 { 1.0 } else { -1.0 }
             })
             .collect()
@@ -458,24 +586,51 @@ mod tests {
             let mut total = 0.0f32;
             let mut sc = Scratch::new(&hash, 1);
             for i in 0..n {
-                l2_normalise(&x[i * heads * c + h * c..i * heads * c + (h + 1) * c], &mut sc.xn, &arith);
+                l2_normalise(
+                    &x[i * heads * c + h * c..i * heads * c + (h + 1) * c],
+                    &mut sc.xn,
+                    &arith,
+                );
                 total += hash.distances(h, &sc.xn, &mut sc.d2, &arith);
             }
             let scale = -((n * m) as f32) / (2.0 * total);
-            let unpacked: Vec<Vec<f32>> = (0..n).map(|i| unpacked_code(&hash, h, &x[i * heads * c + h * c..i * heads * c + (h + 1) * c], scale)).collect();
+            let unpacked: Vec<Vec<f32>> = (0..n)
+                .map(|i| {
+                    unpacked_code(
+                        &hash,
+                        h,
+                        &x[i * heads * c + h * c..i * heads * c + (h + 1) * c],
+                        scale,
+                    )
+                })
+                .collect();
             for i in 0..n {
                 let bits_of: Vec<f32> = (0..bits).map(|r| Codes::sign(codes.token(i), r)).collect();
                 assert_eq!(bits_of, unpacked[i], "token {i} head {h}");
                 for j in 0..n {
-                    let dot: f32 = unpacked[i].iter().zip(&unpacked[j]).map(|(a, b)| a * b).sum();
-                    assert_eq!(Codes::similarity(bits, codes.token(i), codes.token(j)), dot as i64);
+                    let dot: f32 = unpacked[i]
+                        .iter()
+                        .zip(&unpacked[j])
+                        .map(|(a, b)| a * b)
+                        .sum();
+                    assert_eq!(
+                        Codes::similarity(bits, codes.token(i), codes.token(j)),
+                        dot as i64
+                    );
                 }
             }
         }
     }
 
     /// Direct O(N^2) code-similarity attention over the prefix of each token.
-    fn direct(codes: &[Vec<u64>], v: &[f64], bits: usize, c: usize, norm: Normalisation, causal: bool) -> Vec<f64> {
+    fn direct(
+        codes: &[Vec<u64>],
+        v: &[f64],
+        bits: usize,
+        c: usize,
+        norm: Normalisation,
+        causal: bool,
+    ) -> Vec<f64> {
         let n = codes.len();
         let bias = (bits + 1) as f64;
         let mut out = vec![0.0; n * c];
@@ -514,11 +669,28 @@ mod tests {
             let mut codes = vec![];
             for t in 0..n {
                 let mut o = vec![0.0; c];
-                forward_step(&qk[t * c..(t + 1) * c], &v[t * c..(t + 1) * c], &mut st, &hash, norm, &mut o, &arith, &mut l, &ids);
+                forward_step(
+                    &qk[t * c..(t + 1) * c],
+                    &v[t * c..(t + 1) * c],
+                    &mut st,
+                    &hash,
+                    norm,
+                    &mut o,
+                    &arith,
+                    &mut l,
+                    &ids,
+                );
                 outs.extend(o);
                 codes.push(st.last_code().to_vec());
             }
-            let want = direct(&codes, &v.iter().map(|&x| x as f64).collect::<Vec<_>>(), bits, c, norm, true);
+            let want = direct(
+                &codes,
+                &v.iter().map(|&x| x as f64).collect::<Vec<_>>(),
+                bits,
+                c,
+                norm,
+                true,
+            );
             for (a, b) in outs.iter().zip(&want) {
                 assert!((*a as f64 - b).abs() < 1e-5, "{norm:?}: {a} vs {b}");
             }
@@ -543,7 +715,10 @@ mod tests {
                 let ids2 = register(&mut l2, "x");
                 hash_full(&qk, n, h, &hash, &mut codes, &arith, &mut l2, &ids2);
                 let cv: Vec<Vec<u64>> = (0..n).map(|i| codes.token(i).to_vec()).collect();
-                let vh: Vec<f64> = (0..n).flat_map(|i| (0..c).map(move |e| (i, e))).map(|(i, e)| v[i * d + h * c + e] as f64).collect();
+                let vh: Vec<f64> = (0..n)
+                    .flat_map(|i| (0..c).map(move |e| (i, e)))
+                    .map(|(i, e)| v[i * d + h * c + e] as f64)
+                    .collect();
                 let want = direct(&cv, &vh, bits, c, norm, false);
                 for i in 0..n {
                     for e in 0..c {
@@ -560,8 +735,14 @@ mod tests {
             };
             assert_eq!(t.op_total(Op::Mac), hh * (nn * c + nn * m * c + nn * m * b));
             assert_eq!(t.op_total(Op::Ac), hh * (2 * nn * b + 2 * nn * b * c));
-            assert_eq!(t.op_total(Op::Add), hh * (nn * m * c + 2 * nn * m + nn + extra_add));
-            assert_eq!(t.op_total(Op::Mul), hh * (nn * c + nn * m + extra_mul + nn * c));
+            assert_eq!(
+                t.op_total(Op::Add),
+                hh * (nn * m * c + 2 * nn * m + nn + extra_add)
+            );
+            assert_eq!(
+                t.op_total(Op::Mul),
+                hh * (nn * c + nn * m + extra_mul + nn * c)
+            );
             assert_eq!(t.op_total(Op::Div), hh * (2 * nn + 1));
             assert_eq!(t.op_total(Op::Exp), hh * nn * m);
             assert_eq!(t.op_total(Op::Sqrt), hh * nn);

@@ -35,7 +35,12 @@ pub struct KshConfig {
 
 impl Default for KshConfig {
     fn default() -> Self {
-        KshConfig { topk: 10, iterations: 100, lr: 5e-4, momentum: 0.9 }
+        KshConfig {
+            topk: 10,
+            iterations: 100,
+            lr: 5e-4,
+            momentum: 0.9,
+        }
     }
 }
 
@@ -62,7 +67,11 @@ impl Problem {
     /// z = K a
     fn project(&self, a: &[f64], z: &mut [f64]) {
         for (i, zi) in z.iter_mut().enumerate() {
-            *zi = self.k[i * self.m..(i + 1) * self.m].iter().zip(a).map(|(x, y)| x * y).sum();
+            *zi = self.k[i * self.m..(i + 1) * self.m]
+                .iter()
+                .zip(a)
+                .map(|(x, y)| x * y)
+                .sum();
         }
     }
 
@@ -82,7 +91,9 @@ impl Problem {
     fn signs(&self, a: &[f64]) -> Vec<f64> {
         let mut z = vec![0.0; self.n];
         self.project(a, &mut z);
-        z.iter().map(|&v| if v >= 0.0 { 1.0 } else { -1.0 }).collect()
+        z.iter()
+            .map(|&v| if v >= 0.0 { 1.0 } else { -1.0 })
+            .collect()
     }
 
     /// Discrete loss -y^T R y / (N b) with y = sign(K a).
@@ -117,7 +128,11 @@ fn normalised_rows(qk: &[f32], n: usize, d: usize, off: usize, c: usize) -> Vec<
     let mut x = vec![0.0f64; n * c];
     for i in 0..n {
         let row = &qk[i * d + off..i * d + off + c];
-        let norm = row.iter().map(|&v| (v as f64) * (v as f64)).sum::<f64>().sqrt();
+        let norm = row
+            .iter()
+            .map(|&v| (v as f64) * (v as f64))
+            .sum::<f64>()
+            .sqrt();
         let inv = if norm > 0.0 { 1.0 / norm } else { 0.0 };
         for (o, &v) in x[i * c..(i + 1) * c].iter_mut().zip(row) {
             *o = v as f64 * inv;
@@ -143,11 +158,28 @@ fn pick(n: usize, m: usize, rng: &mut rand::rngs::Xoshiro256PlusPlus) -> Vec<usi
 /// Learn the hash of one attention layer from `n` calibration rows of the shared Q/K projection
 /// (`qk`, `[n, heads * dim]`).
 #[allow(clippy::too_many_arguments)]
-pub fn learn(qk: &[f32], n: usize, heads: usize, dim: usize, bits: usize, anchors: usize, cfg: KshConfig, seed: u64) -> KshOutcome {
+pub fn learn(
+    qk: &[f32],
+    n: usize,
+    heads: usize,
+    dim: usize,
+    bits: usize,
+    anchors: usize,
+    cfg: KshConfig,
+    seed: u64,
+) -> KshOutcome {
     assert!(n >= 2, "KSH needs at least two calibration tokens");
     let mut rng = rand::rngs::Xoshiro256PlusPlus::seed_from_u64(seed);
     let (c, m, d) = (dim, anchors, heads * dim);
-    let mut hash = KernelHash { heads, bits, anchors, dim, a: vec![0.0; heads * bits * m], anchor: vec![0.0; heads * m * c], mu: vec![0.0; heads * m] };
+    let mut hash = KernelHash {
+        heads,
+        bits,
+        anchors,
+        dim,
+        a: vec![0.0; heads * bits * m],
+        anchor: vec![0.0; heads * m * c],
+        mu: vec![0.0; heads * m],
+    };
     let (mut loss_random, mut loss_learned) = (vec![], vec![]);
     let topk = cfg.topk.min(n / 2).max(1);
     let b = bits as f64;
@@ -167,7 +199,10 @@ pub fn learn(qk: &[f32], n: usize, heads: usize, dim: usize, bits: usize, anchor
             }
         }
         let sigma = d2.iter().sum::<f64>() / (n * m) as f64;
-        let mut k: Vec<f64> = d2.iter().map(|v| (-v / (2.0 * sigma.max(1e-12))).exp()).collect();
+        let mut k: Vec<f64> = d2
+            .iter()
+            .map(|v| (-v / (2.0 * sigma.max(1e-12))).exp())
+            .collect();
         for j in 0..m {
             let mu = (0..n).map(|i| k[i * m + j]).sum::<f64>() / n as f64;
             hash.mu[h * m + j] = mu as f32;
@@ -214,7 +249,11 @@ pub fn learn(qk: &[f32], n: usize, heads: usize, dim: usize, bits: usize, anchor
                     a[e] -= cfg.lr * (g + cfg.momentum * vel[e]);
                 }
             }
-            let best = if p.discrete_loss(b, &kept, &a) < p.discrete_loss(b, &kept, &a0) { a } else { a0 };
+            let best = if p.discrete_loss(b, &kept, &a) < p.discrete_loss(b, &kept, &a0) {
+                a
+            } else {
+                a0
+            };
             for (e, v) in best.iter().enumerate() {
                 hash.a[(h * bits + r) * m + e] = *v as f32;
             }
@@ -223,7 +262,11 @@ pub fn learn(qk: &[f32], n: usize, heads: usize, dim: usize, bits: usize, anchor
         loss_random.push(p.objective(b, &random_codes));
         loss_learned.push(p.objective(b, &kept));
     }
-    KshOutcome { hash, loss_random, loss_learned }
+    KshOutcome {
+        hash,
+        loss_random,
+        loss_learned,
+    }
 }
 
 #[cfg(test)]
@@ -234,7 +277,10 @@ mod tests {
     fn tokens(n: usize, d: usize, seed: u64) -> Vec<f32> {
         let mut rng = rand::rngs::Xoshiro256PlusPlus::seed_from_u64(seed);
         let centres: Vec<f32> = (0..6 * d).map(|_| normal(&mut rng)).collect();
-        (0..n).flat_map(|i| (0..d).map(move |e| (i, e)).collect::<Vec<_>>()).map(|(i, e)| centres[(i % 6) * d + e] + 0.5 * normal(&mut rng)).collect()
+        (0..n)
+            .flat_map(|i| (0..d).map(move |e| (i, e)).collect::<Vec<_>>())
+            .map(|(i, e)| centres[(i % 6) * d + e] + 0.5 * normal(&mut rng))
+            .collect()
     }
 
     #[test]
@@ -243,7 +289,12 @@ mod tests {
         let x = tokens(n, heads * c, 5);
         let out = learn(&x, n, heads, c, 16, 25, KshConfig::default(), 11);
         for h in 0..heads {
-            assert!(out.loss_learned[h] < out.loss_random[h], "head {h}: learned {} vs random {}", out.loss_learned[h], out.loss_random[h]);
+            assert!(
+                out.loss_learned[h] < out.loss_random[h],
+                "head {h}: learned {} vs random {}",
+                out.loss_learned[h],
+                out.loss_random[h]
+            );
         }
         // deterministic
         let again = learn(&x, n, heads, c, 16, 25, KshConfig::default(), 11);

@@ -10,9 +10,9 @@ use rand::SeedableRng;
 use super::hashed::{self, EcoState, KernelHash};
 use super::linear::{self, LinearState};
 use super::softmax::{self, KvCache};
-use super::{normal, AttentionKind, Heads, Normalisation, StepIds};
-use crate::engine::linear::Linear;
+use super::{AttentionKind, Heads, Normalisation, StepIds, normal};
 use crate::engine::Arith;
+use crate::engine::linear::Linear;
 use crate::ledger::{LayerId, Ledger};
 
 /// The attention core of a layer.
@@ -20,7 +20,10 @@ use crate::ledger::{LayerId, Ledger};
 pub enum Core {
     Softmax,
     Linear,
-    EcoFormer { hash: KernelHash, normalisation: Normalisation },
+    EcoFormer {
+        hash: KernelHash,
+        normalisation: Normalisation,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -68,13 +71,34 @@ impl AttentionLayer {
         let (k, core) = match kind {
             AttentionKind::Softmax => (Some(lin(&mut rng)), Core::Softmax),
             AttentionKind::Linear => (Some(lin(&mut rng)), Core::Linear),
-            AttentionKind::EcoFormer { bits, anchors, normalisation } => {
-                (None, Core::EcoFormer { hash: KernelHash::random(shape.heads, *bits, *anchors, shape.head_dim, seed ^ 0x5eed), normalisation: *normalisation })
-            }
+            AttentionKind::EcoFormer {
+                bits,
+                anchors,
+                normalisation,
+            } => (
+                None,
+                Core::EcoFormer {
+                    hash: KernelHash::random(
+                        shape.heads,
+                        *bits,
+                        *anchors,
+                        shape.head_dim,
+                        seed ^ 0x5eed,
+                    ),
+                    normalisation: *normalisation,
+                },
+            ),
         };
         let v = lin(&mut rng);
         let output = lin(&mut rng);
-        AttentionLayer { shape, q, k, v, output, core }
+        AttentionLayer {
+            shape,
+            q,
+            k,
+            v,
+            output,
+            core,
+        }
     }
 
     pub fn register(&self, l: &mut Ledger, prefix: &str) -> LayerIds {
@@ -89,7 +113,13 @@ impl AttentionLayer {
             Core::EcoFormer { .. } => hashed::register(l, &core_prefix),
         };
         let output = l.layer(&format!("{prefix}.output"));
-        LayerIds { q, k, v, core, output }
+        LayerIds {
+            q,
+            k,
+            v,
+            core,
+            output,
+        }
     }
 
     pub fn new_state(&self, capacity: usize) -> AttnState {
@@ -101,16 +131,37 @@ impl AttentionLayer {
     }
 
     /// Project every row of `x` ([n, D]) with `w`.
-    fn project_rows(w: &Linear, x: &[f32], n: usize, out: &mut [f32], arith: &Arith, l: &mut Ledger, id: LayerId) {
+    fn project_rows(
+        w: &Linear,
+        x: &[f32],
+        n: usize,
+        out: &mut [f32],
+        arith: &Arith,
+        l: &mut Ledger,
+        id: LayerId,
+    ) {
         let d = w.n_in;
         let o = w.n_out;
         for i in 0..n {
-            w.forward_dense(&x[i * d..(i + 1) * d], &mut out[i * o..(i + 1) * o], arith, l.at(id));
+            w.forward_dense(
+                &x[i * d..(i + 1) * d],
+                &mut out[i * o..(i + 1) * o],
+                arith,
+                l.at(id),
+            );
         }
     }
 
     /// Full (non-causal) attention over `n` tokens `x` ([n, D]) into `out` ([n, D]).
-    pub fn forward_full(&self, x: &[f32], n: usize, out: &mut [f32], arith: &Arith, l: &mut Ledger, ids: &LayerIds) {
+    pub fn forward_full(
+        &self,
+        x: &[f32],
+        n: usize,
+        out: &mut [f32],
+        arith: &Arith,
+        l: &mut Ledger,
+        ids: &LayerIds,
+    ) {
         let d = self.shape.dim();
         let mut q = vec![0.0; n * d];
         let mut v = vec![0.0; n * d];
@@ -120,21 +171,41 @@ impl AttentionLayer {
         match &self.core {
             Core::Softmax | Core::Linear => {
                 let mut k = vec![0.0; n * d];
-                Self::project_rows(self.k.as_ref().expect("separate key projection"), x, n, &mut k, arith, l, ids.k.expect("key id"));
+                Self::project_rows(
+                    self.k.as_ref().expect("separate key projection"),
+                    x,
+                    n,
+                    &mut k,
+                    arith,
+                    l,
+                    ids.k.expect("key id"),
+                );
                 if matches!(self.core, Core::Softmax) {
                     softmax::forward_full(&q, &k, &v, n, self.shape, &mut a, arith, l, &ids.core);
                 } else {
                     linear::forward_full(&q, &k, &v, n, self.shape, &mut a, arith, l, &ids.core);
                 }
             }
-            Core::EcoFormer { hash, normalisation } => hashed::forward_full(&q, &v, n, hash, *normalisation, &mut a, arith, l, &ids.core),
+            Core::EcoFormer {
+                hash,
+                normalisation,
+            } => hashed::forward_full(&q, &v, n, hash, *normalisation, &mut a, arith, l, &ids.core),
         }
         Self::project_rows(&self.output, &a, n, out, arith, l, ids.output);
     }
 
     /// One token of causal attention. `scratch` holds 4 D floats.
     #[allow(clippy::too_many_arguments)]
-    pub fn forward_step(&self, x: &[f32], st: &mut AttnState, scratch: &mut [f32], out: &mut [f32], arith: &Arith, l: &mut Ledger, ids: &LayerIds) {
+    pub fn forward_step(
+        &self,
+        x: &[f32],
+        st: &mut AttnState,
+        scratch: &mut [f32],
+        out: &mut [f32],
+        arith: &Arith,
+        l: &mut Ledger,
+        ids: &LayerIds,
+    ) {
         let d = self.shape.dim();
         let (q, rest) = scratch.split_at_mut(d);
         let (k, rest) = rest.split_at_mut(d);
@@ -146,9 +217,19 @@ impl AttentionLayer {
             kw.forward_dense(x, k, arith, l.at(kid));
         }
         match (&self.core, st) {
-            (Core::Softmax, AttnState::Softmax(cache)) => softmax::forward_step(q, k, v, cache, self.shape, a, arith, l, &ids.core),
-            (Core::Linear, AttnState::Linear(s)) => linear::forward_step(q, k, v, s, self.shape, a, arith, l, &ids.core),
-            (Core::EcoFormer { hash, normalisation }, AttnState::EcoFormer(s)) => hashed::forward_step(q, v, s, hash, *normalisation, a, arith, l, &ids.core),
+            (Core::Softmax, AttnState::Softmax(cache)) => {
+                softmax::forward_step(q, k, v, cache, self.shape, a, arith, l, &ids.core)
+            }
+            (Core::Linear, AttnState::Linear(s)) => {
+                linear::forward_step(q, k, v, s, self.shape, a, arith, l, &ids.core)
+            }
+            (
+                Core::EcoFormer {
+                    hash,
+                    normalisation,
+                },
+                AttnState::EcoFormer(s),
+            ) => hashed::forward_step(q, v, s, hash, *normalisation, a, arith, l, &ids.core),
             _ => panic!("attention state does not match the layer's core"),
         }
         self.output.forward_dense(a, out, arith, l.at(ids.output));

@@ -12,11 +12,17 @@
 //! The causal form keeps (S, z) as recurrent state, so its cost per token does not grow with
 //! the context.
 
-use super::{step, Heads, StepIds};
+use super::{Heads, StepIds, step};
 use crate::engine::Arith;
 use crate::ledger::{Counts, Ledger, Op, TensorClass};
 
-pub const STEPS: &[&str] = &[step::FEATURE, step::STATE_UPDATE, step::QUERY, step::DIVIDE, step::STATE];
+pub const STEPS: &[&str] = &[
+    step::FEATURE,
+    step::STATE_UPDATE,
+    step::QUERY,
+    step::DIVIDE,
+    step::STATE,
+];
 
 pub fn register(l: &mut Ledger, prefix: &str) -> StepIds {
     StepIds::register(l, prefix, STEPS)
@@ -34,7 +40,12 @@ pub struct LinearState {
 impl LinearState {
     pub fn new(shape: Heads) -> LinearState {
         let (h, c) = (shape.heads, shape.head_dim);
-        LinearState { s: vec![0.0; h * c * c], z: vec![0.0; h * c], fq: vec![0.0; c], fk: vec![0.0; c] }
+        LinearState {
+            s: vec![0.0; h * c * c],
+            z: vec![0.0; h * c],
+            fq: vec![0.0; c],
+            fk: vec![0.0; c],
+        }
     }
 }
 
@@ -99,21 +110,50 @@ fn count_query(l: &mut Ledger, ids: &StepIds, arith: &Arith, n: u64, c: u64) {
 
 /// Full (non-causal) linear attention over `n` tokens.
 #[allow(clippy::too_many_arguments)]
-pub fn forward_full(q: &[f32], k: &[f32], v: &[f32], n: usize, shape: Heads, out: &mut [f32], arith: &Arith, l: &mut Ledger, ids: &StepIds) {
+pub fn forward_full(
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    n: usize,
+    shape: Heads,
+    out: &mut [f32],
+    arith: &Arith,
+    l: &mut Ledger,
+    ids: &StepIds,
+) {
     let arith = &arith.at(crate::engine::arith::Site::Attention);
     let (d, c) = (shape.dim(), shape.head_dim);
-    let mut st = LinearState::new(Heads { heads: 1, head_dim: c });
+    let mut st = LinearState::new(Heads {
+        heads: 1,
+        head_dim: c,
+    });
     let mut o = vec![0.0f32; c];
     for h in 0..shape.heads {
         let off = h * c;
         st.s.fill(0.0);
         st.z.fill(0.0);
         for j in 0..n {
-            feature(&k[j * d + off..j * d + off + c], &mut st.fk, arith, l.at(ids.id(step::FEATURE)));
-            update(&st.fk, &v[j * d + off..j * d + off + c], &mut st.s, &mut st.z, arith);
+            feature(
+                &k[j * d + off..j * d + off + c],
+                &mut st.fk,
+                arith,
+                l.at(ids.id(step::FEATURE)),
+            );
+            update(
+                &st.fk,
+                &v[j * d + off..j * d + off + c],
+                &mut st.s,
+                &mut st.z,
+                arith,
+            );
         }
         for i in 0..n {
-            feature(&q[i * d + off..i * d + off + c], &mut st.fq, arith, l.at(ids.id(step::FEATURE)));
+            feature(
+                &q[i * d + off..i * d + off + c],
+                &mut st.fq,
+                arith,
+                l.at(ids.id(step::FEATURE)),
+            );
             query(&st.fq, &st.s, &st.z, &mut o, arith);
             out[i * d + off..i * d + off + c].copy_from_slice(&o);
         }
@@ -126,15 +166,38 @@ pub fn forward_full(q: &[f32], k: &[f32], v: &[f32], n: usize, shape: Heads, out
 /// One token of causal linear attention: the running sums take the token's key and value, then
 /// its query reads them.
 #[allow(clippy::too_many_arguments)]
-pub fn forward_step(q: &[f32], k: &[f32], v: &[f32], st: &mut LinearState, shape: Heads, out: &mut [f32], arith: &Arith, l: &mut Ledger, ids: &StepIds) {
+pub fn forward_step(
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    st: &mut LinearState,
+    shape: Heads,
+    out: &mut [f32],
+    arith: &Arith,
+    l: &mut Ledger,
+    ids: &StepIds,
+) {
     let arith = &arith.at(crate::engine::arith::Site::Attention);
     let c = shape.head_dim;
     for h in 0..shape.heads {
         let off = h * c;
-        let (s, z) = (&mut st.s[h * c * c..(h + 1) * c * c], &mut st.z[h * c..(h + 1) * c]);
-        feature(&k[off..off + c], &mut st.fk, arith, l.at(ids.id(step::FEATURE)));
+        let (s, z) = (
+            &mut st.s[h * c * c..(h + 1) * c * c],
+            &mut st.z[h * c..(h + 1) * c],
+        );
+        feature(
+            &k[off..off + c],
+            &mut st.fk,
+            arith,
+            l.at(ids.id(step::FEATURE)),
+        );
         update(&st.fk, &v[off..off + c], s, z, arith);
-        feature(&q[off..off + c], &mut st.fq, arith, l.at(ids.id(step::FEATURE)));
+        feature(
+            &q[off..off + c],
+            &mut st.fq,
+            arith,
+            l.at(ids.id(step::FEATURE)),
+        );
         query(&st.fq, s, z, &mut out[off..off + c], arith);
     }
     let (h64, c64) = (shape.heads as u64, c as u64);
@@ -152,10 +215,15 @@ mod tests {
 
     #[test]
     fn causal_running_sums_equal_full_attention_over_the_prefix() {
-        let shape = Heads { heads: 2, head_dim: 3 };
+        let shape = Heads {
+            heads: 2,
+            head_dim: 3,
+        };
         let d = shape.dim();
         let n = 6;
-        let x: Vec<f32> = (0..3 * n * d).map(|i| ((i * 37 % 23) as f32 - 11.0) / 7.0).collect();
+        let x: Vec<f32> = (0..3 * n * d)
+            .map(|i| ((i * 37 % 23) as f32 - 11.0) / 7.0)
+            .collect();
         let (q, k, v) = (&x[..n * d], &x[n * d..2 * n * d], &x[2 * n * d..]);
         let arith = Arith::Exact;
         let mut l = Ledger::new();
@@ -163,12 +231,32 @@ mod tests {
         let mut st = LinearState::new(shape);
         for t in 0..n {
             let mut o = vec![0.0; d];
-            forward_step(&q[t * d..(t + 1) * d], &k[t * d..(t + 1) * d], &v[t * d..(t + 1) * d], &mut st, shape, &mut o, &arith, &mut l, &ids);
+            forward_step(
+                &q[t * d..(t + 1) * d],
+                &k[t * d..(t + 1) * d],
+                &v[t * d..(t + 1) * d],
+                &mut st,
+                shape,
+                &mut o,
+                &arith,
+                &mut l,
+                &ids,
+            );
             // full attention over the prefix 0..=t, last row
             let mut l2 = Ledger::new();
             let ids2 = register(&mut l2, "att");
             let mut full = vec![0.0; (t + 1) * d];
-            forward_full(&q[..(t + 1) * d], &k[..(t + 1) * d], &v[..(t + 1) * d], t + 1, shape, &mut full, &arith, &mut l2, &ids2);
+            forward_full(
+                &q[..(t + 1) * d],
+                &k[..(t + 1) * d],
+                &v[..(t + 1) * d],
+                t + 1,
+                shape,
+                &mut full,
+                &arith,
+                &mut l2,
+                &ids2,
+            );
             for i in 0..d {
                 assert!((o[i] - full[t * d + i]).abs() < 1e-5);
             }

@@ -110,10 +110,14 @@ impl AttentionKind {
     pub fn validate(&self) -> std::result::Result<(), String> {
         if let AttentionKind::EcoFormer { bits, anchors, .. } = self {
             if *bits == 0 || *bits > 1024 {
-                return Err(format!("attention bits must be between 1 and 1024, found {bits}"));
+                return Err(format!(
+                    "attention bits must be between 1 and 1024, found {bits}"
+                ));
             }
             if *anchors == 0 || *anchors > 4096 {
-                return Err(format!("attention anchors must be between 1 and 4096, found {anchors}"));
+                return Err(format!(
+                    "attention anchors must be between 1 and 4096, found {anchors}"
+                ));
             }
         }
         Ok(())
@@ -142,14 +146,24 @@ pub struct StepIds {
 
 impl StepIds {
     pub fn register(l: &mut Ledger, prefix: &str, steps: &[&'static str]) -> StepIds {
-        let ids = steps.iter().map(|s| l.layer(&format!("{prefix}.{s}"))).collect();
-        StepIds { names: steps.to_vec(), ids }
+        let ids = steps
+            .iter()
+            .map(|s| l.layer(&format!("{prefix}.{s}")))
+            .collect();
+        StepIds {
+            names: steps.to_vec(),
+            ids,
+        }
     }
 
     /// The id of a step; panics on a step the core did not register (a programming error).
     #[inline]
     pub fn id(&self, step: &str) -> LayerId {
-        let i = self.names.iter().position(|n| *n == step).unwrap_or_else(|| panic!("attention step `{step}` not registered"));
+        let i = self
+            .names
+            .iter()
+            .position(|n| *n == step)
+            .unwrap_or_else(|| panic!("attention step `{step}` not registered"));
         self.ids[i]
     }
 }
@@ -166,7 +180,11 @@ pub struct Codes {
 impl Codes {
     pub fn new(bits: usize, tokens: usize) -> Codes {
         let words = bits.div_ceil(64);
-        Codes { bits, words, data: vec![0; words * tokens] }
+        Codes {
+            bits,
+            words,
+            data: vec![0; words * tokens],
+        }
     }
 
     pub fn tokens(&self) -> usize {
@@ -184,7 +202,11 @@ impl Codes {
     /// The code value (+1 or -1) of bit `r` of a packed code.
     #[inline]
     pub fn sign(code: &[u64], r: usize) -> f32 {
-        if (code[r / 64] >> (r % 64)) & 1 == 1 { 1.0 } else { -1.0 }
+        if (code[r / 64] >> (r % 64)) & 1 == 1 {
+            1.0
+        } else {
+            -1.0
+        }
     }
 
     /// h_i . h_j = b - 2 Hamming(h_i, h_j), from the packed words (popcount of the XOR).

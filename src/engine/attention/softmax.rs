@@ -11,11 +11,17 @@
 //! - `cache` (causal form): the K/V cache, written once per token and read in full by each
 //!   query (state bytes), so the cost per token grows with the context.
 
-use super::{step, Heads, StepIds};
+use super::{Heads, StepIds, step};
 use crate::engine::Arith;
 use crate::ledger::{Ledger, Op, TensorClass};
 
-pub const STEPS: &[&str] = &[step::SCORES, step::SCALE, step::SOFTMAX, step::MIX, step::CACHE];
+pub const STEPS: &[&str] = &[
+    step::SCORES,
+    step::SCALE,
+    step::SOFTMAX,
+    step::MIX,
+    step::CACHE,
+];
 
 pub fn register(l: &mut Ledger, prefix: &str) -> StepIds {
     StepIds::register(l, prefix, STEPS)
@@ -34,14 +40,31 @@ pub struct KvCache {
 impl KvCache {
     pub fn new(shape: Heads, capacity: usize) -> KvCache {
         let d = shape.dim();
-        KvCache { k: Vec::with_capacity(capacity * d), v: Vec::with_capacity(capacity * d), len: 0, dim: d, scores: Vec::with_capacity(capacity) }
+        KvCache {
+            k: Vec::with_capacity(capacity * d),
+            v: Vec::with_capacity(capacity * d),
+            len: 0,
+            dim: d,
+            scores: Vec::with_capacity(capacity),
+        }
     }
 }
 
 /// One query row of one head against `n_keys` keys (rows of `k`/`v` with stride `d`, offset
 /// `off`): writes the normalised output into `out` (length C). Counting is the caller's.
 #[allow(clippy::too_many_arguments)]
-fn attend(q: &[f32], k: &[f32], v: &[f32], n_keys: usize, d: usize, off: usize, scale: f32, scores: &mut Vec<f32>, out: &mut [f32], arith: &Arith) {
+fn attend(
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    n_keys: usize,
+    d: usize,
+    off: usize,
+    scale: f32,
+    scores: &mut Vec<f32>,
+    out: &mut [f32],
+    arith: &Arith,
+) {
     let c = q.len();
     scores.clear();
     let mut max = f32::NEG_INFINITY;
@@ -89,7 +112,17 @@ fn count(l: &mut Ledger, ids: &StepIds, arith: &Arith, pairs: u64, queries: u64,
 
 /// Full (non-causal) attention over `n` tokens: every query sees every key.
 #[allow(clippy::too_many_arguments)]
-pub fn forward_full(q: &[f32], k: &[f32], v: &[f32], n: usize, shape: Heads, out: &mut [f32], arith: &Arith, l: &mut Ledger, ids: &StepIds) {
+pub fn forward_full(
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    n: usize,
+    shape: Heads,
+    out: &mut [f32],
+    arith: &Arith,
+    l: &mut Ledger,
+    ids: &StepIds,
+) {
     let arith = &arith.at(crate::engine::arith::Site::Attention);
     let (d, c) = (shape.dim(), shape.head_dim);
     let scale = 1.0 / (c as f32).sqrt();
@@ -98,7 +131,18 @@ pub fn forward_full(q: &[f32], k: &[f32], v: &[f32], n: usize, shape: Heads, out
     for h in 0..shape.heads {
         let off = h * c;
         for i in 0..n {
-            attend(&q[i * d + off..i * d + off + c], k, v, n, d, off, scale, &mut scores, &mut o, arith);
+            attend(
+                &q[i * d + off..i * d + off + c],
+                k,
+                v,
+                n,
+                d,
+                off,
+                scale,
+                &mut scores,
+                &mut o,
+                arith,
+            );
             out[i * d + off..i * d + off + c].copy_from_slice(&o);
         }
     }
@@ -107,14 +151,34 @@ pub fn forward_full(q: &[f32], k: &[f32], v: &[f32], n: usize, shape: Heads, out
     // Q, K and V are read for every query-key pair as the loop streams them (no reuse assumed).
     let bytes = arith.operand_bytes();
     let mix = l.at(ids.id(step::MIX));
-    mix.mem(Op::Read, arith.fmt(), TensorClass::Activation, h64 * n64 * (c64 + 2 * n64 * c64) * bytes);
-    mix.mem(Op::Write, arith.fmt(), TensorClass::Activation, h64 * n64 * c64 * bytes);
+    mix.mem(
+        Op::Read,
+        arith.fmt(),
+        TensorClass::Activation,
+        h64 * n64 * (c64 + 2 * n64 * c64) * bytes,
+    );
+    mix.mem(
+        Op::Write,
+        arith.fmt(),
+        TensorClass::Activation,
+        h64 * n64 * c64 * bytes,
+    );
 }
 
 /// One token of causal attention: its key and value are appended to the cache, then its query
 /// attends to every cached token (itself included).
 #[allow(clippy::too_many_arguments)]
-pub fn forward_step(q: &[f32], k: &[f32], v: &[f32], cache: &mut KvCache, shape: Heads, out: &mut [f32], arith: &Arith, l: &mut Ledger, ids: &StepIds) {
+pub fn forward_step(
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    cache: &mut KvCache,
+    shape: Heads,
+    out: &mut [f32],
+    arith: &Arith,
+    l: &mut Ledger,
+    ids: &StepIds,
+) {
     let arith = &arith.at(crate::engine::arith::Site::Attention);
     let (d, c) = (shape.dim(), shape.head_dim);
     debug_assert_eq!(cache.dim, d);
@@ -126,14 +190,35 @@ pub fn forward_step(q: &[f32], k: &[f32], v: &[f32], cache: &mut KvCache, shape:
     for h in 0..shape.heads {
         let off = h * c;
         let o = &mut out[off..off + c];
-        attend(&q[off..off + c], &cache.k, &cache.v, t, d, off, scale, &mut cache.scores, o, arith);
+        attend(
+            &q[off..off + c],
+            &cache.k,
+            &cache.v,
+            t,
+            d,
+            off,
+            scale,
+            &mut cache.scores,
+            o,
+            arith,
+        );
     }
     let (t64, h64, c64) = (t as u64, shape.heads as u64, c as u64);
     count(l, ids, arith, h64 * t64, h64, c64);
     let bytes = arith.operand_bytes();
     let cc = l.at(ids.id(step::CACHE));
-    cc.mem(Op::Write, arith.fmt(), TensorClass::State, 2 * h64 * c64 * bytes);
-    cc.mem(Op::Read, arith.fmt(), TensorClass::State, 2 * h64 * t64 * c64 * bytes);
+    cc.mem(
+        Op::Write,
+        arith.fmt(),
+        TensorClass::State,
+        2 * h64 * c64 * bytes,
+    );
+    cc.mem(
+        Op::Read,
+        arith.fmt(),
+        TensorClass::State,
+        2 * h64 * t64 * c64 * bytes,
+    );
 }
 
 #[cfg(test)]
@@ -141,18 +226,33 @@ mod tests {
     use super::*;
     use rand::SeedableRng;
 
-    fn naive(q: &[f64], k: &[f64], v: &[f64], n: usize, h: usize, c: usize, causal: bool) -> Vec<f64> {
+    fn naive(
+        q: &[f64],
+        k: &[f64],
+        v: &[f64],
+        n: usize,
+        h: usize,
+        c: usize,
+        causal: bool,
+    ) -> Vec<f64> {
         let d = h * c;
         let mut out = vec![0.0; n * d];
         for hh in 0..h {
             for i in 0..n {
                 let keys = if causal { i + 1 } else { n };
                 let s: Vec<f64> = (0..keys)
-                    .map(|j| (0..c).map(|x| q[i * d + hh * c + x] * k[j * d + hh * c + x]).sum::<f64>() / (c as f64).sqrt())
+                    .map(|j| {
+                        (0..c)
+                            .map(|x| q[i * d + hh * c + x] * k[j * d + hh * c + x])
+                            .sum::<f64>()
+                            / (c as f64).sqrt()
+                    })
                     .collect();
                 let z: f64 = s.iter().map(|x| x.exp()).sum();
                 for x in 0..c {
-                    out[i * d + hh * c + x] = (0..keys).map(|j| s[j].exp() / z * v[j * d + hh * c + x]).sum();
+                    out[i * d + hh * c + x] = (0..keys)
+                        .map(|j| s[j].exp() / z * v[j * d + hh * c + x])
+                        .sum();
                 }
             }
         }
@@ -166,7 +266,13 @@ mod tests {
 
     #[test]
     fn full_and_causal_softmax_equal_a_naive_reference() {
-        let (n, shape) = (7, Heads { heads: 2, head_dim: 3 });
+        let (n, shape) = (
+            7,
+            Heads {
+                heads: 2,
+                head_dim: 3,
+            },
+        );
         let d = shape.dim();
         let (q, k, v) = (random(n * d, 1), random(n * d, 2), random(n * d, 3));
         let f = |x: &[f32]| x.iter().map(|&a| a as f64).collect::<Vec<_>>();
@@ -189,7 +295,17 @@ mod tests {
         let want = naive(&f(&q), &f(&k), &f(&v), n, 2, 3, true);
         for i in 0..n {
             let mut o = vec![0.0; d];
-            forward_step(&q[i * d..(i + 1) * d], &k[i * d..(i + 1) * d], &v[i * d..(i + 1) * d], &mut cache, shape, &mut o, &arith, &mut l, &ids);
+            forward_step(
+                &q[i * d..(i + 1) * d],
+                &k[i * d..(i + 1) * d],
+                &v[i * d..(i + 1) * d],
+                &mut cache,
+                shape,
+                &mut o,
+                &arith,
+                &mut l,
+                &ids,
+            );
             for x in 0..d {
                 assert!((o[x] as f64 - want[i * d + x]).abs() < 1e-5);
             }
