@@ -192,13 +192,7 @@ pub fn execute_desc(
                 }
             }
             Ok(RunOutput {
-                label: spec.label.clone().unwrap_or_else(|| {
-                    if arith.is_exact() {
-                        format!("{name}/{variant}")
-                    } else {
-                        format!("{name}/{variant}/{}", arith.label())
-                    }
-                }),
+                label: run_label(spec, &name, &variant, &arith),
                 model: name,
                 variant,
                 arithmetic: arith.label(),
@@ -213,6 +207,17 @@ pub fn execute_desc(
         ModelDesc::Sequential(cfg) => crate::run_sequential::execute(sc, spec, cfg, &base),
         ModelDesc::Pvt(cfg) => crate::models::pvt::execute(sc, spec, cfg, &base),
     }
+}
+
+/// A run's label: the scenario's, or `model/variant` (plus the arithmetic when not fp32).
+pub fn run_label(spec: &RunSpec, name: &str, variant: &str, arith: &Arith) -> String {
+    spec.label.clone().unwrap_or_else(|| {
+        if arith.is_exact() {
+            format!("{name}/{variant}")
+        } else {
+            format!("{name}/{variant}/{}", arith.label())
+        }
+    })
 }
 
 /// The arithmetic mode of a run (exact fp32 unless the run names one).

@@ -75,6 +75,15 @@ impl TensorStore {
     }
 }
 
+/// Standard normal samples (Box-Muller) from the project's seeded generator, for the seeded
+/// initialisations of every model family (no extra distribution crate).
+pub fn standard_normal(rng: &mut rand::rngs::Xoshiro256PlusPlus) -> f32 {
+    use rand::RngExt;
+    let u1: f64 = rng.random::<f64>().max(f64::MIN_POSITIVE);
+    let u2: f64 = rng.random::<f64>();
+    ((-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()) as f32
+}
+
 /// Load a weights file by its extension (`.safetensors`).
 pub fn load_file(path: &Path) -> Result<TensorStore> {
     match path.extension().and_then(|e| e.to_str()) {

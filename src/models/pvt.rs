@@ -818,13 +818,7 @@ pub fn execute(
         }
     }
     Ok(crate::run::RunOutput {
-        label: spec.label.clone().unwrap_or_else(|| {
-            if arith.is_exact() {
-                format!("{name}/{variant}")
-            } else {
-                format!("{name}/{variant}/{}", arith.label())
-            }
-        }),
+        label: crate::run::run_label(spec, &name, &variant, &arith),
         model: name,
         variant,
         arithmetic: arith.label(),

@@ -13,7 +13,7 @@
 
 use std::path::Path;
 
-use rand::{RngExt, SeedableRng};
+use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 
 use crate::engine::lif::LifConfig;
@@ -174,12 +174,7 @@ impl Config {
     }
 }
 
-/// Standard normal samples (Box-Muller), so the initialisation needs no extra crate.
-fn normal(rng: &mut rand::rngs::Xoshiro256PlusPlus) -> f32 {
-    let u1: f64 = rng.random::<f64>().max(f64::MIN_POSITIVE);
-    let u2: f64 = rng.random::<f64>();
-    ((-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()) as f32
-}
+use crate::weights::standard_normal as normal;
 
 /// Gains of the seeded Gaussian matrices (std = gain / sqrt(fan_in)), chosen so that an untrained
 /// network's LIF layers fire at a few to a few tens of percent; not RWKV's zero-init, which would

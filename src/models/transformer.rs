@@ -1083,13 +1083,7 @@ pub fn execute(
         }
     };
     Ok(RunOutput {
-        label: spec.label.clone().unwrap_or_else(|| {
-            if arith.is_exact() {
-                format!("{name}/{variant}")
-            } else {
-                format!("{name}/{variant}/{}", arith.label())
-            }
-        }),
+        label: crate::run::run_label(spec, &name, &variant, &arith),
         model: name,
         variant,
         arithmetic: arith.label(),

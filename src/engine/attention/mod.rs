@@ -253,10 +253,4 @@ pub(crate) fn signed_outer_into(code: &[u64], bits: usize, x: &[f32], rows: &mut
     }
 }
 
-/// Standard normal samples (Box-Muller) from the project's seeded generator.
-pub(crate) fn normal(rng: &mut rand::rngs::Xoshiro256PlusPlus) -> f32 {
-    use rand::RngExt;
-    let u1: f64 = rng.random::<f64>().max(f64::MIN_POSITIVE);
-    let u2: f64 = rng.random::<f64>();
-    ((-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()) as f32
-}
+pub(crate) use crate::weights::standard_normal as normal;
