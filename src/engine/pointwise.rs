@@ -63,6 +63,26 @@ pub fn relu_squared(x: &mut [f32], arith: &Arith, c: &mut Counts) {
     c.add(Op::ActNonzero, arith.acc_fmt(), positive);
 }
 
+/// ReLU in place: one compare per element; counts the activation traffic like [`gelu`].
+pub fn relu(x: &mut [f32], arith: &Arith, c: &mut Counts) {
+    let arith = &arith.at(Site::Other);
+    let mut positive = 0u64;
+    for v in x.iter_mut() {
+        if *v > 0.0 {
+            positive += 1;
+        } else {
+            *v = 0.0;
+        }
+    }
+    let n = x.len() as u64;
+    c.add(Op::Cmp, arith.acc_fmt(), n);
+    c.add(Op::ActOut, arith.acc_fmt(), n);
+    c.add(Op::ActNonzero, arith.acc_fmt(), positive);
+    let bytes = arith.operand_bytes();
+    c.mem(Op::Read, arith.fmt(), TensorClass::Activation, n * bytes);
+    c.mem(Op::Write, arith.fmt(), TensorClass::Activation, n * bytes);
+}
+
 /// GELU in place, tanh form: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))). Counts 6 mul,
 /// 2 add and one `tanh` per element (the nonlinear function by name), and the NeuroBench
 /// activation metrics.

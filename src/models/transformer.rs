@@ -29,7 +29,7 @@ use crate::engine::attention::layer::{AttentionLayer, AttnState, Core, LayerIds}
 use crate::engine::attention::{AttentionKind, Heads, normal};
 use crate::engine::linear::Linear;
 use crate::engine::norm::layer_norm;
-use crate::engine::pointwise::residual_add;
+use crate::engine::pointwise::{self, residual_add};
 use crate::error::{Error, Result};
 use crate::ledger::{Counts, LayerId, Ledger, Op, TensorClass};
 use crate::models::spikegpt::WeightsSpec;
@@ -81,6 +81,11 @@ pub struct Config {
     /// ledger. Without it the head keeps its (seeded) weights.
     #[serde(default)]
     pub head_fit: Option<String>,
+    /// Language model only: the attention state is reset every `context` tokens, so the model
+    /// never attends further back than the windows it was trained on (its K/V cache holds at
+    /// most `context` tokens). `None`: never reset; the context grows with the run.
+    #[serde(default)]
+    pub context: Option<usize>,
 }
 
 fn default_vocab() -> usize {
@@ -120,6 +125,13 @@ impl Config {
             && !matches!(patch, 1 | 2 | 4 | 8)
         {
             return Err(format!("patch must divide 8 (1, 2, 4 or 8), found {patch}"));
+        }
+        match (self.context, &self.task) {
+            (Some(0), _) => return Err("context must be at least 1 token".into()),
+            (Some(_), Task::DigitsClassifier { .. }) => {
+                return Err("context applies to the language model only".into());
+            }
+            _ => {}
         }
         if !(self.layer_norm_eps.is_finite() && self.layer_norm_eps > 0.0) {
             return Err("layer_norm_eps must be positive".into());
@@ -305,41 +317,6 @@ pub struct Transformer {
     id_head: LayerId,
     /// Whether the hash was learned at load time (not read from the weights).
     pub hash_learned_at_load: bool,
-}
-
-fn gelu(x: &mut [f32], arith: &Arith, c: &mut Counts) {
-    // tanh approximation: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
-    const K: f32 = 0.797_884_6;
-    for v in x.iter_mut() {
-        let x3 = arith.mul(arith.mul(*v, *v), *v);
-        let inner = arith.mul(*v + arith.mul(0.044715, x3), K);
-        *v = arith.mul(arith.mul(0.5, *v), 1.0 + inner.tanh());
-    }
-    let n = x.len() as u64;
-    arith.count_mul(c, 6 * n);
-    arith.count_add(c, 2 * n);
-    c.add(Op::Tanh, arith.acc_fmt(), n);
-    c.add(Op::ActOut, arith.acc_fmt(), n);
-    c.add(
-        Op::ActNonzero,
-        arith.acc_fmt(),
-        x.iter().filter(|v| **v != 0.0).count() as u64,
-    );
-}
-
-fn relu(x: &mut [f32], arith: &Arith, c: &mut Counts) {
-    let mut nz = 0;
-    for v in x.iter_mut() {
-        if *v > 0.0 {
-            nz += 1;
-        } else {
-            *v = 0.0;
-        }
-    }
-    let n = x.len() as u64;
-    c.add(Op::Cmp, arith.acc_fmt(), n);
-    c.add(Op::ActOut, arith.acc_fmt(), n);
-    c.add(Op::ActNonzero, arith.acc_fmt(), nz);
 }
 
 impl Transformer {
@@ -741,6 +718,23 @@ impl Transformer {
         }
     }
 
+    /// Forget every token seen (a new context window); buffers are kept.
+    pub fn reset_state(&self, st: &mut State) {
+        for (b, a) in self.blocks.iter().zip(st.att.iter_mut()) {
+            match a {
+                AttnState::Softmax(cache) => {
+                    cache.k.clear();
+                    cache.v.clear();
+                    cache.len = 0;
+                }
+                _ => *a = b.att.new_state(0),
+            }
+        }
+        st.x.fill(0.0);
+        st.logits.fill(0.0);
+        st.tokens = 0;
+    }
+
     /// x += MLP(LN2(x)) for one row.
     fn mlp(&self, b: &Block, x: &mut [f32], sc: &mut Scratch, arith: &Arith, l: &mut Ledger) {
         layer_norm(
@@ -755,8 +749,8 @@ impl Transformer {
         b.fc1
             .forward_dense(&sc.h, &mut sc.hidden, arith, l.at(b.ids.fc1));
         match self.cfg.activation {
-            Activation::Gelu => gelu(&mut sc.hidden, arith, l.at(b.ids.act)),
-            Activation::Relu => relu(&mut sc.hidden, arith, l.at(b.ids.act)),
+            Activation::Gelu => pointwise::gelu(&mut sc.hidden, arith, l.at(b.ids.act)),
+            Activation::Relu => pointwise::relu(&mut sc.hidden, arith, l.at(b.ids.act)),
         }
         b.fc2
             .forward_dense(&sc.hidden, &mut sc.a, arith, l.at(b.ids.fc2));
@@ -1009,13 +1003,24 @@ pub fn execute(
             });
             let calib = calib.transpose()?;
             let model = Transformer::from_config(cfg, base, calib.as_ref())?;
-            let mut ledger = model.new_ledger(&arith, n);
-            let mut st = model.new_state(n);
+            let window = model.cfg.context.unwrap_or(n).min(n);
+            let mut ledger = model.new_ledger(&arith, window);
+            let mut st = model.new_state(window);
             let mut acc = AccuracyMeter::default();
-            let mut shadow = fidelity
-                .is_some()
-                .then(|| (model.new_state(n), model.new_ledger(&Arith::Exact, n)));
+            let mut shadow = fidelity.is_some().then(|| {
+                (
+                    model.new_state(window),
+                    model.new_ledger(&Arith::Exact, window),
+                )
+            });
             for t in 0..n {
+                if t > 0 && t % window == 0 {
+                    // A new context window: attention starts afresh, as in training.
+                    model.reset_state(&mut st);
+                    if let Some((sst, _)) = shadow.as_mut() {
+                        model.reset_state(sst);
+                    }
+                }
                 model.step(tokens[t], &mut st, &arith, &mut ledger);
                 if let (Some((sst, sl)), Some(meter)) = (shadow.as_mut(), fidelity.as_mut()) {
                     model.step(tokens[t], sst, &Arith::Exact, sl);
@@ -1116,6 +1121,7 @@ mod tests {
             layer_norm_eps: 1e-5,
             weights: WeightsSpec::Seeded(3),
             head_fit: None,
+            context: None,
         }
     }
 
@@ -1159,6 +1165,28 @@ mod tests {
         let toks = [1, 4, 9, 2, 2, 7];
         assert_eq!(logits(&m, &toks), logits(&loaded, &toks));
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn reset_state_makes_the_next_window_independent_of_the_last() {
+        for kind in [AttentionKind::Softmax, eco()] {
+            let cfg = lm(kind);
+            let calib = Calibration::Tokens(crate::data::synthetic_tokens(64, 20, 1));
+            let m = Transformer::new(cfg.clone(), seeded_weights(&cfg, 3), Some(&calib)).unwrap();
+            let arith = Arith::Exact;
+            let mut l = m.new_ledger(&arith, 8);
+            let mut st = m.new_state(8);
+            for t in [3, 1, 4, 1, 5] {
+                m.step(t, &mut st, &arith, &mut l);
+            }
+            m.reset_state(&mut st);
+            let mut after = vec![];
+            for t in [9, 2, 6] {
+                m.step(t, &mut st, &arith, &mut l);
+                after.extend_from_slice(&st.logits);
+            }
+            assert_eq!(after, logits(&m, &[9, 2, 6]));
+        }
     }
 
     #[test]

@@ -137,6 +137,7 @@ pub fn spikegpt_table(text_path: &Path, s: &Setting) -> Result<ReproTable> {
         layer_norm_eps: 1e-5,
         weights: WeightsSpec::Seeded(s.seed),
         head_fit: None,
+        context: None,
     };
     let gpt = Transformer::from_config(gpt_cfg, Path::new("."), None)?;
     let arith = Arith::Exact;
