@@ -1,10 +1,13 @@
-//! picojoule-train: trains small SpikeGPT-style character models on the shipped corpus with burn
-//! (pure-Rust CPU backend `flex`) and writes them as picojoule models: `<name>.ron`,
+//! picojoule-train: trains picojoule's reference models with burn (pure-Rust CPU backend `flex`):
+//! SpikeGPT-style character models (`net.rs`) and softmax / EcoFormer transformers, character
+//! language models and digit classifiers (`tnet.rs`, `ttrain.rs`). Writes `<name>.ron`,
 //! `<name>.safetensors` (picojoule's checkpoint keys and torch shapes), `<name>.logits.json`
 //! (logits and spike counts for a fixed input, for the cross-check in `tests/all/trained.rs`)
 //! and `<name>.log` (training log).
 
 mod net;
+mod tnet;
+mod ttrain;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -24,55 +27,74 @@ use net::{Kind, Net, Spikes, State};
 #[derive(Parser, Debug)]
 #[command(
     name = "picojoule-train",
-    about = "Train a small SpikeGPT-style character model for picojoule (burn, CPU)"
+    about = "Train picojoule's reference models (SpikeGPT-style and transformer; burn, CPU)"
 )]
-struct Args {
+pub struct Args {
     /// Which form of the network to train.
     #[arg(long, value_enum)]
-    kind: Kind,
+    pub kind: Kind,
     /// Model name; files are written as <out>/<name>.{ron,safetensors,logits.json,log}.
     #[arg(long)]
-    name: String,
+    pub name: String,
     #[arg(long, default_value = "models")]
-    out: PathBuf,
+    pub out: PathBuf,
     #[arg(long, default_value = "data/text")]
-    data: PathBuf,
+    pub data: PathBuf,
     #[arg(long, default_value_t = 2)]
-    n_layer: usize,
+    pub n_layer: usize,
     #[arg(long, default_value_t = 64)]
-    n_embd: usize,
+    pub n_embd: usize,
     #[arg(long, default_value_t = 4)]
-    ffn_mult: usize,
+    pub ffn_mult: usize,
     /// Parallel streams per step.
     #[arg(long, default_value_t = 16)]
-    batch: usize,
+    pub batch: usize,
     /// Tokens per window (truncated BPTT length; the state is carried across windows).
     #[arg(long, default_value_t = 64)]
-    ctx: usize,
+    pub ctx: usize,
     #[arg(long, default_value_t = 2000)]
-    steps: usize,
+    pub steps: usize,
     #[arg(long, default_value_t = 3e-3)]
-    lr: f64,
+    pub lr: f64,
     /// Final learning rate as a fraction of --lr (cosine decay).
     #[arg(long, default_value_t = 0.1)]
-    lr_final: f64,
+    pub lr_final: f64,
     #[arg(long, default_value_t = 1)]
-    seed: u64,
+    pub seed: u64,
     #[arg(long, default_value_t = 200)]
-    eval_every: usize,
+    pub eval_every: usize,
     /// Windows of the validation text per stream used by the periodic evaluation.
     #[arg(long, default_value_t = 8)]
-    eval_windows: usize,
+    pub eval_windows: usize,
     /// Stop after this many minutes of training (the model is saved anyway).
     #[arg(long, default_value_t = 25.0)]
-    max_minutes: f64,
+    pub max_minutes: f64,
     /// Stop after this many steps, keeping the learning-rate schedule of --steps (to repeat a run
     /// that --max-minutes cut short).
     #[arg(long)]
-    stop_after: Option<usize>,
+    pub stop_after: Option<usize>,
     /// Characters of sotu-test.txt run from zero state for the cross-check file.
     #[arg(long, default_value_t = 64)]
-    check_len: usize,
+    pub check_len: usize,
+    /// Transformers: attention heads.
+    #[arg(long, default_value_t = 4)]
+    pub n_head: usize,
+    /// Digits transformers: patch side (2 gives 16 tokens of 4 pixels).
+    #[arg(long, default_value_t = 2)]
+    pub patch: usize,
+    /// EcoFormer: hash bits per head.
+    #[arg(long, default_value_t = 16)]
+    pub bits: usize,
+    /// EcoFormer: kernel anchors per head.
+    #[arg(long, default_value_t = 25)]
+    pub anchors: usize,
+    /// EcoFormer: calibration tokens (LM) or images (digits) the hash is learned on.
+    #[arg(long, default_value_t = 256)]
+    pub calibration: usize,
+    /// Transformers: start from these weights (a trained softmax model; EcoFormer's shared
+    /// `att.qk` takes its `att.q`).
+    #[arg(long)]
+    pub init: Option<PathBuf>,
 }
 
 fn onehot(tokens: &[usize], dev: &Device) -> Tensor<2> {
@@ -156,11 +178,15 @@ fn read_tokens(path: &Path) -> Result<Vec<usize>, String> {
 }
 
 fn run(args: &Args) -> Result<(), String> {
+    if args.kind.is_transformer() {
+        return ttrain::run(args);
+    }
     let kind = args.kind;
     let variant = match kind {
         Kind::Twin => Variant::NonSpiking,
         Kind::Reference => Variant::Reference,
         Kind::Spiking => Variant::SpikeDriven,
+        _ => unreachable!("transformers are trained by ttrain"),
     };
     let cfg = Config {
         name: args.name.clone(),

@@ -31,6 +31,14 @@ pub enum Kind {
     Reference,
     /// Spike-driven form, picojoule `SpikeDriven`.
     Spiking,
+    /// Character transformer LM with softmax attention (`tnet.rs`).
+    Softmax,
+    /// Character transformer LM with EcoFormer attention, fine-tuned from a softmax model.
+    Ecoformer,
+    /// Digits patch transformer with softmax attention.
+    VitSoftmax,
+    /// Digits patch transformer with EcoFormer attention, fine-tuned from a softmax model.
+    VitEcoformer,
 }
 
 impl Kind {
@@ -39,13 +47,20 @@ impl Kind {
             Kind::Twin => "NonSpiking",
             Kind::Reference => "Reference",
             Kind::Spiking => "SpikeDriven",
+            _ => "Transformer",
         }
     }
     pub fn binary_embedding(self) -> bool {
-        self != Kind::Twin
+        matches!(self, Kind::Reference | Kind::Spiking)
     }
     pub fn has_lif(self) -> bool {
-        self != Kind::Twin
+        matches!(self, Kind::Reference | Kind::Spiking)
+    }
+    pub fn is_transformer(self) -> bool {
+        matches!(
+            self,
+            Kind::Softmax | Kind::Ecoformer | Kind::VitSoftmax | Kind::VitEcoformer
+        )
     }
 }
 

@@ -1,0 +1,530 @@
+//! Training of the transformer reference models: character language models on the SOTU text
+//! (one context window from zero state per sample, as picojoule runs them with `context`) and
+//! patch-transformer digit classifiers, each with softmax or EcoFormer attention.
+//!
+//! EcoFormer follows its paper's recipe: start from the trained softmax model (`--init`; the
+//! shared `att.qk` takes the softmax model's `att.q`), learn the kernel hash once with KSH on one
+//! training mini-batch (picojoule's own `ksh::learn`, through `Transformer::new`), freeze it, and
+//! fine-tune every other weight with the straight-through sign.
+
+use std::io::Write;
+use std::path::Path;
+use std::time::Instant;
+
+use burn::module::Module;
+use burn::optim::grad_clipping::GradientClippingConfig;
+use burn::optim::{AdamConfig, GradientsParams};
+use burn::tensor::activation::log_softmax;
+use burn::tensor::{Device, Tensor, TensorData};
+use picojoule::data::{CHAR_VOCAB, encode_text};
+use picojoule::engine::attention::{AttentionKind, Normalisation};
+use picojoule::models::spikegpt::WeightsSpec;
+use picojoule::models::transformer::{
+    Activation, Calibration, Config, DIGIT_CLASSES, DIGIT_PIXELS, Task, Transformer, read_digits,
+    seeded_weights,
+};
+use picojoule::weights::TensorStore;
+use rand::{RngExt, SeedableRng};
+
+use crate::tnet::{Hashes, TNet, patch_order};
+use crate::{Args, Kind};
+
+/// Images held out of the training digits for the periodic validation.
+const DIGITS_VALID: usize = 200;
+
+fn onehot(idx: &[usize], n: usize, dev: &Device) -> Tensor<2> {
+    let mut v = vec![0.0f32; idx.len() * n];
+    for (i, &t) in idx.iter().enumerate() {
+        v[i * n + t] = 1.0;
+    }
+    Tensor::from_data(TensorData::new(v, [idx.len(), n]), dev)
+}
+
+/// Mean cross entropy (nats) of logits [R, K] against class indices.
+fn cross_entropy(logits: Tensor<2>, targets: &[usize], dev: &Device) -> Tensor<1> {
+    let [r, k] = logits.dims();
+    (log_softmax(logits, 1) * onehot(targets, k, dev))
+        .sum()
+        .neg()
+        .div_scalar(r as f32)
+}
+
+fn argmax_hits(logits: Tensor<2>, targets: &[usize]) -> usize {
+    let [_, k] = logits.dims();
+    let v = logits.into_data().as_slice::<f32>().expect("f32").to_vec();
+    v.chunks(k)
+        .zip(targets)
+        .filter(|(row, t)| {
+            let best = (0..k).fold(0, |b, i| if row[i] > row[b] { i } else { b });
+            best == **t
+        })
+        .count()
+}
+
+pub fn config(args: &Args) -> Config {
+    let attention = if matches!(args.kind, Kind::Ecoformer | Kind::VitEcoformer) {
+        AttentionKind::EcoFormer {
+            bits: args.bits,
+            anchors: args.anchors,
+            normalisation: Normalisation::Normalised,
+        }
+    } else {
+        AttentionKind::Softmax
+    };
+    let lm = matches!(args.kind, Kind::Softmax | Kind::Ecoformer);
+    Config {
+        name: args.name.clone(),
+        task: if lm {
+            Task::CausalLm
+        } else {
+            Task::DigitsClassifier { patch: args.patch }
+        },
+        n_layer: args.n_layer,
+        n_embd: args.n_embd,
+        n_head: args.n_head,
+        vocab_size: CHAR_VOCAB,
+        mlp_mult: args.ffn_mult,
+        activation: Activation::Gelu,
+        attention,
+        calibration: args.calibration,
+        layer_norm_eps: 1e-5,
+        weights: WeightsSpec::File(format!("{}.safetensors", args.name)),
+        head_fit: None,
+        context: lm.then_some(args.ctx),
+    }
+}
+
+/// Starting weights: seeded, or a trained softmax model's (`--init`) mapped to this model's keys.
+fn initial_store(cfg: &Config, args: &Args) -> Result<TensorStore, String> {
+    let seeded = seeded_weights(cfg, args.seed);
+    let Some(path) = &args.init else {
+        return Ok(seeded);
+    };
+    let init = picojoule::weights::load_file(path).map_err(|e| e.to_string())?;
+    let mut store = TensorStore::new(format!("{} (init)", path.display()));
+    for (key, shape) in cfg.weight_keys() {
+        let source = key.replace("att.qk.", "att.q.");
+        let t = init
+            .raw(&source)
+            .ok_or_else(|| format!("{}: no tensor `{source}`", path.display()))?;
+        if t.shape != shape {
+            return Err(format!(
+                "{}: `{source}` has shape {:?}, expected {shape:?}",
+                path.display(),
+                t.shape
+            ));
+        }
+        store.insert(key, shape, t.data.clone());
+    }
+    Ok(store)
+}
+
+enum Data {
+    Text {
+        train: Vec<usize>,
+        valid: Vec<usize>,
+        test: Vec<usize>,
+    },
+    Digits {
+        train: Vec<([f32; DIGIT_PIXELS], usize)>,
+        valid: Vec<([f32; DIGIT_PIXELS], usize)>,
+        test: Vec<([f32; DIGIT_PIXELS], usize)>,
+    },
+}
+
+fn read_tokens(path: &Path) -> Result<Vec<usize>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(encode_text(&text))
+}
+
+/// Images [B, N, p*p] in picojoule's patch order.
+fn patches(imgs: &[&[f32; DIGIT_PIXELS]], order: &[usize], pp: usize, dev: &Device) -> Tensor<3> {
+    let mut v = Vec::with_capacity(imgs.len() * DIGIT_PIXELS);
+    for img in imgs {
+        v.extend(order.iter().map(|&i| img[i]));
+    }
+    Tensor::from_data(
+        TensorData::new(v, [imgs.len(), DIGIT_PIXELS / pp, pp]),
+        dev,
+    )
+}
+
+struct Trainer<'a> {
+    cfg: &'a Config,
+    hashes: Option<Hashes>,
+    hashes_valid: Option<Hashes>,
+    order: Vec<usize>,
+    pp: usize,
+}
+
+impl Trainer<'_> {
+    /// Loss (nats) and hits of one batch: LM windows (inputs and targets, row-major B x T) or
+    /// images with labels.
+    fn lm_loss(
+        &self,
+        net: &TNet,
+        hashes: Option<&Hashes>,
+        x: &[usize],
+        y: &[usize],
+        b: usize,
+        t: usize,
+        dev: &Device,
+    ) -> Tensor<1> {
+        let logits = net.forward_lm(
+            self.cfg,
+            hashes,
+            onehot(x, CHAR_VOCAB, dev),
+            b,
+            t,
+            &mut vec![],
+        );
+        cross_entropy(logits.reshape([b * t, CHAR_VOCAB]), y, dev)
+    }
+
+    fn digits_logits(
+        &self,
+        net: &TNet,
+        hashes: Option<&Hashes>,
+        batch: &[&([f32; DIGIT_PIXELS], usize)],
+        dev: &Device,
+    ) -> Tensor<2> {
+        let imgs: Vec<&[f32; DIGIT_PIXELS]> = batch.iter().map(|(i, _)| i).collect();
+        net.forward_digits(
+            self.cfg,
+            hashes,
+            patches(&imgs, &self.order, self.pp, dev),
+            &mut vec![],
+        )
+    }
+
+    /// Validation: bits per character over `windows` context windows of the validation text
+    /// (LM), or (loss in nats, accuracy) on the held-out digits.
+    fn evaluate(&self, net: &TNet, data: &Data, windows: usize, ctx: usize) -> (f64, f64) {
+        let dev = Device::flex();
+        let net = net.valid();
+        let hashes = self.hashes_valid.as_ref();
+        match data {
+            Data::Text { valid, .. } => {
+                let n = ((valid.len() - 1) / ctx).min(windows);
+                let (mut total, mut count) = (0.0, 0usize);
+                for chunk in (0..n).collect::<Vec<_>>().chunks(16) {
+                    let (mut x, mut y) = (vec![], vec![]);
+                    for &w in chunk {
+                        x.extend_from_slice(&valid[w * ctx..(w + 1) * ctx]);
+                        y.extend_from_slice(&valid[w * ctx + 1..(w + 1) * ctx + 1]);
+                    }
+                    let loss = self.lm_loss(&net, hashes, &x, &y, chunk.len(), ctx, &dev);
+                    total += loss.into_scalar::<f32>() as f64 * (chunk.len() * ctx) as f64;
+                    count += chunk.len() * ctx;
+                }
+                (total / count as f64 / std::f64::consts::LN_2, f64::NAN)
+            }
+            Data::Digits { valid, .. } => {
+                let batch: Vec<_> = valid.iter().collect();
+                let labels: Vec<usize> = valid.iter().map(|(_, l)| *l).collect();
+                let logits = self.digits_logits(&net, hashes, &batch, &dev);
+                let loss = cross_entropy(logits.clone(), &labels, &dev).into_scalar::<f32>();
+                (
+                    loss as f64,
+                    argmax_hits(logits, &labels) as f64 / labels.len() as f64,
+                )
+            }
+        }
+    }
+}
+
+pub fn run(args: &Args) -> Result<(), String> {
+    let cfg = config(args);
+    cfg.validate()?;
+    let lm = cfg.is_lm();
+    let data = if lm {
+        Data::Text {
+            train: read_tokens(&args.data.join("sotu-train.txt"))?,
+            valid: read_tokens(&args.data.join("sotu-valid.txt"))?,
+            test: read_tokens(&args.data.join("sotu-test.txt"))?,
+        }
+    } else {
+        let dir = args.data.join("../digits");
+        let mut train = read_digits(&dir.join("digits-train.csv")).map_err(|e| e.to_string())?;
+        let valid = train.split_off(train.len() - DIGITS_VALID);
+        Data::Digits {
+            train,
+            valid,
+            test: read_digits(&dir.join("digits-test.csv")).map_err(|e| e.to_string())?,
+        }
+    };
+    std::fs::create_dir_all(&args.out).map_err(|e| format!("{}: {e}", args.out.display()))?;
+    let log_path = args.out.join(format!("{}.log", args.name));
+    let mut log =
+        std::fs::File::create(&log_path).map_err(|e| format!("{}: {e}", log_path.display()))?;
+    let mut say = |line: String| {
+        println!("{line}");
+        let _ = writeln!(log, "{line}");
+    };
+    let argv: Vec<String> = std::env::args().collect();
+    say(format!("# command: {}", argv.join(" ")));
+    say(format!(
+        "# {:?}: {} attention, n_layer {}, n_embd {}, n_head {}, mlp_mult {}, params {}, batch {}, ctx {}, steps {}, lr {} -> {}, seed {}",
+        args.kind,
+        cfg.attention.name(),
+        cfg.n_layer,
+        cfg.n_embd,
+        cfg.n_head,
+        cfg.mlp_mult,
+        cfg.n_params(),
+        args.batch,
+        args.ctx,
+        args.steps,
+        args.lr,
+        args.lr * args.lr_final,
+        args.seed
+    ));
+    let mut rng = rand::rngs::Xoshiro256PlusPlus::seed_from_u64(args.seed);
+
+    // Starting weights, and for EcoFormer the hash learned once (KSH) on one training batch.
+    let mut store = initial_store(&cfg, args)?;
+    if let Some(p) = &args.init {
+        say(format!("# initial weights from {}", p.display()));
+    }
+    let is_eco = matches!(cfg.attention, AttentionKind::EcoFormer { .. });
+    if is_eco {
+        let calib = match &data {
+            Data::Text { train, .. } => {
+                let s = rng.random_range(0..train.len() - args.calibration);
+                Calibration::Tokens(train[s..s + args.calibration].to_vec())
+            }
+            Data::Digits { train, .. } => Calibration::Images(
+                (0..args.calibration)
+                    .map(|_| train[rng.random_range(0..train.len())].0)
+                    .collect(),
+            ),
+        };
+        let t0 = Instant::now();
+        let model = Transformer::new(cfg.clone(), store, Some(&calib)).map_err(|e| e.to_string())?;
+        store = model.weights().clone();
+        say(format!(
+            "# kernel hash learned by KSH on {} calibration {} in {:.1} s, then frozen",
+            args.calibration,
+            if lm { "tokens" } else { "images" },
+            t0.elapsed().as_secs_f64()
+        ));
+    }
+    let dev = Device::flex().autodiff();
+    let vdev = Device::flex();
+    let mut net = TNet::from_store(&store, &cfg, &dev);
+    let trainer = Trainer {
+        cfg: &cfg,
+        hashes: is_eco.then(|| Hashes::from_store(&store, cfg.n_layer, &dev)),
+        hashes_valid: is_eco.then(|| Hashes::from_store(&store, cfg.n_layer, &vdev)),
+        order: patch_order(&cfg),
+        pp: match cfg.task {
+            Task::DigitsClassifier { patch } => patch * patch,
+            Task::CausalLm => 0,
+        },
+    };
+    let mut opt = AdamConfig::new()
+        .with_beta_1(0.9)
+        .with_beta_2(0.99)
+        .with_epsilon(1e-8)
+        .with_grad_clipping(Some(GradientClippingConfig::Norm(1.0)))
+        .init();
+
+    let start = Instant::now();
+    let (mut running, mut running_n, mut steps_done) = (0.0f64, 0usize, 0usize);
+    let mut perm: Vec<usize> = vec![];
+    let mut cursor = 0usize;
+    for step in 0..args.steps {
+        let progress = step as f64 / args.steps.max(1) as f64;
+        let warm = ((step + 1) as f64 / 50.0).min(1.0);
+        let lr = args.lr
+            * warm
+            * (args.lr_final
+                + (1.0 - args.lr_final) * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos()));
+        let loss = match &data {
+            Data::Text { train, .. } => {
+                let (mut x, mut y) = (vec![], vec![]);
+                for _ in 0..args.batch {
+                    let s = rng.random_range(0..train.len() - args.ctx - 1);
+                    x.extend_from_slice(&train[s..s + args.ctx]);
+                    y.extend_from_slice(&train[s + 1..s + args.ctx + 1]);
+                }
+                trainer.lm_loss(
+                    &net,
+                    trainer.hashes.as_ref(),
+                    &x,
+                    &y,
+                    args.batch,
+                    args.ctx,
+                    &dev,
+                )
+            }
+            Data::Digits { train, .. } => {
+                if cursor + args.batch > perm.len() {
+                    // A new epoch: a fresh seeded shuffle (Fisher-Yates).
+                    perm = (0..train.len()).collect();
+                    for i in (1..perm.len()).rev() {
+                        perm.swap(i, rng.random_range(0..=i));
+                    }
+                    cursor = 0;
+                }
+                let batch: Vec<_> = perm[cursor..cursor + args.batch]
+                    .iter()
+                    .map(|&i| &train[i])
+                    .collect();
+                cursor += args.batch;
+                let labels: Vec<usize> = batch.iter().map(|(_, l)| *l).collect();
+                let logits = trainer.digits_logits(&net, trainer.hashes.as_ref(), &batch, &dev);
+                cross_entropy(logits, &labels, &dev)
+            }
+        };
+        let grads = GradientsParams::from_grads(loss.backward(), &net);
+        running += loss.detach().into_scalar::<f32>() as f64;
+        running_n += 1;
+        net = opt.step(lr, net, grads);
+        steps_done = step + 1;
+        let minutes = start.elapsed().as_secs_f64() / 60.0;
+        let cut = args.stop_after.is_some_and(|n| step + 1 >= n);
+        let last = step + 1 == args.steps || minutes >= args.max_minutes || cut;
+        if (step + 1) % args.eval_every == 0 || last {
+            let last_valid = trainer.evaluate(&net, &data, args.eval_windows, args.ctx);
+            let train_loss = running / running_n as f64;
+            say(if lm {
+                format!(
+                    "step {:>6}  lr {:.2e}  train {:.4} bits/char  valid {:.4} bits/char ({} windows)  {:.1} min",
+                    step + 1,
+                    lr,
+                    train_loss / std::f64::consts::LN_2,
+                    last_valid.0,
+                    args.eval_windows,
+                    minutes
+                )
+            } else {
+                format!(
+                    "step {:>6}  lr {:.2e}  train loss {:.4}  valid loss {:.4}  valid accuracy {:.2}% ({DIGITS_VALID} held-out images)  {:.1} min",
+                    step + 1,
+                    lr,
+                    train_loss,
+                    last_valid.0,
+                    100.0 * last_valid.1,
+                    minutes
+                )
+            });
+            running = 0.0;
+            running_n = 0;
+        }
+        if minutes >= args.max_minutes {
+            say(format!(
+                "# stopped by --max-minutes after {} steps (repeat with --stop-after {})",
+                step + 1,
+                step + 1
+            ));
+            break;
+        }
+        if cut {
+            say(format!("# stopped by --stop-after after {} steps", step + 1));
+            break;
+        }
+    }
+    let train_minutes = start.elapsed().as_secs_f64() / 60.0;
+    let full = trainer.evaluate(&net, &data, usize::MAX, args.ctx);
+    say(if lm {
+        format!(
+            "# done: {steps_done} steps in {train_minutes:.1} min; final valid (every {}-char window of sotu-valid.txt from zero state) {:.4} bits/char",
+            args.ctx, full.0
+        )
+    } else {
+        format!(
+            "# done: {steps_done} steps in {train_minutes:.1} min; final held-out accuracy {:.2}% (loss {:.4})",
+            100.0 * full.1,
+            full.0
+        )
+    });
+
+    let hashes_store = trainer.hashes_valid.clone();
+    let out_store = net.to_store(&cfg, hashes_store.as_ref());
+    let st_path = args.out.join(format!("{}.safetensors", args.name));
+    picojoule::weights::save_safetensors(&out_store, &st_path).map_err(|e| e.to_string())?;
+    write_description(args, &cfg)?;
+
+    // Cross-check file: logits of a fixed input computed here, for tests/all/trained.rs.
+    let vnet = net.valid();
+    let hashes = trainer.hashes_valid.as_ref();
+    let json = match &data {
+        Data::Text { test, .. } => {
+            let n = args.check_len.min(args.ctx).min(test.len());
+            let check = &test[..n];
+            let logits = vnet.forward_lm(
+                &cfg,
+                hashes,
+                onehot(check, CHAR_VOCAB, &vdev),
+                1,
+                n,
+                &mut vec![],
+            );
+            let v = logits.into_data().as_slice::<f32>().expect("f32").to_vec();
+            let rows: Vec<&[f32]> = v.chunks(CHAR_VOCAB).collect();
+            serde_json::json!({
+                "model": format!("{}.ron", args.name),
+                "input": "first characters of data/text/sotu-test.txt, one context window from zero state",
+                "tokens": check,
+                "logits": rows,
+            })
+        }
+        Data::Digits { test, .. } => {
+            let n = args.check_len.min(test.len());
+            let batch: Vec<_> = test[..n].iter().collect();
+            let logits = trainer.digits_logits(&vnet, hashes, &batch, &vdev);
+            let v = logits.into_data().as_slice::<f32>().expect("f32").to_vec();
+            let rows: Vec<&[f32]> = v.chunks(DIGIT_CLASSES).collect();
+            serde_json::json!({
+                "model": format!("{}.ron", args.name),
+                "input": "first images of data/digits/digits-test.csv",
+                "images": n,
+                "logits": rows,
+            })
+        }
+    };
+    std::fs::write(
+        args.out.join(format!("{}.logits.json", args.name)),
+        serde_json::to_string(&json).expect("json"),
+    )
+    .map_err(|e| e.to_string())?;
+    println!("wrote {}", st_path.display());
+    Ok(())
+}
+
+fn write_description(args: &Args, cfg: &Config) -> Result<(), String> {
+    let attention = match cfg.attention {
+        AttentionKind::EcoFormer { bits, anchors, .. } => {
+            format!("EcoFormer(bits: {bits}, anchors: {anchors}, normalisation: Normalised)")
+        }
+        _ => "Softmax".to_string(),
+    };
+    let (task, extra) = match (&cfg.task, cfg.context) {
+        (Task::CausalLm, Some(c)) => (
+            "CausalLm".to_string(),
+            format!("    vocab_size: {},\n    context: Some({c}),\n", cfg.vocab_size),
+        ),
+        (Task::DigitsClassifier { patch }, _) => {
+            (format!("DigitsClassifier(patch: {patch})"), String::new())
+        }
+        _ => unreachable!("language models are trained with a context"),
+    };
+    let hash_note = if matches!(cfg.attention, AttentionKind::EcoFormer { .. }) {
+        "// The kernel hash (blocks.{i}.att.ksh.*) is in the weights: learned by KSH once, then frozen.\n"
+    } else {
+        ""
+    };
+    let ron = format!(
+        "// Trained by picojoule-train ({kind:?}); see models/TRAINING.md for the command and the log.\n\
+         {hash_note}Transformer(\n    name: \"{name}\",\n    task: {task},\n    n_layer: {nl},\n    n_embd: {d},\n    n_head: {h},\n{extra}    mlp_mult: {mm},\n    activation: Gelu,\n    attention: {attention},\n    calibration: {cal},\n    weights: File(\"{name}.safetensors\"),\n)\n",
+        kind = args.kind,
+        name = cfg.name,
+        nl = cfg.n_layer,
+        d = cfg.n_embd,
+        h = cfg.n_head,
+        mm = cfg.mlp_mult,
+        cal = cfg.calibration,
+    );
+    std::fs::write(args.out.join(format!("{}.ron", args.name)), ron).map_err(|e| e.to_string())
+}
