@@ -158,6 +158,7 @@ pub fn execute_desc(
     desc: ModelDesc,
     base: &std::path::Path,
 ) -> Result<RunOutput> {
+    let sc = &*sc.for_run(spec);
     match desc {
         ModelDesc::Transformer(cfg) => crate::models::transformer::execute(sc, spec, cfg, &base),
         ModelDesc::SpikeGpt(mut cfg) => {

@@ -38,6 +38,18 @@ pub struct RunSpec {
     /// `(mode: "fp8-e4m3", acc: Some("fp16"), scope: Projections)`.
     #[serde(default)]
     pub arith: Option<crate::engine::arith::ArithSpec>,
+    /// This run's input, in place of the scenario's (one table can hold a language model and a
+    /// classifier).
+    #[serde(default)]
+    pub input: Option<Input>,
+    /// This run's token (or image) count, in place of the scenario's.
+    #[serde(default)]
+    pub tokens: Option<usize>,
+    /// Label of the run this run's energy is compared with, in place of the scenario's
+    /// `baseline` (a language model against a language model, a classifier against a
+    /// classifier).
+    #[serde(default)]
+    pub baseline: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -104,8 +116,9 @@ impl LoadedScenario {
                 "{here}: `runs` is empty: name at least one model"
             )));
         }
-        if let Some(b) = &s.baseline {
-            let labels: Vec<&str> = s.runs.iter().filter_map(|r| r.label.as_deref()).collect();
+        let labels: Vec<&str> = s.runs.iter().filter_map(|r| r.label.as_deref()).collect();
+        let run_baselines = s.runs.iter().filter_map(|r| r.baseline.as_ref());
+        for b in s.baseline.iter().chain(run_baselines) {
             if !labels.contains(&b.as_str()) {
                 return Err(Error::input(format!(
                     "{here}: baseline `{b}` is not the label of a run (labels: {})",
@@ -113,7 +126,33 @@ impl LoadedScenario {
                 )));
             }
         }
+        for r in &s.runs {
+            if let Some(t) = r.tokens
+                && (t == 0 || t > MAX_TOKENS)
+            {
+                return Err(Error::input(format!(
+                    "{here}: run `{}`: tokens must be between 1 and {MAX_TOKENS}, found {t}",
+                    r.label.as_deref().unwrap_or(&r.model)
+                )));
+            }
+        }
         Ok(())
+    }
+
+    /// The scenario as one run sees it: with the run's own `input` and `tokens` when it sets
+    /// them.
+    pub fn for_run(&self, spec: &RunSpec) -> std::borrow::Cow<'_, LoadedScenario> {
+        if spec.input.is_none() && spec.tokens.is_none() {
+            return std::borrow::Cow::Borrowed(self);
+        }
+        let mut sc = self.clone();
+        if let Some(input) = &spec.input {
+            sc.scenario.input = input.clone();
+        }
+        if let Some(t) = spec.tokens {
+            sc.scenario.tokens = t;
+        }
+        std::borrow::Cow::Owned(sc)
     }
 
     /// Resolve a path named in the scenario: relative to the scenario's folder, else to the

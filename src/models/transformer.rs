@@ -86,6 +86,11 @@ pub struct Config {
     /// most `context` tokens). `None`: never reset; the context grows with the run.
     #[serde(default)]
     pub context: Option<usize>,
+    /// Language model only: learned absolute positional embeddings `pos_embed` [context, D],
+    /// added to the token embedding at the token's position in its context window (needs
+    /// `context`). Without them the model orders tokens by causal attention alone.
+    #[serde(default)]
+    pub positional: bool,
 }
 
 fn default_vocab() -> usize {
@@ -133,6 +138,12 @@ impl Config {
             }
             _ => {}
         }
+        if self.positional && (self.context.is_none() || !self.is_lm()) {
+            return Err(
+                "positional applies to a language model with a `context` (the positions it learns)"
+                    .into(),
+            );
+        }
         if !(self.layer_norm_eps.is_finite() && self.layer_norm_eps > 0.0) {
             return Err("layer_norm_eps must be positive".into());
         }
@@ -179,7 +190,12 @@ impl Config {
         let hid = self.mlp_mult * d;
         let mut keys = vec![];
         match self.task {
-            Task::CausalLm => keys.push(("emb.weight".to_string(), vec![self.vocab_size, d])),
+            Task::CausalLm => {
+                keys.push(("emb.weight".to_string(), vec![self.vocab_size, d]));
+                if let (true, Some(c)) = (self.positional, self.context) {
+                    keys.push(("pos_embed".to_string(), vec![c, d]));
+                }
+            }
             Task::DigitsClassifier { patch } => {
                 keys.push(("patch_embed.weight".to_string(), vec![d, patch * patch]));
                 keys.push(("pos_embed".to_string(), vec![self.patch_tokens(), d]));
@@ -434,7 +450,10 @@ impl Transformer {
             Task::CausalLm => (
                 store.get("emb.weight", &[cfg.vocab_size, d])?.to_vec(),
                 None,
-                vec![],
+                match (cfg.positional, cfg.context) {
+                    (true, Some(c)) => store.get("pos_embed", &[c, d])?.to_vec(),
+                    _ => vec![],
+                },
             ),
             Task::DigitsClassifier { patch } => {
                 let w = store.get("patch_embed.weight", &[d, patch * patch])?;
@@ -588,11 +607,18 @@ impl Transformer {
                         self.cfg.name
                     )));
                 }
-                vec![
-                    toks.iter()
-                        .flat_map(|&t| self.emb[t * d..(t + 1) * d].iter().copied())
-                        .collect(),
-                ]
+                let mut x: Vec<f32> = toks
+                    .iter()
+                    .flat_map(|&t| self.emb[t * d..(t + 1) * d].iter().copied())
+                    .collect();
+                for (i, row) in x.chunks_exact_mut(d).enumerate() {
+                    if let Some(p) = self.position(i) {
+                        for (v, q) in row.iter_mut().zip(&self.pos[p * d..(p + 1) * d]) {
+                            *v += q;
+                        }
+                    }
+                }
+                vec![x]
             }
             (Calibration::Images(imgs), Task::DigitsClassifier { .. }) => {
                 let mut scratch = Ledger::new();
@@ -718,6 +744,15 @@ impl Transformer {
         }
     }
 
+    /// Row of `pos_embed` for the token at `t` (tokens since the state was reset; positions
+    /// wrap at the context length), when the language model has positional embeddings.
+    fn position(&self, t: usize) -> Option<usize> {
+        match (self.cfg.positional, self.cfg.context) {
+            (true, Some(c)) => Some(t % c),
+            _ => None,
+        }
+    }
+
     /// Forget every token seen (a new context window); buffers are kept.
     pub fn reset_state(&self, st: &mut State) {
         for (b, a) in self.blocks.iter().zip(st.att.iter_mut()) {
@@ -809,6 +844,9 @@ impl Transformer {
             TensorClass::Weight,
             d as u64 * arith.operand_bytes(),
         );
+        if let Some(p) = self.position(st.tokens) {
+            residual_add(&mut st.x, &self.pos[p * d..(p + 1) * d], arith, l.at(self.id_emb));
+        }
         let sc = &mut st.scratch;
         for (b, ast) in self.blocks.iter().zip(st.att.iter_mut()) {
             layer_norm(
@@ -1122,6 +1160,7 @@ mod tests {
             weights: WeightsSpec::Seeded(3),
             head_fit: None,
             context: None,
+            positional: false,
         }
     }
 

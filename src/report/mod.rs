@@ -223,14 +223,21 @@ pub fn run_report(out: &RunOutput, hw: &Hardware) -> RunReport {
     }
 }
 
-fn with_baseline(mut runs: Vec<RunReport>, baseline: Option<&str>) -> Vec<RunReport> {
-    let base = baseline
-        .and_then(|b| runs.iter().find(|r| r.label == b))
-        .map(|r| r.totals.energy_pj_per_token);
-    if let Some(base) = base.filter(|b| *b > 0.0) {
-        for r in &mut runs {
-            r.energy_ratio_to_baseline = Some(r.totals.energy_pj_per_token / base);
-        }
+/// Each run's energy over its baseline's: the run's own `baseline` when it names one, else the
+/// scenario's (`baselines[i]` belongs to `runs[i]`).
+fn with_baseline(mut runs: Vec<RunReport>, baselines: &[Option<&str>]) -> Vec<RunReport> {
+    let energy_of = |label: &str, runs: &[RunReport]| {
+        runs.iter()
+            .find(|r| r.label == label)
+            .map(|r| r.totals.energy_pj_per_token)
+            .filter(|e| *e > 0.0)
+    };
+    let bases: Vec<Option<f64>> = baselines
+        .iter()
+        .map(|b| b.and_then(|b| energy_of(b, &runs)))
+        .collect();
+    for (r, base) in runs.iter_mut().zip(bases) {
+        r.energy_ratio_to_baseline = base.map(|b| r.totals.energy_pj_per_token / b);
     }
     runs
 }
@@ -264,7 +271,15 @@ pub fn build(sc: &LoadedScenario, hw: &Hardware, outputs: &[RunOutput]) -> Repor
         convention: CONVENTION_FULL.to_string(),
         runs: with_baseline(
             outputs.iter().map(|o| run_report(o, hw)).collect(),
-            sc.scenario.baseline.as_deref(),
+            &(0..outputs.len())
+                .map(|i| {
+                    sc.scenario
+                        .runs
+                        .get(i)
+                        .and_then(|r| r.baseline.as_deref())
+                        .or(sc.scenario.baseline.as_deref())
+                })
+                .collect::<Vec<_>>(),
         ),
     }
 }

@@ -138,6 +138,7 @@ pub fn spikegpt_table(text_path: &Path, s: &Setting) -> Result<ReproTable> {
         weights: WeightsSpec::Seeded(s.seed),
         head_fit: None,
         context: None,
+        positional: false,
     };
     let gpt = Transformer::from_config(gpt_cfg, Path::new("."), None)?;
     let arith = Arith::Exact;

@@ -202,3 +202,63 @@ fn inspect_reports_parameters_and_executed_dense_macs() {
         "{out}"
     );
 }
+
+#[test]
+fn every_shipped_scenario_loads_and_names_existing_models() {
+    use picojoule::scenario::LoadedScenario;
+    for entry in std::fs::read_dir(repo_path("scenarios")).unwrap() {
+        let p = entry.unwrap().path();
+        if p.extension().is_none_or(|e| e != "ron") {
+            continue;
+        }
+        let sc = LoadedScenario::load(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+        for run in &sc.scenario.runs {
+            assert!(
+                sc.resolve(&run.model).exists(),
+                "{}: model {} does not exist",
+                p.display(),
+                run.model
+            );
+        }
+    }
+}
+
+#[test]
+fn a_run_can_bring_its_own_input_token_count_and_baseline() {
+    let dir = temp_dir("per-run");
+    let digits = repo_path("data/digits/digits-test.csv");
+    let sc = format!(
+        r#"Scenario(name: "mixed", hardware: "horowitz45", input: Synthetic, tokens: 8,
+            baseline: Some("lm"),
+            runs: [
+                (model: {lm:?}, label: Some("lm")),
+                (model: {lm:?}, label: Some("lm twin"), variant: Some(NonSpiking)),
+                (model: {ann:?}, label: Some("ann"), input: Some(Digits({digits:?})), tokens: Some(5), baseline: Some("ann")),
+                (model: {snn:?}, label: Some("snn"), input: Some(Digits({digits:?})), tokens: Some(7), baseline: Some("ann")),
+            ])"#,
+        lm = repo_path("models/spikegpt-tiny.ron").to_str().unwrap(),
+        ann = repo_path("models/digits-ann.ron").to_str().unwrap(),
+        snn = repo_path("models/digits-snn.ron").to_str().unwrap(),
+        digits = digits.to_str().unwrap(),
+    );
+    let p = write(&dir, "mixed.ron", &sc);
+    let o = picojoule(&["run", p.to_str().unwrap(), "--format", "json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let runs = v["runs"].as_array().unwrap();
+    let field = |i: usize, k: &str| runs[i][k].clone();
+    assert_eq!(field(0, "tokens"), 8);
+    assert_eq!(field(2, "tokens"), 5);
+    assert_eq!(field(3, "tokens"), 7);
+    assert_eq!(field(0, "energy_ratio_to_baseline"), 1.0);
+    assert_eq!(field(2, "energy_ratio_to_baseline"), 1.0);
+    let per = |i: usize| runs[i]["totals"]["energy_pj_per_token"].as_f64().unwrap();
+    let ratio = |i: usize| field(i, "energy_ratio_to_baseline").as_f64().unwrap();
+    assert!((ratio(1) - per(1) / per(0)).abs() < 1e-12);
+    assert!((ratio(3) - per(3) / per(2)).abs() < 1e-12);
+    // A baseline that is not a run's label is refused.
+    let bad = write(&dir, "bad.ron", &sc.replace("baseline: Some(\"ann\")),\n                (model", "baseline: Some(\"nope\")),\n                (model"));
+    let o = picojoule(&["run", bad.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("baseline `nope`"), "{}", stderr(&o));
+}

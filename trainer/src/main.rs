@@ -95,6 +95,9 @@ pub struct Args {
     /// `att.qk` takes its `att.q`).
     #[arg(long)]
     pub init: Option<PathBuf>,
+    /// Digits: random shifts of up to this many pixels in each direction (augmentation).
+    #[arg(long, default_value_t = 0)]
+    pub shift: usize,
 }
 
 fn onehot(tokens: &[usize], dev: &Device) -> Tensor<2> {

@@ -1,6 +1,6 @@
 //! The transformer family in burn, computing what picojoule's `src/models/transformer.rs`
 //! executes in f32: pre-LN blocks (x += Att(LN1(x)); x += MLP(LN2(x))), no biases, tanh GELU,
-//! for the character language model (causal, no positional embedding, one context window from
+//! for the character language model (causal, learned positions within one context window, from
 //! zero state) and the digits classifier (patch tokens + positional embedding, full attention,
 //! mean pooling).
 //!
@@ -36,7 +36,7 @@ pub struct TBlock {
 pub struct TNet {
     /// `emb.weight` [V, d] (language model) or `patch_embed.weight` [d, p*p] (classifier).
     pub embed: Param<Tensor<2>>,
-    /// `pos_embed` [N, d], classifier only (empty for the language model).
+    /// `pos_embed` [N, d] (classifier, or language model with `positional`; else empty).
     pub pos: Vec<Param<Tensor<2>>>,
     pub blocks: Vec<TBlock>,
     pub ln_out_w: Param<Tensor<1>>,
@@ -109,7 +109,7 @@ impl TNet {
                 if lm { "emb.weight" } else { "patch_embed.weight" },
                 dev,
             ),
-            pos: if lm {
+            pos: if lm && !cfg.positional {
                 vec![]
             } else {
                 vec![param(store, "pos_embed", dev)]
@@ -343,7 +343,10 @@ impl TNet {
         codes: &mut Vec<Tensor<4>>,
     ) -> Tensor<3> {
         let d = cfg.n_embd;
-        let x = onehot.matmul(self.embed.val()).reshape([b, t, d]);
+        let mut x = onehot.matmul(self.embed.val()).reshape([b, t, d]);
+        if let Some(pos) = self.pos.first() {
+            x = x + pos.val().slice([0..t, 0..d]).unsqueeze::<3>();
+        }
         let x = self.blocks(cfg, hashes, x, true, codes);
         let x = layer_norm(x, self.ln_out_w.val(), self.ln_out_b.val());
         lin(x, self.head.val())

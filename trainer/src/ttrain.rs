@@ -91,6 +91,7 @@ pub fn config(args: &Args) -> Config {
         weights: WeightsSpec::File(format!("{}.safetensors", args.name)),
         head_fit: None,
         context: lm.then_some(args.ctx),
+        positional: lm,
     }
 }
 
@@ -135,6 +136,20 @@ enum Data {
 fn read_tokens(path: &Path) -> Result<Vec<usize>, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
     Ok(encode_text(&text))
+}
+
+/// The image moved by (dy, dx) pixels, zeros shifted in (training augmentation).
+fn shift_image(img: &[f32; DIGIT_PIXELS], dy: i64, dx: i64) -> [f32; DIGIT_PIXELS] {
+    let mut out = [0.0f32; DIGIT_PIXELS];
+    for r in 0..8i64 {
+        for c in 0..8i64 {
+            let (sr, sc) = (r - dy, c - dx);
+            if (0..8).contains(&sr) && (0..8).contains(&sc) {
+                out[(r * 8 + c) as usize] = img[(sr * 8 + sc) as usize];
+            }
+        }
+    }
+    out
 }
 
 /// Images [B, N, p*p] in picojoule's patch order.
@@ -264,7 +279,7 @@ pub fn run(args: &Args) -> Result<(), String> {
     let argv: Vec<String> = std::env::args().collect();
     say(format!("# command: {}", argv.join(" ")));
     say(format!(
-        "# {:?}: {} attention, n_layer {}, n_embd {}, n_head {}, mlp_mult {}, params {}, batch {}, ctx {}, steps {}, lr {} -> {}, seed {}",
+        "# {:?}: {} attention, n_layer {}, n_embd {}, n_head {}, mlp_mult {}, params {}, batch {}, ctx {}, steps {}, lr {} -> {}, seed {}, shift {}",
         args.kind,
         cfg.attention.name(),
         cfg.n_layer,
@@ -277,7 +292,8 @@ pub fn run(args: &Args) -> Result<(), String> {
         args.steps,
         args.lr,
         args.lr * args.lr_final,
-        args.seed
+        args.seed,
+        args.shift
     ));
     let mut rng = rand::rngs::Xoshiro256PlusPlus::seed_from_u64(args.seed);
 
@@ -367,10 +383,17 @@ pub fn run(args: &Args) -> Result<(), String> {
                     }
                     cursor = 0;
                 }
-                let batch: Vec<_> = perm[cursor..cursor + args.batch]
+                let shifted: Vec<([f32; DIGIT_PIXELS], usize)> = perm
+                    [cursor..cursor + args.batch]
                     .iter()
-                    .map(|&i| &train[i])
+                    .map(|&i| {
+                        let (img, label) = &train[i];
+                        let s = args.shift as i64;
+                        let (dy, dx) = (rng.random_range(-s..=s), rng.random_range(-s..=s));
+                        (shift_image(img, dy, dx), *label)
+                    })
                     .collect();
+                let batch: Vec<_> = shifted.iter().collect();
                 cursor += args.batch;
                 let labels: Vec<usize> = batch.iter().map(|(_, l)| *l).collect();
                 let logits = trainer.digits_logits(&net, trainer.hashes.as_ref(), &batch, &dev);
@@ -503,7 +526,10 @@ fn write_description(args: &Args, cfg: &Config) -> Result<(), String> {
     let (task, extra) = match (&cfg.task, cfg.context) {
         (Task::CausalLm, Some(c)) => (
             "CausalLm".to_string(),
-            format!("    vocab_size: {},\n    context: Some({c}),\n", cfg.vocab_size),
+            format!(
+                "    vocab_size: {},\n    context: Some({c}),\n    positional: true,\n",
+                cfg.vocab_size
+            ),
         ),
         (Task::DigitsClassifier { patch }, _) => {
             (format!("DigitsClassifier(patch: {patch})"), String::new())
