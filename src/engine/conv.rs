@@ -141,7 +141,7 @@ impl Conv {
         };
         let ones = vec![1.0f32; geom.n_in()];
         let mut y = vec![0.0; geom.n_out()];
-        conv.dense_ops = conv.scatter(&ones, &mut y, |x, w| x * w).0;
+        conv.dense_ops = conv.scatter(&ones, &mut y, &Arith::Exact, |x, w| x * w).0;
         conv
     }
 
@@ -155,8 +155,15 @@ impl Conv {
         self.nnz_row.iter().map(|&n| n as u64).sum()
     }
 
-    /// Scatter every non-zero input; returns (products executed, products with a non-zero weight).
-    fn scatter(&self, x: &[f32], y: &mut [f32], f: impl Fn(f32, f32) -> f32) -> (u64, u64) {
+    /// Scatter every non-zero input, accumulating in `arith`'s accumulation format; returns
+    /// (products executed, products with a non-zero weight).
+    fn scatter(
+        &self,
+        x: &[f32],
+        y: &mut [f32],
+        arith: &Arith,
+        f: impl Fn(f32, f32) -> f32,
+    ) -> (u64, u64) {
         let g = &self.geom;
         let (h_out, w_out, cout_g) = (g.h_out(), g.w_out(), g.cout_g());
         let (mut ops, mut effective) = (0u64, 0u64);
@@ -180,7 +187,7 @@ impl Conv {
                             let row = &self.w_s[r * cout_g..(r + 1) * cout_g];
                             for (ol, &wv) in row.iter().enumerate() {
                                 let o = ((oc0 + ol) * h_out + oy) * w_out + ox;
-                                y[o] += f(xv, wv);
+                                y[o] = arith.add(y[o], f(xv, wv));
                             }
                             ops += cout_g as u64;
                             effective += self.nnz_row[r] as u64;
@@ -205,7 +212,7 @@ impl Conv {
         debug_assert_eq!(x.len(), self.geom.n_in());
         let arith = &arith.at(super::arith::Site::Projection);
         y.fill(0.0);
-        let (macs, effective) = self.scatter(x, y, |a, b| arith.mul(a, b));
+        let (macs, effective) = self.scatter(x, y, arith, |a, b| arith.mul(a, b));
         let bytes = arith.operand_bytes();
         arith.count_mac(c, macs);
         c.mem(
@@ -242,10 +249,10 @@ impl Conv {
         debug_assert_eq!(s.len(), self.geom.n_in());
         let arith = &arith.at(super::arith::Site::Projection);
         y.fill(0.0);
-        let (mut acs, mut effective) = self.scatter(&s.dense, y, |_, w| w);
+        let (mut acs, mut effective) = self.scatter(&s.dense, y, arith, |_, w| w);
         let mut events = s.count() as u64;
         if let Some(n) = neg {
-            let (a, e) = self.scatter(&n.dense, y, |_, w| -w);
+            let (a, e) = self.scatter(&n.dense, y, arith, |_, w| -w);
             acs += a;
             effective += e;
             events += n.count() as u64;
@@ -394,6 +401,41 @@ mod tests {
             }
         }
         y
+    }
+
+    #[test]
+    fn scatter_accumulates_in_the_accumulation_format() {
+        use crate::engine::arith::{Mode, Scope};
+        use crate::numerics::FloatFormat;
+        let g = ConvGeom {
+            c_in: 3,
+            c_out: 2,
+            h: 6,
+            w: 6,
+            kh: 3,
+            kw: 3,
+            sh: 1,
+            sw: 1,
+            ph: 1,
+            pw: 1,
+            groups: 1,
+        };
+        let wt: Vec<f32> = (0..g.n_weights()).map(|i| 1.0 + i as f32 / 1000.0).collect();
+        let x: Vec<f32> = (0..g.n_in()).map(|i| 1.0 + i as f32 / 512.0).collect();
+        let conv = Conv::from_pytorch(g, &wt);
+        let narrow = Arith::new(
+            Mode::Round {
+                format: FloatFormat::FP32,
+                acc: FloatFormat::FP16,
+            },
+            Scope::All,
+        );
+        let (mut y, mut exact) = (vec![0.0; g.n_out()], vec![0.0; g.n_out()]);
+        let mut c = Counts::default();
+        conv.forward_dense(&x, &mut y, &narrow, &mut c);
+        conv.forward_dense(&x, &mut exact, &Arith::Exact, &mut c);
+        assert!(y.iter().all(|v| FloatFormat::FP16.round_f32(*v) == *v));
+        assert_ne!(y, exact, "fp16 accumulation must round the sums");
     }
 
     #[test]
