@@ -107,6 +107,9 @@ pub struct RunReport {
     pub hardware: String,
     pub convention: String,
     pub tokens: usize,
+    /// The run's own input, when it sets one in place of the scenario's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub input: Option<String>,
     pub totals: Totals,
     pub energy_by_kind: BTreeMap<String, f64>,
     pub energy_by_action: BTreeMap<String, f64>,
@@ -199,6 +202,7 @@ pub fn run_report(out: &RunOutput, hw: &Hardware) -> RunReport {
         hardware: hw.model.name.clone(),
         convention: "full".into(),
         tokens: out.tokens,
+        input: None,
         totals,
         energy_by_kind: priced.by_kind.iter().cloned().collect(),
         energy_by_action: priced.by_action.iter().cloned().collect(),
@@ -242,17 +246,24 @@ fn with_baseline(mut runs: Vec<RunReport>, baselines: &[Option<&str>]) -> Vec<Ru
     runs
 }
 
-pub fn build(sc: &LoadedScenario, hw: &Hardware, outputs: &[RunOutput]) -> Report {
-    let input = match &sc.scenario.input {
-        crate::scenario::Input::Synthetic => {
-            format!("synthetic tokens (seed {})", sc.scenario.seed)
-        }
+fn describe_input(input: &crate::scenario::Input, seed: u64) -> String {
+    match input {
+        crate::scenario::Input::Synthetic => format!("synthetic tokens (seed {seed})"),
         crate::scenario::Input::Text(p) => format!("text {p}"),
         crate::scenario::Input::Digits(p) => format!("digits {p}"),
         crate::scenario::Input::SeededImage { size } => {
-            format!("seeded {size}x{size} images (seed {})", sc.scenario.seed)
+            format!("seeded {size}x{size} images (seed {seed})")
         }
-    };
+    }
+}
+
+pub fn build(sc: &LoadedScenario, hw: &Hardware, outputs: &[RunOutput]) -> Report {
+    let seed = sc.scenario.seed;
+    let input = describe_input(&sc.scenario.input, seed);
+    let mut runs: Vec<RunReport> = outputs.iter().map(|o| run_report(o, hw)).collect();
+    for (r, spec) in runs.iter_mut().zip(&sc.scenario.runs) {
+        r.input = spec.input.as_ref().map(|i| describe_input(i, seed));
+    }
     Report {
         picojoule_version: env!("CARGO_PKG_VERSION").to_string(),
         scenario: ScenarioInfo {
@@ -270,7 +281,7 @@ pub fn build(sc: &LoadedScenario, hw: &Hardware, outputs: &[RunOutput]) -> Repor
         },
         convention: CONVENTION_FULL.to_string(),
         runs: with_baseline(
-            outputs.iter().map(|o| run_report(o, hw)).collect(),
+            runs,
             &(0..outputs.len())
                 .map(|i| {
                     sc.scenario

@@ -250,6 +250,12 @@ fn a_run_can_bring_its_own_input_token_count_and_baseline() {
     assert_eq!(field(0, "tokens"), 8);
     assert_eq!(field(2, "tokens"), 5);
     assert_eq!(field(3, "tokens"), 7);
+    assert!(runs[0].get("input").is_none(), "the scenario's input is not repeated");
+    assert!(
+        field(2, "input").as_str().unwrap().starts_with("digits "),
+        "{}",
+        field(2, "input")
+    );
     assert_eq!(field(0, "energy_ratio_to_baseline"), 1.0);
     assert_eq!(field(2, "energy_ratio_to_baseline"), 1.0);
     let per = |i: usize| runs[i]["totals"]["energy_pj_per_token"].as_f64().unwrap();
