@@ -145,3 +145,93 @@ fn trained_spiking_model_matches_its_trainer_logits_and_spike_counts() {
         "tokens with logits off: {bad:?}; worst relative error {worst:e}"
     );
 }
+
+/// A trained transformer against its trainer's logits: the language model runs its check
+/// characters token by token from zero state (one context window), the classifier its check
+/// images. Returns the worst relative error over tokens or images.
+fn transformer_cross_check(name: &str) -> f32 {
+    use picojoule::models::transformer::{Transformer, read_digits};
+    let path = repo_path(&format!("models/{name}.ron"));
+    let ModelDesc::Transformer(cfg) = ModelDesc::load(&path).unwrap() else {
+        panic!("{name} is not a transformer")
+    };
+    let model = Transformer::from_config(cfg, path.parent().unwrap(), None).unwrap();
+    assert!(
+        !model.hash_learned_at_load,
+        "{name}: the hash must come from the weights"
+    );
+    let v: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(repo_path(&format!("models/{name}.logits.json"))).unwrap(),
+    )
+    .unwrap();
+    let want: Vec<Vec<f32>> = v["logits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            r.as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_f64().unwrap() as f32)
+                .collect()
+        })
+        .collect();
+    let arith = Arith::Exact;
+    let got: Vec<Vec<f32>> = if model.cfg.is_lm() {
+        let tokens: Vec<usize> = v["tokens"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t.as_u64().unwrap() as usize)
+            .collect();
+        let mut st = model.new_state(tokens.len());
+        let mut ledger = model.new_ledger(&arith, tokens.len());
+        tokens
+            .iter()
+            .map(|&t| {
+                model.step(t, &mut st, &arith, &mut ledger);
+                st.logits.clone()
+            })
+            .collect()
+    } else {
+        let images = read_digits(&repo_path("data/digits/digits-test.csv")).unwrap();
+        let mut ledger = model.new_ledger(&arith, model.cfg.patch_tokens());
+        images[..want.len()]
+            .iter()
+            .map(|(img, _)| model.classify(img, &arith, &mut ledger))
+            .collect()
+    };
+    assert_eq!(got.len(), want.len());
+    let mut worst = 0.0f32;
+    for (g, w) in got.iter().zip(&want) {
+        let scale = w.iter().fold(0.0f32, |m, v| m.max(v.abs())).max(1e-6);
+        let err = g
+            .iter()
+            .zip(w)
+            .fold(0.0f32, |m, (a, b)| m.max((a - b).abs()))
+            / scale;
+        worst = worst.max(err);
+    }
+    eprintln!("{name}: {} rows, worst relative logit error {worst:e}", want.len());
+    worst
+}
+
+#[test]
+fn trained_softmax_transformer_matches_its_trainer() {
+    let worst = transformer_cross_check("transformer-sotu-softmax");
+    assert!(worst <= TOLERANCE, "worst relative error {worst:e}");
+}
+
+#[test]
+fn trained_ecoformer_transformer_matches_its_trainer_with_its_frozen_hash() {
+    let worst = transformer_cross_check("transformer-sotu-ecoformer");
+    assert!(worst <= TOLERANCE, "worst relative error {worst:e}");
+}
+
+#[test]
+fn trained_digit_transformers_match_their_trainer() {
+    for name in ["digits-vit-trained-softmax", "digits-vit-trained-ecoformer"] {
+        let worst = transformer_cross_check(name);
+        assert!(worst <= TOLERANCE, "{name}: worst relative error {worst:e}");
+    }
+}
