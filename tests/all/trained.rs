@@ -235,3 +235,16 @@ fn trained_digit_transformers_match_their_trainer() {
         assert!(worst <= TOLERANCE, "{name}: worst relative error {worst:e}");
     }
 }
+
+#[test]
+fn trained_reference_model_matches_its_trainer_logits_and_spike_counts() {
+    let (bad, bad_spikes, worst) = cross_check("spikegpt-sotu-reference");
+    assert!(
+        bad_spikes.is_empty(),
+        "tokens whose spike counts differ: {bad_spikes:?}"
+    );
+    assert!(
+        bad.is_empty(),
+        "tokens with logits off: {bad:?}; worst relative error {worst:e}"
+    );
+}
