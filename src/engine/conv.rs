@@ -420,7 +420,9 @@ mod tests {
             pw: 1,
             groups: 1,
         };
-        let wt: Vec<f32> = (0..g.n_weights()).map(|i| 1.0 + i as f32 / 1000.0).collect();
+        let wt: Vec<f32> = (0..g.n_weights())
+            .map(|i| 1.0 + i as f32 / 1000.0)
+            .collect();
         let x: Vec<f32> = (0..g.n_in()).map(|i| 1.0 + i as f32 / 512.0).collect();
         let conv = Conv::from_pytorch(g, &wt);
         let narrow = Arith::new(

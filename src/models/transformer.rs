@@ -845,7 +845,12 @@ impl Transformer {
             d as u64 * arith.operand_bytes(),
         );
         if let Some(p) = self.position(st.tokens) {
-            residual_add(&mut st.x, &self.pos[p * d..(p + 1) * d], arith, l.at(self.id_emb));
+            residual_add(
+                &mut st.x,
+                &self.pos[p * d..(p + 1) * d],
+                arith,
+                l.at(self.id_emb),
+            );
         }
         let sc = &mut st.scratch;
         for (b, ast) in self.blocks.iter().zip(st.att.iter_mut()) {

@@ -250,7 +250,10 @@ fn a_run_can_bring_its_own_input_token_count_and_baseline() {
     assert_eq!(field(0, "tokens"), 8);
     assert_eq!(field(2, "tokens"), 5);
     assert_eq!(field(3, "tokens"), 7);
-    assert!(runs[0].get("input").is_none(), "the scenario's input is not repeated");
+    assert!(
+        runs[0].get("input").is_none(),
+        "the scenario's input is not repeated"
+    );
     assert!(
         field(2, "input").as_str().unwrap().starts_with("digits "),
         "{}",
@@ -263,7 +266,14 @@ fn a_run_can_bring_its_own_input_token_count_and_baseline() {
     assert!((ratio(1) - per(1) / per(0)).abs() < 1e-12);
     assert!((ratio(3) - per(3) / per(2)).abs() < 1e-12);
     // A baseline that is not a run's label is refused.
-    let bad = write(&dir, "bad.ron", &sc.replace("baseline: Some(\"ann\")),\n                (model", "baseline: Some(\"nope\")),\n                (model"));
+    let bad = write(
+        &dir,
+        "bad.ron",
+        &sc.replace(
+            "baseline: Some(\"ann\")),\n                (model",
+            "baseline: Some(\"nope\")),\n                (model",
+        ),
+    );
     let o = picojoule(&["run", bad.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("baseline `nope`"), "{}", stderr(&o));

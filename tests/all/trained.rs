@@ -22,17 +22,18 @@ struct Check {
     spikes: Vec<(String, Vec<u64>)>,
 }
 
-fn load_check(name: &str) -> Check {
-    let path = repo_path(&format!("models/{name}.logits.json"));
-    let v: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-    let tokens = v["tokens"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t.as_u64().unwrap() as usize)
-        .collect();
-    let logits = v["logits"]
+/// max |got - want| over the largest |want| of the row.
+fn relative_error(got: &[f32], want: &[f32]) -> f32 {
+    let scale = want.iter().fold(0.0f32, |m, v| m.max(v.abs())).max(1e-6);
+    got.iter()
+        .zip(want)
+        .fold(0.0f32, |m, (a, b)| m.max((a - b).abs()))
+        / scale
+}
+
+/// The `logits` rows of a trainer's check file.
+fn logit_rows(v: &serde_json::Value) -> Vec<Vec<f32>> {
+    v["logits"]
         .as_array()
         .unwrap()
         .iter()
@@ -43,7 +44,20 @@ fn load_check(name: &str) -> Check {
                 .map(|x| x.as_f64().unwrap() as f32)
                 .collect()
         })
+        .collect()
+}
+
+fn load_check(name: &str) -> Check {
+    let path = repo_path(&format!("models/{name}.logits.json"));
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let tokens = v["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_u64().unwrap() as usize)
         .collect();
+    let logits = logit_rows(&v);
     let spikes = v["spikes"]
         .as_object()
         .unwrap()
@@ -88,14 +102,7 @@ fn cross_check(name: &str) -> (Vec<usize>, Vec<usize>, f32) {
     let (mut bad_logits, mut bad_spikes, mut worst) = (vec![], vec![], 0.0f32);
     for (t, &tok) in check.tokens.iter().enumerate() {
         model.step(tok, &mut st, &arith, &mut ledger);
-        let want = &check.logits[t];
-        let scale = want.iter().fold(0.0f32, |m, v| m.max(v.abs())).max(1e-6);
-        let err = st
-            .logits
-            .iter()
-            .zip(want)
-            .fold(0.0f32, |m, (a, b)| m.max((a - b).abs()))
-            / scale;
+        let err = relative_error(&st.logits, &check.logits[t]);
         worst = worst.max(err);
         if err > TOLERANCE {
             bad_logits.push(t);
@@ -164,18 +171,7 @@ fn transformer_cross_check(name: &str) -> f32 {
         &std::fs::read_to_string(repo_path(&format!("models/{name}.logits.json"))).unwrap(),
     )
     .unwrap();
-    let want: Vec<Vec<f32>> = v["logits"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| {
-            r.as_array()
-                .unwrap()
-                .iter()
-                .map(|x| x.as_f64().unwrap() as f32)
-                .collect()
-        })
-        .collect();
+    let want = logit_rows(&v);
     let arith = Arith::Exact;
     let got: Vec<Vec<f32>> = if model.cfg.is_lm() {
         let tokens: Vec<usize> = v["tokens"]
@@ -204,15 +200,12 @@ fn transformer_cross_check(name: &str) -> f32 {
     assert_eq!(got.len(), want.len());
     let mut worst = 0.0f32;
     for (g, w) in got.iter().zip(&want) {
-        let scale = w.iter().fold(0.0f32, |m, v| m.max(v.abs())).max(1e-6);
-        let err = g
-            .iter()
-            .zip(w)
-            .fold(0.0f32, |m, (a, b)| m.max((a - b).abs()))
-            / scale;
-        worst = worst.max(err);
+        worst = worst.max(relative_error(g, w));
     }
-    eprintln!("{name}: {} rows, worst relative logit error {worst:e}", want.len());
+    eprintln!(
+        "{name}: {} rows, worst relative logit error {worst:e}",
+        want.len()
+    );
     worst
 }
 

@@ -6,6 +6,7 @@
 //! and `<name>.log` (training log).
 
 mod net;
+mod schedule;
 mod tnet;
 mod ttrain;
 
@@ -280,12 +281,7 @@ fn run(args: &Args) -> Result<(), String> {
         }
         let (x, y) = train.window(window);
         window += 1;
-        let progress = step as f64 / args.steps.max(1) as f64;
-        let warm = ((step + 1) as f64 / 50.0).min(1.0);
-        let lr = args.lr
-            * warm
-            * (args.lr_final
-                + (1.0 - args.lr_final) * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos()));
+        let lr = schedule::learning_rate(args, step);
         let logits = net.forward(
             kind,
             onehot(&x, &dev),
@@ -301,10 +297,8 @@ fn run(args: &Args) -> Result<(), String> {
         net = opt.step(lr, net, grads);
         state = state.detach();
         steps_done = step + 1;
-        let minutes = start.elapsed().as_secs_f64() / 60.0;
-        let cut = args.stop_after.is_some_and(|n| step + 1 >= n);
-        let last = step + 1 == args.steps || minutes >= args.max_minutes || cut;
-        if (step + 1) % args.eval_every == 0 || last {
+        let cp = schedule::after_step(args, step, start);
+        if cp.evaluate {
             last_valid = evaluate(&net, kind, &cfg, &valid, args.eval_windows);
             say(format!(
                 "step {:>6}  lr {:.2e}  train {:.4} bits/char  valid {:.4} bits/char ({} windows)  {:.1} min",
@@ -313,24 +307,13 @@ fn run(args: &Args) -> Result<(), String> {
                 bits(running / running_n as f64),
                 bits(last_valid),
                 args.eval_windows,
-                minutes
+                cp.minutes
             ));
             running = 0.0;
             running_n = 0;
         }
-        if minutes >= args.max_minutes {
-            say(format!(
-                "# stopped by --max-minutes after {} steps (repeat with --stop-after {})",
-                step + 1,
-                step + 1
-            ));
-            break;
-        }
-        if cut {
-            say(format!(
-                "# stopped by --stop-after after {} steps",
-                step + 1
-            ));
+        if let Some(why) = cp.stop {
+            say(why);
             break;
         }
     }

@@ -158,7 +158,7 @@ impl Block {
     }
 }
 
-fn data_of<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+pub(crate) fn data_of<const D: usize>(t: Tensor<D>) -> Vec<f32> {
     t.into_data()
         .as_slice::<f32>()
         .expect("f32 tensor")
@@ -318,7 +318,7 @@ pub struct Spikes {
 }
 
 /// x [B, T, i] times W^T with W [o, i] (torch layout).
-fn lin(x: Tensor<3>, w: Tensor<2>) -> Tensor<3> {
+pub(crate) fn lin(x: Tensor<3>, w: Tensor<2>) -> Tensor<3> {
     let [b, t, i] = x.dims();
     let o = w.dims()[0];
     x.reshape([b * t, i])
@@ -326,7 +326,7 @@ fn lin(x: Tensor<3>, w: Tensor<2>) -> Tensor<3> {
         .reshape([b, t, o])
 }
 
-fn layer_norm(x: Tensor<3>, w: Tensor<1>, b: Tensor<1>) -> Tensor<3> {
+pub(crate) fn layer_norm(x: Tensor<3>, w: Tensor<1>, b: Tensor<1>) -> Tensor<3> {
     let mean = x.clone().mean_dim(2);
     let c = x - mean;
     let var = (c.clone() * c.clone()).mean_dim(2);

@@ -20,6 +20,8 @@ use picojoule::engine::attention::AttentionKind;
 use picojoule::models::transformer::{Config, DIGIT_CLASSES, Task};
 use picojoule::weights::TensorStore;
 
+use crate::net::{data_of, layer_norm, lin};
+
 #[derive(Module, Debug)]
 pub struct TBlock {
     pub ln1_w: Param<Tensor<1>>,
@@ -51,8 +53,6 @@ pub struct Hashes {
     pub layers: Vec<(Tensor<3>, Tensor<3>, Tensor<2>)>,
 }
 
-const EPS: f32 = 1e-5;
-
 fn is_eco(cfg: &Config) -> bool {
     matches!(cfg.attention, AttentionKind::EcoFormer { .. })
 }
@@ -73,13 +73,6 @@ fn tensor<const D: usize>(store: &TensorStore, key: &str, dev: &Device) -> Tenso
 
 fn param<const D: usize>(store: &TensorStore, key: &str, dev: &Device) -> Param<Tensor<D>> {
     Param::from_tensor(tensor(store, key, dev))
-}
-
-fn data_of<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-    t.into_data()
-        .as_slice::<f32>()
-        .expect("f32 tensor")
-        .to_vec()
 }
 
 impl TNet {
@@ -106,7 +99,11 @@ impl TNet {
         TNet {
             embed: param(
                 store,
-                if lm { "emb.weight" } else { "patch_embed.weight" },
+                if lm {
+                    "emb.weight"
+                } else {
+                    "patch_embed.weight"
+                },
                 dev,
             ),
             pos: if lm && !cfg.positional {
@@ -193,23 +190,6 @@ impl Hashes {
     }
 }
 
-/// x [B, T, i] times W^T with W [o, i].
-fn lin(x: Tensor<3>, w: Tensor<2>) -> Tensor<3> {
-    let [b, t, i] = x.dims();
-    let o = w.dims()[0];
-    x.reshape([b * t, i])
-        .matmul(w.transpose())
-        .reshape([b, t, o])
-}
-
-fn layer_norm(x: Tensor<3>, w: Tensor<1>, b: Tensor<1>) -> Tensor<3> {
-    let mean = x.clone().mean_dim(2);
-    let c = x - mean;
-    let var = (c.clone() * c.clone()).mean_dim(2);
-    let inv = var.add_scalar(EPS).sqrt().recip();
-    c * inv * w.unsqueeze::<3>() + b.unsqueeze::<3>()
-}
-
 /// GELU, tanh form (picojoule's `pointwise::gelu`).
 fn gelu(x: Tensor<3>) -> Tensor<3> {
     const K: f32 = 0.797_884_6;
@@ -292,7 +272,10 @@ impl TNet {
             let code = hash_codes(qk, &hs.layers[layer], causal);
             codes_out.push(code.clone().detach());
             let bits = code.dims()[3];
-            let mut s = code.clone().matmul(code.swap_dims(2, 3)).add_scalar((bits + 1) as f32);
+            let mut s = code
+                .clone()
+                .matmul(code.swap_dims(2, 3))
+                .add_scalar((bits + 1) as f32);
             if causal {
                 s = s.tril(0);
             }

@@ -158,10 +158,7 @@ fn patches(imgs: &[&[f32; DIGIT_PIXELS]], order: &[usize], pp: usize, dev: &Devi
     for img in imgs {
         v.extend(order.iter().map(|&i| img[i]));
     }
-    Tensor::from_data(
-        TensorData::new(v, [imgs.len(), DIGIT_PIXELS / pp, pp]),
-        dev,
-    )
+    Tensor::from_data(TensorData::new(v, [imgs.len(), DIGIT_PIXELS / pp, pp]), dev)
 }
 
 struct Trainer<'a> {
@@ -316,7 +313,8 @@ pub fn run(args: &Args) -> Result<(), String> {
             ),
         };
         let t0 = Instant::now();
-        let model = Transformer::new(cfg.clone(), store, Some(&calib)).map_err(|e| e.to_string())?;
+        let model =
+            Transformer::new(cfg.clone(), store, Some(&calib)).map_err(|e| e.to_string())?;
         store = model.weights().clone();
         say(format!(
             "# kernel hash learned by KSH on {} calibration {} in {:.1} s, then frozen",
@@ -350,12 +348,7 @@ pub fn run(args: &Args) -> Result<(), String> {
     let mut perm: Vec<usize> = vec![];
     let mut cursor = 0usize;
     for step in 0..args.steps {
-        let progress = step as f64 / args.steps.max(1) as f64;
-        let warm = ((step + 1) as f64 / 50.0).min(1.0);
-        let lr = args.lr
-            * warm
-            * (args.lr_final
-                + (1.0 - args.lr_final) * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos()));
+        let lr = crate::schedule::learning_rate(args, step);
         let loss = match &data {
             Data::Text { train, .. } => {
                 let (mut x, mut y) = (vec![], vec![]);
@@ -383,8 +376,7 @@ pub fn run(args: &Args) -> Result<(), String> {
                     }
                     cursor = 0;
                 }
-                let shifted: Vec<([f32; DIGIT_PIXELS], usize)> = perm
-                    [cursor..cursor + args.batch]
+                let shifted: Vec<([f32; DIGIT_PIXELS], usize)> = perm[cursor..cursor + args.batch]
                     .iter()
                     .map(|&i| {
                         let (img, label) = &train[i];
@@ -405,10 +397,9 @@ pub fn run(args: &Args) -> Result<(), String> {
         running_n += 1;
         net = opt.step(lr, net, grads);
         steps_done = step + 1;
-        let minutes = start.elapsed().as_secs_f64() / 60.0;
-        let cut = args.stop_after.is_some_and(|n| step + 1 >= n);
-        let last = step + 1 == args.steps || minutes >= args.max_minutes || cut;
-        if (step + 1) % args.eval_every == 0 || last {
+        let cp = crate::schedule::after_step(args, step, start);
+        let minutes = cp.minutes;
+        if cp.evaluate {
             let last_valid = trainer.evaluate(&net, &data, args.eval_windows, args.ctx);
             let train_loss = running / running_n as f64;
             say(if lm {
@@ -435,16 +426,8 @@ pub fn run(args: &Args) -> Result<(), String> {
             running = 0.0;
             running_n = 0;
         }
-        if minutes >= args.max_minutes {
-            say(format!(
-                "# stopped by --max-minutes after {} steps (repeat with --stop-after {})",
-                step + 1,
-                step + 1
-            ));
-            break;
-        }
-        if cut {
-            say(format!("# stopped by --stop-after after {} steps", step + 1));
+        if let Some(why) = cp.stop {
+            say(why);
             break;
         }
     }

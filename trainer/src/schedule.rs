@@ -1,0 +1,44 @@
+//! What every training loop shares: the learning-rate schedule and when to evaluate or stop.
+
+use std::time::Instant;
+
+use crate::Args;
+
+/// Learning rate at `step`: a 50-step linear warm-up, then cosine decay from --lr to
+/// --lr x --lr-final over --steps.
+pub fn learning_rate(args: &Args, step: usize) -> f64 {
+    let progress = step as f64 / args.steps.max(1) as f64;
+    let warm = ((step + 1) as f64 / 50.0).min(1.0);
+    args.lr
+        * warm
+        * (args.lr_final
+            + (1.0 - args.lr_final) * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos()))
+}
+
+/// Where the run stands after a step.
+pub struct Checkpoint {
+    pub minutes: f64,
+    /// Evaluate now (every --eval-every steps, and after the last step).
+    pub evaluate: bool,
+    /// Why the run stops here (a log line), if it does before --steps.
+    pub stop: Option<String>,
+}
+
+pub fn after_step(args: &Args, step: usize, start: Instant) -> Checkpoint {
+    let done = step + 1;
+    let minutes = start.elapsed().as_secs_f64() / 60.0;
+    let stop = if minutes >= args.max_minutes {
+        Some(format!(
+            "# stopped by --max-minutes after {done} steps (repeat with --stop-after {done})"
+        ))
+    } else if args.stop_after.is_some_and(|n| done >= n) {
+        Some(format!("# stopped by --stop-after after {done} steps"))
+    } else {
+        None
+    };
+    Checkpoint {
+        minutes,
+        evaluate: done.is_multiple_of(args.eval_every) || done == args.steps || stop.is_some(),
+        stop,
+    }
+}
