@@ -67,8 +67,14 @@ fn main() {
     );
     println!("model {path}, {tokens} tokens per measurement, fp32, seeded weights\n");
     println!(
-        "{:<13} {:>9} {:>12} {:>14} {:>10} {:>14}",
-        "form", "tokens/s", "weight MB/tok", "GB/s achieved", "roofline", "counting cost"
+        "{:<13} {:>9} {:>12} {:>14} {:>10} {:>14} {:>13}",
+        "form",
+        "tokens/s",
+        "weight MB/tok",
+        "GB/s achieved",
+        "roofline",
+        "counting cost",
+        "AVX2 speed-up"
     );
     let ModelDesc::SpikeGpt(cfg) =
         ModelDesc::load(std::path::Path::new(&path)).expect("model loads")
@@ -103,6 +109,10 @@ fn main() {
         let (on2, _) = run(true);
         set_counting(true);
         let on = on.min(on2);
+        // The dense kernel without 256-bit vectors (same sums), measured in the same run.
+        picojoule::engine::linear::set_wide_simd(false);
+        let (narrow, _) = run(true);
+        picojoule::engine::linear::set_wide_simd(true);
         let weight_bytes: u64 = ledger
             .totals()
             .iter()
@@ -112,13 +122,14 @@ fn main() {
         let per_tok = weight_bytes as f64 / (tokens + 1) as f64;
         let gbs = per_tok * tokens as f64 / on / 1e9;
         println!(
-            "{:<13} {:>9.2} {:>12.1} {:>14.2} {:>9.0}% {:>13.1}%",
+            "{:<13} {:>9.2} {:>12.1} {:>14.2} {:>9.0}% {:>13.1}% {:>12.2}x",
             variant.name(),
             tokens as f64 / on,
             per_tok / 1e6,
             gbs,
             100.0 * gbs / roof,
-            100.0 * (on - off) / off
+            100.0 * (on - off) / off,
+            narrow / on
         );
     }
     println!("\npeak resident memory {:.0} MB", rss_mb());

@@ -23,6 +23,19 @@ pub struct Linear {
     nnz_row: Vec<u32>,
 }
 
+static WIDE_SIMD_OFF: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Use 256-bit vectors (AVX2) in the exact dense kernel when the CPU has them (the default).
+/// Benchmarks turn it off to measure the gain in one run; results are identical either way.
+pub fn set_wide_simd(on: bool) {
+    WIDE_SIMD_OFF.store(!on, std::sync::atomic::Ordering::Relaxed);
+}
+
+#[cfg(target_arch = "x86_64")]
+fn wide_simd() -> bool {
+    !WIDE_SIMD_OFF.load(std::sync::atomic::Ordering::Relaxed) && is_x86_feature_detected!("avx2")
+}
+
 impl Linear {
     /// From the PyTorch layout `[out, in]`, row-major.
     pub fn from_out_in(w: &[f32], n_out: usize, n_in: usize) -> Linear {
@@ -110,10 +123,30 @@ impl Linear {
         );
     }
 
-    /// ys += W[start..start + ys.len()] x in exact fp32. Four non-zero inputs are applied per
-    /// pass over the outputs (a quarter of the accumulator traffic); each output still adds its
-    /// inputs one by one in index order, so the sums are bit-identical to a plain loop.
+    /// ys += W[start..start + ys.len()] x in exact fp32, with 256-bit vectors where the CPU has
+    /// AVX2 (detected at run time; the same loop, so the same sums, bit for bit).
     fn exact_block(&self, x: &[f32], start: usize, ys: &mut [f32]) {
+        #[cfg(target_arch = "x86_64")]
+        if wide_simd() {
+            // SAFETY: the CPU supports AVX2 (checked by `wide_simd`).
+            unsafe { self.exact_block_avx2(x, start, ys) };
+            return;
+        }
+        self.exact_block_portable(x, start, ys);
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn exact_block_avx2(&self, x: &[f32], start: usize, ys: &mut [f32]) {
+        self.exact_block_portable(x, start, ys);
+    }
+
+    /// Four non-zero inputs are applied per pass over the outputs (a quarter of the accumulator
+    /// traffic); each output still adds its inputs one by one in index order, so the sums are
+    /// bit-identical to a plain loop. No fused multiply-add: each product is rounded, as in the
+    /// plain loop.
+    #[inline(always)]
+    fn exact_block_portable(&self, x: &[f32], start: usize, ys: &mut [f32]) {
         let n_out = self.n_out;
         let len = ys.len();
         let row = |j: usize| &self.w_t[j * n_out + start..j * n_out + start + len];
@@ -357,6 +390,21 @@ mod tests {
             assert_eq!(y[o], expect, "output {o}");
         }
         assert_eq!(c.op_total(Op::Mac), 880 * n_out as u64);
+    }
+
+    #[test]
+    fn wide_vector_kernel_gives_the_portable_kernels_sums_bit_for_bit() {
+        let (n_in, n_out) = (301, 777);
+        let layer = Linear::from_fn(n_out, n_in, |o, j| {
+            ((o * 31 + j * 17) % 97) as f32 / 13.0 - 3.7
+        });
+        let x: Vec<f32> = (0..n_in)
+            .map(|j| ((j * 7) % 23) as f32 / 3.0 - 2.9)
+            .collect();
+        let (mut portable, mut dispatched) = (vec![0.0; n_out], vec![0.0; n_out]);
+        layer.exact_block_portable(&x, 0, &mut portable);
+        layer.exact_block(&x, 0, &mut dispatched);
+        assert_eq!(portable, dispatched);
     }
 
     #[test]
