@@ -218,6 +218,7 @@ fn cmd_run(
         write_atomic(&dir.join("ledger.json"), ledger_json.as_bytes())?;
         if plot {
             sweep_cmd::breakdown_plots(&outputs, &hw, dir)?;
+            report::plot::run_accuracy_plots(&rep, dir)?;
         }
     }
     let text = match format {

@@ -53,7 +53,8 @@ pub enum Command {
         /// Refuse models whose estimated memory exceeds this (e.g. 4G; default: available memory).
         #[arg(long, value_parser = crate::resources::parse_size)]
         max_memory: Option<u64>,
-        /// Also draw the energy breakdown per layer and action of each run (PNG and SVG; needs --out).
+        /// Also draw the energy breakdown per layer and action of each run, and energy against
+        /// accuracy with its Pareto front (PNG and SVG; needs --out).
         #[arg(long, requires = "out")]
         plot: bool,
     },

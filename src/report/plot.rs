@@ -542,6 +542,79 @@ pub fn accuracy_plot(res: &SweepResult) -> LinePlot {
     }
 }
 
+/// `run --plot`: energy per token (or image) against accuracy, one plot per task present:
+/// bits per character for language models (lower is better), top-1 for classifiers. One point
+/// series per model (its arithmetics and variants), and the Pareto front.
+pub fn run_accuracy_plots(rep: &super::Report, dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut written = vec![];
+    for (task, stem, y_desc, per, lower_is_better) in [
+        (
+            "next-token",
+            "energy-vs-bits-per-char",
+            "bits per character (lower is better)",
+            "token",
+            true,
+        ),
+        (
+            "classification",
+            "energy-vs-top1",
+            "top-1 accuracy",
+            "image",
+            false,
+        ),
+    ] {
+        let pts: Vec<(f64, f64, &str)> = rep
+            .runs
+            .iter()
+            .filter_map(|r| {
+                let a = r.accuracy.as_ref().filter(|a| a.task == task)?;
+                let y = if lower_is_better {
+                    a.bits_per_token?
+                } else {
+                    a.top1
+                };
+                Some((r.totals.energy_pj_per_token, y, r.model.as_str()))
+            })
+            .collect();
+        if pts.is_empty() {
+            continue;
+        }
+        let sign = if lower_is_better { -1.0 } else { 1.0 };
+        let front = pareto_front(&pts.iter().map(|p| (p.0, sign * p.1)).collect::<Vec<_>>())
+            .into_iter()
+            .map(|(x, y)| (x, sign * y))
+            .collect();
+        let mut series = vec![Series {
+            name: "Pareto front".into(),
+            points: front,
+            err: None,
+        }];
+        for (x, y, model) in &pts {
+            match series.iter_mut().skip(1).find(|s| s.name == *model) {
+                Some(s) => s.points.push((*x, *y)),
+                None => series.push(Series {
+                    name: model.to_string(),
+                    points: vec![(*x, *y)],
+                    err: None,
+                }),
+            }
+        }
+        written.extend(line_plot(
+            dir,
+            stem,
+            &LinePlot {
+                title: format!("{}: energy vs accuracy", rep.scenario.name),
+                x_desc: format!("energy per {per} (pJ, {})", rep.hardware.name),
+                y_desc: y_desc.into(),
+                series,
+                marks: vec![],
+                scatter: true,
+            },
+        )?);
+    }
+    Ok(written)
+}
+
 /// Points not dominated by another with less (or equal) energy and higher (or equal) accuracy,
 /// in increasing energy.
 pub fn pareto_front(pts: &[(f64, f64)]) -> Vec<(f64, f64)> {

@@ -335,6 +335,43 @@ fn plots_are_valid_png_and_svg_with_one_series_per_run_and_combination() {
 }
 
 #[test]
+fn run_plot_draws_energy_against_accuracy_per_task() {
+    let dir = temp_dir("run-accuracy-plot");
+    let digits = repo_path("data/digits/digits-test.csv");
+    let sc = write(
+        &dir,
+        "s.ron",
+        &format!(
+            r#"Scenario(name: "acc", seed: 1, hardware: "horowitz45", input: Text({text:?}), tokens: 16,
+               runs: [
+                 (model: {m:?}, label: Some("a"), variant: Some(SpikeDriven)),
+                 (model: {m:?}, label: Some("b"), variant: Some(NonSpiking)),
+                 (model: {m:?}, label: Some("c"), variant: Some(NonSpiking), arith: (mode: "bf16")),
+                 (model: {ann:?}, label: Some("d"), input: Some(Digits({digits:?})), tokens: Some(10)),
+               ])"#,
+            text = repo_path("data/text/sotu-test.txt").to_str().unwrap(),
+            m = repo_path("models/spikegpt-tiny.ron").to_str().unwrap(),
+            ann = repo_path("models/digits-ann.ron").to_str().unwrap(),
+            digits = digits.to_str().unwrap(),
+        ),
+    );
+    let out = dir.join("out");
+    let o = picojoule(&[
+        "run",
+        sc.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--plot",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let svg = String::from_utf8(read(&out.join("energy-vs-bits-per-char.svg"))).unwrap();
+    assert!(svg.contains("bits per character"), "axis names the measure");
+    assert!(svg.contains("spikegpt-tiny"), "one series per model");
+    let png = read(&out.join("energy-vs-top1.png"));
+    assert_eq!(png_size(&png), (960, 600));
+}
+
+#[test]
 fn energy_accuracy_plot_marks_the_pareto_front() {
     let dir = temp_dir("sweep-pareto");
     let model = repo_path("models/spikegpt-tiny.ron");
