@@ -75,6 +75,29 @@ impl TensorStore {
     }
 }
 
+/// Where a model constructor reads its tensors from: a borrowed store (each tensor copied, the
+/// store stays whole) or an owned one (each tensor moved out as it is read and dropped once
+/// converted, so a large model never exists twice in memory).
+pub trait WeightSource {
+    /// The tensor `key` with `shape`, checked as [`TensorStore::get`] checks it. Each key is
+    /// read once.
+    fn tensor(&mut self, key: &str, shape: &[usize]) -> Result<std::borrow::Cow<'_, [f32]>>;
+}
+
+impl WeightSource for &TensorStore {
+    fn tensor(&mut self, key: &str, shape: &[usize]) -> Result<std::borrow::Cow<'_, [f32]>> {
+        Ok(std::borrow::Cow::Borrowed(self.get(key, shape)?))
+    }
+}
+
+impl WeightSource for TensorStore {
+    fn tensor(&mut self, key: &str, shape: &[usize]) -> Result<std::borrow::Cow<'_, [f32]>> {
+        self.get(key, shape)?;
+        let t = self.tensors.remove(key).expect("checked by get");
+        Ok(std::borrow::Cow::Owned(t.data))
+    }
+}
+
 /// Standard normal samples (Box-Muller) from the project's seeded generator, for the seeded
 /// initialisations of every model family (no extra distribution crate).
 pub fn standard_normal(rng: &mut rand::rngs::Xoshiro256PlusPlus) -> f32 {

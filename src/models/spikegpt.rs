@@ -26,7 +26,7 @@ use crate::engine::wkv::{WkvState, wkv_step};
 use crate::engine::{Arith, SpikeTrain};
 use crate::error::{Error, Result};
 use crate::ledger::{Counts, LayerId, Ledger, Op, TensorClass};
-use crate::weights::TensorStore;
+use crate::weights::{TensorStore, WeightSource};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub enum Variant {
@@ -108,8 +108,8 @@ impl Config {
         Ok(())
     }
 
-    /// Peak bytes while building and running: the loaded tensors, the model's own copy (with
-    /// folded copies for the spike-driven form), and state and scratch.
+    /// Peak bytes while building and running: the model (with folded copies for the
+    /// spike-driven form), one tensor in flight, and state and scratch.
     pub fn peak_bytes(&self) -> u64 {
         let (d, h) = (self.n_embd as u64, self.ffn_hidden() as u64);
         let params = self.n_params() as u64;
@@ -119,7 +119,10 @@ impl Config {
             0
         };
         let state = self.n_layer as u64 * 12 * d + 12 * d + h + self.vocab_size as u64;
-        4 * (2 * params + folded + state)
+        // The store's tensors are dropped as the model converts them: at most the model, the
+        // rest of the store and one tensor in flight.
+        let largest = (h * d).max(self.vocab_size as u64 * d);
+        4 * (params + largest + folded + state)
     }
 
     pub fn ffn_hidden(&self) -> usize {
@@ -257,10 +260,12 @@ struct Norm {
 }
 
 impl Norm {
-    fn load(store: &TensorStore, prefix: &str, d: usize) -> Result<Norm> {
+    fn load(store: &mut impl WeightSource, prefix: &str, d: usize) -> Result<Norm> {
         Ok(Norm {
-            w: store.get(&format!("{prefix}.weight"), &[d])?.to_vec(),
-            b: store.get(&format!("{prefix}.bias"), &[d])?.to_vec(),
+            w: store
+                .tensor(&format!("{prefix}.weight"), &[d])?
+                .into_owned(),
+            b: store.tensor(&format!("{prefix}.bias"), &[d])?.into_owned(),
         })
     }
 }
@@ -300,11 +305,30 @@ struct Mix {
 }
 
 impl Mix {
-    fn load(store: &TensorStore, key: &str, d: usize) -> Result<Mix> {
-        let mu = store.get(key, &[1, 1, d])?.to_vec();
+    fn load(store: &mut impl WeightSource, key: &str, d: usize) -> Result<Mix> {
+        let mu = store.tensor(key, &[1, 1, d])?.into_owned();
         let one_minus = mu.iter().map(|m| 1.0 - m).collect();
         Ok(Mix { mu, one_minus })
     }
+}
+
+/// A projection `{key}.weight` [o, n] as a layer. Spike-driven models also get the raw weights
+/// back for folding, and keep only the folded copies of the projections that read spikes.
+fn projection(
+    store: &mut impl WeightSource,
+    key: &str,
+    o: usize,
+    n: usize,
+    spiking: bool,
+) -> Result<(Vec<f32>, Linear)> {
+    let w = store.tensor(&format!("{key}.weight"), &[o, n])?;
+    let folded_away = spiking && !key.ends_with("output") && !key.ends_with("ffn.value");
+    let plain = if folded_away {
+        Linear::from_out_in(&[], 0, 0)
+    } else {
+        Linear::from_out_in(&w, o, n)
+    };
+    Ok((if spiking { w.into_owned() } else { Vec::new() }, plain))
 }
 
 struct Att {
@@ -425,11 +449,18 @@ impl SpikeGpt {
             WeightsSpec::Seeded(seed) => seeded_weights(&cfg, *seed),
             WeightsSpec::File(path) => crate::weights::load_file(&base.join(path))?,
         };
-        SpikeGpt::new(cfg, &store)
+        // The store is moved in: each tensor is dropped once converted (peak ~ one model).
+        let mut store = store;
+        SpikeGpt::build(cfg, &mut store)
     }
 
-    /// Build from named tensors; every key is read by its checkpoint name.
+    /// Build from named tensors; every key is read by its checkpoint name. The store is left
+    /// whole (the model holds copies).
     pub fn new(cfg: Config, store: &TensorStore) -> Result<SpikeGpt> {
+        SpikeGpt::build(cfg, &mut &*store)
+    }
+
+    fn build(cfg: Config, store: &mut impl WeightSource) -> Result<SpikeGpt> {
         let (d, h, v) = (cfg.n_embd, cfg.ffn_hidden(), cfg.vocab_size);
         let spiking = cfg.variant == Variant::SpikeDriven;
         let mut ledger = Ledger::new();
@@ -439,21 +470,13 @@ impl SpikeGpt {
             let p = format!("blocks.{i}");
             // Spike-driven projections keep only their folded copies (folding needs the raw
             // weights); the others keep the plain layer.
-            let lin = |name: &str, o: usize, n: usize| -> Result<(Vec<f32>, Linear)> {
-                let w = store.get(&format!("{p}.{name}.weight"), &[o, n])?;
-                let folded_away =
-                    spiking && !name.ends_with("output") && !name.ends_with("ffn.value");
-                let plain = if folded_away {
-                    Linear::from_out_in(&[], 0, 0)
-                } else {
-                    Linear::from_out_in(w, o, n)
-                };
-                Ok((if spiking { w.to_vec() } else { Vec::new() }, plain))
+            let lin = |store: &mut _, name: &str, o: usize, n: usize| {
+                projection(store, &format!("{p}.{name}"), o, n, spiking)
             };
-            let (wk, key) = lin("att.key", d, d)?;
-            let (wv, value) = lin("att.value", d, d)?;
-            let (wr, receptance) = lin("att.receptance", d, d)?;
-            let (_, output) = lin("att.output", d, d)?;
+            let (wk, key) = lin(store, "att.key", d, d)?;
+            let (wv, value) = lin(store, "att.value", d, d)?;
+            let (wr, receptance) = lin(store, "att.receptance", d, d)?;
+            let (_, output) = lin(store, "att.output", d, d)?;
             let (mix_k, mix_v, mix_r) = (
                 Mix::load(store, &format!("{p}.att.time_mix_k"), d)?,
                 Mix::load(store, &format!("{p}.att.time_mix_v"), d)?,
@@ -467,11 +490,13 @@ impl SpikeGpt {
                 ]
             });
             let decay = store
-                .get(&format!("{p}.att.time_decay"), &[d])?
+                .tensor(&format!("{p}.att.time_decay"), &[d])?
                 .iter()
                 .map(|t| -t.exp())
                 .collect();
-            let first = store.get(&format!("{p}.att.time_first"), &[d])?.to_vec();
+            let first = store
+                .tensor(&format!("{p}.att.time_first"), &[d])?
+                .into_owned();
             let att = Att {
                 decay,
                 first,
@@ -485,9 +510,9 @@ impl SpikeGpt {
                 folded: att_folded,
             };
 
-            let (fwk, fkey) = lin("ffn.key", h, d)?;
-            let (fwr, freceptance) = lin("ffn.receptance", d, d)?;
-            let (_, fvalue) = lin("ffn.value", d, h)?;
+            let (fwk, fkey) = lin(store, "ffn.key", h, d)?;
+            let (fwr, freceptance) = lin(store, "ffn.receptance", d, d)?;
+            let (_, fvalue) = lin(store, "ffn.value", d, h)?;
             let fmix_k = Mix::load(store, &format!("{p}.ffn.time_mix_k"), d)?;
             let fmix_r = Mix::load(store, &format!("{p}.ffn.time_mix_r"), d)?;
             let ffn_folded = spiking.then(|| {
@@ -522,9 +547,9 @@ impl SpikeGpt {
         }
         let id_ln_out = ledger.layer("ln_out");
         let id_head = ledger.layer("head");
-        let emb = store.get("emb.weight", &[v, d])?.to_vec();
+        let emb = store.tensor("emb.weight", &[v, d])?.into_owned();
         let ln_out = Norm::load(store, "ln_out", d)?;
-        let head = Linear::from_out_in(store.get("head.weight", &[v, d])?, v, d);
+        let head = Linear::from_out_in(&store.tensor("head.weight", &[v, d])?, v, d);
         let mut model = SpikeGpt {
             cfg,
             emb,
