@@ -91,6 +91,11 @@ pub struct Config {
     /// `context`). Without them the model orders tokens by causal attention alone.
     #[serde(default)]
     pub positional: bool,
+    /// EcoFormer only: ignore the hash stored with the weights and learn a new one at load time
+    /// (KSH on `calibration` inputs), e.g. to try another number of bits on a trained model
+    /// without retraining it. The other weights stay as trained.
+    #[serde(default)]
+    pub relearn_hash: bool,
 }
 
 fn default_vocab() -> usize {
@@ -137,6 +142,9 @@ impl Config {
                 return Err("context applies to the language model only".into());
             }
             _ => {}
+        }
+        if self.relearn_hash && !matches!(self.attention, AttentionKind::EcoFormer { .. }) {
+            return Err("relearn_hash applies to EcoFormer attention only".into());
         }
         if self.positional && (self.context.is_none() || !self.is_lm()) {
             return Err(
@@ -489,14 +497,24 @@ impl Transformer {
                     anchors,
                     normalisation,
                 } => {
-                    let hash = match KernelHash::load(
-                        &store,
-                        &format!("{p}.att.ksh"),
-                        shape.heads,
-                        *bits,
-                        *anchors,
-                        shape.head_dim,
-                    )? {
+                    let stored = if cfg.relearn_hash {
+                        None
+                    } else {
+                        KernelHash::load(
+                            &store,
+                            &format!("{p}.att.ksh"),
+                            shape.heads,
+                            *bits,
+                            *anchors,
+                            shape.head_dim,
+                        )
+                        .map_err(|e| {
+                            Error::input(format!(
+                                "{e} (to use another hash size with these weights, set `relearn_hash: true`)"
+                            ))
+                        })?
+                    };
+                    let hash = match stored {
                         Some(h) => h,
                         None => {
                             missing_hash = true;
@@ -1166,6 +1184,7 @@ mod tests {
             head_fit: None,
             context: None,
             positional: false,
+            relearn_hash: false,
         }
     }
 

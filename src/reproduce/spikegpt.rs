@@ -139,6 +139,7 @@ pub fn spikegpt_table(text_path: &Path, s: &Setting) -> Result<ReproTable> {
         head_fit: None,
         context: None,
         positional: false,
+        relearn_hash: false,
     };
     let gpt = Transformer::from_config(gpt_cfg, Path::new("."), None)?;
     let arith = Arith::Exact;

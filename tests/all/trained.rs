@@ -241,3 +241,32 @@ fn trained_reference_model_matches_its_trainer_logits_and_spike_counts() {
         "tokens with logits off: {bad:?}; worst relative error {worst:e}"
     );
 }
+
+#[test]
+fn a_trained_ecoformer_can_relearn_its_hash_at_another_size_but_not_silently() {
+    use picojoule::engine::attention::AttentionKind;
+    use picojoule::models::transformer::{Calibration, Transformer, read_digits};
+    let path = repo_path("models/digits-vit-trained-ecoformer.ron");
+    let ModelDesc::Transformer(mut cfg) = ModelDesc::load(&path).unwrap() else {
+        panic!("not a transformer")
+    };
+    let AttentionKind::EcoFormer { bits, .. } = &mut cfg.attention else {
+        panic!("not EcoFormer")
+    };
+    *bits = 8;
+    let images = read_digits(&repo_path("data/digits/digits-train.csv")).unwrap();
+    let calib = Calibration::Images(images[..32].iter().map(|(i, _)| *i).collect());
+    let base = path.parent().unwrap();
+    let err = Transformer::from_config(cfg.clone(), base, Some(&calib))
+        .err()
+        .expect("a 16-bit stored hash does not fit 8 bits");
+    assert_eq!(err.exit_code(), 2);
+    assert!(err.to_string().contains("relearn_hash"), "{err}");
+    cfg.relearn_hash = true;
+    let m = Transformer::from_config(cfg, base, Some(&calib)).unwrap();
+    assert!(m.hash_learned_at_load);
+    assert_eq!(
+        m.weights().raw("blocks.0.att.ksh.A").unwrap().shape,
+        vec![2, 8, 25]
+    );
+}

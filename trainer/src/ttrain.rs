@@ -92,6 +92,7 @@ pub fn config(args: &Args) -> Config {
         head_fit: None,
         context: lm.then_some(args.ctx),
         positional: lm,
+        relearn_hash: false,
     }
 }
 
