@@ -35,6 +35,9 @@ fn config(attention: AttentionKind) -> Config {
         layer_norm_eps: 1e-5,
         weights: WeightsSpec::Seeded(7),
         head_fit: None,
+        context: None,
+        positional: false,
+        relearn_hash: false,
     }
 }
 

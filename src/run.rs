@@ -160,7 +160,7 @@ pub fn execute_desc(
 ) -> Result<RunOutput> {
     let sc = &*sc.for_run(spec);
     match desc {
-        ModelDesc::Transformer(cfg) => crate::models::transformer::execute(sc, spec, cfg, &base),
+        ModelDesc::Transformer(cfg) => crate::models::transformer::execute(sc, spec, cfg, base),
         ModelDesc::SpikeGpt(mut cfg) => {
             if let Some(v) = spec.variant {
                 cfg.variant = v;
@@ -205,8 +205,8 @@ pub fn execute_desc(
                 static_metrics: None,
             })
         }
-        ModelDesc::Sequential(cfg) => crate::run_sequential::execute(sc, spec, cfg, &base),
-        ModelDesc::Pvt(cfg) => crate::models::pvt::execute(sc, spec, cfg, &base),
+        ModelDesc::Sequential(cfg) => crate::run_sequential::execute(sc, spec, cfg, base),
+        ModelDesc::Pvt(cfg) => crate::models::pvt::execute(sc, spec, cfg, base),
     }
 }
 

@@ -401,7 +401,7 @@ fn cmd_numerics_mul(
     use crate::numerics::FloatFormat;
     use crate::numerics::lmul::{LmulPolicy, lmul_bits};
     let fmt = FloatFormat::parse(format).map_err(|e| Error::input(format!("--format: {e}")))?;
-    if values.len() % 2 != 0 {
+    if !values.len().is_multiple_of(2) {
         return Err(Error::input(format!(
             "numerics mul takes operands in pairs; got {} values",
             values.len()
@@ -613,7 +613,7 @@ fn cmd_reproduce(
             )));
         }
     }
-    if tokens < 300 || tokens > 1_000_000 {
+    if !(300..=1_000_000).contains(&tokens) {
         return Err(Error::input(format!(
             "--tokens must be between 300 and 1000000, found {tokens}"
         )));

@@ -80,12 +80,12 @@ impl Arith {
     /// The mode that applies at `site`: this one if the scope covers the site, exact otherwise.
     #[inline]
     pub fn at(&self, site: Site) -> Arith {
-        let covered = match (self.scope, site) {
-            (Scope::All, _) => true,
-            (Scope::Projections, Site::Projection) => true,
-            (Scope::Attention, Site::Attention) => true,
-            _ => false,
-        };
+        let covered = matches!(
+            (self.scope, site),
+            (Scope::All, _)
+                | (Scope::Projections, Site::Projection)
+                | (Scope::Attention, Site::Attention)
+        );
         if covered {
             Arith {
                 mode: self.mode,

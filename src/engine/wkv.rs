@@ -27,6 +27,7 @@ impl WkvState {
 }
 
 /// One token: `w` is the decay (already -exp(time_decay)), `u` the bonus (time_first).
+#[allow(clippy::too_many_arguments)]
 pub fn wkv_step(
     w: &[f32],
     u: &[f32],
