@@ -10,7 +10,6 @@ mod schedule;
 mod tnet;
 mod ttrain;
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -216,16 +215,8 @@ fn run(args: &Args) -> Result<(), String> {
         args.ctx,
     );
     let test = read_tokens(&args.data.join("sotu-test.txt"))?;
-    std::fs::create_dir_all(&args.out).map_err(|e| format!("{}: {e}", args.out.display()))?;
-    let log_path = args.out.join(format!("{}.log", args.name));
-    let mut log =
-        std::fs::File::create(&log_path).map_err(|e| format!("{}: {e}", log_path.display()))?;
-    let mut say = |line: String| {
-        println!("{line}");
-        let _ = writeln!(log, "{line}");
-    };
-    let argv: Vec<String> = std::env::args().collect();
-    say(format!("# command: {}", argv.join(" ")));
+    let mut log = crate::schedule::TrainLog::create(args)?;
+    let mut say = |line: String| log.say(line);
     say(format!(
         "# kind {:?}, n_layer {}, n_embd {}, ffn_mult {}, params {}, batch {}, ctx {}, steps {}, lr {} -> {}, seed {}",
         kind,

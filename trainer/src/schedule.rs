@@ -42,3 +42,27 @@ pub fn after_step(args: &Args, step: usize, start: Instant) -> Checkpoint {
         stop,
     }
 }
+
+/// The training log: each line goes to stdout and to `<out>/<name>.log`, which starts with the
+/// command that produced it.
+pub struct TrainLog {
+    file: std::fs::File,
+}
+
+impl TrainLog {
+    pub fn create(args: &Args) -> Result<TrainLog, String> {
+        std::fs::create_dir_all(&args.out).map_err(|e| format!("{}: {e}", args.out.display()))?;
+        let path = args.out.join(format!("{}.log", args.name));
+        let file = std::fs::File::create(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let mut log = TrainLog { file };
+        let argv: Vec<String> = std::env::args().collect();
+        log.say(format!("# command: {}", argv.join(" ")));
+        Ok(log)
+    }
+
+    pub fn say(&mut self, line: String) {
+        use std::io::Write;
+        println!("{line}");
+        let _ = writeln!(self.file, "{line}");
+    }
+}

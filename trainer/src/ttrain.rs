@@ -7,7 +7,6 @@
 //! training mini-batch (picojoule's own `ksh::learn`, through `Transformer::new`), freeze it, and
 //! fine-tune every other weight with the straight-through sign.
 
-use std::io::Write;
 use std::path::Path;
 use std::time::Instant;
 
@@ -266,16 +265,8 @@ pub fn run(args: &Args) -> Result<(), String> {
             test: read_digits(&dir.join("digits-test.csv")).map_err(|e| e.to_string())?,
         }
     };
-    std::fs::create_dir_all(&args.out).map_err(|e| format!("{}: {e}", args.out.display()))?;
-    let log_path = args.out.join(format!("{}.log", args.name));
-    let mut log =
-        std::fs::File::create(&log_path).map_err(|e| format!("{}: {e}", log_path.display()))?;
-    let mut say = |line: String| {
-        println!("{line}");
-        let _ = writeln!(log, "{line}");
-    };
-    let argv: Vec<String> = std::env::args().collect();
-    say(format!("# command: {}", argv.join(" ")));
+    let mut log = crate::schedule::TrainLog::create(args)?;
+    let mut say = |line: String| log.say(line);
     say(format!(
         "# {:?}: {} attention, n_layer {}, n_embd {}, n_head {}, mlp_mult {}, params {}, batch {}, ctx {}, steps {}, lr {} -> {}, seed {}, shift {}",
         args.kind,
