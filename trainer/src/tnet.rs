@@ -260,7 +260,6 @@ impl TNet {
         hashes: Option<&Hashes>,
         x: Tensor<3>,
         causal: bool,
-        codes_out: &mut Vec<Tensor<4>>,
     ) -> Tensor<3> {
         let heads = cfg.n_head;
         let [_, t, d] = x.dims();
@@ -270,7 +269,6 @@ impl TNet {
             let qk = split_heads(lin(x.clone(), blk.proj[0].val()), heads);
             let v = split_heads(lin(x, blk.proj[1].val()), heads);
             let code = hash_codes(qk, &hs.layers[layer], causal);
-            codes_out.push(code.clone().detach());
             let bits = code.dims()[3];
             let mut s = code
                 .clone()
@@ -297,18 +295,17 @@ impl TNet {
         lin(merge_heads(a), blk.proj.last().expect("output").val())
     }
 
-    /// The blocks over [B, T, d]; EcoFormer codes of every layer are pushed to `codes`.
+    /// The blocks over [B, T, d].
     fn blocks(
         &self,
         cfg: &Config,
         hashes: Option<&Hashes>,
         mut x: Tensor<3>,
         causal: bool,
-        codes: &mut Vec<Tensor<4>>,
     ) -> Tensor<3> {
         for (i, blk) in self.blocks.iter().enumerate() {
             let h = layer_norm(x.clone(), blk.ln1_w.val(), blk.ln1_b.val());
-            x = x + self.attention(blk, i, cfg, hashes, h, causal, codes);
+            x = x + self.attention(blk, i, cfg, hashes, h, causal);
             let h = layer_norm(x.clone(), blk.ln2_w.val(), blk.ln2_b.val());
             x = x + lin(gelu(lin(h, blk.fc1.val())), blk.fc2.val());
         }
@@ -323,14 +320,13 @@ impl TNet {
         onehot: Tensor<2>,
         b: usize,
         t: usize,
-        codes: &mut Vec<Tensor<4>>,
     ) -> Tensor<3> {
         let d = cfg.n_embd;
         let mut x = onehot.matmul(self.embed.val()).reshape([b, t, d]);
         if let Some(pos) = self.pos.first() {
             x = x + pos.val().slice([0..t, 0..d]).unsqueeze::<3>();
         }
-        let x = self.blocks(cfg, hashes, x, true, codes);
+        let x = self.blocks(cfg, hashes, x, true);
         let x = layer_norm(x, self.ln_out_w.val(), self.ln_out_b.val());
         lin(x, self.head.val())
     }
@@ -341,11 +337,10 @@ impl TNet {
         cfg: &Config,
         hashes: Option<&Hashes>,
         patches: Tensor<3>,
-        codes: &mut Vec<Tensor<4>>,
     ) -> Tensor<2> {
         let b = patches.dims()[0];
         let x = lin(patches, self.embed.val()) + self.pos[0].val().unsqueeze::<3>();
-        let x = self.blocks(cfg, hashes, x, false, codes);
+        let x = self.blocks(cfg, hashes, x, false);
         let pooled = x.mean_dim(1); // [B, 1, d]
         let h = layer_norm(pooled, self.ln_out_w.val(), self.ln_out_b.val());
         lin(h, self.head.val()).reshape([b, DIGIT_CLASSES])

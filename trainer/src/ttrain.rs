@@ -182,14 +182,7 @@ impl Trainer<'_> {
         t: usize,
         dev: &Device,
     ) -> Tensor<1> {
-        let logits = net.forward_lm(
-            self.cfg,
-            hashes,
-            onehot(x, CHAR_VOCAB, dev),
-            b,
-            t,
-            &mut vec![],
-        );
+        let logits = net.forward_lm(self.cfg, hashes, onehot(x, CHAR_VOCAB, dev), b, t);
         cross_entropy(logits.reshape([b * t, CHAR_VOCAB]), y, dev)
     }
 
@@ -201,12 +194,7 @@ impl Trainer<'_> {
         dev: &Device,
     ) -> Tensor<2> {
         let imgs: Vec<&[f32; DIGIT_PIXELS]> = batch.iter().map(|(i, _)| i).collect();
-        net.forward_digits(
-            self.cfg,
-            hashes,
-            patches(&imgs, &self.order, self.pp, dev),
-            &mut vec![],
-        )
+        net.forward_digits(self.cfg, hashes, patches(&imgs, &self.order, self.pp, dev))
     }
 
     /// Validation: bits per character over `windows` context windows of the validation text
@@ -451,14 +439,7 @@ pub fn run(args: &Args) -> Result<(), String> {
         Data::Text { test, .. } => {
             let n = args.check_len.min(args.ctx).min(test.len());
             let check = &test[..n];
-            let logits = vnet.forward_lm(
-                &cfg,
-                hashes,
-                onehot(check, CHAR_VOCAB, &vdev),
-                1,
-                n,
-                &mut vec![],
-            );
+            let logits = vnet.forward_lm(&cfg, hashes, onehot(check, CHAR_VOCAB, &vdev), 1, n);
             let v = logits.into_data().as_slice::<f32>().expect("f32").to_vec();
             let rows: Vec<&[f32]> = v.chunks(CHAR_VOCAB).collect();
             serde_json::json!({
