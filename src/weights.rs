@@ -98,6 +98,28 @@ impl WeightSource for TensorStore {
     }
 }
 
+/// Seeded weights over `keys` (key, shape): `init` gives each tensor's values, in key order,
+/// drawing from one generator, so a family's seeded weights follow from the seed alone.
+pub fn seeded_store(
+    keys: Vec<(String, Vec<usize>)>,
+    seed: u64,
+    mut init: impl FnMut(&str, &[usize], &mut rand::rngs::Xoshiro256PlusPlus) -> Vec<f32>,
+) -> TensorStore {
+    use rand::SeedableRng;
+    let mut rng = rand::rngs::Xoshiro256PlusPlus::seed_from_u64(seed);
+    let mut store = TensorStore::new(format!("seeded weights (seed {seed})"));
+    for (key, shape) in keys {
+        let data = init(&key, &shape, &mut rng);
+        store.insert(key, shape, data);
+    }
+    store
+}
+
+/// Parameters held by tensors of these shapes.
+pub fn param_count(keys: &[(String, Vec<usize>)]) -> usize {
+    keys.iter().map(|(_, s)| s.iter().product::<usize>()).sum()
+}
+
 /// Standard normal samples (Box-Muller) from the project's seeded generator, for the seeded
 /// initialisations of every model family (no extra distribution crate).
 pub fn standard_normal(rng: &mut rand::rngs::Xoshiro256PlusPlus) -> f32 {

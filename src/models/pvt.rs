@@ -247,33 +247,25 @@ impl Config {
     }
 
     pub fn n_params(&self) -> usize {
-        self.weight_keys()
-            .iter()
-            .map(|(_, s)| s.iter().product::<usize>())
-            .sum()
+        crate::weights::param_count(&self.weight_keys())
     }
 }
 
 /// Seeded weights: Gaussian with std 1 / sqrt(fan_in) for linear and conv weights, biases 0,
 /// LayerNorm weight 1 and bias 0. Untrained.
 pub fn seeded_weights(cfg: &Config, seed: u64) -> TensorStore {
-    let mut rng = rand::rngs::Xoshiro256PlusPlus::seed_from_u64(seed);
-    let mut store = TensorStore::new(format!("seeded weights (seed {seed})"));
-    for (key, shape) in cfg.weight_keys() {
+    crate::weights::seeded_store(cfg.weight_keys(), seed, |key, shape, rng| {
         let n: usize = shape.iter().product();
-        let is_norm = key.contains("norm");
-        let data: Vec<f32> = if key.ends_with(".bias") {
+        if key.ends_with(".bias") {
             vec![0.0; n]
-        } else if is_norm {
+        } else if key.contains("norm") {
             vec![1.0; n]
         } else {
             let fan_in: usize = shape[1..].iter().product();
             let std = 1.0 / (fan_in as f32).sqrt();
-            (0..n).map(|_| std * normal(&mut rng)).collect()
-        };
-        store.insert(key, shape, data);
-    }
-    store
+            (0..n).map(|_| std * normal(rng)).collect()
+        }
+    })
 }
 
 struct Norm {

@@ -13,7 +13,6 @@
 
 use std::path::Path;
 
-use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 
 use crate::engine::lif::LifConfig;
@@ -195,11 +194,9 @@ const SEED_GAINS: &[(&str, f32)] = &[
 
 /// RWKV-4 initialisation of the time parameters (spikegpt.md section 1.9), Gaussian matrices.
 pub fn seeded_weights(cfg: &Config, seed: u64) -> TensorStore {
-    let mut rng = rand::rngs::Xoshiro256PlusPlus::seed_from_u64(seed);
-    let mut store = TensorStore::new(format!("seeded weights (seed {seed})"));
     let d = cfg.n_embd;
     let l = cfg.n_layer;
-    for (key, shape) in cfg.checkpoint_keys() {
+    crate::weights::seeded_store(cfg.checkpoint_keys(), seed, |key, shape, rng| {
         let n: usize = shape.iter().product();
         let layer: usize = key
             .strip_prefix("blocks.")
@@ -213,7 +210,7 @@ pub fn seeded_weights(cfg: &Config, seed: u64) -> TensorStore {
         };
         let r10 = 1.0 - layer as f32 / l as f32;
         let x = |i: usize| i as f32 / d as f32;
-        let data: Vec<f32> = if key.ends_with("ln0.weight")
+        if key.ends_with("ln0.weight")
             || key.ends_with("ln1.weight")
             || key.ends_with("ln2.weight")
             || key == "ln_out.weight"
@@ -239,7 +236,7 @@ pub fn seeded_weights(cfg: &Config, seed: u64) -> TensorStore {
         } else if key.ends_with("att.time_mix_r") {
             (0..d).map(|i| x(i).powf(0.5 * r10)).collect()
         } else if key == "emb.weight" {
-            (0..n).map(|_| normal(&mut rng)).collect()
+            (0..n).map(|_| normal(rng)).collect()
         } else {
             let gain = SEED_GAINS
                 .iter()
@@ -247,11 +244,9 @@ pub fn seeded_weights(cfg: &Config, seed: u64) -> TensorStore {
                 .map(|(_, g)| *g)
                 .unwrap_or(1.0);
             let std = gain / (shape[1] as f32).sqrt();
-            (0..n).map(|_| std * normal(&mut rng)).collect()
-        };
-        store.insert(key, shape, data);
-    }
-    store
+            (0..n).map(|_| std * normal(rng)).collect()
+        }
+    })
 }
 
 struct Norm {

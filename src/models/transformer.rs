@@ -234,37 +234,28 @@ impl Config {
     }
 
     pub fn n_params(&self) -> usize {
-        self.weight_keys()
-            .iter()
-            .map(|(_, s)| s.iter().product::<usize>())
-            .sum()
+        crate::weights::param_count(&self.weight_keys())
     }
 }
 
 /// Seeded Gaussian weights (std 1 / sqrt(fan_in); embeddings N(0, 1), positional N(0, 0.02^2)
 /// as in ViT; LayerNorm weight 1, bias 0). Untrained.
 pub fn seeded_weights(cfg: &Config, seed: u64) -> TensorStore {
-    let mut rng = rand::rngs::Xoshiro256PlusPlus::seed_from_u64(seed);
-    let mut store = TensorStore::new(format!("seeded weights (seed {seed})"));
-    for (key, shape) in cfg.weight_keys() {
+    crate::weights::seeded_store(cfg.weight_keys(), seed, |key, shape, rng| {
         let n: usize = shape.iter().product();
-        let data: Vec<f32> =
-            if key.ends_with("ln1.weight") || key.ends_with("ln2.weight") || key == "ln_out.weight"
-            {
-                vec![1.0; n]
-            } else if key.ends_with(".bias") {
-                vec![0.0; n]
-            } else if key == "emb.weight" {
-                (0..n).map(|_| normal(&mut rng)).collect()
-            } else if key == "pos_embed" {
-                (0..n).map(|_| 0.02 * normal(&mut rng)).collect()
-            } else {
-                let std = 1.0 / (shape[1] as f32).sqrt();
-                (0..n).map(|_| std * normal(&mut rng)).collect()
-            };
-        store.insert(key, shape, data);
-    }
-    store
+        if key.ends_with("ln1.weight") || key.ends_with("ln2.weight") || key == "ln_out.weight" {
+            vec![1.0; n]
+        } else if key.ends_with(".bias") {
+            vec![0.0; n]
+        } else if key == "emb.weight" {
+            (0..n).map(|_| normal(rng)).collect()
+        } else if key == "pos_embed" {
+            (0..n).map(|_| 0.02 * normal(rng)).collect()
+        } else {
+            let std = 1.0 / (shape[1] as f32).sqrt();
+            (0..n).map(|_| std * normal(rng)).collect()
+        }
+    })
 }
 
 /// Inputs to learn a missing hash from.
