@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::arith::Arith;
 use super::events::SpikeTrain;
-use crate::ledger::{Counts, Op, TensorClass};
+use crate::ledger::Counts;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub enum LeakyReset {
@@ -79,22 +79,12 @@ impl Leaky {
             changed += (next != before) as u64;
         }
         let n = mem.len() as u64;
-        let spikes = out.count() as u64;
-        let fmt = arith.acc_fmt();
-        let bytes = fmt.bytes();
-        c.add(Op::NeuronUpdate, fmt, n);
-        c.add(Op::Spike, fmt, spikes);
-        c.add(Op::MembraneChange, fmt, if first { n } else { changed });
-        c.add(Op::ActOut, fmt, n);
-        c.add(Op::ActNonzero, fmt, spikes);
-        c.mem(Op::Read, fmt, TensorClass::Activation, n * bytes);
-        c.mem(Op::Read, fmt, TensorClass::Neuron, n * bytes);
-        c.mem(Op::Write, fmt, TensorClass::Neuron, n * bytes);
-        c.mem(
-            Op::Write,
-            fmt,
-            TensorClass::Event,
-            spikes * out.address_bytes(),
+        super::lif::count_neuron_update(
+            c,
+            arith.acc_fmt(),
+            n,
+            if first { n } else { changed },
+            out,
         );
     }
 }
@@ -102,6 +92,7 @@ impl Leaky {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ledger::Op;
 
     fn run(l: Leaky, xs: &[f32]) -> (Vec<usize>, Vec<f32>) {
         let mut m = [0.0];

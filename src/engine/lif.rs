@@ -85,25 +85,36 @@ impl LifConfig {
             }
             changed += (*vi != before) as u64;
         }
-        let n = v.len() as u64;
-        let spikes = out.count() as u64;
-        let fmt = arith.acc_fmt();
-        let bytes = fmt.bytes();
-        c.add(Op::NeuronUpdate, fmt, n);
-        c.add(Op::Spike, fmt, spikes);
-        c.add(Op::MembraneChange, fmt, changed);
-        c.add(Op::ActOut, fmt, n);
-        c.add(Op::ActNonzero, fmt, spikes);
-        c.mem(Op::Read, fmt, TensorClass::Activation, n * bytes);
-        c.mem(Op::Read, fmt, TensorClass::Neuron, n * bytes);
-        c.mem(Op::Write, fmt, TensorClass::Neuron, n * bytes);
-        c.mem(
-            Op::Write,
-            fmt,
-            TensorClass::Event,
-            spikes * out.address_bytes(),
-        );
+        count_neuron_update(c, arith.acc_fmt(), v.len() as u64, changed, out);
     }
+}
+
+/// The counts of one update of `n` spiking neurons (LIF, Leaky): the updates, the spikes in
+/// `out`, the membranes that changed, the activation metrics, and the input read, the membrane
+/// read and write, and the spike addresses written.
+pub(crate) fn count_neuron_update(
+    c: &mut Counts,
+    fmt: crate::ledger::Fmt,
+    n: u64,
+    changed: u64,
+    out: &SpikeTrain,
+) {
+    let spikes = out.count() as u64;
+    let bytes = fmt.bytes();
+    c.add(Op::NeuronUpdate, fmt, n);
+    c.add(Op::Spike, fmt, spikes);
+    c.add(Op::MembraneChange, fmt, changed);
+    c.add(Op::ActOut, fmt, n);
+    c.add(Op::ActNonzero, fmt, spikes);
+    c.mem(Op::Read, fmt, TensorClass::Activation, n * bytes);
+    c.mem(Op::Read, fmt, TensorClass::Neuron, n * bytes);
+    c.mem(Op::Write, fmt, TensorClass::Neuron, n * bytes);
+    c.mem(
+        Op::Write,
+        fmt,
+        TensorClass::Event,
+        spikes * out.address_bytes(),
+    );
 }
 
 #[cfg(test)]
