@@ -112,17 +112,8 @@ impl Builder<'_> {
     }
 
     fn direct(&mut self, op: Op, fmt: Fmt) -> Option<u32> {
-        let cm = self.cm;
-        let exact = cm
-            .entries
-            .iter()
-            .position(|e| e.action == op && e.format == fmt);
-        let any = || {
-            cm.entries
-                .iter()
-                .position(|e| e.action == op && e.format == Fmt::Any)
-        };
-        exact.or_else(any).map(|i| self.leaf(Leaf::Entry(i)))
+        let i = self.cm.entry_index(op, fmt)?;
+        Some(self.leaf(Leaf::Entry(i)))
     }
 
     fn op(&mut self, op: Op, fmt: Fmt, depth: u32) -> Option<u32> {
@@ -133,16 +124,7 @@ impl Builder<'_> {
             return Some(n);
         }
         let cm = self.cm;
-        let compound = cm
-            .compounds
-            .iter()
-            .find(|c| c.action == op && c.format == fmt)
-            .or_else(|| {
-                cm.compounds
-                    .iter()
-                    .find(|c| c.action == op && c.format == Fmt::Any)
-            });
-        if let Some(c) = compound {
+        if let Some(c) = cm.compound(op, fmt) {
             let mut total: Option<u32> = None;
             for (part, k) in &c.of {
                 let p = self.op(*part, fmt, depth + 1)?;

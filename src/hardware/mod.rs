@@ -226,6 +226,26 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 impl CostModel {
+    /// The entry that prices `op` in `fmt`: one for that format, else one for `any`.
+    pub fn entry_index(&self, op: Op, fmt: Fmt) -> Option<usize> {
+        let find = |f: Fmt| {
+            self.entries
+                .iter()
+                .position(|e| e.action == op && e.format == f)
+        };
+        find(fmt).or_else(|| find(Fmt::Any))
+    }
+
+    /// The compound that defines `op` in `fmt`: one for that format, else one for `any`.
+    pub fn compound(&self, op: Op, fmt: Fmt) -> Option<&Compound> {
+        let find = |f: Fmt| {
+            self.compounds
+                .iter()
+                .find(|c| c.action == op && c.format == f)
+        };
+        find(fmt).or_else(|| find(Fmt::Any))
+    }
+
     fn validate(&self) -> std::result::Result<(), String> {
         let mut seen = BTreeMap::new();
         for e in &self.entries {

@@ -197,18 +197,10 @@ pub fn unit_price(cm: &CostModel, ledger: &Ledger, key: &ActionKey) -> Option<Pr
 }
 
 fn direct(cm: &CostModel, op: Op, fmt: Fmt) -> Option<Price> {
-    let exact = cm
-        .entries
-        .iter()
-        .find(|e| e.action == op && e.format == fmt);
-    let any = || {
-        cm.entries
-            .iter()
-            .find(|e| e.action == op && e.format == Fmt::Any)
-    };
-    exact
-        .or_else(any)
-        .map(|e| Price::of(e.energy, format!("{}.{}", e.action, e.format)))
+    cm.entry_index(op, fmt).map(|i| {
+        let e = &cm.entries[i];
+        Price::of(e.energy, format!("{}.{}", e.action, e.format))
+    })
 }
 
 /// Resolution order: a direct entry; a compound from the file; the built-in rules (MAC = mul +
@@ -220,16 +212,7 @@ pub fn op_price(cm: &CostModel, op: Op, fmt: Fmt, depth: u32) -> Option<Price> {
     if let Some(p) = direct(cm, op, fmt) {
         return Some(p);
     }
-    let compound = cm
-        .compounds
-        .iter()
-        .find(|c| c.action == op && c.format == fmt)
-        .or_else(|| {
-            cm.compounds
-                .iter()
-                .find(|c| c.action == op && c.format == Fmt::Any)
-        });
-    if let Some(c) = compound {
+    if let Some(c) = cm.compound(op, fmt) {
         let mut total: Option<Price> = None;
         for (part, k) in &c.of {
             let p = op_price(cm, *part, fmt, depth + 1)?.scaled(*k);
