@@ -16,8 +16,7 @@ use std::time::Instant;
 use burn::module::Module;
 use burn::optim::grad_clipping::GradientClippingConfig;
 use burn::optim::{AdamConfig, GradientsParams};
-use burn::tensor::activation::log_softmax;
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{Device, Tensor};
 use clap::Parser;
 use picojoule::data::{CHAR_VOCAB, encode_text};
 use picojoule::models::spikegpt::{Config, Variant, WeightsSpec, seeded_weights};
@@ -101,21 +100,13 @@ pub struct Args {
 }
 
 fn onehot(tokens: &[usize], dev: &Device) -> Tensor<2> {
-    let mut v = vec![0.0f32; tokens.len() * CHAR_VOCAB];
-    for (i, &t) in tokens.iter().enumerate() {
-        v[i * CHAR_VOCAB + t] = 1.0;
-    }
-    Tensor::from_data(TensorData::new(v, [tokens.len(), CHAR_VOCAB]), dev)
+    net::onehot(tokens, CHAR_VOCAB, dev)
 }
 
 /// Mean cross entropy (nats) of logits [B, T, V] against targets (row-major B x T).
 fn loss_of(logits: Tensor<3>, targets: &[usize], dev: &Device) -> Tensor<1> {
     let [b, t, v] = logits.dims();
-    let logp = log_softmax(logits.reshape([b * t, v]), 1);
-    (logp * onehot(targets, dev))
-        .sum()
-        .neg()
-        .div_scalar((b * t) as f32)
+    net::cross_entropy(logits.reshape([b * t, v]), targets, dev)
 }
 
 /// B contiguous streams over `tokens`; window `w` of stream `j` (inputs and next-token targets).
@@ -373,11 +364,7 @@ fn run(args: &Args) -> Result<(), String> {
         "logits": rows,
         "spikes": spike_json,
     });
-    std::fs::write(
-        args.out.join(format!("{}.logits.json", args.name)),
-        serde_json::to_string(&json).expect("json"),
-    )
-    .map_err(|e| e.to_string())?;
+    schedule::write_check_file(args, &json)?;
     println!("wrote {}", st_path.display());
     Ok(())
 }

@@ -317,6 +317,24 @@ pub struct Spikes {
     pub layers: Vec<(String, Tensor<2>)>,
 }
 
+/// Rows of `n` classes, a one at each index.
+pub(crate) fn onehot(idx: &[usize], n: usize, dev: &Device) -> Tensor<2> {
+    let mut v = vec![0.0f32; idx.len() * n];
+    for (i, &t) in idx.iter().enumerate() {
+        v[i * n + t] = 1.0;
+    }
+    Tensor::from_data(TensorData::new(v, [idx.len(), n]), dev)
+}
+
+/// Mean cross entropy (nats) of logits [R, K] against class indices.
+pub(crate) fn cross_entropy(logits: Tensor<2>, targets: &[usize], dev: &Device) -> Tensor<1> {
+    let [r, k] = logits.dims();
+    (burn::tensor::activation::log_softmax(logits, 1) * onehot(targets, k, dev))
+        .sum()
+        .neg()
+        .div_scalar(r as f32)
+}
+
 /// x [B, T, i] times W^T with W [o, i] (torch layout).
 pub(crate) fn lin(x: Tensor<3>, w: Tensor<2>) -> Tensor<3> {
     let [b, t, i] = x.dims();

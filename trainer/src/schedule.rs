@@ -66,3 +66,11 @@ impl TrainLog {
         let _ = writeln!(self.file, "{line}");
     }
 }
+
+/// `<out>/<name>.logits.json`: the trainer's own outputs on a fixed input, which
+/// `tests/all/trained.rs` compares with picojoule's execution.
+pub fn write_check_file(args: &Args, json: &serde_json::Value) -> Result<(), String> {
+    let path = args.out.join(format!("{}.logits.json", args.name));
+    let text = serde_json::to_string(json).map_err(|e| e.to_string())?;
+    std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))
+}

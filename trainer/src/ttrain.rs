@@ -13,7 +13,6 @@ use std::time::Instant;
 use burn::module::Module;
 use burn::optim::grad_clipping::GradientClippingConfig;
 use burn::optim::{AdamConfig, GradientsParams};
-use burn::tensor::activation::log_softmax;
 use burn::tensor::{Device, Tensor, TensorData};
 use picojoule::data::{CHAR_VOCAB, encode_text};
 use picojoule::engine::attention::{AttentionKind, Normalisation};
@@ -25,28 +24,12 @@ use picojoule::models::transformer::{
 use picojoule::weights::TensorStore;
 use rand::{RngExt, SeedableRng};
 
+use crate::net::{cross_entropy, onehot};
 use crate::tnet::{Hashes, TNet, patch_order};
 use crate::{Args, Kind};
 
 /// Images held out of the training digits for the periodic validation.
 const DIGITS_VALID: usize = 200;
-
-fn onehot(idx: &[usize], n: usize, dev: &Device) -> Tensor<2> {
-    let mut v = vec![0.0f32; idx.len() * n];
-    for (i, &t) in idx.iter().enumerate() {
-        v[i * n + t] = 1.0;
-    }
-    Tensor::from_data(TensorData::new(v, [idx.len(), n]), dev)
-}
-
-/// Mean cross entropy (nats) of logits [R, K] against class indices.
-fn cross_entropy(logits: Tensor<2>, targets: &[usize], dev: &Device) -> Tensor<1> {
-    let [r, k] = logits.dims();
-    (log_softmax(logits, 1) * onehot(targets, k, dev))
-        .sum()
-        .neg()
-        .div_scalar(r as f32)
-}
 
 fn argmax_hits(logits: Tensor<2>, targets: &[usize]) -> usize {
     let [_, k] = logits.dims();
@@ -463,11 +446,7 @@ pub fn run(args: &Args) -> Result<(), String> {
             })
         }
     };
-    std::fs::write(
-        args.out.join(format!("{}.logits.json", args.name)),
-        serde_json::to_string(&json).expect("json"),
-    )
-    .map_err(|e| e.to_string())?;
+    crate::schedule::write_check_file(args, &json)?;
     println!("wrote {}", st_path.display());
     Ok(())
 }
