@@ -139,6 +139,20 @@ impl LoadedScenario {
         Ok(())
     }
 
+    /// Every run on `n` tokens (images), in place of the scenario's and the runs' own counts.
+    pub fn override_tokens(&mut self, n: usize) -> std::result::Result<(), String> {
+        if n == 0 || n > MAX_TOKENS {
+            return Err(format!("must be between 1 and {MAX_TOKENS}, found {n}"));
+        }
+        self.scenario.tokens = n;
+        for r in &mut self.scenario.runs {
+            if r.tokens.is_some() {
+                r.tokens = Some(n);
+            }
+        }
+        Ok(())
+    }
+
     /// The scenario as one run sees it: with the run's own `input` and `tokens` when it sets
     /// them.
     pub fn for_run(&self, spec: &RunSpec) -> std::borrow::Cow<'_, LoadedScenario> {

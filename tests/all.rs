@@ -29,4 +29,6 @@ mod all {
     mod trained;
     // EcoFormer's PVTv2 table reproduced from an execution (ecoformer-paper view of whole models).
     mod reproduce_pvt;
+    // Every shipped scenario and command, hashed against tests/golden/manifest.txt.
+    mod golden;
 }

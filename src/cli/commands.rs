@@ -26,9 +26,18 @@ pub fn dispatch(cli: Cli, stdout: &mut dyn Write) -> Result<()> {
             threads,
             max_memory,
             plot,
+            tokens,
         } => {
             crate::resources::set_max_memory(max_memory.unwrap_or(0));
-            cmd_run(&scenario, format, out.as_deref(), threads, plot, stdout)
+            cmd_run(
+                &scenario,
+                format,
+                out.as_deref(),
+                threads,
+                plot,
+                tokens,
+                stdout,
+            )
         }
         Command::Compare {
             scenario,
@@ -186,9 +195,14 @@ fn cmd_run(
     out: Option<&Path>,
     threads: Option<usize>,
     plot: bool,
+    tokens: Option<usize>,
     stdout: &mut dyn Write,
 ) -> Result<()> {
-    let sc = LoadedScenario::load(path)?;
+    let mut sc = LoadedScenario::load(path)?;
+    if let Some(n) = tokens {
+        sc.override_tokens(n)
+            .map_err(|e| Error::input(format!("--tokens: {e}")))?;
+    }
     let hw = Hardware::load(&sc.hardware_ref())?;
     if let Some(dir) = out {
         std::fs::create_dir_all(dir).map_err(|source| Error::Write {

@@ -57,6 +57,10 @@ pub enum Command {
         /// accuracy with its Pareto front (PNG and SVG; needs --out).
         #[arg(long, requires = "out")]
         plot: bool,
+        /// Run every model on N tokens (images), in place of the scenario's and the runs' own
+        /// counts: a quick look at a long scenario.
+        #[arg(long, value_name = "N")]
+        tokens: Option<usize>,
     },
     /// Run a scenario once and price it under several cost models: which run wins under each.
     #[command(
