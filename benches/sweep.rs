@@ -8,8 +8,8 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
+use picojoule::exec;
 use picojoule::hardware::compiled::CompiledSet;
-use picojoule::run;
 use picojoule::scenario::LoadedScenario;
 use picojoule::sweep::{self, Options, Overrides, Plan};
 
@@ -39,7 +39,7 @@ fn main() {
         ("--range", "add.fp32=0.1:1.0:1000"),
         ("--range", "memory.sram-1m.read=10:200:1000"),
     ]);
-    let outs = run::execute(&p.sc).expect("runs");
+    let outs = exec::execute(&p.sc, &Default::default()).expect("runs");
     let ledgers: Vec<&picojoule::ledger::Ledger> = outs.iter().map(|o| &o.ledger).collect();
     let compiled = CompiledSet::new(&ledgers, &p.cm);
     assert!(compiled.is_fast());

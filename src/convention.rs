@@ -40,6 +40,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::engine::attention::step;
+use crate::engine::model_step;
 use crate::ledger::{FP32, Fmt, Ledger, Op, OpKind};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -105,22 +106,6 @@ impl FromStr for Convention {
                 format!("unknown convention `{s}` (valid: {})", names.join(", "))
             })
     }
-}
-
-/// Names of the ledger layers of whole-model steps that conventions treat apart (suffixes of a
-/// layer's path, as the attention steps in `engine::attention::step`).
-pub mod model_step {
-    /// Row statistics of a LayerNorm (`engine::norm::layer_norm_rows`), under the norm's path.
-    pub const NORM_STATS: &str = "norm_stats";
-    /// The bias of a Linear layer, under the layer's path.
-    pub const BIAS: &str = "bias";
-    /// The bias of a convolution, under the convolution's path.
-    pub const CONV_BIAS: &str = "conv_bias";
-    pub const GELU: &str = "gelu";
-    /// Residual adds of a block.
-    pub const RESIDUAL: &str = "residual";
-    /// Mean over the tokens before a classification head.
-    pub const MEAN_POOL: &str = "mean_pool";
 }
 
 /// Where a rule's line goes.

@@ -1,16 +1,7 @@
 //! Resource limits: every model estimates its peak memory before allocating, and a run is refused
 //! when the estimate exceeds the limit (`--max-memory`, else the memory the system has available).
 
-use std::sync::atomic::{AtomicU64, Ordering};
-
 use crate::error::{Error, Result};
-
-static MAX_BYTES: AtomicU64 = AtomicU64::new(0);
-
-/// Set the limit in bytes (0: use the memory the system reports as available).
-pub fn set_max_memory(bytes: u64) {
-    MAX_BYTES.store(bytes, Ordering::Relaxed);
-}
 
 /// Memory available to this process: `MemAvailable` of /proc/meminfo, when readable.
 pub fn available_bytes() -> Option<u64> {
@@ -20,17 +11,17 @@ pub fn available_bytes() -> Option<u64> {
     Some(kb * 1024)
 }
 
-/// The limit in force, if any.
-pub fn limit() -> Option<(u64, &'static str)> {
-    match MAX_BYTES.load(Ordering::Relaxed) {
-        0 => available_bytes().map(|b| (b, "available memory")),
-        b => Some((b, "--max-memory")),
+/// The limit in force: `max_memory` when given, else the memory the system has available.
+pub fn limit(max_memory: Option<u64>) -> Option<(u64, &'static str)> {
+    match max_memory {
+        None => available_bytes().map(|b| (b, "available memory")),
+        Some(b) => Some((b, "--max-memory")),
     }
 }
 
 /// Refuse `what` when it would need more than the limit.
-pub fn check(what: &str, bytes: u64) -> Result<()> {
-    if let Some((max, source)) = limit()
+pub fn check(what: &str, bytes: u64, max_memory: Option<u64>) -> Result<()> {
+    if let Some((max, source)) = limit(max_memory)
         && bytes > max
     {
         return Err(Error::input(format!(

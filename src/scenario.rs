@@ -8,19 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{self, Error, Result};
 use crate::models::spikegpt::Variant;
 
-/// What the models read.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub enum Input {
-    /// Tokens drawn uniformly from the model's vocabulary with the scenario's seed.
-    Synthetic,
-    /// A text file, read character by character (relative to the scenario file).
-    Text(String),
-    /// A CSV of 8 x 8 digit images: 64 pixel values 0..16 then the label, one image a row.
-    Digits(String),
-    /// Seeded images of `size` x `size` pixels (channels from the model), N(0, 1) pixels drawn
-    /// with the scenario seed; one scenario token is one image.
-    SeededImage { size: usize },
-}
+pub use crate::input::Input;
 
 /// One model to run.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

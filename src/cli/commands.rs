@@ -9,12 +9,12 @@ use super::{
 };
 use crate::engine::Arith;
 use crate::error::{Error, Result, write_atomic};
+use crate::exec::{self, Limits};
 use crate::hardware::{Hardware, PRESETS};
 use crate::ledger::{BF16, FP16, FP32, INT8, Op};
 use crate::models::ModelDesc;
 use crate::models::spikegpt::{SpikeGpt, Variant};
 use crate::report::{self, table};
-use crate::run;
 use crate::scenario::LoadedScenario;
 
 pub fn dispatch(cli: Cli, stdout: &mut dyn Write) -> Result<()> {
@@ -28,7 +28,7 @@ pub fn dispatch(cli: Cli, stdout: &mut dyn Write) -> Result<()> {
             plot,
             tokens,
         } => {
-            crate::resources::set_max_memory(max_memory.unwrap_or(0));
+            let limits = Limits { max_memory };
             cmd_run(
                 &scenario,
                 format,
@@ -36,6 +36,7 @@ pub fn dispatch(cli: Cli, stdout: &mut dyn Write) -> Result<()> {
                 threads,
                 plot,
                 tokens,
+                &limits,
                 stdout,
             )
         }
@@ -58,6 +59,7 @@ pub fn dispatch(cli: Cli, stdout: &mut dyn Write) -> Result<()> {
             breakeven,
             breakeven_axis,
             threads,
+            max_memory,
         } => {
             let args = sweep_cmd::SweepArgs {
                 set,
@@ -69,6 +71,7 @@ pub fn dispatch(cli: Cli, stdout: &mut dyn Write) -> Result<()> {
                 resume,
                 breakeven,
                 breakeven_axis,
+                max_memory,
             };
             let text = with_threads(threads, || sweep_cmd::sweep(&scenario, args, format))??;
             emit(stdout, &text)
@@ -196,6 +199,7 @@ fn cmd_run(
     threads: Option<usize>,
     plot: bool,
     tokens: Option<usize>,
+    limits: &Limits,
     stdout: &mut dyn Write,
 ) -> Result<()> {
     let mut sc = LoadedScenario::load(path)?;
@@ -210,16 +214,10 @@ fn cmd_run(
             source,
         })?;
     }
-    let outputs = with_threads(threads, || run::execute(&sc))??;
+    let outputs = with_threads(threads, || exec::execute(&sc, limits))??;
     let rep = report::build(&sc, &hw, &outputs);
     if let Some(dir) = out {
-        let ledgers: Vec<serde_json::Value> = outputs
-            .iter()
-            .map(|o| serde_json::json!({ "label": o.label, "model": o.model, "variant": o.variant, "tokens": o.tokens, "ledger": o.ledger }))
-            .collect();
-        let ledger_json = serde_json::to_string_pretty(&serde_json::json!({ "runs": ledgers }))
-            .expect("ledgers serialise")
-            + "\n";
+        let ledger_json = exec::saved::to_json(&outputs);
         write_atomic(
             &dir.join("report.json"),
             table::render_json(&rep).as_bytes(),
@@ -270,7 +268,7 @@ fn cmd_compare(
         .iter()
         .map(|n| Hardware::load(n))
         .collect::<Result<Vec<_>>>()?;
-    let outputs = with_threads(threads, || run::execute(&sc))??;
+    let outputs = with_threads(threads, || exec::execute(&sc, &Limits::default()))??;
     let c = report::compare::compare(&sc, &outputs, &hws);
     let text = match format {
         Format::Table => report::compare::render_text(&c),

@@ -123,6 +123,10 @@ picojoule sweep S.ron --out part1 --shard 1/4   # then: picojoule merge part1 pa
         /// The axis of the break-even (default: the first axis).
         #[arg(long, value_name = "PATH")]
         breakeven_axis: Option<String>,
+        /// Refuse simulations whose estimated memory exceeds this (e.g. 4G; default: available
+        /// memory).
+        #[arg(long, value_parser = crate::resources::parse_size)]
+        max_memory: Option<u64>,
         /// Worker threads (default: all cores). Results do not depend on it.
         #[arg(long)]
         threads: Option<usize>,

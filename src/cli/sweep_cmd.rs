@@ -7,10 +7,10 @@ use serde::Deserialize;
 
 use super::Format;
 use crate::error::{Error, Result, write_atomic};
+use crate::exec::RunOutput;
 use crate::hardware::{Hardware, price as price_ledger};
 use crate::ledger::{Ledger, Op};
 use crate::report::{self, plot, sweep_table, table};
-use crate::run::RunOutput;
 use crate::scenario::LoadedScenario;
 use crate::sweep::{self, BreakevenSpec, MetaFile, Options, Overrides, Plan, SweepResult};
 
@@ -24,6 +24,7 @@ pub struct SweepArgs {
     pub resume: bool,
     pub breakeven: Option<String>,
     pub breakeven_axis: Option<String>,
+    pub max_memory: Option<u64>,
 }
 
 /// Where `flag value` (or `flag=value`) stands on this process's command line; the grid order of
@@ -102,6 +103,9 @@ pub fn sweep(path: &Path, a: SweepArgs, format: Format) -> Result<String> {
             shard,
             resume: a.resume,
             progress: true,
+            limits: crate::exec::Limits {
+                max_memory: a.max_memory,
+            },
         },
     )?;
     if let Some(dir) = &a.out {

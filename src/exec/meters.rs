@@ -1,15 +1,120 @@
-//! Running a `Sequential` model over a scenario's samples: digit images (repeated over the
-//! model's time steps, or rate-coded) or seeded synthetic vectors; class scores -> accuracy with
-//! a 95% Wilson interval.
+//! Evaluation of a run's outputs: next-token and class accuracy, fidelity to an exact fp32
+//! shadow run. Evaluation only: none of this is the model's work, so nothing here is counted.
 
-use std::path::Path;
+use serde::Serialize;
 
-use rand::{RngExt, SeedableRng};
+/// Prediction quality measured on the run's own input: next-token prediction for language
+/// models, class prediction for classifiers.
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
+pub struct Accuracy {
+    /// `next-token` or `classification`.
+    pub task: String,
+    /// Fraction of predictions whose most likely class (token) is the right one.
+    pub top1: f64,
+    /// Mean cross-entropy of the next token in bits (bits per character for char models).
+    pub bits_per_token: Option<f64>,
+    /// 95% interval of `top1` (classification).
+    pub top1_ci95: Option<(f64, f64)>,
+    /// Predictions evaluated.
+    pub predictions: usize,
+}
 
-use crate::error::{Error, Result};
-use crate::models::sequential::{Config, Encoding, Sequential};
-use crate::run::{Accuracy, RunOutput};
-use crate::scenario::{Input, LoadedScenario, RunSpec};
+/// How closely a run in a narrow arithmetic follows the same model in exact fp32, token by token.
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
+pub struct Fidelity {
+    /// Fraction of tokens whose most likely next token is the same as in fp32.
+    pub top1_agreement: f64,
+    /// Mean KL divergence KL(p_fp32 || p_run) of the next-token distributions, in bits.
+    pub mean_kl_bits: f64,
+}
+
+/// Compares a run's outputs with an exact fp32 shadow run of the same model, token by token.
+#[derive(Default)]
+pub struct FidelityMeter {
+    agree: usize,
+    kl: f64,
+    n: usize,
+}
+
+impl FidelityMeter {
+    pub fn observe(&mut self, reference: &[f32], run: &[f32]) {
+        let kl: f64 = log_softmax(reference)
+            .iter()
+            .zip(log_softmax(run))
+            .map(|(p, q)| p.exp() * (p - q))
+            .sum();
+        self.kl += kl.max(0.0) / std::f64::consts::LN_2;
+        self.agree += (argmax(reference) == argmax(run)) as usize;
+        self.n += 1;
+    }
+
+    pub fn finish(&self) -> Fidelity {
+        let n = self.n.max(1) as f64;
+        Fidelity {
+            top1_agreement: self.agree as f64 / n,
+            mean_kl_bits: self.kl / n,
+        }
+    }
+}
+
+fn log_softmax(l: &[f32]) -> Vec<f64> {
+    let max = l.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v)) as f64;
+    let lse = l.iter().map(|&v| (v as f64 - max).exp()).sum::<f64>().ln() + max;
+    l.iter().map(|&v| v as f64 - lse).collect()
+}
+
+/// Index of the largest value (the first on ties).
+pub fn argmax(l: &[f32]) -> usize {
+    l.iter()
+        .enumerate()
+        .fold(0, |best, (i, &v)| if v > l[best] { i } else { best })
+}
+
+/// Accumulates next-token (or class) predictions from logits.
+#[derive(Default)]
+pub struct AccuracyMeter {
+    bits: f64,
+    correct: usize,
+    n: usize,
+}
+
+impl AccuracyMeter {
+    pub fn observe(&mut self, logits: &[f32], target: usize) {
+        let max = logits.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v)) as f64;
+        let sum: f64 = logits.iter().map(|&v| (v as f64 - max).exp()).sum();
+        let log_p = logits[target] as f64 - max - sum.ln();
+        self.bits += -log_p / std::f64::consts::LN_2;
+        self.correct += (argmax(logits) == target) as usize;
+        self.n += 1;
+    }
+
+    /// Next-token accuracy with bits per token.
+    pub fn finish(&self) -> Accuracy {
+        let n = self.n.max(1) as f64;
+        Accuracy {
+            task: "next-token".into(),
+            top1: self.correct as f64 / n,
+            bits_per_token: Some(self.bits / n),
+            top1_ci95: None,
+            predictions: self.n,
+        }
+    }
+
+    /// Classification accuracy with its 95% Wilson interval.
+    pub fn finish_classification(&self) -> Accuracy {
+        Accuracy {
+            task: "classification".into(),
+            top1: self.correct as f64 / self.n.max(1) as f64,
+            bits_per_token: None,
+            top1_ci95: Some(wilson95(self.correct, self.n)),
+            predictions: self.n,
+        }
+    }
+
+    pub fn predictions(&self) -> usize {
+        self.n
+    }
+}
 
 /// Wilson score interval of a proportion `k / n` at 95% (normal quantile from statrs).
 pub fn wilson95(k: usize, n: usize) -> (f64, f64) {
@@ -29,173 +134,6 @@ pub fn wilson95(k: usize, n: usize) -> (f64, f64) {
     ((centre - half).max(0.0), (centre + half).min(1.0))
 }
 
-/// Digit images of a CSV (64 pixels 0..16 then the label): pixels scaled to [0, 1].
-pub fn read_digits(path: &Path, n: usize) -> Result<Vec<(Vec<f32>, usize)>> {
-    let text = crate::error::read_text(path)?;
-    let mut out = Vec::with_capacity(n);
-    for (line_no, line) in text
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-        .take(n)
-    {
-        let vals: Vec<&str> = line.split(',').collect();
-        let bad = |m: &str| Error::input(format!("{}:{}: {m}", path.display(), line_no + 1));
-        if vals.len() != 65 {
-            return Err(bad(&format!(
-                "expected 64 pixels and a label, found {} fields",
-                vals.len()
-            )));
-        }
-        let mut px = Vec::with_capacity(64);
-        for v in &vals[..64] {
-            let p: f32 = v
-                .trim()
-                .parse()
-                .map_err(|_| bad(&format!("pixel `{v}` is not a number")))?;
-            if !(0.0..=16.0).contains(&p) {
-                return Err(bad(&format!("pixel {p} outside 0..16")));
-            }
-            px.push(p / 16.0);
-        }
-        let label: usize = vals[64]
-            .trim()
-            .parse()
-            .map_err(|_| bad(&format!("label `{}` is not a class index", vals[64])))?;
-        out.push((px, label));
-    }
-    if out.len() < n {
-        return Err(Error::input(format!(
-            "{}: has {} images, the scenario asks for {n} samples",
-            path.display(),
-            out.len()
-        )));
-    }
-    Ok(out)
-}
-
-/// The per-step inputs of one sample under the model's encoding.
-fn encode(cfg: &Config, values: &[f32], seed: u64, sample: usize) -> Vec<Vec<f32>> {
-    match cfg.encoding {
-        Encoding::Direct => vec![values.to_vec(); cfg.timesteps],
-        Encoding::Rate => {
-            let mut rng = rand::rngs::Xoshiro256PlusPlus::seed_from_u64(
-                seed ^ (sample as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
-            );
-            (0..cfg.timesteps)
-                .map(|_| {
-                    values
-                        .iter()
-                        .map(|&p| {
-                            if rng.random::<f32>() < p.clamp(0.0, 1.0) {
-                                1.0
-                            } else {
-                                0.0
-                            }
-                        })
-                        .collect()
-                })
-                .collect()
-        }
-    }
-}
-
-pub fn execute(sc: &LoadedScenario, spec: &RunSpec, cfg: Config, base: &Path) -> Result<RunOutput> {
-    let name = cfg.name.clone();
-    let n = sc.scenario.tokens;
-    let model = Sequential::from_config(cfg, base)?;
-    let n_in = model.n_inputs();
-    let seed = sc.scenario.seed;
-    // Digit images are read up front (bounded by the file); synthetic samples are drawn one at a
-    // time from one seeded stream, so nothing scales with `tokens` but the work.
-    let digits: Option<Vec<(Vec<f32>, usize)>> = match &sc.scenario.input {
-        Input::Digits(rel) => {
-            if n_in != 64 {
-                return Err(Error::input(format!(
-                    "model `{name}` takes {n_in} inputs per step; digit images have 64 pixels"
-                )));
-            }
-            if model.n_classes() < 10 {
-                return Err(Error::input(format!(
-                    "model `{name}` has {} outputs; digits need 10 classes",
-                    model.n_classes()
-                )));
-            }
-            Some(read_digits(&sc.resolve(rel), n)?)
-        }
-        Input::Synthetic => None,
-        other => {
-            return Err(Error::input(format!(
-                "model `{name}` is a classifier and cannot read input {other:?}"
-            )));
-        }
-    };
-    let mut rng = rand::rngs::Xoshiro256PlusPlus::seed_from_u64(seed);
-    let mut synthetic = vec![0.0f32; n_in];
-    let arith = crate::run::run_arith(spec)?;
-    let mut ledger = model.new_ledger(&arith);
-    let mut state = model.new_state();
-    let mut correct = 0usize;
-    let mut labelled = 0usize;
-    // A narrow arithmetic is compared with an exact shadow run of the same model (not counted).
-    let mut shadow = (!arith.is_exact()).then(|| {
-        (
-            model.new_state(),
-            model.new_ledger(&crate::engine::Arith::Exact),
-            crate::run::FidelityMeter::default(),
-        )
-    });
-    for s in 0..n {
-        let (x, label): (&[f32], Option<usize>) = match &digits {
-            Some(d) => (&d[s].0, Some(d[s].1)),
-            None => {
-                synthetic.iter_mut().for_each(|v| *v = rng.random::<f32>());
-                (&synthetic, None)
-            }
-        };
-        let steps = encode(&model.cfg, x, seed, s);
-        model.run_sample(&steps, &mut state, &arith, &mut ledger);
-        if let Some((st, l, meter)) = shadow.as_mut() {
-            model.run_sample(&steps, st, &crate::engine::Arith::Exact, l);
-            meter.observe(&st.scores, &state.scores);
-        }
-        if let Some(bad) = state.scores.iter().position(|v| !v.is_finite()) {
-            return Err(Error::input(format!(
-                "model `{name}`: output {bad} became {} at sample {s}",
-                state.scores[bad]
-            )));
-        }
-        if let Some(y) = label {
-            let argmax = state
-                .scores
-                .iter()
-                .enumerate()
-                .fold(0, |b, (i, &v)| if v > state.scores[b] { i } else { b });
-            correct += (argmax == y) as usize;
-            labelled += 1;
-        }
-    }
-    let accuracy = (labelled > 0).then(|| Accuracy {
-        task: "classification".into(),
-        top1: correct as f64 / labelled as f64,
-        bits_per_token: None,
-        top1_ci95: Some(wilson95(correct, labelled)),
-        predictions: labelled,
-    });
-    Ok(RunOutput {
-        label: spec.label.clone().unwrap_or_else(|| name.clone()),
-        model: name,
-        variant: "sequential".into(),
-        arithmetic: arith.label(),
-        tokens: n,
-        ledger,
-        accuracy,
-        fidelity: shadow.map(|(_, _, m)| m.finish()),
-        lif_layers: model.lif_layers(),
-        static_metrics: Some(model.statics.clone()),
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -211,5 +149,23 @@ mod tests {
         let (lo, hi) = wilson95(0, 5);
         assert!(lo.abs() < 1e-12);
         assert!(hi > 0.4 && hi < 0.5);
+    }
+
+    #[test]
+    fn a_certain_right_prediction_costs_no_bits() {
+        let mut m = AccuracyMeter::default();
+        m.observe(&[0.0, 100.0], 1);
+        let a = m.finish();
+        assert_eq!(a.top1, 1.0);
+        assert!(a.bits_per_token.unwrap() < 1e-9);
+    }
+
+    #[test]
+    fn identical_outputs_have_full_fidelity() {
+        let mut f = FidelityMeter::default();
+        f.observe(&[1.0, 2.0, 0.5], &[1.0, 2.0, 0.5]);
+        let r = f.finish();
+        assert_eq!(r.top1_agreement, 1.0);
+        assert!(r.mean_kl_bits.abs() < 1e-12);
     }
 }

@@ -1,83 +1,22 @@
-//! Execute a scenario: load each model, run it token by token on the scenario's input, and keep
-//! its ledger. Runs are independent and execute in parallel; results keep the scenario's order.
+//! The runner: builds each run's model, feeds it its input step by step, keeps its ledger, runs
+//! an exact fp32 shadow for fidelity when the arithmetic is narrow, stops on non-finite outputs,
+//! and measures accuracy. This is the only loop over inputs; models know one step.
+//! Runs are independent and execute in parallel; results keep the scenario's order.
+
+mod feed;
+pub mod meters;
+pub mod saved;
 
 use rayon::prelude::*;
-use serde::Serialize;
 
-use crate::data;
 use crate::engine::Arith;
 use crate::error::{Error, Result};
 use crate::ledger::{Ledger, Op};
-use crate::models::ModelDesc;
-use crate::models::spikegpt::SpikeGpt;
-use crate::scenario::{Input, LoadedScenario, RunSpec};
+use crate::models::{Frame, ModelDesc, Stepper};
+use crate::scenario::{LoadedScenario, RunSpec};
 
-/// Prediction quality measured on the run's own input: next-token prediction for language
-/// models, class prediction for classifiers.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct Accuracy {
-    /// `next-token` or `classification`.
-    pub task: String,
-    /// Fraction of predictions whose most likely class (token) is the right one.
-    pub top1: f64,
-    /// Mean cross-entropy of the next token in bits (bits per character for char models).
-    pub bits_per_token: Option<f64>,
-    /// 95% interval of `top1` (classification).
-    pub top1_ci95: Option<(f64, f64)>,
-    /// Predictions evaluated.
-    pub predictions: usize,
-}
-
-/// How closely a run in a narrow arithmetic follows the same model in exact fp32, token by token.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct Fidelity {
-    /// Fraction of tokens whose most likely next token is the same as in fp32.
-    pub top1_agreement: f64,
-    /// Mean KL divergence KL(p_fp32 || p_run) of the next-token distributions, in bits.
-    pub mean_kl_bits: f64,
-}
-
-/// Compares a run's outputs with an exact fp32 shadow run of the same model, token by token.
-#[derive(Default)]
-pub struct FidelityMeter {
-    agree: usize,
-    kl: f64,
-    n: usize,
-}
-
-impl FidelityMeter {
-    /// Evaluation only: not counted in any ledger.
-    pub fn observe(&mut self, reference: &[f32], run: &[f32]) {
-        let kl: f64 = log_softmax(reference)
-            .iter()
-            .zip(log_softmax(run))
-            .map(|(p, q)| p.exp() * (p - q))
-            .sum();
-        self.kl += kl.max(0.0) / std::f64::consts::LN_2;
-        self.agree += (argmax(reference) == argmax(run)) as usize;
-        self.n += 1;
-    }
-
-    pub fn finish(&self) -> Fidelity {
-        let n = self.n.max(1) as f64;
-        Fidelity {
-            top1_agreement: self.agree as f64 / n,
-            mean_kl_bits: self.kl / n,
-        }
-    }
-}
-
-fn log_softmax(l: &[f32]) -> Vec<f64> {
-    let max = l.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v)) as f64;
-    let lse = l.iter().map(|&v| (v as f64 - max).exp()).sum::<f64>().ln() + max;
-    l.iter().map(|&v| v as f64 - lse).collect()
-}
-
-fn argmax(l: &[f32]) -> usize {
-    l.iter()
-        .enumerate()
-        .fold(0, |best, (i, &v)| if v > l[best] { i } else { best })
-}
+pub use feed::Feed;
+pub use meters::{Accuracy, AccuracyMeter, Fidelity, FidelityMeter, wilson95};
 
 /// What one run produced.
 #[derive(Clone, Debug)]
@@ -96,58 +35,30 @@ pub struct RunOutput {
     pub static_metrics: Option<crate::models::sequential::StaticMetrics>,
 }
 
-pub fn execute(sc: &LoadedScenario) -> Result<Vec<RunOutput>> {
+/// Limits a run is checked against before it allocates.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Limits {
+    /// Largest estimated peak memory in bytes (None: the memory the system has available).
+    pub max_memory: Option<u64>,
+}
+
+/// Execute every run of a scenario.
+pub fn execute(sc: &LoadedScenario, limits: &Limits) -> Result<Vec<RunOutput>> {
     sc.scenario
         .runs
         .par_iter()
-        .map(|spec| execute_one(sc, spec))
+        .map(|spec| execute_one(sc, spec, limits))
         .collect()
 }
 
-/// The token stream of a language-model run: `n` tokens plus, for text, the target after the
-/// last one. Returns the tokens and whether targets are known (text) or not (synthetic).
-pub fn token_stream(
-    sc: &LoadedScenario,
-    model: &str,
-    vocab: usize,
-    n: usize,
-) -> Result<(Vec<usize>, bool)> {
-    match &sc.scenario.input {
-        Input::Synthetic => Ok((data::synthetic_tokens(n, vocab, sc.scenario.seed), false)),
-        Input::Text(rel) => {
-            let path = sc.resolve(rel);
-            if vocab < data::CHAR_VOCAB {
-                return Err(Error::input(format!(
-                    "model `{model}` has vocab_size {vocab}, but text input needs at least {} (character vocabulary)",
-                    data::CHAR_VOCAB
-                )));
-            }
-            let text = crate::error::read_text(&path)?;
-            let toks: Vec<usize> = data::encode_text(&text).into_iter().take(n + 1).collect();
-            if toks.len() < n + 1 {
-                return Err(Error::input(format!(
-                    "{}: has {} characters, the scenario asks for {} tokens (+1 target)",
-                    path.display(),
-                    toks.len(),
-                    n
-                )));
-            }
-            Ok((toks, true))
-        }
-        other => Err(Error::input(format!(
-            "model `{model}` is a language model and cannot read input {other:?}"
-        ))),
-    }
-}
-
-fn execute_one(sc: &LoadedScenario, spec: &RunSpec) -> Result<RunOutput> {
+fn execute_one(sc: &LoadedScenario, spec: &RunSpec, limits: &Limits) -> Result<RunOutput> {
     let model_path = sc.resolve(&spec.model);
     let desc = ModelDesc::load(&model_path)?;
     let base = model_path
         .parent()
         .unwrap_or(std::path::Path::new("."))
         .to_path_buf();
-    execute_desc(sc, spec, desc, &base)
+    execute_desc(sc, spec, desc, &base, limits)
 }
 
 /// Execute one run with a model description given in memory (sweeps change it before running);
@@ -157,56 +68,145 @@ pub fn execute_desc(
     spec: &RunSpec,
     desc: ModelDesc,
     base: &std::path::Path,
+    limits: &Limits,
 ) -> Result<RunOutput> {
     let sc = &*sc.for_run(spec);
-    match desc {
-        ModelDesc::Transformer(cfg) => crate::models::transformer::execute(sc, spec, cfg, base),
-        ModelDesc::SpikeGpt(mut cfg) => {
-            if let Some(v) = spec.variant {
-                cfg.variant = v;
+    let arith = run_arith(spec)?;
+    let n = sc.scenario.tokens;
+    let built = feed::build(sc, spec, desc, base, limits)?;
+    let name = built.name.clone();
+    let (measured, lif_layers) = match &built.model {
+        feed::Model::SpikeGpt(m) => (run(m, built.feed, n, &arith, &name)?, m.lif_layers()),
+        feed::Model::Transformer(m) => (run(m, built.feed, n, &arith, &name)?, vec![]),
+        feed::Model::Sequential(m) => (run(m, built.feed, n, &arith, &name)?, m.lif_layers()),
+        feed::Model::Pvt(m) => (run(m, built.feed, n, &arith, &name)?, vec![]),
+    };
+    let static_metrics = match &built.model {
+        feed::Model::Sequential(m) => Some(m.statics.clone()),
+        _ => None,
+    };
+    let label = match &built.model {
+        // Sequential runs are named by their model alone, whatever the arithmetic.
+        feed::Model::Sequential(_) => spec.label.clone().unwrap_or_else(|| name.clone()),
+        _ => run_label(spec, &name, &built.variant, &arith),
+    };
+    Ok(RunOutput {
+        label,
+        model: name,
+        variant: built.variant,
+        arithmetic: arith.label(),
+        tokens: n,
+        ledger: measured.ledger,
+        accuracy: measured.accuracy,
+        fidelity: measured.fidelity,
+        lif_layers,
+        static_metrics,
+    })
+}
+
+/// What the loop measured.
+struct Measured {
+    ledger: Ledger,
+    accuracy: Option<Accuracy>,
+    fidelity: Option<Fidelity>,
+}
+
+/// An exact fp32 copy of the run whose counts are dropped: the reference for fidelity.
+struct Shadow<S> {
+    state: S,
+    ledger: Ledger,
+    meter: FidelityMeter,
+}
+
+/// The loop: `n` tokens (language models) or `n` samples (classifiers) through the model.
+fn run<M: Stepper>(m: &M, feed: Feed, n: usize, arith: &Arith, name: &str) -> Result<Measured> {
+    let window = m.context().unwrap_or(n).min(n).max(1);
+    let window = if feed.is_tokens() { window } else { 1 };
+    let mut ledger = m.new_ledger(arith, window);
+    let mut state = m.new_state(window);
+    let mut shadow = (!arith.is_exact()).then(|| Shadow {
+        state: m.new_state(window),
+        ledger: m.new_ledger(&Arith::Exact, window),
+        meter: FidelityMeter::default(),
+    });
+    let mut acc = AccuracyMeter::default();
+    let nonfinite = |state: &M::State, at: String| -> Result<()> {
+        let out = m.outputs(state);
+        match out.iter().position(|v| !v.is_finite()) {
+            None => Ok(()),
+            Some(bad) => {
+                let site = m
+                    .nonfinite_site(state)
+                    .unwrap_or_else(|| format!("output {bad} ({})", out[bad]));
+                Err(Error::input(format!(
+                    "model `{name}`: a non-finite value appeared in {site} at {at}"
+                )))
             }
-            let n = sc.scenario.tokens;
-            let (tokens, targets_known) = token_stream(sc, &cfg.name, cfg.vocab_size, n)?;
-            let variant = cfg.variant.name().to_string();
-            let name = cfg.name.clone();
-            let arith = run_arith(spec)?;
-            let model = SpikeGpt::from_config(cfg, base)?;
-            let mut ledger = model.new_ledger(&arith);
-            let mut state = model.new_state();
-            let mut acc = AccuracyMeter::default();
-            // A narrow arithmetic is compared with an exact shadow run, whose counts are dropped.
-            let mut shadow = (!arith.is_exact()).then(|| {
-                (
-                    model.new_state(),
-                    model.new_ledger(&Arith::Exact),
-                    FidelityMeter::default(),
-                )
-            });
+        }
+    };
+    match feed {
+        Feed::Tokens {
+            mut tokens,
+            targets,
+        } => {
+            let mut token = tokens.next_token();
             for t in 0..n {
-                model.step_checked(tokens[t], t, &mut state, &arith, &mut ledger)?;
-                if let Some((st, l, meter)) = shadow.as_mut() {
-                    model.step(tokens[t], st, &Arith::Exact, l);
-                    meter.observe(&st.logits, &state.logits);
+                if t > 0 && t % window == 0 {
+                    // A new context window: attention starts afresh, as in training.
+                    m.reset(&mut state);
+                    if let Some(s) = shadow.as_mut() {
+                        m.reset(&mut s.state);
+                    }
                 }
-                if targets_known {
-                    acc.observe(&state.logits, tokens[t + 1]);
+                m.step(Frame::Token(token), &mut state, arith, &mut ledger);
+                if let Some(s) = shadow.as_mut() {
+                    m.step(
+                        Frame::Token(token),
+                        &mut s.state,
+                        &Arith::Exact,
+                        &mut s.ledger,
+                    );
+                    s.meter.observe(m.outputs(&s.state), m.outputs(&state));
+                }
+                nonfinite(&state, format!("token position {t}"))?;
+                if t + 1 < n || targets {
+                    token = tokens.next_token();
+                }
+                if targets {
+                    acc.observe(m.outputs(&state), token);
                 }
             }
-            Ok(RunOutput {
-                label: run_label(spec, &name, &variant, &arith),
-                model: name,
-                variant,
-                arithmetic: arith.label(),
-                tokens: n,
+            Ok(Measured {
                 ledger,
-                accuracy: targets_known.then(|| acc.finish()),
-                fidelity: shadow.map(|(_, _, m)| m.finish()),
-                lif_layers: model.lif_layers(),
-                static_metrics: None,
+                accuracy: targets.then(|| acc.finish()),
+                fidelity: shadow.map(|s| s.meter.finish()),
             })
         }
-        ModelDesc::Sequential(cfg) => crate::run_sequential::execute(sc, spec, cfg, base),
-        ModelDesc::Pvt(cfg) => crate::models::pvt::execute(sc, spec, cfg, base),
+        Feed::Samples(mut samples) => {
+            for i in 0..n {
+                let sample = samples.sample(i);
+                m.reset(&mut state);
+                for f in &sample.frames {
+                    m.step(Frame::Values(f), &mut state, arith, &mut ledger);
+                }
+                if let Some(s) = shadow.as_mut() {
+                    m.reset(&mut s.state);
+                    for f in &sample.frames {
+                        m.step(Frame::Values(f), &mut s.state, &Arith::Exact, &mut s.ledger);
+                    }
+                    s.meter.observe(m.outputs(&s.state), m.outputs(&state));
+                }
+                nonfinite(&state, format!("sample {i}"))?;
+                if let Some(label) = sample.label {
+                    acc.observe(m.outputs(&state), label);
+                }
+            }
+            Ok(Measured {
+                ledger,
+                accuracy: (acc.predictions() > 0).then(|| acc.finish_classification()),
+                fidelity: shadow.map(|s| s.meter.finish()),
+            })
+        }
     }
 }
 
@@ -228,37 +228,6 @@ pub fn run_arith(spec: &RunSpec) -> Result<Arith> {
         Some(a) => a
             .build()
             .map_err(|e| Error::input(format!("run `{}`: {e}", spec.model))),
-    }
-}
-
-/// Accumulates next-token (or class) predictions from logits.
-#[derive(Default)]
-pub struct AccuracyMeter {
-    bits: f64,
-    correct: usize,
-    n: usize,
-}
-
-impl AccuracyMeter {
-    /// Evaluation only: these operations are not part of the model's work and are not counted.
-    pub fn observe(&mut self, logits: &[f32], target: usize) {
-        let max = logits.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v)) as f64;
-        let sum: f64 = logits.iter().map(|&v| (v as f64 - max).exp()).sum();
-        let log_p = logits[target] as f64 - max - sum.ln();
-        self.bits += -log_p / std::f64::consts::LN_2;
-        self.correct += (argmax(logits) == target) as usize;
-        self.n += 1;
-    }
-
-    pub fn finish(&self) -> Accuracy {
-        let n = self.n.max(1) as f64;
-        Accuracy {
-            task: "next-token".into(),
-            top1: self.correct as f64 / n,
-            bits_per_token: Some(self.bits / n),
-            top1_ci95: None,
-            predictions: self.n,
-        }
     }
 }
 

@@ -1,4 +1,4 @@
-//! Input streams: shipped text (character level) and seeded synthetic tokens.
+//! Token streams: text read character by character, and seeded synthetic tokens.
 
 use rand::{RngExt, SeedableRng};
 
@@ -29,8 +29,46 @@ pub fn encode_text(text: &str) -> Vec<usize> {
 
 /// `n` tokens drawn uniformly from `0..vocab` with a seed.
 pub fn synthetic_tokens(n: usize, vocab: usize, seed: u64) -> Vec<usize> {
-    let mut rng = rand::rngs::Xoshiro256PlusPlus::seed_from_u64(seed);
-    (0..n).map(|_| rng.random_range(0..vocab)).collect()
+    SyntheticTokens::new(vocab, seed).take(n).collect()
+}
+
+/// The endless seeded token stream of [`synthetic_tokens`], drawn one token at a time so that
+/// nothing grows with the run's length.
+pub struct SyntheticTokens {
+    rng: rand::rngs::Xoshiro256PlusPlus,
+    vocab: usize,
+}
+
+impl SyntheticTokens {
+    pub fn new(vocab: usize, seed: u64) -> SyntheticTokens {
+        SyntheticTokens {
+            rng: rand::rngs::Xoshiro256PlusPlus::seed_from_u64(seed),
+            vocab,
+        }
+    }
+}
+
+impl Iterator for SyntheticTokens {
+    type Item = usize;
+    fn next(&mut self) -> Option<usize> {
+        Some(self.rng.random_range(0..self.vocab))
+    }
+}
+
+/// The first `n` characters of a text file as tokens, plus the one after them (the last
+/// target); refuses a shorter file.
+pub fn read_tokens(path: &std::path::Path, n: usize) -> crate::Result<Vec<usize>> {
+    let text = crate::error::read_text(path)?;
+    let toks: Vec<usize> = encode_text(&text).into_iter().take(n + 1).collect();
+    if toks.len() < n + 1 {
+        return Err(crate::Error::input(format!(
+            "{}: has {} characters, the scenario asks for {} tokens (+1 target)",
+            path.display(),
+            toks.len(),
+            n
+        )));
+    }
+    Ok(toks)
 }
 
 #[cfg(test)]

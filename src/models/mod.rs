@@ -9,7 +9,9 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::engine::Arith;
 use crate::error::{self, Error, Result};
+use crate::ledger::Ledger;
 
 /// A model description file (`models/*.ron`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -38,6 +40,46 @@ impl ModelDesc {
         }
     }
 
+    /// Estimated peak memory of building and running the model for `tokens` steps, in bytes:
+    /// checked against the limit before anything is allocated.
+    pub fn peak_bytes(&self, tokens: usize) -> u64 {
+        let sat = |a: u64, b: u64| a.saturating_mul(b);
+        match self {
+            ModelDesc::SpikeGpt(c) => c.peak_bytes(),
+            ModelDesc::Transformer(c) => {
+                // The weights twice (the store and the model's own layout) and the attention
+                // state of every layer, which for softmax grows with the context window.
+                let window = c.context.unwrap_or(tokens).min(tokens).max(1) as u64;
+                let d = c.n_embd as u64;
+                let cache = match (&c.attention, c.is_lm()) {
+                    (crate::engine::attention::AttentionKind::Softmax, true) => {
+                        sat(sat(2, window), d)
+                    }
+                    _ => sat(4, d).saturating_add(sat(c.patch_tokens() as u64, sat(4, d))),
+                };
+                let per_layer =
+                    cache.saturating_add(sat(window.min(1 << 20), c.shape().heads as u64));
+                sat(
+                    4,
+                    sat(2, c.n_params() as u64).saturating_add(sat(c.n_layer as u64, per_layer)),
+                )
+            }
+            ModelDesc::Sequential(c) => sat(8, c.n_params() as u64).saturating_add(1 << 20),
+            ModelDesc::Pvt(c) => {
+                // The weights twice and a few activation maps of the largest stage.
+                let grid = c.grid();
+                let acts = (0..c.stages())
+                    .map(|s| {
+                        let n = (grid[s] * grid[s]) as u64;
+                        sat(n, (c.embed_dims[s] * c.mlp_ratios[s].max(1)) as u64)
+                    })
+                    .max()
+                    .unwrap_or(0);
+                sat(4, sat(2, c.n_params() as u64).saturating_add(sat(8, acts)))
+            }
+        }
+    }
+
     pub fn name(&self) -> &str {
         match self {
             ModelDesc::SpikeGpt(c) => &c.name,
@@ -45,5 +87,51 @@ impl ModelDesc {
             ModelDesc::Sequential(c) => &c.name,
             ModelDesc::Pvt(c) => &c.name,
         }
+    }
+}
+
+/// One input to one step of a model: a token (language models) or a vector of values (a
+/// frame of a sample: an image, or one time step of a coded image).
+#[derive(Clone, Copy, Debug)]
+pub enum Frame<'a> {
+    Token(usize),
+    Values(&'a [f32]),
+}
+
+/// What a model family gives the runner: its state, its ledger, one step, its outputs. The
+/// runner (`exec`) owns the loop over inputs, the fp32 shadow, accuracy and the checks.
+pub trait Stepper: Sync {
+    type State;
+
+    /// A fresh state; `window` is how many steps the state holds before a reset (a language
+    /// model's context; 1 for classifiers, whose state lives for one sample).
+    fn new_state(&self, window: usize) -> Self::State;
+
+    /// An empty ledger with every layer registered and the memory footprint for `window`.
+    fn new_ledger(&self, arith: &Arith, window: usize) -> Ledger;
+
+    /// Start afresh: a new context window, or a new sample. Buffers are kept.
+    fn reset(&self, state: &mut Self::State);
+
+    /// Run one step; its outputs are left in the state.
+    fn step(&self, frame: Frame, state: &mut Self::State, arith: &Arith, ledger: &mut Ledger);
+
+    /// Next-token logits, or the class scores of the sample so far.
+    fn outputs<'s>(&self, state: &'s Self::State) -> &'s [f32];
+
+    /// Where a non-finite output came from, when the model tracks it (else the runner names
+    /// the output).
+    fn nonfinite_site(&self, _state: &Self::State) -> Option<String> {
+        None
+    }
+
+    /// The context after which a language model's state is reset (None: never).
+    fn context(&self) -> Option<usize> {
+        None
+    }
+
+    /// Ledger layers of LIF neurons (firing rates in reports).
+    fn lif_layers(&self) -> Vec<String> {
+        Vec::new()
     }
 }

@@ -30,15 +30,14 @@
 
 use std::path::Path;
 
-use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 
-use crate::convention::model_step;
 use crate::engine::Arith;
 use crate::engine::attention::hashed::{self, KernelHash};
 use crate::engine::attention::{Heads, Normalisation, StepIds, normal, softmax};
 use crate::engine::conv::{Conv, ConvGeom};
 use crate::engine::linear::Linear;
+use crate::engine::model_step;
 use crate::engine::norm::layer_norm_rows;
 use crate::engine::pointwise::{bias_add_rows, gelu, residual_add};
 use crate::error::{Error, Result};
@@ -757,70 +756,36 @@ impl Pvt {
     }
 }
 
-/// A seeded image (`[size, size, channels]`, channels last), pixels N(0, 1) as after the usual
-/// per-channel normalisation. Image `index` of a scenario with seed `seed`.
-pub fn seeded_image(size: usize, channels: usize, seed: u64, index: usize) -> Vec<f32> {
-    let mut rng =
-        rand::rngs::Xoshiro256PlusPlus::seed_from_u64(seed ^ 0x1_a6e ^ ((index as u64) << 32));
-    (0..size * size * channels)
-        .map(|_| normal(&mut rng))
-        .collect()
+/// A PVT's state between steps: the logits of the last image.
+pub struct State {
+    pub logits: Vec<f32>,
 }
 
-/// Execute one scenario run: `tokens` seeded images (`Input::SeededImage`).
-pub fn execute(
-    sc: &crate::scenario::LoadedScenario,
-    spec: &crate::scenario::RunSpec,
-    cfg: Config,
-    base: &Path,
-) -> Result<crate::run::RunOutput> {
-    use crate::scenario::Input;
-    if spec.variant.is_some() {
-        return Err(Error::input(format!(
-            "run of `{}`: `variant` applies to SpikeGpt models only",
-            spec.model
-        )));
-    }
-    let Input::SeededImage { size } = sc.scenario.input else {
-        return Err(Error::input(format!(
-            "model `{}` is an image classifier and needs `input: SeededImage(size: {})`",
-            cfg.name, cfg.image_size
-        )));
-    };
-    if size != cfg.image_size {
-        return Err(Error::input(format!(
-            "model `{}` takes {}x{} images, the scenario gives {size}x{size}",
-            cfg.name, cfg.image_size, cfg.image_size
-        )));
-    }
-    let n = sc.scenario.tokens;
-    let name = cfg.name.clone();
-    let variant = cfg.attention.name().to_string();
-    let arith = crate::run::run_arith(spec)?;
-    let model = Pvt::from_config(cfg, base)?;
-    let mut ledger = model.new_ledger(&arith);
-    for i in 0..n {
-        let img = seeded_image(size, model.cfg.in_chans, sc.scenario.seed, i);
-        let logits = model.classify(&img, &arith, &mut ledger);
-        if let Some(bad) = logits.iter().position(|v| !v.is_finite()) {
-            return Err(Error::input(format!(
-                "model `{name}`: logit {bad} became {} on image {i}",
-                logits[bad]
-            )));
+impl crate::models::Stepper for Pvt {
+    type State = State;
+
+    fn new_state(&self, _window: usize) -> State {
+        State {
+            logits: vec![0.0; self.cfg.num_classes],
         }
     }
-    Ok(crate::run::RunOutput {
-        label: crate::run::run_label(spec, &name, &variant, &arith),
-        model: name,
-        variant,
-        arithmetic: arith.label(),
-        tokens: n,
-        ledger,
-        accuracy: None,
-        fidelity: None,
-        lif_layers: vec![],
-        static_metrics: None,
-    })
+
+    fn new_ledger(&self, arith: &Arith, _window: usize) -> Ledger {
+        Pvt::new_ledger(self, arith)
+    }
+
+    fn reset(&self, _st: &mut State) {}
+
+    fn step(&self, frame: crate::models::Frame, st: &mut State, arith: &Arith, l: &mut Ledger) {
+        match frame {
+            crate::models::Frame::Values(image) => st.logits = self.classify(image, arith, l),
+            crate::models::Frame::Token(_) => unreachable!("the runner feeds images to PVT"),
+        }
+    }
+
+    fn outputs<'s>(&self, st: &'s State) -> &'s [f32] {
+        &st.logits
+    }
 }
 
 /// Total MACs a ledger holds (for quick checks).
@@ -871,7 +836,11 @@ mod tests {
         };
         let m = Pvt::from_config(tiny(eco), Path::new(".")).unwrap();
         let mut l = m.new_ledger(&Arith::Exact);
-        let logits = m.classify(&seeded_image(32, 3, 1, 0), &Arith::Exact, &mut l);
+        let logits = m.classify(
+            &crate::input::images::seeded_image(32, 3, 1, 0),
+            &Arith::Exact,
+            &mut l,
+        );
         assert!(logits.iter().all(|v| v.is_finite()));
         let names: Vec<&str> = l.layers().map(|(n, _)| n).collect();
         assert!(
@@ -891,7 +860,7 @@ mod tests {
     #[test]
     fn same_seed_same_logits() {
         let m = Pvt::from_config(tiny(PvtAttention::Msa), Path::new(".")).unwrap();
-        let img = seeded_image(32, 3, 7, 0);
+        let img = crate::input::images::seeded_image(32, 3, 7, 0);
         let a = m.classify(&img, &Arith::Exact, &mut m.new_ledger(&Arith::Exact));
         let b = m.classify(&img, &Arith::Exact, &mut m.new_ledger(&Arith::Exact));
         assert_eq!(a, b);

@@ -110,15 +110,7 @@ pub enum Weights {
     File(String),
 }
 
-/// How a sample's values become the per-step input.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
-pub enum Encoding {
-    /// The same vector at every step (a static image repeated T times).
-    #[default]
-    Direct,
-    /// Bernoulli spikes with probability = value clipped to [0, 1], seeded (snnTorch `spikegen.rate`).
-    Rate,
-}
+pub use crate::input::Encoding;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -508,6 +500,8 @@ pub struct State {
     cells: Vec<Option<CellScratch>>,
     /// Class scores of the last sample: the last layer's output summed over time steps.
     pub scores: Vec<f32>,
+    /// Time steps of the current sample so far.
+    steps: usize,
 }
 
 /// Fill `pos`/`neg` with the +1/-1 entries if every element is in {-1, 0, 1} (NeuroBench's
@@ -820,6 +814,7 @@ impl Sequential {
                 })
                 .collect(),
             scores: vec![0.0; self.n_classes()],
+            steps: 0,
         }
     }
 
@@ -832,6 +827,14 @@ impl Sequential {
         arith: &Arith,
         ledger: &mut Ledger,
     ) {
+        self.start_sample(state);
+        for x in steps {
+            self.time_step(x, state, arith, ledger);
+        }
+    }
+
+    /// Reset membranes, hidden states and scores for a new sample.
+    fn start_sample(&self, state: &mut State) {
         for (i, l) in self.layers.iter().enumerate() {
             let init = if matches!(l, Layer::Cell(_)) {
                 self.cfg.initial_state
@@ -842,12 +845,16 @@ impl Sequential {
             state.cstate[i].fill(init);
         }
         state.scores.fill(0.0);
-        for (t, x) in steps.iter().enumerate() {
-            self.step(x, t == 0, state, arith, ledger);
-            let last = state.acts.last().expect("output");
-            for (s, v) in state.scores.iter_mut().zip(last) {
-                *s += v;
-            }
+        state.steps = 0;
+    }
+
+    /// One time step of the current sample; its output is added to the class scores.
+    fn time_step(&self, x: &[f32], state: &mut State, arith: &Arith, ledger: &mut Ledger) {
+        self.step(x, state.steps == 0, state, arith, ledger);
+        state.steps += 1;
+        let last = state.acts.last().expect("output");
+        for (s, v) in state.scores.iter_mut().zip(last) {
+            *s += v;
         }
     }
 
@@ -1078,4 +1085,37 @@ fn cell_step(
     }
     c.mem(Op::Write, fmt, TensorClass::State, n * bytes);
     out.copy_from_slice(h);
+}
+
+impl crate::models::Stepper for Sequential {
+    type State = State;
+
+    fn new_state(&self, _window: usize) -> State {
+        Sequential::new_state(self)
+    }
+
+    fn new_ledger(&self, arith: &Arith, _window: usize) -> Ledger {
+        Sequential::new_ledger(self, arith)
+    }
+
+    fn reset(&self, st: &mut State) {
+        self.start_sample(st);
+    }
+
+    fn step(&self, frame: crate::models::Frame, st: &mut State, arith: &Arith, l: &mut Ledger) {
+        match frame {
+            crate::models::Frame::Values(x) => self.time_step(x, st, arith, l),
+            crate::models::Frame::Token(_) => {
+                unreachable!("the runner feeds vectors to a Sequential model")
+            }
+        }
+    }
+
+    fn outputs<'s>(&self, st: &'s State) -> &'s [f32] {
+        &st.scores
+    }
+
+    fn lif_layers(&self) -> Vec<String> {
+        Sequential::lif_layers(self)
+    }
 }

@@ -439,7 +439,6 @@ impl SpikeGpt {
     pub fn from_config(cfg: Config, base: &Path) -> Result<SpikeGpt> {
         cfg.validate()
             .map_err(|e| Error::input(format!("model `{}`: {e}", cfg.name)))?;
-        crate::resources::check(&format!("model `{}`", cfg.name), cfg.peak_bytes())?;
         let store = match &cfg.weights {
             WeightsSpec::Seeded(seed) => seeded_weights(&cfg, *seed),
             WeightsSpec::File(path) => crate::weights::load_file(&base.join(path))?,
@@ -633,36 +632,6 @@ impl SpikeGpt {
             logits: vec![0.0; self.cfg.vocab_size],
             nonfinite_block: None,
         }
-    }
-
-    /// Run one token like [`step`](Self::step), then check that the residual stream and the
-    /// logits are finite, naming the first layer that produced a non-finite value.
-    pub fn step_checked(
-        &self,
-        token: usize,
-        position: usize,
-        st: &mut State,
-        arith: &Arith,
-        ledger: &mut Ledger,
-    ) -> Result<()> {
-        if token >= self.cfg.vocab_size {
-            return Err(Error::input(format!(
-                "model `{}`: token {token} at position {position} is outside the vocabulary ({})",
-                self.cfg.name, self.cfg.vocab_size
-            )));
-        }
-        self.step(token, st, arith, ledger);
-        if st.logits.iter().all(|v| v.is_finite()) {
-            return Ok(());
-        }
-        let culprit = match st.nonfinite_block {
-            Some(i) => format!("blocks.{i} (its output to the residual stream)"),
-            None => "ln_out/head".to_string(),
-        };
-        Err(Error::input(format!(
-            "model `{}`: a non-finite value appeared in {culprit} at token position {position}",
-            self.cfg.name
-        )))
     }
 
     /// Run one token; the logits of the next token are left in `st.logits`.
@@ -1015,6 +984,46 @@ impl SpikeGpt {
         (0..self.cfg.n_layer)
             .flat_map(|i| [format!("blocks.{i}.lif1"), format!("blocks.{i}.lif2")])
             .collect()
+    }
+}
+
+impl crate::models::Stepper for SpikeGpt {
+    type State = State;
+
+    fn new_state(&self, _window: usize) -> State {
+        SpikeGpt::new_state(self)
+    }
+
+    fn new_ledger(&self, arith: &Arith, _window: usize) -> Ledger {
+        SpikeGpt::new_ledger(self, arith)
+    }
+
+    fn reset(&self, st: &mut State) {
+        *st = SpikeGpt::new_state(self);
+    }
+
+    fn step(&self, frame: crate::models::Frame, st: &mut State, arith: &Arith, l: &mut Ledger) {
+        match frame {
+            crate::models::Frame::Token(t) => SpikeGpt::step(self, t, st, arith, l),
+            crate::models::Frame::Values(_) => {
+                unreachable!("the runner feeds tokens to a language model")
+            }
+        }
+    }
+
+    fn outputs<'s>(&self, st: &'s State) -> &'s [f32] {
+        &st.logits
+    }
+
+    fn nonfinite_site(&self, st: &State) -> Option<String> {
+        Some(match st.nonfinite_block {
+            Some(i) => format!("blocks.{i} (its output to the residual stream)"),
+            None => "ln_out/head".to_string(),
+        })
+    }
+
+    fn lif_layers(&self) -> Vec<String> {
+        SpikeGpt::lif_layers(self)
     }
 }
 

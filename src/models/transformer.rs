@@ -19,7 +19,6 @@
 
 use std::path::Path;
 
-use rand::{RngExt, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 use crate::engine::Arith;
@@ -357,7 +356,12 @@ impl Transformer {
                     model.cfg.name
                 )));
             }
-            model.fit_head(&read_digits(&base.join(rel))?)?;
+            let images: Vec<([f32; DIGIT_PIXELS], usize)> =
+                crate::input::digits::read(&base.join(rel))?
+                    .into_iter()
+                    .map(|d| (d.pixels, d.label))
+                    .collect();
+            model.fit_head(&images)?;
         }
         Ok(model)
     }
@@ -960,197 +964,50 @@ impl Transformer {
     }
 }
 
-/// Read a digits CSV: 64 pixel values 0..16 then the label, one image a line. Pixels are scaled
-/// to 0..1. Errors name the file and line.
-pub fn read_digits(path: &Path) -> Result<Vec<([f32; DIGIT_PIXELS], usize)>> {
-    let text = crate::error::read_text(path)?;
-    let mut out = Vec::new();
-    for (ln, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let bad = |m: String| Error::input(format!("{}:{}: {m}", path.display(), ln + 1));
-        let vals: Vec<&str> = line.split(',').map(|s| s.trim()).collect();
-        if vals.len() != DIGIT_PIXELS + 1 {
-            return Err(bad(format!(
-                "expected {} values (64 pixels and a label), found {}",
-                DIGIT_PIXELS + 1,
-                vals.len()
-            )));
-        }
-        let mut img = [0.0f32; DIGIT_PIXELS];
-        for (i, v) in vals[..DIGIT_PIXELS].iter().enumerate() {
-            let p: u32 = v
-                .parse()
-                .map_err(|_| bad(format!("pixel {} is `{v}`, not an integer 0..16", i + 1)))?;
-            if p > 16 {
-                return Err(bad(format!("pixel {} is {p}, outside 0..16", i + 1)));
-            }
-            img[i] = p as f32 / 16.0;
-        }
-        let label: usize = vals[DIGIT_PIXELS].parse().map_err(|_| {
-            bad(format!(
-                "label `{}` is not a digit 0..9",
-                vals[DIGIT_PIXELS]
-            ))
-        })?;
-        if label >= DIGIT_CLASSES {
-            return Err(bad(format!("label {label} is not a digit 0..9")));
-        }
-        out.push((img, label));
-    }
-    Ok(out)
-}
+impl crate::models::Stepper for Transformer {
+    type State = State;
 
-/// Seeded calibration choice: `n` items out of `len`, in a fixed order.
-pub fn calibration_indices(len: usize, n: usize, seed: u64) -> Vec<usize> {
-    let mut rng = rand::rngs::Xoshiro256PlusPlus::seed_from_u64(seed ^ 0xca11_b4a7e);
-    (0..n).map(|_| rng.random_range(0..len)).collect()
-}
-
-/// Execute one scenario run of a transformer: the language model token by token on the
-/// scenario's token stream, or the classifier on the first `tokens` images of a digits file
-/// (for the classifier, one scenario token is one image).
-pub fn execute(
-    sc: &crate::scenario::LoadedScenario,
-    spec: &crate::scenario::RunSpec,
-    cfg: Config,
-    base: &Path,
-) -> Result<crate::run::RunOutput> {
-    use crate::run::{AccuracyMeter, RunOutput, token_stream};
-    use crate::scenario::Input;
-    if spec.variant.is_some() {
-        return Err(Error::input(format!(
-            "run of `{}`: `variant` applies to SpikeGpt models only",
-            spec.model
-        )));
+    fn new_state(&self, window: usize) -> State {
+        Transformer::new_state(self, window)
     }
-    let n = sc.scenario.tokens;
-    let seed = sc.scenario.seed;
-    let name = cfg.name.clone();
-    let variant = cfg.attention.name().to_string();
-    let arith = crate::run::run_arith(spec)?;
-    let needs_calibration = matches!(cfg.attention, AttentionKind::EcoFormer { .. });
-    let cal_n = cfg.calibration;
-    // A narrow arithmetic is compared with an exact shadow run of the same model (not counted).
-    let mut fidelity = (!arith.is_exact()).then(crate::run::FidelityMeter::default);
-    let (ledger, accuracy) = match cfg.task {
-        Task::CausalLm => {
-            let (tokens, targets_known) = token_stream(sc, &name, cfg.vocab_size, n)?;
-            let calib = needs_calibration.then(|| match &sc.scenario.input {
-                Input::Text(rel) => {
-                    let text = crate::error::read_text(&sc.resolve(rel))?;
-                    let all = crate::data::encode_text(&text);
-                    let start =
-                        calibration_indices(all.len().saturating_sub(cal_n).max(1), 1, seed)[0];
-                    Ok(Calibration::Tokens(
-                        all[start..(start + cal_n).min(all.len())].to_vec(),
-                    ))
-                }
-                _ => Ok(Calibration::Tokens(crate::data::synthetic_tokens(
-                    cal_n,
-                    cfg.vocab_size,
-                    seed ^ 0xca11,
-                ))),
-            });
-            let calib = calib.transpose()?;
-            let model = Transformer::from_config(cfg, base, calib.as_ref())?;
-            let window = model.cfg.context.unwrap_or(n).min(n);
-            let mut ledger = model.new_ledger(&arith, window);
-            let mut st = model.new_state(window);
-            let mut acc = AccuracyMeter::default();
-            let mut shadow = fidelity.is_some().then(|| {
-                (
-                    model.new_state(window),
-                    model.new_ledger(&Arith::Exact, window),
-                )
-            });
-            for t in 0..n {
-                if t > 0 && t % window == 0 {
-                    // A new context window: attention starts afresh, as in training.
-                    model.reset_state(&mut st);
-                    if let Some((sst, _)) = shadow.as_mut() {
-                        model.reset_state(sst);
-                    }
-                }
-                model.step(tokens[t], &mut st, &arith, &mut ledger);
-                if let (Some((sst, sl)), Some(meter)) = (shadow.as_mut(), fidelity.as_mut()) {
-                    model.step(tokens[t], sst, &Arith::Exact, sl);
-                    meter.observe(&sst.logits, &st.logits);
-                }
-                if let Some(bad) = st.logits.iter().position(|v| !v.is_finite()) {
-                    return Err(Error::input(format!(
-                        "model `{name}`: logit {bad} became {} at token {t}",
-                        st.logits[bad]
-                    )));
-                }
-                if targets_known {
-                    acc.observe(&st.logits, tokens[t + 1]);
-                }
-            }
-            (ledger, targets_known.then(|| acc.finish()))
+
+    fn new_ledger(&self, arith: &Arith, window: usize) -> Ledger {
+        let context = if self.cfg.is_lm() {
+            window
+        } else {
+            self.cfg.patch_tokens()
+        };
+        Transformer::new_ledger(self, arith, context)
+    }
+
+    fn reset(&self, st: &mut State) {
+        if self.cfg.is_lm() {
+            self.reset_state(st);
         }
-        Task::DigitsClassifier { .. } => {
-            let Input::Digits(rel) = &sc.scenario.input else {
-                return Err(Error::input(format!(
-                    "model `{name}` is a digits classifier and needs `input: Digits(\"...csv\")`"
-                )));
-            };
-            let path = sc.resolve(rel);
-            let images = read_digits(&path)?;
-            if images.len() < n {
-                return Err(Error::input(format!(
-                    "{}: has {} images, the scenario asks for {n}",
-                    path.display(),
-                    images.len()
-                )));
+    }
+
+    fn step(&self, frame: crate::models::Frame, st: &mut State, arith: &Arith, l: &mut Ledger) {
+        match frame {
+            crate::models::Frame::Token(t) => Transformer::step(self, t, st, arith, l),
+            crate::models::Frame::Values(v) => {
+                let img: &[f32; DIGIT_PIXELS] =
+                    v.try_into().expect("the runner feeds 64-pixel images");
+                st.logits = self.classify(img, arith, l);
             }
-            let calib = needs_calibration.then(|| {
-                Calibration::Images(
-                    calibration_indices(images.len(), cal_n, seed)
-                        .into_iter()
-                        .map(|i| images[i].0)
-                        .collect(),
-                )
-            });
-            let model = Transformer::from_config(cfg, base, calib.as_ref())?;
-            let mut ledger = model.new_ledger(&arith, model.cfg.patch_tokens());
-            let mut acc = AccuracyMeter::default();
-            let mut shadow_ledger = model.new_ledger(&Arith::Exact, model.cfg.patch_tokens());
-            for (img, label) in &images[..n] {
-                let logits = model.classify(img, &arith, &mut ledger);
-                acc.observe(&logits, *label);
-                if let Some(meter) = fidelity.as_mut() {
-                    let exact = model.classify(img, &Arith::Exact, &mut shadow_ledger);
-                    meter.observe(&exact, &logits);
-                }
-            }
-            let a = acc.finish();
-            let correct = (a.top1 * a.predictions as f64).round() as usize;
-            let ci = crate::run_sequential::wilson95(correct, a.predictions);
-            (
-                ledger,
-                Some(crate::run::Accuracy {
-                    task: "classification".into(),
-                    bits_per_token: None,
-                    top1_ci95: Some(ci),
-                    ..a
-                }),
-            )
         }
-    };
-    Ok(RunOutput {
-        label: crate::run::run_label(spec, &name, &variant, &arith),
-        model: name,
-        variant,
-        arithmetic: arith.label(),
-        tokens: n,
-        ledger,
-        accuracy,
-        fidelity: fidelity.map(|m| m.finish()),
-        lif_layers: vec![],
-        static_metrics: None,
-    })
+    }
+
+    fn outputs<'s>(&self, st: &'s State) -> &'s [f32] {
+        &st.logits
+    }
+
+    fn context(&self) -> Option<usize> {
+        if self.cfg.is_lm() {
+            self.cfg.context
+        } else {
+            None
+        }
+    }
 }
 
 #[cfg(test)]
@@ -1202,7 +1059,7 @@ mod tests {
     #[test]
     fn learned_hash_is_saved_and_loaded_with_the_weights() {
         let cfg = lm(eco());
-        let calib = Calibration::Tokens(crate::data::synthetic_tokens(64, 20, 1));
+        let calib = Calibration::Tokens(crate::input::text::synthetic_tokens(64, 20, 1));
         let m = Transformer::new(cfg.clone(), seeded_weights(&cfg, 3), Some(&calib)).unwrap();
         assert!(m.hash_learned_at_load);
         assert_eq!(
@@ -1225,7 +1082,7 @@ mod tests {
     fn reset_state_makes_the_next_window_independent_of_the_last() {
         for kind in [AttentionKind::Softmax, eco()] {
             let cfg = lm(kind);
-            let calib = Calibration::Tokens(crate::data::synthetic_tokens(64, 20, 1));
+            let calib = Calibration::Tokens(crate::input::text::synthetic_tokens(64, 20, 1));
             let m = Transformer::new(cfg.clone(), seeded_weights(&cfg, 3), Some(&calib)).unwrap();
             let arith = Arith::Exact;
             let mut l = m.new_ledger(&arith, 8);
@@ -1261,7 +1118,7 @@ mod tests {
             (eco(), false),
         ] {
             let cfg = lm(kind);
-            let calib = Calibration::Tokens(crate::data::synthetic_tokens(64, 20, 1));
+            let calib = Calibration::Tokens(crate::input::text::synthetic_tokens(64, 20, 1));
             let m = Transformer::new(cfg.clone(), seeded_weights(&cfg, 3), Some(&calib)).unwrap();
             let arith = Arith::Exact;
             let mut st = m.new_state(40);

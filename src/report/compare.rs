@@ -5,8 +5,8 @@
 use serde::Serialize;
 
 use super::table::{Table, num};
+use crate::exec::RunOutput;
 use crate::hardware::{Hardware, price};
-use crate::run::RunOutput;
 use crate::scenario::LoadedScenario;
 
 #[derive(Clone, Debug, Serialize)]

@@ -10,9 +10,9 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::exec::{Accuracy, Fidelity, RunOutput, firing_rates};
 use crate::hardware::{Hardware, PricedLedger, Unpriced, price};
 use crate::ledger::{Ledger, Op};
-use crate::run::{Accuracy, Fidelity, RunOutput, firing_rates};
 use crate::scenario::LoadedScenario;
 
 /// The counting convention of the numbers in a report.

@@ -11,9 +11,9 @@ use std::path::Path;
 use super::{ReproRow, ReproTable};
 use crate::convention::{self, Convention};
 use crate::error::Result;
+use crate::exec::RunOutput;
 use crate::hardware::{Hardware, price};
 use crate::ledger::{FP32, Ledger};
-use crate::run::RunOutput;
 use crate::scenario::LoadedScenario;
 
 /// A published (or derived) row of the table: #Mul and #Add in billions, energy in billions of pJ.
@@ -137,7 +137,7 @@ pub fn measure(
 /// Run the scenario (models in parallel, results in the scenario's order) and build the table.
 pub fn ecoformer_pvtv2_table(scenario: &Path) -> Result<ReproTable> {
     let sc = LoadedScenario::load(scenario)?;
-    let outputs = crate::run::execute(&sc)?;
+    let outputs = crate::exec::execute(&sc, &crate::exec::Limits::default())?;
     table_from_runs(&outputs)
 }
 

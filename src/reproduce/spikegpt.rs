@@ -45,7 +45,7 @@ fn spikegpt_config(s: &Setting) -> spikegpt::Config {
         name: format!("spikegpt-1x{}", s.d),
         n_layer: 1,
         n_embd: s.d,
-        vocab_size: crate::data::CHAR_VOCAB,
+        vocab_size: crate::input::text::CHAR_VOCAB,
         ffn_mult: 4,
         variant: Variant::SpikeDriven,
         binary_embedding: true,
@@ -104,7 +104,7 @@ fn view_lines(ledger: &Ledger, cost: &Hardware) -> Vec<(String, u64, u64, f64)> 
 /// Run both models and build the table. `text` is the corpus the tokens are read from.
 pub fn spikegpt_table(text_path: &Path, s: &Setting) -> Result<ReproTable> {
     let text = crate::error::read_text(text_path)?;
-    let tokens: Vec<usize> = crate::data::encode_text(&text)
+    let tokens: Vec<usize> = crate::input::text::encode_text(&text)
         .into_iter()
         .take(s.tokens)
         .collect();
@@ -129,7 +129,7 @@ pub fn spikegpt_table(text_path: &Path, s: &Setting) -> Result<ReproTable> {
         n_layer: 1,
         n_embd: s.d,
         n_head: 8,
-        vocab_size: crate::data::CHAR_VOCAB,
+        vocab_size: crate::input::text::CHAR_VOCAB,
         mlp_mult: 4,
         activation: Default::default(),
         attention: crate::engine::attention::AttentionKind::Softmax,

@@ -28,6 +28,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result, write_atomic};
+use crate::exec::{self, RunOutput};
 use crate::hardware::compiled::{
     CompiledSet, KINDS, PointEnergy, leaf_energies, leaf_index, theta,
 };
@@ -36,7 +37,6 @@ use crate::hardware::uncertainty::{is_uncertain, quantile, sample};
 use crate::hardware::{CostModel, Energy, Hardware};
 use crate::ledger::Op;
 use crate::models::ModelDesc;
-use crate::run::{self, RunOutput};
 use crate::scenario::LoadedScenario;
 
 pub use breakeven::{Breakeven, Crossing, breakeven};
@@ -687,6 +687,8 @@ pub struct Options {
     pub resume: bool,
     /// Show progress bars (only drawn when stderr is a terminal).
     pub progress: bool,
+    /// Limits every simulation is checked against.
+    pub limits: exec::Limits,
 }
 
 pub const POINTS_FILE: &str = "points.jsonl";
@@ -858,7 +860,13 @@ impl<'a> Pricer<'a> {
 }
 
 /// Simulate every run at one model point (the model axes' value indices `midx`).
-fn simulate(plan: &Plan, model_axes: &[usize], midx: &[usize], run: usize) -> Result<RunOutput> {
+fn simulate(
+    plan: &Plan,
+    model_axes: &[usize],
+    midx: &[usize],
+    run: usize,
+    limits: &exec::Limits,
+) -> Result<RunOutput> {
     let (desc, base) = &plan.descs[run];
     let mut d = desc.clone();
     for (&ax, &vi) in model_axes.iter().zip(midx) {
@@ -885,7 +893,7 @@ fn simulate(plan: &Plan, model_axes: &[usize], midx: &[usize], run: usize) -> Re
             spec.arith = Some(arith);
         }
     }
-    run::execute_desc(&plan.sc, &spec, d, base)
+    exec::execute_desc(&plan.sc, &spec, d, base, limits)
 }
 
 /// Read the complete lines of a points file (a half-written last line is ignored).
@@ -1052,7 +1060,7 @@ pub fn run_sweep(plan: &Plan, opts: &Options) -> Result<SweepResult> {
         let outs: Vec<RunOutput> = jobs
             .par_iter()
             .map(|&(g, r)| {
-                let o = simulate(plan, &model_axes, &batch[g], r);
+                let o = simulate(plan, &model_axes, &batch[g], r, &opts.limits);
                 sim_bar.inc(1);
                 o
             })

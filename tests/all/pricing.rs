@@ -1,6 +1,6 @@
+use picojoule::exec;
 use picojoule::hardware::{Hardware, price};
 use picojoule::ledger::{FP32, Ledger, Op};
-use picojoule::run;
 use picojoule::scenario::LoadedScenario;
 
 use super::util::repo_path;
@@ -9,7 +9,7 @@ use super::util::repo_path;
 fn report_energy_is_exactly_the_sum_of_count_times_price() {
     let sc = LoadedScenario::load(&repo_path("scenarios/quickstart.ron")).unwrap();
     let hw = Hardware::load("horowitz45").unwrap();
-    let outputs = run::execute(&sc).unwrap();
+    let outputs = exec::execute(&sc, &Default::default()).unwrap();
     for out in &outputs {
         let priced = price(&out.ledger, &hw.model);
         let mut total = 0.0;
@@ -34,7 +34,7 @@ fn report_energy_is_exactly_the_sum_of_count_times_price() {
 #[test]
 fn a_ledger_prices_the_same_after_a_json_round_trip() {
     let sc = LoadedScenario::load(&repo_path("scenarios/quickstart.ron")).unwrap();
-    let outputs = run::execute(&sc).unwrap();
+    let outputs = exec::execute(&sc, &Default::default()).unwrap();
     let hw = Hardware::load("jouppi7").unwrap();
     let json = serde_json::to_string(&outputs[1].ledger).unwrap();
     let back: Ledger = serde_json::from_str(&json).unwrap();

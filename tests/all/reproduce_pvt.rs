@@ -23,7 +23,7 @@ fn pvtv2_b0_ecoformer_paper_counts_match_the_published_table() {
         ),
     );
     let sc = picojoule::scenario::LoadedScenario::load(&sc).unwrap();
-    let runs = picojoule::run::execute(&sc).unwrap();
+    let runs = picojoule::exec::execute(&sc, &Default::default()).unwrap();
     let (msa, eco) = (
         apply(Convention::EcoformerPaper, &runs[0].ledger),
         apply(Convention::EcoformerPaper, &runs[1].ledger),

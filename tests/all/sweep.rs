@@ -3,9 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
+use picojoule::exec;
 use picojoule::hardware::paths::set_pj;
 use picojoule::hardware::{Hardware, PRESETS, price};
-use picojoule::run;
 use picojoule::scenario::LoadedScenario;
 use picojoule::sweep::{self, Options, Overrides, Plan};
 
@@ -86,7 +86,7 @@ fn repricing_a_cost_axis_equals_re_simulating_with_the_changed_cost_model() {
             set_pj(&mut cm, &axis.path, v.as_f64().unwrap()).unwrap();
         }
         // A fresh simulation, priced by the ordinary pricing function.
-        let outs = run::execute(&sc).unwrap();
+        let outs = exec::execute(&sc, &Default::default()).unwrap();
         for (row, out) in rows.iter().zip(&outs) {
             let priced = price(&out.ledger, &cm);
             assert_eq!(row.energy_pj, priced.energy_pj, "point {p} run {}", row.run);

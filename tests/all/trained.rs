@@ -157,7 +157,8 @@ fn trained_spiking_model_matches_its_trainer_logits_and_spike_counts() {
 /// characters token by token from zero state (one context window), the classifier its check
 /// images. Returns the worst relative error over tokens or images.
 fn transformer_cross_check(name: &str) -> f32 {
-    use picojoule::models::transformer::{Transformer, read_digits};
+    use picojoule::input::digits;
+    use picojoule::models::transformer::Transformer;
     let path = repo_path(&format!("models/{name}.ron"));
     let ModelDesc::Transformer(cfg) = ModelDesc::load(&path).unwrap() else {
         panic!("{name} is not a transformer")
@@ -190,11 +191,11 @@ fn transformer_cross_check(name: &str) -> f32 {
             })
             .collect()
     } else {
-        let images = read_digits(&repo_path("data/digits/digits-test.csv")).unwrap();
+        let images = digits::read(&repo_path("data/digits/digits-test.csv")).unwrap();
         let mut ledger = model.new_ledger(&arith, model.cfg.patch_tokens());
         images[..want.len()]
             .iter()
-            .map(|(img, _)| model.classify(img, &arith, &mut ledger))
+            .map(|d| model.classify(&d.pixels, &arith, &mut ledger))
             .collect()
     };
     assert_eq!(got.len(), want.len());
@@ -245,7 +246,8 @@ fn trained_reference_model_matches_its_trainer_logits_and_spike_counts() {
 #[test]
 fn a_trained_ecoformer_can_relearn_its_hash_at_another_size_but_not_silently() {
     use picojoule::engine::attention::AttentionKind;
-    use picojoule::models::transformer::{Calibration, Transformer, read_digits};
+    use picojoule::input::digits;
+    use picojoule::models::transformer::{Calibration, Transformer};
     let path = repo_path("models/digits-vit-trained-ecoformer.ron");
     let ModelDesc::Transformer(mut cfg) = ModelDesc::load(&path).unwrap() else {
         panic!("not a transformer")
@@ -254,8 +256,8 @@ fn a_trained_ecoformer_can_relearn_its_hash_at_another_size_but_not_silently() {
         panic!("not EcoFormer")
     };
     *bits = 8;
-    let images = read_digits(&repo_path("data/digits/digits-train.csv")).unwrap();
-    let calib = Calibration::Images(images[..32].iter().map(|(i, _)| *i).collect());
+    let images = digits::read(&repo_path("data/digits/digits-train.csv")).unwrap();
+    let calib = Calibration::Images(images[..32].iter().map(|d| d.pixels).collect());
     let base = path.parent().unwrap();
     let err = Transformer::from_config(cfg.clone(), base, Some(&calib))
         .err()
