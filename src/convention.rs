@@ -108,6 +108,9 @@ impl FromStr for Convention {
     }
 }
 
+/// The counting convention of the numbers in a report.
+pub const CONVENTION_FULL: &str = "full: every executed action counted where it happens; MAC = mul + add and AC = add unless the cost model prices them directly";
+
 /// Where a rule's line goes.
 #[derive(Clone, Copy, Debug)]
 enum Label {

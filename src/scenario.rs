@@ -1,6 +1,7 @@
 //! The scenario schema: which models to run, on what input, for how many tokens, on which
 //! hardware cost model, with which seed.
 
+use std::fmt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -63,7 +64,7 @@ pub struct Scenario {
     pub compare: Vec<String>,
     /// Parameters to sweep (`picojoule sweep`); ignored by `picojoule run`.
     #[serde(default)]
-    pub sweep: Option<crate::sweep::SweepSpec>,
+    pub sweep: Option<SweepSpec>,
 }
 
 /// A scenario with the folder its relative paths start from.
@@ -186,4 +187,81 @@ impl LoadedScenario {
             self.resolve(h).display().to_string()
         }
     }
+}
+
+// The sweep part of a scenario: data only; `sweep` gives it meaning.
+
+/// One value of an axis: a number, or a name (formats, variants).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum AxisValue {
+    Num(f64),
+    Text(String),
+}
+
+impl AxisValue {
+    pub fn as_f64(&self) -> Option<f64> {
+        match self {
+            AxisValue::Num(v) => Some(*v),
+            AxisValue::Text(t) => t.parse().ok(),
+        }
+    }
+    pub fn parse(s: &str) -> AxisValue {
+        match s.trim().parse::<f64>() {
+            Ok(v) if v.is_finite() => AxisValue::Num(v),
+            _ => AxisValue::Text(s.trim().to_string()),
+        }
+    }
+}
+
+impl fmt::Display for AxisValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AxisValue::Num(v) => write!(f, "{v}"),
+            AxisValue::Text(t) => f.write_str(t),
+        }
+    }
+}
+
+/// One axis as written in a scenario: a path and exactly one of `values`, `range`, `log_range`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AxisSpec {
+    pub path: String,
+    #[serde(default)]
+    pub values: Option<Vec<AxisValue>>,
+    /// (lo, hi, steps): `steps` evenly spaced values from lo to hi inclusive.
+    #[serde(default)]
+    pub range: Option<(f64, f64, usize)>,
+    /// (lo, hi, steps): `steps` values evenly spaced in log scale.
+    #[serde(default)]
+    pub log_range: Option<(f64, f64, usize)>,
+}
+
+/// Where two runs' energies cross along one axis.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BreakevenSpec {
+    /// Run label (or 1-based run number).
+    pub a: String,
+    pub b: String,
+    /// The axis path; the first axis when absent.
+    #[serde(default)]
+    pub axis: Option<String>,
+}
+
+/// The optional `sweep` field of a scenario.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct SweepSpec {
+    #[serde(default)]
+    pub axes: Vec<AxisSpec>,
+    /// Walk the axes together (all the same length) instead of their Cartesian product.
+    #[serde(default)]
+    pub zip: bool,
+    #[serde(default)]
+    pub breakeven: Option<BreakevenSpec>,
+    /// Monte Carlo samples of the uncertain cost-model entries per point (0: none).
+    #[serde(default)]
+    pub samples: usize,
 }

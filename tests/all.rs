@@ -31,4 +31,6 @@ mod all {
     mod reproduce_pvt;
     // Every shipped scenario and command, hashed against tests/golden/manifest.txt.
     mod golden;
+    // The library's layers: dependencies point one way, no circles.
+    mod layers;
 }

@@ -109,7 +109,7 @@ pub fn sweep(path: &Path, a: SweepArgs, format: Format) -> Result<String> {
         },
     )?;
     if let Some(dir) = &a.out {
-        sweep::write_outputs(&res, dir)?;
+        sweep_table::write_outputs(&res, dir)?;
     }
     Ok(render(&res, format))
 }
@@ -144,7 +144,7 @@ pub fn merge(dirs: &[PathBuf], out: Option<&Path>, format: Format) -> Result<Str
             .map(|p| serde_json::to_string(p).expect("rows serialise") + "\n")
             .collect();
         write_atomic(&dir.join(sweep::POINTS_FILE), text.as_bytes())?;
-        sweep::write_outputs(&res, dir)?;
+        sweep_table::write_outputs(&res, dir)?;
     }
     Ok(render(&res, format))
 }

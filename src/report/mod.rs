@@ -15,8 +15,7 @@ use crate::hardware::{Hardware, PricedLedger, Unpriced, price};
 use crate::ledger::{Ledger, Op};
 use crate::scenario::LoadedScenario;
 
-/// The counting convention of the numbers in a report.
-pub const CONVENTION_FULL: &str = "full: every executed action counted where it happens; MAC = mul + add and AC = add unless the cost model prices them directly";
+pub use crate::convention::CONVENTION_FULL;
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Report {

@@ -2,6 +2,9 @@
 //! functions of a `SweepResult`, so merged shards render byte for byte as a single run.
 
 use super::table::{Table, count, num};
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result, write_atomic};
 use crate::hardware::compiled::KINDS;
 use crate::sweep::{SweepResult, SweepRow};
 
@@ -233,4 +236,25 @@ pub fn render_csv(res: &SweepResult) -> String {
 
 pub fn render_json(res: &SweepResult) -> String {
     serde_json::to_string_pretty(res).expect("sweep results serialise") + "\n"
+}
+
+/// Write the sweep's tables and plots into `dir` (atomically, file by file).
+pub fn write_outputs(res: &SweepResult, dir: &Path) -> Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(dir).map_err(|source| Error::Write {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let mut written = Vec::new();
+    for (name, text) in [
+        ("sweep.csv", render_csv(res)),
+        ("sweep.md", render_markdown(res)),
+        ("sweep.json", render_json(res)),
+        ("sweep.txt", render_text(res)),
+    ] {
+        let p = dir.join(name);
+        write_atomic(&p, text.as_bytes())?;
+        written.push(p);
+    }
+    written.extend(super::plot::sweep_plots(res, dir)?);
+    Ok(written)
 }

@@ -19,7 +19,6 @@ pub mod breakeven;
 pub mod overrides;
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
@@ -39,82 +38,8 @@ use crate::ledger::Op;
 use crate::models::ModelDesc;
 use crate::scenario::LoadedScenario;
 
+pub use crate::scenario::{AxisSpec, AxisValue, BreakevenSpec, SweepSpec};
 pub use breakeven::{Breakeven, Crossing, breakeven};
-
-/// One value of an axis: a number, or a name (formats, variants).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum AxisValue {
-    Num(f64),
-    Text(String),
-}
-
-impl AxisValue {
-    pub fn as_f64(&self) -> Option<f64> {
-        match self {
-            AxisValue::Num(v) => Some(*v),
-            AxisValue::Text(t) => t.parse().ok(),
-        }
-    }
-    fn parse(s: &str) -> AxisValue {
-        match s.trim().parse::<f64>() {
-            Ok(v) if v.is_finite() => AxisValue::Num(v),
-            _ => AxisValue::Text(s.trim().to_string()),
-        }
-    }
-}
-
-impl fmt::Display for AxisValue {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            AxisValue::Num(v) => write!(f, "{v}"),
-            AxisValue::Text(t) => f.write_str(t),
-        }
-    }
-}
-
-/// One axis as written in a scenario: a path and exactly one of `values`, `range`, `log_range`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AxisSpec {
-    pub path: String,
-    #[serde(default)]
-    pub values: Option<Vec<AxisValue>>,
-    /// (lo, hi, steps): `steps` evenly spaced values from lo to hi inclusive.
-    #[serde(default)]
-    pub range: Option<(f64, f64, usize)>,
-    /// (lo, hi, steps): `steps` values evenly spaced in log scale.
-    #[serde(default)]
-    pub log_range: Option<(f64, f64, usize)>,
-}
-
-/// Where two runs' energies cross along one axis.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct BreakevenSpec {
-    /// Run label (or 1-based run number).
-    pub a: String,
-    pub b: String,
-    /// The axis path; the first axis when absent.
-    #[serde(default)]
-    pub axis: Option<String>,
-}
-
-/// The optional `sweep` field of a scenario.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub struct SweepSpec {
-    #[serde(default)]
-    pub axes: Vec<AxisSpec>,
-    /// Walk the axes together (all the same length) instead of their Cartesian product.
-    #[serde(default)]
-    pub zip: bool,
-    #[serde(default)]
-    pub breakeven: Option<BreakevenSpec>,
-    /// Monte Carlo samples of the uncertain cost-model entries per point (0: none).
-    #[serde(default)]
-    pub samples: usize,
-}
 
 /// What an axis changes.
 #[derive(Clone, Debug, PartialEq)]
@@ -507,7 +432,7 @@ impl Plan {
             tokens: s.tokens,
             hardware: self.hw.model.name.clone(),
             hardware_sha256: self.hw.sha256.clone(),
-            convention: crate::report::CONVENTION_FULL.to_string(),
+            convention: crate::convention::CONVENTION_FULL.to_string(),
             axes: self
                 .axes
                 .iter()
@@ -1172,26 +1097,4 @@ pub fn kind_energy(row: &SweepRow, kind: &str) -> f64 {
         .position(|k| *k == kind)
         .map(|i| row.by_kind[i])
         .unwrap_or(0.0)
-}
-
-/// Write the sweep's tables and plots into `dir` (atomically, file by file).
-pub fn write_outputs(res: &SweepResult, dir: &Path) -> Result<Vec<PathBuf>> {
-    use crate::report::sweep_table;
-    std::fs::create_dir_all(dir).map_err(|source| Error::Write {
-        path: dir.to_path_buf(),
-        source,
-    })?;
-    let mut written = Vec::new();
-    for (name, text) in [
-        ("sweep.csv", sweep_table::render_csv(res)),
-        ("sweep.md", sweep_table::render_markdown(res)),
-        ("sweep.json", sweep_table::render_json(res)),
-        ("sweep.txt", sweep_table::render_text(res)),
-    ] {
-        let p = dir.join(name);
-        write_atomic(&p, text.as_bytes())?;
-        written.push(p);
-    }
-    written.extend(crate::report::plot::sweep_plots(res, dir)?);
-    Ok(written)
 }
