@@ -217,7 +217,7 @@ fn cmd_run(
     let outputs = with_threads(threads, || exec::execute(&sc, limits))??;
     let rep = report::build(&sc, &hw, &outputs);
     if let Some(dir) = out {
-        let ledger_json = exec::saved::to_json(&outputs);
+        let ledger_json = exec::saved::to_json(&sc, &outputs);
         write_atomic(
             &dir.join("report.json"),
             table::render_json(&rep).as_bytes(),

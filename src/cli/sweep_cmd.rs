@@ -3,13 +3,10 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
-
 use super::Format;
 use crate::error::{Error, Result, write_atomic};
 use crate::exec::RunOutput;
 use crate::hardware::{Hardware, price as price_ledger};
-use crate::ledger::{Ledger, Op};
 use crate::report::{self, plot, sweep_table, table};
 use crate::scenario::LoadedScenario;
 use crate::sweep::{self, BreakevenSpec, MetaFile, Options, Overrides, Plan, SweepResult};
@@ -149,77 +146,13 @@ pub fn merge(dirs: &[PathBuf], out: Option<&Path>, format: Format) -> Result<Str
     Ok(render(&res, format))
 }
 
-#[derive(Deserialize)]
-struct LedgerFile {
-    runs: Vec<SavedRun>,
-}
-
-#[derive(Deserialize)]
-struct SavedRun {
-    label: String,
-    model: String,
-    variant: String,
-    tokens: usize,
-    #[serde(default)]
-    arithmetic: Option<String>,
-    ledger: Ledger,
-}
-
-/// Price the ledgers of a `ledger.json` with another cost model: the report `run` gives, without
-/// accuracy (not saved) and with LIF layers found as the layers that count neuron updates.
+/// Price the runs a `ledger.json` saved with another cost model: the report `run` gives on that
+/// cost model, accuracy and fidelity included, without re-running.
 pub fn price(path: &Path, hardware: &str, format: Format) -> Result<String> {
     let text = crate::error::read_text(path)?;
-    let file: LedgerFile = serde_json::from_str(&text).map_err(|e| {
-        Error::input(format!(
-            "{}:{}:{}: not a ledger file: {e}",
-            path.display(),
-            e.line(),
-            e.column()
-        ))
-    })?;
+    let (sc, outputs) = crate::exec::saved::from_json(path, &text)?;
     let hw = Hardware::load(hardware)?;
-    let outputs: Vec<RunOutput> = file
-        .runs
-        .into_iter()
-        .map(|r| {
-            let lif_layers = r
-                .ledger
-                .layers()
-                .filter(|(_, c)| c.op_total(Op::NeuronUpdate) > 0)
-                .map(|(n, _)| n.to_string())
-                .collect();
-            RunOutput {
-                label: r.label,
-                model: r.model,
-                variant: r.variant,
-                arithmetic: r.arithmetic.unwrap_or_else(|| "fp32".into()),
-                tokens: r.tokens,
-                ledger: r.ledger,
-                accuracy: None,
-                fidelity: None,
-                lif_layers,
-                static_metrics: None,
-            }
-        })
-        .collect();
-    let rep = report::Report {
-        picojoule_version: env!("CARGO_PKG_VERSION").to_string(),
-        scenario: report::ScenarioInfo {
-            name: format!("ledger {}", path.display()),
-            path: path.display().to_string(),
-            sha256: crate::hardware::sha256_hex(text.as_bytes()),
-            seed: 0,
-            input: "saved ledger".into(),
-        },
-        hardware: report::HardwareInfo {
-            name: hw.model.name.clone(),
-            origin: hw.origin.clone(),
-            sha256: hw.sha256.clone(),
-            description: hw.model.description.clone(),
-        },
-        convention: report::CONVENTION_FULL.to_string(),
-        runs: outputs.iter().map(|o| report::run_report(o, &hw)).collect(),
-    };
+    let rep = report::build(&sc, &hw, &outputs);
     Ok(match format {
         Format::Table => table::render_text(&rep),
         Format::Csv => table::render_csv(&rep),

@@ -465,7 +465,7 @@ enum Layer {
 }
 
 /// NeuroBench's static metrics of a model.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[allow(non_snake_case)]
 pub struct StaticMetrics {
     /// Every weight and bias.

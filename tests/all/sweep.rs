@@ -590,3 +590,47 @@ fn numerics_axes_resimulate_with_each_arithmetic() {
     );
     assert_ne!(energies[2], energies[1]);
 }
+
+/// `price` on the cost model a run used gives that run's report byte for byte: arithmetic,
+/// accuracy, fidelity and baselines travel in `ledger.json`.
+#[test]
+fn price_reproduces_the_run_report_of_narrow_arithmetic_runs() {
+    let dir = temp_dir("price-roundtrip");
+    let out = dir.join("out");
+    let o = picojoule(&[
+        "run",
+        "scenarios/energy-accuracy.ron",
+        "--tokens",
+        "6",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let o = picojoule(&[
+        "price",
+        out.join("ledger.json").to_str().unwrap(),
+        "--hardware",
+        "horowitz45",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let run = String::from_utf8(read(&out.join("report.json"))).unwrap();
+    assert!(run.contains("\"arithmetic\": \"bf16 (acc fp32)\""));
+    assert!(stdout(&o) == run, "price differs from the run's report");
+}
+
+/// A ledger file without the schema version is refused, naming the file.
+#[test]
+fn ledger_files_without_a_schema_version_are_refused() {
+    let dir = temp_dir("price-old");
+    let f = dir.join("ledger.json");
+    std::fs::write(&f, r#"{"runs": []}"#).unwrap();
+    let o = picojoule(&["price", f.to_str().unwrap(), "--hardware", "horowitz45"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("ledger.json") && stderr(&o).contains("schema_version"),
+        "{}",
+        stderr(&o)
+    );
+}
