@@ -9,6 +9,53 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 pub use commands::dispatch;
 
+/// The flags that give a sweep axis.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum AxisFlag {
+    Set,
+    Range,
+    LogRange,
+}
+
+impl AxisFlag {
+    pub fn flag(self) -> &'static str {
+        match self {
+            AxisFlag::Set => "--set",
+            AxisFlag::Range => "--range",
+            AxisFlag::LogRange => "--log-range",
+        }
+    }
+}
+
+/// Parse a command line. Sweep axes keep the order they were given in, across their three
+/// flags (the grid's first axis varies slowest).
+pub fn parse<I, T>(args: I) -> Result<Cli, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    use clap::{CommandFactory, FromArgMatches};
+    let matches = Cli::command().try_get_matches_from(args)?;
+    let mut cli = Cli::from_arg_matches(&matches)?;
+    if let (Command::Sweep { axis_order, .. }, Some(sub)) =
+        (&mut cli.command, matches.subcommand_matches("sweep"))
+    {
+        let mut given = Vec::new();
+        for (id, flag) in [
+            ("set", AxisFlag::Set),
+            ("range", AxisFlag::Range),
+            ("log_range", AxisFlag::LogRange),
+        ] {
+            for (k, at) in sub.indices_of(id).into_iter().flatten().enumerate() {
+                given.push((at, flag, k));
+            }
+        }
+        given.sort();
+        *axis_order = given.into_iter().map(|(_, f, k)| (f, k)).collect();
+    }
+    Ok(cli)
+}
+
 #[derive(Parser, Debug)]
 #[command(
     name = "picojoule",
@@ -102,6 +149,9 @@ picojoule sweep S.ron --out part1 --shard 1/4   # then: picojoule merge part1 pa
         /// An axis of STEPS log-spaced values: PATH=LO:HI:STEPS (repeatable).
         #[arg(long = "log-range", value_name = "PATH=LO:HI:STEPS")]
         log_range: Vec<String>,
+        /// The axes in command-line order: (flag, index into its list); filled by [`parse`].
+        #[arg(skip)]
+        axis_order: Vec<(AxisFlag, usize)>,
         /// Write sweep.csv, sweep.md, sweep.json, sweep.txt, plots and the points file here.
         #[arg(long)]
         out: Option<PathBuf>,

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::Format;
+use super::{AxisFlag, Format};
 use crate::error::{Error, Result, write_atomic};
 use crate::exec::RunOutput;
 use crate::hardware::{Hardware, price as price_ledger};
@@ -15,6 +15,7 @@ pub struct SweepArgs {
     pub set: Vec<String>,
     pub range: Vec<String>,
     pub log_range: Vec<String>,
+    pub axis_order: Vec<(AxisFlag, usize)>,
     pub out: Option<PathBuf>,
     pub samples: Option<usize>,
     pub shard: Option<String>,
@@ -22,18 +23,6 @@ pub struct SweepArgs {
     pub breakeven: Option<String>,
     pub breakeven_axis: Option<String>,
     pub max_memory: Option<u64>,
-}
-
-/// Where `flag value` (or `flag=value`) stands on this process's command line; the grid order of
-/// command-line axes follows it. Not found (a library caller): after the others, in flag order.
-fn command_line_position(flag: &str, value: &str) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    let joined = format!("{flag}={value}");
-    (0..args.len())
-        .find(|&i| {
-            args[i] == joined || (args[i] == flag && args.get(i + 1).is_some_and(|v| v == value))
-        })
-        .unwrap_or(usize::MAX)
 }
 
 fn render(res: &SweepResult, format: Format) -> String {
@@ -50,19 +39,22 @@ pub fn sweep(path: &Path, a: SweepArgs, format: Format) -> Result<String> {
         samples: a.samples,
         ..Default::default()
     };
-    let mut given: Vec<(usize, &str, &String)> = Vec::new();
-    for (flag, list) in [
-        ("--set", &a.set),
-        ("--range", &a.range),
-        ("--log-range", &a.log_range),
-    ] {
-        for arg in list {
-            given.push((command_line_position(flag, arg), flag, arg));
-        }
-    }
-    // Axes keep the order they were given in (clap groups them by flag).
-    given.sort_by_key(|g| g.0);
-    for (_, flag, arg) in given {
+    let list = |f: AxisFlag| match f {
+        AxisFlag::Set => &a.set,
+        AxisFlag::Range => &a.range,
+        AxisFlag::LogRange => &a.log_range,
+    };
+    // Command-line order when the parser recorded it, else flag by flag.
+    let order: Vec<(AxisFlag, usize)> = if a.axis_order.is_empty() {
+        [AxisFlag::Set, AxisFlag::Range, AxisFlag::LogRange]
+            .into_iter()
+            .flat_map(|f| (0..list(f).len()).map(move |k| (f, k)))
+            .collect()
+    } else {
+        a.axis_order.clone()
+    };
+    for (f, k) in order {
+        let (flag, arg) = (f.flag(), &list(f)[k]);
         ov.axes
             .push((format!("{flag} {arg}"), sweep::parse_cli_axis(flag, arg)?));
     }
@@ -99,7 +91,7 @@ pub fn sweep(path: &Path, a: SweepArgs, format: Format) -> Result<String> {
             out: a.out.clone(),
             shard,
             resume: a.resume,
-            progress: true,
+            progress: Some(progress_bars()),
             limits: crate::exec::Limits {
                 max_memory: a.max_memory,
             },
@@ -191,4 +183,46 @@ pub fn breakdown_plots(outputs: &[RunOutput], hw: &Hardware, dir: &Path) -> Resu
         )?);
     }
     Ok(written)
+}
+
+/// Progress bars on stderr (when it is a terminal) for a sweep's simulations and pricing.
+fn progress_bars() -> sweep::ProgressFn {
+    use std::io::IsTerminal;
+    let show = std::io::stderr().is_terminal();
+    let multi = indicatif::MultiProgress::with_draw_target(if show {
+        indicatif::ProgressDrawTarget::stderr()
+    } else {
+        indicatif::ProgressDrawTarget::hidden()
+    });
+    let bar = |msg: &str| {
+        let pb = multi.add(indicatif::ProgressBar::new(0));
+        if let Ok(style) = indicatif::ProgressStyle::with_template(
+            "{msg:>12} [{bar:30}] {pos}/{len} {per_sec} eta {eta}",
+        ) {
+            pb.set_style(style.progress_chars("=> "));
+        }
+        pb.set_message(msg.to_string());
+        pb
+    };
+    let (sims, points) = (bar("simulating"), bar("pricing"));
+    std::sync::Arc::new(move |p| match p {
+        sweep::Progress::Start {
+            simulations,
+            points: n,
+        } => {
+            // A single simulation needs no bar of its own.
+            if simulations > 1 {
+                sims.set_length(simulations);
+            } else {
+                sims.finish_and_clear();
+            }
+            points.set_length(n);
+        }
+        sweep::Progress::Simulated(k) => sims.inc(k),
+        sweep::Progress::Priced(k) => points.inc(k),
+        sweep::Progress::Finished => {
+            sims.finish_and_clear();
+            points.finish_and_clear();
+        }
+    })
 }

@@ -104,6 +104,16 @@ pub fn execute_desc(
     })
 }
 
+/// Run a model built by the caller over given tokens in exact fp32 and return its ledger: the
+/// same loop as a scenario's runs, for reproductions that build their models themselves.
+pub fn run_tokens<M: Stepper>(m: &M, tokens: &[usize], name: &str) -> Result<Ledger> {
+    let feed = Feed::Tokens {
+        tokens: feed::Tokens::Known(tokens.to_vec().into_iter()),
+        targets: false,
+    };
+    Ok(run(m, feed, tokens.len(), &Arith::Exact, name)?.ledger)
+}
+
 /// What the loop measured.
 struct Measured {
     ledger: Ledger,

@@ -9,7 +9,6 @@ use std::path::Path;
 
 use super::{ReproRow, ReproTable};
 use crate::convention::{Convention, apply};
-use crate::engine::Arith;
 use crate::engine::lif::LifConfig;
 use crate::error::Result;
 use crate::hardware::{Hardware, price};
@@ -62,24 +61,18 @@ fn mean_rate(ledger: &Ledger) -> f64 {
     spikes as f64 / updates.max(1) as f64
 }
 
-fn run_spikegpt(model: &SpikeGpt, tokens: &[usize]) -> Ledger {
-    let arith = Arith::Exact;
-    let mut st = model.new_state();
-    let mut l = model.new_ledger(&arith);
-    for &t in tokens {
-        model.step(t, &mut st, &arith, &mut l);
-    }
-    l
+fn run_spikegpt(model: &SpikeGpt, tokens: &[usize]) -> Result<Ledger> {
+    crate::exec::run_tokens(model, tokens, &model.cfg.name)
 }
 
 /// The one LIF threshold (shared by both LIF layers) at which the model fires at `rate` on a
 /// prefix of the tokens, by bisection (the rate falls as the threshold rises).
-fn calibrate(model: &mut SpikeGpt, tokens: &[usize], rate: f64) -> f32 {
+fn calibrate(model: &mut SpikeGpt, tokens: &[usize], rate: f64) -> Result<f32> {
     let (mut lo, mut hi) = (0.01f32, 50.0f32);
     for _ in 0..20 {
         let mid = (lo * hi).sqrt();
         model.cfg.lif.v_threshold = mid;
-        if mean_rate(&run_spikegpt(model, tokens)) > rate {
+        if mean_rate(&run_spikegpt(model, tokens)?) > rate {
             lo = mid
         } else {
             hi = mid
@@ -87,7 +80,7 @@ fn calibrate(model: &mut SpikeGpt, tokens: &[usize], rate: f64) -> f32 {
     }
     let t = (lo * hi).sqrt();
     model.cfg.lif.v_threshold = t;
-    t
+    Ok(t)
 }
 
 /// Energy of each labelled line of a convention view, priced by `cost` (one layer per line).
@@ -119,8 +112,8 @@ pub fn spikegpt_table(text_path: &Path, s: &Setting) -> Result<ReproTable> {
     let full = Hardware::load("horowitz45")?;
 
     let mut snn = SpikeGpt::from_config(spikegpt_config(s), Path::new("."))?;
-    let threshold = calibrate(&mut snn, &tokens[..256.min(tokens.len())], s.rate);
-    let snn_ledger = run_spikegpt(&snn, &tokens);
+    let threshold = calibrate(&mut snn, &tokens[..256.min(tokens.len())], s.rate)?;
+    let snn_ledger = run_spikegpt(&snn, &tokens)?;
     let rate = mean_rate(&snn_ledger);
 
     let gpt_cfg = transformer::Config {
@@ -142,12 +135,7 @@ pub fn spikegpt_table(text_path: &Path, s: &Setting) -> Result<ReproTable> {
         relearn_hash: false,
     };
     let gpt = Transformer::from_config(gpt_cfg, Path::new("."), None)?;
-    let arith = Arith::Exact;
-    let mut gst = gpt.new_state(tokens.len());
-    let mut gpt_ledger = gpt.new_ledger(&arith, tokens.len());
-    for &t in &tokens {
-        gpt.step(t, &mut gst, &arith, &mut gpt_ledger);
-    }
+    let gpt_ledger = crate::exec::run_tokens(&gpt, &tokens, &gpt.cfg.name)?;
 
     let (t, d) = (s.tokens as f64, s.d as f64);
     let (e_mac, e_ac, r) = (4.6, 0.9, s.rate);

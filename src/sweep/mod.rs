@@ -19,7 +19,7 @@ pub mod breakeven;
 pub mod overrides;
 
 use std::collections::BTreeMap;
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use rand::{RngExt, SeedableRng};
@@ -604,14 +604,30 @@ impl SweepResult {
     }
 }
 
+/// How far a sweep has got, reported as it goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Progress {
+    /// The work ahead: simulations (model points x runs) and points to price.
+    Start {
+        simulations: u64,
+        points: u64,
+    },
+    Simulated(u64),
+    Priced(u64),
+    Finished,
+}
+
+/// Called with each step of progress (from worker threads); the caller decides how to show it.
+pub type ProgressFn = std::sync::Arc<dyn Fn(Progress) + Send + Sync>;
+
 /// How `run_sweep` works and where it writes.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct Options {
     pub out: Option<PathBuf>,
     pub shard: Option<(usize, usize)>,
     pub resume: bool,
-    /// Show progress bars (only drawn when stderr is a terminal).
-    pub progress: bool,
+    /// Told of progress, when given.
+    pub progress: Option<ProgressFn>,
     /// Limits every simulation is checked against.
     pub limits: exec::Limits,
 }
@@ -882,23 +898,6 @@ impl PointsWriter {
     }
 }
 
-fn progress_bar(show: bool, len: u64, msg: &str) -> indicatif::ProgressBar {
-    if !show || !std::io::stderr().is_terminal() {
-        return indicatif::ProgressBar::hidden();
-    }
-    let pb = indicatif::ProgressBar::with_draw_target(
-        Some(len),
-        indicatif::ProgressDrawTarget::stderr(),
-    );
-    if let Ok(style) = indicatif::ProgressStyle::with_template(
-        "{msg:>12} [{bar:30}] {pos}/{len} {per_sec} eta {eta}",
-    ) {
-        pb.set_style(style.progress_chars("=> "));
-    }
-    pb.set_message(msg.to_string());
-    pb
-}
-
 /// Run the sweep (this shard of it), writing points as they finish when `opts.out` is set.
 pub fn run_sweep(plan: &Plan, opts: &Options) -> Result<SweepResult> {
     let meta = plan.meta();
@@ -975,8 +974,15 @@ pub fn run_sweep(plan: &Plan, opts: &Options) -> Result<SweepResult> {
     let runs = plan.sc.scenario.runs.len();
     let threads = rayon::current_num_threads().max(1);
     let sims_total = (order.len() * runs) as u64;
-    let sim_bar = progress_bar(opts.progress && sims_total > 1, sims_total, "simulating");
-    let point_bar = progress_bar(opts.progress, todo.len() as u64, "pricing");
+    let report = |p: Progress| {
+        if let Some(f) = &opts.progress {
+            f(p)
+        }
+    };
+    report(Progress::Start {
+        simulations: sims_total,
+        points: todo.len() as u64,
+    });
     let mut fresh: Vec<PointRecord> = Vec::new();
     for batch in order.chunks(2 * threads) {
         let jobs: Vec<(usize, usize)> = (0..batch.len())
@@ -986,7 +992,7 @@ pub fn run_sweep(plan: &Plan, opts: &Options) -> Result<SweepResult> {
             .par_iter()
             .map(|&(g, r)| {
                 let o = simulate(plan, &model_axes, &batch[g], r, &opts.limits);
-                sim_bar.inc(1);
+                report(Progress::Simulated(1));
                 o
             })
             .collect::<Result<Vec<_>>>()?;
@@ -1017,13 +1023,12 @@ pub fn run_sweep(plan: &Plan, opts: &Options) -> Result<SweepResult> {
                 if let Some(w) = writer.as_mut() {
                     w.append(&recs)?;
                 }
-                point_bar.inc(recs.len() as u64);
+                report(Progress::Priced(recs.len() as u64));
                 fresh.extend(recs);
             }
         }
     }
-    sim_bar.finish_and_clear();
-    point_bar.finish_and_clear();
+    report(Progress::Finished);
     let rows: Vec<SweepRow> = done
         .into_values()
         .chain(fresh)

@@ -634,3 +634,34 @@ fn ledger_files_without_a_schema_version_are_refused() {
         stderr(&o)
     );
 }
+
+/// Axes keep their command-line order across `--set`, `--range` and `--log-range` (the first
+/// varies slowest), in both `--flag value` and `--flag=value` spellings.
+#[test]
+fn axes_keep_the_command_line_order_across_flags() {
+    let header = |args: &[&str]| {
+        let mut a = vec!["sweep", "scenarios/quickstart.ron", "--format", "csv"];
+        a.extend(args);
+        let o = picojoule(&a);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        stdout(&o).lines().next().unwrap().to_string()
+    };
+    let h = header(&[
+        "--range",
+        "add.fp32=0.1:0.2:2",
+        "--set",
+        "model.lif.v_threshold=0.5,1",
+    ]);
+    assert!(
+        h.starts_with("point,add.fp32,model.lif.v_threshold,"),
+        "{h}"
+    );
+    let h = header(&[
+        "--set=model.lif.v_threshold=0.5,1",
+        "--range=add.fp32=0.1:0.2:2",
+    ]);
+    assert!(
+        h.starts_with("point,model.lif.v_threshold,add.fp32,"),
+        "{h}"
+    );
+}
