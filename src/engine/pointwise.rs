@@ -30,8 +30,7 @@ pub fn token_shift(
 pub fn sigmoid_gate(r: &[f32], z: &[f32], out: &mut [f32], arith: &Arith, c: &mut Counts) {
     let arith = &arith.at(Site::Attention);
     for i in 0..out.len() {
-        let g = 1.0 / (1.0 + (-r[i]).exp());
-        out[i] = arith.mul(g, z[i]);
+        out[i] = arith.mul(logistic(r[i]), z[i]);
     }
     let d = out.len() as u64;
     c.add(Op::Sigmoid, arith.acc_fmt(), d);
@@ -107,6 +106,47 @@ pub fn gelu(x: &mut [f32], arith: &Arith, c: &mut Counts) {
     c.mem(Op::Write, arith.fmt(), TensorClass::Activation, n * bytes);
 }
 
+/// The logistic function 1 / (1 + e^-v) (a value only; callers count it).
+#[inline]
+pub fn logistic(v: f32) -> f32 {
+    1.0 / (1.0 + (-v).exp())
+}
+
+/// y += b, the bias of one linear layer or gate block: one add per output, the bias read once.
+/// The output stays in the accumulator (no activation traffic). Counted in the mode passed, at
+/// no site of its own: the bias belongs to the layer that calls it.
+pub fn bias_add(y: &mut [f32], b: &[f32], arith: &Arith, c: &mut Counts) {
+    for (v, bb) in y.iter_mut().zip(b) {
+        *v += bb;
+    }
+    let n = b.len() as u64;
+    arith.count_add(c, n);
+    c.mem(
+        Op::Read,
+        arith.fmt(),
+        TensorClass::Weight,
+        n * arith.operand_bytes(),
+    );
+}
+
+/// y[ch][p] += b[ch] for a channels-first output: one add per output value, the bias read once
+/// (counted like [`bias_add`]).
+pub fn bias_add_channels(y: &mut [f32], b: &[f32], arith: &Arith, c: &mut Counts) {
+    let per = y.len() / b.len();
+    for (ys, bb) in y.chunks_exact_mut(per).zip(b) {
+        for v in ys {
+            *v += bb;
+        }
+    }
+    arith.count_add(c, y.len() as u64);
+    c.mem(
+        Op::Read,
+        arith.fmt(),
+        TensorClass::Weight,
+        b.len() as u64 * arith.operand_bytes(),
+    );
+}
+
 /// x[i] += b[i % b.len()] for every row of `x` (a bias added to each of its rows).
 pub fn bias_add_rows(x: &mut [f32], b: &[f32], arith: &Arith, c: &mut Counts) {
     let arith = &arith.at(Site::Other);
@@ -174,4 +214,37 @@ pub fn heaviside(x: &[f32], out: &mut SpikeTrain, arith: &Arith, c: &mut Counts)
     c.add(Op::ActOut, arith.acc_fmt(), d);
     c.add(Op::ActNonzero, arith.acc_fmt(), out.count() as u64);
     c.add(Op::Spike, arith.acc_fmt(), out.count() as u64);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ledger::{ActionKey, FP32};
+
+    fn bytes(c: &Counts, op: Op, class: TensorClass) -> u64 {
+        c.0.get(&ActionKey::mem(op, FP32, class))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    #[test]
+    fn bias_add_counts_one_add_per_output_and_reads_the_bias_once() {
+        let mut y = [1.0, 2.0, 3.0];
+        let mut c = Counts::default();
+        bias_add(&mut y, &[0.5, -2.0, 0.0], &Arith::Exact, &mut c);
+        assert_eq!(y, [1.5, 0.0, 3.0]);
+        assert_eq!(c.op_total(Op::Add), 3);
+        assert_eq!(bytes(&c, Op::Read, TensorClass::Weight), 3 * 4);
+        assert_eq!(bytes(&c, Op::Read, TensorClass::Activation), 0);
+    }
+
+    #[test]
+    fn channel_bias_is_added_to_every_position_of_its_channel() {
+        let mut y = [0.0; 6]; // 2 channels x 3 positions
+        let mut c = Counts::default();
+        bias_add_channels(&mut y, &[1.0, -1.0], &Arith::Exact, &mut c);
+        assert_eq!(y, [1.0, 1.0, 1.0, -1.0, -1.0, -1.0]);
+        assert_eq!(c.op_total(Op::Add), 6);
+        assert_eq!(bytes(&c, Op::Read, TensorClass::Weight), 2 * 4);
+    }
 }
