@@ -27,7 +27,7 @@ use crate::engine::conv::{Conv, ConvGeom};
 use crate::engine::events::split_signed;
 use crate::engine::leaky::{Leaky, LeakyReset};
 use crate::engine::linear::Linear;
-use crate::engine::pointwise::{bias_add, bias_add_channels, logistic};
+use crate::engine::pointwise::{bias_add, bias_add_channels, logistic, relu};
 use crate::engine::{Arith, SpikeTrain};
 use crate::error::{Error, Result};
 use crate::ledger::{LayerId, Ledger, Op, TensorClass};
@@ -754,17 +754,8 @@ impl Sequential {
                     }
                 }
                 Layer::Relu => {
-                    let mut nz = 0u64;
-                    for (o, &v) in out.iter_mut().zip(input.iter()) {
-                        *o = if v > 0.0 { v } else { 0.0 };
-                        nz += (*o != 0.0) as u64;
-                    }
-                    let n = out.len() as u64;
-                    c.add(Op::Cmp, arith.acc_fmt(), n);
-                    c.add(Op::ActOut, arith.acc_fmt(), n);
-                    c.add(Op::ActNonzero, arith.acc_fmt(), nz);
-                    c.mem(Op::Read, arith.fmt(), TensorClass::Activation, n * bytes);
-                    c.mem(Op::Write, arith.fmt(), TensorClass::Activation, n * bytes);
+                    out.copy_from_slice(input);
+                    relu(out, arith, c);
                 }
                 Layer::Sigmoid => {
                     let mut nz = 0u64;
@@ -789,6 +780,51 @@ impl Sequential {
                     out.copy_from_slice(&mem[i]);
                 }
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::arith::{Mode, Scope};
+    use crate::ledger::{ActionKey, BF16, Counts, FP32, Fmt};
+    use crate::numerics::FloatFormat;
+
+    /// Counts of `act` after a Linear(4, 3), one real-valued step under bf16 on projections only.
+    fn activation_counts_bf16_on_projections(act: &str) -> Counts {
+        let cfg: Config = ron::from_str(&format!(
+            "(name: \"m\", input: [4], layers: [Linear(4, 3, false), {act}], weights: Seeded(0))"
+        ))
+        .unwrap();
+        let mut s = TensorStore::new("test");
+        let w = [
+            1.0, -2.0, 0.5, 0.0, -1.0, 0.25, 2.0, 1.0, 0.5, 0.5, -0.5, -3.0,
+        ];
+        s.insert("0.weight", vec![3, 4], w.to_vec());
+        let m = Sequential::new(cfg, &s).unwrap();
+        let bf16 = Mode::Round {
+            format: FloatFormat::BF16,
+            acc: FloatFormat::FP32,
+        };
+        let arith = Arith::new(bf16, Scope::Projections);
+        let mut l = m.new_ledger(&arith);
+        let mut st = m.new_state();
+        m.run_sample(&[vec![0.5, 1.5, -2.0, 0.25]], &mut st, &arith, &mut l);
+        l.layers().nth(1).expect("activation layer").1.clone()
+    }
+
+    fn activation_bytes(c: &Counts, op: Op, fmt: Fmt) -> u64 {
+        let key = ActionKey::mem(op, fmt, TensorClass::Activation);
+        c.0.get(&key).copied().unwrap_or(0)
+    }
+
+    #[test]
+    fn relu_outside_the_projection_scope_moves_its_activations_in_fp32() {
+        let c = activation_counts_bf16_on_projections("ReLU");
+        for op in [Op::Read, Op::Write] {
+            assert_eq!(activation_bytes(&c, op, FP32), 3 * 4, "{op:?}");
+            assert_eq!(activation_bytes(&c, op, BF16), 0, "{op:?}");
         }
     }
 }
