@@ -82,6 +82,24 @@ pub fn relu(x: &mut [f32], arith: &Arith, c: &mut Counts) {
     c.mem(Op::Write, arith.fmt(), TensorClass::Activation, n * bytes);
 }
 
+/// Logistic sigmoid in place: one `sigmoid` per element; counts the activation traffic like
+/// [`relu`].
+pub fn sigmoid(x: &mut [f32], arith: &Arith, c: &mut Counts) {
+    let arith = &arith.at(Site::Other);
+    let mut nz = 0u64;
+    for v in x.iter_mut() {
+        *v = logistic(*v);
+        nz += (*v != 0.0) as u64;
+    }
+    let n = x.len() as u64;
+    c.add(Op::Sigmoid, arith.acc_fmt(), n);
+    c.add(Op::ActOut, arith.acc_fmt(), n);
+    c.add(Op::ActNonzero, arith.acc_fmt(), nz);
+    let bytes = arith.operand_bytes();
+    c.mem(Op::Read, arith.fmt(), TensorClass::Activation, n * bytes);
+    c.mem(Op::Write, arith.fmt(), TensorClass::Activation, n * bytes);
+}
+
 /// GELU in place, tanh form: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))). Counts 6 mul,
 /// 2 add and one `tanh` per element (the nonlinear function by name), and the NeuroBench
 /// activation metrics.
@@ -225,6 +243,40 @@ mod tests {
         c.0.get(&ActionKey::mem(op, FP32, class))
             .copied()
             .unwrap_or(0)
+    }
+
+    #[test]
+    fn sigmoid_counts_one_function_per_element_and_its_activation_traffic() {
+        let x0 = [0.0f32, 2.0, -1.5, -200.0];
+        let mut x = x0;
+        let mut c = Counts::default();
+        sigmoid(&mut x, &Arith::Exact, &mut c);
+        for (v, v0) in x.iter().zip(x0) {
+            assert_eq!(*v, 1.0 / (1.0 + (-v0).exp()));
+        }
+        assert_eq!(x[3], 0.0, "underflows to zero");
+        assert_eq!(c.op_total(Op::Sigmoid), 4);
+        assert_eq!(c.op_total(Op::ActOut), 4);
+        assert_eq!(c.op_total(Op::ActNonzero), 3);
+        assert_eq!(bytes(&c, Op::Read, TensorClass::Activation), 4 * 4);
+        assert_eq!(bytes(&c, Op::Write, TensorClass::Activation), 4 * 4);
+    }
+
+    #[test]
+    fn activations_run_exact_fp32_outside_a_projection_scope() {
+        use super::super::arith::{Mode, Scope};
+        use crate::numerics::FloatFormat;
+        let bf16 = Mode::Round {
+            format: FloatFormat::BF16,
+            acc: FloatFormat::BF16,
+        };
+        let arith = Arith::new(bf16, Scope::Projections);
+        for f in [relu, sigmoid] {
+            let mut c = Counts::default();
+            f(&mut [1.0, -1.0], &arith, &mut c);
+            assert!(c.0.keys().all(|k| k.fmt == FP32), "{c:?}");
+            assert_eq!(bytes(&c, Op::Write, TensorClass::Activation), 2 * 4);
+        }
     }
 
     #[test]

@@ -27,10 +27,10 @@ use crate::engine::conv::{Conv, ConvGeom};
 use crate::engine::events::split_signed;
 use crate::engine::leaky::{Leaky, LeakyReset};
 use crate::engine::linear::Linear;
-use crate::engine::pointwise::{bias_add, bias_add_channels, logistic, relu};
+use crate::engine::pointwise::{bias_add, bias_add_channels, relu, sigmoid};
 use crate::engine::{Arith, SpikeTrain};
 use crate::error::{Error, Result};
-use crate::ledger::{LayerId, Ledger, Op, TensorClass};
+use crate::ledger::{LayerId, Ledger, TensorClass};
 use crate::weights::TensorStore;
 
 fn one() -> usize {
@@ -715,7 +715,6 @@ impl Sequential {
 
     fn step(&self, x: &[f32], first: bool, st: &mut State, arith: &Arith, ledger: &mut Ledger) {
         st.acts[0].copy_from_slice(x);
-        let bytes = arith.operand_bytes();
         let State {
             acts,
             mem,
@@ -758,17 +757,8 @@ impl Sequential {
                     relu(out, arith, c);
                 }
                 Layer::Sigmoid => {
-                    let mut nz = 0u64;
-                    for (o, &v) in out.iter_mut().zip(input.iter()) {
-                        *o = logistic(v);
-                        nz += (*o != 0.0) as u64;
-                    }
-                    let n = out.len() as u64;
-                    c.add(Op::Sigmoid, arith.acc_fmt(), n);
-                    c.add(Op::ActOut, arith.acc_fmt(), n);
-                    c.add(Op::ActNonzero, arith.acc_fmt(), nz);
-                    c.mem(Op::Read, arith.fmt(), TensorClass::Activation, n * bytes);
-                    c.mem(Op::Write, arith.fmt(), TensorClass::Activation, n * bytes);
+                    out.copy_from_slice(input);
+                    sigmoid(out, arith, c);
                 }
                 Layer::Leaky(l) => {
                     l.step(&mut mem[i], input, first, &mut spikes[i], arith, c);
@@ -788,7 +778,7 @@ impl Sequential {
 mod tests {
     use super::*;
     use crate::engine::arith::{Mode, Scope};
-    use crate::ledger::{ActionKey, BF16, Counts, FP32, Fmt};
+    use crate::ledger::{ActionKey, BF16, Counts, FP32, Fmt, Op};
     use crate::numerics::FloatFormat;
 
     /// Counts of `act` after a Linear(4, 3), one real-valued step under bf16 on projections only.
@@ -822,6 +812,15 @@ mod tests {
     #[test]
     fn relu_outside_the_projection_scope_moves_its_activations_in_fp32() {
         let c = activation_counts_bf16_on_projections("ReLU");
+        for op in [Op::Read, Op::Write] {
+            assert_eq!(activation_bytes(&c, op, FP32), 3 * 4, "{op:?}");
+            assert_eq!(activation_bytes(&c, op, BF16), 0, "{op:?}");
+        }
+    }
+
+    #[test]
+    fn sigmoid_outside_the_projection_scope_moves_its_activations_in_fp32() {
+        let c = activation_counts_bf16_on_projections("Sigmoid");
         for op in [Op::Read, Op::Write] {
             assert_eq!(activation_bytes(&c, op, FP32), 3 * 4, "{op:?}");
             assert_eq!(activation_bytes(&c, op, BF16), 0, "{op:?}");
