@@ -6,8 +6,8 @@
 //! event, a -1 subtracted), dense otherwise; the hidden-state product always runs dense (zero
 //! entries gated). Gate order is PyTorch's: i, f, g, o for LSTM and r, z, n for GRU.
 //!
-//! The gate arithmetic uses the caller's mode as given (no site): the cell is neither a
-//! projection nor attention, and every scope has always applied to it.
+//! The gate arithmetic, the state traffic and NeuroBench's counts use the mode passed, at no
+//! site of their own (every scope covers them); only the two products are projections.
 
 use super::arith::Arith;
 use super::events::{SpikeTrain, split_signed};

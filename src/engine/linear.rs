@@ -286,7 +286,8 @@ impl Linear {
 
     /// y = W pos - W neg for a {-1, 0, 1} coded input split into its +1 and -1 entries (one AC
     /// per synaptic event, a subtraction for a -1). Counts the work, NeuroBench's effective ACs
-    /// and the layer's dense operations once; returns the effective ACs.
+    /// and the layer's dense operations once (in the mode passed, like the output write);
+    /// returns the effective ACs.
     pub fn forward_signed_events(
         &self,
         pos: &SpikeTrain,
@@ -308,8 +309,8 @@ impl Linear {
     /// The work of `forward_signed_events` (both event passes and the output write) without
     /// the NeuroBench metric counts; returns the effective synaptic operations.
     ///
-    /// The output write is filed in the caller's mode, not the projection site's: the two
-    /// differ only under `Scope::Attention`, and Sequential models have always counted it so.
+    /// The output write is filed in the mode passed, not the projection site's (the two differ
+    /// only under `Scope::Attention`).
     pub fn signed_event_work(
         &self,
         pos: &SpikeTrain,
