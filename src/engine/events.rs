@@ -49,6 +49,25 @@ impl SpikeTrain {
     }
 }
 
+/// NeuroBench's "spiking" input: if every element of `x` is in {-1, 0, 1}, fill `pos` with the
+/// +1 entries and `neg` with the -1 entries and return true; otherwise return false and leave
+/// both untouched.
+pub fn split_signed(x: &[f32], pos: &mut SpikeTrain, neg: &mut SpikeTrain) -> bool {
+    if !x.iter().all(|&v| v == 0.0 || v == 1.0 || v == -1.0) {
+        return false;
+    }
+    pos.clear();
+    neg.clear();
+    for (i, &v) in x.iter().enumerate() {
+        if v == 1.0 {
+            pos.fire(i);
+        } else if v == -1.0 {
+            neg.fire(i);
+        }
+    }
+    true
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -62,6 +81,22 @@ mod tests {
         s.clear();
         assert_eq!(s.dense, vec![0.0; 5]);
         assert_eq!(s.count(), 0);
+    }
+
+    #[test]
+    fn signed_input_splits_into_added_and_subtracted_spikes() {
+        let (mut pos, mut neg) = (SpikeTrain::new(4), SpikeTrain::new(4));
+        assert!(split_signed(&[1.0, -1.0, 0.0, 1.0], &mut pos, &mut neg));
+        assert_eq!(
+            (pos.indices.clone(), neg.indices.clone()),
+            (vec![0, 3], vec![1])
+        );
+        assert!(!split_signed(&[1.0, 0.5, 0.0, 0.0], &mut pos, &mut neg));
+        assert_eq!(
+            pos.indices,
+            vec![0, 3],
+            "a real input leaves the trains alone"
+        );
     }
 
     #[test]

@@ -284,6 +284,55 @@ impl Linear {
         c.add(Op::EffectiveAc, arith.fmt(), effective);
     }
 
+    /// y = W pos - W neg for a {-1, 0, 1} coded input split into its +1 and -1 entries (one AC
+    /// per synaptic event, a subtraction for a -1). Counts the work, NeuroBench's effective ACs
+    /// and the layer's dense operations once (in the mode passed, like the output write);
+    /// returns the effective ACs.
+    pub fn forward_signed_events(
+        &self,
+        pos: &SpikeTrain,
+        neg: &SpikeTrain,
+        y: &mut [f32],
+        arith: &Arith,
+        c: &mut Counts,
+    ) -> u64 {
+        let effective = self.signed_event_work(pos, neg, y, arith, c);
+        c.add(Op::EffectiveAc, arith.fmt(), effective);
+        c.add(
+            Op::DenseSynop,
+            arith.fmt(),
+            self.n_in as u64 * self.n_out as u64,
+        );
+        effective
+    }
+
+    /// The work of `forward_signed_events` (both event passes and the output write) without
+    /// the NeuroBench metric counts; returns the effective synaptic operations.
+    ///
+    /// The output write is filed in the mode passed, not the projection site's (the two differ
+    /// only under `Scope::Attention`).
+    pub fn signed_event_work(
+        &self,
+        pos: &SpikeTrain,
+        neg: &SpikeTrain,
+        y: &mut [f32],
+        arith: &Arith,
+        c: &mut Counts,
+    ) -> u64 {
+        y.fill(0.0);
+        let mut effective = self.event_work(pos, y, false, arith, c);
+        if neg.count() > 0 {
+            effective += self.event_work(neg, y, true, arith, c);
+        }
+        c.mem(
+            Op::Write,
+            arith.fmt(),
+            TensorClass::Activation,
+            self.n_out as u64 * arith.operand_bytes(),
+        );
+        effective
+    }
+
     /// The work of `accumulate_events` (ACs, synaptic events, weight rows and event addresses
     /// read) without the NeuroBench metric counts; returns the effective synaptic operations
     /// (events x non-zero weights of their rows).
@@ -421,5 +470,29 @@ mod tests {
         assert_eq!(c.op_total(Op::Mac), 0);
         let weight_bytes = c.0[&crate::ledger::ActionKey::mem(Op::Read, FP32, TensorClass::Weight)];
         assert_eq!(weight_bytes, 4 * 4);
+    }
+
+    #[test]
+    fn signed_events_add_plus_rows_subtract_minus_rows_one_ac_per_synaptic_event() {
+        let w = [1.0, 2.0, 0.0, 4.0, 5.0, 6.0]; // one zero weight
+        let lin = Linear::from_out_in(&w, 2, 3);
+        let (mut pos, mut neg) = (SpikeTrain::new(3), SpikeTrain::new(3));
+        pos.fire(0);
+        neg.fire(2);
+        let mut y = [9.0; 2];
+        let mut c = Counts::default();
+        let eff = lin.forward_signed_events(&pos, &neg, &mut y, &Arith::Exact, &mut c);
+        // plain reference: y[o] = W[o][0] - W[o][2]
+        let reference: Vec<f32> = (0..2).map(|o| w[o * 3] - w[o * 3 + 2]).collect();
+        assert_eq!(y.to_vec(), reference);
+        // 2 events x fan-out 2; effective excludes the zero weight W[0][2]
+        assert_eq!(c.op_total(Op::Ac), 4);
+        assert_eq!(c.op_total(Op::Synop), 4);
+        assert_eq!((eff, c.op_total(Op::EffectiveAc)), (3, 3));
+        assert_eq!(c.op_total(Op::DenseSynop), 6);
+        let at = |op, class| c.0[&crate::ledger::ActionKey::mem(op, FP32, class)];
+        assert_eq!(at(Op::Read, TensorClass::Weight), 4 * 4);
+        assert_eq!(at(Op::Read, TensorClass::Event), 2);
+        assert_eq!(at(Op::Write, TensorClass::Activation), 2 * 4);
     }
 }

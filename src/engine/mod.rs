@@ -2,6 +2,7 @@
 //! same function that does it; nothing re-derives counts from shapes afterwards.
 
 pub mod arith;
+pub mod cells;
 pub mod conv;
 pub mod events;
 pub mod leaky;

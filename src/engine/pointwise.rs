@@ -30,8 +30,7 @@ pub fn token_shift(
 pub fn sigmoid_gate(r: &[f32], z: &[f32], out: &mut [f32], arith: &Arith, c: &mut Counts) {
     let arith = &arith.at(Site::Attention);
     for i in 0..out.len() {
-        let g = 1.0 / (1.0 + (-r[i]).exp());
-        out[i] = arith.mul(g, z[i]);
+        out[i] = arith.mul(logistic(r[i]), z[i]);
     }
     let d = out.len() as u64;
     c.add(Op::Sigmoid, arith.acc_fmt(), d);
@@ -83,6 +82,24 @@ pub fn relu(x: &mut [f32], arith: &Arith, c: &mut Counts) {
     c.mem(Op::Write, arith.fmt(), TensorClass::Activation, n * bytes);
 }
 
+/// Logistic sigmoid in place: one `sigmoid` per element; counts the activation traffic like
+/// [`relu`].
+pub fn sigmoid(x: &mut [f32], arith: &Arith, c: &mut Counts) {
+    let arith = &arith.at(Site::Other);
+    let mut nz = 0u64;
+    for v in x.iter_mut() {
+        *v = logistic(*v);
+        nz += (*v != 0.0) as u64;
+    }
+    let n = x.len() as u64;
+    c.add(Op::Sigmoid, arith.acc_fmt(), n);
+    c.add(Op::ActOut, arith.acc_fmt(), n);
+    c.add(Op::ActNonzero, arith.acc_fmt(), nz);
+    let bytes = arith.operand_bytes();
+    c.mem(Op::Read, arith.fmt(), TensorClass::Activation, n * bytes);
+    c.mem(Op::Write, arith.fmt(), TensorClass::Activation, n * bytes);
+}
+
 /// GELU in place, tanh form: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))). Counts 6 mul,
 /// 2 add and one `tanh` per element (the nonlinear function by name), and the NeuroBench
 /// activation metrics.
@@ -105,6 +122,47 @@ pub fn gelu(x: &mut [f32], arith: &Arith, c: &mut Counts) {
     let bytes = arith.operand_bytes();
     c.mem(Op::Read, arith.fmt(), TensorClass::Activation, n * bytes);
     c.mem(Op::Write, arith.fmt(), TensorClass::Activation, n * bytes);
+}
+
+/// The logistic function 1 / (1 + e^-v) (a value only; callers count it).
+#[inline]
+pub fn logistic(v: f32) -> f32 {
+    1.0 / (1.0 + (-v).exp())
+}
+
+/// y += b, the bias of one linear layer or gate block: one add per output, the bias read once.
+/// The output stays in the accumulator (no activation traffic). Counted in the mode passed, at
+/// no site of its own: the bias belongs to the layer that calls it.
+pub fn bias_add(y: &mut [f32], b: &[f32], arith: &Arith, c: &mut Counts) {
+    for (v, bb) in y.iter_mut().zip(b) {
+        *v += bb;
+    }
+    let n = b.len() as u64;
+    arith.count_add(c, n);
+    c.mem(
+        Op::Read,
+        arith.fmt(),
+        TensorClass::Weight,
+        n * arith.operand_bytes(),
+    );
+}
+
+/// y[ch][p] += b[ch] for a channels-first output: one add per output value, the bias read once
+/// (counted like [`bias_add`]).
+pub fn bias_add_channels(y: &mut [f32], b: &[f32], arith: &Arith, c: &mut Counts) {
+    let per = y.len() / b.len();
+    for (ys, bb) in y.chunks_exact_mut(per).zip(b) {
+        for v in ys {
+            *v += bb;
+        }
+    }
+    arith.count_add(c, y.len() as u64);
+    c.mem(
+        Op::Read,
+        arith.fmt(),
+        TensorClass::Weight,
+        b.len() as u64 * arith.operand_bytes(),
+    );
 }
 
 /// x[i] += b[i % b.len()] for every row of `x` (a bias added to each of its rows).
@@ -174,4 +232,71 @@ pub fn heaviside(x: &[f32], out: &mut SpikeTrain, arith: &Arith, c: &mut Counts)
     c.add(Op::ActOut, arith.acc_fmt(), d);
     c.add(Op::ActNonzero, arith.acc_fmt(), out.count() as u64);
     c.add(Op::Spike, arith.acc_fmt(), out.count() as u64);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ledger::{ActionKey, FP32};
+
+    fn bytes(c: &Counts, op: Op, class: TensorClass) -> u64 {
+        c.0.get(&ActionKey::mem(op, FP32, class))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    #[test]
+    fn sigmoid_counts_one_function_per_element_and_its_activation_traffic() {
+        let x0 = [0.0f32, 2.0, -1.5, -200.0];
+        let mut x = x0;
+        let mut c = Counts::default();
+        sigmoid(&mut x, &Arith::Exact, &mut c);
+        for (v, v0) in x.iter().zip(x0) {
+            assert_eq!(*v, 1.0 / (1.0 + (-v0).exp()));
+        }
+        assert_eq!(x[3], 0.0, "underflows to zero");
+        assert_eq!(c.op_total(Op::Sigmoid), 4);
+        assert_eq!(c.op_total(Op::ActOut), 4);
+        assert_eq!(c.op_total(Op::ActNonzero), 3);
+        assert_eq!(bytes(&c, Op::Read, TensorClass::Activation), 4 * 4);
+        assert_eq!(bytes(&c, Op::Write, TensorClass::Activation), 4 * 4);
+    }
+
+    #[test]
+    fn activations_run_exact_fp32_outside_a_projection_scope() {
+        use super::super::arith::{Mode, Scope};
+        use crate::numerics::FloatFormat;
+        let bf16 = Mode::Round {
+            format: FloatFormat::BF16,
+            acc: FloatFormat::BF16,
+        };
+        let arith = Arith::new(bf16, Scope::Projections);
+        for f in [relu, sigmoid] {
+            let mut c = Counts::default();
+            f(&mut [1.0, -1.0], &arith, &mut c);
+            assert!(c.0.keys().all(|k| k.fmt == FP32), "{c:?}");
+            assert_eq!(bytes(&c, Op::Write, TensorClass::Activation), 2 * 4);
+        }
+    }
+
+    #[test]
+    fn bias_add_counts_one_add_per_output_and_reads_the_bias_once() {
+        let mut y = [1.0, 2.0, 3.0];
+        let mut c = Counts::default();
+        bias_add(&mut y, &[0.5, -2.0, 0.0], &Arith::Exact, &mut c);
+        assert_eq!(y, [1.5, 0.0, 3.0]);
+        assert_eq!(c.op_total(Op::Add), 3);
+        assert_eq!(bytes(&c, Op::Read, TensorClass::Weight), 3 * 4);
+        assert_eq!(bytes(&c, Op::Read, TensorClass::Activation), 0);
+    }
+
+    #[test]
+    fn channel_bias_is_added_to_every_position_of_its_channel() {
+        let mut y = [0.0; 6]; // 2 channels x 3 positions
+        let mut c = Counts::default();
+        bias_add_channels(&mut y, &[1.0, -1.0], &Arith::Exact, &mut c);
+        assert_eq!(y, [1.0, 1.0, 1.0, -1.0, -1.0, -1.0]);
+        assert_eq!(c.op_total(Op::Add), 6);
+        assert_eq!(bytes(&c, Op::Read, TensorClass::Weight), 2 * 4);
+    }
 }

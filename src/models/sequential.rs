@@ -22,12 +22,15 @@ use std::path::Path;
 use rand::{RngExt, SeedableRng};
 use serde::{Deserialize, Serialize};
 
+use crate::engine::cells::{Cell, CellKind, CellScratch};
 use crate::engine::conv::{Conv, ConvGeom};
+use crate::engine::events::split_signed;
 use crate::engine::leaky::{Leaky, LeakyReset};
 use crate::engine::linear::Linear;
+use crate::engine::pointwise::{bias_add, bias_add_channels, relu, sigmoid};
 use crate::engine::{Arith, SpikeTrain};
 use crate::error::{Error, Result};
-use crate::ledger::{Counts, LayerId, Ledger, Op, TensorClass};
+use crate::ledger::{LayerId, Ledger, TensorClass};
 use crate::weights::TensorStore;
 
 fn one() -> usize {
@@ -284,7 +287,7 @@ impl Config {
                     }
                 }
                 LayerSpec::RNNCell(c) | LayerSpec::LSTMCell(c) | LayerSpec::GRUCell(c) => {
-                    let g = gates(l) * c.hidden_size;
+                    let g = cell_kind(l).gates() * c.hidden_size;
                     out.push((format!("{i}.weight_ih"), vec![g, c.input_size]));
                     out.push((format!("{i}.weight_hh"), vec![g, c.hidden_size]));
                     if c.bias {
@@ -324,11 +327,11 @@ fn conv_geom(c: &ConvSpec, ch: usize, h: usize, w: usize, one_d: bool) -> ConvGe
     }
 }
 
-fn gates(l: &LayerSpec) -> usize {
+fn cell_kind(l: &LayerSpec) -> CellKind {
     match l {
-        LayerSpec::LSTMCell(_) => 4,
-        LayerSpec::GRUCell(_) => 3,
-        _ => 1,
+        LayerSpec::LSTMCell(_) => CellKind::Lstm,
+        LayerSpec::GRUCell(_) => CellKind::Gru,
+        _ => CellKind::Rnn,
     }
 }
 
@@ -425,36 +428,6 @@ pub fn weight_store(cfg: &Config, base: &Path) -> Result<TensorStore> {
     })
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum CellKind {
-    Rnn,
-    Lstm,
-    Gru,
-}
-
-struct Cell {
-    kind: CellKind,
-    hidden: usize,
-    ih: Linear,
-    hh: Linear,
-    b_ih: Option<Vec<f32>>,
-    b_hh: Option<Vec<f32>>,
-    /// 1 where the bias is non-zero (0 everywhere without bias), and 1 everywhere with bias.
-    bih_nz: Vec<u32>,
-    bhh_nz: Vec<u32>,
-    b_ones: Vec<u32>,
-}
-
-/// Buffers of one recurrent cell.
-struct CellScratch {
-    pos: SpikeTrain,
-    neg: SpikeTrain,
-    gi: Vec<f32>,
-    gh: Vec<f32>,
-    cnt_ih: Vec<u32>,
-    cnt_hh: Vec<u32>,
-}
-
 enum Layer {
     Linear { lin: Linear, bias: Option<Vec<f32>> },
     Conv { conv: Conv, bias: Option<Vec<f32>> },
@@ -502,95 +475,6 @@ pub struct State {
     pub scores: Vec<f32>,
     /// Time steps of the current sample so far.
     steps: usize,
-}
-
-/// Fill `pos`/`neg` with the +1/-1 entries if every element is in {-1, 0, 1} (NeuroBench's
-/// "spiking" input) and return true; else return false.
-fn classify(x: &[f32], pos: &mut SpikeTrain, neg: &mut SpikeTrain) -> bool {
-    if !x.iter().all(|&v| v == 0.0 || v == 1.0 || v == -1.0) {
-        return false;
-    }
-    pos.clear();
-    neg.clear();
-    for (i, &v) in x.iter().enumerate() {
-        if v == 1.0 {
-            pos.fire(i);
-        } else if v == -1.0 {
-            neg.fire(i);
-        }
-    }
-    true
-}
-
-fn add_bias(y: &mut [f32], b: &[f32], arith: &Arith, c: &mut Counts) {
-    for (v, bb) in y.iter_mut().zip(b) {
-        *v += bb;
-    }
-    let n = b.len() as u64;
-    arith.count_add(c, n);
-    c.mem(
-        Op::Read,
-        arith.fmt(),
-        TensorClass::Weight,
-        n * arith.operand_bytes(),
-    );
-}
-
-fn sigmoid(v: f32) -> f32 {
-    1.0 / (1.0 + (-v).exp())
-}
-
-/// NeuroBench's operation count of a recurrent cell (`metrics/utils/layers/macs.py`), from the
-/// per-output counts of non-zero (input, weight) pairs of the two products, the binarised
-/// biases (0 or 1 per output, zeros without bias) and the hidden / cell values (all taken as
-/// non-zero when `h_ones`).
-#[allow(clippy::too_many_arguments)]
-fn neurobench_cell_ops(
-    kind: CellKind,
-    hd: usize,
-    cnt_ih: &[u32],
-    cnt_hh: &[u32],
-    b_ih: &[u32],
-    b_hh: &[u32],
-    h: &[f32],
-    c: &[f32],
-    h_ones: bool,
-) -> u64 {
-    let h_nz = |k: usize| (h_ones || h[k] != 0.0) as i64;
-    let c_nz = |k: usize| (c[k] != 0.0) as i64;
-    let out: Vec<i64> = (0..cnt_ih.len())
-        .map(|o| cnt_ih[o] as i64 + cnt_hh[o] as i64)
-        .collect();
-    let mut ops: i64 = out.iter().sum();
-    let nz = |v: i64| (v != 0) as i64;
-    match kind {
-        CellKind::Rnn => {}
-        CellKind::Lstm => {
-            let g: Vec<i64> = (0..out.len())
-                .map(|o| nz(out[o] + b_ih[o] as i64 + b_hh[o] as i64))
-                .collect();
-            for k in 0..hd {
-                let (i, f, gg, o) = (g[k], g[hd + k], g[2 * hd + k], g[3 * hd + k]);
-                let c1 = f * c_nz(k) + i * gg;
-                ops += c1 + o * nz(c1);
-            }
-        }
-        CellKind::Gru => {
-            for k in 0..hd {
-                let rz = |o: usize| out[o] + b_ih[o] as i64 + b_hh[o] as i64;
-                let r = nz(rz(k));
-                let z_raw = rz(hd + k);
-                let hh_n = nz(cnt_hh[2 * hd + k] as i64 + b_hh[2 * hd + k] as i64);
-                let n_hh = nz(r * hh_n);
-                // NeuroBench uses the hidden-side count here (macs.py: out_hh[2] + bias_ih[2]).
-                let n = nz(cnt_hh[2 * hd + k] as i64 + b_ih[2 * hd + k] as i64 + n_hh);
-                let t1 = nz(nz(1 - z_raw) * n);
-                let t2 = nz(nz(z_raw) * h_nz(k));
-                ops += n_hh + t1 + t2;
-            }
-        }
-    }
-    ops.max(0) as u64
 }
 
 impl Sequential {
@@ -660,40 +544,27 @@ impl Sequential {
                     reset: k.reset,
                 }),
                 LayerSpec::RNNCell(c) | LayerSpec::LSTMCell(c) | LayerSpec::GRUCell(c) => {
-                    let gh = gates(l) * c.hidden_size;
+                    let gh = cell_kind(l).gates() * c.hidden_size;
                     let wih = get("weight_ih", &[gh, c.input_size])?;
                     let whh = get("weight_hh", &[gh, c.hidden_size])?;
                     tally(wih);
                     tally(whh);
-                    let (b_ih, b_hh) = if c.bias {
+                    let bias = if c.bias {
                         let (a, b) = (get("bias_ih", &[gh])?, get("bias_hh", &[gh])?);
                         tally(a);
                         tally(b);
-                        (Some(a.to_vec()), Some(b.to_vec()))
+                        Some((a, b))
                     } else {
-                        (None, None)
+                        None
                     };
-                    let kind = match l {
-                        LayerSpec::LSTMCell(_) => CellKind::Lstm,
-                        LayerSpec::GRUCell(_) => CellKind::Gru,
-                        _ => CellKind::Rnn,
-                    };
-                    let nz = |b: &Option<Vec<f32>>| {
-                        b.as_ref()
-                            .map(|b| b.iter().map(|v| (*v != 0.0) as u32).collect())
-                            .unwrap_or_else(|| vec![0; gh])
-                    };
-                    Layer::Cell(Cell {
-                        kind,
-                        hidden: c.hidden_size,
-                        ih: Linear::from_out_in(wih, gh, c.input_size),
-                        hh: Linear::from_out_in(whh, gh, c.hidden_size),
-                        bih_nz: nz(&b_ih),
-                        bhh_nz: nz(&b_hh),
-                        b_ones: vec![c.bias as u32; gh],
-                        b_ih,
-                        b_hh,
-                    })
+                    Layer::Cell(Cell::from_pytorch(
+                        cell_kind(l),
+                        c.input_size,
+                        c.hidden_size,
+                        wih,
+                        whh,
+                        bias,
+                    ))
                 }
             };
             layers.push(layer);
@@ -731,9 +602,7 @@ impl Sequential {
         for (i, l) in self.layers.iter().enumerate() {
             match l {
                 Layer::Leaky(_) => neurons += self.sizes[i + 1] as u64,
-                Layer::Cell(c) => {
-                    state += c.hidden as u64 * if c.kind == CellKind::Lstm { 2 } else { 1 }
-                }
+                Layer::Cell(c) => state += c.state_len() as u64,
                 _ => {}
             }
         }
@@ -802,14 +671,7 @@ impl Sequential {
                 .layers
                 .iter()
                 .map(|l| match l {
-                    Layer::Cell(c) => Some(CellScratch {
-                        pos: SpikeTrain::new(c.ih.n_in),
-                        neg: SpikeTrain::new(c.ih.n_in),
-                        gi: vec![0.0; c.ih.n_out],
-                        gh: vec![0.0; c.ih.n_out],
-                        cnt_ih: vec![0; c.ih.n_out],
-                        cnt_hh: vec![0; c.ih.n_out],
-                    }),
+                    Layer::Cell(c) => Some(c.scratch()),
                     _ => None,
                 })
                 .collect(),
@@ -860,7 +722,6 @@ impl Sequential {
 
     fn step(&self, x: &[f32], first: bool, st: &mut State, arith: &Arith, ledger: &mut Ledger) {
         st.acts[0].copy_from_slice(x);
-        let bytes = arith.operand_bytes();
         let State {
             acts,
             mem,
@@ -878,79 +739,33 @@ impl Sequential {
             let out = &mut after[0];
             match layer {
                 Layer::Linear { lin, bias } => {
-                    if classify(input, &mut pos[i], &mut neg[i]) {
-                        out.fill(0.0);
-                        let mut eff = lin.event_work(&pos[i], out, false, arith, c);
-                        if neg[i].count() > 0 {
-                            eff += lin.event_work(&neg[i], out, true, arith, c);
-                        }
-                        c.add(Op::EffectiveAc, arith.fmt(), eff);
-                        c.add(
-                            Op::DenseSynop,
-                            arith.fmt(),
-                            lin.n_in as u64 * lin.n_out as u64,
-                        );
-                        c.mem(
-                            Op::Write,
-                            arith.fmt(),
-                            TensorClass::Activation,
-                            lin.n_out as u64 * bytes,
-                        );
+                    if split_signed(input, &mut pos[i], &mut neg[i]) {
+                        lin.forward_signed_events(&pos[i], &neg[i], out, arith, c);
                     } else {
                         lin.forward_dense(input, out, arith, c);
                     }
                     if let Some(b) = bias {
-                        add_bias(out, b, arith, c);
+                        bias_add(out, b, arith, c);
                     }
                 }
                 Layer::Conv { conv, bias } => {
-                    if classify(input, &mut pos[i], &mut neg[i]) {
+                    if split_signed(input, &mut pos[i], &mut neg[i]) {
                         let neg = (neg[i].count() > 0).then_some(&neg[i]);
                         conv.forward_events(&pos[i], neg, out, arith, c);
                     } else {
                         conv.forward_dense(input, out, arith, c);
                     }
                     if let Some(b) = bias {
-                        let per = out.len() / b.len();
-                        for (ch, bb) in b.iter().enumerate() {
-                            for v in &mut out[ch * per..(ch + 1) * per] {
-                                *v += bb;
-                            }
-                        }
-                        arith.count_add(c, out.len() as u64);
-                        c.mem(
-                            Op::Read,
-                            arith.fmt(),
-                            TensorClass::Weight,
-                            b.len() as u64 * bytes,
-                        );
+                        bias_add_channels(out, b, arith, c);
                     }
                 }
                 Layer::Relu => {
-                    let mut nz = 0u64;
-                    for (o, &v) in out.iter_mut().zip(input.iter()) {
-                        *o = if v > 0.0 { v } else { 0.0 };
-                        nz += (*o != 0.0) as u64;
-                    }
-                    let n = out.len() as u64;
-                    c.add(Op::Cmp, arith.acc_fmt(), n);
-                    c.add(Op::ActOut, arith.acc_fmt(), n);
-                    c.add(Op::ActNonzero, arith.acc_fmt(), nz);
-                    c.mem(Op::Read, arith.fmt(), TensorClass::Activation, n * bytes);
-                    c.mem(Op::Write, arith.fmt(), TensorClass::Activation, n * bytes);
+                    out.copy_from_slice(input);
+                    relu(out, arith, c);
                 }
                 Layer::Sigmoid => {
-                    let mut nz = 0u64;
-                    for (o, &v) in out.iter_mut().zip(input.iter()) {
-                        *o = sigmoid(v);
-                        nz += (*o != 0.0) as u64;
-                    }
-                    let n = out.len() as u64;
-                    c.add(Op::Sigmoid, arith.acc_fmt(), n);
-                    c.add(Op::ActOut, arith.acc_fmt(), n);
-                    c.add(Op::ActNonzero, arith.acc_fmt(), nz);
-                    c.mem(Op::Read, arith.fmt(), TensorClass::Activation, n * bytes);
-                    c.mem(Op::Write, arith.fmt(), TensorClass::Activation, n * bytes);
+                    out.copy_from_slice(input);
+                    sigmoid(out, arith, c);
                 }
                 Layer::Leaky(l) => {
                     l.step(&mut mem[i], input, first, &mut spikes[i], arith, c);
@@ -958,133 +773,66 @@ impl Sequential {
                 }
                 Layer::Cell(cell) => {
                     let sc = cells[i].as_mut().expect("cell scratch");
-                    cell_step(cell, input, &mut mem[i], &mut cstate[i], out, sc, arith, c);
+                    cell.step(input, &mut mem[i], &mut cstate[i], sc, arith, c);
+                    out.copy_from_slice(&mem[i]);
                 }
             }
         }
     }
 }
 
-/// One step of a recurrent cell: executes and counts its work, and adds NeuroBench's count of
-/// its operations (ACs if its input x is all in {-1, 0, 1}, else MACs; `dense_synop` with
-/// all-ones weights and inputs). The hidden-state product runs dense (zero entries gated).
-#[allow(clippy::too_many_arguments)]
-fn cell_step(
-    cell: &Cell,
-    x: &[f32],
-    h: &mut [f32],
-    cs: &mut [f32],
-    out: &mut [f32],
-    sc: &mut CellScratch,
-    arith: &Arith,
-    c: &mut Counts,
-) {
-    let hd = cell.hidden;
-    let g = cell.ih.n_out;
-    let bytes = arith.operand_bytes();
-    let fmt = arith.fmt();
-    // NeuroBench's count, from the inputs before the update.
-    let (cnt_ih, cnt_hh) = (&mut sc.cnt_ih[..g], &mut sc.cnt_hh[..g]);
-    cnt_ih.fill(0);
-    cnt_hh.fill(0);
-    cell.ih.structural_counts(x, cnt_ih);
-    cell.hh.structural_counts(h, cnt_hh);
-    let effective = neurobench_cell_ops(
-        cell.kind,
-        hd,
-        cnt_ih,
-        cnt_hh,
-        &cell.bih_nz,
-        &cell.bhh_nz,
-        h,
-        cs,
-        false,
-    );
-    // All-ones: x and weights all ones; NeuroBench forces a top-level hidden state to ones but
-    // only binarises LSTM's nested (h, c) tuple.
-    let lstm = cell.kind == CellKind::Lstm;
-    cnt_ih.fill(cell.ih.n_in as u32);
-    let h_count = if lstm {
-        h.iter().filter(|v| **v != 0.0).count() as u32
-    } else {
-        hd as u32
-    };
-    cnt_hh.fill(h_count);
-    let dense = neurobench_cell_ops(
-        cell.kind,
-        hd,
-        cnt_ih,
-        cnt_hh,
-        &cell.b_ones,
-        &cell.b_ones,
-        h,
-        cs,
-        !lstm,
-    );
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::arith::{Mode, Scope};
+    use crate::ledger::{ActionKey, BF16, Counts, FP32, Fmt, Op};
+    use crate::numerics::FloatFormat;
 
-    // The work.
-    let (gi, gh) = (&mut sc.gi[..g], &mut sc.gh[..g]);
-    let spiking = classify(x, &mut sc.pos, &mut sc.neg);
-    if spiking {
-        gi.fill(0.0);
-        cell.ih.event_work(&sc.pos, gi, false, arith, c);
-        if sc.neg.count() > 0 {
-            cell.ih.event_work(&sc.neg, gi, true, arith, c);
-        }
-        c.mem(Op::Write, fmt, TensorClass::Activation, g as u64 * bytes);
-        c.add(Op::EffectiveAc, fmt, effective);
-    } else {
-        cell.ih.dense_work(x, gi, arith, c);
-        c.add(Op::EffectiveMac, fmt, effective);
+    /// Counts of `act` after a Linear(4, 3), one real-valued step under bf16 on projections only.
+    fn activation_counts_bf16_on_projections(act: &str) -> Counts {
+        let cfg: Config = ron::from_str(&format!(
+            "(name: \"m\", input: [4], layers: [Linear(4, 3, false), {act}], weights: Seeded(0))"
+        ))
+        .unwrap();
+        let mut s = TensorStore::new("test");
+        let w = [
+            1.0, -2.0, 0.5, 0.0, -1.0, 0.25, 2.0, 1.0, 0.5, 0.5, -0.5, -3.0,
+        ];
+        s.insert("0.weight", vec![3, 4], w.to_vec());
+        let m = Sequential::new(cfg, &s).unwrap();
+        let bf16 = Mode::Round {
+            format: FloatFormat::BF16,
+            acc: FloatFormat::FP32,
+        };
+        let arith = Arith::new(bf16, Scope::Projections);
+        let mut l = m.new_ledger(&arith);
+        let mut st = m.new_state();
+        m.run_sample(&[vec![0.5, 1.5, -2.0, 0.25]], &mut st, &arith, &mut l);
+        l.layers().nth(1).expect("activation layer").1.clone()
     }
-    c.add(Op::DenseSynop, fmt, dense);
-    cell.hh.dense_work(h, gh, arith, c);
-    if let Some(b) = &cell.b_ih {
-        add_bias(gi, b, arith, c);
+
+    fn activation_bytes(c: &Counts, op: Op, fmt: Fmt) -> u64 {
+        let key = ActionKey::mem(op, fmt, TensorClass::Activation);
+        c.0.get(&key).copied().unwrap_or(0)
     }
-    if let Some(b) = &cell.b_hh {
-        add_bias(gh, b, arith, c);
-    }
-    let n = hd as u64;
-    match cell.kind {
-        CellKind::Rnn => {
-            for k in 0..hd {
-                h[k] = (gi[k] + gh[k]).tanh();
-            }
-            arith.count_add(c, n);
-            c.add(Op::Tanh, arith.acc_fmt(), n);
-        }
-        CellKind::Lstm => {
-            for k in 0..hd {
-                let i = sigmoid(gi[k] + gh[k]);
-                let f = sigmoid(gi[hd + k] + gh[hd + k]);
-                let gg = (gi[2 * hd + k] + gh[2 * hd + k]).tanh();
-                let o = sigmoid(gi[3 * hd + k] + gh[3 * hd + k]);
-                cs[k] = arith.mul(f, cs[k]) + arith.mul(i, gg);
-                h[k] = arith.mul(o, cs[k].tanh());
-            }
-            arith.count_add(c, 5 * n);
-            arith.count_mul(c, 3 * n);
-            c.add(Op::Sigmoid, arith.acc_fmt(), 3 * n);
-            c.add(Op::Tanh, arith.acc_fmt(), 2 * n);
-            c.mem(Op::Read, fmt, TensorClass::State, n * bytes);
-            c.mem(Op::Write, fmt, TensorClass::State, n * bytes);
-        }
-        CellKind::Gru => {
-            for k in 0..hd {
-                let r = sigmoid(gi[k] + gh[k]);
-                let z = sigmoid(gi[hd + k] + gh[hd + k]);
-                let nn = (gi[2 * hd + k] + arith.mul(r, gh[2 * hd + k])).tanh();
-                h[k] = nn + arith.mul(z, h[k] - nn);
-            }
-            arith.count_add(c, 5 * n);
-            arith.count_mul(c, 2 * n);
-            c.add(Op::Sigmoid, arith.acc_fmt(), 2 * n);
-            c.add(Op::Tanh, arith.acc_fmt(), n);
+
+    #[test]
+    fn relu_outside_the_projection_scope_moves_its_activations_in_fp32() {
+        let c = activation_counts_bf16_on_projections("ReLU");
+        for op in [Op::Read, Op::Write] {
+            assert_eq!(activation_bytes(&c, op, FP32), 3 * 4, "{op:?}");
+            assert_eq!(activation_bytes(&c, op, BF16), 0, "{op:?}");
         }
     }
-    c.mem(Op::Write, fmt, TensorClass::State, n * bytes);
-    out.copy_from_slice(h);
+
+    #[test]
+    fn sigmoid_outside_the_projection_scope_moves_its_activations_in_fp32() {
+        let c = activation_counts_bf16_on_projections("Sigmoid");
+        for op in [Op::Read, Op::Write] {
+            assert_eq!(activation_bytes(&c, op, FP32), 3 * 4, "{op:?}");
+            assert_eq!(activation_bytes(&c, op, BF16), 0, "{op:?}");
+        }
+    }
 }
 
 impl crate::models::Stepper for Sequential {
