@@ -16,7 +16,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::engine::lif::LifConfig;
-use crate::engine::linear::Linear;
+use crate::engine::linear::{Kernel, Linear};
 use crate::engine::norm::layer_norm;
 use crate::engine::pointwise::{
     heaviside, relu_squared, residual_add, residual_add_spikes, sigmoid_gate, token_shift,
@@ -453,6 +453,29 @@ impl SpikeGpt {
     /// whole (the model holds copies).
     pub fn new(cfg: Config, store: &TensorStore) -> Result<SpikeGpt> {
         SpikeGpt::build(cfg, &mut &*store)
+    }
+
+    /// Run every dense product with `kernel` (benchmarks compare the kernels on one model).
+    pub fn set_kernel(&mut self, kernel: Kernel) {
+        self.head.kernel = kernel;
+        for b in &mut self.blocks {
+            let (att, ffn) = (&mut b.att, &mut b.ffn);
+            let plain = [
+                &mut att.key,
+                &mut att.value,
+                &mut att.receptance,
+                &mut att.output,
+            ];
+            let plain =
+                plain
+                    .into_iter()
+                    .chain([&mut ffn.key, &mut ffn.receptance, &mut ffn.value]);
+            let folded = att.folded.iter_mut().flatten();
+            let folded = folded.chain(ffn.folded.iter_mut().flatten());
+            for l in plain.chain(folded.flat_map(|f| [&mut f.cur, &mut f.prev])) {
+                l.kernel = kernel;
+            }
+        }
     }
 
     fn build(cfg: Config, store: &mut impl WeightSource) -> Result<SpikeGpt> {
