@@ -39,7 +39,7 @@ use crate::engine::attention::hashed::{self, KernelHash};
 use crate::engine::attention::{Heads, Normalisation, StepIds, normal, softmax};
 use crate::engine::conv::{Conv, ConvGeom};
 use crate::engine::linear::Linear;
-use crate::engine::norm::layer_norm_rows;
+use crate::engine::norm::{Norm, layer_norm_rows};
 use crate::engine::pointwise::{bias_add_rows, gelu, residual_add};
 use crate::error::{Error, Result};
 use crate::ledger::{LayerId, Ledger, Op, TensorClass};
@@ -268,9 +268,9 @@ pub fn seeded_weights(cfg: &Config, seed: u64) -> TensorStore {
     })
 }
 
-struct Norm {
-    w: Vec<f32>,
-    b: Vec<f32>,
+/// A LayerNorm with its ledger layers (the normalise-and-affine step and the row statistics).
+struct NormLayer {
+    norm: Norm,
     id: LayerId,
     stats: LayerId,
 }
@@ -304,12 +304,12 @@ enum Core {
 }
 
 struct Block {
-    norm1: Norm,
+    norm1: NormLayer,
     core: Core,
     steps: StepIds,
     proj: Dense,
     residual: LayerId,
-    norm2: Norm,
+    norm2: NormLayer,
     fc1: Dense,
     dwconv: ConvLayer,
     gelu: LayerId,
@@ -318,9 +318,9 @@ struct Block {
 
 struct Stage {
     patch: ConvLayer,
-    patch_norm: Norm,
+    patch_norm: NormLayer,
     blocks: Vec<Block>,
-    norm: Norm,
+    norm: NormLayer,
     shape: Heads,
     grid: usize,
     hidden: usize,
@@ -334,12 +334,11 @@ pub struct Pvt {
     template: Ledger,
 }
 
-fn norm(store: &TensorStore, l: &mut Ledger, key: &str, d: usize) -> Result<Norm> {
+fn norm(store: &TensorStore, l: &mut Ledger, key: &str, d: usize) -> Result<NormLayer> {
     let id = l.layer(key);
     let stats = l.layer(&format!("{key}.{}", model_step::NORM_STATS));
-    Ok(Norm {
-        w: store.get(&format!("{key}.weight"), &[d])?.to_vec(),
-        b: store.get(&format!("{key}.bias"), &[d])?.to_vec(),
+    Ok(NormLayer {
+        norm: Norm::load(&mut &*store, key, d)?,
         id,
         stats,
     })
@@ -406,13 +405,13 @@ impl ConvLayer {
     }
 }
 
-impl Norm {
+impl NormLayer {
     fn rows(&self, x: &[f32], y: &mut [f32], eps: f32, arith: &Arith, l: &mut Ledger) {
         layer_norm_rows(
             x,
-            self.w.len(),
-            &self.w,
-            &self.b,
+            self.norm.width(),
+            &self.norm.w,
+            &self.norm.b,
             eps,
             y,
             arith,

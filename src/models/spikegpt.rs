@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::engine::lif::LifConfig;
 use crate::engine::linear::{Kernel, Linear};
-use crate::engine::norm::layer_norm;
+use crate::engine::norm::{Norm, layer_norm};
 use crate::engine::pointwise::{
     heaviside, relu_squared, residual_add, residual_add_spikes, sigmoid_gate, token_shift,
 };
@@ -247,22 +247,6 @@ pub fn seeded_weights(cfg: &Config, seed: u64) -> TensorStore {
             (0..n).map(|_| std * normal(rng)).collect()
         }
     })
-}
-
-struct Norm {
-    w: Vec<f32>,
-    b: Vec<f32>,
-}
-
-impl Norm {
-    fn load(store: &mut impl WeightSource, prefix: &str, d: usize) -> Result<Norm> {
-        Ok(Norm {
-            w: store
-                .tensor(&format!("{prefix}.weight"), &[d])?
-                .into_owned(),
-            b: store.tensor(&format!("{prefix}.bias"), &[d])?.into_owned(),
-        })
-    }
 }
 
 /// A projection fed by two spike trains (this token's and the previous token's), with the

@@ -28,7 +28,7 @@ use crate::engine::attention::ksh::{self, KshConfig};
 use crate::engine::attention::layer::{AttentionLayer, AttnState, Core, LayerIds};
 use crate::engine::attention::{AttentionKind, Heads, normal};
 use crate::engine::linear::Linear;
-use crate::engine::norm::layer_norm;
+use crate::engine::norm::{Norm, layer_norm};
 use crate::engine::pointwise::{self, residual_add};
 use crate::error::{Error, Result};
 use crate::ledger::{Counts, LayerId, Ledger, Op, TensorClass};
@@ -263,20 +263,6 @@ pub fn seeded_weights(cfg: &Config, seed: u64) -> TensorStore {
 pub enum Calibration {
     Tokens(Vec<usize>),
     Images(Vec<[f32; DIGIT_PIXELS]>),
-}
-
-struct Norm {
-    w: Vec<f32>,
-    b: Vec<f32>,
-}
-
-impl Norm {
-    fn load(store: &TensorStore, prefix: &str, d: usize) -> Result<Norm> {
-        Ok(Norm {
-            w: store.get(&format!("{prefix}.weight"), &[d])?.to_vec(),
-            b: store.get(&format!("{prefix}.bias"), &[d])?.to_vec(),
-        })
-    }
 }
 
 struct BlockIds {
@@ -547,9 +533,9 @@ impl Transformer {
                 res2: ledger.layer(&format!("{p}.res2")),
             };
             blocks.push(Block {
-                ln1: Norm::load(&store, &format!("{p}.ln1"), d)?,
+                ln1: Norm::load(&mut &store, &format!("{p}.ln1"), d)?,
                 att,
-                ln2: Norm::load(&store, &format!("{p}.ln2"), d)?,
+                ln2: Norm::load(&mut &store, &format!("{p}.ln2"), d)?,
                 fc1: lin("mlp.fc1", hid, d)?,
                 fc2: lin("mlp.fc2", d, hid)?,
                 ids,
@@ -562,7 +548,7 @@ impl Transformer {
         };
         let id_ln_out = ledger.layer("ln_out");
         let id_head = ledger.layer("head");
-        let ln_out = Norm::load(&store, "ln_out", d)?;
+        let ln_out = Norm::load(&mut &store, "ln_out", d)?;
         let head = Linear::from_out_in(
             store.get("head.weight", &[cfg.outputs(), d])?,
             cfg.outputs(),
