@@ -36,6 +36,7 @@ use serde::{Deserialize, Serialize};
 use crate::convention::model_step;
 use crate::engine::Arith;
 use crate::engine::attention::hashed::{self, KernelHash};
+use crate::engine::attention::layer::Core;
 use crate::engine::attention::{Heads, Normalisation, StepIds, normal, softmax};
 use crate::engine::conv::{Conv, ConvGeom};
 use crate::engine::linear::Linear;
@@ -290,21 +291,12 @@ struct ConvLayer {
     bias_id: LayerId,
 }
 
-enum Core {
-    Softmax {
-        q: Dense,
-        kv: Dense,
-    },
-    Hashed {
-        qk: Dense,
-        v: Dense,
-        hash: KernelHash,
-        normalisation: Normalisation,
-    },
-}
-
 struct Block {
     norm1: NormLayer,
+    /// The query projection, or the query/key projection a hashed core shares.
+    q: Dense,
+    /// Keys and values in one projection (softmax core), or the values alone (hashed core).
+    kv: Dense,
     core: Core,
     steps: StepIds,
     proj: Dense,
@@ -473,7 +465,7 @@ impl Pvt {
                 let p = format!("block{st}.{i}");
                 let norm1 = norm(store, &mut l, &format!("{p}.norm1"), d)?;
                 let a = format!("{p}.attn");
-                let (core, steps) = if cfg.hashed_stage(s) {
+                let (q, kv, core, steps) = if cfg.hashed_stage(s) {
                     let PvtAttention::EcoFormer {
                         bits,
                         anchors,
@@ -517,15 +509,11 @@ impl Pvt {
                         ),
                     };
                     let steps = hashed::register(&mut l, &format!("{a}.core"));
-                    (
-                        Core::Hashed {
-                            qk,
-                            v,
-                            hash,
-                            normalisation,
-                        },
-                        steps,
-                    )
+                    let core = Core::EcoFormer {
+                        hash,
+                        normalisation,
+                    };
+                    (qk, v, core, steps)
                 } else {
                     let q = dense(store, &mut l, &format!("{a}.q"), &format!("{a}.q"), d, d)?;
                     let kv = dense(
@@ -537,7 +525,7 @@ impl Pvt {
                         d,
                     )?;
                     let steps = softmax::register(&mut l, &format!("{a}.core"));
-                    (Core::Softmax { q, kv }, steps)
+                    (q, kv, Core::Softmax, steps)
                 };
                 let proj = dense(
                     store,
@@ -588,6 +576,8 @@ impl Pvt {
                 )?;
                 blocks.push(Block {
                     norm1,
+                    q,
+                    kv,
                     core,
                     steps,
                     proj,
@@ -621,7 +611,7 @@ impl Pvt {
         let mut params = cfg.n_params() as u64;
         for st in &stages {
             for b in &st.blocks {
-                if let Core::Hashed { hash, .. } = &b.core {
+                if let Core::EcoFormer { hash, .. } = &b.core {
                     params += (hash.a.len() + hash.anchor.len() + hash.mu.len()) as u64;
                 }
             }
@@ -667,11 +657,11 @@ impl Pvt {
         let d = shape.dim();
         let mut a = vec![0.0; n * d];
         match &b.core {
-            Core::Softmax { q, kv } => {
+            Core::Softmax => {
                 let mut qs = vec![0.0; n * d];
                 let mut kvs = vec![0.0; n * 2 * d];
-                q.rows(h, &mut qs, arith, l);
-                kv.rows(h, &mut kvs, arith, l);
+                b.q.rows(h, &mut qs, arith, l);
+                b.kv.rows(h, &mut kvs, arith, l);
                 let mut k = vec![0.0; n * d];
                 let mut v = vec![0.0; n * d];
                 for t in 0..n {
@@ -680,16 +670,14 @@ impl Pvt {
                 }
                 softmax::forward_full(&qs, &k, &v, n, shape, &mut a, arith, l, &b.steps);
             }
-            Core::Hashed {
-                qk,
-                v,
+            Core::EcoFormer {
                 hash,
                 normalisation,
             } => {
                 let mut qks = vec![0.0; n * d];
                 let mut vs = vec![0.0; n * d];
-                qk.rows(h, &mut qks, arith, l);
-                v.rows(h, &mut vs, arith, l);
+                b.q.rows(h, &mut qks, arith, l);
+                b.kv.rows(h, &mut vs, arith, l);
                 hashed::forward_full(
                     &qks,
                     &vs,
@@ -702,6 +690,8 @@ impl Pvt {
                     &b.steps,
                 );
             }
+            // `Pvt::new` builds softmax and hashed cores only (`PvtAttention`).
+            Core::Linear => unreachable!("PVT has no linear attention core"),
         }
         b.proj.rows(&a, out, arith, l);
     }
