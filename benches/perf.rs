@@ -8,7 +8,8 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use picojoule::engine::Arith;
-use picojoule::ledger::{Op, TensorClass, set_counting};
+use picojoule::engine::linear::Kernel;
+use picojoule::ledger::{Op, TensorClass};
 use picojoule::models::ModelDesc;
 use picojoule::models::spikegpt::{SpikeGpt, Variant};
 
@@ -90,13 +91,13 @@ fn main() {
             variant,
             ..cfg.clone()
         };
-        let model =
+        let mut model =
             SpikeGpt::from_config(cfg, std::path::Path::new("models")).expect("model builds");
         let arith = Arith::Exact;
-        let run = |count: bool| {
-            set_counting(count);
+        let run = |model: &SpikeGpt, count: bool| {
             let mut st = model.new_state();
             let mut l = model.new_ledger(&arith);
+            l.set_counting(count);
             model.step(1, &mut st, &arith, &mut l); // warm-up
             let t = Instant::now();
             for i in 0..tokens {
@@ -104,15 +105,13 @@ fn main() {
             }
             (t.elapsed().as_secs_f64(), l)
         };
-        let (on, ledger) = run(true);
-        let (off, _) = run(false);
-        let (on2, _) = run(true);
-        set_counting(true);
+        let (on, ledger) = run(&model, true);
+        let (off, _) = run(&model, false);
+        let (on2, _) = run(&model, true);
         let on = on.min(on2);
         // The dense kernel without 256-bit vectors (same sums), measured in the same run.
-        picojoule::engine::linear::set_wide_simd(false);
-        let (narrow, _) = run(true);
-        picojoule::engine::linear::set_wide_simd(true);
+        model.set_kernel(Kernel::Portable);
+        let (narrow, _) = run(&model, true);
         let weight_bytes: u64 = ledger
             .totals()
             .iter()

@@ -340,27 +340,15 @@ impl fmt::Display for ActionKey {
     }
 }
 
-static COUNTING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
-
-/// Switch counting off (or on) process-wide. Only for measuring what counting costs
-/// (`cargo bench --bench perf`); a run with counting off has an empty ledger.
-pub fn set_counting(on: bool) {
-    COUNTING.store(on, std::sync::atomic::Ordering::Relaxed);
-}
-
-#[inline(always)]
-fn counting() -> bool {
-    COUNTING.load(std::sync::atomic::Ordering::Relaxed)
-}
-
-/// The counts of one layer, keyed by action.
+/// The counts of one layer, keyed by action. The second field is true when this layer does not
+/// count (a ledger made by `Ledger::uncounted`, to measure what counting costs).
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct Counts(pub BTreeMap<ActionKey, u64>);
+pub struct Counts(pub BTreeMap<ActionKey, u64>, bool);
 
 impl Counts {
     #[inline]
     pub fn add(&mut self, op: Op, fmt: Fmt, n: u64) {
-        if n != 0 && counting() {
+        if n != 0 && !self.1 {
             *self.0.entry(ActionKey::new(op, fmt)).or_insert(0) += n;
         }
     }
@@ -368,7 +356,7 @@ impl Counts {
     /// Record `bytes` of memory traffic.
     #[inline]
     pub fn mem(&mut self, op: Op, fmt: Fmt, class: TensorClass, bytes: u64) {
-        if bytes != 0 && counting() {
+        if bytes != 0 && !self.1 {
             *self.0.entry(ActionKey::mem(op, fmt, class)).or_insert(0) += bytes;
         }
     }
@@ -403,11 +391,30 @@ pub struct Ledger {
     counts: Vec<Counts>,
     /// Bytes resident per tensor class (what memory placement needs to choose a level).
     pub footprint: BTreeMap<TensorClass, u64>,
+    /// True for a ledger that records nothing (see `uncounted`).
+    uncounted: bool,
 }
 
 impl Ledger {
     pub fn new() -> Self {
         Ledger::default()
+    }
+
+    /// A ledger whose layers record nothing. Only for measuring what counting costs
+    /// (`cargo bench --bench perf`): the same run into it leaves every count empty.
+    pub fn uncounted() -> Self {
+        Ledger {
+            uncounted: true,
+            ..Ledger::default()
+        }
+    }
+
+    /// Switch counting off (or back on) for this ledger and every layer registered in it.
+    pub fn set_counting(&mut self, on: bool) {
+        self.uncounted = !on;
+        for c in &mut self.counts {
+            c.1 = !on;
+        }
     }
 
     /// Register a layer path and return its id; registering a name twice returns the same id.
@@ -416,7 +423,7 @@ impl Ledger {
             return i;
         }
         self.names.push(name.to_string());
-        self.counts.push(Counts::default());
+        self.counts.push(Counts(BTreeMap::new(), self.uncounted));
         self.names.len() - 1
     }
 

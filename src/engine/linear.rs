@@ -21,19 +21,19 @@ pub struct Linear {
     w_t: Vec<f32>,
     /// Non-zero weights in each input row (NeuroBench's effective counts exclude zero weights).
     nnz_row: Vec<u32>,
+    /// The loop of the exact dense product.
+    pub kernel: Kernel,
 }
 
-static WIDE_SIMD_OFF: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-/// Use 256-bit vectors (AVX2) in the exact dense kernel when the CPU has them (the default).
-/// Benchmarks turn it off to measure the gain in one run; results are identical either way.
-pub fn set_wide_simd(on: bool) {
-    WIDE_SIMD_OFF.store(!on, std::sync::atomic::Ordering::Relaxed);
-}
-
-#[cfg(target_arch = "x86_64")]
-fn wide_simd() -> bool {
-    !WIDE_SIMD_OFF.load(std::sync::atomic::Ordering::Relaxed) && is_x86_feature_detected!("avx2")
+/// Which loop the exact dense product runs. Both give the same sums bit for bit; `Portable`
+/// exists so benchmarks and tests can measure and check the gain of 256-bit vectors.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Kernel {
+    /// 256-bit vectors (AVX2) when the CPU has them, detected at run time (the default).
+    #[default]
+    Wide,
+    /// The portable loop, whatever the CPU.
+    Portable,
 }
 
 impl Linear {
@@ -63,6 +63,7 @@ impl Linear {
             n_out,
             w_t,
             nnz_row,
+            kernel: Kernel::default(),
         }
     }
 
@@ -127,8 +128,8 @@ impl Linear {
     /// AVX2 (detected at run time; the same loop, so the same sums, bit for bit).
     fn exact_block(&self, x: &[f32], start: usize, ys: &mut [f32]) {
         #[cfg(target_arch = "x86_64")]
-        if wide_simd() {
-            // SAFETY: the CPU supports AVX2 (checked by `wide_simd`).
+        if self.kernel == Kernel::Wide && is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2 (checked just above).
             unsafe { self.exact_block_avx2(x, start, ys) };
             return;
         }
@@ -451,8 +452,12 @@ mod tests {
             .map(|j| ((j * 7) % 23) as f32 / 3.0 - 2.9)
             .collect();
         let (mut portable, mut dispatched) = (vec![0.0; n_out], vec![0.0; n_out]);
-        layer.exact_block_portable(&x, 0, &mut portable);
         layer.exact_block(&x, 0, &mut dispatched);
+        let layer = Linear {
+            kernel: Kernel::Portable,
+            ..layer
+        };
+        layer.exact_block(&x, 0, &mut portable);
         assert_eq!(portable, dispatched);
     }
 

@@ -1,7 +1,33 @@
 //! Layer normalisation.
 
 use super::arith::{Arith, Site};
+use crate::error::Result;
 use crate::ledger::{Counts, Op, TensorClass};
+use crate::weights::WeightSource;
+
+/// The parameters of a LayerNorm of width `d`: weight and bias.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Norm {
+    pub w: Vec<f32>,
+    pub b: Vec<f32>,
+}
+
+impl Norm {
+    /// `{prefix}.weight` and `{prefix}.bias`, each of shape `[d]` (a missing tensor or a wrong
+    /// shape is an error naming the tensor and the shape expected).
+    pub fn load(store: &mut impl WeightSource, prefix: &str, d: usize) -> Result<Norm> {
+        Ok(Norm {
+            w: store
+                .tensor(&format!("{prefix}.weight"), &[d])?
+                .into_owned(),
+            b: store.tensor(&format!("{prefix}.bias"), &[d])?.into_owned(),
+        })
+    }
+
+    pub fn width(&self) -> usize {
+        self.w.len()
+    }
+}
 
 /// y = (x - mean) / sqrt(var + eps) * w + b, over the whole vector (PyTorch `LayerNorm`).
 pub fn layer_norm(

@@ -4,16 +4,16 @@
 //! energies). Pricing a sweep point is then: evaluate the expressions for the leaf values of
 //! that point, then one dot product.
 //!
-//! The expressions repeat the floating-point operations of `price::op_price` and
-//! `price::memory_price` in the same order, and the dot product sums in the order of
+//! Both paths price an action by the same `price::Rule`; the expressions repeat the
+//! floating-point operations of `price::eval` in the same order, and the dot product sums in the order of
 //! `price::price`, so a compiled price is bit-for-bit the energy `price` gives for the changed
 //! cost model. `compile` checks this on the spot (at the cost model's values and at perturbed
 //! values) and falls back to calling `price` per point if the pricing rules ever diverge.
 
 use super::paths::{Leaf, get_leaf, set_leaf};
-use super::price::{place, price, unit_price};
+use super::price::{Rule, lerp, price, rule, unit_price};
 use super::{CostModel, Energy};
-use crate::ledger::{ActionKey, Fmt, INT8, INT32, Ledger, Op, OpKind};
+use crate::ledger::{ActionKey, Ledger, OpKind};
 
 /// Kinds in the order of `PricedLedger::by_kind`.
 pub const KINDS: [&str; 5] = ["compute", "nonlinear", "neuron", "metric", "memory"];
@@ -64,6 +64,9 @@ enum Node {
     Plus(u32, u32),
     /// `(a + t (b - a)).max(0)`: the interpolated integer add.
     Lerp(u32, u32, f64),
+    /// A per-size memory energy: `sized` while the leaf holds its own nominal value `base`,
+    /// else the leaf's value (a point that sets it replaces the whole energy).
+    Sized(u32, f64, f64),
 }
 
 /// The energy of one point: total and by kind (in `KINDS` order).
@@ -86,18 +89,23 @@ struct Fast {
 #[derive(Clone, Debug)]
 pub struct Compiled {
     fast: Option<Fast>,
+    /// Non-metric actions with no price, in ledger order (as `price` lists them).
+    unpriced: Vec<String>,
     /// For the fallback: the ledger and the cost model whose leaves are replaced per point.
     ledger: Ledger,
     cm: CostModel,
 }
 
+/// An action and, for memory, the level it is placed in and the size its energy is taken at.
+type CacheKey = (ActionKey, Option<(usize, u64)>);
+
 struct Builder<'a> {
     cm: &'a CostModel,
     ledger: &'a Ledger,
     nodes: Vec<Node>,
-    /// One expression per distinct action, shared by the layers that count it.
-    /// Keyed by the action and, for memory, the level it is placed in (ledgers may differ).
-    cache: std::collections::HashMap<(ActionKey, Option<usize>), Option<u32>>,
+    /// One expression per distinct action, shared by the layers that count it. Keyed by the
+    /// action and, for memory, the level it is placed in and its size (ledgers may differ).
+    cache: std::collections::HashMap<CacheKey, Option<u32>>,
 }
 
 impl Builder<'_> {
@@ -111,90 +119,72 @@ impl Builder<'_> {
         self.push(Node::Leaf(i))
     }
 
-    fn direct(&mut self, op: Op, fmt: Fmt) -> Option<u32> {
-        let i = self.cm.entry_index(op, fmt)?;
-        Some(self.leaf(Leaf::Entry(i)))
-    }
-
-    fn op(&mut self, op: Op, fmt: Fmt, depth: u32) -> Option<u32> {
-        if depth > 8 {
-            return None;
-        }
-        if let Some(n) = self.direct(op, fmt) {
-            return Some(n);
-        }
-        let cm = self.cm;
-        if let Some(c) = cm.compound(op, fmt) {
-            let mut total: Option<u32> = None;
-            for (part, k) in &c.of {
-                let p = self.op(*part, fmt, depth + 1)?;
-                let p = self.push(Node::Scale(p, *k));
-                total = Some(match total {
-                    None => p,
-                    Some(t) => self.push(Node::Plus(t, p)),
-                });
+    /// The expression of a rule, mirroring `price::eval` operation by operation.
+    fn rule(&mut self, r: &Rule) -> u32 {
+        match r {
+            Rule::Entry(i) => self.leaf(Leaf::Entry(*i)),
+            Rule::Compound(parts) => {
+                let mut total: Option<u32> = None;
+                for (part, k) in parts {
+                    let p = self.rule(part);
+                    let p = self.push(Node::Scale(p, *k));
+                    total = Some(match total {
+                        None => p,
+                        Some(t) => self.push(Node::Plus(t, p)),
+                    });
+                }
+                total.expect("a compound rule has parts")
             }
-            return total;
-        }
-        match op {
-            Op::Mac => {
-                let mul = self.op(Op::Mul, fmt, depth + 1)?;
-                let add = self.op(Op::Add, fmt, depth + 1)?;
-                Some(self.push(Node::Plus(mul, add)))
+            Rule::Sum(a, b) => {
+                let (a, b) = (self.rule(a), self.rule(b));
+                self.push(Node::Plus(a, b))
             }
-            Op::Ac => self.op(Op::Add, fmt, depth + 1),
-            Op::Lmul => match fmt {
-                Fmt::Float { e, m } => self.int_add(e as u32 + m as u32),
-                _ => None,
-            },
-            _ => None,
+            Rule::IntAdd { bits, a8, a32 } => {
+                let a8 = self.leaf(Leaf::Entry(*a8));
+                let a32 = self.leaf(Leaf::Entry(*a32));
+                self.push(Node::Lerp(a8, a32, Rule::lerp_t(*bits)))
+            }
+            &Rule::Memory {
+                level,
+                write,
+                size_bytes,
+            } => {
+                let leaf = if write {
+                    Leaf::MemoryWrite(level)
+                } else {
+                    Leaf::MemoryRead(level)
+                };
+                let m = &self.cm.memories[level];
+                let e = if write { m.write } else { Some(m.read) };
+                let n = match e {
+                    // A per-size energy is a function of the size, not one number: priced at
+                    // this size while the point leaves it unchanged (see `with_theta`).
+                    Some(e @ Energy::PerSize(..)) => {
+                        let i = leaf_index(self.cm, leaf) as u32;
+                        let sized = e.at_bits(size_bytes as f64 * 8.0).nominal();
+                        self.push(Node::Sized(i, e.nominal(), sized))
+                    }
+                    _ => self.leaf(leaf),
+                };
+                self.push(Node::Scale(n, 1.0 / m.access_bytes as f64))
+            }
         }
-    }
-
-    fn int_add(&mut self, bits: u32) -> Option<u32> {
-        if bits == 0 || bits > 64 {
-            return None;
-        }
-        if let Some(n) = self.direct(Op::Add, Fmt::Int { bits: bits as u8 }) {
-            return Some(n);
-        }
-        let a8 = self.direct(Op::Add, INT8)?;
-        let a32 = self.direct(Op::Add, INT32)?;
-        let t = (bits as f64 - 8.0) / 24.0;
-        Some(self.push(Node::Lerp(a8, a32, t)))
-    }
-
-    fn memory(&mut self, key: &ActionKey) -> Option<u32> {
-        let class = key.class?;
-        let level = place(self.cm, self.ledger, class)?;
-        let i = self
-            .cm
-            .memories
-            .iter()
-            .position(|m| std::ptr::eq(m, level))?;
-        let leaf = match key.op {
-            Op::Write if level.write.is_some() => Leaf::MemoryWrite(i),
-            _ => Leaf::MemoryRead(i),
-        };
-        let n = self.leaf(leaf);
-        let per_byte = 1.0 / level.access_bytes as f64;
-        Some(self.push(Node::Scale(n, per_byte)))
     }
 
     fn key(&mut self, key: &ActionKey) -> Option<u32> {
-        let level = match (key.op.kind(), key.class) {
-            (OpKind::Memory, Some(class)) => place(self.cm, self.ledger, class)
-                .and_then(|l| self.cm.memories.iter().position(|m| std::ptr::eq(m, l))),
+        let r = rule(self.cm, self.ledger, key);
+        // A memory rule depends on the ledger (placement, footprint); the others on the key only.
+        let at = match &r {
+            Some(Rule::Memory {
+                level, size_bytes, ..
+            }) => Some((*level, *size_bytes)),
             _ => None,
         };
-        if let Some(n) = self.cache.get(&(*key, level)) {
+        if let Some(n) = self.cache.get(&(*key, at)) {
             return *n;
         }
-        let n = match key.op.kind() {
-            OpKind::Memory => self.memory(key),
-            _ => self.op(key.op, key.fmt, 0),
-        };
-        self.cache.insert((*key, level), n);
+        let n = r.map(|r| self.rule(&r));
+        self.cache.insert((*key, at), n);
         n
     }
 }
@@ -206,9 +196,14 @@ fn eval_nodes(nodes: &[Node], theta: &[f64], vals: &mut Vec<f64>) {
             Node::Leaf(i) => theta[i as usize],
             Node::Scale(a, k) => vals[a as usize] * k,
             Node::Plus(a, b) => vals[a as usize] + vals[b as usize],
-            Node::Lerp(a, b, t) => {
-                let (a, b) = (vals[a as usize], vals[b as usize]);
-                (a + t * (b - a)).max(0.0)
+            Node::Lerp(a, b, t) => lerp(vals[a as usize], vals[b as usize], t),
+            Node::Sized(i, base, sized) => {
+                let v = theta[i as usize];
+                if v.to_bits() == base.to_bits() {
+                    sized
+                } else {
+                    v
+                }
             }
         };
         vals.push(v);
@@ -250,6 +245,12 @@ pub fn with_theta(cm: &CostModel, theta: &[f64]) -> CostModel {
             // An absent write follows the read energy; keep it absent.
             continue;
         }
+        // A per-size energy the point leaves at its nominal value keeps its size dependence.
+        if matches!(get_leaf(cm, l), Energy::PerSize(..))
+            && get_leaf(cm, l).nominal().to_bits() == theta[i].to_bits()
+        {
+            continue;
+        }
         set_leaf(&mut c, l, Energy::Pj(theta[i]));
     }
     c
@@ -281,10 +282,18 @@ impl Compiled {
         };
         let mut lines = Vec::new();
         let mut layer_ends = Vec::new();
+        let mut unpriced: Vec<String> = Vec::new();
         for (_, counts) in ledger.layers() {
             for (key, &count) in counts.iter() {
-                if let Some(n) = b.key(key) {
-                    lines.push((count as f64, n, kind_index(key.op.kind())));
+                match b.key(key) {
+                    Some(n) => lines.push((count as f64, n, kind_index(key.op.kind()))),
+                    None if key.op.kind() == OpKind::Metric => {}
+                    None => {
+                        let action = key.to_string();
+                        if !unpriced.contains(&action) {
+                            unpriced.push(action);
+                        }
+                    }
                 }
             }
             layer_ends.push(lines.len() as u32);
@@ -296,6 +305,7 @@ impl Compiled {
         };
         let mut c = Compiled {
             fast: Some(fast),
+            unpriced,
             ledger: ledger.clone(),
             cm: cm.clone(),
         };
@@ -308,6 +318,11 @@ impl Compiled {
     /// True when the fast path is in use (false: pricing rules this module does not mirror).
     pub fn is_fast(&self) -> bool {
         self.fast.is_some()
+    }
+
+    /// The actions this compilation found no price for.
+    pub fn unpriced(&self) -> &[String] {
+        &self.unpriced
     }
 
     /// Price one point. `vals` is scratch space, reused between calls.
@@ -451,8 +466,9 @@ impl CompiledSet {
 mod tests {
     use super::*;
     use crate::hardware::Hardware;
+    use crate::hardware::PRESETS;
     use crate::hardware::paths::{resolve, set_pj};
-    use crate::ledger::{BF16, FP32, TensorClass};
+    use crate::ledger::{BF16, FP16, FP32, Fmt, INT8, INT32, Op, TensorClass};
 
     fn ledger() -> Ledger {
         let mut l = Ledger::new();
@@ -499,6 +515,79 @@ mod tests {
                 set.price(&th, &mut vals, &mut out);
                 assert_eq!(out[0], q);
                 assert_eq!(out[1].total, price(&l2, &cm2).energy_pj);
+            }
+        }
+    }
+
+    /// Every action in several formats, integer adds of widths no preset lists (L-Mul's
+    /// int11/int15/int23 adds, and others), memory in every class.
+    fn every_op_ledger(weight_bytes: u64) -> Ledger {
+        let mut l = Ledger::new();
+        let fmts = [FP32, FP16, BF16, INT8, INT32, Fmt::Int { bits: 4 }];
+        for (i, fmt) in fmts.into_iter().enumerate() {
+            let id = l.layer(&format!("l{i}"));
+            for (j, op) in Op::ALL.into_iter().enumerate() {
+                match op.kind() {
+                    OpKind::Memory => {
+                        for class in TensorClass::ALL {
+                            l.at(id).mem(op, fmt, class, 64 + j as u64);
+                        }
+                    }
+                    _ => l.at(id).add(op, fmt, 10 + j as u64),
+                }
+            }
+        }
+        let id = l.layer("int adds");
+        for bits in [1u8, 2, 7, 11, 12, 15, 16, 23, 24, 31, 33, 48, 64, 65] {
+            l.at(id).add(Op::Add, Fmt::Int { bits }, bits as u64);
+            l.at(id).add(Op::Ac, Fmt::Int { bits }, 3);
+            l.at(id).add(Op::Mac, Fmt::Int { bits }, 5);
+        }
+        for (e, m) in [
+            (4u8, 3u8),
+            (5, 2),
+            (8, 3),
+            (5, 10),
+            (8, 7),
+            (8, 23),
+            (11, 52),
+        ] {
+            l.at(id).add(Op::Lmul, Fmt::Float { e, m }, 7);
+        }
+        for (k, class) in TensorClass::ALL.into_iter().enumerate() {
+            l.footprint.insert(class, weight_bytes >> (2 * k));
+        }
+        l
+    }
+
+    #[test]
+    fn both_paths_price_every_action_alike_with_every_preset() {
+        for (hw, _) in PRESETS {
+            let cm = Hardware::load(hw).unwrap().model;
+            for weight_bytes in [100, 20_000, 1 << 30] {
+                let l = every_op_ledger(weight_bytes);
+                let p = price(&l, &cm);
+                let c = Compiled::new(&l, &cm);
+                assert!(c.is_fast(), "{hw}: compiled path fell back to price");
+                let mut vals = Vec::new();
+                let q = c.price(&theta(&cm), &mut vals);
+                assert_eq!(q.total.to_bits(), p.energy_pj.to_bits(), "{hw}");
+                for (k, (name, v)) in p.by_kind.iter().enumerate() {
+                    assert_eq!(q.by_kind[k].to_bits(), v.to_bits(), "{hw} {name}");
+                }
+                let slow: Vec<&str> = p.unpriced.iter().map(|u| u.action.as_str()).collect();
+                assert_eq!(c.unpriced(), slow.as_slice(), "{hw}");
+                // The interpolated adds are priced on presets with int8 and int32 adds.
+                if cm.entry_index(Op::Add, INT8).is_some()
+                    && cm.entry_index(Op::Add, INT32).is_some()
+                {
+                    assert!(!slow.contains(&"add.int12"), "{hw}");
+                }
+                let set = CompiledSet::new(&[&l, &every_op_ledger(weight_bytes / 3)], &cm);
+                assert!(set.is_fast(), "{hw}");
+                let mut out = Vec::new();
+                set.price(&theta(&cm), &mut vals, &mut out);
+                assert_eq!(out[0], q, "{hw}");
             }
         }
     }

@@ -188,58 +188,78 @@ pub fn price(ledger: &Ledger, cm: &CostModel) -> PricedLedger {
     out
 }
 
-/// The price of one count of `key` (one byte for memory actions), or None.
-pub fn unit_price(cm: &CostModel, ledger: &Ledger, key: &ActionKey) -> Option<Price> {
-    match key.op.kind() {
-        OpKind::Memory => memory_price(cm, ledger, key),
-        _ => op_price(cm, key.op, key.fmt, 0),
+/// How one action is priced: the decision both pricing paths (`price` here, and the compiled
+/// expressions of `compiled`) evaluate, so they cannot disagree on which entry, compound or
+/// interpolation prices an action.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Rule {
+    /// `cm.entries[i]`.
+    Entry(usize),
+    /// A compound from the file: its parts, each scaled, summed in order.
+    Compound(Vec<(Rule, f64)>),
+    /// MAC = mul + add.
+    Sum(Box<Rule>, Box<Rule>),
+    /// An integer add of `bits` bits between the int8 (`a8`) and int32 (`a32`) add entries.
+    IntAdd { bits: u32, a8: usize, a32: usize },
+    /// One byte of an access to `cm.memories[level]`: its write energy when `write`, else its
+    /// read energy; a per-size energy is evaluated at `size_bytes`.
+    Memory {
+        level: usize,
+        write: bool,
+        size_bytes: u64,
+    },
+}
+
+impl Rule {
+    /// The interpolation weight of an integer add of `bits` bits between int8 and int32.
+    pub fn lerp_t(bits: u32) -> f64 {
+        (bits as f64 - 8.0) / 24.0
     }
 }
 
-fn direct(cm: &CostModel, op: Op, fmt: Fmt) -> Option<Price> {
-    cm.entry_index(op, fmt).map(|i| {
-        let e = &cm.entries[i];
-        Price::of(e.energy, format!("{}.{}", e.action, e.format))
-    })
+/// `(a + t (b - a)).max(0)`: shared so both paths round alike.
+pub fn lerp(a: f64, b: f64, t: f64) -> f64 {
+    (a + t * (b - a)).max(0.0)
+}
+
+/// The rule pricing one count of `key` (one byte for memory actions), or None.
+pub fn rule(cm: &CostModel, ledger: &Ledger, key: &ActionKey) -> Option<Rule> {
+    match key.op.kind() {
+        OpKind::Memory => memory_rule(cm, ledger, key),
+        _ => op_rule(cm, key.op, key.fmt, 0),
+    }
 }
 
 /// Resolution order: a direct entry; a compound from the file; the built-in rules (MAC = mul +
-/// add, AC = add, L-Mul = one integer add of width e + m). Depth-limited against cycles.
-pub fn op_price(cm: &CostModel, op: Op, fmt: Fmt, depth: u32) -> Option<Price> {
+/// add, AC = add, an integer add of an unlisted width interpolated, L-Mul = one integer add of
+/// width e + m). Depth-limited against cycles.
+pub fn op_rule(cm: &CostModel, op: Op, fmt: Fmt, depth: u32) -> Option<Rule> {
     if depth > 8 {
         return None;
     }
-    if let Some(p) = direct(cm, op, fmt) {
-        return Some(p);
+    if let Some(i) = cm.entry_index(op, fmt) {
+        return Some(Rule::Entry(i));
     }
     if let Some(c) = cm.compound(op, fmt) {
-        let mut total: Option<Price> = None;
-        for (part, k) in &c.of {
-            let p = op_price(cm, *part, fmt, depth + 1)?.scaled(*k);
-            let p = Price {
-                how: format!("{k} {}", p.how),
-                ..p
-            };
-            total = Some(match total {
-                None => p,
-                Some(t) => t.plus(&p),
-            });
-        }
-        return total;
+        let parts =
+            c.of.iter()
+                .map(|(part, k)| Some((op_rule(cm, *part, fmt, depth + 1)?, *k)))
+                .collect::<Option<Vec<_>>>()?;
+        return (!parts.is_empty()).then_some(Rule::Compound(parts));
     }
     match op {
         Op::Mac => {
-            let mul = op_price(cm, Op::Mul, fmt, depth + 1)?;
-            let add = op_price(cm, Op::Add, fmt, depth + 1)?;
-            Some(mul.plus(&add))
+            let mul = op_rule(cm, Op::Mul, fmt, depth + 1)?;
+            let add = op_rule(cm, Op::Add, fmt, depth + 1)?;
+            Some(Rule::Sum(Box::new(mul), Box::new(add)))
         }
-        Op::Ac => op_price(cm, Op::Add, fmt, depth + 1),
+        Op::Ac => op_rule(cm, Op::Add, fmt, depth + 1),
         Op::Add => match fmt {
-            Fmt::Int { bits } => int_add_price(cm, bits as u32),
+            Fmt::Int { bits } => int_add_rule(cm, bits as u32),
             _ => None,
         },
         Op::Lmul => match fmt {
-            Fmt::Float { e, m } => int_add_price(cm, e as u32 + m as u32),
+            Fmt::Float { e, m } => int_add_rule(cm, e as u32 + m as u32),
             _ => None,
         },
         _ => None,
@@ -249,24 +269,108 @@ pub fn op_price(cm: &CostModel, op: Op, fmt: Fmt, depth: u32) -> Option<Price> {
 /// An integer add of `bits` bits: an explicit entry, or linear interpolation (and extrapolation)
 /// in the width between the int8 and int32 add entries. Adder energy grows about linearly with
 /// width for ripple and carry-select adders; the interpolation is ours, not a measurement.
-pub fn int_add_price(cm: &CostModel, bits: u32) -> Option<Price> {
+pub fn int_add_rule(cm: &CostModel, bits: u32) -> Option<Rule> {
     if bits == 0 || bits > 64 {
         return None;
     }
-    let fmt = Fmt::Int { bits: bits as u8 };
-    if let Some(p) = direct(cm, Op::Add, fmt) {
-        return Some(p);
+    if let Some(i) = cm.entry_index(Op::Add, Fmt::Int { bits: bits as u8 }) {
+        return Some(Rule::Entry(i));
     }
-    let a8 = direct(cm, Op::Add, INT8)?;
-    let a32 = direct(cm, Op::Add, INT32)?;
-    let t = (bits as f64 - 8.0) / 24.0;
-    let lerp = |a: f64, b: f64| (a + t * (b - a)).max(0.0);
-    Some(Price {
-        nominal: lerp(a8.nominal, a32.nominal),
-        min: lerp(a8.min, a32.min),
-        max: lerp(a8.max, a32.max),
-        how: format!("add.int{bits} interpolated between add.int8 and add.int32"),
+    let a8 = cm.entry_index(Op::Add, INT8)?;
+    let a32 = cm.entry_index(Op::Add, INT32)?;
+    Some(Rule::IntAdd { bits, a8, a32 })
+}
+
+fn memory_rule(cm: &CostModel, ledger: &Ledger, key: &ActionKey) -> Option<Rule> {
+    let class = key.class?;
+    let level = place(cm, ledger, class)?;
+    let i = cm.memories.iter().position(|m| std::ptr::eq(m, level))?;
+    // A per-size energy is evaluated at the level's capacity, or at the class's footprint when
+    // the level is unbounded (a memory sized to the tensor it holds).
+    let size_bytes = level
+        .capacity_bytes
+        .unwrap_or_else(|| ledger.footprint.get(&class).copied().unwrap_or(0));
+    Some(Rule::Memory {
+        level: i,
+        write: key.op == Op::Write && level.write.is_some(),
+        size_bytes,
     })
+}
+
+/// The price a rule gives under `cm`.
+pub fn eval(cm: &CostModel, r: &Rule) -> Price {
+    let entry = |i: usize| {
+        let e = &cm.entries[i];
+        Price::of(e.energy, format!("{}.{}", e.action, e.format))
+    };
+    match r {
+        Rule::Entry(i) => entry(*i),
+        Rule::Compound(parts) => {
+            let mut total: Option<Price> = None;
+            for (part, k) in parts {
+                let p = eval(cm, part).scaled(*k);
+                let p = Price {
+                    how: format!("{k} {}", p.how),
+                    ..p
+                };
+                total = Some(match total {
+                    None => p,
+                    Some(t) => t.plus(&p),
+                });
+            }
+            total.expect("a compound rule has parts")
+        }
+        Rule::Sum(a, b) => eval(cm, a).plus(&eval(cm, b)),
+        Rule::IntAdd { bits, a8, a32 } => {
+            let (a8, a32) = (entry(*a8), entry(*a32));
+            let t = Rule::lerp_t(*bits);
+            Price {
+                nominal: lerp(a8.nominal, a32.nominal, t),
+                min: lerp(a8.min, a32.min, t),
+                max: lerp(a8.max, a32.max, t),
+                how: format!("add.int{bits} interpolated between add.int8 and add.int32"),
+            }
+        }
+        Rule::Memory {
+            level,
+            write,
+            size_bytes,
+        } => {
+            let level = &cm.memories[*level];
+            let e = match (write, level.write) {
+                (true, Some(w)) => w,
+                _ => level.read,
+            };
+            let sized = matches!(e, Energy::PerSize(..));
+            let e = e.at_bits(*size_bytes as f64 * 8.0);
+            let how = if sized {
+                format!(
+                    "memory {} ({} B/access, {:.4} pJ at {size_bytes} B)",
+                    level.name,
+                    level.access_bytes,
+                    e.nominal()
+                )
+            } else {
+                format!("memory {} ({} B/access)", level.name, level.access_bytes)
+            };
+            Price::of(e, how).scaled(1.0 / level.access_bytes as f64)
+        }
+    }
+}
+
+/// The price of one count of `key` (one byte for memory actions), or None.
+pub fn unit_price(cm: &CostModel, ledger: &Ledger, key: &ActionKey) -> Option<Price> {
+    rule(cm, ledger, key).map(|r| eval(cm, &r))
+}
+
+/// The price of `op` in `fmt` (see `op_rule`).
+pub fn op_price(cm: &CostModel, op: Op, fmt: Fmt, depth: u32) -> Option<Price> {
+    op_rule(cm, op, fmt, depth).map(|r| eval(cm, &r))
+}
+
+/// The price of an integer add of `bits` bits (see `int_add_rule`).
+pub fn int_add_price(cm: &CostModel, bits: u32) -> Option<Price> {
+    int_add_rule(cm, bits).map(|r| eval(cm, &r))
 }
 
 /// The level a tensor class lives in: where the cost model pins it, or the smallest level that
@@ -284,34 +388,6 @@ pub fn place<'a>(
         .iter()
         .filter(|m| m.capacity_bytes.is_none_or(|c| c >= need))
         .min_by_key(|m| m.capacity_bytes.unwrap_or(u64::MAX))
-}
-
-fn memory_price(cm: &CostModel, ledger: &Ledger, key: &ActionKey) -> Option<Price> {
-    let class = key.class?;
-    let level = place(cm, ledger, class)?;
-    let e = match key.op {
-        Op::Write => level.write.unwrap_or(level.read),
-        _ => level.read,
-    };
-    // A per-size energy is evaluated at the level's capacity, or at the class's footprint when
-    // the level is unbounded (a memory sized to the tensor it holds).
-    let size_bytes = level
-        .capacity_bytes
-        .unwrap_or_else(|| ledger.footprint.get(&class).copied().unwrap_or(0));
-    let sized = matches!(e, Energy::PerSize(..));
-    let e = e.at_bits(size_bytes as f64 * 8.0);
-    let how = if sized {
-        format!(
-            "memory {} ({} B/access, {:.4} pJ at {size_bytes} B)",
-            level.name,
-            level.access_bytes,
-            e.nominal()
-        )
-    } else {
-        format!("memory {} ({} B/access)", level.name, level.access_bytes)
-    };
-    let per_byte = 1.0 / level.access_bytes as f64;
-    Some(Price::of(e, how).scaled(per_byte))
 }
 
 #[cfg(test)]

@@ -34,11 +34,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::engine::Arith;
 use crate::engine::attention::hashed::{self, KernelHash};
+use crate::engine::attention::layer::Core;
 use crate::engine::attention::{Heads, Normalisation, StepIds, normal, softmax};
 use crate::engine::conv::{Conv, ConvGeom};
 use crate::engine::linear::Linear;
 use crate::engine::model_step;
-use crate::engine::norm::layer_norm_rows;
+use crate::engine::norm::{Norm, layer_norm_rows};
 use crate::engine::pointwise::{bias_add_rows, gelu, residual_add};
 use crate::error::{Error, Result};
 use crate::ledger::{LayerId, Ledger, Op, TensorClass};
@@ -267,9 +268,9 @@ pub fn seeded_weights(cfg: &Config, seed: u64) -> TensorStore {
     })
 }
 
-struct Norm {
-    w: Vec<f32>,
-    b: Vec<f32>,
+/// A LayerNorm with its ledger layers (the normalise-and-affine step and the row statistics).
+struct NormLayer {
+    norm: Norm,
     id: LayerId,
     stats: LayerId,
 }
@@ -289,26 +290,17 @@ struct ConvLayer {
     bias_id: LayerId,
 }
 
-enum Core {
-    Softmax {
-        q: Dense,
-        kv: Dense,
-    },
-    Hashed {
-        qk: Dense,
-        v: Dense,
-        hash: KernelHash,
-        normalisation: Normalisation,
-    },
-}
-
 struct Block {
-    norm1: Norm,
+    norm1: NormLayer,
+    /// The query projection, or the query/key projection a hashed core shares.
+    q: Dense,
+    /// Keys and values in one projection (softmax core), or the values alone (hashed core).
+    kv: Dense,
     core: Core,
     steps: StepIds,
     proj: Dense,
     residual: LayerId,
-    norm2: Norm,
+    norm2: NormLayer,
     fc1: Dense,
     dwconv: ConvLayer,
     gelu: LayerId,
@@ -317,9 +309,9 @@ struct Block {
 
 struct Stage {
     patch: ConvLayer,
-    patch_norm: Norm,
+    patch_norm: NormLayer,
     blocks: Vec<Block>,
-    norm: Norm,
+    norm: NormLayer,
     shape: Heads,
     grid: usize,
     hidden: usize,
@@ -333,12 +325,11 @@ pub struct Pvt {
     template: Ledger,
 }
 
-fn norm(store: &TensorStore, l: &mut Ledger, key: &str, d: usize) -> Result<Norm> {
+fn norm(store: &TensorStore, l: &mut Ledger, key: &str, d: usize) -> Result<NormLayer> {
     let id = l.layer(key);
     let stats = l.layer(&format!("{key}.{}", model_step::NORM_STATS));
-    Ok(Norm {
-        w: store.get(&format!("{key}.weight"), &[d])?.to_vec(),
-        b: store.get(&format!("{key}.bias"), &[d])?.to_vec(),
+    Ok(NormLayer {
+        norm: Norm::load(&mut &*store, key, d)?,
         id,
         stats,
     })
@@ -405,13 +396,13 @@ impl ConvLayer {
     }
 }
 
-impl Norm {
+impl NormLayer {
     fn rows(&self, x: &[f32], y: &mut [f32], eps: f32, arith: &Arith, l: &mut Ledger) {
         layer_norm_rows(
             x,
-            self.w.len(),
-            &self.w,
-            &self.b,
+            self.norm.width(),
+            &self.norm.w,
+            &self.norm.b,
             eps,
             y,
             arith,
@@ -473,7 +464,7 @@ impl Pvt {
                 let p = format!("block{st}.{i}");
                 let norm1 = norm(store, &mut l, &format!("{p}.norm1"), d)?;
                 let a = format!("{p}.attn");
-                let (core, steps) = if cfg.hashed_stage(s) {
+                let (q, kv, core, steps) = if cfg.hashed_stage(s) {
                     let PvtAttention::EcoFormer {
                         bits,
                         anchors,
@@ -517,15 +508,11 @@ impl Pvt {
                         ),
                     };
                     let steps = hashed::register(&mut l, &format!("{a}.core"));
-                    (
-                        Core::Hashed {
-                            qk,
-                            v,
-                            hash,
-                            normalisation,
-                        },
-                        steps,
-                    )
+                    let core = Core::EcoFormer {
+                        hash,
+                        normalisation,
+                    };
+                    (qk, v, core, steps)
                 } else {
                     let q = dense(store, &mut l, &format!("{a}.q"), &format!("{a}.q"), d, d)?;
                     let kv = dense(
@@ -537,7 +524,7 @@ impl Pvt {
                         d,
                     )?;
                     let steps = softmax::register(&mut l, &format!("{a}.core"));
-                    (Core::Softmax { q, kv }, steps)
+                    (q, kv, Core::Softmax, steps)
                 };
                 let proj = dense(
                     store,
@@ -588,6 +575,8 @@ impl Pvt {
                 )?;
                 blocks.push(Block {
                     norm1,
+                    q,
+                    kv,
                     core,
                     steps,
                     proj,
@@ -621,7 +610,7 @@ impl Pvt {
         let mut params = cfg.n_params() as u64;
         for st in &stages {
             for b in &st.blocks {
-                if let Core::Hashed { hash, .. } = &b.core {
+                if let Core::EcoFormer { hash, .. } = &b.core {
                     params += (hash.a.len() + hash.anchor.len() + hash.mu.len()) as u64;
                 }
             }
@@ -667,11 +656,11 @@ impl Pvt {
         let d = shape.dim();
         let mut a = vec![0.0; n * d];
         match &b.core {
-            Core::Softmax { q, kv } => {
+            Core::Softmax => {
                 let mut qs = vec![0.0; n * d];
                 let mut kvs = vec![0.0; n * 2 * d];
-                q.rows(h, &mut qs, arith, l);
-                kv.rows(h, &mut kvs, arith, l);
+                b.q.rows(h, &mut qs, arith, l);
+                b.kv.rows(h, &mut kvs, arith, l);
                 let mut k = vec![0.0; n * d];
                 let mut v = vec![0.0; n * d];
                 for t in 0..n {
@@ -680,16 +669,14 @@ impl Pvt {
                 }
                 softmax::forward_full(&qs, &k, &v, n, shape, &mut a, arith, l, &b.steps);
             }
-            Core::Hashed {
-                qk,
-                v,
+            Core::EcoFormer {
                 hash,
                 normalisation,
             } => {
                 let mut qks = vec![0.0; n * d];
                 let mut vs = vec![0.0; n * d];
-                qk.rows(h, &mut qks, arith, l);
-                v.rows(h, &mut vs, arith, l);
+                b.q.rows(h, &mut qks, arith, l);
+                b.kv.rows(h, &mut vs, arith, l);
                 hashed::forward_full(
                     &qks,
                     &vs,
@@ -702,6 +689,8 @@ impl Pvt {
                     &b.steps,
                 );
             }
+            // `Pvt::new` builds softmax and hashed cores only (`PvtAttention`).
+            Core::Linear => unreachable!("PVT has no linear attention core"),
         }
         b.proj.rows(&a, out, arith, l);
     }

@@ -16,8 +16,8 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::engine::lif::LifConfig;
-use crate::engine::linear::Linear;
-use crate::engine::norm::layer_norm;
+use crate::engine::linear::{Kernel, Linear};
+use crate::engine::norm::{Norm, layer_norm};
 use crate::engine::pointwise::{
     heaviside, relu_squared, residual_add, residual_add_spikes, sigmoid_gate, token_shift,
 };
@@ -145,29 +145,9 @@ impl Config {
         let (d, h, v) = (self.n_embd, self.ffn_hidden(), self.vocab_size);
         let mut keys = vec![("emb.weight".to_string(), vec![v, d])];
         for i in 0..self.n_layer {
-            let p = format!("blocks.{i}");
-            if i == 0 {
-                keys.push((format!("{p}.ln0.weight"), vec![d]));
-                keys.push((format!("{p}.ln0.bias"), vec![d]));
+            for (name, shape) in block_tensors(i == 0, d, h) {
+                keys.push((format!("blocks.{i}.{name}"), shape));
             }
-            for ln in ["ln1", "ln2"] {
-                keys.push((format!("{p}.{ln}.weight"), vec![d]));
-                keys.push((format!("{p}.{ln}.bias"), vec![d]));
-            }
-            keys.push((format!("{p}.att.time_decay"), vec![d]));
-            keys.push((format!("{p}.att.time_first"), vec![d]));
-            for m in ["k", "v", "r"] {
-                keys.push((format!("{p}.att.time_mix_{m}"), vec![1, 1, d]));
-            }
-            for w in ["key", "value", "receptance", "output"] {
-                keys.push((format!("{p}.att.{w}.weight"), vec![d, d]));
-            }
-            for m in ["k", "r"] {
-                keys.push((format!("{p}.ffn.time_mix_{m}"), vec![1, 1, d]));
-            }
-            keys.push((format!("{p}.ffn.key.weight"), vec![h, d]));
-            keys.push((format!("{p}.ffn.receptance.weight"), vec![d, d]));
-            keys.push((format!("{p}.ffn.value.weight"), vec![d, h]));
         }
         keys.push(("ln_out.weight".into(), vec![d]));
         keys.push(("ln_out.bias".into(), vec![d]));
@@ -176,19 +156,79 @@ impl Config {
     }
 }
 
+/// The names of a block's parts, relative to `blocks.{i}`: the checkpoint keys (a norm's
+/// `{name}.weight` and `{name}.bias`, a projection's `{name}.weight`) and the ledger layers.
+mod part {
+    pub const LN0: &str = "ln0";
+    pub const LN1: &str = "ln1";
+    pub const LN2: &str = "ln2";
+    pub const ATT_DECAY: &str = "att.time_decay";
+    pub const ATT_FIRST: &str = "att.time_first";
+    pub const ATT_MIX_K: &str = "att.time_mix_k";
+    pub const ATT_MIX_V: &str = "att.time_mix_v";
+    pub const ATT_MIX_R: &str = "att.time_mix_r";
+    pub const ATT_KEY: &str = "att.key";
+    pub const ATT_VALUE: &str = "att.value";
+    pub const ATT_RECEPTANCE: &str = "att.receptance";
+    pub const ATT_OUTPUT: &str = "att.output";
+    pub const FFN_MIX_K: &str = "ffn.time_mix_k";
+    pub const FFN_MIX_R: &str = "ffn.time_mix_r";
+    pub const FFN_KEY: &str = "ffn.key";
+    pub const FFN_RECEPTANCE: &str = "ffn.receptance";
+    pub const FFN_VALUE: &str = "ffn.value";
+    // Ledger layers without tensors.
+    pub const ATT_SHIFT: &str = "att.shift";
+    pub const ATT_WKV: &str = "att.wkv";
+    pub const ATT_GATE: &str = "att.gate";
+    pub const LIF1: &str = "lif1";
+    pub const RES1: &str = "res1";
+    pub const FFN_SHIFT: &str = "ffn.shift";
+    pub const FFN_ACT: &str = "ffn.act";
+    pub const FFN_GATE: &str = "ffn.gate";
+    pub const LIF2: &str = "lif2";
+    pub const RES2: &str = "res2";
+}
+
+/// One block's checkpoint tensors (keys relative to `blocks.{i}`) with their shapes, in
+/// checkpoint order; the first block also has `ln0`.
+fn block_tensors(first: bool, d: usize, h: usize) -> Vec<(String, Vec<usize>)> {
+    use part::*;
+    let norms: &[&str] = if first { &[LN0, LN1, LN2] } else { &[LN1, LN2] };
+    let mut keys = Vec::new();
+    for ln in norms {
+        keys.push((format!("{ln}.weight"), vec![d]));
+        keys.push((format!("{ln}.bias"), vec![d]));
+    }
+    keys.push((ATT_DECAY.to_string(), vec![d]));
+    keys.push((ATT_FIRST.to_string(), vec![d]));
+    for m in [ATT_MIX_K, ATT_MIX_V, ATT_MIX_R] {
+        keys.push((m.to_string(), vec![1, 1, d]));
+    }
+    for w in [ATT_KEY, ATT_VALUE, ATT_RECEPTANCE, ATT_OUTPUT] {
+        keys.push((format!("{w}.weight"), vec![d, d]));
+    }
+    for m in [FFN_MIX_K, FFN_MIX_R] {
+        keys.push((m.to_string(), vec![1, 1, d]));
+    }
+    keys.push((format!("{FFN_KEY}.weight"), vec![h, d]));
+    keys.push((format!("{FFN_RECEPTANCE}.weight"), vec![d, d]));
+    keys.push((format!("{FFN_VALUE}.weight"), vec![d, h]));
+    keys
+}
+
 use crate::weights::standard_normal as normal;
 
 /// Gains of the seeded Gaussian matrices (std = gain / sqrt(fan_in)), chosen so that an untrained
 /// network's LIF layers fire at a few to a few tens of percent; not RWKV's zero-init, which would
 /// leave the untrained network silent.
 const SEED_GAINS: &[(&str, f32)] = &[
-    ("att.key", 2.0),
-    ("att.value", 2.0),
-    ("att.receptance", 1.0),
-    ("att.output", 4.0),
-    ("ffn.key", 3.0),
-    ("ffn.value", 2.0),
-    ("ffn.receptance", 1.0),
+    (part::ATT_KEY, 2.0),
+    (part::ATT_VALUE, 2.0),
+    (part::ATT_RECEPTANCE, 1.0),
+    (part::ATT_OUTPUT, 4.0),
+    (part::FFN_KEY, 3.0),
+    (part::FFN_VALUE, 2.0),
+    (part::FFN_RECEPTANCE, 1.0),
     ("head", 1.0),
 ];
 
@@ -210,30 +250,31 @@ pub fn seeded_weights(cfg: &Config, seed: u64) -> TensorStore {
         };
         let r10 = 1.0 - layer as f32 / l as f32;
         let x = |i: usize| i as f32 / d as f32;
-        if key.ends_with("ln0.weight")
-            || key.ends_with("ln1.weight")
-            || key.ends_with("ln2.weight")
+        let norm_weight = |n: &str| key.strip_suffix(".weight").is_some_and(|k| k.ends_with(n));
+        if [part::LN0, part::LN1, part::LN2]
+            .into_iter()
+            .any(norm_weight)
             || key == "ln_out.weight"
         {
             vec![1.0; n]
         } else if key.ends_with(".bias") {
             vec![0.0; n]
-        } else if key.ends_with("time_decay") {
+        } else if key.ends_with(part::ATT_DECAY) {
             (0..d)
                 .map(|h| -5.0 + 8.0 * (h as f32 / (d - 1) as f32).powf(0.7 + 1.3 * r01))
                 .collect()
-        } else if key.ends_with("time_first") {
+        } else if key.ends_with(part::ATT_FIRST) {
             (0..d)
                 .map(|h| 0.3f32.ln() + (((h + 1) % 3) as f32 - 1.0) * 0.5)
                 .collect()
-        } else if key.ends_with("att.time_mix_k")
-            || key.ends_with("ffn.time_mix_k")
-            || key.ends_with("ffn.time_mix_r")
+        } else if key.ends_with(part::ATT_MIX_K)
+            || key.ends_with(part::FFN_MIX_K)
+            || key.ends_with(part::FFN_MIX_R)
         {
             (0..d).map(|i| x(i).powf(r10)).collect()
-        } else if key.ends_with("att.time_mix_v") {
+        } else if key.ends_with(part::ATT_MIX_V) {
             (0..d).map(|i| x(i).powf(r10) + 0.3 * r01).collect()
-        } else if key.ends_with("att.time_mix_r") {
+        } else if key.ends_with(part::ATT_MIX_R) {
             (0..d).map(|i| x(i).powf(0.5 * r10)).collect()
         } else if key == "emb.weight" {
             (0..n).map(|_| normal(rng)).collect()
@@ -247,22 +288,6 @@ pub fn seeded_weights(cfg: &Config, seed: u64) -> TensorStore {
             (0..n).map(|_| std * normal(rng)).collect()
         }
     })
-}
-
-struct Norm {
-    w: Vec<f32>,
-    b: Vec<f32>,
-}
-
-impl Norm {
-    fn load(store: &mut impl WeightSource, prefix: &str, d: usize) -> Result<Norm> {
-        Ok(Norm {
-            w: store
-                .tensor(&format!("{prefix}.weight"), &[d])?
-                .into_owned(),
-            b: store.tensor(&format!("{prefix}.bias"), &[d])?.into_owned(),
-        })
-    }
 }
 
 /// A projection fed by two spike trains (this token's and the previous token's), with the
@@ -317,7 +342,10 @@ fn projection(
     spiking: bool,
 ) -> Result<(Vec<f32>, Linear)> {
     let w = store.tensor(&format!("{key}.weight"), &[o, n])?;
-    let folded_away = spiking && !key.ends_with("output") && !key.ends_with("ffn.value");
+    let folded_away = spiking
+        && ![part::ATT_OUTPUT, part::FFN_VALUE]
+            .into_iter()
+            .any(|n| key.ends_with(n));
     let plain = if folded_away {
         Linear::from_out_in(&[], 0, 0)
     } else {
@@ -348,27 +376,27 @@ struct Ffn {
     folded: Option<[FoldedShift; 2]>,
 }
 
-/// Ledger ids of one block's layers.
+/// Ledger ids of one block's layers; `None` for a layer the variant does not have.
 struct BlockIds {
-    ln0: LayerId,
-    ln1: LayerId,
-    att_shift: LayerId,
+    ln0: Option<LayerId>,
+    ln1: Option<LayerId>,
+    att_shift: Option<LayerId>,
     att_key: LayerId,
     att_value: LayerId,
     att_receptance: LayerId,
     att_wkv: LayerId,
     att_gate: LayerId,
     att_output: LayerId,
-    lif1: LayerId,
+    lif1: Option<LayerId>,
     res1: LayerId,
-    ln2: LayerId,
-    ffn_shift: LayerId,
+    ln2: Option<LayerId>,
+    ffn_shift: Option<LayerId>,
     ffn_key: LayerId,
     ffn_act: LayerId,
     ffn_value: LayerId,
     ffn_receptance: LayerId,
     ffn_gate: LayerId,
-    lif2: LayerId,
+    lif2: Option<LayerId>,
     res2: LayerId,
 }
 
@@ -454,6 +482,29 @@ impl SpikeGpt {
         SpikeGpt::build(cfg, &mut &*store)
     }
 
+    /// Run every dense product with `kernel` (benchmarks compare the kernels on one model).
+    pub fn set_kernel(&mut self, kernel: Kernel) {
+        self.head.kernel = kernel;
+        for b in &mut self.blocks {
+            let (att, ffn) = (&mut b.att, &mut b.ffn);
+            let plain = [
+                &mut att.key,
+                &mut att.value,
+                &mut att.receptance,
+                &mut att.output,
+            ];
+            let plain =
+                plain
+                    .into_iter()
+                    .chain([&mut ffn.key, &mut ffn.receptance, &mut ffn.value]);
+            let folded = att.folded.iter_mut().flatten();
+            let folded = folded.chain(ffn.folded.iter_mut().flatten());
+            for l in plain.chain(folded.flat_map(|f| [&mut f.cur, &mut f.prev])) {
+                l.kernel = kernel;
+            }
+        }
+    }
+
     fn build(cfg: Config, store: &mut impl WeightSource) -> Result<SpikeGpt> {
         let (d, h, v) = (cfg.n_embd, cfg.ffn_hidden(), cfg.vocab_size);
         let spiking = cfg.variant == Variant::SpikeDriven;
@@ -467,14 +518,14 @@ impl SpikeGpt {
             let lin = |store: &mut _, name: &str, o: usize, n: usize| {
                 projection(store, &format!("{p}.{name}"), o, n, spiking)
             };
-            let (wk, key) = lin(store, "att.key", d, d)?;
-            let (wv, value) = lin(store, "att.value", d, d)?;
-            let (wr, receptance) = lin(store, "att.receptance", d, d)?;
-            let (_, output) = lin(store, "att.output", d, d)?;
+            let (wk, key) = lin(store, part::ATT_KEY, d, d)?;
+            let (wv, value) = lin(store, part::ATT_VALUE, d, d)?;
+            let (wr, receptance) = lin(store, part::ATT_RECEPTANCE, d, d)?;
+            let (_, output) = lin(store, part::ATT_OUTPUT, d, d)?;
             let (mix_k, mix_v, mix_r) = (
-                Mix::load(store, &format!("{p}.att.time_mix_k"), d)?,
-                Mix::load(store, &format!("{p}.att.time_mix_v"), d)?,
-                Mix::load(store, &format!("{p}.att.time_mix_r"), d)?,
+                Mix::load(store, &format!("{p}.{}", part::ATT_MIX_K), d)?,
+                Mix::load(store, &format!("{p}.{}", part::ATT_MIX_V), d)?,
+                Mix::load(store, &format!("{p}.{}", part::ATT_MIX_R), d)?,
             );
             let att_folded = spiking.then(|| {
                 [
@@ -484,12 +535,12 @@ impl SpikeGpt {
                 ]
             });
             let decay = store
-                .tensor(&format!("{p}.att.time_decay"), &[d])?
+                .tensor(&format!("{p}.{}", part::ATT_DECAY), &[d])?
                 .iter()
                 .map(|t| -t.exp())
                 .collect();
             let first = store
-                .tensor(&format!("{p}.att.time_first"), &[d])?
+                .tensor(&format!("{p}.{}", part::ATT_FIRST), &[d])?
                 .into_owned();
             let att = Att {
                 decay,
@@ -504,11 +555,11 @@ impl SpikeGpt {
                 folded: att_folded,
             };
 
-            let (fwk, fkey) = lin(store, "ffn.key", h, d)?;
-            let (fwr, freceptance) = lin(store, "ffn.receptance", d, d)?;
-            let (_, fvalue) = lin(store, "ffn.value", d, h)?;
-            let fmix_k = Mix::load(store, &format!("{p}.ffn.time_mix_k"), d)?;
-            let fmix_r = Mix::load(store, &format!("{p}.ffn.time_mix_r"), d)?;
+            let (fwk, fkey) = lin(store, part::FFN_KEY, h, d)?;
+            let (fwr, freceptance) = lin(store, part::FFN_RECEPTANCE, d, d)?;
+            let (_, fvalue) = lin(store, part::FFN_VALUE, d, h)?;
+            let fmix_k = Mix::load(store, &format!("{p}.{}", part::FFN_MIX_K), d)?;
+            let fmix_r = Mix::load(store, &format!("{p}.{}", part::FFN_MIX_R), d)?;
             let ffn_folded = spiking.then(|| {
                 [
                     FoldedShift::new(&fwk, h, d, &fmix_k.mu),
@@ -525,15 +576,15 @@ impl SpikeGpt {
             };
 
             let ln0 = if i == 0 {
-                Some(Norm::load(store, &format!("{p}.ln0"), d)?)
+                Some(Norm::load(store, &format!("{p}.{}", part::LN0), d)?)
             } else {
                 None
             };
             let ids = register_block(&mut ledger, &p, cfg.variant, i == 0);
             blocks.push(Block {
                 ln0,
-                ln1: Norm::load(store, &format!("{p}.ln1"), d)?,
-                ln2: Norm::load(store, &format!("{p}.ln2"), d)?,
+                ln1: Norm::load(store, &format!("{p}.{}", part::LN1), d)?,
+                ln2: Norm::load(store, &format!("{p}.{}", part::LN2), d)?,
                 att,
                 ffn,
                 ids,
@@ -702,36 +753,32 @@ impl SpikeGpt {
 }
 
 fn register_block(l: &mut Ledger, p: &str, variant: Variant, first: bool) -> BlockIds {
+    use part::*;
     let spiking = variant == Variant::SpikeDriven;
     let has_lif = variant != Variant::NonSpiking;
-    let mut reg = |name: &str, used: bool| {
-        if used {
-            l.layer(&format!("{p}.{name}"))
-        } else {
-            usize::MAX
-        }
-    };
+    let mut reg = |name: &str| l.layer(&format!("{p}.{name}"));
+    // Registration order is ledger order: optional layers are registered in place.
     BlockIds {
-        ln0: reg("ln0", first && !spiking),
-        ln1: reg("ln1", !spiking),
-        att_shift: reg("att.shift", !spiking),
-        att_key: reg("att.key", true),
-        att_value: reg("att.value", true),
-        att_receptance: reg("att.receptance", true),
-        att_wkv: reg("att.wkv", true),
-        att_gate: reg("att.gate", true),
-        att_output: reg("att.output", true),
-        lif1: reg("lif1", has_lif),
-        res1: reg("res1", true),
-        ln2: reg("ln2", !spiking),
-        ffn_shift: reg("ffn.shift", !spiking),
-        ffn_key: reg("ffn.key", true),
-        ffn_act: reg("ffn.act", true),
-        ffn_value: reg("ffn.value", true),
-        ffn_receptance: reg("ffn.receptance", true),
-        ffn_gate: reg("ffn.gate", true),
-        lif2: reg("lif2", has_lif),
-        res2: reg("res2", true),
+        ln0: (first && !spiking).then(|| reg(LN0)),
+        ln1: (!spiking).then(|| reg(LN1)),
+        att_shift: (!spiking).then(|| reg(ATT_SHIFT)),
+        att_key: reg(ATT_KEY),
+        att_value: reg(ATT_VALUE),
+        att_receptance: reg(ATT_RECEPTANCE),
+        att_wkv: reg(ATT_WKV),
+        att_gate: reg(ATT_GATE),
+        att_output: reg(ATT_OUTPUT),
+        lif1: has_lif.then(|| reg(LIF1)),
+        res1: reg(RES1),
+        ln2: (!spiking).then(|| reg(LN2)),
+        ffn_shift: (!spiking).then(|| reg(FFN_SHIFT)),
+        ffn_key: reg(FFN_KEY),
+        ffn_act: reg(FFN_ACT),
+        ffn_value: reg(FFN_VALUE),
+        ffn_receptance: reg(FFN_RECEPTANCE),
+        ffn_gate: reg(FFN_GATE),
+        lif2: has_lif.then(|| reg(LIF2)),
+        res2: reg(RES2),
     }
 }
 
@@ -769,7 +816,15 @@ impl Block {
         let eps = cfg.layer_norm_eps;
         if let Some(ln0) = &self.ln0 {
             sc.y.copy_from_slice(x);
-            layer_norm(&sc.y, &ln0.w, &ln0.b, eps, x, arith, l.at(ids.ln0));
+            layer_norm(
+                &sc.y,
+                &ln0.w,
+                &ln0.b,
+                eps,
+                x,
+                arith,
+                l.at(ids.ln0.expect("the float forms have this layer")),
+            );
         }
         // Token mixing (SRWKV).
         layer_norm(
@@ -779,11 +834,11 @@ impl Block {
             eps,
             &mut sc.xa,
             arith,
-            l.at(ids.ln1),
+            l.at(ids.ln1.expect("the float forms have this layer")),
         );
         let a = &self.att;
         {
-            let c = l.at(ids.att_shift);
+            let c = l.at(ids.att_shift.expect("the float forms have this layer"));
             token_shift(
                 &sc.xa,
                 &st.att_prev,
@@ -828,11 +883,11 @@ impl Block {
             eps,
             &mut sc.xa,
             arith,
-            l.at(ids.ln2),
+            l.at(ids.ln2.expect("the float forms have this layer")),
         );
         let f = &self.ffn;
         {
-            let c = l.at(ids.ffn_shift);
+            let c = l.at(ids.ffn_shift.expect("the float forms have this layer"));
             token_shift(
                 &sc.xa,
                 &st.ffn_prev,
@@ -943,8 +998,13 @@ impl Block {
         if cfg.variant == Variant::NonSpiking {
             residual_add(x, &sc.y, arith, l.at(ids.res1));
         } else {
-            cfg.lif
-                .step(&mut st.v1, &sc.y, &mut st.s1, arith, l.at(ids.lif1));
+            cfg.lif.step(
+                &mut st.v1,
+                &sc.y,
+                &mut st.s1,
+                arith,
+                l.at(ids.lif1.expect("the LIF forms have this layer")),
+            );
             residual_add_spikes(x, &st.s1, arith, l.at(ids.res1));
         }
     }
@@ -968,8 +1028,13 @@ impl Block {
         if cfg.variant == Variant::NonSpiking {
             residual_add(x, &sc.y, arith, l.at(ids.res2));
         } else {
-            cfg.lif
-                .step(&mut st.v2, &sc.y, &mut st.s2, arith, l.at(ids.lif2));
+            cfg.lif.step(
+                &mut st.v2,
+                &sc.y,
+                &mut st.s2,
+                arith,
+                l.at(ids.lif2.expect("the LIF forms have this layer")),
+            );
             residual_add_spikes(x, &st.s2, arith, l.at(ids.res2));
         }
     }

@@ -27,7 +27,7 @@ use crate::engine::attention::ksh::{self, KshConfig};
 use crate::engine::attention::layer::{AttentionLayer, AttnState, Core, LayerIds};
 use crate::engine::attention::{AttentionKind, Heads, normal};
 use crate::engine::linear::Linear;
-use crate::engine::norm::layer_norm;
+use crate::engine::norm::{Norm, layer_norm};
 use crate::engine::pointwise::{self, residual_add};
 use crate::error::{Error, Result};
 use crate::ledger::{Counts, LayerId, Ledger, Op, TensorClass};
@@ -210,21 +210,9 @@ impl Config {
         }
         let shared = matches!(self.attention, AttentionKind::EcoFormer { .. });
         for i in 0..self.n_layer {
-            let p = format!("blocks.{i}");
-            for ln in ["ln1", "ln2"] {
-                keys.push((format!("{p}.{ln}.weight"), vec![d]));
-                keys.push((format!("{p}.{ln}.bias"), vec![d]));
+            for (name, shape) in block_tensors(shared, d, hid) {
+                keys.push((format!("blocks.{i}.{name}"), shape));
             }
-            let projections: &[&str] = if shared {
-                &["qk", "v", "output"]
-            } else {
-                &["q", "k", "v", "output"]
-            };
-            for w in projections {
-                keys.push((format!("{p}.att.{w}.weight"), vec![d, d]));
-            }
-            keys.push((format!("{p}.mlp.fc1.weight"), vec![hid, d]));
-            keys.push((format!("{p}.mlp.fc2.weight"), vec![d, hid]));
         }
         keys.push(("ln_out.weight".into(), vec![d]));
         keys.push(("ln_out.bias".into(), vec![d]));
@@ -237,12 +225,54 @@ impl Config {
     }
 }
 
+/// The names of a block's parts, relative to `blocks.{i}`: the checkpoint keys (a norm's
+/// `{name}.weight` and `{name}.bias`, a projection's `{name}.weight`) and the ledger layers.
+mod part {
+    pub const LN1: &str = "ln1";
+    pub const ATT: &str = "att";
+    pub const ATT_Q: &str = "att.q";
+    pub const ATT_K: &str = "att.k";
+    pub const ATT_QK: &str = "att.qk";
+    pub const ATT_V: &str = "att.v";
+    pub const ATT_OUTPUT: &str = "att.output";
+    pub const ATT_KSH: &str = "att.ksh";
+    pub const RES1: &str = "res1";
+    pub const LN2: &str = "ln2";
+    pub const FC1: &str = "mlp.fc1";
+    pub const ACT: &str = "mlp.act";
+    pub const FC2: &str = "mlp.fc2";
+    pub const RES2: &str = "res2";
+}
+
+/// One block's weight tensors (keys relative to `blocks.{i}`, the hash excepted) with their
+/// shapes, in checkpoint order; `shared` (EcoFormer) blocks have one query/key projection.
+fn block_tensors(shared: bool, d: usize, hid: usize) -> Vec<(String, Vec<usize>)> {
+    use part::*;
+    let mut keys = Vec::new();
+    for ln in [LN1, LN2] {
+        keys.push((format!("{ln}.weight"), vec![d]));
+        keys.push((format!("{ln}.bias"), vec![d]));
+    }
+    let projections: &[&str] = if shared {
+        &[ATT_QK, ATT_V, ATT_OUTPUT]
+    } else {
+        &[ATT_Q, ATT_K, ATT_V, ATT_OUTPUT]
+    };
+    for w in projections {
+        keys.push((format!("{w}.weight"), vec![d, d]));
+    }
+    keys.push((format!("{FC1}.weight"), vec![hid, d]));
+    keys.push((format!("{FC2}.weight"), vec![d, hid]));
+    keys
+}
+
 /// Seeded Gaussian weights (std 1 / sqrt(fan_in); embeddings N(0, 1), positional N(0, 0.02^2)
 /// as in ViT; LayerNorm weight 1, bias 0). Untrained.
 pub fn seeded_weights(cfg: &Config, seed: u64) -> TensorStore {
     crate::weights::seeded_store(cfg.weight_keys(), seed, |key, shape, rng| {
         let n: usize = shape.iter().product();
-        if key.ends_with("ln1.weight") || key.ends_with("ln2.weight") || key == "ln_out.weight" {
+        let norm_weight = |n: &str| key.strip_suffix(".weight").is_some_and(|k| k.ends_with(n));
+        if [part::LN1, part::LN2].into_iter().any(norm_weight) || key == "ln_out.weight" {
             vec![1.0; n]
         } else if key.ends_with(".bias") {
             vec![0.0; n]
@@ -262,20 +292,6 @@ pub fn seeded_weights(cfg: &Config, seed: u64) -> TensorStore {
 pub enum Calibration {
     Tokens(Vec<usize>),
     Images(Vec<[f32; DIGIT_PIXELS]>),
-}
-
-struct Norm {
-    w: Vec<f32>,
-    b: Vec<f32>,
-}
-
-impl Norm {
-    fn load(store: &TensorStore, prefix: &str, d: usize) -> Result<Norm> {
-        Ok(Norm {
-            w: store.get(&format!("{prefix}.weight"), &[d])?.to_vec(),
-            b: store.get(&format!("{prefix}.bias"), &[d])?.to_vec(),
-        })
-    }
 }
 
 struct BlockIds {
@@ -326,7 +342,8 @@ pub struct Transformer {
     head: Linear,
     template: Ledger,
     id_emb: LayerId,
-    id_pool: LayerId,
+    /// The classifier's mean pool (a language model has none).
+    id_pool: Option<LayerId>,
     id_ln_out: LayerId,
     id_head: LayerId,
     /// Whether the hash was learned at load time (not read from the weights).
@@ -480,13 +497,15 @@ impl Transformer {
             };
             let (q, k, core) = match &cfg.attention {
                 AttentionKind::Softmax => (
-                    lin("att.q", d, d)?,
-                    Some(lin("att.k", d, d)?),
+                    lin(part::ATT_Q, d, d)?,
+                    Some(lin(part::ATT_K, d, d)?),
                     Core::Softmax,
                 ),
-                AttentionKind::Linear => {
-                    (lin("att.q", d, d)?, Some(lin("att.k", d, d)?), Core::Linear)
-                }
+                AttentionKind::Linear => (
+                    lin(part::ATT_Q, d, d)?,
+                    Some(lin(part::ATT_K, d, d)?),
+                    Core::Linear,
+                ),
                 AttentionKind::EcoFormer {
                     bits,
                     anchors,
@@ -497,7 +516,7 @@ impl Transformer {
                     } else {
                         KernelHash::load(
                             &store,
-                            &format!("{p}.att.ksh"),
+                            &format!("{p}.{}", part::ATT_KSH),
                             shape.heads,
                             *bits,
                             *anchors,
@@ -523,7 +542,7 @@ impl Transformer {
                         }
                     };
                     (
-                        lin("att.qk", d, d)?,
+                        lin(part::ATT_QK, d, d)?,
                         None,
                         Core::EcoFormer {
                             hash,
@@ -536,37 +555,34 @@ impl Transformer {
                 shape,
                 q,
                 k,
-                v: lin("att.v", d, d)?,
-                output: lin("att.output", d, d)?,
+                v: lin(part::ATT_V, d, d)?,
+                output: lin(part::ATT_OUTPUT, d, d)?,
                 core,
             };
+            let path = |name: &str| format!("{p}.{name}");
             let ids = BlockIds {
-                ln1: ledger.layer(&format!("{p}.ln1")),
-                att: att.register(&mut ledger, &format!("{p}.att")),
-                res1: ledger.layer(&format!("{p}.res1")),
-                ln2: ledger.layer(&format!("{p}.ln2")),
-                fc1: ledger.layer(&format!("{p}.mlp.fc1")),
-                act: ledger.layer(&format!("{p}.mlp.act")),
-                fc2: ledger.layer(&format!("{p}.mlp.fc2")),
-                res2: ledger.layer(&format!("{p}.res2")),
+                ln1: ledger.layer(&path(part::LN1)),
+                att: att.register(&mut ledger, &path(part::ATT)),
+                res1: ledger.layer(&path(part::RES1)),
+                ln2: ledger.layer(&path(part::LN2)),
+                fc1: ledger.layer(&path(part::FC1)),
+                act: ledger.layer(&path(part::ACT)),
+                fc2: ledger.layer(&path(part::FC2)),
+                res2: ledger.layer(&path(part::RES2)),
             };
             blocks.push(Block {
-                ln1: Norm::load(&store, &format!("{p}.ln1"), d)?,
+                ln1: Norm::load(&mut &store, &path(part::LN1), d)?,
                 att,
-                ln2: Norm::load(&store, &format!("{p}.ln2"), d)?,
-                fc1: lin("mlp.fc1", hid, d)?,
-                fc2: lin("mlp.fc2", d, hid)?,
+                ln2: Norm::load(&mut &store, &path(part::LN2), d)?,
+                fc1: lin(part::FC1, hid, d)?,
+                fc2: lin(part::FC2, d, hid)?,
                 ids,
             });
         }
-        let id_pool = if cfg.is_lm() {
-            usize::MAX
-        } else {
-            ledger.layer("pool")
-        };
+        let id_pool = (!cfg.is_lm()).then(|| ledger.layer("pool"));
         let id_ln_out = ledger.layer("ln_out");
         let id_head = ledger.layer("head");
-        let ln_out = Norm::load(&store, "ln_out", d)?;
+        let ln_out = Norm::load(&mut &store, "ln_out", d)?;
         let head = Linear::from_out_in(
             store.get("head.weight", &[cfg.outputs(), d])?,
             cfg.outputs(),
@@ -684,7 +700,7 @@ impl Transformer {
                 0x6b73_6800 + i as u64,
             );
             out.hash
-                .save(&format!("blocks.{i}.att.ksh"), &mut self.store);
+                .save(&format!("blocks.{i}.{}", part::ATT_KSH), &mut self.store);
             if let Core::EcoFormer { hash, .. } = &mut self.blocks[i].att.core {
                 *hash = out.hash;
             }
@@ -947,7 +963,7 @@ impl Transformer {
         for p in pooled.iter_mut() {
             *p = arith.mul(*p, inv);
         }
-        let c = l.at(self.id_pool);
+        let c = l.at(self.id_pool.expect("a classifier has a pool layer"));
         arith.count_add(c, (n * d) as u64);
         arith.count_mul(c, d as u64);
         let mut h = vec![0.0; d];
