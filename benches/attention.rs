@@ -52,8 +52,8 @@ fn main() {
         },
     ];
     let max = *CONTEXTS.iter().max().unwrap();
-    let tokens = picojoule::data::synthetic_tokens(max, 96, 42);
-    let calib = Calibration::Tokens(picojoule::data::synthetic_tokens(256, 96, 7));
+    let tokens = picojoule::input::text::synthetic_tokens(max, 96, 42);
+    let calib = Calibration::Tokens(picojoule::input::text::synthetic_tokens(256, 96, 7));
     println!(
         "time per token of the causal LM (2 x 64, 4 heads), median over the {WINDOW} tokens ending at each context length"
     );
