@@ -28,24 +28,29 @@ pub fn dispatch(cli: Cli, stdout: &mut dyn Write) -> Result<()> {
             plot,
             tokens,
         } => {
-            let limits = Limits { max_memory };
-            cmd_run(
-                &scenario,
-                format,
-                out.as_deref(),
+            let opts = RunOpts {
+                out: out.as_deref(),
                 threads,
                 plot,
                 tokens,
-                &limits,
-                stdout,
-            )
+                limits: Limits { max_memory },
+            };
+            cmd_run(&scenario, format, &opts, stdout)
         }
         Command::Compare {
             scenario,
             hardware,
             format,
             threads,
-        } => cmd_compare(&scenario, &hardware, format, threads, stdout),
+            max_memory,
+        } => cmd_compare(
+            &scenario,
+            &hardware,
+            format,
+            threads,
+            &Limits { max_memory },
+            stdout,
+        ),
         Command::Sweep {
             scenario,
             set,
@@ -194,16 +199,23 @@ fn with_threads<T: Send>(threads: Option<usize>, f: impl FnOnce() -> T + Send) -
     }
 }
 
-fn cmd_run(
-    path: &Path,
-    format: Format,
-    out: Option<&Path>,
+/// What `run` does besides printing its report.
+struct RunOpts<'a> {
+    out: Option<&'a Path>,
     threads: Option<usize>,
     plot: bool,
     tokens: Option<usize>,
-    limits: &Limits,
-    stdout: &mut dyn Write,
-) -> Result<()> {
+    limits: Limits,
+}
+
+fn cmd_run(path: &Path, format: Format, o: &RunOpts, stdout: &mut dyn Write) -> Result<()> {
+    let RunOpts {
+        out,
+        threads,
+        plot,
+        tokens,
+        ref limits,
+    } = *o;
     let mut sc = LoadedScenario::load(path)?;
     if let Some(n) = tokens {
         sc.override_tokens(n)
@@ -235,13 +247,7 @@ fn cmd_run(
             report::plot::run_accuracy_plots(&rep, dir)?;
         }
     }
-    let text = match format {
-        Format::Table => table::render_text(&rep),
-        Format::Csv => table::render_csv(&rep),
-        Format::Md => table::render_markdown(&rep),
-        Format::Json => table::render_json(&rep),
-    };
-    emit(stdout, &text)
+    emit(stdout, &table::render(&rep, format))
 }
 
 fn cmd_compare(
@@ -249,6 +255,7 @@ fn cmd_compare(
     hardware: &[String],
     format: Format,
     threads: Option<usize>,
+    limits: &Limits,
     stdout: &mut dyn Write,
 ) -> Result<()> {
     let sc = LoadedScenario::load(path)?;
@@ -270,19 +277,19 @@ fn cmd_compare(
         .iter()
         .map(|n| Hardware::load(n))
         .collect::<Result<Vec<_>>>()?;
-    let outputs = with_threads(threads, || exec::execute(&sc, &Limits::default()))??;
+    let outputs = with_threads(threads, || exec::execute(&sc, limits))??;
     let c = report::compare::compare(&sc, &outputs, &hws);
-    let text = match format {
-        Format::Table => report::compare::render_text(&c),
-        Format::Csv => report::compare::render_csv(&c),
-        Format::Md => report::compare::render_markdown(&c),
-        Format::Json => report::compare::render_json(&c),
-    };
-    emit(stdout, &text)
+    emit(stdout, &report::compare::render(&c, format))
 }
 
 fn cmd_inspect(path: &Path, stdout: &mut dyn Write) -> Result<()> {
     let desc = ModelDesc::load(path)?;
+    // inspect builds the model: refuse what would not fit, as a run does.
+    crate::resources::check(
+        &format!("model `{}`", desc.name()),
+        desc.peak_bytes(1),
+        None,
+    )?;
     let base = path.parent().unwrap_or(Path::new("."));
     let mut out = String::new();
     match desc {

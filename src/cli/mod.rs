@@ -71,13 +71,7 @@ pub struct Cli {
     pub command: Command,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Format {
-    Table,
-    Csv,
-    Md,
-    Json,
-}
+pub use crate::report::Format;
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
@@ -126,6 +120,9 @@ pub enum Command {
         /// Worker threads (default: all cores). Results do not depend on it.
         #[arg(long)]
         threads: Option<usize>,
+        /// Refuse models whose estimated memory exceeds this (e.g. 4G; default: available memory).
+        #[arg(long, value_parser = crate::resources::parse_size)]
+        max_memory: Option<u64>,
     },
     /// Sweep cost-model values and model parameters over a grid; tables, plots, break-even.
     #[command(

@@ -9,7 +9,7 @@ use crate::exec::RunOutput;
 use crate::hardware::{Hardware, price as price_ledger};
 use crate::report::{self, plot, sweep_table, table};
 use crate::scenario::LoadedScenario;
-use crate::sweep::{self, BreakevenSpec, MetaFile, Options, Overrides, Plan, SweepResult};
+use crate::sweep::{self, BreakevenSpec, MetaFile, Options, Overrides, Plan};
 
 pub struct SweepArgs {
     pub set: Vec<String>,
@@ -23,15 +23,6 @@ pub struct SweepArgs {
     pub breakeven: Option<String>,
     pub breakeven_axis: Option<String>,
     pub max_memory: Option<u64>,
-}
-
-fn render(res: &SweepResult, format: Format) -> String {
-    match format {
-        Format::Table => sweep_table::render_text(res),
-        Format::Csv => sweep_table::render_csv(res),
-        Format::Md => sweep_table::render_markdown(res),
-        Format::Json => sweep_table::render_json(res),
-    }
 }
 
 pub fn sweep(path: &Path, a: SweepArgs, format: Format) -> Result<String> {
@@ -100,7 +91,7 @@ pub fn sweep(path: &Path, a: SweepArgs, format: Format) -> Result<String> {
     if let Some(dir) = &a.out {
         sweep_table::write_outputs(&res, dir)?;
     }
-    Ok(render(&res, format))
+    Ok(sweep_table::render(&res, format))
 }
 
 pub fn merge(dirs: &[PathBuf], out: Option<&Path>, format: Format) -> Result<String> {
@@ -135,7 +126,7 @@ pub fn merge(dirs: &[PathBuf], out: Option<&Path>, format: Format) -> Result<Str
         write_atomic(&dir.join(sweep::POINTS_FILE), text.as_bytes())?;
         sweep_table::write_outputs(&res, dir)?;
     }
-    Ok(render(&res, format))
+    Ok(sweep_table::render(&res, format))
 }
 
 /// Price the runs a `ledger.json` saved with another cost model: the report `run` gives on that
@@ -145,12 +136,7 @@ pub fn price(path: &Path, hardware: &str, format: Format) -> Result<String> {
     let (sc, outputs) = crate::exec::saved::from_json(path, &text)?;
     let hw = Hardware::load(hardware)?;
     let rep = report::build(&sc, &hw, &outputs);
-    Ok(match format {
-        Format::Table => table::render_text(&rep),
-        Format::Csv => table::render_csv(&rep),
-        Format::Md => table::render_markdown(&rep),
-        Format::Json => table::render_json(&rep),
-    })
+    Ok(table::render(&rep, format))
 }
 
 /// `run --plot`: one stacked-bar breakdown per run.

@@ -432,9 +432,9 @@ mod tests {
         layer.forward_dense(&x, &mut y, &Arith::Exact, &mut c);
         for o in [0, 4095, 4096, n_out - 1] {
             let mut expect = 0.0f32;
-            for j in 0..n_in {
-                if x[j] != 0.0 {
-                    expect += x[j] * layer.weight(o, j);
+            for (j, &xj) in x.iter().enumerate() {
+                if xj != 0.0 {
+                    expect += xj * layer.weight(o, j);
                 }
             }
             assert_eq!(y[o], expect, "output {o}");

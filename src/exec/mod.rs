@@ -107,6 +107,8 @@ pub fn execute_desc(
 /// Run a model built by the caller over given tokens in exact fp32 and return its ledger: the
 /// same loop as a scenario's runs, for reproductions that build their models themselves.
 pub fn run_tokens<M: Stepper>(m: &M, tokens: &[usize], name: &str) -> Result<Ledger> {
+    // The feed owns its tokens, as it does for a file's.
+    #[allow(clippy::unnecessary_to_owned)]
     let feed = Feed::Tokens {
         tokens: feed::Tokens::Known(tokens.to_vec().into_iter()),
         targets: false,

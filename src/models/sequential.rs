@@ -781,6 +781,39 @@ impl Sequential {
     }
 }
 
+impl crate::models::Stepper for Sequential {
+    type State = State;
+
+    fn new_state(&self, _window: usize) -> State {
+        Sequential::new_state(self)
+    }
+
+    fn new_ledger(&self, arith: &Arith, _window: usize) -> Ledger {
+        Sequential::new_ledger(self, arith)
+    }
+
+    fn reset(&self, st: &mut State) {
+        self.start_sample(st);
+    }
+
+    fn step(&self, frame: crate::models::Frame, st: &mut State, arith: &Arith, l: &mut Ledger) {
+        match frame {
+            crate::models::Frame::Values(x) => self.time_step(x, st, arith, l),
+            crate::models::Frame::Token(_) => {
+                unreachable!("the runner feeds vectors to a Sequential model")
+            }
+        }
+    }
+
+    fn outputs<'s>(&self, st: &'s State) -> &'s [f32] {
+        &st.scores
+    }
+
+    fn lif_layers(&self) -> Vec<String> {
+        Sequential::lif_layers(self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -832,38 +865,5 @@ mod tests {
             assert_eq!(activation_bytes(&c, op, FP32), 3 * 4, "{op:?}");
             assert_eq!(activation_bytes(&c, op, BF16), 0, "{op:?}");
         }
-    }
-}
-
-impl crate::models::Stepper for Sequential {
-    type State = State;
-
-    fn new_state(&self, _window: usize) -> State {
-        Sequential::new_state(self)
-    }
-
-    fn new_ledger(&self, arith: &Arith, _window: usize) -> Ledger {
-        Sequential::new_ledger(self, arith)
-    }
-
-    fn reset(&self, st: &mut State) {
-        self.start_sample(st);
-    }
-
-    fn step(&self, frame: crate::models::Frame, st: &mut State, arith: &Arith, l: &mut Ledger) {
-        match frame {
-            crate::models::Frame::Values(x) => self.time_step(x, st, arith, l),
-            crate::models::Frame::Token(_) => {
-                unreachable!("the runner feeds vectors to a Sequential model")
-            }
-        }
-    }
-
-    fn outputs<'s>(&self, st: &'s State) -> &'s [f32] {
-        &st.scores
-    }
-
-    fn lif_layers(&self) -> Vec<String> {
-        Sequential::lif_layers(self)
     }
 }

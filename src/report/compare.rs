@@ -214,3 +214,13 @@ pub fn render_csv(c: &Comparison) -> String {
 pub fn render_json(c: &Comparison) -> String {
     serde_json::to_string_pretty(c).expect("comparison serialises") + "\n"
 }
+
+/// The report in one of the text formats.
+pub fn render(x: &Comparison, format: super::Format) -> String {
+    match format {
+        super::Format::Table => render_text(x),
+        super::Format::Csv => render_csv(x),
+        super::Format::Md => render_markdown(x),
+        super::Format::Json => render_json(x),
+    }
+}

@@ -17,6 +17,26 @@ use crate::scenario::LoadedScenario;
 
 pub use crate::convention::CONVENTION_FULL;
 
+/// The text formats every report renders to (the CLI's `--format`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Aligned columns for a terminal.
+    Table,
+    Csv,
+    /// Markdown.
+    Md,
+    Json,
+}
+
+/// A CSV field, quoted when it holds a comma, a quote or a newline.
+pub(crate) fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
 #[derive(Clone, Debug, Serialize)]
 pub struct Report {
     pub picojoule_version: String,

@@ -1,6 +1,7 @@
 //! Sweep tables: one row per point and run, as aligned text, Markdown, CSV and JSON. Pure
 //! functions of a `SweepResult`, so merged shards render byte for byte as a single run.
 
+use super::csv_field;
 use super::table::{Table, count, num};
 use std::path::{Path, PathBuf};
 
@@ -210,14 +211,6 @@ pub fn render_markdown(res: &SweepResult) -> String {
     out
 }
 
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
-}
-
 /// Full precision (shortest round-trip) numbers, one row per point and run.
 pub fn render_csv(res: &SweepResult) -> String {
     let k = cols(res);
@@ -257,4 +250,14 @@ pub fn write_outputs(res: &SweepResult, dir: &Path) -> Result<Vec<PathBuf>> {
     }
     written.extend(super::plot::sweep_plots(res, dir)?);
     Ok(written)
+}
+
+/// The report in one of the text formats.
+pub fn render(x: &SweepResult, format: super::Format) -> String {
+    match format {
+        super::Format::Table => render_text(x),
+        super::Format::Csv => render_csv(x),
+        super::Format::Md => render_markdown(x),
+        super::Format::Json => render_json(x),
+    }
 }

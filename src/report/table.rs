@@ -1,6 +1,7 @@
 //! Rendering reports as terminal tables, Markdown, CSV and JSON.
 
 use super::Report;
+use super::csv_field;
 
 /// A simple table of strings, rendered as aligned text or Markdown.
 pub struct Table {
@@ -340,14 +341,6 @@ fn energy_split(run: &super::RunReport, hw: &str) -> String {
     )
 }
 
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
-}
-
 /// One row per run and layer, plus a `TOTAL` row per run.
 pub fn render_csv(r: &Report) -> String {
     let mut out = String::from(
@@ -389,6 +382,16 @@ pub fn render_csv(r: &Report) -> String {
 
 pub fn render_json(r: &Report) -> String {
     serde_json::to_string_pretty(r).expect("reports serialise") + "\n"
+}
+
+/// The report in one of the text formats.
+pub fn render(x: &Report, format: super::Format) -> String {
+    match format {
+        super::Format::Table => render_text(x),
+        super::Format::Csv => render_csv(x),
+        super::Format::Md => render_markdown(x),
+        super::Format::Json => render_json(x),
+    }
 }
 
 #[cfg(test)]

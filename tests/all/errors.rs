@@ -176,3 +176,46 @@ fn lmul_everywhere_overflows_the_trained_wkv_state_and_is_refused() {
         "{err}"
     );
 }
+
+/// A context-sized attention cache is estimated before it is allocated, for every command that
+/// runs models: a softmax transformer with a 20-million-token context under `--max-memory 1G`
+/// is refused naming the model and the estimate, and no output folder is left half-written.
+#[test]
+fn context_sized_caches_are_refused_before_allocating() {
+    let dir = temp_dir("err-context");
+    write(
+        &dir,
+        "m.ron",
+        "Transformer(name: \"long\", task: CausalLm, n_layer: 2, n_embd: 64, n_head: 4, vocab_size: 96, \
+         mlp_mult: 4, activation: Gelu, attention: Softmax, calibration: 256, weights: Seeded(7), \
+         context: Some(20000000))",
+    );
+    let s = write(
+        &dir,
+        "s.ron",
+        "Scenario(name: \"x\", hardware: \"horowitz45\", input: Synthetic, tokens: 20000000, runs: [(model: \"m.ron\")])",
+    );
+    let out = dir.join("out");
+    let s = s.to_str().unwrap();
+    for args in [
+        vec![
+            "run",
+            s,
+            "--max-memory",
+            "1G",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        vec!["compare", s, "--max-memory", "1G"],
+        vec!["sweep", s, "--max-memory", "1G", "--set", "model.n_embd=64"],
+    ] {
+        let o = picojoule(&args);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.contains("model `long`") && err.contains("GiB") && err.contains("--max-memory"),
+            "{args:?}: {err}"
+        );
+    }
+    assert!(!out.join("report.json").exists());
+}

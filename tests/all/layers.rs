@@ -127,11 +127,11 @@ fn modules_form_no_circle() {
             return;
         }
         path.push(m.to_string());
-        for to in graph
+        let next: Vec<String> = graph
             .get(m)
             .map(|e| e.keys().cloned().collect())
-            .unwrap_or(Vec::<String>::new())
-        {
+            .unwrap_or_default();
+        for to in next {
             visit(&to, graph, path, done);
         }
         path.pop();
