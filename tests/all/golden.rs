@@ -43,20 +43,9 @@ fn case(name: &str, args: &[&str], long: bool) -> Case {
     }
 }
 
-fn scenario_names() -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(repo().join("scenarios"))
-        .unwrap()
-        .filter_map(|e| {
-            let p = e.unwrap().path();
-            (p.extension()? == "ron").then(|| p.file_stem()?.to_str().map(str::to_string))?
-        })
-        .collect();
-    names.sort();
-    names
-}
-
-fn model_names() -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(repo().join("models"))
+/// File stems of the `.ron` files in a folder of the repository, sorted.
+fn ron_stems(folder: &str) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(repo().join(folder))
         .unwrap()
         .filter_map(|e| {
             let p = e.unwrap().path();
@@ -82,7 +71,7 @@ const LARGE_MODELS: &[&str] = &[
 
 fn cases() -> Vec<Case> {
     let mut v = Vec::new();
-    for s in scenario_names() {
+    for s in ron_stems("scenarios") {
         let path = format!("scenarios/{s}.ron");
         let slow = SLOW_SCENARIOS.contains(&s.as_str());
         let args = ["run", &path, "--format", "json", "--out", "{out}"];
@@ -150,7 +139,7 @@ fn cases() -> Vec<Case> {
         ],
         true,
     ));
-    for m in model_names() {
+    for m in ron_stems("models") {
         let path = format!("models/{m}.ron");
         let large = LARGE_MODELS.contains(&m.as_str());
         v.push(case(&format!("inspect-{m}"), &["inspect", &path], large));
