@@ -27,6 +27,8 @@ pub fn dispatch(cli: Cli, stdout: &mut dyn Write) -> Result<()> {
             max_memory,
             plot,
             tokens,
+            dump_outputs,
+            top_k,
         } => {
             let opts = RunOpts {
                 out: out.as_deref(),
@@ -34,6 +36,7 @@ pub fn dispatch(cli: Cli, stdout: &mut dyn Write) -> Result<()> {
                 plot,
                 tokens,
                 limits: Limits { max_memory },
+                dump: dump_outputs.as_deref().map(|p| (p, top_k as usize)),
             };
             cmd_run(&scenario, format, &opts, stdout)
         }
@@ -206,6 +209,8 @@ struct RunOpts<'a> {
     plot: bool,
     tokens: Option<usize>,
     limits: Limits,
+    /// Where to write the per-step outputs, and how many outputs per step.
+    dump: Option<(&'a Path, usize)>,
 }
 
 fn cmd_run(path: &Path, format: Format, o: &RunOpts, stdout: &mut dyn Write) -> Result<()> {
@@ -215,6 +220,7 @@ fn cmd_run(path: &Path, format: Format, o: &RunOpts, stdout: &mut dyn Write) -> 
         plot,
         tokens,
         ref limits,
+        dump,
     } = *o;
     let mut sc = LoadedScenario::load(path)?;
     if let Some(n) = tokens {
@@ -228,7 +234,11 @@ fn cmd_run(path: &Path, format: Format, o: &RunOpts, stdout: &mut dyn Write) -> 
             source,
         })?;
     }
-    let outputs = with_threads(threads, || exec::execute(&sc, limits))??;
+    let top_k = dump.map(|(_, k)| k);
+    let outputs = with_threads(threads, || exec::execute_recording(&sc, limits, top_k))??;
+    if let Some((path, _)) = dump {
+        write_atomic(path, dump_lines(&outputs).as_bytes())?;
+    }
     let rep = report::build(&sc, &hw, &outputs);
     if let Some(dir) = out {
         let ledger_json = exec::saved::to_json(&sc, &outputs);
@@ -248,6 +258,30 @@ fn cmd_run(path: &Path, format: Format, o: &RunOpts, stdout: &mut dyn Write) -> 
         }
     }
     emit(stdout, &table::render(&rep, format))
+}
+
+/// One JSON line per run and step: the run's label, the step's fields, and its spikes by LIF
+/// layer name.
+fn dump_lines(outputs: &[exec::RunOutput]) -> String {
+    let mut text = String::new();
+    for o in outputs {
+        for step in &o.steps {
+            let mut line = serde_json::to_value(step).expect("records serialise");
+            let spikes: serde_json::Map<String, serde_json::Value> = o
+                .lif_layers
+                .iter()
+                .zip(&step.spikes)
+                .map(|(name, &n)| (name.clone(), n.into()))
+                .collect();
+            if let Some(obj) = line.as_object_mut() {
+                obj.insert("run".into(), o.label.clone().into());
+                obj.insert("spikes".into(), spikes.into());
+            }
+            text += &serde_json::to_string(&line).expect("records serialise");
+            text.push('\n');
+        }
+    }
+    text
 }
 
 fn cmd_compare(

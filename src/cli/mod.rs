@@ -102,6 +102,14 @@ pub enum Command {
         /// counts: a quick look at a long scenario.
         #[arg(long, value_name = "N")]
         tokens: Option<usize>,
+        /// Write each run's outputs per token or sample to this JSON Lines file: the input and
+        /// target, the prediction, the --top-k outputs with log-probabilities, the spikes per LIF
+        /// layer (for cross-checks against other implementations).
+        #[arg(long, value_name = "FILE.jsonl")]
+        dump_outputs: Option<PathBuf>,
+        /// Outputs kept per step in --dump-outputs.
+        #[arg(long, default_value_t = 5, requires = "dump_outputs", value_parser = clap::value_parser!(u16).range(1..))]
+        top_k: u16,
     },
     /// Run a scenario once and price it under several cost models: which run wins under each.
     #[command(

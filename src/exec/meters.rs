@@ -57,7 +57,8 @@ impl FidelityMeter {
     }
 }
 
-fn log_softmax(l: &[f32]) -> Vec<f64> {
+/// Natural-log probabilities of logits.
+pub fn log_softmax(l: &[f32]) -> Vec<f64> {
     let max = l.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v)) as f64;
     let lse = l.iter().map(|&v| (v as f64 - max).exp()).sum::<f64>().ln() + max;
     l.iter().map(|&v| v as f64 - lse).collect()

@@ -33,6 +33,84 @@ pub struct RunOutput {
     pub lif_layers: Vec<String>,
     /// NeuroBench's static metrics, for models that define them.
     pub static_metrics: Option<crate::models::sequential::StaticMetrics>,
+    /// Per token or sample, when asked for (`run --dump-outputs`); else empty.
+    pub steps: Vec<StepRecord>,
+}
+
+/// One step's outputs, for cross-checks against other implementations.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct StepRecord {
+    /// Token position or sample number.
+    pub index: usize,
+    /// The input token (language models).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<usize>,
+    /// The next token or the class label, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<usize>,
+    /// The most likely next token or class.
+    pub prediction: usize,
+    /// The `k` most likely outputs with their natural-log probabilities, most likely first
+    /// (ties: lower index first).
+    pub top: Vec<(usize, f64)>,
+    /// Spikes of each LIF layer in this step (the run's `lif_layers` order).
+    pub spikes: Vec<u64>,
+}
+
+/// Bytes a dump of `n` steps holds before it is written.
+fn dump_bytes(n: usize, k: usize, lif_layers: usize) -> u64 {
+    (n as u64).saturating_mul(96 + 16 * k as u64 + 8 * lif_layers as u64)
+}
+
+/// The records of one step.
+struct Recorder<'a> {
+    k: usize,
+    lif: &'a [String],
+    spikes_before: Vec<u64>,
+    records: Vec<StepRecord>,
+}
+
+impl<'a> Recorder<'a> {
+    fn new(k: usize, lif: &'a [String]) -> Recorder<'a> {
+        Recorder {
+            k,
+            lif,
+            spikes_before: vec![0; lif.len()],
+            records: Vec::new(),
+        }
+    }
+
+    fn record(
+        &mut self,
+        index: usize,
+        token: Option<usize>,
+        target: Option<usize>,
+        outputs: &[f32],
+        ledger: &Ledger,
+    ) {
+        let logp = meters::log_softmax(outputs);
+        let mut order: Vec<usize> = (0..logp.len()).collect();
+        order.sort_by(|&a, &b| logp[b].total_cmp(&logp[a]).then(a.cmp(&b)));
+        let spikes = self
+            .lif
+            .iter()
+            .zip(self.spikes_before.iter_mut())
+            .map(|(name, before)| {
+                let now = ledger.subtree(name).op_total(Op::Spike);
+                let step = now - *before;
+                *before = now;
+                step
+            })
+            .collect();
+        self.records.push(StepRecord {
+            index,
+            token,
+            target,
+            prediction: meters::argmax(outputs),
+            top: order.iter().take(self.k).map(|&i| (i, logp[i])).collect(),
+            spikes,
+        });
+    }
 }
 
 /// Limits a run is checked against before it allocates.
@@ -44,21 +122,36 @@ pub struct Limits {
 
 /// Execute every run of a scenario.
 pub fn execute(sc: &LoadedScenario, limits: &Limits) -> Result<Vec<RunOutput>> {
+    execute_recording(sc, limits, None)
+}
+
+/// Execute every run of a scenario and keep, per step, the `top_k` most likely outputs and the
+/// spikes of each LIF layer (`RunOutput::steps`).
+pub fn execute_recording(
+    sc: &LoadedScenario,
+    limits: &Limits,
+    top_k: Option<usize>,
+) -> Result<Vec<RunOutput>> {
     sc.scenario
         .runs
         .par_iter()
-        .map(|spec| execute_one(sc, spec, limits))
+        .map(|spec| execute_one(sc, spec, limits, top_k))
         .collect()
 }
 
-fn execute_one(sc: &LoadedScenario, spec: &RunSpec, limits: &Limits) -> Result<RunOutput> {
+fn execute_one(
+    sc: &LoadedScenario,
+    spec: &RunSpec,
+    limits: &Limits,
+    top_k: Option<usize>,
+) -> Result<RunOutput> {
     let model_path = sc.resolve(&spec.model);
     let desc = ModelDesc::load(&model_path)?;
     let base = model_path
         .parent()
         .unwrap_or(std::path::Path::new("."))
         .to_path_buf();
-    execute_desc(sc, spec, desc, &base, limits)
+    run_desc(sc, spec, desc, &base, limits, top_k)
 }
 
 /// Execute one run with a model description given in memory (sweeps change it before running);
@@ -70,17 +163,44 @@ pub fn execute_desc(
     base: &std::path::Path,
     limits: &Limits,
 ) -> Result<RunOutput> {
+    run_desc(sc, spec, desc, base, limits, None)
+}
+
+fn run_desc(
+    sc: &LoadedScenario,
+    spec: &RunSpec,
+    desc: ModelDesc,
+    base: &std::path::Path,
+    limits: &Limits,
+    top_k: Option<usize>,
+) -> Result<RunOutput> {
     let sc = &*sc.for_run(spec);
     let arith = run_arith(spec)?;
     let n = sc.scenario.tokens;
     let built = feed::build(sc, spec, desc, base, limits)?;
     let name = built.name.clone();
-    let (measured, lif_layers) = match &built.model {
-        feed::Model::SpikeGpt(m) => (run(m, built.feed, n, &arith, &name)?, m.lif_layers()),
-        feed::Model::Transformer(m) => (run(m, built.feed, n, &arith, &name)?, vec![]),
-        feed::Model::Sequential(m) => (run(m, built.feed, n, &arith, &name)?, m.lif_layers()),
-        feed::Model::Pvt(m) => (run(m, built.feed, n, &arith, &name)?, vec![]),
+    let lif_layers = match &built.model {
+        feed::Model::SpikeGpt(m) => m.lif_layers(),
+        feed::Model::Sequential(m) => m.lif_layers(),
+        feed::Model::Transformer(_) | feed::Model::Pvt(_) => vec![],
     };
+    let mut recorder = match top_k {
+        Some(k) => {
+            let what = format!("the per-step outputs of model `{name}`");
+            let bytes = dump_bytes(n, k, lif_layers.len());
+            crate::resources::check(&what, bytes, limits.max_memory)?;
+            Some(Recorder::new(k, &lif_layers))
+        }
+        None => None,
+    };
+    let rec = recorder.as_mut();
+    let measured = match &built.model {
+        feed::Model::SpikeGpt(m) => run(m, built.feed, n, &arith, &name, rec)?,
+        feed::Model::Transformer(m) => run(m, built.feed, n, &arith, &name, rec)?,
+        feed::Model::Sequential(m) => run(m, built.feed, n, &arith, &name, rec)?,
+        feed::Model::Pvt(m) => run(m, built.feed, n, &arith, &name, rec)?,
+    };
+    let steps = recorder.map(|r| r.records).unwrap_or_default();
     let static_metrics = match &built.model {
         feed::Model::Sequential(m) => Some(m.statics.clone()),
         _ => None,
@@ -101,6 +221,7 @@ pub fn execute_desc(
         fidelity: measured.fidelity,
         lif_layers,
         static_metrics,
+        steps,
     })
 }
 
@@ -113,7 +234,7 @@ pub fn run_tokens<M: Stepper>(m: &M, tokens: &[usize], name: &str) -> Result<Led
         tokens: feed::Tokens::Known(tokens.to_vec().into_iter()),
         targets: false,
     };
-    Ok(run(m, feed, tokens.len(), &Arith::Exact, name)?.ledger)
+    Ok(run(m, feed, tokens.len(), &Arith::Exact, name, None)?.ledger)
 }
 
 /// What the loop measured.
@@ -131,7 +252,14 @@ struct Shadow<S> {
 }
 
 /// The loop: `n` tokens (language models) or `n` samples (classifiers) through the model.
-fn run<M: Stepper>(m: &M, feed: Feed, n: usize, arith: &Arith, name: &str) -> Result<Measured> {
+fn run<M: Stepper>(
+    m: &M,
+    feed: Feed,
+    n: usize,
+    arith: &Arith,
+    name: &str,
+    mut recorder: Option<&mut Recorder>,
+) -> Result<Measured> {
     let window = m.context().unwrap_or(n).min(n).max(1);
     let window = if feed.is_tokens() { window } else { 1 };
     let mut ledger = m.new_ledger(arith, window);
@@ -181,11 +309,16 @@ fn run<M: Stepper>(m: &M, feed: Feed, n: usize, arith: &Arith, name: &str) -> Re
                     s.meter.observe(m.outputs(&s.state), m.outputs(&state));
                 }
                 nonfinite(&state, format!("token position {t}"))?;
+                let input = token;
                 if t + 1 < n || targets {
                     token = tokens.next_token();
                 }
                 if targets {
                     acc.observe(m.outputs(&state), token);
+                }
+                if let Some(r) = recorder.as_mut() {
+                    let target = targets.then_some(token);
+                    r.record(t, Some(input), target, m.outputs(&state), &ledger);
                 }
             }
             Ok(Measured {
@@ -211,6 +344,9 @@ fn run<M: Stepper>(m: &M, feed: Feed, n: usize, arith: &Arith, name: &str) -> Re
                 nonfinite(&state, format!("sample {i}"))?;
                 if let Some(label) = sample.label {
                     acc.observe(m.outputs(&state), label);
+                }
+                if let Some(r) = recorder.as_mut() {
+                    r.record(i, None, sample.label, m.outputs(&state), &ledger);
                 }
             }
             Ok(Measured {

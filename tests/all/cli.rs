@@ -278,3 +278,35 @@ fn a_run_can_bring_its_own_input_token_count_and_baseline() {
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("baseline `nope`"), "{}", stderr(&o));
 }
+
+/// `run --dump-outputs` writes one JSON line per run and token, naming the run.
+#[test]
+fn dump_outputs_writes_a_line_per_run_and_token() {
+    let dir = temp_dir("dump");
+    let f = dir.join("steps.jsonl");
+    let o = picojoule(&[
+        "run",
+        "scenarios/quickstart.ron",
+        "--tokens",
+        "7",
+        "--dump-outputs",
+        f.to_str().unwrap(),
+        "--top-k",
+        "2",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let text = std::fs::read_to_string(&f).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let sc = std::fs::read_to_string(repo_path("scenarios/quickstart.ron")).unwrap();
+    let runs = sc.matches("(model:").count();
+    assert_eq!(lines.len(), 7 * runs);
+    assert_eq!(lines[0]["index"], 0);
+    assert_eq!(lines[0]["top"].as_array().unwrap().len(), 2);
+    assert!(lines[0]["run"].is_string() && lines[0]["spikes"].is_object());
+    // --top-k without --dump-outputs is a usage error.
+    let o = picojoule(&["run", "scenarios/quickstart.ron", "--top-k", "3"]);
+    assert_eq!(o.status.code(), Some(2));
+}

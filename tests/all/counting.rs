@@ -166,3 +166,46 @@ fn membrane_state_is_carried_across_tokens() {
     assert!(second_only > 0);
     assert_ne!(st.logits.iter().sum::<f32>(), 0.0);
 }
+
+/// The per-step records (`run --dump-outputs`) agree with the run: their spikes add up to each LIF
+/// layer's spike count in the ledger, their predictions give the reported top-1, and their
+/// log-probabilities are a sorted prefix of a distribution.
+#[test]
+fn per_step_records_add_up_to_the_ledger_and_the_accuracy() {
+    let mut sc =
+        picojoule::scenario::LoadedScenario::load(&super::util::repo_path("scenarios/trained.ron"))
+            .unwrap();
+    sc.override_tokens(40).unwrap();
+    let outs = picojoule::exec::execute_recording(&sc, &Default::default(), Some(4)).unwrap();
+    let mut saw_spikes = false;
+    for o in &outs {
+        assert_eq!(o.steps.len(), 40, "{}", o.label);
+        for (i, name) in o.lif_layers.iter().enumerate() {
+            let from_steps: u64 = o.steps.iter().map(|s| s.spikes[i]).sum();
+            assert_eq!(
+                from_steps,
+                o.ledger.subtree(name).op_total(Op::Spike),
+                "{name}"
+            );
+            saw_spikes |= from_steps > 0;
+        }
+        let right = o
+            .steps
+            .iter()
+            .filter(|s| Some(s.prediction) == s.target)
+            .count();
+        let acc = o.accuracy.as_ref().unwrap();
+        assert_eq!(right as f64 / 40.0, acc.top1, "{}", o.label);
+        for s in &o.steps {
+            assert_eq!(s.top.len(), 4);
+            assert_eq!(s.top[0].0, s.prediction);
+            assert!(s.top.windows(2).all(|w| w[0].1 >= w[1].1));
+            let mass: f64 = s.top.iter().map(|t| t.1.exp()).sum();
+            assert!(mass <= 1.0 + 1e-9 && mass > 0.0);
+        }
+    }
+    assert!(saw_spikes, "the spike-driven run fires");
+    // Without recording, no records are kept.
+    let plain = picojoule::exec::execute(&sc, &Default::default()).unwrap();
+    assert!(plain.iter().all(|o| o.steps.is_empty()));
+}
