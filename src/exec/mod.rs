@@ -13,7 +13,7 @@ use crate::engine::Arith;
 use crate::error::{Error, Result};
 use crate::ledger::{Ledger, Op};
 use crate::models::{Frame, ModelDesc, Stepper};
-use crate::scenario::{LoadedScenario, RunSpec};
+use crate::scenario::{LoadedScenario, RunSpec, default_label};
 
 pub use feed::Feed;
 pub use meters::{Accuracy, AccuracyMeter, Fidelity, FidelityMeter, wilson95};
@@ -87,7 +87,7 @@ pub fn execute_desc(
     };
     let label = match &built.model {
         // Sequential runs are named by their model alone, whatever the arithmetic.
-        feed::Model::Sequential(_) => spec.label.clone().unwrap_or_else(|| name.clone()),
+        feed::Model::Sequential(_) => default_label(spec, &name, None, &arith),
         _ => run_label(spec, &name, &built.variant, &arith),
     };
     Ok(RunOutput {
@@ -223,14 +223,10 @@ fn run<M: Stepper>(m: &M, feed: Feed, n: usize, arith: &Arith, name: &str) -> Re
 }
 
 /// A run's label: the scenario's, or `model/variant` (plus the arithmetic when not fp32).
+/// Scenario validation computes the same labels up front (`scenario::default_label`), to refuse
+/// two runs under one label before any work.
 pub fn run_label(spec: &RunSpec, name: &str, variant: &str, arith: &Arith) -> String {
-    spec.label.clone().unwrap_or_else(|| {
-        if arith.is_exact() {
-            format!("{name}/{variant}")
-        } else {
-            format!("{name}/{variant}/{}", arith.label())
-        }
-    })
+    default_label(spec, name, Some(variant), arith)
 }
 
 /// The arithmetic mode of a run (exact fp32 unless the run names one).

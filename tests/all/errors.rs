@@ -219,3 +219,54 @@ fn context_sized_caches_are_refused_before_allocating() {
     }
     assert!(!out.join("report.json").exists());
 }
+
+/// The tiny seeded SpikeGPT model, by absolute path (scenarios below live in temporary folders).
+fn tiny() -> String {
+    repo_path("models/spikegpt-tiny.ron").display().to_string()
+}
+
+/// Two runs reported under one label (explicitly, or by the default `model/variant[/arith]`)
+/// are refused when the scenario is read, naming the label and both run numbers.
+#[test]
+fn duplicate_run_labels_are_refused_naming_both_runs() {
+    let dir = temp_dir("err-dup-label");
+    let m = tiny();
+    run_expect_2(
+        &dir,
+        &format!(
+            "Scenario(name: \"x\", hardware: \"horowitz45\", input: Synthetic, tokens: 2, runs: [\
+             (model: \"{m}\", label: Some(\"A\")), (model: \"{m}\", label: Some(\"B\")), \
+             (model: \"{m}\", label: Some(\"A\"), variant: Some(NonSpiking))])"
+        ),
+        &["s.ron", "runs 1 and 3", "`A`"],
+    );
+    // Unlabelled runs of one model, variant and arithmetic get one default label.
+    run_expect_2(
+        &dir,
+        &format!(
+            "Scenario(name: \"x\", hardware: \"horowitz45\", input: Synthetic, tokens: 2, runs: [\
+             (model: \"{m}\"), (model: \"{m}\", arith: (mode: \"bf16\")), (model: \"{m}\")])"
+        ),
+        &["runs 1 and 3", "`spikegpt-tiny/reference`"],
+    );
+    // A label given by hand may collide with a default one.
+    run_expect_2(
+        &dir,
+        &format!(
+            "Scenario(name: \"x\", hardware: \"horowitz45\", input: Synthetic, tokens: 2, runs: [\
+             (model: \"{m}\", variant: Some(NonSpiking)), (model: \"{m}\", label: Some(\"spikegpt-tiny/non_spiking\"))])"
+        ),
+        &["runs 1 and 2", "`spikegpt-tiny/non_spiking`"],
+    );
+    // Different arithmetic or variant: different default labels, accepted.
+    let p = write(
+        &dir,
+        "ok.ron",
+        &format!(
+            "Scenario(name: \"x\", hardware: \"horowitz45\", input: Synthetic, tokens: 2, runs: [\
+             (model: \"{m}\"), (model: \"{m}\", arith: (mode: \"bf16\")), (model: \"{m}\", variant: Some(NonSpiking))])"
+        ),
+    );
+    let o = picojoule(&["run", p.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+}
