@@ -9,6 +9,16 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 pub use commands::dispatch;
 
+/// Print what the library accepted but changed or found questionable, once each, on stderr.
+pub(crate) fn warn(warnings: &[String]) {
+    let mut seen = std::collections::BTreeSet::new();
+    for w in warnings {
+        if seen.insert(w) {
+            eprintln!("picojoule: warning: {w}");
+        }
+    }
+}
+
 /// The flags that give a sweep axis.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum AxisFlag {

@@ -76,6 +76,7 @@ pub fn sweep(path: &Path, a: SweepArgs, format: Format) -> Result<String> {
         ov.breakeven = Some(b);
     }
     let plan = Plan::new(sc, ov)?;
+    super::warn(&plan.warnings);
     let res = sweep::run_sweep(
         &plan,
         &Options {

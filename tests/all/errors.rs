@@ -270,3 +270,72 @@ fn duplicate_run_labels_are_refused_naming_both_runs() {
     let o = picojoule(&["run", p.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
 }
+
+/// A `model.variant` axis is replaced by a run's own `variant`: when every run sets one, every
+/// point would give the same rows, and the sweep is refused naming the axis and the runs; when
+/// some do, a warning names them.
+#[test]
+fn sweeping_a_field_every_run_overrides_is_refused() {
+    let dir = temp_dir("err-sweep-pinned");
+    let m = tiny();
+    let s = write(
+        &dir,
+        "s.ron",
+        &format!(
+            "Scenario(name: \"x\", hardware: \"horowitz45\", input: Synthetic, tokens: 2, runs: [\
+             (model: \"{m}\", variant: Some(SpikeDriven)), (model: \"{m}\", variant: Some(NonSpiking))])"
+        ),
+    );
+    let o = picojoule(&[
+        "sweep",
+        s.to_str().unwrap(),
+        "--set",
+        "model.variant=Reference,NonSpiking",
+    ]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("--set model.variant=Reference,NonSpiking")
+            && err.contains("`model.variant`")
+            && err.contains("runs 1, 2"),
+        "{err}"
+    );
+    let s = write(
+        &dir,
+        "some.ron",
+        &format!(
+            "Scenario(name: \"x\", hardware: \"horowitz45\", input: Synthetic, tokens: 2, runs: [\
+             (model: \"{m}\"), (model: \"{m}\", variant: Some(NonSpiking), label: Some(\"twin\"))])"
+        ),
+    );
+    let o = picojoule(&[
+        "sweep",
+        s.to_str().unwrap(),
+        "--set",
+        "model.variant=Reference,SpikeDriven",
+    ]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("warning") && err.contains("`model.variant` does not change runs 2"),
+        "{err}"
+    );
+}
+
+#[test]
+fn empty_sweep_values_are_refused_naming_the_flag() {
+    let o = picojoule(&[
+        "sweep",
+        "scenarios/quickstart.ron",
+        "--set",
+        "add.fp32=1,,2",
+    ]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("--set add.fp32=1,,2") && err.contains("value 2 of 3 is empty"),
+        "{err}"
+    );
+    let o = picojoule(&["sweep", "scenarios/quickstart.ron", "--set", "add.fp32=1,"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+}
