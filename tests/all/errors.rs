@@ -322,6 +322,70 @@ fn sweeping_a_field_every_run_overrides_is_refused() {
     );
 }
 
+/// A hand-edited `ledger.json` is checked on read: counts whose total overflows 64 bits, a
+/// token count of 0, two runs under one label, a fraction outside 0..1.
+#[test]
+fn hand_edited_ledger_values_are_refused() {
+    let dir = temp_dir("err-ledger-edit");
+    let m = tiny();
+    let s = write(
+        &dir,
+        "s.ron",
+        &format!(
+            "Scenario(name: \"x\", hardware: \"horowitz45\", input: Synthetic, tokens: 2, runs: [\
+             (model: \"{m}\", label: Some(\"a\")), (model: \"{m}\", label: Some(\"b\"), arith: (mode: \"bf16\"))])"
+        ),
+    );
+    let out = dir.join("out");
+    let o = picojoule(&["run", s.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let original: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("ledger.json")).unwrap()).unwrap();
+    let check = |name: &str, edit: &dyn Fn(&mut serde_json::Value), needles: &[&str]| {
+        let mut v = original.clone();
+        edit(&mut v);
+        let p = write(&dir, name, &serde_json::to_string_pretty(&v).unwrap());
+        let o = picojoule(&["price", p.to_str().unwrap(), "--hardware", "horowitz45"]);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{name}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+        for n in needles {
+            assert!(err.contains(n), "{name}: expected `{n}` in: {err}");
+        }
+    };
+    check(
+        "overflow.json",
+        &|v| {
+            let layer = &mut v["runs"][1]["ledger"]["layers"][0];
+            layer["counts"][0]["count"] = serde_json::json!(u64::MAX);
+        },
+        &["overflow.json", "run 2 (`b`)", "layer `", "overflow"],
+    );
+    check(
+        "zero-tokens.json",
+        &|v| v["runs"][0]["tokens"] = serde_json::json!(0),
+        &["run 1 (`a`)", "tokens must be between 1"],
+    );
+    check(
+        "dup.json",
+        &|v| v["runs"][1]["label"] = serde_json::json!("a"),
+        &["runs 1 and 2", "`a`"],
+    );
+    check(
+        "fidelity.json",
+        &|v| v["runs"][1]["fidelity"]["top1_agreement"] = serde_json::json!(1.5),
+        &["run 2 (`b`)", "top1_agreement 1.5"],
+    );
+    // Unchanged, it is read back.
+    let o = picojoule(&[
+        "price",
+        out.join("ledger.json").to_str().unwrap(),
+        "--hardware",
+        "horowitz45",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+}
+
 #[test]
 fn empty_sweep_values_are_refused_naming_the_flag() {
     let o = picojoule(&[
