@@ -199,6 +199,12 @@ fn with_threads<T: Send>(threads: Option<usize>, f: impl FnOnce() -> T + Send) -
     }
 }
 
+/// The runs' warnings on stderr, once each.
+fn warn_runs(outputs: &[exec::RunOutput]) {
+    let all: Vec<String> = outputs.iter().flat_map(|o| o.warnings.clone()).collect();
+    super::warn(&all);
+}
+
 /// What `run` does besides printing its report.
 struct RunOpts<'a> {
     out: Option<&'a Path>,
@@ -229,6 +235,7 @@ fn cmd_run(path: &Path, format: Format, o: &RunOpts, stdout: &mut dyn Write) -> 
         })?;
     }
     let outputs = with_threads(threads, || exec::execute(&sc, limits))??;
+    warn_runs(&outputs);
     let rep = report::build(&sc, &hw, &outputs);
     if let Some(dir) = out {
         let ledger_json = exec::saved::to_json(&sc, &outputs);
@@ -278,6 +285,7 @@ fn cmd_compare(
         .map(|n| Hardware::load(n))
         .collect::<Result<Vec<_>>>()?;
     let outputs = with_threads(threads, || exec::execute(&sc, limits))??;
+    warn_runs(&outputs);
     let c = report::compare::compare(&sc, &outputs, &hws);
     emit(stdout, &report::compare::render(&c, format))
 }

@@ -33,6 +33,9 @@ pub struct RunOutput {
     pub lif_layers: Vec<String>,
     /// NeuroBench's static metrics, for models that define them.
     pub static_metrics: Option<crate::models::sequential::StaticMetrics>,
+    /// What the run read as something else or ignored (text characters outside the
+    /// vocabulary, unused tensors of a weights file), for the caller to show; not saved.
+    pub warnings: Vec<String>,
 }
 
 /// Limits a run is checked against before it allocates.
@@ -101,6 +104,7 @@ pub fn execute_desc(
         fidelity: measured.fidelity,
         lif_layers,
         static_metrics,
+        warnings: built.warnings,
     })
 }
 

@@ -145,6 +145,7 @@ pub fn from_json(path: &Path, text: &str) -> Result<(LoadedScenario, Vec<RunOutp
             fidelity: r.fidelity,
             lif_layers: r.lif_layers,
             static_metrics: r.static_metrics,
+            warnings: vec![],
         })
         .collect();
     Ok((sc, runs))

@@ -403,3 +403,134 @@ fn empty_sweep_values_are_refused_naming_the_flag() {
     let o = picojoule(&["sweep", "scenarios/quickstart.ron", "--set", "add.fp32=1,"]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
 }
+
+#[test]
+fn a_digit_label_outside_0_to_9_is_refused_naming_file_and_line() {
+    let dir = temp_dir("err-digit-label");
+    let row = |label: &str| {
+        let mut v = vec!["3"; 64];
+        v.push(label);
+        v.join(",")
+    };
+    write(&dir, "d.csv", &format!("{}\n{}\n", row("7"), row("42")));
+    let m = repo_path("models/digits-ann.ron").display().to_string();
+    run_expect_2(
+        &dir,
+        &format!(
+            "Scenario(name: \"x\", hardware: \"horowitz45\", input: Digits(\"d.csv\"), tokens: 2, runs: [(model: \"{m}\")])"
+        ),
+        &["d.csv:2", "label `42` is not a digit 0..9"],
+    );
+}
+
+/// Tensors of a weights file the model does not read are named in a warning on stderr; the
+/// run goes on (a checkpoint may carry buffers the model has no use for).
+#[test]
+fn unused_tensors_of_a_weights_file_are_named_on_stderr() {
+    let dir = temp_dir("err-extra-tensor");
+    let cfg_text = "SpikeGpt(name: \"m\", n_layer: 1, n_embd: 4, vocab_size: 4, weights: File(\"w.safetensors\"))";
+    let cfg = match picojoule::error::parse_ron::<picojoule::models::ModelDesc>(
+        std::path::Path::new("m.ron"),
+        cfg_text,
+    )
+    .unwrap()
+    {
+        picojoule::models::ModelDesc::SpikeGpt(c) => c,
+        _ => unreachable!(),
+    };
+    let mut store = picojoule::models::spikegpt::seeded_weights(&cfg, 1);
+    store.insert("blocks.0.att.mask", vec![2, 2], vec![1.0; 4]);
+    picojoule::weights::save_safetensors(&store, &dir.join("w.safetensors")).unwrap();
+    write(&dir, "m.ron", cfg_text);
+    let s = write(
+        &dir,
+        "s.ron",
+        "Scenario(name: \"x\", hardware: \"horowitz45\", input: Synthetic, tokens: 2, runs: [(model: \"m.ron\")])",
+    );
+    let o = picojoule(&["run", s.to_str().unwrap()]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("warning")
+            && err.contains("w.safetensors")
+            && err.contains("1 tensors not used by model `m`")
+            && err.contains("blocks.0.att.mask"),
+        "{err}"
+    );
+}
+
+/// A compound priced in terms of itself (directly, or through another compound or the built-in
+/// MAC = mul + add) and a memory level of capacity 0 are refused, naming the file and line.
+#[test]
+fn self_referencing_compounds_and_empty_memories_are_refused() {
+    let dir = temp_dir("err-hw-cycle");
+    let show = |name: &str, text: &str, needles: &[&str]| {
+        let p = write(&dir, name, text);
+        let o = picojoule(&["hardware", "show", p.to_str().unwrap()]);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{name}: {err}");
+        for n in needles {
+            assert!(err.contains(n), "{name}: expected `{n}` in: {err}");
+        }
+    };
+    let head = "CostModel(name: \"h\", description: \"d\",\n entries: [(action: add, format: \"fp32\", energy: Pj(1.0), source: \"s\")],\n";
+    show(
+        "self.ron",
+        &format!(
+            "{head} compounds: [\n  (action: cmp, format: \"any\", of: [(cmp, 1.0)], source: \"s\"),\n ])"
+        ),
+        &["self.ron:4:", "compound cmp.any", "cmp -> cmp"],
+    );
+    show(
+        "loop.ron",
+        &format!(
+            "{head} compounds: [\n  (action: mul, format: \"fp32\", of: [(add, 1.0), (mac, 1.0)], source: \"s\"),\n ])"
+        ),
+        &["loop.ron:4:", "mul -> mac -> mul"],
+    );
+    show(
+        "zero.ron",
+        &format!(
+            "{head} memories: [\n  (name: \"sram\", capacity_bytes: Some(8), access_bytes: 8, read: Pj(1.0), source: \"s\"),\n  (name: \"none\", capacity_bytes: Some(0), access_bytes: 8, read: Pj(1.0), source: \"s\"),\n ])"
+        ),
+        &[
+            "zero.ron:5:",
+            "memory none",
+            "capacity_bytes must be positive",
+        ],
+    );
+}
+
+/// Text is read character by character: a CRLF line end is one '\n', and characters outside
+/// the vocabulary are counted in a warning on stderr (the shipped text has none).
+#[test]
+fn crlf_and_foreign_characters_in_text_are_reported() {
+    let dir = temp_dir("err-text-crlf");
+    let m = tiny();
+    write(
+        &dir,
+        "t.txt",
+        "caf\u{e9} au lait\r\nna\u{ef}ve\r\nplain text goes on and on\n",
+    );
+    let scenario = |file: &str| {
+        format!(
+            "Scenario(name: \"x\", hardware: \"horowitz45\", input: Text(\"{file}\"), tokens: 30, runs: [(model: \"{m}\")])"
+        )
+    };
+    let s = write(&dir, "s.ron", &scenario("t.txt"));
+    let o = picojoule(&["run", s.to_str().unwrap()]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("t.txt: 2 characters outside the vocabulary")
+            && err.contains("U+00E9")
+            && err.contains("line 1")
+            && err.contains("2 CRLF line ends"),
+        "{err}"
+    );
+    let shipped = repo_path("data/text/sotu-test.txt").display().to_string();
+    let s = write(&dir, "shipped.ron", &scenario(&shipped));
+    let o = picojoule(&["run", s.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("warning"), "{}", stderr(&o));
+}
