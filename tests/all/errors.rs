@@ -534,3 +534,36 @@ fn crlf_and_foreign_characters_in_text_are_reported() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(!stderr(&o).contains("warning"), "{}", stderr(&o));
 }
+
+/// Reads of a tensor no memory level can hold say so, with the tensor's size and the largest
+/// level's capacity, rather than "no price in the cost model".
+#[test]
+fn tensors_no_memory_level_holds_are_named_with_their_size() {
+    let dir = temp_dir("err-unplaced");
+    write(
+        &dir,
+        "hw.ron",
+        "CostModel(name: \"small\", description: \"d\", entries: [\
+         (action: mul, format: \"fp32\", energy: Pj(1.0), source: \"s\"), \
+         (action: add, format: \"fp32\", energy: Pj(1.0), source: \"s\")], \
+         memories: [(name: \"sram-64\", capacity_bytes: Some(64), access_bytes: 8, read: Pj(1.0), source: \"s\"), \
+         (name: \"sram-4k\", capacity_bytes: Some(4096), access_bytes: 8, read: Pj(2.0), source: \"s\")])",
+    );
+    let m = tiny();
+    let s = write(
+        &dir,
+        "s.ron",
+        &format!(
+            "Scenario(name: \"x\", hardware: \"hw.ron\", input: Synthetic, tokens: 2, runs: [(model: \"{m}\", label: Some(\"t\"))])"
+        ),
+    );
+    let o = picojoule(&["run", s.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains("t: unpriced (energy is a lower bound): read.weight.")
+            && out.contains("no memory level holds the weight (")
+            && out.contains("the largest, `sram-4k`, holds 4096 B"),
+        "{out}"
+    );
+}
