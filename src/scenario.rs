@@ -100,6 +100,15 @@ impl LoadedScenario {
                 s.tokens
             )));
         }
+        let named = std::iter::once(("hardware", &s.hardware))
+            .chain(s.compare.iter().map(|h| ("compare", h)));
+        for (field, h) in named {
+            if h.trim().is_empty() {
+                return Err(Error::input(format!(
+                    "{here}: `{field}` names an empty cost model: give a preset (picojoule hardware list) or a cost model file"
+                )));
+            }
+        }
         if s.runs.is_empty() {
             return Err(Error::input(format!(
                 "{here}: `runs` is empty: name at least one model"

@@ -269,8 +269,8 @@ fn cmd_compare(
     let names: Vec<String> = if !hardware.is_empty() {
         hardware
             .iter()
-            .map(|h| sc.resolve_hardware(h.trim()))
-            .collect()
+            .map(|h| super::hardware_flag(h).map(|h| sc.resolve_hardware(h)))
+            .collect::<Result<_>>()?
     } else if !sc.scenario.compare.is_empty() {
         sc.scenario
             .compare
@@ -609,6 +609,9 @@ fn cmd_attention_cost(
             normalisation: ac::parse_normalisation(normalisation)?,
         },
     };
+    if let Some(h) = &hardware {
+        super::hardware_flag(h)?;
+    }
     let report = ac::measure(&CostSpec {
         kind,
         tokens,

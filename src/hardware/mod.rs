@@ -194,7 +194,17 @@ impl Hardware {
             let path = Path::new("hardware").join(format!("{name_or_path}.ron"));
             return Hardware::from_text(&path, text, name_or_path.to_string());
         }
+        if name_or_path.trim().is_empty() {
+            return Err(Error::input(
+                "empty cost model name: give a preset (picojoule hardware list) or a .ron file",
+            ));
+        }
         let path = Path::new(name_or_path);
+        if path.is_dir() {
+            return Err(Error::input(format!(
+                "hardware `{name_or_path}` is a folder, not a cost model file"
+            )));
+        }
         if !path.exists() {
             let names: Vec<&str> = PRESETS.iter().map(|(n, _)| *n).collect();
             return Err(Error::input(format!(

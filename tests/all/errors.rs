@@ -567,3 +567,97 @@ fn tensors_no_memory_level_holds_are_named_with_their_size() {
         "{out}"
     );
 }
+
+#[test]
+fn a_byte_order_mark_before_a_ron_file_is_skipped() {
+    let dir = temp_dir("err-bom");
+    let m = tiny();
+    let s = write(
+        &dir,
+        "s.ron",
+        &format!(
+            "\u{feff}Scenario(name: \"x\", hardware: \"horowitz45\", input: Synthetic, tokens: 2, runs: [(model: \"{m}\")])"
+        ),
+    );
+    let o = picojoule(&["run", s.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    // Errors still point at the right line and column.
+    run_expect_2(
+        &dir,
+        "\u{feff}Scenario(name: \"x\", hardware: \"horowitz45\", input: Synthetic,\n tokens: \"many\", runs: [])",
+        &["s.ron:2:", "tokens: \"many\""],
+    );
+}
+
+#[test]
+fn an_empty_hardware_flag_is_named() {
+    for args in [
+        vec!["compare", "scenarios/quickstart.ron", "--hardware", ""],
+        vec![
+            "compare",
+            "scenarios/quickstart.ron",
+            "--hardware",
+            "paper45,,jouppi7",
+        ],
+        vec![
+            "attention-cost",
+            "--kind",
+            "softmax",
+            "--tokens",
+            "4",
+            "--dim",
+            "8",
+            "--heads",
+            "2",
+            "--hardware",
+            " ",
+        ],
+        vec!["price", "no-such-ledger.json", "--hardware", ""],
+    ] {
+        let o = picojoule(&args);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains("--hardware is empty"), "{args:?}: {err}");
+    }
+    let dir = temp_dir("err-empty-hw");
+    run_expect_2(
+        &dir,
+        "Scenario(name: \"x\", hardware: \"\", input: Synthetic, tokens: 2, runs: [(model: \"m.ron\")])",
+        &["s.ron", "`hardware` names an empty cost model"],
+    );
+}
+
+/// An output folder that cannot be created or written is the user's mistake: exit code 2,
+/// naming the path, and nothing written.
+#[test]
+fn an_unwritable_out_folder_exits_2_naming_it() {
+    let dir = temp_dir("err-out");
+    write(&dir, "file", "not a folder");
+    let out = dir.join("file").join("sub");
+    let o = picojoule(&[
+        "run",
+        "scenarios/quickstart.ron",
+        "--tokens",
+        "2",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains(out.to_str().unwrap()), "{err}");
+    assert!(!out.exists());
+}
+
+#[test]
+fn negative_operands_in_exponent_notation_are_values() {
+    let o = picojoule(&[
+        "numerics", "mul", "--mode", "lmul", "--format", "fp32", "1.5", "2", "-1e-3", "4",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stdout(&o).lines().count(), 2, "{}", stdout(&o));
+    let o = picojoule(&["numerics", "mul", "-2.5E+1", "-3"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    // A word that is not a number is still refused.
+    let o = picojoule(&["numerics", "mul", "1", "-x"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+}
