@@ -40,10 +40,12 @@ pub enum Error {
 }
 
 impl Error {
-    /// Process exit code: 2 for bad input, 1 for internal errors.
+    /// Process exit code: 2 for bad input (an unwritable output path included), 1 for internal
+    /// errors.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::Internal(_) | Error::Write { .. } => 1,
+            // A path that cannot be written is one the user chose (--out, ...): bad input.
+            Error::Internal(_) => 1,
             _ => 2,
         }
     }
@@ -79,6 +81,8 @@ pub fn read_text(path: &Path) -> Result<String> {
 
 /// Parse RON text into `T`, with file:line:col errors.
 pub fn parse_ron<T: serde::de::DeserializeOwned>(path: &Path, text: &str) -> Result<T> {
+    // A UTF-8 byte order mark (some editors write one) is not part of the RON text.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     ron::Options::default()
         .with_default_extension(
             ron::extensions::Extensions::IMPLICIT_SOME

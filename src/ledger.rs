@@ -542,7 +542,13 @@ impl<'de> Deserialize<'de> for Ledger {
                         if is_mem { "needs" } else { "takes no" }
                     )));
                 }
-                *ledger.at(id).0.entry(key).or_insert(0) += e.count;
+                let n = ledger.at(id).0.entry(key).or_insert(0);
+                *n = n.checked_add(e.count).ok_or_else(|| {
+                    serde::de::Error::custom(format!(
+                        "layer `{}`: the counts of `{key}` overflow a 64-bit total",
+                        layer.name
+                    ))
+                })?;
             }
         }
         Ok(ledger)

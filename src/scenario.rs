@@ -100,6 +100,15 @@ impl LoadedScenario {
                 s.tokens
             )));
         }
+        let named = std::iter::once(("hardware", &s.hardware))
+            .chain(s.compare.iter().map(|h| ("compare", h)));
+        for (field, h) in named {
+            if h.trim().is_empty() {
+                return Err(Error::input(format!(
+                    "{here}: `{field}` names an empty cost model: give a preset (picojoule hardware list) or a cost model file"
+                )));
+            }
+        }
         if s.runs.is_empty() {
             return Err(Error::input(format!(
                 "{here}: `runs` is empty: name at least one model"
@@ -115,6 +124,7 @@ impl LoadedScenario {
                 )));
             }
         }
+        self.check_unique_labels()?;
         for r in &s.runs {
             if let Some(t) = r.tokens
                 && (t == 0 || t > MAX_TOKENS)
@@ -126,6 +136,51 @@ impl LoadedScenario {
             }
         }
         Ok(())
+    }
+
+    /// Refuse two runs reported under one label (their plots would overwrite each other and a
+    /// `baseline` naming it would be ambiguous). A run without a label gets the default the
+    /// runner gives it ([`default_label`]), so the model descriptions are read here; a run whose
+    /// description or arithmetic cannot be read is left to the runner, which names the problem.
+    fn check_unique_labels(&self) -> Result<()> {
+        let mut seen: Vec<(String, usize)> = Vec::new();
+        for (i, r) in self.scenario.runs.iter().enumerate() {
+            let Some(label) = self.effective_label(r) else {
+                continue;
+            };
+            if let Some((_, first)) = seen.iter().find(|(l, _)| *l == label) {
+                return Err(Error::input(format!(
+                    "{}: runs {} and {} are both labelled `{label}`: give each run its own `label`",
+                    self.path.display(),
+                    first + 1,
+                    i + 1
+                )));
+            }
+            seen.push((label, i));
+        }
+        Ok(())
+    }
+
+    /// The label a run is reported under: its own, else the default for its model, variant and
+    /// arithmetic; None when the model description or the arithmetic does not load.
+    pub fn effective_label(&self, spec: &RunSpec) -> Option<String> {
+        if let Some(l) = &spec.label {
+            return Some(l.clone());
+        }
+        let arith = match &spec.arith {
+            None => crate::engine::Arith::Exact,
+            Some(a) => a.build().ok()?,
+        };
+        let desc = crate::models::ModelDesc::load(&self.resolve(&spec.model)).ok()?;
+        let variant = match &desc {
+            crate::models::ModelDesc::SpikeGpt(c) => {
+                Some(spec.variant.unwrap_or(c.variant).name().to_string())
+            }
+            crate::models::ModelDesc::Transformer(c) => Some(c.attention.name().to_string()),
+            crate::models::ModelDesc::Pvt(c) => Some(c.attention.name().to_string()),
+            crate::models::ModelDesc::Sequential(_) => None,
+        };
+        Some(default_label(spec, desc.name(), variant.as_deref(), &arith))
     }
 
     /// Every run on `n` tokens (images), in place of the scenario's and the runs' own counts.
@@ -187,6 +242,21 @@ impl LoadedScenario {
             self.resolve(h).display().to_string()
         }
     }
+}
+
+/// A run's label: its own, or `model/variant` (plus the arithmetic when not exact fp32). A
+/// sequential model (`variant` None) is named by its model alone, whatever the arithmetic.
+pub fn default_label(
+    spec: &RunSpec,
+    name: &str,
+    variant: Option<&str>,
+    arith: &crate::engine::Arith,
+) -> String {
+    spec.label.clone().unwrap_or_else(|| match variant {
+        None => name.to_string(),
+        Some(v) if arith.is_exact() => format!("{name}/{v}"),
+        Some(v) => format!("{name}/{v}/{}", arith.label()),
+    })
 }
 
 // The sweep part of a scenario: data only; `sweep` gives it meaning.

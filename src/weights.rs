@@ -13,11 +13,23 @@ pub struct Tensor {
 }
 
 /// Tensors by checkpoint key.
-#[derive(Clone, Debug, Default)]
+#[derive(Debug, Default)]
 pub struct TensorStore {
     tensors: BTreeMap<String, Tensor>,
     /// Where the tensors came from, for error messages.
     pub origin: String,
+    /// Keys a model has asked for (`get`, `raw`): the others are unused by it.
+    asked: std::sync::Mutex<std::collections::BTreeSet<String>>,
+}
+
+impl Clone for TensorStore {
+    fn clone(&self) -> Self {
+        TensorStore {
+            tensors: self.tensors.clone(),
+            origin: self.origin.clone(),
+            asked: std::sync::Mutex::new(self.asked_keys().clone()),
+        }
+    }
 }
 
 impl TensorStore {
@@ -25,7 +37,46 @@ impl TensorStore {
         TensorStore {
             tensors: BTreeMap::new(),
             origin: origin.into(),
+            asked: Default::default(),
         }
+    }
+
+    fn asked_keys(&self) -> std::sync::MutexGuard<'_, std::collections::BTreeSet<String>> {
+        self.asked.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn mark(&self, key: &str) {
+        self.asked_keys().insert(key.to_string());
+    }
+
+    /// Tensors no model has asked for, in key order.
+    pub fn unread(&self) -> Vec<String> {
+        let asked = self.asked_keys();
+        self.tensors
+            .keys()
+            .filter(|k| !asked.contains(*k))
+            .cloned()
+            .collect()
+    }
+
+    /// A warning naming the tensors of a weights file the model did not read, or None.
+    pub fn unread_warning(&self, model: &str) -> Option<String> {
+        let unread = self.unread();
+        const SHOWN: usize = 8;
+        (!unread.is_empty()).then(|| {
+            let more = unread.len().saturating_sub(SHOWN);
+            format!(
+                "{}: {} tensors not used by model `{model}` (ignored): {}{}",
+                self.origin,
+                unread.len(),
+                unread[..unread.len().min(SHOWN)].join(", "),
+                if more > 0 {
+                    format!(", and {more} more")
+                } else {
+                    String::new()
+                }
+            )
+        })
     }
 
     pub fn insert(&mut self, key: impl Into<String>, shape: Vec<usize>, data: Vec<f32>) {
@@ -46,12 +97,14 @@ impl TensorStore {
     }
 
     pub fn raw(&self, key: &str) -> Option<&Tensor> {
+        self.mark(key);
         self.tensors.get(key)
     }
 
     /// The tensor `key` with exactly `shape` (size-1 dimensions are squeezed on both sides,
     /// since checkpoints store RWKV's time parameters as [1, 1, d]).
     pub fn get(&self, key: &str, shape: &[usize]) -> Result<&[f32]> {
+        self.mark(key);
         let t = self.tensors.get(key).ok_or_else(|| {
             Error::input(format!(
                 "{}: missing tensor `{key}` (expected shape {shape:?})",

@@ -202,6 +202,12 @@ fn with_threads<T: Send>(threads: Option<usize>, f: impl FnOnce() -> T + Send) -
     }
 }
 
+/// The runs' warnings on stderr, once each.
+fn warn_runs(outputs: &[exec::RunOutput]) {
+    let all: Vec<String> = outputs.iter().flat_map(|o| o.warnings.clone()).collect();
+    super::warn(&all);
+}
+
 /// What `run` does besides printing its report.
 struct RunOpts<'a> {
     out: Option<&'a Path>,
@@ -236,6 +242,7 @@ fn cmd_run(path: &Path, format: Format, o: &RunOpts, stdout: &mut dyn Write) -> 
     }
     let top_k = dump.map(|(_, k)| k);
     let outputs = with_threads(threads, || exec::execute_recording(&sc, limits, top_k))??;
+    warn_runs(&outputs);
     if let Some((path, _)) = dump {
         write_atomic(path, dump_lines(&outputs).as_bytes())?;
     }
@@ -296,8 +303,8 @@ fn cmd_compare(
     let names: Vec<String> = if !hardware.is_empty() {
         hardware
             .iter()
-            .map(|h| sc.resolve_hardware(h.trim()))
-            .collect()
+            .map(|h| super::hardware_flag(h).map(|h| sc.resolve_hardware(h)))
+            .collect::<Result<_>>()?
     } else if !sc.scenario.compare.is_empty() {
         sc.scenario
             .compare
@@ -312,6 +319,7 @@ fn cmd_compare(
         .map(|n| Hardware::load(n))
         .collect::<Result<Vec<_>>>()?;
     let outputs = with_threads(threads, || exec::execute(&sc, limits))??;
+    warn_runs(&outputs);
     let c = report::compare::compare(&sc, &outputs, &hws);
     emit(stdout, &report::compare::render(&c, format))
 }
@@ -635,6 +643,9 @@ fn cmd_attention_cost(
             normalisation: ac::parse_normalisation(normalisation)?,
         },
     };
+    if let Some(h) = &hardware {
+        super::hardware_flag(h)?;
+    }
     let report = ac::measure(&CostSpec {
         kind,
         tokens,

@@ -9,6 +9,28 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 pub use commands::dispatch;
 
+/// Print what the library accepted but changed or found questionable, once each, on stderr.
+pub(crate) fn warn(warnings: &[String]) {
+    let mut seen = std::collections::BTreeSet::new();
+    for w in warnings {
+        if seen.insert(w) {
+            eprintln!("picojoule: warning: {w}");
+        }
+    }
+}
+
+/// A `--hardware` value: refused when empty (a path relative to the scenario would otherwise
+/// name its folder).
+pub(crate) fn hardware_flag(h: &str) -> crate::error::Result<&str> {
+    let h = h.trim();
+    if h.is_empty() {
+        return Err(crate::error::Error::input(
+            "--hardware is empty: give a preset (picojoule hardware list) or a cost model file",
+        ));
+    }
+    Ok(h)
+}
+
 /// The flags that give a sweep axis.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum AxisFlag {
@@ -334,8 +356,8 @@ pub enum NumericsCommand {
         /// L-Mul special-case policy.
         #[arg(long, value_enum, default_value = "ieee")]
         policy: PolicyArg,
-        /// Operands, in pairs: A B [A B ...].
-        #[arg(required = true, allow_negative_numbers = true)]
+        /// Operands, in pairs: A B [A B ...] (negative values as -2, -1e-3, -inf).
+        #[arg(required = true, allow_hyphen_values = true)]
         values: Vec<f64>,
     },
     /// Mean and max relative error of products and dot products, per format and L-Mul width.

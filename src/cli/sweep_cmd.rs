@@ -76,6 +76,7 @@ pub fn sweep(path: &Path, a: SweepArgs, format: Format) -> Result<String> {
         ov.breakeven = Some(b);
     }
     let plan = Plan::new(sc, ov)?;
+    super::warn(&plan.warnings);
     let res = sweep::run_sweep(
         &plan,
         &Options {
@@ -132,6 +133,7 @@ pub fn merge(dirs: &[PathBuf], out: Option<&Path>, format: Format) -> Result<Str
 /// Price the runs a `ledger.json` saved with another cost model: the report `run` gives on that
 /// cost model, accuracy and fidelity included, without re-running.
 pub fn price(path: &Path, hardware: &str, format: Format) -> Result<String> {
+    let hardware = super::hardware_flag(hardware)?;
     let text = crate::error::read_text(path)?;
     let (sc, outputs) = crate::exec::saved::from_json(path, &text)?;
     let hw = Hardware::load(hardware)?;

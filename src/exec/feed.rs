@@ -17,6 +17,8 @@ use crate::scenario::{LoadedScenario, RunSpec};
 
 use super::Limits;
 
+// One model per run, built once: the size of the largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 pub(super) enum Model {
     SpikeGpt(SpikeGpt),
     Transformer(Transformer),
@@ -29,6 +31,8 @@ pub(super) struct Built {
     pub feed: Feed,
     pub name: String,
     pub variant: String,
+    /// What was read as something else (text characters outside the vocabulary, ...).
+    pub warnings: Vec<String>,
 }
 
 /// The inputs of one run, produced step by step.
@@ -120,7 +124,13 @@ fn no_variant(spec: &RunSpec) -> Result<()> {
 }
 
 /// The token stream of a language model: `n` tokens plus, for text, the target after the last.
-fn token_feed(sc: &LoadedScenario, model: &str, vocab: usize, n: usize) -> Result<Feed> {
+fn token_feed(
+    sc: &LoadedScenario,
+    model: &str,
+    vocab: usize,
+    n: usize,
+    warnings: &mut Vec<String>,
+) -> Result<Feed> {
     match &sc.scenario.input {
         Input::Synthetic => Ok(Feed::Tokens {
             tokens: Tokens::Synthetic(SyntheticTokens::new(vocab, sc.scenario.seed)),
@@ -133,7 +143,8 @@ fn token_feed(sc: &LoadedScenario, model: &str, vocab: usize, n: usize) -> Resul
                     text::CHAR_VOCAB
                 )));
             }
-            let toks = text::read_tokens(&sc.resolve(rel), n)?;
+            let (toks, warning) = text::read_tokens(&sc.resolve(rel), n)?;
+            warnings.extend(warning);
             Ok(Feed::Tokens {
                 tokens: Tokens::Known(toks.into_iter()),
                 targets: true,
@@ -143,6 +154,11 @@ fn token_feed(sc: &LoadedScenario, model: &str, vocab: usize, n: usize) -> Resul
             "model `{model}` is a language model and cannot read input {other:?}"
         ))),
     }
+}
+
+fn warnings_of(mut warnings: Vec<String>, more: Option<String>) -> Vec<String> {
+    warnings.extend(more);
+    warnings
 }
 
 /// Build the model of one run and its input, after checking its memory estimate.
@@ -157,19 +173,21 @@ pub(super) fn build(
     let seed = sc.scenario.seed;
     let what = format!("model `{}`", desc.name());
     crate::resources::check(&what, desc.peak_bytes(n), limits.max_memory)?;
+    let mut warnings = Vec::new();
     match desc {
         ModelDesc::SpikeGpt(mut cfg) => {
             if let Some(v) = spec.variant {
                 cfg.variant = v;
             }
-            let feed = token_feed(sc, &cfg.name, cfg.vocab_size, n)?;
+            let feed = token_feed(sc, &cfg.name, cfg.vocab_size, n, &mut warnings)?;
             let (name, variant) = (cfg.name.clone(), cfg.variant.name().to_string());
             let model = SpikeGpt::from_config(cfg, base)?;
             Ok(Built {
-                model: Model::SpikeGpt(model),
                 feed,
                 name,
                 variant,
+                warnings: warnings_of(warnings, model.unused_tensors.clone()),
+                model: Model::SpikeGpt(model),
             })
         }
         ModelDesc::Transformer(cfg) => {
@@ -179,7 +197,7 @@ pub(super) fn build(
             let cal_n = cfg.calibration;
             let (feed, calib) = match cfg.task {
                 Task::CausalLm => {
-                    let feed = token_feed(sc, &name, cfg.vocab_size, n)?;
+                    let feed = token_feed(sc, &name, cfg.vocab_size, n, &mut warnings)?;
                     let calib = match (&sc.scenario.input, needs_calibration) {
                         (_, false) => None,
                         (Input::Text(rel), true) => {
@@ -232,10 +250,11 @@ pub(super) fn build(
             };
             let model = Transformer::from_config(cfg, base, calib.as_ref())?;
             Ok(Built {
-                model: Model::Transformer(model),
                 feed,
                 name,
                 variant,
+                warnings: warnings_of(warnings, model.unused_tensors.clone()),
+                model: Model::Transformer(model),
             })
         }
         ModelDesc::Sequential(cfg) => {
@@ -273,10 +292,11 @@ pub(super) fn build(
                 seed,
             });
             Ok(Built {
-                model: Model::Sequential(model),
                 feed,
                 name,
                 variant: "sequential".into(),
+                warnings: warnings_of(warnings, model.unused_tensors.clone()),
+                model: Model::Sequential(model),
             })
         }
         ModelDesc::Pvt(cfg) => {
@@ -297,10 +317,11 @@ pub(super) fn build(
             let channels = cfg.in_chans;
             let model = Pvt::from_config(cfg, base)?;
             Ok(Built {
-                model: Model::Pvt(model),
                 feed: one_frame(Source::SeededImages { size, channels }, seed),
                 name,
                 variant,
+                warnings: warnings_of(warnings, model.unused_tensors.clone()),
+                model: Model::Pvt(model),
             })
         }
     }

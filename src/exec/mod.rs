@@ -13,7 +13,7 @@ use crate::engine::Arith;
 use crate::error::{Error, Result};
 use crate::ledger::{Ledger, Op};
 use crate::models::{Frame, ModelDesc, Stepper};
-use crate::scenario::{LoadedScenario, RunSpec};
+use crate::scenario::{LoadedScenario, RunSpec, default_label};
 
 pub use feed::Feed;
 pub use meters::{Accuracy, AccuracyMeter, Fidelity, FidelityMeter, wilson95};
@@ -35,6 +35,9 @@ pub struct RunOutput {
     pub static_metrics: Option<crate::models::sequential::StaticMetrics>,
     /// Per token or sample, when asked for (`run --dump-outputs`); else empty.
     pub steps: Vec<StepRecord>,
+    /// What the run read as something else or ignored (text characters outside the
+    /// vocabulary, unused tensors of a weights file), for the caller to show; not saved.
+    pub warnings: Vec<String>,
 }
 
 /// One step's outputs, for cross-checks against other implementations.
@@ -207,7 +210,7 @@ fn run_desc(
     };
     let label = match &built.model {
         // Sequential runs are named by their model alone, whatever the arithmetic.
-        feed::Model::Sequential(_) => spec.label.clone().unwrap_or_else(|| name.clone()),
+        feed::Model::Sequential(_) => default_label(spec, &name, None, &arith),
         _ => run_label(spec, &name, &built.variant, &arith),
     };
     Ok(RunOutput {
@@ -222,6 +225,7 @@ fn run_desc(
         lif_layers,
         static_metrics,
         steps,
+        warnings: built.warnings,
     })
 }
 
@@ -359,14 +363,10 @@ fn run<M: Stepper>(
 }
 
 /// A run's label: the scenario's, or `model/variant` (plus the arithmetic when not fp32).
+/// Scenario validation computes the same labels up front (`scenario::default_label`), to refuse
+/// two runs under one label before any work.
 pub fn run_label(spec: &RunSpec, name: &str, variant: &str, arith: &Arith) -> String {
-    spec.label.clone().unwrap_or_else(|| {
-        if arith.is_exact() {
-            format!("{name}/{variant}")
-        } else {
-            format!("{name}/{variant}/{}", arith.label())
-        }
-    })
+    default_label(spec, name, Some(variant), arith)
 }
 
 /// The arithmetic mode of a run (exact fp32 unless the run names one).

@@ -115,6 +115,17 @@ pub fn from_json(path: &Path, text: &str) -> Result<(LoadedScenario, Vec<RunOutp
             file.scenario.scenario.runs.len()
         )));
     }
+    for (i, r) in file.runs.iter().enumerate() {
+        check_run(r, i).map_err(|m| Error::input(format!("{here}: {m}")))?;
+        if let Some(j) = file.runs[..i].iter().position(|o| o.label == r.label) {
+            return Err(Error::input(format!(
+                "{here}: runs {} and {} are both labelled `{}`",
+                j + 1,
+                i + 1,
+                r.label
+            )));
+        }
+    }
     let sc = LoadedScenario {
         scenario: file.scenario.scenario,
         path: PathBuf::from(file.scenario.path),
@@ -135,7 +146,68 @@ pub fn from_json(path: &Path, text: &str) -> Result<(LoadedScenario, Vec<RunOutp
             lif_layers: r.lif_layers,
             static_metrics: r.static_metrics,
             steps: Vec::new(),
+            warnings: vec![],
         })
         .collect();
     Ok((sc, runs))
+}
+
+/// The values of one saved run (`i` 0-based) that a report would print wrongly: a token count
+/// of 0 or above the scenario limit, counts whose sums overflow, fractions outside 0..1,
+/// non-finite measures.
+fn check_run(r: &SavedRun, i: usize) -> std::result::Result<(), String> {
+    let run = format!("run {} (`{}`)", i + 1, r.label);
+    if r.label.trim().is_empty() {
+        return Err(format!("run {}: empty label", i + 1));
+    }
+    if r.tokens == 0 || r.tokens > crate::scenario::MAX_TOKENS {
+        return Err(format!(
+            "{run}: tokens must be between 1 and {}, found {}",
+            crate::scenario::MAX_TOKENS,
+            r.tokens
+        ));
+    }
+    // Every total a report prints (per action, per kind, over layers) is a partial sum of all
+    // the counts of the run, so a run whose counts sum within u64 cannot overflow anywhere.
+    let mut sum: u64 = 0;
+    for (layer, counts) in r.ledger.layers() {
+        for (key, &n) in counts.iter() {
+            sum = sum.checked_add(n).ok_or_else(|| {
+                format!(
+                    "{run}, layer `{layer}`: count {n} of `{key}` makes the run's counts overflow a 64-bit total"
+                )
+            })?;
+        }
+    }
+    let fraction = |what: &str, v: f64| {
+        if (0.0..=1.0).contains(&v) {
+            Ok(())
+        } else {
+            Err(format!("{run}: {what} {v} is not a fraction 0..1"))
+        }
+    };
+    if let Some(a) = &r.accuracy {
+        fraction("accuracy top1", a.top1)?;
+        if let Some((lo, hi)) = a.top1_ci95 {
+            fraction("accuracy top1_ci95", lo)?;
+            fraction("accuracy top1_ci95", hi)?;
+        }
+        if let Some(b) = a.bits_per_token
+            && !(b.is_finite() && b >= 0.0)
+        {
+            return Err(format!(
+                "{run}: bits_per_token {b} is not a non-negative number"
+            ));
+        }
+    }
+    if let Some(f) = &r.fidelity {
+        fraction("fidelity top1_agreement", f.top1_agreement)?;
+        if !f.mean_kl_bits.is_finite() {
+            return Err(format!(
+                "{run}: fidelity mean_kl_bits {} is not finite",
+                f.mean_kl_bits
+            ));
+        }
+    }
+    Ok(())
 }

@@ -194,7 +194,17 @@ impl Hardware {
             let path = Path::new("hardware").join(format!("{name_or_path}.ron"));
             return Hardware::from_text(&path, text, name_or_path.to_string());
         }
+        if name_or_path.trim().is_empty() {
+            return Err(Error::input(
+                "empty cost model name: give a preset (picojoule hardware list) or a .ron file",
+            ));
+        }
         let path = Path::new(name_or_path);
+        if path.is_dir() {
+            return Err(Error::input(format!(
+                "hardware `{name_or_path}` is a folder, not a cost model file"
+            )));
+        }
         if !path.exists() {
             let names: Vec<&str> = PRESETS.iter().map(|(n, _)| *n).collect();
             return Err(Error::input(format!(
@@ -208,15 +218,39 @@ impl Hardware {
 
     pub fn from_text(path: &Path, text: &str, origin: String) -> Result<Hardware> {
         let model: CostModel = error::parse_ron(path, text)?;
-        model
-            .validate()
-            .map_err(|e| Error::input(format!("{}: {e}", path.display())))?;
+        model.validate().map_err(|(e, at)| {
+            let line = at
+                .and_then(|needle| {
+                    line_of(text, &needle.iter().map(|s| s.as_str()).collect::<Vec<_>>())
+                })
+                .map(|l| format!(":{l}"))
+                .unwrap_or_default();
+            Error::input(format!("{}{line}: {e}", path.display()))
+        })?;
         Ok(Hardware {
             model,
             origin,
             sha256: sha256_hex(text.as_bytes()),
         })
     }
+}
+
+/// The 1-based line of the first occurrence of `needle` (ignoring spaces) in `text`, to point
+/// a validation error at the entry it is about.
+fn line_of(text: &str, needle: &[&str]) -> Option<usize> {
+    let squash = |s: &str| s.chars().filter(|c| !c.is_whitespace()).collect::<String>();
+    let (first, rest) = needle.split_first()?;
+    let start = text
+        .lines()
+        .position(|l| squash(l).contains(&squash(first)))?;
+    if rest.is_empty() {
+        return Some(start + 1);
+    }
+    let after = line_of(
+        &text.lines().skip(start).collect::<Vec<_>>().join("\n"),
+        rest,
+    )?;
+    Some(start + after)
 }
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
@@ -246,7 +280,76 @@ impl CostModel {
         find(fmt).or_else(|| find(Fmt::Any))
     }
 
-    fn validate(&self) -> std::result::Result<(), String> {
+    /// Check the cost model; an error carries what to search the text for to find its line
+    /// (a sequence of fragments, each searched after the previous one's line).
+    fn validate(&self) -> std::result::Result<(), (String, Option<Vec<String>>)> {
+        self.validate_values().map_err(|e| (e, None))?;
+        for c in &self.compounds {
+            if let Some(cycle) = self.compound_cycle(c) {
+                return Err((
+                    format!(
+                        "compound {}.{} is defined in terms of itself ({}): it would never get a price",
+                        c.action, c.format, cycle
+                    ),
+                    Some(vec!["compounds".into(), format!("action:{}", c.action)]),
+                ));
+            }
+        }
+        for m in &self.memories {
+            if m.capacity_bytes == Some(0) {
+                return Err((
+                    format!(
+                        "memory {}: capacity_bytes must be positive (None for a memory of unbounded size)",
+                        m.name
+                    ),
+                    Some(vec!["memories".into(), format!("\"{}\"", m.name)]),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The chain `a -> b -> ... -> a` when pricing compound `c` would come back to its own
+    /// action (through other compounds or the built-in rules MAC = mul + add, AC = add).
+    fn compound_cycle(&self, c: &Compound) -> Option<String> {
+        fn walk(cm: &CostModel, op: Op, fmt: Fmt, path: &mut Vec<Op>) -> Option<String> {
+            if let Some(i) = path.iter().position(|&p| p == op) {
+                let chain: Vec<String> = path[i..]
+                    .iter()
+                    .chain(std::iter::once(&op))
+                    .map(|o| o.to_string())
+                    .collect();
+                return Some(chain.join(" -> "));
+            }
+            // The first step is the compound itself; later ones stop at a direct price.
+            if !path.is_empty() && cm.entry_index(op, fmt).is_some() {
+                return None;
+            }
+            let parts: Vec<Op> = match cm.compound(op, fmt) {
+                Some(c) => c.of.iter().map(|(p, _)| *p).collect(),
+                None => match op {
+                    Op::Mac => vec![Op::Mul, Op::Add],
+                    Op::Ac => vec![Op::Add],
+                    _ => vec![],
+                },
+            };
+            path.push(op);
+            for p in parts {
+                if let Some(c) = walk(cm, p, fmt, path) {
+                    return Some(c);
+                }
+            }
+            path.pop();
+            None
+        }
+        // A compound only prices its action when no direct entry does.
+        if self.entry_index(c.action, c.format).is_some() {
+            return None;
+        }
+        walk(self, c.action, c.format, &mut Vec::new())
+    }
+
+    fn validate_values(&self) -> std::result::Result<(), String> {
         let mut seen = BTreeMap::new();
         for e in &self.entries {
             e.energy

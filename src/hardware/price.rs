@@ -164,6 +164,9 @@ pub fn price(ledger: &Ledger, cm: &CostModel) -> PricedLedger {
                         None if key.op.kind() == OpKind::Memory && cm.memories.is_empty() => {
                             ("the cost model has no memory levels".to_string(), false)
                         }
+                        None if key.op.kind() == OpKind::Memory => {
+                            (unplaced_reason(cm, ledger, key), false)
+                        }
                         None => ("no price in the cost model".to_string(), false),
                     };
                     let action = key.to_string();
@@ -186,6 +189,27 @@ pub fn price(ledger: &Ledger, cm: &CostModel) -> PricedLedger {
     }
     out.unpriced = unpriced;
     out
+}
+
+/// Why a memory action has no price although the cost model has memory levels: no level holds
+/// its tensor class (every level has a capacity, all smaller than the footprint).
+pub fn unplaced_reason(cm: &CostModel, ledger: &Ledger, key: &ActionKey) -> String {
+    let Some(class) = key.class else {
+        return "no price in the cost model".to_string();
+    };
+    let need = ledger.footprint.get(&class).copied().unwrap_or(0);
+    match cm
+        .memories
+        .iter()
+        .filter_map(|m| m.capacity_bytes.map(|c| (c, &m.name)))
+        .max()
+    {
+        Some((cap, name)) if cm.memories.iter().all(|m| m.capacity_bytes.is_some()) => format!(
+            "no memory level holds the {} ({need} B): the largest, `{name}`, holds {cap} B",
+            class.name()
+        ),
+        _ => "no price in the cost model".to_string(),
+    }
 }
 
 /// How one action is priced: the decision both pricing paths (`price` here, and the compiled

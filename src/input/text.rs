@@ -22,9 +22,61 @@ pub fn token_char(t: usize) -> char {
     }
 }
 
-/// Tokens of a text, character by character.
+/// Tokens of a text, character by character; a CRLF line end is one '\n'.
 pub fn encode_text(text: &str) -> Vec<usize> {
-    text.chars().map(char_token).collect()
+    encode_counted(text, usize::MAX).0
+}
+
+/// What encoding a text changed: characters outside the vocabulary (read as ' ') and CRLF line
+/// ends (read as '\n').
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Adjusted {
+    pub outside: usize,
+    /// The first character outside the vocabulary and its 1-based line.
+    pub first_outside: Option<(char, usize)>,
+    pub crlf: usize,
+}
+
+impl Adjusted {
+    /// A sentence for the user naming what was changed, or None when nothing was.
+    pub fn warning(&self, file: &str) -> Option<String> {
+        let mut parts = Vec::new();
+        if let Some((ch, line)) = self.first_outside {
+            parts.push(format!(
+                "{} characters outside the vocabulary ('\\n' and printable ASCII) read as ' ' (the first, {:?} U+{:04X}, on line {line})",
+                self.outside, ch, ch as u32
+            ));
+        }
+        if self.crlf > 0 {
+            parts.push(format!("{} CRLF line ends read as '\\n'", self.crlf));
+        }
+        (!parts.is_empty()).then(|| format!("{file}: {}", parts.join("; ")))
+    }
+}
+
+/// The first `limit` tokens of a text and what encoding changed in them.
+pub fn encode_counted(text: &str, limit: usize) -> (Vec<usize>, Adjusted) {
+    let mut out = Vec::new();
+    let mut adj = Adjusted::default();
+    let mut line = 1;
+    let mut chars = text.chars().peekable();
+    while out.len() < limit {
+        let Some(ch) = chars.next() else { break };
+        if ch == '\r' && chars.peek() == Some(&'\n') {
+            adj.crlf += 1;
+            continue;
+        }
+        let t = char_token(ch);
+        if t == 1 && ch != ' ' {
+            adj.outside += 1;
+            adj.first_outside.get_or_insert((ch, line));
+        }
+        if ch == '\n' {
+            line += 1;
+        }
+        out.push(t);
+    }
+    (out, adj)
 }
 
 /// `n` tokens drawn uniformly from `0..vocab` with a seed.
@@ -56,10 +108,14 @@ impl Iterator for SyntheticTokens {
 }
 
 /// The first `n` characters of a text file as tokens, plus the one after them (the last
-/// target); refuses a shorter file.
-pub fn read_tokens(path: &std::path::Path, n: usize) -> crate::Result<Vec<usize>> {
+/// target), and a warning when characters were read as something else; refuses a shorter
+/// file.
+pub fn read_tokens(
+    path: &std::path::Path,
+    n: usize,
+) -> crate::Result<(Vec<usize>, Option<String>)> {
     let text = crate::error::read_text(path)?;
-    let toks: Vec<usize> = encode_text(&text).into_iter().take(n + 1).collect();
+    let (toks, adjusted) = encode_counted(&text, n.saturating_add(1));
     if toks.len() < n + 1 {
         return Err(crate::Error::input(format!(
             "{}: has {} characters, the scenario asks for {} tokens (+1 target)",
@@ -68,7 +124,7 @@ pub fn read_tokens(path: &std::path::Path, n: usize) -> crate::Result<Vec<usize>
             n
         )));
     }
-    Ok(toks)
+    Ok((toks, adjusted.warning(&path.display().to_string())))
 }
 
 #[cfg(test)]
@@ -81,6 +137,21 @@ mod tests {
             assert_eq!(token_char(char_token(ch)), ch);
         }
         assert!(encode_text("abc").iter().all(|&t| t < CHAR_VOCAB));
+    }
+
+    #[test]
+    fn crlf_is_one_line_end_and_foreign_characters_are_counted() {
+        let (t, adj) = encode_counted("a\r\nb\né\rc", usize::MAX);
+        assert_eq!(t, encode_text("a\nb\n \rc".replace('\r', "\u{1}").as_str()));
+        assert_eq!(adj.crlf, 1);
+        assert_eq!(adj.outside, 2);
+        assert_eq!(adj.first_outside, Some(('é', 3)));
+        let w = adj.warning("t.txt").unwrap();
+        assert!(
+            w.starts_with("t.txt: 2 characters outside") && w.contains("1 CRLF"),
+            "{w}"
+        );
+        assert_eq!(encode_counted("plain\ntext", 3).1.warning("t.txt"), None);
     }
 
     #[test]

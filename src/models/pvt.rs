@@ -323,6 +323,8 @@ pub struct Pvt {
     head: Dense,
     id_pool: LayerId,
     template: Ledger,
+    /// Tensors of the weights file this model did not read (a warning, or empty).
+    pub unused_tensors: Option<String>,
 }
 
 fn norm(store: &TensorStore, l: &mut Ledger, key: &str, d: usize) -> Result<NormLayer> {
@@ -422,7 +424,12 @@ impl Pvt {
             WeightsSpec::Seeded(seed) => (seeded_weights(&cfg, *seed), *seed),
             WeightsSpec::File(path) => (crate::weights::load_file(&base.join(path))?, 0),
         };
-        Pvt::new(cfg, &store, hash_seed)
+        let from_file = matches!(cfg.weights, WeightsSpec::File(_));
+        let mut model = Pvt::new(cfg, &store, hash_seed)?;
+        if from_file {
+            model.unused_tensors = store.unread_warning(&model.cfg.name);
+        }
+        Ok(model)
     }
 
     pub fn new(cfg: Config, store: &TensorStore, hash_seed: u64) -> Result<Pvt> {
@@ -624,6 +631,7 @@ impl Pvt {
         l.footprint.insert(TensorClass::Activation, act);
         Ok(Pvt {
             cfg,
+            unused_tensors: None,
             stages,
             head,
             id_pool,

@@ -458,6 +458,8 @@ pub struct Sequential {
     sizes: Vec<usize>,
     template: Ledger,
     pub statics: StaticMetrics,
+    /// Tensors of the weights file this model did not read (a warning, or empty).
+    pub unused_tensors: Option<String>,
 }
 
 /// Per-run state and scratch buffers (nothing allocates per step).
@@ -482,7 +484,12 @@ impl Sequential {
         cfg.validate()
             .map_err(|e| Error::input(format!("model `{}`: {e}", cfg.name)))?;
         let store = weight_store(&cfg, base)?;
-        Sequential::new(cfg, &store)
+        let from_file = matches!(cfg.weights, Weights::File(_));
+        let mut model = Sequential::new(cfg, &store)?;
+        if from_file {
+            model.unused_tensors = store.unread_warning(&model.cfg.name);
+        }
+        Ok(model)
     }
 
     pub fn new(cfg: Config, store: &TensorStore) -> Result<Sequential> {
@@ -583,6 +590,7 @@ impl Sequential {
         let sizes = shapes.iter().map(|s| s.numel()).collect();
         let mut model = Sequential {
             cfg,
+            unused_tensors: None,
             layers,
             ids,
             sizes,

@@ -460,6 +460,8 @@ pub struct SpikeGpt {
     id_emb: LayerId,
     id_ln_out: LayerId,
     id_head: LayerId,
+    /// Tensors of the weights file this model did not read (a warning, or empty).
+    pub unused_tensors: Option<String>,
 }
 
 impl SpikeGpt {
@@ -473,7 +475,13 @@ impl SpikeGpt {
         };
         // The store is moved in: each tensor is dropped once converted (peak ~ one model).
         let mut store = store;
-        SpikeGpt::build(cfg, &mut store)
+        let from_file = matches!(cfg.weights, WeightsSpec::File(_));
+        let name = cfg.name.clone();
+        let mut model = SpikeGpt::build(cfg, &mut store)?;
+        if from_file {
+            model.unused_tensors = store.unread_warning(&name);
+        }
+        Ok(model)
     }
 
     /// Build from named tensors; every key is read by its checkpoint name. The store is left
@@ -597,6 +605,7 @@ impl SpikeGpt {
         let head = Linear::from_out_in(&store.tensor("head.weight", &[v, d])?, v, d);
         let mut model = SpikeGpt {
             cfg,
+            unused_tensors: None,
             emb,
             blocks,
             ln_out,

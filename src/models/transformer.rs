@@ -348,6 +348,8 @@ pub struct Transformer {
     id_head: LayerId,
     /// Whether the hash was learned at load time (not read from the weights).
     pub hash_learned_at_load: bool,
+    /// Tensors of the weights file this model did not read (a warning, or empty).
+    pub unused_tensors: Option<String>,
 }
 
 impl Transformer {
@@ -365,7 +367,11 @@ impl Transformer {
             WeightsSpec::File(path) => crate::weights::load_file(&base.join(path))?,
         };
         let fit = cfg.head_fit.clone();
+        let from_file = matches!(cfg.weights, WeightsSpec::File(_));
         let mut model = Transformer::new(cfg, store, calibration)?;
+        if from_file {
+            model.unused_tensors = model.store.unread_warning(&model.cfg.name);
+        }
         if let Some(rel) = fit {
             if model.cfg.is_lm() {
                 return Err(Error::input(format!(
@@ -590,6 +596,7 @@ impl Transformer {
         );
         let mut model = Transformer {
             cfg,
+            unused_tensors: None,
             store,
             emb,
             patch_embed,

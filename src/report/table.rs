@@ -191,12 +191,22 @@ fn header(r: &Report) -> String {
 fn unpriced_notes(r: &Report) -> String {
     let mut out = String::new();
     for run in &r.runs {
+        let unplaced = |u: &&crate::hardware::Unpriced| u.reason.starts_with("no memory level");
         let missing: Vec<String> = run
             .unpriced
             .iter()
-            .filter(|u| !u.excluded)
+            .filter(|u| !u.excluded && !unplaced(u))
             .map(|u| format!("{} x{}", u.action, count(u.count)))
             .collect();
+        for u in run.unpriced.iter().filter(unplaced) {
+            out += &format!(
+                "{}: unpriced (energy is a lower bound): {} x{}: {}\n",
+                run.label,
+                u.action,
+                count(u.count),
+                u.reason
+            );
+        }
         let excluded: Vec<String> = run
             .unpriced
             .iter()

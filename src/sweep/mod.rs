@@ -100,14 +100,15 @@ pub fn parse_cli_axis(flag: &str, arg: &str) -> Result<AxisSpec> {
     };
     match flag {
         "--set" => {
-            let vals: Vec<AxisValue> = rhs
-                .split(',')
-                .filter(|s| !s.trim().is_empty())
-                .map(AxisValue::parse)
-                .collect();
-            if vals.is_empty() {
-                return Err(bad("expected PATH=V1,V2,..."));
+            let parts: Vec<&str> = rhs.split(',').collect();
+            if let Some(i) = parts.iter().position(|s| s.trim().is_empty()) {
+                return Err(bad(&format!(
+                    "value {} of {} is empty: expected PATH=V1,V2,...",
+                    i + 1,
+                    parts.len()
+                )));
             }
+            let vals: Vec<AxisValue> = parts.into_iter().map(AxisValue::parse).collect();
             spec.values = Some(vals);
         }
         _ => {
@@ -273,6 +274,8 @@ pub struct Plan {
     pub breakeven: Option<BreakevenSpec>,
     /// Each run's model description and the folder its paths start from.
     descs: Vec<(ModelDesc, PathBuf)>,
+    /// What the plan found questionable but accepted, for the caller to show.
+    pub warnings: Vec<String>,
 }
 
 /// Command-line choices that replace the scenario's `sweep` settings.
@@ -315,6 +318,7 @@ impl Plan {
         }
         let mut cm = hw.model.clone();
         let mut axes: Vec<Axis> = Vec::new();
+        let mut warnings = Vec::new();
         for (origin, a) in &axis_specs {
             let (values, log) = expand(a, origin)?;
             let bad = |why: String| Error::input(format!("{origin}: {why}"));
@@ -322,6 +326,33 @@ impl Plan {
                 return Err(bad(format!("axis `{}` is given twice", a.path)));
             }
             let target = if let Some(rest) = a.path.strip_prefix("model.") {
+                // A run's own `variant` replaces the model's when it runs: that run's rows
+                // would not change along the axis.
+                if rest == "variant" {
+                    let pinned: Vec<String> = sc
+                        .scenario
+                        .runs
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, r)| r.variant.is_some())
+                        .map(|(i, _)| (i + 1).to_string())
+                        .collect();
+                    let runs = sc.scenario.runs.len();
+                    if pinned.len() == runs {
+                        return Err(bad(format!(
+                            "axis `{}`: every run sets its own `variant` (runs {}), which replaces the swept value: every point would give the same rows; remove `variant` from the runs or sweep another axis",
+                            a.path,
+                            pinned.join(", ")
+                        )));
+                    }
+                    if !pinned.is_empty() {
+                        warnings.push(format!(
+                            "{origin}: axis `{}` does not change runs {}: they set their own `variant`",
+                            a.path,
+                            pinned.join(", ")
+                        ));
+                    }
+                }
                 for (d, _) in &descs {
                     for v in &values {
                         overrides::apply(d, rest, v).map_err(bad)?;
@@ -374,6 +405,7 @@ impl Plan {
             axes,
             zip,
             descs,
+            warnings,
         };
         if plan.n_points() > MAX_POINTS {
             return Err(Error::input(format!(

@@ -219,3 +219,445 @@ fn context_sized_caches_are_refused_before_allocating() {
     }
     assert!(!out.join("report.json").exists());
 }
+
+/// The tiny seeded SpikeGPT model, by absolute path (scenarios below live in temporary folders).
+fn tiny() -> String {
+    repo_path("models/spikegpt-tiny.ron").display().to_string()
+}
+
+/// Two runs reported under one label (explicitly, or by the default `model/variant[/arith]`)
+/// are refused when the scenario is read, naming the label and both run numbers.
+#[test]
+fn duplicate_run_labels_are_refused_naming_both_runs() {
+    let dir = temp_dir("err-dup-label");
+    let m = tiny();
+    run_expect_2(
+        &dir,
+        &format!(
+            "Scenario(name: \"x\", hardware: \"horowitz45\", input: Synthetic, tokens: 2, runs: [\
+             (model: \"{m}\", label: Some(\"A\")), (model: \"{m}\", label: Some(\"B\")), \
+             (model: \"{m}\", label: Some(\"A\"), variant: Some(NonSpiking))])"
+        ),
+        &["s.ron", "runs 1 and 3", "`A`"],
+    );
+    // Unlabelled runs of one model, variant and arithmetic get one default label.
+    run_expect_2(
+        &dir,
+        &format!(
+            "Scenario(name: \"x\", hardware: \"horowitz45\", input: Synthetic, tokens: 2, runs: [\
+             (model: \"{m}\"), (model: \"{m}\", arith: (mode: \"bf16\")), (model: \"{m}\")])"
+        ),
+        &["runs 1 and 3", "`spikegpt-tiny/reference`"],
+    );
+    // A label given by hand may collide with a default one.
+    run_expect_2(
+        &dir,
+        &format!(
+            "Scenario(name: \"x\", hardware: \"horowitz45\", input: Synthetic, tokens: 2, runs: [\
+             (model: \"{m}\", variant: Some(NonSpiking)), (model: \"{m}\", label: Some(\"spikegpt-tiny/non_spiking\"))])"
+        ),
+        &["runs 1 and 2", "`spikegpt-tiny/non_spiking`"],
+    );
+    // Different arithmetic or variant: different default labels, accepted.
+    let p = write(
+        &dir,
+        "ok.ron",
+        &format!(
+            "Scenario(name: \"x\", hardware: \"horowitz45\", input: Synthetic, tokens: 2, runs: [\
+             (model: \"{m}\"), (model: \"{m}\", arith: (mode: \"bf16\")), (model: \"{m}\", variant: Some(NonSpiking))])"
+        ),
+    );
+    let o = picojoule(&["run", p.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+}
+
+/// A `model.variant` axis is replaced by a run's own `variant`: when every run sets one, every
+/// point would give the same rows, and the sweep is refused naming the axis and the runs; when
+/// some do, a warning names them.
+#[test]
+fn sweeping_a_field_every_run_overrides_is_refused() {
+    let dir = temp_dir("err-sweep-pinned");
+    let m = tiny();
+    let s = write(
+        &dir,
+        "s.ron",
+        &format!(
+            "Scenario(name: \"x\", hardware: \"horowitz45\", input: Synthetic, tokens: 2, runs: [\
+             (model: \"{m}\", variant: Some(SpikeDriven)), (model: \"{m}\", variant: Some(NonSpiking))])"
+        ),
+    );
+    let o = picojoule(&[
+        "sweep",
+        s.to_str().unwrap(),
+        "--set",
+        "model.variant=Reference,NonSpiking",
+    ]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("--set model.variant=Reference,NonSpiking")
+            && err.contains("`model.variant`")
+            && err.contains("runs 1, 2"),
+        "{err}"
+    );
+    let s = write(
+        &dir,
+        "some.ron",
+        &format!(
+            "Scenario(name: \"x\", hardware: \"horowitz45\", input: Synthetic, tokens: 2, runs: [\
+             (model: \"{m}\"), (model: \"{m}\", variant: Some(NonSpiking), label: Some(\"twin\"))])"
+        ),
+    );
+    let o = picojoule(&[
+        "sweep",
+        s.to_str().unwrap(),
+        "--set",
+        "model.variant=Reference,SpikeDriven",
+    ]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("warning") && err.contains("`model.variant` does not change runs 2"),
+        "{err}"
+    );
+}
+
+/// A hand-edited `ledger.json` is checked on read: counts whose total overflows 64 bits, a
+/// token count of 0, two runs under one label, a fraction outside 0..1.
+#[test]
+fn hand_edited_ledger_values_are_refused() {
+    let dir = temp_dir("err-ledger-edit");
+    let m = tiny();
+    let s = write(
+        &dir,
+        "s.ron",
+        &format!(
+            "Scenario(name: \"x\", hardware: \"horowitz45\", input: Synthetic, tokens: 2, runs: [\
+             (model: \"{m}\", label: Some(\"a\")), (model: \"{m}\", label: Some(\"b\"), arith: (mode: \"bf16\"))])"
+        ),
+    );
+    let out = dir.join("out");
+    let o = picojoule(&["run", s.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let original: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("ledger.json")).unwrap()).unwrap();
+    let check = |name: &str, edit: &dyn Fn(&mut serde_json::Value), needles: &[&str]| {
+        let mut v = original.clone();
+        edit(&mut v);
+        let p = write(&dir, name, &serde_json::to_string_pretty(&v).unwrap());
+        let o = picojoule(&["price", p.to_str().unwrap(), "--hardware", "horowitz45"]);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{name}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+        for n in needles {
+            assert!(err.contains(n), "{name}: expected `{n}` in: {err}");
+        }
+    };
+    check(
+        "overflow.json",
+        &|v| {
+            let layer = &mut v["runs"][1]["ledger"]["layers"][0];
+            layer["counts"][0]["count"] = serde_json::json!(u64::MAX);
+        },
+        &["overflow.json", "run 2 (`b`)", "layer `", "overflow"],
+    );
+    check(
+        "zero-tokens.json",
+        &|v| v["runs"][0]["tokens"] = serde_json::json!(0),
+        &["run 1 (`a`)", "tokens must be between 1"],
+    );
+    check(
+        "dup.json",
+        &|v| v["runs"][1]["label"] = serde_json::json!("a"),
+        &["runs 1 and 2", "`a`"],
+    );
+    check(
+        "fidelity.json",
+        &|v| v["runs"][1]["fidelity"]["top1_agreement"] = serde_json::json!(1.5),
+        &["run 2 (`b`)", "top1_agreement 1.5"],
+    );
+    // Unchanged, it is read back.
+    let o = picojoule(&[
+        "price",
+        out.join("ledger.json").to_str().unwrap(),
+        "--hardware",
+        "horowitz45",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+}
+
+#[test]
+fn empty_sweep_values_are_refused_naming_the_flag() {
+    let o = picojoule(&[
+        "sweep",
+        "scenarios/quickstart.ron",
+        "--set",
+        "add.fp32=1,,2",
+    ]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("--set add.fp32=1,,2") && err.contains("value 2 of 3 is empty"),
+        "{err}"
+    );
+    let o = picojoule(&["sweep", "scenarios/quickstart.ron", "--set", "add.fp32=1,"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+}
+
+#[test]
+fn a_digit_label_outside_0_to_9_is_refused_naming_file_and_line() {
+    let dir = temp_dir("err-digit-label");
+    let row = |label: &str| {
+        let mut v = vec!["3"; 64];
+        v.push(label);
+        v.join(",")
+    };
+    write(&dir, "d.csv", &format!("{}\n{}\n", row("7"), row("42")));
+    let m = repo_path("models/digits-ann.ron").display().to_string();
+    run_expect_2(
+        &dir,
+        &format!(
+            "Scenario(name: \"x\", hardware: \"horowitz45\", input: Digits(\"d.csv\"), tokens: 2, runs: [(model: \"{m}\")])"
+        ),
+        &["d.csv:2", "label `42` is not a digit 0..9"],
+    );
+}
+
+/// Tensors of a weights file the model does not read are named in a warning on stderr; the
+/// run goes on (a checkpoint may carry buffers the model has no use for).
+#[test]
+fn unused_tensors_of_a_weights_file_are_named_on_stderr() {
+    let dir = temp_dir("err-extra-tensor");
+    let cfg_text = "SpikeGpt(name: \"m\", n_layer: 1, n_embd: 4, vocab_size: 4, weights: File(\"w.safetensors\"))";
+    let cfg = match picojoule::error::parse_ron::<picojoule::models::ModelDesc>(
+        std::path::Path::new("m.ron"),
+        cfg_text,
+    )
+    .unwrap()
+    {
+        picojoule::models::ModelDesc::SpikeGpt(c) => c,
+        _ => unreachable!(),
+    };
+    let mut store = picojoule::models::spikegpt::seeded_weights(&cfg, 1);
+    store.insert("blocks.0.att.mask", vec![2, 2], vec![1.0; 4]);
+    picojoule::weights::save_safetensors(&store, &dir.join("w.safetensors")).unwrap();
+    write(&dir, "m.ron", cfg_text);
+    let s = write(
+        &dir,
+        "s.ron",
+        "Scenario(name: \"x\", hardware: \"horowitz45\", input: Synthetic, tokens: 2, runs: [(model: \"m.ron\")])",
+    );
+    let o = picojoule(&["run", s.to_str().unwrap()]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("warning")
+            && err.contains("w.safetensors")
+            && err.contains("1 tensors not used by model `m`")
+            && err.contains("blocks.0.att.mask"),
+        "{err}"
+    );
+}
+
+/// A compound priced in terms of itself (directly, or through another compound or the built-in
+/// MAC = mul + add) and a memory level of capacity 0 are refused, naming the file and line.
+#[test]
+fn self_referencing_compounds_and_empty_memories_are_refused() {
+    let dir = temp_dir("err-hw-cycle");
+    let show = |name: &str, text: &str, needles: &[&str]| {
+        let p = write(&dir, name, text);
+        let o = picojoule(&["hardware", "show", p.to_str().unwrap()]);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{name}: {err}");
+        for n in needles {
+            assert!(err.contains(n), "{name}: expected `{n}` in: {err}");
+        }
+    };
+    let head = "CostModel(name: \"h\", description: \"d\",\n entries: [(action: add, format: \"fp32\", energy: Pj(1.0), source: \"s\")],\n";
+    show(
+        "self.ron",
+        &format!(
+            "{head} compounds: [\n  (action: cmp, format: \"any\", of: [(cmp, 1.0)], source: \"s\"),\n ])"
+        ),
+        &["self.ron:4:", "compound cmp.any", "cmp -> cmp"],
+    );
+    show(
+        "loop.ron",
+        &format!(
+            "{head} compounds: [\n  (action: mul, format: \"fp32\", of: [(add, 1.0), (mac, 1.0)], source: \"s\"),\n ])"
+        ),
+        &["loop.ron:4:", "mul -> mac -> mul"],
+    );
+    show(
+        "zero.ron",
+        &format!(
+            "{head} memories: [\n  (name: \"sram\", capacity_bytes: Some(8), access_bytes: 8, read: Pj(1.0), source: \"s\"),\n  (name: \"none\", capacity_bytes: Some(0), access_bytes: 8, read: Pj(1.0), source: \"s\"),\n ])"
+        ),
+        &[
+            "zero.ron:5:",
+            "memory none",
+            "capacity_bytes must be positive",
+        ],
+    );
+}
+
+/// Text is read character by character: a CRLF line end is one '\n', and characters outside
+/// the vocabulary are counted in a warning on stderr (the shipped text has none).
+#[test]
+fn crlf_and_foreign_characters_in_text_are_reported() {
+    let dir = temp_dir("err-text-crlf");
+    let m = tiny();
+    write(
+        &dir,
+        "t.txt",
+        "caf\u{e9} au lait\r\nna\u{ef}ve\r\nplain text goes on and on\n",
+    );
+    let scenario = |file: &str| {
+        format!(
+            "Scenario(name: \"x\", hardware: \"horowitz45\", input: Text(\"{file}\"), tokens: 30, runs: [(model: \"{m}\")])"
+        )
+    };
+    let s = write(&dir, "s.ron", &scenario("t.txt"));
+    let o = picojoule(&["run", s.to_str().unwrap()]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("t.txt: 2 characters outside the vocabulary")
+            && err.contains("U+00E9")
+            && err.contains("line 1")
+            && err.contains("2 CRLF line ends"),
+        "{err}"
+    );
+    let shipped = repo_path("data/text/sotu-test.txt").display().to_string();
+    let s = write(&dir, "shipped.ron", &scenario(&shipped));
+    let o = picojoule(&["run", s.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("warning"), "{}", stderr(&o));
+}
+
+/// Reads of a tensor no memory level can hold say so, with the tensor's size and the largest
+/// level's capacity, rather than "no price in the cost model".
+#[test]
+fn tensors_no_memory_level_holds_are_named_with_their_size() {
+    let dir = temp_dir("err-unplaced");
+    write(
+        &dir,
+        "hw.ron",
+        "CostModel(name: \"small\", description: \"d\", entries: [\
+         (action: mul, format: \"fp32\", energy: Pj(1.0), source: \"s\"), \
+         (action: add, format: \"fp32\", energy: Pj(1.0), source: \"s\")], \
+         memories: [(name: \"sram-64\", capacity_bytes: Some(64), access_bytes: 8, read: Pj(1.0), source: \"s\"), \
+         (name: \"sram-4k\", capacity_bytes: Some(4096), access_bytes: 8, read: Pj(2.0), source: \"s\")])",
+    );
+    let m = tiny();
+    let s = write(
+        &dir,
+        "s.ron",
+        &format!(
+            "Scenario(name: \"x\", hardware: \"hw.ron\", input: Synthetic, tokens: 2, runs: [(model: \"{m}\", label: Some(\"t\"))])"
+        ),
+    );
+    let o = picojoule(&["run", s.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains("t: unpriced (energy is a lower bound): read.weight.")
+            && out.contains("no memory level holds the weight (")
+            && out.contains("the largest, `sram-4k`, holds 4096 B"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_byte_order_mark_before_a_ron_file_is_skipped() {
+    let dir = temp_dir("err-bom");
+    let m = tiny();
+    let s = write(
+        &dir,
+        "s.ron",
+        &format!(
+            "\u{feff}Scenario(name: \"x\", hardware: \"horowitz45\", input: Synthetic, tokens: 2, runs: [(model: \"{m}\")])"
+        ),
+    );
+    let o = picojoule(&["run", s.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    // Errors still point at the right line and column.
+    run_expect_2(
+        &dir,
+        "\u{feff}Scenario(name: \"x\", hardware: \"horowitz45\", input: Synthetic,\n tokens: \"many\", runs: [])",
+        &["s.ron:2:", "tokens: \"many\""],
+    );
+}
+
+#[test]
+fn an_empty_hardware_flag_is_named() {
+    for args in [
+        vec!["compare", "scenarios/quickstart.ron", "--hardware", ""],
+        vec![
+            "compare",
+            "scenarios/quickstart.ron",
+            "--hardware",
+            "paper45,,jouppi7",
+        ],
+        vec![
+            "attention-cost",
+            "--kind",
+            "softmax",
+            "--tokens",
+            "4",
+            "--dim",
+            "8",
+            "--heads",
+            "2",
+            "--hardware",
+            " ",
+        ],
+        vec!["price", "no-such-ledger.json", "--hardware", ""],
+    ] {
+        let o = picojoule(&args);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains("--hardware is empty"), "{args:?}: {err}");
+    }
+    let dir = temp_dir("err-empty-hw");
+    run_expect_2(
+        &dir,
+        "Scenario(name: \"x\", hardware: \"\", input: Synthetic, tokens: 2, runs: [(model: \"m.ron\")])",
+        &["s.ron", "`hardware` names an empty cost model"],
+    );
+}
+
+/// An output folder that cannot be created or written is the user's mistake: exit code 2,
+/// naming the path, and nothing written.
+#[test]
+fn an_unwritable_out_folder_exits_2_naming_it() {
+    let dir = temp_dir("err-out");
+    write(&dir, "file", "not a folder");
+    let out = dir.join("file").join("sub");
+    let o = picojoule(&[
+        "run",
+        "scenarios/quickstart.ron",
+        "--tokens",
+        "2",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains(out.to_str().unwrap()), "{err}");
+    assert!(!out.exists());
+}
+
+#[test]
+fn negative_operands_in_exponent_notation_are_values() {
+    let o = picojoule(&[
+        "numerics", "mul", "--mode", "lmul", "--format", "fp32", "1.5", "2", "-1e-3", "4",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stdout(&o).lines().count(), 2, "{}", stdout(&o));
+    let o = picojoule(&["numerics", "mul", "-2.5E+1", "-3"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    // A word that is not a number is still refused.
+    let o = picojoule(&["numerics", "mul", "1", "-x"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+}
