@@ -1,12 +1,19 @@
 //! Checkpoint import: a released SpikeGPT `.pth` becomes a picojoule model description (`.ron`)
 //! plus its weights (`.safetensors`). Width, depth, vocabulary and FFN width are inferred from the
 //! tensor shapes; every key is then checked by building the model from them.
+//!
+//! The description runs the checkpoint as SpikeGPT's released RNN inference code
+//! (`src/model_run.py`) computes it: the `Reference` variant, the binary embedding only for a
+//! 77-token vocabulary, and the `RWKV_RESCALE_LAYER = 6` rescale (`rescale_every: Some(6)`).
 
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result, write_atomic};
 use crate::models::spikegpt::{Config, SpikeGpt, Variant, WeightsSpec};
 use crate::weights::{TensorStore, load_file, save_safetensors};
+
+/// `RWKV_RESCALE_LAYER` of SpikeGPT's released inference code.
+pub const RELEASED_RESCALE_EVERY: usize = 6;
 
 /// What an import wrote.
 pub struct Imported {
@@ -64,6 +71,7 @@ pub fn infer_spikegpt(store: &TensorStore, name: &str) -> Result<Config> {
         variant: Variant::Reference,
         // SpikeGPT's model_run.py applies the binary embedding only to its 77-character model.
         binary_embedding: vocab == 77,
+        rescale_every: Some(RELEASED_RESCALE_EVERY),
         lif: Default::default(),
         layer_norm_eps: 1e-5,
         weights: WeightsSpec::File(format!("{name}.safetensors")),
@@ -76,7 +84,7 @@ fn model_ron(cfg: &Config, source: &Path) -> String {
         WeightsSpec::Seeded(_) => unreachable!("imports always name a file"),
     };
     format!(
-        "// Imported by `picojoule import spikegpt` from {}.\n// Shapes inferred from the checkpoint; LIF settings are SpikeGPT's (tau 2, threshold 1, hard reset).\nSpikeGpt(\n    name: {:?},\n    n_layer: {},\n    n_embd: {},\n    vocab_size: {},\n    ffn_mult: {},\n    variant: Reference,\n    binary_embedding: {},\n    lif: (tau: 2.0, v_threshold: 1.0, v_reset: 0.0, reset: Hard, decay_input: true),\n    weights: File({:?}),\n)\n",
+        "// Imported by `picojoule import spikegpt` from {}.\n// Shapes inferred from the checkpoint; LIF settings are SpikeGPT's (tau 2, threshold 1, hard reset).\n// Reference runs it as SpikeGPT's released inference code (src/model_run.py) computes it:\n// binary embedding only for a 77-token vocabulary, and RWKV_RESCALE_LAYER = 6 (att.output and\n// ffn.value of block i divided by 2^(i / 6), residual halved after every 6th block).\n// Without rescale_every the blocks from 6 on compute the training graph (src/model.py) instead.\nSpikeGpt(\n    name: {:?},\n    n_layer: {},\n    n_embd: {},\n    vocab_size: {},\n    ffn_mult: {},\n    variant: Reference,\n    binary_embedding: {},\n    rescale_every: {},\n    lif: (tau: 2.0, v_threshold: 1.0, v_reset: 0.0, reset: Hard, decay_input: true),\n    weights: File({:?}),\n)\n",
         source.display(),
         cfg.name,
         cfg.n_layer,
@@ -84,6 +92,10 @@ fn model_ron(cfg: &Config, source: &Path) -> String {
         cfg.vocab_size,
         cfg.ffn_mult,
         cfg.binary_embedding,
+        match cfg.rescale_every {
+            Some(k) => format!("Some({k})"),
+            None => "None".to_string(),
+        },
         file
     )
 }

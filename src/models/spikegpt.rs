@@ -10,6 +10,23 @@
 //!   W diag(mu) for the current token's spikes and W diag(1 - mu) for the previous token's, so both
 //!   inputs stay binary. This is the network the paper's energy accounting describes.
 //! - `NonSpiking`: the same network with the LIF neurons removed (the ANN twin, i.e. RWKV-4).
+//!
+//! Two settings of the description decide how close `Reference` is to SpikeGPT's released RNN
+//! inference code (`src/model_run.py`), which differs from its training graph (`src/model.py`):
+//! - `binary_embedding`: the training graph always takes the Heaviside of the embedding row; the
+//!   released RNN code does so only for a 77-token vocabulary (its BookCorpus character model)
+//!   and uses the float row otherwise. `import spikegpt` writes `vocab_size == 77`, as the
+//!   released code; `SpikeDriven` always binarises (its projections need spikes).
+//! - `rescale_every: Some(k)`: the released code's `RWKV_RESCALE_LAYER` (k = 6). At load,
+//!   `att.output.weight` and `ffn.value.weight` of block i are divided by 2^(i / k); per token,
+//!   the residual stream is halved after block i when (i + 1) % k == 0, after that block's
+//!   second residual add (after the LIF2 spikes are added, before the next block's layer norms
+//!   or `ln_out`). The LIF thresholds stay at 1, so from block k on this changes which neurons
+//!   fire: it is a different network from the training graph, and the one the released code
+//!   runs. `import spikegpt` writes `Some(6)`; `None` (the default) is the training graph.
+//!   It applies to every variant (the same weights and residual in all three forms); for
+//!   `NonSpiking` it only rescales the residual stream, which the layer norms undo up to
+//!   their epsilon, as in RWKV where the trick comes from.
 
 use std::path::Path;
 
@@ -67,9 +84,17 @@ pub struct Config {
     pub ffn_mult: usize,
     #[serde(default)]
     pub variant: Variant,
-    /// Heaviside of the embedding row (SpikeGPT's char-level models); always on when spike driven.
+    /// Heaviside of the embedding row. SpikeGPT's training graph always binarises; its released
+    /// RNN code only for a 77-token vocabulary (`import spikegpt` follows the released code).
+    /// Always on when spike driven.
     #[serde(default)]
     pub binary_embedding: bool,
+    /// SpikeGPT's released-inference rescale (`RWKV_RESCALE_LAYER`): `Some(k)` divides
+    /// `att.output.weight` and `ffn.value.weight` of block i by 2^(i / k) at load and halves the
+    /// residual stream after every k-th block. `None`: no rescale (the training graph). Written
+    /// as `Some(6)` by `import spikegpt`; see the module documentation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rescale_every: Option<usize>,
     #[serde(default)]
     pub lif: LifConfig,
     #[serde(default = "default_eps")]
@@ -100,6 +125,9 @@ impl Config {
         if self.n_embd < 2 {
             return Err("n_embd must be at least 2".into());
         }
+        if self.rescale_every == Some(0) {
+            return Err("rescale_every must be at least 1 (or absent)".into());
+        }
         self.lif.validate()?;
         if !(self.layer_norm_eps.is_finite() && self.layer_norm_eps > 0.0) {
             return Err("layer_norm_eps must be positive".into());
@@ -126,6 +154,20 @@ impl Config {
 
     pub fn ffn_hidden(&self) -> usize {
         self.ffn_mult * self.n_embd
+    }
+
+    /// The factor block `i`'s `att.output` and `ffn.value` weights are multiplied by at load:
+    /// 1 / 2^(i / k) with `rescale_every: Some(k)`, else 1.
+    pub fn load_scale(&self, i: usize) -> f32 {
+        match self.rescale_every {
+            Some(k) if k > 0 => 0.5f32.powi((i / k).min(i32::MAX as usize) as i32),
+            _ => 1.0,
+        }
+    }
+
+    /// Whether the residual stream is halved after block `i` ((i + 1) % k == 0).
+    pub fn halves_after(&self, i: usize) -> bool {
+        matches!(self.rescale_every, Some(k) if k > 0 && (i + 1).is_multiple_of(k))
     }
 
     /// Parameter count: L (13 d^2 + 11 d) + 4 d + 2 V d for ffn_mult = 4.
@@ -187,6 +229,7 @@ mod part {
     pub const FFN_GATE: &str = "ffn.gate";
     pub const LIF2: &str = "lif2";
     pub const RES2: &str = "res2";
+    pub const RESCALE: &str = "rescale";
 }
 
 /// One block's checkpoint tensors (keys relative to `blocks.{i}`) with their shapes, in
@@ -332,7 +375,8 @@ impl Mix {
     }
 }
 
-/// A projection `{key}.weight` [o, n] as a layer. Spike-driven models also get the raw weights
+/// A projection `{key}.weight` [o, n] as a layer, its weights multiplied by `scale` (a power of
+/// two, so exactly the released code's division). Spike-driven models also get the raw weights
 /// back for folding, and keep only the folded copies of the projections that read spikes.
 fn projection(
     store: &mut impl WeightSource,
@@ -340,8 +384,12 @@ fn projection(
     o: usize,
     n: usize,
     spiking: bool,
+    scale: f32,
 ) -> Result<(Vec<f32>, Linear)> {
-    let w = store.tensor(&format!("{key}.weight"), &[o, n])?;
+    let mut w = store.tensor(&format!("{key}.weight"), &[o, n])?;
+    if scale != 1.0 {
+        w.to_mut().iter_mut().for_each(|v| *v *= scale);
+    }
     let folded_away = spiking
         && ![part::ATT_OUTPUT, part::FFN_VALUE]
             .into_iter()
@@ -398,6 +446,8 @@ struct BlockIds {
     ffn_gate: LayerId,
     lif2: Option<LayerId>,
     res2: LayerId,
+    /// The halving of the residual stream after this block (`rescale_every`).
+    rescale: Option<LayerId>,
 }
 
 struct Block {
@@ -523,8 +573,14 @@ impl SpikeGpt {
             let p = format!("blocks.{i}");
             // Spike-driven projections keep only their folded copies (folding needs the raw
             // weights); the others keep the plain layer.
+            // The released code's rescale divides the two projections that feed the LIFs.
             let lin = |store: &mut _, name: &str, o: usize, n: usize| {
-                projection(store, &format!("{p}.{name}"), o, n, spiking)
+                let scale = if name == part::ATT_OUTPUT || name == part::FFN_VALUE {
+                    cfg.load_scale(i)
+                } else {
+                    1.0
+                };
+                projection(store, &format!("{p}.{name}"), o, n, spiking, scale)
             };
             let (wk, key) = lin(store, part::ATT_KEY, d, d)?;
             let (wv, value) = lin(store, part::ATT_VALUE, d, d)?;
@@ -588,7 +644,7 @@ impl SpikeGpt {
             } else {
                 None
             };
-            let ids = register_block(&mut ledger, &p, cfg.variant, i == 0);
+            let ids = register_block(&mut ledger, &p, cfg.variant, i == 0, cfg.halves_after(i));
             blocks.push(Block {
                 ln0,
                 ln1: Norm::load(store, &format!("{p}.{}", part::LN1), d)?,
@@ -742,6 +798,9 @@ impl SpikeGpt {
                     ledger,
                 );
             }
+            if let Some(id) = block.ids.rescale {
+                halve(&mut st.x, arith, ledger.at(id));
+            }
             if st.nonfinite_block.is_none() && !st.x.iter().all(|v| v.is_finite()) {
                 st.nonfinite_block = Some(i);
             }
@@ -761,7 +820,13 @@ impl SpikeGpt {
     }
 }
 
-fn register_block(l: &mut Ledger, p: &str, variant: Variant, first: bool) -> BlockIds {
+fn register_block(
+    l: &mut Ledger,
+    p: &str,
+    variant: Variant,
+    first: bool,
+    halves: bool,
+) -> BlockIds {
     use part::*;
     let spiking = variant == Variant::SpikeDriven;
     let has_lif = variant != Variant::NonSpiking;
@@ -788,6 +853,7 @@ fn register_block(l: &mut Ledger, p: &str, variant: Variant, first: bool) -> Blo
         ffn_gate: reg(FFN_GATE),
         lif2: has_lif.then(|| reg(LIF2)),
         res2: reg(RES2),
+        rescale: halves.then(|| reg(RESCALE)),
     }
 }
 
@@ -797,6 +863,23 @@ fn save_shift(dst: &mut [f32], src: &[f32], arith: &Arith, c: &mut Counts) {
     let bytes = src.len() as u64 * arith.operand_bytes();
     c.mem(Op::Read, arith.fmt(), TensorClass::State, bytes);
     c.mem(Op::Write, arith.fmt(), TensorClass::State, bytes);
+}
+
+/// The released code's `x = x / 2` on the residual stream (`rescale_every`). A power-of-two
+/// scale is an exponent decrement, so it is computed exactly (then rounded into the residual
+/// stream's accumulation format, which only matters below its smallest normal number) whatever
+/// the arithmetic mode, and counted as one element-wise multiply per element in that format,
+/// with the stream's read and write.
+fn halve(x: &mut [f32], arith: &Arith, c: &mut Counts) {
+    let arith = &arith.at(crate::engine::arith::Site::Other);
+    for v in x.iter_mut() {
+        *v = arith.add(*v * 0.5, 0.0);
+    }
+    let d = x.len() as u64;
+    c.add(Op::Mul, arith.acc_fmt(), d);
+    let bytes = d * arith.operand_bytes();
+    c.mem(Op::Read, arith.fmt(), TensorClass::Activation, bytes);
+    c.mem(Op::Write, arith.fmt(), TensorClass::Activation, bytes);
 }
 
 /// Keep this token's spikes for the next token's shifted input: the addresses are state.
@@ -1114,6 +1197,7 @@ mod tests {
             ffn_mult: 4,
             variant,
             binary_embedding: false,
+            rescale_every: None,
             lif: LifConfig::default(),
             layer_norm_eps: 1e-5,
             weights: WeightsSpec::Seeded(3),
@@ -1137,6 +1221,48 @@ mod tests {
             ..cfg
         };
         assert_eq!(big.n_params(), 215_399_424);
+    }
+
+    #[test]
+    fn rescale_halves_after_every_kth_block_and_divides_two_projections() {
+        let cfg = Config {
+            n_layer: 13,
+            rescale_every: Some(6),
+            ..tiny(Variant::Reference)
+        };
+        assert_eq!(
+            (0..13).map(|i| cfg.load_scale(i)).collect::<Vec<_>>(),
+            [[1.0; 6].as_slice(), &[0.5; 6], &[0.25]].concat()
+        );
+        let halving: Vec<usize> = (0..13).filter(|&i| cfg.halves_after(i)).collect();
+        assert_eq!(halving, [5, 11]);
+        let m = SpikeGpt::new(cfg.clone(), &seeded_weights(&cfg, 3)).unwrap();
+        let store = seeded_weights(&cfg, 3);
+        let raw = store.raw("blocks.12.ffn.value.weight").unwrap();
+        assert_eq!(m.blocks[12].ffn.value.weight(0, 1), raw.data[1] / 4.0);
+        assert_eq!(
+            m.blocks[7].att.output.weight(2, 3),
+            store.raw("blocks.7.att.output.weight").unwrap().data[2 * 16 + 3] / 2.0
+        );
+        assert_eq!(m.blocks[7].att.key.weight(2, 3), {
+            store.raw("blocks.7.att.key.weight").unwrap().data[2 * 16 + 3]
+        });
+        let arith = Arith::Exact;
+        let mut l = m.new_ledger(&arith);
+        let mut st = m.new_state();
+        m.step(4, &mut st, &arith, &mut l);
+        for i in 0..13 {
+            let halves = l.subtree(&format!("blocks.{i}.rescale"));
+            let expect = if [5, 11].contains(&i) { 16 } else { 0 };
+            assert_eq!(halves.op_total(Op::Mul), expect, "block {i}");
+        }
+        // Without the field, no rescale layer and the description serialises as before.
+        let plain = tiny(Variant::Reference);
+        let text = ron::to_string(&plain).unwrap();
+        assert!(!text.contains("rescale_every"), "{text}");
+        let m = SpikeGpt::new(plain.clone(), &seeded_weights(&plain, 3)).unwrap();
+        let l = m.new_ledger(&arith);
+        assert!(l.layers().all(|(name, _)| !name.ends_with("rescale")));
     }
 
     #[test]

@@ -48,6 +48,7 @@ fn spikegpt_config(s: &Setting) -> spikegpt::Config {
         ffn_mult: 4,
         variant: Variant::SpikeDriven,
         binary_embedding: true,
+        rescale_every: None,
         lif: LifConfig::default(),
         layer_norm_eps: 1e-5,
         weights: WeightsSpec::Seeded(s.seed),

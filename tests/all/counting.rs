@@ -13,6 +13,7 @@ fn tiny(variant: Variant) -> (Config, SpikeGpt) {
         ffn_mult: 4,
         variant,
         binary_embedding: true,
+        rescale_every: None,
         lif: LifConfig::default(),
         layer_norm_eps: 1e-5,
         weights: WeightsSpec::Seeded(5),

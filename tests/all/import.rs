@@ -106,3 +106,152 @@ fn corrupt_or_missing_checkpoint_is_an_input_error() {
     ]);
     assert_eq!(o.status.code(), Some(2));
 }
+
+/// The logits and per-LIF-layer spike counts of one run of the 13-block fixture, as the
+/// independent reference (`tests/fixtures/make_rescale_fixture.py`, float64) computed them.
+struct Released {
+    tokens: Vec<usize>,
+    lif_layers: Vec<String>,
+    logits: Vec<Vec<f64>>,
+    spikes: Vec<Vec<u64>>,
+}
+
+fn released(which: &str) -> Released {
+    let v: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(repo_path("tests/fixtures/spikegpt-rescale13.expected.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    let rows = |x: &serde_json::Value| -> Vec<Vec<serde_json::Value>> {
+        x.as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r.as_array().unwrap().clone())
+            .collect()
+    };
+    Released {
+        tokens: v["tokens"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t.as_u64().unwrap() as usize)
+            .collect(),
+        lif_layers: v["lif_layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s.as_str().unwrap().to_string())
+            .collect(),
+        logits: rows(&v[which]["logits"])
+            .iter()
+            .map(|r| r.iter().map(|x| x.as_f64().unwrap()).collect())
+            .collect(),
+        spikes: rows(&v[which]["spikes"])
+            .iter()
+            .map(|r| r.iter().map(|x| x.as_u64().unwrap()).collect())
+            .collect(),
+    }
+}
+
+/// Runs `cfg` on the reference's tokens: per token, the logits and the spikes per LIF layer.
+fn run_fixture(
+    cfg: picojoule::models::spikegpt::Config,
+    base: &std::path::Path,
+    r: &Released,
+) -> (Vec<Vec<f32>>, Vec<Vec<u64>>) {
+    use picojoule::engine::Arith;
+    use picojoule::ledger::Op;
+    use picojoule::models::spikegpt::SpikeGpt;
+    let model = SpikeGpt::from_config(cfg, base).unwrap();
+    let arith = Arith::Exact;
+    let mut st = model.new_state();
+    let mut ledger = model.new_ledger(&arith);
+    let mut before = vec![0u64; r.lif_layers.len()];
+    let (mut logits, mut spikes) = (vec![], vec![]);
+    for &tok in &r.tokens {
+        model.step(tok, &mut st, &arith, &mut ledger);
+        logits.push(st.logits.clone());
+        let mut row = vec![];
+        for (i, layer) in r.lif_layers.iter().enumerate() {
+            let total = ledger.subtree(layer).op_total(Op::Spike);
+            row.push(total - before[i]);
+            before[i] = total;
+        }
+        spikes.push(row);
+    }
+    (logits, spikes)
+}
+
+/// Largest |got - want| over all tokens and vocabulary entries.
+fn worst_error(got: &[Vec<f32>], want: &[Vec<f64>]) -> f64 {
+    got.iter()
+        .zip(want)
+        .flat_map(|(g, w)| g.iter().zip(w).map(|(a, b)| (*a as f64 - b).abs()))
+        .fold(0.0, f64::max)
+}
+
+/// Absolute tolerance on the logits (they are of order 1): float32 rounding through 13 blocks;
+/// measured worst 5.9e-7 against the float64 reference. Every LIF potential of the
+/// reference run is at least `min_threshold_distance` (6.5e-3) from its threshold, so rounding
+/// cannot flip a spike.
+const LOGIT_TOLERANCE: f64 = 1e-4;
+
+/// SpikeGPT's released RNN code (`RWKV_RESCALE_LAYER = 6`) divides `att.output` and `ffn.value`
+/// of block i by 2^(i / 6) and halves the residual after every 6th block. A 13-block checkpoint
+/// imported as `picojoule import spikegpt` does gives the logits and spike counts of an
+/// independent float64 implementation of that code; without the rescale, the spikes agree in
+/// blocks 0-5 and differ from block 6 on, and the logits differ far beyond the tolerance.
+#[test]
+fn imported_13_block_checkpoint_runs_as_the_released_code_with_its_rescale() {
+    let dir = temp_dir("import-rescale");
+    let imported = picojoule::import::import_spikegpt(
+        &repo_path("tests/fixtures/spikegpt-rescale13.pt"),
+        &dir,
+        None,
+    )
+    .unwrap();
+    assert_eq!(imported.config.n_layer, 13);
+    assert_eq!(imported.config.rescale_every, Some(6));
+    assert!(!imported.config.binary_embedding, "vocabulary 12, not 77");
+    // The written description reads back to the same configuration.
+    let picojoule::models::ModelDesc::SpikeGpt(cfg) =
+        picojoule::models::ModelDesc::load(&imported.model_file).unwrap()
+    else {
+        panic!("not a SpikeGPT description")
+    };
+    assert_eq!(cfg, imported.config);
+
+    let want = released("rescaled");
+    let (logits, spikes) = run_fixture(cfg.clone(), &dir, &want);
+    let worst = worst_error(&logits, &want.logits);
+    eprintln!("13-block fixture, rescale 6: worst absolute logit error {worst:e}");
+    assert!(worst <= LOGIT_TOLERANCE, "worst logit error {worst:e}");
+    assert_eq!(spikes, want.spikes, "spikes per token and LIF layer");
+
+    // The same checkpoint without the rescale: what the reference computes without it, and not
+    // what the released code computes.
+    let plain_cfg = picojoule::models::spikegpt::Config {
+        rescale_every: None,
+        ..cfg
+    };
+    let plain = released("plain");
+    let (plain_logits, plain_spikes) = run_fixture(plain_cfg, &dir, &plain);
+    let worst_plain = worst_error(&plain_logits, &plain.logits);
+    assert!(worst_plain <= LOGIT_TOLERANCE, "{worst_plain:e}");
+    assert_eq!(plain_spikes, plain.spikes);
+    let differ = worst_error(&plain_logits, &want.logits);
+    eprintln!(
+        "without the rescale: worst error {worst_plain:e} against the reference without it, {differ:e} against the released code"
+    );
+    assert!(differ > 100.0 * LOGIT_TOLERANCE, "{differ:e}");
+    let differing_layers: Vec<usize> = (0..want.lif_layers.len())
+        .filter(|&l| spikes.iter().zip(&plain_spikes).any(|(a, b)| a[l] != b[l]))
+        .collect();
+    assert_eq!(
+        differing_layers
+            .first()
+            .map(|&l| want.lif_layers[l].as_str()),
+        Some("blocks.6.lif1"),
+        "the rescale first changes block 6"
+    );
+}

@@ -190,6 +190,7 @@ fn run(args: &Args) -> Result<(), String> {
         ffn_mult: args.ffn_mult,
         variant,
         binary_embedding: kind.binary_embedding(),
+        rescale_every: None,
         lif: Default::default(),
         layer_norm_eps: net::EPS,
         weights: WeightsSpec::File(format!("{}.safetensors", args.name)),
