@@ -68,6 +68,22 @@ pub fn split_signed(x: &[f32], pos: &mut SpikeTrain, neg: &mut SpikeTrain) -> bo
     true
 }
 
+/// Keep a step's spikes for the next step's shifted input: their addresses are state.
+pub fn save_spikes(
+    dst: &mut SpikeTrain,
+    src: &SpikeTrain,
+    arith: &super::Arith,
+    c: &mut crate::ledger::Counts,
+) {
+    dst.clone_from(src);
+    c.mem(
+        crate::ledger::Op::Write,
+        arith.fmt(),
+        crate::ledger::TensorClass::Event,
+        src.count() as u64 * src.address_bytes(),
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -234,6 +234,65 @@ pub fn heaviside(x: &[f32], out: &mut SpikeTrain, arith: &Arith, c: &mut Counts)
     c.add(Op::Spike, arith.acc_fmt(), out.count() as u64);
 }
 
+/// The embedding row of `token` in a `[vocab, d]` table: one read of d weights.
+pub fn embedding_row<'t>(
+    table: &'t [f32],
+    token: usize,
+    d: usize,
+    arith: &Arith,
+    c: &mut Counts,
+) -> &'t [f32] {
+    c.mem(
+        Op::Read,
+        arith.fmt(),
+        TensorClass::Weight,
+        d as u64 * arith.operand_bytes(),
+    );
+    &table[token * d..(token + 1) * d]
+}
+
+/// Copy a recurrent buffer (a token-shift input): a read and a write of state.
+pub fn copy_state(dst: &mut [f32], src: &[f32], arith: &Arith, c: &mut Counts) {
+    dst.copy_from_slice(src);
+    let bytes = src.len() as u64 * arith.operand_bytes();
+    c.mem(Op::Read, arith.fmt(), TensorClass::State, bytes);
+    c.mem(Op::Write, arith.fmt(), TensorClass::State, bytes);
+}
+
+/// x = x / 2 (SpikeGPT's released-code rescale of the residual stream). A power-of-two scale is
+/// an exponent decrement, so it is computed exactly (then rounded into the accumulation format,
+/// which only matters below its smallest normal number) whatever the arithmetic mode, and
+/// counted as one element-wise multiply per element in that format, with the read and write.
+pub fn halve(x: &mut [f32], arith: &Arith, c: &mut Counts) {
+    let arith = &arith.at(Site::Other);
+    for v in x.iter_mut() {
+        *v = arith.add(*v * 0.5, 0.0);
+    }
+    let d = x.len() as u64;
+    c.add(Op::Mul, arith.acc_fmt(), d);
+    let bytes = d * arith.operand_bytes();
+    c.mem(Op::Read, arith.fmt(), TensorClass::Activation, bytes);
+    c.mem(Op::Write, arith.fmt(), TensorClass::Activation, bytes);
+}
+
+/// The mean over the rows of `x` (`n` rows of `d`): n d adds and d multiplies by 1/n.
+pub fn mean_rows(x: &[f32], d: usize, arith: &Arith, c: &mut Counts) -> Vec<f32> {
+    let n = x.len() / d;
+    let mut pooled = vec![0.0f32; d];
+    for row in x.chunks_exact(d) {
+        for (p, v) in pooled.iter_mut().zip(row) {
+            *p += v;
+        }
+    }
+    let inv = 1.0 / n as f32;
+    for p in pooled.iter_mut() {
+        *p = arith.mul(*p, inv);
+    }
+    arith.count_add(c, (n * d) as u64);
+    arith.count_mul(c, d as u64);
+    pooled
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -733,20 +733,7 @@ impl Pvt {
             x = y;
         }
         let d = self.head.lin.n_in;
-        let n = x.len() / d;
-        let mut pooled = vec![0.0f32; d];
-        for row in x.chunks_exact(d) {
-            for (p, v) in pooled.iter_mut().zip(row) {
-                *p += v;
-            }
-        }
-        let inv = 1.0 / n as f32;
-        for p in pooled.iter_mut() {
-            *p = arith.mul(*p, inv);
-        }
-        let c = l.at(self.id_pool);
-        arith.count_add(c, (n * d) as u64);
-        arith.count_mul(c, d as u64);
+        let pooled = crate::engine::pointwise::mean_rows(&x, d, arith, l.at(self.id_pool));
         let mut logits = vec![0.0; self.cfg.num_classes];
         self.head.rows(&pooled, &mut logits, arith, l);
         logits

@@ -39,9 +39,9 @@ use crate::engine::pointwise::{
     heaviside, relu_squared, residual_add, residual_add_spikes, sigmoid_gate, token_shift,
 };
 use crate::engine::wkv::{WkvState, wkv_step};
-use crate::engine::{Arith, SpikeTrain};
+use crate::engine::{Arith, SpikeTrain, events, pointwise};
 use crate::error::{Error, Result};
-use crate::ledger::{Counts, LayerId, Ledger, Op, TensorClass};
+use crate::ledger::{Counts, LayerId, Ledger, TensorClass};
 use crate::weights::{TensorStore, WeightSource};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -755,13 +755,7 @@ impl SpikeGpt {
         let d = self.cfg.n_embd;
         let variant = self.cfg.variant;
         let c = ledger.at(self.id_emb);
-        let row = &self.emb[token * d..(token + 1) * d];
-        c.mem(
-            Op::Read,
-            arith.fmt(),
-            TensorClass::Weight,
-            d as u64 * arith.operand_bytes(),
-        );
+        let row = pointwise::embedding_row(&self.emb, token, d, arith, c);
         if variant == Variant::SpikeDriven || self.cfg.binary_embedding {
             std::mem::swap(&mut st.emb_spikes, &mut st.prev_emb_spikes);
             heaviside(row, &mut st.emb_spikes, arith, c);
@@ -799,7 +793,7 @@ impl SpikeGpt {
                 );
             }
             if let Some(id) = block.ids.rescale {
-                halve(&mut st.x, arith, ledger.at(id));
+                pointwise::halve(&mut st.x, arith, ledger.at(id));
             }
             if st.nonfinite_block.is_none() && !st.x.iter().all(|v| v.is_finite()) {
                 st.nonfinite_block = Some(i);
@@ -855,42 +849,6 @@ fn register_block(
         res2: reg(RES2),
         rescale: halves.then(|| reg(RESCALE)),
     }
-}
-
-/// Copy a token-shift buffer: read and write of recurrent state.
-fn save_shift(dst: &mut [f32], src: &[f32], arith: &Arith, c: &mut Counts) {
-    dst.copy_from_slice(src);
-    let bytes = src.len() as u64 * arith.operand_bytes();
-    c.mem(Op::Read, arith.fmt(), TensorClass::State, bytes);
-    c.mem(Op::Write, arith.fmt(), TensorClass::State, bytes);
-}
-
-/// The released code's `x = x / 2` on the residual stream (`rescale_every`). A power-of-two
-/// scale is an exponent decrement, so it is computed exactly (then rounded into the residual
-/// stream's accumulation format, which only matters below its smallest normal number) whatever
-/// the arithmetic mode, and counted as one element-wise multiply per element in that format,
-/// with the stream's read and write.
-fn halve(x: &mut [f32], arith: &Arith, c: &mut Counts) {
-    let arith = &arith.at(crate::engine::arith::Site::Other);
-    for v in x.iter_mut() {
-        *v = arith.add(*v * 0.5, 0.0);
-    }
-    let d = x.len() as u64;
-    c.add(Op::Mul, arith.acc_fmt(), d);
-    let bytes = d * arith.operand_bytes();
-    c.mem(Op::Read, arith.fmt(), TensorClass::Activation, bytes);
-    c.mem(Op::Write, arith.fmt(), TensorClass::Activation, bytes);
-}
-
-/// Keep this token's spikes for the next token's shifted input: the addresses are state.
-fn save_spikes(dst: &mut SpikeTrain, src: &SpikeTrain, arith: &Arith, c: &mut Counts) {
-    dst.clone_from(src);
-    c.mem(
-        Op::Write,
-        arith.fmt(),
-        TensorClass::Event,
-        src.count() as u64 * src.address_bytes(),
-    );
 }
 
 impl Block {
@@ -958,7 +916,7 @@ impl Block {
                 arith,
                 c,
             );
-            save_shift(&mut st.att_prev, &sc.xa, arith, c);
+            pointwise::copy_state(&mut st.att_prev, &sc.xa, arith, c);
         }
         a.key
             .forward_dense(&sc.xk, &mut sc.k, arith, l.at(ids.att_key));
@@ -998,7 +956,7 @@ impl Block {
                 arith,
                 c,
             );
-            save_shift(&mut st.ffn_prev, &sc.xa, arith, c);
+            pointwise::copy_state(&mut st.ffn_prev, &sc.xa, arith, c);
         }
         f.key
             .forward_dense(&sc.xk, &mut sc.hidden, arith, l.at(ids.ffn_key));
@@ -1035,7 +993,7 @@ impl Block {
             arith,
             l.at(ids.att_receptance),
         );
-        save_spikes(&mut st.prev_in, input, arith, l.at(ids.att_key));
+        events::save_spikes(&mut st.prev_in, input, arith, l.at(ids.att_key));
         self.mix_tail(cfg, st, x, sc, arith, l, true);
         let [fk, fr] = self
             .ffn
@@ -1056,7 +1014,7 @@ impl Block {
             arith,
             l.at(ids.ffn_receptance),
         );
-        save_spikes(&mut st.prev_s1, &st.s1, arith, l.at(ids.ffn_key));
+        events::save_spikes(&mut st.prev_s1, &st.s1, arith, l.at(ids.ffn_key));
         self.ffn_tail(cfg, st, x, sc, arith, l);
     }
 
@@ -1187,6 +1145,7 @@ impl crate::models::Stepper for SpikeGpt {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ledger::Op;
 
     fn tiny(variant: Variant) -> Config {
         Config {

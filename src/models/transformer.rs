@@ -30,7 +30,7 @@ use crate::engine::linear::Linear;
 use crate::engine::norm::{Norm, layer_norm};
 use crate::engine::pointwise::{self, residual_add};
 use crate::error::{Error, Result};
-use crate::ledger::{Counts, LayerId, Ledger, Op, TensorClass};
+use crate::ledger::{Counts, LayerId, Ledger, TensorClass};
 use crate::models::spikegpt::WeightsSpec;
 use crate::weights::TensorStore;
 
@@ -873,13 +873,8 @@ impl Transformer {
     /// One token of the language model; the next-token logits are left in `st.logits`.
     pub fn step(&self, token: usize, st: &mut State, arith: &Arith, l: &mut Ledger) {
         let d = self.cfg.n_embd;
-        st.x.copy_from_slice(&self.emb[token * d..(token + 1) * d]);
-        l.at(self.id_emb).mem(
-            Op::Read,
-            arith.fmt(),
-            TensorClass::Weight,
-            d as u64 * arith.operand_bytes(),
-        );
+        let row = pointwise::embedding_row(&self.emb, token, d, arith, l.at(self.id_emb));
+        st.x.copy_from_slice(row);
         if let Some(p) = self.position(st.tokens) {
             residual_add(
                 &mut st.x,
@@ -959,20 +954,8 @@ impl Transformer {
         for i in 0..self.blocks.len() {
             self.block_sequence(i, &mut x, n, arith, l);
         }
-        // mean pool: n D adds, D multiplies by 1/n
-        let mut pooled = vec![0.0f32; d];
-        for row in x.chunks_exact(d) {
-            for (p, v) in pooled.iter_mut().zip(row) {
-                *p += v;
-            }
-        }
-        let inv = 1.0 / n as f32;
-        for p in pooled.iter_mut() {
-            *p = arith.mul(*p, inv);
-        }
-        let c = l.at(self.id_pool.expect("a classifier has a pool layer"));
-        arith.count_add(c, (n * d) as u64);
-        arith.count_mul(c, d as u64);
+        let pool = l.at(self.id_pool.expect("a classifier has a pool layer"));
+        let pooled = pointwise::mean_rows(&x, d, arith, pool);
         let mut h = vec![0.0; d];
         layer_norm(
             &pooled,
@@ -1037,6 +1020,7 @@ impl crate::models::Stepper for Transformer {
 mod tests {
     use super::*;
     use crate::engine::attention::Normalisation;
+    use crate::ledger::Op;
 
     fn lm(attention: AttentionKind) -> Config {
         Config {

@@ -142,3 +142,34 @@ fn modules_form_no_circle() {
         visit(m, &graph, &mut Vec::new(), &mut done);
     }
 }
+
+/// Counts are emitted only by engine primitives: no model file adds to a ledger itself.
+#[test]
+fn models_emit_no_counts() {
+    let dir = repo().join("src/models");
+    let mut found = Vec::new();
+    for e in std::fs::read_dir(&dir).unwrap() {
+        let p = e.unwrap().path();
+        let text = std::fs::read_to_string(&p).unwrap();
+        for (ln, line) in text.lines().enumerate() {
+            let code = line.split("//").next().unwrap();
+            for call in [
+                ".add(Op::",
+                ".mem(Op::",
+                "c.add(",
+                "c.mem(",
+                "count_add(",
+                "count_mul(",
+            ] {
+                if code.contains(call) {
+                    found.push(format!("{}:{}: {}", p.display(), ln + 1, line.trim()));
+                }
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "counts emitted outside the engine:\n  {}",
+        found.join("\n  ")
+    );
+}
