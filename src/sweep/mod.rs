@@ -359,6 +359,11 @@ impl Plan {
                 target,
             });
         }
+        let breakeven_origin = if ov.breakeven.is_some() {
+            "--breakeven".to_string()
+        } else {
+            format!("{here}: sweep.breakeven")
+        };
         let zip = spec.zip;
         if zip && axes.iter().any(|a| a.values.len() != axes[0].values.len()) {
             return Err(Error::input(format!(
@@ -382,6 +387,7 @@ impl Plan {
             )));
         }
         if let Some(b) = &plan.breakeven {
+            plan.check_breakeven_runs(b, &breakeven_origin)?;
             let ax = plan.breakeven_axis(b)?;
             if plan.axes[ax].values.iter().any(|v| v.as_f64().is_none()) {
                 return Err(Error::input(format!(
@@ -391,6 +397,73 @@ impl Plan {
             }
         }
         Ok(plan)
+    }
+
+    /// The labels the runs get at the first point of the grid (where break-even reads them).
+    fn first_point_labels(&self) -> Result<Vec<String>> {
+        let mut labels = Vec::new();
+        for (run, (desc, _)) in self.descs.iter().enumerate() {
+            let spec = &self.sc.scenario.runs[run];
+            if let Some(l) = &spec.label {
+                labels.push(l.clone());
+                continue;
+            }
+            let mut arith = spec.arith.clone();
+            for a in &self.axes {
+                if let Target::Numerics(p) = &a.target {
+                    let mut s = arith.unwrap_or(crate::engine::arith::ArithSpec {
+                        mode: "fp32".into(),
+                        acc: None,
+                        scope: Default::default(),
+                        policy: None,
+                        fold_weight_offset: None,
+                    });
+                    set_arith(&mut s, p, &a.values[0]).map_err(Error::input)?;
+                    arith = Some(s);
+                }
+            }
+            let arith = exec::run_arith(&crate::scenario::RunSpec {
+                arith,
+                ..spec.clone()
+            })?;
+            let name = desc.name().to_string();
+            labels.push(match desc {
+                ModelDesc::Sequential(_) => name,
+                ModelDesc::SpikeGpt(c) => exec::run_label(spec, &name, c.variant.name(), &arith),
+                ModelDesc::Transformer(c) => {
+                    exec::run_label(spec, &name, c.attention.name(), &arith)
+                }
+                ModelDesc::Pvt(c) => exec::run_label(spec, &name, c.attention.name(), &arith),
+            });
+        }
+        Ok(labels)
+    }
+
+    /// Refuse a break-even that names a run the scenario does not have, or one run twice,
+    /// before any work is done.
+    fn check_breakeven_runs(&self, b: &BreakevenSpec, origin: &str) -> Result<()> {
+        let labels = self.first_point_labels()?;
+        let find = |name: &str| -> Result<usize> {
+            if let Some(i) = labels.iter().position(|l| l == name) {
+                return Ok(i);
+            }
+            match name.parse::<usize>() {
+                Ok(i) if i >= 1 && i <= labels.len() => Ok(i - 1),
+                _ => Err(Error::input(format!(
+                    "{origin}: no run `{name}`: name a run by its label or its number 1..={} (runs: {})",
+                    labels.len(),
+                    labels.join(", ")
+                ))),
+            }
+        };
+        let (a, c) = (find(&b.a)?, find(&b.b)?);
+        if a == c {
+            return Err(Error::input(format!(
+                "{origin}: `{}` and `{}` are the same run ({}); a break-even needs two different runs",
+                b.a, b.b, labels[a]
+            )));
+        }
+        Ok(())
     }
 
     pub fn breakeven_axis(&self, b: &BreakevenSpec) -> Result<usize> {

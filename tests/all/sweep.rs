@@ -665,3 +665,52 @@ fn axes_keep_the_command_line_order_across_flags() {
         "{h}"
     );
 }
+
+/// A break-even naming a run the scenario does not have, or one run twice, is refused before
+/// anything is simulated or written, naming the flag or the scenario file.
+#[test]
+fn breakeven_runs_are_checked_before_any_work() {
+    let dir = temp_dir("sweep-breakeven-runs");
+    let sc = scenario(&dir, "horowitz45", 8, "");
+    let out = dir.join("out");
+    for (pair, needle) in [
+        ("1,9", "no run `9`"),
+        ("spiking,nobody", "no run `nobody`"),
+        ("1,1", "same run"),
+        ("spiking,1", "same run"),
+    ] {
+        let o = picojoule(&[
+            "sweep",
+            sc.to_str().unwrap(),
+            "--range",
+            "add.fp32=0.1:1:3",
+            "--breakeven",
+            pair,
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{pair}: {err}");
+        assert!(
+            err.contains("--breakeven") && err.contains(needle),
+            "{pair}: {err}"
+        );
+        assert!(stdout(&o).is_empty(), "{pair}: {}", stdout(&o));
+        assert!(!out.join(sweep::POINTS_FILE).exists(), "{pair}: work done");
+    }
+    // The scenario's own break-even is checked the same way, naming the file.
+    let sc = scenario(
+        &dir,
+        "horowitz45",
+        8,
+        "sweep: (axes: [(path: \"add.fp32\", values: [0.1, 0.2])], breakeven: (a: \"spiking\", b: \"nobody\")),",
+    );
+    let o = picojoule(&["sweep", sc.to_str().unwrap()]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("scenario.ron: sweep.breakeven") && err.contains("no run `nobody`"),
+        "{err}"
+    );
+    assert!(stdout(&o).is_empty());
+}
