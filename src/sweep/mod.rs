@@ -336,11 +336,12 @@ impl Plan {
                     .map_err(|e| bad(format!("{e}; or a model parameter `model.<field>`")))?;
                 for v in &values {
                     match v.as_f64() {
-                        Some(x) if x.is_finite() && x >= 0.0 => {}
+                        Some(x) if (0.0..=crate::hardware::MAX_PJ).contains(&x) => {}
                         _ => {
                             return Err(bad(format!(
-                                "`{}` = {v}: a cost needs a non-negative number of pJ",
-                                a.path
+                                "`{}` = {v}: a cost needs a non-negative number of pJ, at most {:e} (1 J per action; larger prices times counts could overflow)",
+                                a.path,
+                                crate::hardware::MAX_PJ
                             )));
                         }
                     }

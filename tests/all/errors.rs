@@ -219,3 +219,39 @@ fn context_sized_caches_are_refused_before_allocating() {
     }
     assert!(!out.join("report.json").exists());
 }
+
+/// A cost-model price above 1e12 pJ per action (or a distribution that can draw one) is refused
+/// naming the action: its products with counts could overflow, and no NaN may reach a table.
+#[test]
+fn overflowing_costs_are_refused_naming_the_action() {
+    let dir = temp_dir("err-overflow-cost");
+    for (energy, needle) in [
+        ("Pj(1e308)", "mul.fp32"),
+        ("Range(1.0, 1e300)", "mul.fp32"),
+        ("Normal(1.0, 1e300)", "mul.fp32"),
+        ("LogNormal(690.0, 0.1)", "mul.fp32"),
+    ] {
+        let hw = write(
+            &dir,
+            "hw.ron",
+            &format!(
+                "CostModel(name: \"h\", description: \"d\", entries: [(action: mul, format: \"fp32\", energy: {energy}, source: \"s\")])"
+            ),
+        );
+        let o = picojoule(&["hardware", "show", hw.to_str().unwrap()]);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{energy}: {err}");
+        assert!(
+            err.contains(needle) && err.contains("1e12"),
+            "{energy}: {err}"
+        );
+        run_expect_2(
+            &dir,
+            &format!(
+                "Scenario(name: \"x\", hardware: \"hw.ron\", input: Synthetic, tokens: 4, runs: [(model: \"{}\")])",
+                repo_path("models/spikegpt-tiny.ron").display()
+            ),
+            &[needle, "1e12"],
+        );
+    }
+}

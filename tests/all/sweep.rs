@@ -714,3 +714,22 @@ fn breakeven_runs_are_checked_before_any_work() {
     );
     assert!(stdout(&o).is_empty());
 }
+
+/// A swept cost above the bound of a cost model (1e12 pJ per action) is refused: its products
+/// with counts could overflow to inf and print as NaN.
+#[test]
+fn swept_costs_above_the_bound_are_refused() {
+    let o = picojoule(&[
+        "sweep",
+        "scenarios/quickstart.ron",
+        "--range",
+        "add.fp32=0.1:1e308:3",
+    ]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("--range add.fp32=0.1:1e308:3") && err.contains("1e12"),
+        "{err}"
+    );
+    assert!(stdout(&o).is_empty());
+}
