@@ -191,6 +191,10 @@ fn with_threads<T: Send>(threads: Option<usize>, f: impl FnOnce() -> T + Send) -
     match threads {
         None => Ok(f()),
         Some(0) => Err(Error::input("--threads must be at least 1")),
+        Some(n) if n > super::MAX_THREADS => Err(Error::input(format!(
+            "--threads {n}: at most {} worker threads",
+            super::MAX_THREADS
+        ))),
         Some(n) => rayon::ThreadPoolBuilder::new()
             .num_threads(n)
             .build()

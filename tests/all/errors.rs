@@ -255,3 +255,23 @@ fn overflowing_costs_are_refused_naming_the_action() {
         );
     }
 }
+
+/// `--threads` is bounded (1024), stated in `--help`.
+#[test]
+fn too_many_threads_are_refused() {
+    for cmd in ["run", "compare", "sweep"] {
+        let mut args = vec![cmd, "scenarios/quickstart.ron", "--threads", "100000"];
+        if cmd == "sweep" {
+            args.extend(["--set", "add.fp32=1"]);
+        }
+        let o = picojoule(&args);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{cmd}: {err}");
+        assert!(
+            err.contains("--threads 100000") && err.contains("1024"),
+            "{cmd}: {err}"
+        );
+        let help = stdout(&picojoule(&[cmd, "--help"]));
+        assert!(help.contains("1 to 1024"), "{cmd}: {help}");
+    }
+}
