@@ -76,18 +76,17 @@ pub fn sweep(path: &Path, a: SweepArgs, format: Format) -> Result<String> {
         ov.breakeven = Some(b);
     }
     let plan = Plan::new(sc, ov)?;
-    let res = sweep::run_sweep(
-        &plan,
-        &Options {
-            out: a.out.clone(),
-            shard,
-            resume: a.resume,
-            progress: Some(progress_bars()),
-            limits: crate::exec::Limits {
-                max_memory: a.max_memory,
-            },
+    let opts = Options {
+        out: a.out.clone(),
+        shard,
+        resume: a.resume,
+        progress: Some(progress_bars()),
+        limits: crate::exec::Limits {
+            max_memory: a.max_memory,
         },
-    )?;
+    };
+    sweep::check_grid_memory(&plan, &opts)?;
+    let res = sweep::run_sweep(&plan, &opts)?;
     if let Some(dir) = &a.out {
         sweep_table::write_outputs(&res, dir)?;
     }

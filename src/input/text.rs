@@ -59,7 +59,8 @@ impl Iterator for SyntheticTokens {
 /// target); refuses a shorter file.
 pub fn read_tokens(path: &std::path::Path, n: usize) -> crate::Result<Vec<usize>> {
     let text = crate::error::read_text(path)?;
-    let toks: Vec<usize> = encode_text(&text).into_iter().take(n + 1).collect();
+    // Only the tokens the run reads are made (8 bytes each), not a token per character of the file.
+    let toks: Vec<usize> = text.chars().map(char_token).take(n + 1).collect();
     if toks.len() < n + 1 {
         return Err(crate::Error::input(format!(
             "{}: has {} characters, the scenario asks for {} tokens (+1 target)",

@@ -733,3 +733,34 @@ fn swept_costs_above_the_bound_are_refused() {
     );
     assert!(stdout(&o).is_empty());
 }
+
+/// A grid whose rows would not fit (2,000,000 points x 2 runs under a 3 GB limit) is refused
+/// before anything is simulated or written, naming the grid, the estimate and `--max-memory`.
+#[test]
+fn grids_too_large_for_memory_are_refused_before_running() {
+    let dir = temp_dir("sweep-grid-memory");
+    let sc = scenario(&dir, "horowitz45", 8, "");
+    let out = dir.join("out");
+    let o = picojoule(&[
+        "sweep",
+        sc.to_str().unwrap(),
+        "--range",
+        "add.fp32=0.1:1:2000000",
+        "--max-memory",
+        "3G",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("sweep grid (2000000 points x 2 runs")
+            && err.contains("GiB")
+            && err.contains("--max-memory"),
+        "{err}"
+    );
+    assert!(!out.exists(), "nothing is written");
+    // The same grid fits a shard of a hundredth of it.
+    let est = sweep::grid_bytes(20_000, 2, 1, true);
+    assert!(est < 1 << 30, "{est}");
+}
