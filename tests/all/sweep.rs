@@ -764,3 +764,56 @@ fn grids_too_large_for_memory_are_refused_before_running() {
     let est = sweep::grid_bytes(20_000, 2, 1, true);
     assert!(est < 1 << 30, "{est}");
 }
+
+/// An output folder is locked while a sweep or a merge writes there: a lock held by a running
+/// process is refused, a lock left by a process that has ended is taken over, the lock is
+/// removed on exit, and `--resume` of the same sweep still works.
+#[test]
+fn output_folders_are_locked_against_a_second_sweep() {
+    let dir = temp_dir("sweep-lock");
+    let sc = scenario(&dir, "horowitz45", 8, "");
+    let out = dir.join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let lock = out.join(sweep::LOCK_FILE);
+    let args = [
+        "sweep",
+        sc.to_str().unwrap(),
+        "--set",
+        "add.fp32=0.5,1",
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    // Held by a running process (this test's).
+    std::fs::write(&lock, format!("{}\n", std::process::id())).unwrap();
+    let o = picojoule(&args);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("in use by another picojoule process")
+            && err.contains(&format!("pid {}", std::process::id())),
+        "{err}"
+    );
+    assert!(!out.join(sweep::POINTS_FILE).exists(), "work done");
+    let o = picojoule(&[
+        "merge",
+        out.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("in use"), "{}", stderr(&o));
+    // Left by a process that has ended: taken over, and released on exit.
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let dead = child.id();
+    child.wait().unwrap();
+    std::fs::write(&lock, format!("{dead}\n")).unwrap();
+    let o = picojoule(&args);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(out.join("sweep.csv").exists());
+    assert!(!lock.exists(), "the lock is released on exit");
+    let mut resume = args.to_vec();
+    resume.push("--resume");
+    let o = picojoule(&resume);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(!lock.exists());
+}
