@@ -5,7 +5,7 @@ use super::csv_field;
 use super::table::{Table, count, num};
 use std::path::{Path, PathBuf};
 
-use crate::error::{Error, Result, write_atomic};
+use crate::error::{Error, Result};
 use crate::hardware::compiled::KINDS;
 use crate::sweep::{SweepResult, SweepRow};
 
@@ -248,11 +248,14 @@ pub fn write_outputs(res: &SweepResult, dir: &Path) -> Result<Vec<PathBuf>> {
         ("sweep.json", render_json),
         ("sweep.txt", render_text),
     ];
+    // All four tables are renamed into place together, once each is complete.
+    let mut files = crate::error::Staged::default();
     for (name, render) in renders {
         let p = dir.join(name);
-        write_atomic(&p, render(res).as_bytes())?;
+        files.stage(&p, render(res).as_bytes())?;
         written.push(p);
     }
+    files.commit()?;
     written.extend(super::plot::sweep_plots(res, dir)?);
     Ok(written)
 }

@@ -275,3 +275,52 @@ fn too_many_threads_are_refused() {
         assert!(help.contains("1 to 1024"), "{cmd}: {help}");
     }
 }
+
+/// A failed write leaves neither temporaries nor a folder half old, half new: with a directory
+/// in the way of `report.md`, `run --out` fails naming it, and the previous reports stay as
+/// they were.
+#[test]
+fn failed_writes_leave_the_previous_outputs_and_no_temporaries() {
+    let dir = temp_dir("err-write");
+    let out = dir.join("out");
+    let files = ["report.json", "report.csv", "ledger.json"];
+    let run = |tokens: &str| {
+        picojoule(&[
+            "run",
+            "scenarios/quickstart.ron",
+            "--tokens",
+            tokens,
+            "--out",
+            out.to_str().unwrap(),
+        ])
+    };
+    let o = run("4");
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let read = || -> Vec<Vec<u8>> {
+        files
+            .iter()
+            .map(|f| std::fs::read(out.join(f)).unwrap())
+            .collect()
+    };
+    let before = read();
+    std::fs::remove_file(out.join("report.md")).unwrap();
+    std::fs::create_dir(out.join("report.md")).unwrap();
+    let o = run("6");
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("report.md") && !err.contains("panicked"),
+        "{err}"
+    );
+    assert_eq!(before, read(), "a report was replaced");
+    let left: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".tmp"))
+        .collect();
+    assert!(left.is_empty(), "temporaries left: {left:?}");
+    // The same run succeeds once the way is clear.
+    std::fs::remove_dir(out.join("report.md")).unwrap();
+    assert_eq!(run("6").status.code(), Some(0));
+    assert_ne!(before, read());
+}
