@@ -93,17 +93,78 @@ pub fn parse_ron<T: serde::de::DeserializeOwned>(path: &Path, text: &str) -> Res
 }
 
 /// Write a file atomically: to a temporary name beside it, then rename, so a reader sees either
-/// the previous file or the complete new one.
+/// the previous file or the complete new one. On any error the temporary is removed.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let err = |source| Error::Write {
-        path: path.to_path_buf(),
-        source,
-    };
-    let file_name = path.file_name().and_then(|s| s.to_str()).unwrap_or("out");
-    let tmp = path.with_file_name(format!(".{file_name}.{}.tmp", std::process::id()));
-    std::fs::write(&tmp, bytes).map_err(err)?;
-    std::fs::rename(&tmp, path).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        err(e)
-    })
+    let mut files = Staged::default();
+    files.stage(path, bytes)?;
+    files.commit()
+}
+
+/// Several files written together: each to a temporary beside it (`stage`), then all renamed
+/// into place (`commit`) once every one is complete, so a folder is not left half old, half
+/// new when a write fails (a full disk, a directory in the way). Temporaries not renamed are
+/// removed on every error path, and when the set is dropped.
+#[derive(Default)]
+pub struct Staged {
+    /// (temporary, target), in the order staged.
+    files: Vec<(PathBuf, PathBuf)>,
+}
+
+impl Staged {
+    /// Write `bytes` to a temporary beside `path`.
+    pub fn stage(&mut self, path: &Path, bytes: &[u8]) -> Result<()> {
+        let file_name = path.file_name().and_then(|s| s.to_str()).unwrap_or("out");
+        let tmp = path.with_file_name(format!(".{file_name}.{}.tmp", std::process::id()));
+        if let Err(source) = write_synced(&tmp, bytes) {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(Error::Write {
+                path: path.to_path_buf(),
+                source,
+            });
+        }
+        self.files.push((tmp, path.to_path_buf()));
+        Ok(())
+    }
+
+    /// Rename every temporary onto its target. A target that is a directory is refused before
+    /// any file is renamed.
+    pub fn commit(mut self) -> Result<()> {
+        for (_, path) in &self.files {
+            if path.is_dir() {
+                return Err(Error::Write {
+                    path: path.clone(),
+                    source: std::io::Error::other("a directory is in the way of the file"),
+                });
+            }
+        }
+        let files = std::mem::take(&mut self.files);
+        for (k, (tmp, path)) in files.iter().enumerate() {
+            if let Err(source) = std::fs::rename(tmp, path) {
+                let _ = std::fs::remove_file(tmp);
+                // The rest are removed when `self` is dropped.
+                self.files = files[k + 1..].to_vec();
+                return Err(Error::Write {
+                    path: path.clone(),
+                    source,
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        for (tmp, _) in &self.files {
+            let _ = std::fs::remove_file(tmp);
+        }
+    }
+}
+
+/// Write a file completely: create, write, flush to disk (a full disk shows up here, not later).
+fn write_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut f = std::fs::File::create(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()
 }

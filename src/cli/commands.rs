@@ -194,6 +194,10 @@ fn with_threads<T: Send>(threads: Option<usize>, f: impl FnOnce() -> T + Send) -
     match threads {
         None => Ok(f()),
         Some(0) => Err(Error::input("--threads must be at least 1")),
+        Some(n) if n > super::MAX_THREADS => Err(Error::input(format!(
+            "--threads {n}: at most {} worker threads",
+            super::MAX_THREADS
+        ))),
         Some(n) => rayon::ThreadPoolBuilder::new()
             .num_threads(n)
             .build()
@@ -248,17 +252,23 @@ fn cmd_run(path: &Path, format: Format, o: &RunOpts, stdout: &mut dyn Write) -> 
     }
     let rep = report::build(&sc, &hw, &outputs);
     if let Some(dir) = out {
-        let ledger_json = exec::saved::to_json(&sc, &outputs);
-        write_atomic(
+        // Every file to a temporary first, then all renamed: the folder holds either the
+        // previous run's reports or this run's, not a mix.
+        let mut files = crate::error::Staged::default();
+        files.stage(
             &dir.join("report.json"),
             table::render_json(&rep).as_bytes(),
         )?;
-        write_atomic(&dir.join("report.csv"), table::render_csv(&rep).as_bytes())?;
-        write_atomic(
+        files.stage(&dir.join("report.csv"), table::render_csv(&rep).as_bytes())?;
+        files.stage(
             &dir.join("report.md"),
             table::render_markdown(&rep).as_bytes(),
         )?;
-        write_atomic(&dir.join("ledger.json"), ledger_json.as_bytes())?;
+        files.stage(
+            &dir.join("ledger.json"),
+            exec::saved::to_json(&sc, &outputs).as_bytes(),
+        )?;
+        files.commit()?;
         if plot {
             sweep_cmd::breakdown_plots(&outputs, &hw, dir)?;
             report::plot::run_accuracy_plots(&rep, dir)?;

@@ -31,6 +31,10 @@ pub(crate) fn hardware_flag(h: &str) -> crate::error::Result<&str> {
     Ok(h)
 }
 
+/// The most worker threads `--threads` accepts (each thread has its own stack; far more threads
+/// than cores only slow a run down).
+pub const MAX_THREADS: usize = 1024;
+
 /// The flags that give a sweep axis.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum AxisFlag {
@@ -110,7 +114,7 @@ pub enum Command {
         /// Also write report.json, report.csv, report.md and ledger.json in this folder.
         #[arg(long)]
         out: Option<PathBuf>,
-        /// Worker threads (default: all cores). Results do not depend on it.
+        /// Worker threads, 1 to 1024 (default: all cores). Results do not depend on it.
         #[arg(long)]
         threads: Option<usize>,
         /// Refuse models whose estimated memory exceeds this (e.g. 4G; default: available memory).
@@ -147,7 +151,7 @@ pub enum Command {
         /// What to print on stdout.
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
-        /// Worker threads (default: all cores). Results do not depend on it.
+        /// Worker threads, 1 to 1024 (default: all cores). Results do not depend on it.
         #[arg(long)]
         threads: Option<usize>,
         /// Refuse models whose estimated memory exceeds this (e.g. 4G; default: available memory).
@@ -204,7 +208,7 @@ picojoule sweep S.ron --out part1 --shard 1/4   # then: picojoule merge part1 pa
         /// memory).
         #[arg(long, value_parser = crate::resources::parse_size)]
         max_memory: Option<u64>,
-        /// Worker threads (default: all cores). Results do not depend on it.
+        /// Worker threads, 1 to 1024 (default: all cores). Results do not depend on it.
         #[arg(long)]
         threads: Option<usize>,
     },

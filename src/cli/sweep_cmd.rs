@@ -77,18 +77,19 @@ pub fn sweep(path: &Path, a: SweepArgs, format: Format) -> Result<String> {
     }
     let plan = Plan::new(sc, ov)?;
     super::warn(&plan.warnings);
-    let res = sweep::run_sweep(
-        &plan,
-        &Options {
-            out: a.out.clone(),
-            shard,
-            resume: a.resume,
-            progress: Some(progress_bars()),
-            limits: crate::exec::Limits {
-                max_memory: a.max_memory,
-            },
+    let opts = Options {
+        out: a.out.clone(),
+        shard,
+        resume: a.resume,
+        progress: Some(progress_bars()),
+        limits: crate::exec::Limits {
+            max_memory: a.max_memory,
         },
-    )?;
+    };
+    sweep::check_grid_memory(&plan, &opts)?;
+    // One process writes into an output folder at a time, until its outputs are written.
+    let _lock = a.out.as_deref().map(sweep::OutLock::acquire).transpose()?;
+    let res = sweep::run_sweep(&plan, &opts)?;
     if let Some(dir) = &a.out {
         sweep_table::write_outputs(&res, dir)?;
     }
@@ -96,12 +97,9 @@ pub fn sweep(path: &Path, a: SweepArgs, format: Format) -> Result<String> {
 }
 
 pub fn merge(dirs: &[PathBuf], out: Option<&Path>, format: Format) -> Result<String> {
+    let _lock = out.map(sweep::OutLock::acquire).transpose()?;
     let res = sweep::merge(dirs)?;
     if let Some(dir) = out {
-        std::fs::create_dir_all(dir).map_err(|source| Error::Write {
-            path: dir.to_path_buf(),
-            source,
-        })?;
         let mf = MetaFile {
             meta: res.meta.clone(),
             shard: None,

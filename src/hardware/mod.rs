@@ -34,6 +34,13 @@ pub const PRESETS: &[(&str, &str)] = &[
     ),
 ];
 
+/// The largest energy of one action a cost model accepts, in pJ (1 J per action): a price
+/// above it is refused, so that counts (at most 2^64) times prices, and their sums, stay finite.
+pub const MAX_PJ: f64 = 1e12;
+
+/// The largest factor of a part in a compound action.
+pub const MAX_COMPOUND_FACTOR: f64 = 1e6;
+
 /// An energy in picojoules: a value, or a range when the source gives one.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Energy {
@@ -91,17 +98,36 @@ impl Energy {
     fn validate(self) -> std::result::Result<(), String> {
         let ok = |v: f64| v.is_finite() && v >= 0.0;
         match self {
-            Energy::Pj(v) if ok(v) => Ok(()),
-            Energy::Range(lo, hi) if ok(lo) && ok(hi) && lo <= hi => Ok(()),
-            Energy::PerSize(a, b) if ok(a) && ok(b) => Ok(()),
+            Energy::Pj(v) if ok(v) => {}
+            Energy::Range(lo, hi) if ok(lo) && ok(hi) && lo <= hi => {}
+            Energy::PerSize(a, b) if ok(a) && ok(b) => {}
             e @ (Energy::Normal(..) | Energy::LogNormal(..) | Energy::Uniform(..)) => {
-                uncertainty::validate(e)
+                uncertainty::validate(e)?
             }
-            e => Err(format!(
-                "energy {e:?} must be finite, non-negative, and min <= max"
-            )),
+            e => {
+                return Err(format!(
+                    "energy {e:?} must be finite, non-negative, and min <= max"
+                ));
+            }
         }
+        check_bound(self)
     }
+}
+
+/// Refuse an energy whose values (or largest Monte Carlo draw) exceed [`MAX_PJ`].
+fn check_bound(e: Energy) -> std::result::Result<(), String> {
+    let largest = match e {
+        Energy::Pj(v) => v,
+        Energy::Range(_, hi) | Energy::Uniform(_, hi) => hi,
+        Energy::PerSize(a, b) => a.max(b),
+        e => uncertainty::largest_draw(e),
+    };
+    if largest > MAX_PJ || largest.is_nan() {
+        return Err(format!(
+            "energy {e:?} is above {MAX_PJ:e} pJ (1 J) per action, the most a cost model accepts (larger prices times counts could overflow)"
+        ));
+    }
+    Ok(())
 }
 
 /// The energy of one action in one number format.
@@ -375,9 +401,13 @@ impl CostModel {
             }
         }
         for c in &self.compounds {
-            if c.of.is_empty() || c.of.iter().any(|(_, k)| !k.is_finite() || *k < 0.0) {
+            if c.of.is_empty()
+                || c.of
+                    .iter()
+                    .any(|(_, k)| !k.is_finite() || *k < 0.0 || *k > MAX_COMPOUND_FACTOR)
+            {
                 return Err(format!(
-                    "compound {}.{}: needs parts with non-negative factors",
+                    "compound {}.{}: needs parts with non-negative factors of at most {MAX_COMPOUND_FACTOR:e}",
                     c.action, c.format
                 ));
             }

@@ -58,6 +58,17 @@ pub fn validate(e: Energy) -> Result<(), String> {
     }
 }
 
+/// The largest value `sample` can draw (its uniform number is kept within 1e-12 of 1, about
+/// 7.03 standard deviations above the mean).
+pub fn largest_draw(e: Energy) -> f64 {
+    const Z_TOP: f64 = 7.04;
+    match e {
+        Energy::Normal(mean, sd) => mean + Z_TOP * sd,
+        Energy::LogNormal(mu, sigma) => (mu + Z_TOP * sigma).exp(),
+        e => max(e),
+    }
+}
+
 /// How `hardware show` prints it.
 pub fn show(e: Energy) -> String {
     match e {

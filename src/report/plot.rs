@@ -221,9 +221,12 @@ fn render(
         let _ = std::fs::remove_file(&tmp);
         Error::Internal(format!("drawing {}: {e}", png.display()))
     })?;
-    std::fs::rename(&tmp, &png).map_err(|source| Error::Write {
-        path: png.clone(),
-        source,
+    std::fs::rename(&tmp, &png).map_err(|source| {
+        let _ = std::fs::remove_file(&tmp);
+        Error::Write {
+            path: png.clone(),
+            source,
+        }
     })?;
     let mut text = String::new();
     f(Target::Svg(&mut text))

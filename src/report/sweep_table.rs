@@ -5,7 +5,7 @@ use super::csv_field;
 use super::table::{Table, count, num};
 use std::path::{Path, PathBuf};
 
-use crate::error::{Error, Result, write_atomic};
+use crate::error::{Error, Result};
 use crate::hardware::compiled::KINDS;
 use crate::sweep::{SweepResult, SweepRow};
 
@@ -231,6 +231,9 @@ pub fn render_json(res: &SweepResult) -> String {
     serde_json::to_string_pretty(res).expect("sweep results serialise") + "\n"
 }
 
+/// A renderer of the sweep's tables.
+type Render = fn(&SweepResult) -> String;
+
 /// Write the sweep's tables and plots into `dir` (atomically, file by file).
 pub fn write_outputs(res: &SweepResult, dir: &Path) -> Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir).map_err(|source| Error::Write {
@@ -238,16 +241,21 @@ pub fn write_outputs(res: &SweepResult, dir: &Path) -> Result<Vec<PathBuf>> {
         source,
     })?;
     let mut written = Vec::new();
-    for (name, text) in [
-        ("sweep.csv", render_csv(res)),
-        ("sweep.md", render_markdown(res)),
-        ("sweep.json", render_json(res)),
-        ("sweep.txt", render_text(res)),
-    ] {
+    // One rendering at a time: a large grid's texts are not all held at once.
+    let renders: [(&str, Render); 4] = [
+        ("sweep.csv", render_csv),
+        ("sweep.md", render_markdown),
+        ("sweep.json", render_json),
+        ("sweep.txt", render_text),
+    ];
+    // All four tables are renamed into place together, once each is complete.
+    let mut files = crate::error::Staged::default();
+    for (name, render) in renders {
         let p = dir.join(name);
-        write_atomic(&p, text.as_bytes())?;
+        files.stage(&p, render(res).as_bytes())?;
         written.push(p);
     }
+    files.commit()?;
     written.extend(super::plot::sweep_plots(res, dir)?);
     Ok(written)
 }

@@ -73,6 +73,27 @@ impl Axis {
 /// Largest grid accepted (points x runs rows must fit in memory for the final table).
 pub const MAX_POINTS: usize = 50_000_000;
 
+/// Estimated memory of a sweep's result, in bytes per row (one point and run) held for the
+/// final table: the row itself and the largest of its renderings (table, CSV, Markdown, JSON),
+/// which are made one at a time. Measured peak RSS of a 900,000-row sweep of a 3-run scenario:
+/// 1.8 KB per row with one cost axis (table on stdout), 2.0 KB with `--out`, 2.5 KB with three
+/// axes and `--out`; the estimate is 1.2-1.3 times that.
+const ROW_BYTES: u64 = 2048;
+/// Bytes per row and axis (the axis value in the row and in each rendering).
+const ROW_AXIS_BYTES: u64 = 256;
+/// Bytes per row added by `--out`: the plots' series and the points file's lines in flight.
+const ROW_OUT_BYTES: u64 = 256;
+
+/// Estimated peak memory of holding and rendering `points` x `runs` rows of a grid of
+/// `axes` axes (the simulations' own memory is checked per model).
+pub fn grid_bytes(points: usize, runs: usize, axes: usize, out: bool) -> u64 {
+    let rows = (points as u64).saturating_mul(runs as u64);
+    let per_row = ROW_BYTES
+        .saturating_add(ROW_AXIS_BYTES.saturating_mul(axes as u64))
+        .saturating_add(if out { ROW_OUT_BYTES } else { 0 });
+    rows.saturating_mul(per_row)
+}
+
 /// Round to 12 significant digits so `0.1 + 2 * 0.1` prints as `0.3`.
 fn round12(v: f64) -> f64 {
     if v == 0.0 || !v.is_finite() {
@@ -367,11 +388,12 @@ impl Plan {
                     .map_err(|e| bad(format!("{e}; or a model parameter `model.<field>`")))?;
                 for v in &values {
                     match v.as_f64() {
-                        Some(x) if x.is_finite() && x >= 0.0 => {}
+                        Some(x) if (0.0..=crate::hardware::MAX_PJ).contains(&x) => {}
                         _ => {
                             return Err(bad(format!(
-                                "`{}` = {v}: a cost needs a non-negative number of pJ",
-                                a.path
+                                "`{}` = {v}: a cost needs a non-negative number of pJ, at most {:e} (1 J per action; larger prices times counts could overflow)",
+                                a.path,
+                                crate::hardware::MAX_PJ
                             )));
                         }
                     }
@@ -390,6 +412,11 @@ impl Plan {
                 target,
             });
         }
+        let breakeven_origin = if ov.breakeven.is_some() {
+            "--breakeven".to_string()
+        } else {
+            format!("{here}: sweep.breakeven")
+        };
         let zip = spec.zip;
         if zip && axes.iter().any(|a| a.values.len() != axes[0].values.len()) {
             return Err(Error::input(format!(
@@ -414,6 +441,7 @@ impl Plan {
             )));
         }
         if let Some(b) = &plan.breakeven {
+            plan.check_breakeven_runs(b, &breakeven_origin)?;
             let ax = plan.breakeven_axis(b)?;
             if plan.axes[ax].values.iter().any(|v| v.as_f64().is_none()) {
                 return Err(Error::input(format!(
@@ -423,6 +451,73 @@ impl Plan {
             }
         }
         Ok(plan)
+    }
+
+    /// The labels the runs get at the first point of the grid (where break-even reads them).
+    fn first_point_labels(&self) -> Result<Vec<String>> {
+        let mut labels = Vec::new();
+        for (run, (desc, _)) in self.descs.iter().enumerate() {
+            let spec = &self.sc.scenario.runs[run];
+            if let Some(l) = &spec.label {
+                labels.push(l.clone());
+                continue;
+            }
+            let mut arith = spec.arith.clone();
+            for a in &self.axes {
+                if let Target::Numerics(p) = &a.target {
+                    let mut s = arith.unwrap_or(crate::engine::arith::ArithSpec {
+                        mode: "fp32".into(),
+                        acc: None,
+                        scope: Default::default(),
+                        policy: None,
+                        fold_weight_offset: None,
+                    });
+                    set_arith(&mut s, p, &a.values[0]).map_err(Error::input)?;
+                    arith = Some(s);
+                }
+            }
+            let arith = exec::run_arith(&crate::scenario::RunSpec {
+                arith,
+                ..spec.clone()
+            })?;
+            let name = desc.name().to_string();
+            labels.push(match desc {
+                ModelDesc::Sequential(_) => name,
+                ModelDesc::SpikeGpt(c) => exec::run_label(spec, &name, c.variant.name(), &arith),
+                ModelDesc::Transformer(c) => {
+                    exec::run_label(spec, &name, c.attention.name(), &arith)
+                }
+                ModelDesc::Pvt(c) => exec::run_label(spec, &name, c.attention.name(), &arith),
+            });
+        }
+        Ok(labels)
+    }
+
+    /// Refuse a break-even that names a run the scenario does not have, or one run twice,
+    /// before any work is done.
+    fn check_breakeven_runs(&self, b: &BreakevenSpec, origin: &str) -> Result<()> {
+        let labels = self.first_point_labels()?;
+        let find = |name: &str| -> Result<usize> {
+            if let Some(i) = labels.iter().position(|l| l == name) {
+                return Ok(i);
+            }
+            match name.parse::<usize>() {
+                Ok(i) if i >= 1 && i <= labels.len() => Ok(i - 1),
+                _ => Err(Error::input(format!(
+                    "{origin}: no run `{name}`: name a run by its label or its number 1..={} (runs: {})",
+                    labels.len(),
+                    labels.join(", ")
+                ))),
+            }
+        };
+        let (a, c) = (find(&b.a)?, find(&b.b)?);
+        if a == c {
+            return Err(Error::input(format!(
+                "{origin}: `{}` and `{}` are the same run ({}); a break-even needs two different runs",
+                b.a, b.b, labels[a]
+            )));
+        }
+        Ok(())
     }
 
     pub fn breakeven_axis(&self, b: &BreakevenSpec) -> Result<usize> {
@@ -665,6 +760,79 @@ pub struct Options {
 }
 
 pub const POINTS_FILE: &str = "points.jsonl";
+/// The lock file of an output folder in use: it holds the pid of the process writing there.
+pub const LOCK_FILE: &str = ".picojoule.lock";
+
+/// An output folder locked for one process: created atomically (`create_new`) with the pid,
+/// removed when dropped. A lock left by a process that no longer runs is taken over.
+#[derive(Debug)]
+pub struct OutLock {
+    path: PathBuf,
+}
+
+impl OutLock {
+    /// Lock `dir` (created if missing), or refuse when another live process holds it.
+    pub fn acquire(dir: &Path) -> Result<OutLock> {
+        std::fs::create_dir_all(dir).map_err(|source| Error::Write {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let path = dir.join(LOCK_FILE);
+        let me = std::process::id();
+        // Two attempts: the second after removing a stale lock.
+        for _ in 0..2 {
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+            {
+                Ok(mut f) => {
+                    f.write_all(format!("{me}\n").as_bytes())
+                        .map_err(|source| Error::Write {
+                            path: path.clone(),
+                            source,
+                        })?;
+                    return Ok(OutLock { path });
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    let text = std::fs::read_to_string(&path).unwrap_or_default();
+                    let pid = text.trim().parse::<u32>().ok();
+                    match pid {
+                        Some(pid) if pid != me && process_alive(pid) => {
+                            return Err(Error::input(format!(
+                                "{} is in use by another picojoule process (pid {pid}, lock file {}); wait for it, or use another --out",
+                                dir.display(),
+                                path.display()
+                            )));
+                        }
+                        // A lock of a process that has ended (or an unreadable one): take it over.
+                        _ => {
+                            let _ = std::fs::remove_file(&path);
+                        }
+                    }
+                }
+                Err(source) => return Err(Error::Write { path, source }),
+            }
+        }
+        Err(Error::input(format!(
+            "{}: cannot take the lock file {} (another process keeps taking it)",
+            dir.display(),
+            path.display()
+        )))
+    }
+}
+
+impl Drop for OutLock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// Whether a process with this pid runs (Linux: /proc/PID exists; elsewhere assumed running).
+fn process_alive(pid: u32) -> bool {
+    let proc = Path::new("/proc");
+    !proc.join("self").exists() || proc.join(pid.to_string()).exists()
+}
 pub const META_FILE: &str = "sweep-meta.json";
 
 /// A simulated run at one model point, ready to price.
@@ -930,6 +1098,26 @@ impl PointsWriter {
     }
 }
 
+/// Refuse a grid whose rows would not fit in memory (`--max-memory`, else the available
+/// memory): the rows of this shard are all held for the final table. Checked before anything
+/// is simulated or written.
+pub fn check_grid_memory(plan: &Plan, opts: &Options) -> Result<()> {
+    let n = plan.n_points();
+    let points = match opts.shard {
+        Some((k, of)) => shard_range(n, k, of).len(),
+        None => n,
+    };
+    let runs = plan.sc.scenario.runs.len();
+    crate::resources::check(
+        &format!(
+            "the sweep grid ({points} points x {runs} runs = {} rows)",
+            points.saturating_mul(runs)
+        ),
+        grid_bytes(points, runs, plan.axes.len(), opts.out.is_some()),
+        opts.limits.max_memory,
+    )
+}
+
 /// Run the sweep (this shard of it), writing points as they finish when `opts.out` is set.
 pub fn run_sweep(plan: &Plan, opts: &Options) -> Result<SweepResult> {
     let meta = plan.meta();
@@ -938,6 +1126,8 @@ pub fn run_sweep(plan: &Plan, opts: &Options) -> Result<SweepResult> {
         Some((k, of)) => shard_range(n, k, of),
         None => 0..n,
     };
+    check_grid_memory(plan, opts)?;
+    let runs = plan.sc.scenario.runs.len();
     // Resume: keep the finished points of the same sweep.
     let mut done: BTreeMap<usize, PointRecord> = BTreeMap::new();
     let mut writer = None;
@@ -1003,7 +1193,6 @@ pub fn run_sweep(plan: &Plan, opts: &Options) -> Result<SweepResult> {
         groups.get_mut(&m).expect("inserted").push(p);
     }
     let pricer = Pricer::new(plan);
-    let runs = plan.sc.scenario.runs.len();
     let threads = rayon::current_num_threads().max(1);
     let sims_total = (order.len() * runs) as u64;
     let report = |p: Progress| {

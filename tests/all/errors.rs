@@ -661,3 +661,109 @@ fn negative_operands_in_exponent_notation_are_values() {
     let o = picojoule(&["numerics", "mul", "1", "-x"]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
 }
+
+/// A cost-model price above 1e12 pJ per action (or a distribution that can draw one) is refused
+/// naming the action: its products with counts could overflow, and no NaN may reach a table.
+#[test]
+fn overflowing_costs_are_refused_naming_the_action() {
+    let dir = temp_dir("err-overflow-cost");
+    for (energy, needle) in [
+        ("Pj(1e308)", "mul.fp32"),
+        ("Range(1.0, 1e300)", "mul.fp32"),
+        ("Normal(1.0, 1e300)", "mul.fp32"),
+        ("LogNormal(690.0, 0.1)", "mul.fp32"),
+    ] {
+        let hw = write(
+            &dir,
+            "hw.ron",
+            &format!(
+                "CostModel(name: \"h\", description: \"d\", entries: [(action: mul, format: \"fp32\", energy: {energy}, source: \"s\")])"
+            ),
+        );
+        let o = picojoule(&["hardware", "show", hw.to_str().unwrap()]);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{energy}: {err}");
+        assert!(
+            err.contains(needle) && err.contains("1e12"),
+            "{energy}: {err}"
+        );
+        run_expect_2(
+            &dir,
+            &format!(
+                "Scenario(name: \"x\", hardware: \"hw.ron\", input: Synthetic, tokens: 4, runs: [(model: \"{}\")])",
+                repo_path("models/spikegpt-tiny.ron").display()
+            ),
+            &[needle, "1e12"],
+        );
+    }
+}
+
+/// `--threads` is bounded (1024), stated in `--help`.
+#[test]
+fn too_many_threads_are_refused() {
+    for cmd in ["run", "compare", "sweep"] {
+        let mut args = vec![cmd, "scenarios/quickstart.ron", "--threads", "100000"];
+        if cmd == "sweep" {
+            args.extend(["--set", "add.fp32=1"]);
+        }
+        let o = picojoule(&args);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{cmd}: {err}");
+        assert!(
+            err.contains("--threads 100000") && err.contains("1024"),
+            "{cmd}: {err}"
+        );
+        let help = stdout(&picojoule(&[cmd, "--help"]));
+        assert!(help.contains("1 to 1024"), "{cmd}: {help}");
+    }
+}
+
+/// A failed write leaves neither temporaries nor a folder half old, half new: with a directory
+/// in the way of `report.md`, `run --out` fails naming it, and the previous reports stay as
+/// they were.
+#[test]
+fn failed_writes_leave_the_previous_outputs_and_no_temporaries() {
+    let dir = temp_dir("err-write");
+    let out = dir.join("out");
+    let files = ["report.json", "report.csv", "ledger.json"];
+    let run = |tokens: &str| {
+        picojoule(&[
+            "run",
+            "scenarios/quickstart.ron",
+            "--tokens",
+            tokens,
+            "--out",
+            out.to_str().unwrap(),
+        ])
+    };
+    let o = run("4");
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let read = || -> Vec<Vec<u8>> {
+        files
+            .iter()
+            .map(|f| std::fs::read(out.join(f)).unwrap())
+            .collect()
+    };
+    let before = read();
+    std::fs::remove_file(out.join("report.md")).unwrap();
+    std::fs::create_dir(out.join("report.md")).unwrap();
+    let o = run("6");
+    let err = stderr(&o);
+    // An output path that cannot be written is the user's to fix: exit 2.
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("report.md") && !err.contains("panicked"),
+        "{err}"
+    );
+    assert_eq!(before, read(), "a report was replaced");
+    let left: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".tmp"))
+        .collect();
+    assert!(left.is_empty(), "temporaries left: {left:?}");
+    // The same run succeeds once the way is clear.
+    std::fs::remove_dir(out.join("report.md")).unwrap();
+    assert_eq!(run("6").status.code(), Some(0));
+    assert_ne!(before, read());
+}

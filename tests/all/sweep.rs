@@ -665,3 +665,155 @@ fn axes_keep_the_command_line_order_across_flags() {
         "{h}"
     );
 }
+
+/// A break-even naming a run the scenario does not have, or one run twice, is refused before
+/// anything is simulated or written, naming the flag or the scenario file.
+#[test]
+fn breakeven_runs_are_checked_before_any_work() {
+    let dir = temp_dir("sweep-breakeven-runs");
+    let sc = scenario(&dir, "horowitz45", 8, "");
+    let out = dir.join("out");
+    for (pair, needle) in [
+        ("1,9", "no run `9`"),
+        ("spiking,nobody", "no run `nobody`"),
+        ("1,1", "same run"),
+        ("spiking,1", "same run"),
+    ] {
+        let o = picojoule(&[
+            "sweep",
+            sc.to_str().unwrap(),
+            "--range",
+            "add.fp32=0.1:1:3",
+            "--breakeven",
+            pair,
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{pair}: {err}");
+        assert!(
+            err.contains("--breakeven") && err.contains(needle),
+            "{pair}: {err}"
+        );
+        assert!(stdout(&o).is_empty(), "{pair}: {}", stdout(&o));
+        assert!(!out.join(sweep::POINTS_FILE).exists(), "{pair}: work done");
+    }
+    // The scenario's own break-even is checked the same way, naming the file.
+    let sc = scenario(
+        &dir,
+        "horowitz45",
+        8,
+        "sweep: (axes: [(path: \"add.fp32\", values: [0.1, 0.2])], breakeven: (a: \"spiking\", b: \"nobody\")),",
+    );
+    let o = picojoule(&["sweep", sc.to_str().unwrap()]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("scenario.ron: sweep.breakeven") && err.contains("no run `nobody`"),
+        "{err}"
+    );
+    assert!(stdout(&o).is_empty());
+}
+
+/// A swept cost above the bound of a cost model (1e12 pJ per action) is refused: its products
+/// with counts could overflow to inf and print as NaN.
+#[test]
+fn swept_costs_above_the_bound_are_refused() {
+    let o = picojoule(&[
+        "sweep",
+        "scenarios/quickstart.ron",
+        "--range",
+        "add.fp32=0.1:1e308:3",
+    ]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("--range add.fp32=0.1:1e308:3") && err.contains("1e12"),
+        "{err}"
+    );
+    assert!(stdout(&o).is_empty());
+}
+
+/// A grid whose rows would not fit (2,000,000 points x 2 runs under a 3 GB limit) is refused
+/// before anything is simulated or written, naming the grid, the estimate and `--max-memory`.
+#[test]
+fn grids_too_large_for_memory_are_refused_before_running() {
+    let dir = temp_dir("sweep-grid-memory");
+    let sc = scenario(&dir, "horowitz45", 8, "");
+    let out = dir.join("out");
+    let o = picojoule(&[
+        "sweep",
+        sc.to_str().unwrap(),
+        "--range",
+        "add.fp32=0.1:1:2000000",
+        "--max-memory",
+        "3G",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("sweep grid (2000000 points x 2 runs")
+            && err.contains("GiB")
+            && err.contains("--max-memory"),
+        "{err}"
+    );
+    assert!(!out.exists(), "nothing is written");
+    // The same grid fits a shard of a hundredth of it.
+    let est = sweep::grid_bytes(20_000, 2, 1, true);
+    assert!(est < 1 << 30, "{est}");
+}
+
+/// An output folder is locked while a sweep or a merge writes there: a lock held by a running
+/// process is refused, a lock left by a process that has ended is taken over, the lock is
+/// removed on exit, and `--resume` of the same sweep still works.
+#[test]
+fn output_folders_are_locked_against_a_second_sweep() {
+    let dir = temp_dir("sweep-lock");
+    let sc = scenario(&dir, "horowitz45", 8, "");
+    let out = dir.join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let lock = out.join(sweep::LOCK_FILE);
+    let args = [
+        "sweep",
+        sc.to_str().unwrap(),
+        "--set",
+        "add.fp32=0.5,1",
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    // Held by a running process (this test's).
+    std::fs::write(&lock, format!("{}\n", std::process::id())).unwrap();
+    let o = picojoule(&args);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("in use by another picojoule process")
+            && err.contains(&format!("pid {}", std::process::id())),
+        "{err}"
+    );
+    assert!(!out.join(sweep::POINTS_FILE).exists(), "work done");
+    let o = picojoule(&[
+        "merge",
+        out.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("in use"), "{}", stderr(&o));
+    // Left by a process that has ended: taken over, and released on exit.
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let dead = child.id();
+    child.wait().unwrap();
+    std::fs::write(&lock, format!("{dead}\n")).unwrap();
+    let o = picojoule(&args);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(out.join("sweep.csv").exists());
+    assert!(!lock.exists(), "the lock is released on exit");
+    let mut resume = args.to_vec();
+    resume.push("--resume");
+    let o = picojoule(&resume);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(!lock.exists());
+}
