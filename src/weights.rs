@@ -6,6 +6,8 @@ use std::path::Path;
 
 use crate::error::{Error, Result};
 
+mod pth_zip;
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Tensor {
     pub shape: Vec<usize>,
@@ -280,9 +282,30 @@ pub fn load_pth(path: &Path) -> Result<TensorStore> {
             source: std::io::Error::from(std::io::ErrorKind::NotFound),
         });
     }
+    // An archive the reader's `zip` would misread (see `pth_zip`) is read from a copy without
+    // its ZIP64 end records; `_copy` removes that copy once every tensor has been read.
+    let mut file = std::fs::File::open(path).map_err(|source| Error::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let misread = pth_zip::misread_archive(&mut file).map_err(|source| Error::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    drop(file);
+    let _copy = match misread {
+        Some(cut) => Some(
+            pth_zip::repaired_copy(path, cut).map_err(|source| Error::Write {
+                path: std::env::temp_dir(),
+                source,
+            })?,
+        ),
+        None => None,
+    };
+    let read_from = _copy.as_ref().map_or(path, |c| c.path.as_path());
     // A third-party parser on untrusted bytes: a panic inside it is reported as a bad file.
-    let opened =
-        std::panic::catch_unwind(|| pytorch_reader::PytorchReader::new(path)).map_err(|_| {
+    let opened = std::panic::catch_unwind(|| pytorch_reader::PytorchReader::new(read_from))
+        .map_err(|_| {
             Error::input(format!(
                 "{}: not a readable PyTorch checkpoint (the reader failed)",
                 path.display()
