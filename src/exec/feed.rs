@@ -92,7 +92,7 @@ impl Samples {
     pub fn sample(&mut self, i: usize) -> Sample {
         let (values, label): (std::borrow::Cow<[f32]>, Option<usize>) = match &mut self.source {
             Source::Digits(d) => (d[i].pixels[..].into(), Some(d[i].label)),
-            Source::Uniform(u) => (u.next_vector().to_vec().into(), None),
+            Source::Uniform(u) => (u.next_vector().into(), None),
             Source::SeededImages { size, channels } => {
                 (seeded_image(*size, *channels, self.seed, i).into(), None)
             }
