@@ -240,6 +240,7 @@ impl Linear {
             TensorClass::Weight,
             n_in * n_out * bytes,
         );
+        c.weight_rows(self.n_in, 0..self.n_in as u32, n_out * bytes);
         c.mem(Op::Read, arith.fmt(), TensorClass::Activation, n_in * bytes);
         c.mem(
             Op::Write,
@@ -380,6 +381,11 @@ impl Linear {
             arith.fmt(),
             TensorClass::Weight,
             events * n_out * arith.operand_bytes(),
+        );
+        c.weight_rows(
+            self.n_in,
+            s.indices.iter().copied(),
+            n_out * arith.operand_bytes(),
         );
         c.mem(
             Op::Read,

@@ -65,6 +65,7 @@ pub fn layer_norm(
     let bytes = arith.operand_bytes();
     c.mem(Op::Read, arith.fmt(), TensorClass::Activation, d * bytes);
     c.mem(Op::Read, arith.fmt(), TensorClass::Weight, 2 * d * bytes);
+    c.weight_vector(w, 2 * d * bytes, 1);
     c.mem(Op::Write, arith.fmt(), TensorClass::Activation, d * bytes);
 }
 
@@ -130,6 +131,7 @@ pub fn layer_norm_rows(
         TensorClass::Weight,
         n * 2 * d * bytes,
     );
+    c.weight_vector(w, 2 * d * bytes, n as usize);
     c.mem(
         Op::Write,
         arith.fmt(),

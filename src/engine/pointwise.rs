@@ -23,6 +23,7 @@ pub fn token_shift(
     arith.count_add(c, d);
     let bytes = arith.operand_bytes();
     c.mem(Op::Read, arith.fmt(), TensorClass::Weight, 2 * d * bytes);
+    c.weight_vector(mu, 2 * d * bytes, 1);
     c.mem(Op::Write, arith.fmt(), TensorClass::Activation, d * bytes);
 }
 
@@ -145,6 +146,7 @@ pub fn bias_add(y: &mut [f32], b: &[f32], arith: &Arith, c: &mut Counts) {
         TensorClass::Weight,
         n * arith.operand_bytes(),
     );
+    c.weight_vector(b, n * arith.operand_bytes(), 1);
 }
 
 /// y[ch][p] += b[ch] for a channels-first output: one add per output value, the bias read once
@@ -163,6 +165,7 @@ pub fn bias_add_channels(y: &mut [f32], b: &[f32], arith: &Arith, c: &mut Counts
         TensorClass::Weight,
         b.len() as u64 * arith.operand_bytes(),
     );
+    c.weight_vector(b, b.len() as u64 * arith.operand_bytes(), 1);
 }
 
 /// x[i] += b[i % b.len()] for every row of `x` (a bias added to each of its rows).
@@ -177,6 +180,8 @@ pub fn bias_add_rows(x: &mut [f32], b: &[f32], arith: &Arith, c: &mut Counts) {
     arith.count_add(c, n);
     let bytes = arith.operand_bytes();
     c.mem(Op::Read, arith.fmt(), TensorClass::Weight, n * bytes);
+    let rows = x.len() / b.len().max(1);
+    c.weight_vector(b, b.len() as u64 * bytes, rows);
     c.mem(Op::Read, arith.fmt(), TensorClass::Activation, n * bytes);
     c.mem(Op::Write, arith.fmt(), TensorClass::Activation, n * bytes);
 }
@@ -246,6 +251,12 @@ pub fn embedding_row<'t>(
         Op::Read,
         arith.fmt(),
         TensorClass::Weight,
+        d as u64 * arith.operand_bytes(),
+    );
+    let rows = table.len() / d.max(1);
+    c.weight_rows(
+        rows,
+        std::iter::once(token as u32),
         d as u64 * arith.operand_bytes(),
     );
     &table[token * d..(token + 1) * d]

@@ -67,6 +67,7 @@ pub fn wkv_step(
     c.mem(Op::Read, fmt, TensorClass::State, 3 * d * bytes);
     c.mem(Op::Write, fmt, TensorClass::State, 3 * d * bytes);
     c.mem(Op::Read, fmt, TensorClass::Weight, 2 * d * bytes);
+    c.weight_vector(w, 2 * d * bytes, 1);
 }
 
 #[cfg(test)]

@@ -309,7 +309,10 @@ impl Compiled {
             ledger: ledger.clone(),
             cm: cm.clone(),
         };
-        if !c.agrees_with_price() {
+        // Traced weight reads are priced through the hierarchy (a cheapest chain per point),
+        // which the linear expressions here do not mirror.
+        let traced = ledger.layers().any(|(_, c)| !c.2.is_empty());
+        if traced || !c.agrees_with_price() {
             c.fast = None;
         }
         c

@@ -5,6 +5,7 @@
 //! produces a ledger, the cost model says what each action costs, and pricing combines them.
 
 pub mod compiled;
+pub mod hierarchy;
 pub mod paths;
 pub mod price;
 pub mod uncertainty;
@@ -165,6 +166,10 @@ pub struct MemoryLevel {
     /// Energy of one write access (the read energy when absent).
     #[serde(default)]
     pub write: Option<Energy>,
+    /// The tensor classes this level may keep (every class when absent); a weight read bypasses
+    /// a level that may not keep weights.
+    #[serde(default)]
+    pub holds: Option<Vec<TensorClass>>,
     pub source: String,
 }
 

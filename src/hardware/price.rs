@@ -73,6 +73,42 @@ pub struct PricedLayer {
     pub energy_pj: f64,
     pub energy_pj_min: f64,
     pub energy_pj_max: f64,
+    /// The levels its traced weight reads pass through, innermost first (None: not traced).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub weight_chain: Option<Vec<String>>,
+}
+
+/// Memory energy as a range: compulsory traffic, the mapped estimate, and no reuse below the
+/// level that holds a whole tensor class. Only traced weight reads differ between the three;
+/// every other memory action is priced at its placement in all three (see `hierarchy`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct MemoryRange {
+    pub lower_pj: f64,
+    pub mapped_pj: f64,
+    pub upper_pj: f64,
+    /// Per tensor class: (class, lower, mapped, upper).
+    pub by_class: Vec<(String, f64, f64, f64)>,
+    /// Bytes of weight reads whose reuse was traced, of all weight bytes read.
+    pub traced_weight_bytes: u64,
+    pub weight_bytes: u64,
+}
+
+impl MemoryRange {
+    fn add(&mut self, class: &str, lower: f64, mapped: f64, upper: f64) {
+        self.lower_pj += lower;
+        self.mapped_pj += mapped;
+        self.upper_pj += upper;
+        match self.by_class.iter_mut().find(|(c, ..)| c == class) {
+            Some((_, l, m, u)) => {
+                *l += lower;
+                *m += mapped;
+                *u += upper;
+            }
+            None => self
+                .by_class
+                .push((class.to_string(), lower, mapped, upper)),
+        }
+    }
 }
 
 /// A ledger priced by a cost model.
@@ -91,6 +127,8 @@ pub struct PricedLedger {
     pub memory_by_class: Vec<(String, f64)>,
     /// Work that has no price, summed over layers.
     pub unpriced: Vec<Unpriced>,
+    /// Memory energy as lower bound, mapped estimate (in `energy_pj`) and upper bound.
+    pub memory_range: MemoryRange,
 }
 
 fn kind_name(k: OpKind) -> &'static str {
@@ -130,11 +168,31 @@ pub fn price(ledger: &Ledger, cm: &CostModel) -> PricedLedger {
             name: name.to_string(),
             ..Default::default()
         };
+        let weight_read: u64 = counts
+            .iter()
+            .filter(|(k, _)| is_weight_read(k))
+            .map(|(_, v)| *v)
+            .sum();
+        let traced = counts.2.total().min(weight_read);
+        let range = (traced > 0)
+            .then(|| super::hierarchy::weight_range(cm, ledger, &counts.2))
+            .flatten();
+        out.memory_range.weight_bytes += weight_read;
+        if range.is_some() {
+            out.memory_range.traced_weight_bytes += traced;
+            layer.weight_chain = range.as_ref().map(|r| {
+                r.mapped
+                    .chain
+                    .iter()
+                    .map(|&i| cm.memories[i].name.clone())
+                    .collect()
+            });
+        }
         for (key, &count) in counts.iter() {
             let price = unit_price(cm, ledger, key);
             match price {
                 Some(p) => {
-                    let line = PricedLine {
+                    let mut line = PricedLine {
                         action: key.to_string(),
                         count,
                         pj_each: p.nominal,
@@ -143,6 +201,43 @@ pub fn price(ledger: &Ledger, cm: &CostModel) -> PricedLedger {
                         energy_pj_max: count as f64 * p.max,
                         how: p.how,
                     };
+                    let mut bounds = (line.energy_pj, line.energy_pj);
+                    let mut levels: Vec<(String, f64)> = Vec::new();
+                    let placed = key.class.and_then(|c| place(cm, ledger, c));
+                    match (&range, is_weight_read(key)) {
+                        (Some(r), true) => {
+                            // This line's share of the traced bytes is served through the
+                            // hierarchy; the rest stays at the placement level.
+                            let share = count as f64 / weight_read as f64;
+                            let rest = 1.0 - traced as f64 / weight_read as f64;
+                            let m = &r.mapped.energy;
+                            line.energy_pj = line.energy_pj * rest + share * m.nominal;
+                            line.energy_pj_min = line.energy_pj_min * rest + share * m.min;
+                            line.energy_pj_max = line.energy_pj_max * rest + share * m.max;
+                            line.pj_each = line.energy_pj / count as f64;
+                            let untraced = count as f64 * p.nominal * rest;
+                            bounds = (
+                                untraced + share * r.lower.nominal,
+                                untraced + share * r.upper.energy.nominal,
+                            );
+                            line.how = if rest > 0.0 {
+                                format!("{}; untraced reads at {}", m.how, line.how)
+                            } else {
+                                m.how.clone()
+                            };
+                            if let Some(level) = placed {
+                                levels.push((level.name.clone(), untraced));
+                            }
+                            for (i, e) in &r.mapped.by_level {
+                                levels.push((cm.memories[*i].name.clone(), share * e));
+                            }
+                        }
+                        _ => {
+                            if let Some(level) = placed {
+                                levels.push((level.name.clone(), line.energy_pj));
+                            }
+                        }
+                    }
                     layer.energy_pj += line.energy_pj;
                     layer.energy_pj_min += line.energy_pj_min;
                     layer.energy_pj_max += line.energy_pj_max;
@@ -150,9 +245,11 @@ pub fn price(ledger: &Ledger, cm: &CostModel) -> PricedLedger {
                     add_to(&mut out.by_action, key.op.name(), line.energy_pj);
                     if let (Op::Read | Op::Write, Some(class)) = (key.op, key.class) {
                         add_to(&mut out.memory_by_class, class.name(), line.energy_pj);
-                        if let Some(level) = place(cm, ledger, class) {
-                            add_to(&mut out.memory_by_level, &level.name, line.energy_pj);
+                        for (level, e) in levels {
+                            add_to(&mut out.memory_by_level, &level, e);
                         }
+                        out.memory_range
+                            .add(class.name(), bounds.0, line.energy_pj, bounds.1);
                     }
                     layer.lines.push(line);
                 }
@@ -189,6 +286,10 @@ pub fn price(ledger: &Ledger, cm: &CostModel) -> PricedLedger {
     }
     out.unpriced = unpriced;
     out
+}
+
+fn is_weight_read(k: &ActionKey) -> bool {
+    k.op == Op::Read && k.class == Some(TensorClass::Weight)
 }
 
 /// Why a memory action has no price although the cost model has memory levels: no level holds

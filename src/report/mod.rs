@@ -89,6 +89,30 @@ pub struct LayerReport {
     pub energy_pj: f64,
     /// Every count of the layer by action (`op.format` or `op.class.format` for memory bytes).
     pub counts: BTreeMap<String, u64>,
+    /// The memory levels its weight reads pass through, innermost first (traced layers only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub weight_chain: Option<Vec<String>>,
+}
+
+/// What the memory energy assumes, and its range (see `hardware::hierarchy`).
+pub const MEMORY_MODEL: &str = "weights: the LRU trace of every weight row read, through the cheapest chain of the cost model's levels per layer (Timeloop-style fills and reads); other tensors: at the smallest level that holds their class";
+
+/// Memory energy as lower bound (compulsory traffic), mapped estimate (the one in the totals)
+/// and upper bound (no reuse below the level that holds all weights).
+#[derive(Clone, Debug, Serialize)]
+pub struct MemoryRangeReport {
+    pub model: String,
+    pub lower_pj: f64,
+    pub mapped_pj: f64,
+    pub upper_pj: f64,
+    pub lower_pj_per_token: f64,
+    pub mapped_pj_per_token: f64,
+    pub upper_pj_per_token: f64,
+    /// Per tensor class: lower, mapped, upper (pJ).
+    pub by_class: BTreeMap<String, [f64; 3]>,
+    /// Weight bytes read whose reuse was traced, of all weight bytes read.
+    pub traced_weight_bytes: u64,
+    pub weight_bytes: u64,
 }
 
 /// NeuroBench-named metrics, summed over the run's token sequence (one sample).
@@ -134,6 +158,7 @@ pub struct RunReport {
     pub energy_by_action: BTreeMap<String, f64>,
     pub memory_by_level: BTreeMap<String, f64>,
     pub memory_by_class: BTreeMap<String, f64>,
+    pub memory_range: MemoryRangeReport,
     pub layers: Vec<LayerReport>,
     pub firing_rates: Vec<FiringRate>,
     pub mean_firing_rate: Option<f64>,
@@ -205,6 +230,7 @@ pub fn run_report(out: &RunOutput, hw: &Hardware) -> RunReport {
             spikes: c.op_total(Op::Spike),
             energy_pj: p.energy_pj,
             counts: c.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+            weight_chain: p.weight_chain.clone(),
         })
         .collect();
     let rates: Vec<FiringRate> = firing_rates(out)
@@ -227,6 +253,26 @@ pub fn run_report(out: &RunOutput, hw: &Hardware) -> RunReport {
         energy_by_action: priced.by_action.iter().cloned().collect(),
         memory_by_level: priced.memory_by_level.iter().cloned().collect(),
         memory_by_class: priced.memory_by_class.iter().cloned().collect(),
+        memory_range: {
+            let r = &priced.memory_range;
+            let n = out.tokens.max(1) as f64;
+            MemoryRangeReport {
+                model: MEMORY_MODEL.into(),
+                lower_pj: r.lower_pj,
+                mapped_pj: r.mapped_pj,
+                upper_pj: r.upper_pj,
+                lower_pj_per_token: r.lower_pj / n,
+                mapped_pj_per_token: r.mapped_pj / n,
+                upper_pj_per_token: r.upper_pj / n,
+                by_class: r
+                    .by_class
+                    .iter()
+                    .map(|(c, l, m, u)| (c.clone(), [*l, *m, *u]))
+                    .collect(),
+                traced_weight_bytes: r.traced_weight_bytes,
+                weight_bytes: r.weight_bytes,
+            }
+        },
         layers,
         firing_rates: rates,
         mean_firing_rate: mean_rate,

@@ -121,6 +121,7 @@ fn summary_table(r: &Report) -> Table {
         "pJ/token",
         "compute pJ/tok",
         "memory pJ/tok",
+        "memory range",
         "bits/char",
         "top-1",
         "top-1 vs fp32",
@@ -145,6 +146,11 @@ fn summary_table(r: &Report) -> Table {
             num(run.totals.energy_pj_per_token),
             num(per("compute") + per("neuron") + per("nonlinear")),
             num(per("memory")),
+            format!(
+                "{}..{}",
+                num(run.memory_range.lower_pj_per_token),
+                num(run.memory_range.upper_pj_per_token)
+            ),
             run.accuracy
                 .as_ref()
                 .and_then(|a| a.bits_per_token)
@@ -177,14 +183,15 @@ fn summary_table(r: &Report) -> Table {
 
 fn header(r: &Report) -> String {
     format!(
-        "scenario {} ({}), picojoule {}\nhardware {} [{}], sha256 {}\nconvention {}\n",
+        "scenario {} ({}), picojoule {}\nhardware {} [{}], sha256 {}\nconvention {}\nmemory {}\n",
         r.scenario.name,
         r.scenario.input,
         r.picojoule_version,
         r.hardware.name,
         r.hardware.origin,
         &r.hardware.sha256[..16],
-        r.convention
+        r.convention,
+        super::MEMORY_MODEL
     )
 }
 
@@ -267,12 +274,13 @@ pub fn render_text(r: &Report) -> String {
 pub fn render_markdown(r: &Report) -> String {
     let mut out = format!("# picojoule report: {}\n\n", r.scenario.name);
     out += &format!(
-        "- input: {}\n- hardware: `{}` ({}), sha256 `{}`\n- convention: {}\n- picojoule {}\n\n",
+        "- input: {}\n- hardware: `{}` ({}), sha256 `{}`\n- convention: {}\n- memory: {}\n- picojoule {}\n\n",
         r.scenario.input,
         r.hardware.name,
         r.hardware.description,
         r.hardware.sha256,
         r.convention,
+        super::MEMORY_MODEL,
         r.picojoule_version
     );
     out += &summary_table(r).markdown();
@@ -345,16 +353,37 @@ fn energy_split(run: &super::RunReport, hw: &str) -> String {
         num(total / per),
         share(total),
     ]);
+    let mr = &run.memory_range;
+    let mut range = Table::new(&["memory", "lower pJ", "mapped pJ", "upper pJ"]);
+    for (class, [lo, mid, hi]) in &mr.by_class {
+        range.push(vec![
+            format!("class {class}"),
+            num(*lo),
+            num(*mid),
+            num(*hi),
+        ]);
+    }
+    range.push(vec![
+        "total".into(),
+        num(mr.lower_pj),
+        num(mr.mapped_pj),
+        num(mr.upper_pj),
+    ]);
     format!(
-        "Energy on `{hw}` (memory rows by level and by class each sum to the memory total):\n\n{}\n",
-        t.markdown()
+        "Energy on `{hw}` (memory rows by level and by class each sum to the memory total):\n\n{}\n\
+         Memory as a range: lower = compulsory traffic, mapped = the estimate above, upper = no reuse \
+         below the level that holds each class ({} of {} weight bytes read were traced):\n\n{}\n",
+        t.markdown(),
+        count(mr.traced_weight_bytes),
+        count(mr.weight_bytes),
+        range.markdown()
     )
 }
 
 /// One row per run and layer, plus a `TOTAL` row per run.
 pub fn render_csv(r: &Report) -> String {
     let mut out = String::from(
-        "run,model,variant,arithmetic,hardware,convention,tokens,layer,mac,ac,synops,spikes,energy_pj\n",
+        "run,model,variant,arithmetic,hardware,convention,tokens,layer,mac,ac,synops,spikes,energy_pj,memory_pj_lower,memory_pj_upper\n",
     );
     for run in &r.runs {
         let prefix = [
@@ -371,7 +400,7 @@ pub fn render_csv(r: &Report) -> String {
         .join(",");
         for l in &run.layers {
             out += &format!(
-                "{prefix},{},{},{},{},{},{},{}\n",
+                "{prefix},{},{},{},{},{},{},{},,\n",
                 run.tokens,
                 csv_field(&l.name),
                 l.mac,
@@ -383,8 +412,15 @@ pub fn render_csv(r: &Report) -> String {
         }
         let t = &run.totals;
         out += &format!(
-            "{prefix},{},TOTAL,{},{},{},{},{}\n",
-            run.tokens, t.mac, t.ac, t.synops, t.spikes, t.energy_pj
+            "{prefix},{},TOTAL,{},{},{},{},{},{},{}\n",
+            run.tokens,
+            t.mac,
+            t.ac,
+            t.synops,
+            t.spikes,
+            t.energy_pj,
+            run.memory_range.lower_pj,
+            run.memory_range.upper_pj
         );
     }
     out

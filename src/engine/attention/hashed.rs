@@ -226,6 +226,9 @@ fn count_hash(
         TensorClass::Weight,
         tokens * m * c * bytes,
     );
+    // Per token, every anchor; then the bandwidths and the projection rows.
+    let per_token = |n: u64| (0..tokens).flat_map(move |_| 0..n as u32);
+    d.weight_rows(m as usize, per_token(m), c * bytes);
     let bw = l.at(ids.id(step::BANDWIDTH));
     arith.count_add(bw, tokens * m);
     bw.add(Op::Div, fmt, sigmas);
@@ -239,6 +242,7 @@ fn count_hash(
         TensorClass::Weight,
         tokens * m * bytes,
     );
+    k.weight_rows(1, per_token(1), m * bytes);
     let p = l.at(ids.id(step::PROJECT));
     arith.count_mac(p, tokens * m * b);
     p.mem(
@@ -247,6 +251,7 @@ fn count_hash(
         TensorClass::Weight,
         tokens * m * b * bytes,
     );
+    p.weight_rows(m as usize, per_token(m), b * bytes);
     l.at(ids.id(step::SIGN)).add(Op::Cmp, fmt, tokens * b);
 }
 

@@ -10,6 +10,11 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+pub mod reuse;
+pub use reuse::Reuse;
+
+use std::sync::{Arc, Mutex};
+
 /// What happened. Compute and memory actions carry a number format; memory actions count bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -341,9 +346,28 @@ impl fmt::Display for ActionKey {
 }
 
 /// The counts of one layer, keyed by action. The second field is true when this layer does not
-/// count (a ledger made by `Ledger::uncounted`, to measure what counting costs).
+/// count (a ledger made by `Ledger::uncounted`, to measure what counting costs); the third holds
+/// the reuse distances of the weight rows it read, and the fourth the run's LRU trace it files them
+/// from.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct Counts(pub BTreeMap<ActionKey, u64>, bool);
+pub struct Counts(pub BTreeMap<ActionKey, u64>, bool, pub Reuse, Tracer);
+
+/// A layer's handle on the LRU trace of its ledger (none for a layer outside a ledger).
+#[derive(Clone, Default)]
+struct Tracer(Option<(Arc<Mutex<reuse::Lru>>, LayerId)>);
+
+impl PartialEq for Tracer {
+    /// The trace is how distances were measured, not part of what a layer counted.
+    fn eq(&self, _: &Tracer) -> bool {
+        true
+    }
+}
+
+impl fmt::Debug for Tracer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Tracer")
+    }
+}
 
 impl Counts {
     #[inline]
@@ -361,6 +385,32 @@ impl Counts {
         }
     }
 
+    /// File the LRU distances of `times` reads of the whole weight vector `w` (its address tells
+    /// it apart from other vectors read under this layer), `bytes` each.
+    #[inline]
+    pub fn weight_vector(&mut self, w: &[f32], bytes: u64, times: usize) {
+        if self.1 || bytes == 0 || times == 0 {
+            return;
+        }
+        if let Some((lru, layer)) = &self.3.0 {
+            let mut lru = lru.lock().unwrap_or_else(|e| e.into_inner());
+            lru.read_vector(*layer, w.as_ptr() as usize, bytes, times, &mut self.2);
+        }
+    }
+
+    /// File the LRU distances of weight rows read, in the order read (`n_rows`: the layer's
+    /// rows; `row_bytes`: bytes per row). The bytes themselves are counted by `mem`.
+    #[inline]
+    pub fn weight_rows(&mut self, n_rows: usize, rows: impl Iterator<Item = u32>, row_bytes: u64) {
+        if self.1 || row_bytes == 0 {
+            return;
+        }
+        if let Some((lru, layer)) = &self.3.0 {
+            let mut lru = lru.lock().unwrap_or_else(|e| e.into_inner());
+            lru.read_rows(*layer, n_rows as u32, rows, row_bytes, &mut self.2);
+        }
+    }
+
     /// Sum of the counts of `op`, over all formats and classes.
     pub fn op_total(&self, op: Op) -> u64 {
         self.0
@@ -374,6 +424,7 @@ impl Counts {
         for (k, v) in &other.0 {
             *self.0.entry(*k).or_insert(0) += v;
         }
+        self.2.merge(&other.2);
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&ActionKey, &u64)> {
@@ -385,7 +436,7 @@ impl Counts {
 pub type LayerId = usize;
 
 /// Action counts per layer path (e.g. `blocks.3.att.key`), in the order layers were registered.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Debug, Default, PartialEq)]
 pub struct Ledger {
     names: Vec<String>,
     counts: Vec<Counts>,
@@ -393,6 +444,52 @@ pub struct Ledger {
     pub footprint: BTreeMap<TensorClass, u64>,
     /// True for a ledger that records nothing (see `uncounted`).
     uncounted: bool,
+    /// One LRU stack over the weight rows of all layers (shared by their `Counts`).
+    lru: LruHandle,
+}
+
+#[derive(Default)]
+struct LruHandle(Arc<Mutex<reuse::Lru>>);
+
+impl PartialEq for LruHandle {
+    fn eq(&self, _: &LruHandle) -> bool {
+        true
+    }
+}
+
+impl fmt::Debug for LruHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Lru")
+    }
+}
+
+impl Clone for Ledger {
+    /// A clone continues with its own copy of the trace, so runs cloned from one template never
+    /// share an LRU stack.
+    fn clone(&self) -> Ledger {
+        let lru = self.lru.0.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let lru = Arc::new(Mutex::new(lru));
+        let counts = self
+            .counts
+            .iter()
+            .enumerate()
+            .map(|(id, c)| {
+                Counts(
+                    c.0.clone(),
+                    c.1,
+                    c.2.clone(),
+                    Tracer(Some((lru.clone(), id))),
+                )
+            })
+            .collect();
+        Ledger {
+            names: self.names.clone(),
+            counts,
+            footprint: self.footprint.clone(),
+            uncounted: self.uncounted,
+            lru: LruHandle(lru),
+        }
+    }
 }
 
 impl Ledger {
@@ -423,7 +520,14 @@ impl Ledger {
             return i;
         }
         self.names.push(name.to_string());
-        self.counts.push(Counts(BTreeMap::new(), self.uncounted));
+        let id = self.names.len() - 1;
+        let tracer = Tracer(Some((self.lru.0.clone(), id)));
+        self.counts.push(Counts(
+            BTreeMap::new(),
+            self.uncounted,
+            Reuse::default(),
+            tracer,
+        ));
         self.names.len() - 1
     }
 
@@ -484,6 +588,9 @@ struct LedgerFile {
 struct LayerFile {
     name: String,
     counts: Vec<CountEntry>,
+    /// LRU stack distances of the weight rows read (bytes by distance).
+    #[serde(default, skip_serializing_if = "Reuse::is_empty")]
+    reuse: Reuse,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -513,6 +620,7 @@ impl Serialize for Ledger {
                             count: *v,
                         })
                         .collect(),
+                    reuse: c.2.clone(),
                 })
                 .collect(),
         };
@@ -550,6 +658,24 @@ impl<'de> Deserialize<'de> for Ledger {
                     ))
                 })?;
             }
+            let read: u64 = ledger
+                .get(id)
+                .iter()
+                .filter(|(k, _)| k.op == Op::Read && k.class == Some(TensorClass::Weight))
+                .map(|(_, v)| *v)
+                .sum();
+            let traced = layer
+                .reuse
+                .by_distance
+                .values()
+                .try_fold(layer.reuse.cold, |a, b| a.checked_add(*b));
+            if traced.is_none_or(|t| t > read) {
+                return Err(serde::de::Error::custom(format!(
+                    "layer `{}`: its reuse distances cover more bytes than the {read} weight bytes it read",
+                    layer.name
+                )));
+            }
+            ledger.at(id).2.merge(&layer.reuse);
         }
         Ok(ledger)
     }
