@@ -68,13 +68,14 @@ fn main() {
     );
     println!("model {path}, {tokens} tokens per measurement, fp32, seeded weights\n");
     println!(
-        "{:<13} {:>9} {:>12} {:>14} {:>10} {:>14} {:>13}",
+        "{:<13} {:>9} {:>12} {:>14} {:>10} {:>14} {:>11} {:>13}",
         "form",
         "tokens/s",
         "weight MB/tok",
         "GB/s achieved",
         "roofline",
         "counting cost",
+        "trace cost",
         "AVX2 speed-up"
     );
     let ModelDesc::SpikeGpt(cfg) =
@@ -94,10 +95,11 @@ fn main() {
         let mut model =
             SpikeGpt::from_config(cfg, std::path::Path::new("models")).expect("model builds");
         let arith = Arith::Exact;
-        let run = |model: &SpikeGpt, count: bool| {
+        let run_traced = |model: &SpikeGpt, count: bool, trace: bool| {
             let mut st = model.new_state();
             let mut l = model.new_ledger(&arith);
             l.set_counting(count);
+            l.set_tracing(trace);
             model.step(1, &mut st, &arith, &mut l); // warm-up
             let t = Instant::now();
             for i in 0..tokens {
@@ -105,8 +107,10 @@ fn main() {
             }
             (t.elapsed().as_secs_f64(), l)
         };
+        let run = |model: &SpikeGpt, count: bool| run_traced(model, count, true);
         let (on, ledger) = run(&model, true);
         let (off, _) = run(&model, false);
+        let (untraced, _) = run_traced(&model, true, false);
         let (on2, _) = run(&model, true);
         let on = on.min(on2);
         // The dense kernel without 256-bit vectors (same sums), measured in the same run.
@@ -121,13 +125,14 @@ fn main() {
         let per_tok = weight_bytes as f64 / (tokens + 1) as f64;
         let gbs = per_tok * tokens as f64 / on / 1e9;
         println!(
-            "{:<13} {:>9.2} {:>12.1} {:>14.2} {:>9.0}% {:>13.1}% {:>12.2}x",
+            "{:<13} {:>9.2} {:>12.1} {:>14.2} {:>9.0}% {:>13.1}% {:>10.1}% {:>12.2}x",
             variant.name(),
             tokens as f64 / on,
             per_tok / 1e6,
             gbs,
             100.0 * gbs / roof,
             100.0 * (on - off) / off,
+            100.0 * (on - untraced) / untraced,
             narrow / on
         );
     }

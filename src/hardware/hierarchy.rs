@@ -42,13 +42,15 @@ pub struct WeightRange {
 /// hold weights before it, innermost (smallest) first. None when no level can hold the weights.
 pub fn weight_chain(cm: &CostModel, ledger: &Ledger) -> Option<(Vec<usize>, usize)> {
     let backing = backing_store(cm, ledger)?;
-    let cap_b = cm.memories[backing].capacity_bytes.unwrap_or(u64::MAX);
+    let cap_b = cm.memories[backing].total_capacity().unwrap_or(u64::MAX);
+    // A buffer is filled by writes: a level without a write energy can only be the backing store.
     let mut inner: Vec<usize> = (0..cm.memories.len())
         .filter(|&i| i != backing)
         .filter(|&i| may_hold(cm, i, TensorClass::Weight))
-        .filter(|&i| cm.memories[i].capacity_bytes.is_some_and(|c| c < cap_b))
+        .filter(|&i| cm.memories[i].write.is_some())
+        .filter(|&i| cm.memories[i].total_capacity().is_some_and(|c| c < cap_b))
         .collect();
-    inner.sort_by_key(|&i| (cm.memories[i].capacity_bytes, i));
+    inner.sort_by_key(|&i| (cm.memories[i].total_capacity(), i));
     Some((inner, backing))
 }
 
@@ -63,10 +65,10 @@ fn backing_store(cm: &CostModel, ledger: &Ledger) -> Option<usize> {
         .unwrap_or(0);
     (0..cm.memories.len())
         .filter(|&i| may_hold(cm, i, TensorClass::Weight))
-        .filter(|&i| cm.memories[i].capacity_bytes.is_none_or(|c| c >= need))
+        .filter(|&i| cm.memories[i].total_capacity().is_none_or(|c| c >= need))
         .max_by_key(|&i| {
             (
-                cm.memories[i].capacity_bytes.unwrap_or(u64::MAX),
+                cm.memories[i].total_capacity().unwrap_or(u64::MAX),
                 usize::MAX - i,
             )
         })
@@ -74,14 +76,11 @@ fn backing_store(cm: &CostModel, ledger: &Ledger) -> Option<usize> {
 
 /// Whether level `i` may keep tensors of `class`.
 pub fn may_hold(cm: &CostModel, i: usize, class: TensorClass) -> bool {
-    cm.memories[i]
-        .holds
-        .as_ref()
-        .is_none_or(|h| h.contains(&class))
+    cm.memories[i].may_hold(class)
 }
 
 /// Energy (nominal, min, max) of one byte read from (`write` false) or written to level `i`;
-/// a per-size energy is taken at the level's capacity, or at the weight footprint for an
+/// a per-size energy is taken at the size of one bank, or at the weight footprint for an
 /// unbounded level.
 fn per_byte(cm: &CostModel, ledger: &Ledger, i: usize, write: bool) -> (f64, f64, f64) {
     let m = &cm.memories[i];
@@ -89,7 +88,7 @@ fn per_byte(cm: &CostModel, ledger: &Ledger, i: usize, write: bool) -> (f64, f64
         (true, Some(w)) => w,
         _ => m.read,
     };
-    let size = m.capacity_bytes.unwrap_or_else(|| {
+    let size = m.bank_bytes().unwrap_or_else(|| {
         ledger
             .footprint
             .get(&TensorClass::Weight)
@@ -127,7 +126,8 @@ pub fn serve(cm: &CostModel, ledger: &Ledger, reuse: &Reuse, chain: &[usize]) ->
         if pos + 1 == chain.len() {
             break;
         }
-        let cap = cm.memories[level].capacity_bytes.unwrap_or(u64::MAX);
+        // Copies of a per-PE level together hold distinct rows: the LRU sees their sum.
+        let cap = cm.memories[level].total_capacity().unwrap_or(u64::MAX);
         let missed = reuse.missed(cap);
         add(level, missed, true, &mut by_level);
         reaching = missed;
@@ -250,5 +250,41 @@ mod tests {
             .collect();
         assert_eq!(names, ["sram-1m", "dram"]);
         assert_eq!(w.mapped, w.upper);
+    }
+
+    #[test]
+    fn weights_bypass_a_level_that_may_not_hold_them_and_per_pe_copies_add_up() {
+        let cm = Hardware::load("eyeriss65").unwrap().model;
+        // 48 KB of weights: fits the 168 weight scratchpads together (64.5 KB), never the
+        // global buffer, which keeps only inputs and outputs.
+        let r = cyclic(192, 256, 50);
+        let l = ledger_with_weights(49152);
+        let (inner, backing) = weight_chain(&cm, &l).unwrap();
+        let names: Vec<&str> = inner
+            .iter()
+            .chain([&backing])
+            .map(|&i| cm.memories[i].name.as_str())
+            .collect();
+        assert_eq!(names, ["weights_spad", "dram"]);
+        let w = weight_range(&cm, &l, &r).unwrap();
+        assert_eq!(w.mapped.chain, [inner[0], backing]);
+        let dram_only = serve(&cm, &l, &r, &[backing]);
+        assert!(
+            w.mapped.energy.nominal < 0.1 * dram_only.energy.nominal,
+            "{w:?}"
+        );
+    }
+
+    #[test]
+    fn a_level_without_a_write_energy_is_never_filled() {
+        let mut cm = Hardware::load("horowitz45").unwrap().model;
+        for m in &mut cm.memories {
+            if m.name == "sram-8k" {
+                m.write = None;
+            }
+        }
+        let l = ledger_with_weights(6144);
+        let (inner, _) = weight_chain(&cm, &l).unwrap();
+        assert!(inner.iter().all(|&i| cm.memories[i].name != "sram-8k"));
     }
 }

@@ -33,6 +33,7 @@ pub const PRESETS: &[(&str, &str)] = &[
         "loihi-sanafe",
         include_str!("../../hardware/loihi-sanafe.ron"),
     ),
+    ("eyeriss65", include_str!("../../hardware/eyeriss65.ron")),
 ];
 
 /// The largest energy of one action a cost model accepts, in pJ (1 J per action): a price
@@ -170,7 +171,32 @@ pub struct MemoryLevel {
     /// a level that may not keep weights.
     #[serde(default)]
     pub holds: Option<Vec<TensorClass>>,
+    /// Copies of this level (one per processing element, say); `capacity_bytes` is per copy.
+    #[serde(default)]
+    pub instances: Option<u64>,
+    /// Banks the level is built of; a per-size energy is taken at the size of one bank.
+    #[serde(default)]
+    pub banks: Option<u32>,
     pub source: String,
+}
+
+impl MemoryLevel {
+    /// Bytes all copies hold together (None: unbounded).
+    pub fn total_capacity(&self) -> Option<u64> {
+        self.capacity_bytes
+            .map(|c| c.saturating_mul(self.instances.unwrap_or(1)))
+    }
+
+    /// The memory size a per-size energy is evaluated at: one bank of one copy.
+    pub fn bank_bytes(&self) -> Option<u64> {
+        self.capacity_bytes
+            .map(|c| c / self.banks.unwrap_or(1).max(1) as u64)
+    }
+
+    /// Whether this level may keep tensors of `class`.
+    pub fn may_hold(&self, class: TensorClass) -> bool {
+        self.holds.as_ref().is_none_or(|h| h.contains(&class))
+    }
 }
 
 /// A tensor class placed in a named memory level regardless of its size.
@@ -428,13 +454,28 @@ impl CostModel {
             if m.access_bytes == 0 {
                 return Err(format!("memory {}: access_bytes must be positive", m.name));
             }
+            if m.instances == Some(0) || m.banks == Some(0) {
+                return Err(format!(
+                    "memory {}: instances and banks must be positive",
+                    m.name
+                ));
+            }
         }
         for p in &self.pins {
-            if !self.memories.iter().any(|m| m.name == p.level) {
-                return Err(format!(
-                    "pin of {:?} names unknown memory level `{}`",
-                    p.class, p.level
-                ));
+            match self.memories.iter().find(|m| m.name == p.level) {
+                None => {
+                    return Err(format!(
+                        "pin of {:?} names unknown memory level `{}`",
+                        p.class, p.level
+                    ));
+                }
+                Some(m) if !m.may_hold(p.class) => {
+                    return Err(format!(
+                        "pin of {:?} names memory level `{}`, whose `holds` leaves that class out",
+                        p.class, p.level
+                    ));
+                }
+                Some(_) => {}
             }
         }
         Ok(())
@@ -468,10 +509,18 @@ impl CostModel {
             ));
         }
         for m in &self.memories {
-            let cap = m
-                .capacity_bytes
-                .map(|c| format!("{c} B"))
-                .unwrap_or_else(|| "unbounded".into());
+            let mut cap = match (m.capacity_bytes, m.instances) {
+                (Some(c), Some(n)) => format!("{c} B x {n}"),
+                (Some(c), None) => format!("{c} B"),
+                (None, _) => "unbounded".into(),
+            };
+            if let Some(b) = m.banks {
+                cap += &format!(", {b} banks");
+            }
+            if let Some(h) = &m.holds {
+                let names: Vec<&str> = h.iter().map(|c| c.name()).collect();
+                cap += &format!(", holds {}", names.join(" "));
+            }
             out.push((
                 format!("memory.{}.read", m.name),
                 show(m.read),

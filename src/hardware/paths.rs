@@ -81,8 +81,8 @@ pub fn resolve(cm: &CostModel, path: &str) -> Result<Leaf, String> {
     Err(unknown(cm, path, "no priced entry"))
 }
 
-/// The energy at a path. A memory level without a `write` energy returns its read energy (what
-/// pricing uses for writes).
+/// The energy at a path. A memory level without a `write` energy returns its read energy (the
+/// value a sweep starts a new write energy from; pricing leaves such writes unpriced).
 pub fn get(cm: &CostModel, path: &str) -> Result<Energy, String> {
     Ok(get_leaf(cm, resolve(cm, path)?))
 }
@@ -157,7 +157,7 @@ mod tests {
     #[test]
     fn setting_a_missing_memory_write_creates_it() {
         let mut cm = horowitz();
-        assert_eq!(cm.memories[0].write, None);
+        cm.memories[0].write = None;
         assert_eq!(get(&cm, "memory.sram-8k.write").unwrap(), Energy::Pj(10.0));
         set_pj(&mut cm, "memory.sram-8k.write", 12.0).unwrap();
         assert_eq!(cm.memories[0].write, Some(Energy::Pj(12.0)));

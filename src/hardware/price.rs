@@ -261,6 +261,18 @@ pub fn price(ledger: &Ledger, cm: &CostModel) -> PricedLedger {
                         None if key.op.kind() == OpKind::Memory && cm.memories.is_empty() => {
                             ("the cost model has no memory levels".to_string(), false)
                         }
+                        None if key.op == Op::Write
+                            && key.class.and_then(|c| place(cm, ledger, c)).is_some() =>
+                        {
+                            let level = key.class.and_then(|c| place(cm, ledger, c)).unwrap();
+                            (
+                                format!(
+                                    "memory level `{}` has no write energy in the cost model",
+                                    level.name
+                                ),
+                                false,
+                            )
+                        }
                         None if key.op.kind() == OpKind::Memory => {
                             (unplaced_reason(cm, ledger, key), false)
                         }
@@ -302,7 +314,7 @@ pub fn unplaced_reason(cm: &CostModel, ledger: &Ledger, key: &ActionKey) -> Stri
     match cm
         .memories
         .iter()
-        .filter_map(|m| m.capacity_bytes.map(|c| (c, &m.name)))
+        .filter_map(|m| m.total_capacity().map(|c| (c, &m.name)))
         .max()
     {
         Some((cap, name)) if cm.memories.iter().all(|m| m.capacity_bytes.is_some()) => format!(
@@ -413,11 +425,15 @@ fn memory_rule(cm: &CostModel, ledger: &Ledger, key: &ActionKey) -> Option<Rule>
     // A per-size energy is evaluated at the level's capacity, or at the class's footprint when
     // the level is unbounded (a memory sized to the tensor it holds).
     let size_bytes = level
-        .capacity_bytes
+        .bank_bytes()
         .unwrap_or_else(|| ledger.footprint.get(&class).copied().unwrap_or(0));
+    // A level without a write energy leaves its writes unpriced (listed), never priced as reads.
+    if key.op == Op::Write && level.write.is_none() {
+        return None;
+    }
     Some(Rule::Memory {
         level: i,
-        write: key.op == Op::Write && level.write.is_some(),
+        write: key.op == Op::Write,
         size_bytes,
     })
 }
@@ -511,8 +527,9 @@ pub fn place<'a>(
     let need = ledger.footprint.get(&class).copied().unwrap_or(0);
     cm.memories
         .iter()
-        .filter(|m| m.capacity_bytes.is_none_or(|c| c >= need))
-        .min_by_key(|m| m.capacity_bytes.unwrap_or(u64::MAX))
+        .filter(|m| m.may_hold(class))
+        .filter(|m| m.total_capacity().is_none_or(|c| c >= need))
+        .min_by_key(|m| m.total_capacity().unwrap_or(u64::MAX))
 }
 
 #[cfg(test)]
@@ -615,5 +632,35 @@ mod tests {
         );
         let ac = p.unpriced.iter().find(|u| u.action == "ac.fp32").unwrap();
         assert!(ac.excluded && ac.reason == "included in the synapse event energy");
+    }
+
+    #[test]
+    fn a_write_to_a_level_without_a_write_energy_is_listed_unpriced_naming_the_level() {
+        let mut cm = horowitz();
+        for m in &mut cm.memories {
+            m.write = None;
+        }
+        let mut l = Ledger::new();
+        let id = l.layer("x");
+        l.at(id).mem(Op::Write, FP32, TensorClass::Activation, 64);
+        l.at(id).mem(Op::Read, FP32, TensorClass::Activation, 64);
+        let p = price(&l, &cm);
+        assert_eq!(p.unpriced.len(), 1, "{:?}", p.unpriced);
+        assert!(p.unpriced[0].action.starts_with("write"));
+        assert!(p.unpriced[0].reason.contains("sram-8k"), "{:?}", p.unpriced);
+        assert!((p.energy_pj - 64.0 * 10.0 / 8.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_class_is_never_placed_in_a_level_that_may_not_hold_it() {
+        let cm = Hardware::load("eyeriss65").unwrap().model;
+        let mut l = Ledger::new();
+        l.footprint.insert(TensorClass::Weight, 100_000);
+        l.footprint.insert(TensorClass::Activation, 100_000);
+        assert_eq!(place(&cm, &l, TensorClass::Weight).unwrap().name, "dram");
+        assert_eq!(
+            place(&cm, &l, TensorClass::Activation).unwrap().name,
+            "shared_glb"
+        );
     }
 }

@@ -514,6 +514,14 @@ impl Ledger {
         }
     }
 
+    /// Switch the LRU trace of weight reads off (or back on) for every layer registered so far;
+    /// only for measuring what tracing costs (`cargo bench --bench perf`).
+    pub fn set_tracing(&mut self, on: bool) {
+        for (id, c) in self.counts.iter_mut().enumerate() {
+            c.3 = Tracer(on.then(|| (self.lru.0.clone(), id)));
+        }
+    }
+
     /// Register a layer path and return its id; registering a name twice returns the same id.
     pub fn layer(&mut self, name: &str) -> LayerId {
         if let Some(i) = self.names.iter().position(|n| n == name) {
