@@ -337,7 +337,7 @@ mod tests {
             heads: 1,
             head_dim: 2,
         };
-        // scores 0.5 (key 0) and 0 (key 1) after the 1/sqrt(2) scale of q . k
+        // key 0 scores above key 1, whose q . k is 0
         let q = [0.5f32, 0.5];
         let k = [0.5f32, 0.5, 0.0, 0.0];
         let v = [0.8125f32, -1.25, 1.5, 0.375];
