@@ -109,10 +109,7 @@ impl Arith {
             (Scope::All, _)
                 | (Scope::Projections, Site::Projection)
                 | (Scope::Attention, Site::Attention)
-                | (
-                    Scope::TensorProducts,
-                    Site::Projection | Site::Attention
-                )
+                | (Scope::TensorProducts, Site::Projection | Site::Attention)
         );
         if covered {
             Arith {

@@ -344,10 +344,21 @@ mod tests {
         let mut l = Ledger::new();
         let ids = register(&mut l, "att");
         let mut out = [0.0f32; 2];
-        forward_full(&q[..], &k, &v, 1, shape, &mut out, &arith, &mut l, &ids);
+        forward_full(&q, &k, &v, 1, shape, &mut out, &arith, &mut l, &ids);
         let mut scores = Vec::new();
         let mut o = [0.0f32; 2];
-        attend(&q, &k, &v, 2, 2, 0, 0.5f32.sqrt(), &mut scores, &mut o, &arith);
+        attend(
+            &q,
+            &k,
+            &v,
+            2,
+            2,
+            0,
+            0.5f32.sqrt(),
+            &mut scores,
+            &mut o,
+            &arith,
+        );
         let e1 = scores[1];
         assert!(e1 < 1.0 && e1 > 0.0);
         let inv = 1.0 / (1.0 + e1);
