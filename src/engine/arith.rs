@@ -2,8 +2,9 @@
 //!
 //! A mode says how multiplies and accumulations are carried out (exact fp32, rounded into a
 //! narrower float format, or L-Mul), and a scope says which layer classes it applies to (all,
-//! only projections, only the token-mixing/attention arithmetic). Each primitive asks for the
-//! mode at its own site with [`Arith::at`], so models pass one `&Arith` everywhere.
+//! only projections, only the token-mixing/attention arithmetic, or both of those: every tensor
+//! product). Each primitive asks for the mode at its own site with [`Arith::at`], so models pass
+//! one `&Arith` everywhere.
 
 use serde::{Deserialize, Serialize};
 
@@ -37,12 +38,35 @@ pub enum Mode {
 /// Which layer classes the mode applies to; the others run exact fp32.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub enum Scope {
+    /// Every multiply, norms, activation functions, neurons and residuals included.
     #[default]
     All,
     /// Linear projections only (dot products with weights).
     Projections,
     /// Token-mixing and attention arithmetic only (WKV, attention products, gates, token shift).
     Attention,
+    /// Projections and attention: every tensor product, the L-Mul paper's "all multiplications"
+    /// reading; norms, activation functions, neurons, residuals and pooling stay fp32.
+    TensorProducts,
+}
+
+impl Scope {
+    pub const ALL: [Scope; 4] = [
+        Scope::All,
+        Scope::Projections,
+        Scope::Attention,
+        Scope::TensorProducts,
+    ];
+
+    /// The scenario spelling (`scope: TensorProducts`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Scope::All => "All",
+            Scope::Projections => "Projections",
+            Scope::Attention => "Attention",
+            Scope::TensorProducts => "TensorProducts",
+        }
+    }
 }
 
 /// The class of a primitive, for scoping.
@@ -85,6 +109,7 @@ impl Arith {
             (Scope::All, _)
                 | (Scope::Projections, Site::Projection)
                 | (Scope::Attention, Site::Attention)
+                | (Scope::TensorProducts, Site::Projection | Site::Attention)
         );
         if covered {
             Arith {
@@ -123,6 +148,7 @@ impl Arith {
             Scope::All => core,
             Scope::Projections => format!("{core} on projections"),
             Scope::Attention => format!("{core} on attention"),
+            Scope::TensorProducts => format!("{core} on tensor products"),
         }
     }
 
@@ -207,6 +233,41 @@ impl Arith {
                     c.add(Op::Add, Fmt::Int { bits }, n);
                 }
             }
+        }
+    }
+
+    /// A product with a max-trick factor `e` = exp(x - max), where `is_max` says `e` is the
+    /// maximum's own exp(0) = 1. In fp32 that multiply is the identity and is carried out, as the
+    /// released kernels do. In an emulated format it is not the identity (L-Mul adds its 2^-l
+    /// correction, a rounding format rounds `x` into the operand format), so a kernel selects `x`
+    /// unchanged instead.
+    #[inline(always)]
+    pub fn mul_rescale(&self, is_max: bool, e: f32, x: f32) -> f32 {
+        if is_max && !self.is_exact() {
+            x
+        } else {
+            self.mul(e, x)
+        }
+    }
+
+    /// Count `n` element-wise max-trick products ([`Arith::mul_rescale`]) of which `selects` have
+    /// the maximum's factor. A select is no arithmetic: the compare that steers it is the max,
+    /// counted where the max is taken.
+    #[inline]
+    pub fn count_rescale(&self, c: &mut Counts, n: u64, selects: u64) {
+        let products = if self.is_exact() { n } else { n - selects };
+        self.count_product(c, products, false);
+    }
+
+    /// Count `n` multiply-accumulates with max-trick factors of which `selects` have the
+    /// maximum's factor: outside fp32 those are a select and an accumulation.
+    #[inline]
+    pub fn count_rescale_mac(&self, c: &mut Counts, n: u64, selects: u64) {
+        if self.is_exact() {
+            self.count_mac(c, n);
+        } else {
+            self.count_mac(c, n - selects);
+            self.count_add(c, selects);
         }
     }
 
@@ -468,6 +529,70 @@ mod tests {
         assert!(a.at(Site::Attention).is_exact());
         assert!(!a.at(Site::Projection).is_exact());
         assert_eq!(a.at(Site::Projection).mul(1.0 + 1.0 / 256.0, 1.0), 1.0);
+    }
+
+    fn build(mode: &str, scope: Scope) -> Arith {
+        ArithSpec {
+            mode: mode.into(),
+            acc: None,
+            scope,
+            policy: None,
+            fold_weight_offset: None,
+        }
+        .build()
+        .unwrap()
+    }
+
+    #[test]
+    fn lmul_rescale_by_exact_one_is_a_select() {
+        let a = build("lmul-3", Scope::All);
+        let x = 0.8125f32; // e8m3-representable
+        assert_ne!(a.mul(1.0, x), x, "L-Mul(1, x) adds its correction");
+        assert_eq!(a.mul_rescale(true, 1.0, x).to_bits(), x.to_bits());
+        assert_eq!(a.mul_rescale(false, 0.5, x), a.mul(0.5, x));
+        let mut c = Counts::default();
+        a.count_rescale(&mut c, 6, 4);
+        assert_eq!(c.op_total(Op::Lmul), 2);
+        let mut c = Counts::default();
+        a.count_rescale_mac(&mut c, 10, 3);
+        assert_eq!(c.op_total(Op::Lmul), 7);
+        // seven accumulations of products, three of selected operands
+        assert_eq!(c.op_total(Op::Add), 10);
+    }
+
+    #[test]
+    fn rounding_rescale_by_exact_one_keeps_the_unrounded_operand() {
+        let a = build("bf16", Scope::All);
+        let x = 1.0 + 1.0 / 1024.0; // not a bf16 value
+        assert_eq!(a.mul(1.0, x), 1.0);
+        assert_eq!(a.mul_rescale(true, 1.0, x), x);
+    }
+
+    #[test]
+    fn fp32_rescale_by_exact_one_is_a_counted_multiply() {
+        let a = Arith::Exact;
+        for x in [0.1f32, -3.5e30, 1e-40] {
+            assert_eq!(a.mul_rescale(true, 1.0, x).to_bits(), (1.0 * x).to_bits());
+        }
+        let mut c = Counts::default();
+        a.count_rescale(&mut c, 6, 4);
+        a.count_rescale_mac(&mut c, 10, 3);
+        assert_eq!(c.op_total(Op::Mul), 6);
+        assert_eq!(c.op_total(Op::Mac), 10);
+    }
+
+    #[test]
+    fn tensor_products_scope_covers_projections_and_attention_only() {
+        let a = build("lmul-3", Scope::TensorProducts);
+        assert!(!a.at(Site::Projection).is_exact());
+        assert!(!a.at(Site::Attention).is_exact());
+        assert!(a.at(Site::Other).is_exact());
+        assert_eq!(a.label(), "lmul e8m3 (acc fp32) on tensor products");
+        let parsed: Scope = ron::from_str("TensorProducts").unwrap();
+        assert_eq!(parsed, Scope::TensorProducts);
+        for s in Scope::ALL {
+            assert_eq!(ron::from_str::<Scope>(s.name()).unwrap(), s);
+        }
     }
 
     #[test]

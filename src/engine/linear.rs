@@ -114,8 +114,35 @@ impl Linear {
     /// counted as MACs), but the whole weight matrix is streamed from memory, as a dense
     /// accelerator does.
     pub fn forward_dense(&self, x: &[f32], y: &mut [f32], arith: &Arith, c: &mut Counts) {
+        self.forward_dense_traced(x, y, arith, c, true);
+    }
+
+    /// Every row of `x` ([n, n_in]) into `y` ([n, n_out]), as one pass over the layer: counted
+    /// like `forward_dense` per row, but the weight reads are filed as one `Work::Matmul` pass
+    /// (which a loop-nest mapping prices, weights reused across the rows) instead of a trace.
+    pub fn forward_rows(&self, x: &[f32], y: &mut [f32], arith: &Arith, c: &mut Counts) {
+        let n = x.len() / self.n_in.max(1);
+        for (xr, yr) in x.chunks_exact(self.n_in).zip(y.chunks_exact_mut(self.n_out)) {
+            self.forward_dense_traced(xr, yr, arith, c, false);
+        }
+        c.pass(crate::ledger::Work::Matmul {
+            n: n as u64,
+            c: self.n_in as u64,
+            k: self.n_out as u64,
+            bytes: arith.at(Site::Projection).operand_bytes() as u32,
+        });
+    }
+
+    fn forward_dense_traced(
+        &self,
+        x: &[f32],
+        y: &mut [f32],
+        arith: &Arith,
+        c: &mut Counts,
+        trace: bool,
+    ) {
         let arith = &arith.at(Site::Projection);
-        let effective = self.dense_work(x, y, arith, c);
+        let effective = self.dense_work_traced(x, y, arith, c, trace);
         c.add(Op::EffectiveMac, arith.fmt(), effective);
         c.add(
             Op::DenseSynop,
@@ -184,6 +211,17 @@ impl Linear {
     /// metric counts; returns the effective synaptic operations (non-zero input x non-zero
     /// weight) for the caller to file as NeuroBench defines them.
     pub fn dense_work(&self, x: &[f32], y: &mut [f32], arith: &Arith, c: &mut Counts) -> u64 {
+        self.dense_work_traced(x, y, arith, c, true)
+    }
+
+    fn dense_work_traced(
+        &self,
+        x: &[f32],
+        y: &mut [f32],
+        arith: &Arith,
+        c: &mut Counts,
+        trace: bool,
+    ) -> u64 {
         debug_assert_eq!(x.len(), self.n_in);
         debug_assert_eq!(y.len(), self.n_out);
         let arith = &arith.at(Site::Projection);
@@ -240,7 +278,9 @@ impl Linear {
             TensorClass::Weight,
             n_in * n_out * bytes,
         );
-        c.weight_rows(self.n_in, 0..self.n_in as u32, n_out * bytes);
+        if trace {
+            c.weight_rows(self.n_in, 0..self.n_in as u32, n_out * bytes);
+        }
         c.mem(Op::Read, arith.fmt(), TensorClass::Activation, n_in * bytes);
         c.mem(
             Op::Write,

@@ -288,6 +288,7 @@ pub fn halve(x: &mut [f32], arith: &Arith, c: &mut Counts) {
 
 /// The mean over the rows of `x` (`n` rows of `d`): n d adds and d multiplies by 1/n.
 pub fn mean_rows(x: &[f32], d: usize, arith: &Arith, c: &mut Counts) -> Vec<f32> {
+    let arith = &arith.at(Site::Other);
     let n = x.len() / d;
     let mut pooled = vec![0.0f32; d];
     for row in x.chunks_exact(d) {

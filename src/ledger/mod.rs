@@ -11,7 +11,9 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 pub mod reuse;
+pub mod work;
 pub use reuse::Reuse;
+pub use work::Work;
 
 use std::sync::{Arc, Mutex};
 
@@ -347,10 +349,16 @@ impl fmt::Display for ActionKey {
 
 /// The counts of one layer, keyed by action. The second field is true when this layer does not
 /// count (a ledger made by `Ledger::uncounted`, to measure what counting costs); the third holds
-/// the reuse distances of the weight rows it read, and the fourth the run's LRU trace it files them
-/// from.
+/// the reuse distances of the weight rows it read, the fourth the run's LRU trace it files them
+/// from, and the fifth the passes (shapes and how many) whose traffic a loop-nest mapping prices.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct Counts(pub BTreeMap<ActionKey, u64>, bool, pub Reuse, Tracer);
+pub struct Counts(
+    pub BTreeMap<ActionKey, u64>,
+    bool,
+    pub Reuse,
+    Tracer,
+    pub BTreeMap<Work, u64>,
+);
 
 /// A layer's handle on the LRU trace of its ledger (none for a layer outside a ledger).
 #[derive(Clone, Default)]
@@ -382,6 +390,14 @@ impl Counts {
     pub fn mem(&mut self, op: Op, fmt: Fmt, class: TensorClass, bytes: u64) {
         if bytes != 0 && !self.1 {
             *self.0.entry(ActionKey::mem(op, fmt, class)).or_insert(0) += bytes;
+        }
+    }
+
+    /// File one pass of `work`, after its traffic was counted with `mem` (see `Work::traffic`).
+    #[inline]
+    pub fn pass(&mut self, work: Work) {
+        if !self.1 {
+            *self.4.entry(work).or_insert(0) += 1;
         }
     }
 
@@ -425,6 +441,9 @@ impl Counts {
             *self.0.entry(*k).or_insert(0) += v;
         }
         self.2.merge(&other.2);
+        for (w, n) in &other.4 {
+            *self.4.entry(*w).or_insert(0) += n;
+        }
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&ActionKey, &u64)> {
@@ -479,6 +498,7 @@ impl Clone for Ledger {
                     c.1,
                     c.2.clone(),
                     Tracer(Some((lru.clone(), id))),
+                    c.4.clone(),
                 )
             })
             .collect();
@@ -535,6 +555,7 @@ impl Ledger {
             self.uncounted,
             Reuse::default(),
             tracer,
+            BTreeMap::new(),
         ));
         self.names.len() - 1
     }
@@ -599,6 +620,9 @@ struct LayerFile {
     /// LRU stack distances of the weight rows read (bytes by distance).
     #[serde(default, skip_serializing_if = "Reuse::is_empty")]
     reuse: Reuse,
+    /// Passes priced by a loop-nest mapping, with how many of each.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    passes: Vec<(Work, u64)>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -629,6 +653,7 @@ impl Serialize for Ledger {
                         })
                         .collect(),
                     reuse: c.2.clone(),
+                    passes: c.4.iter().map(|(w, n)| (*w, *n)).collect(),
                 })
                 .collect(),
         };
@@ -684,6 +709,18 @@ impl<'de> Deserialize<'de> for Ledger {
                 )));
             }
             ledger.at(id).2.merge(&layer.reuse);
+            for (w, n) in layer.passes {
+                w.validate().map_err(|e| {
+                    serde::de::Error::custom(format!("layer `{}`: {e}", layer.name))
+                })?;
+                let c = ledger.at(id).4.entry(w).or_insert(0);
+                *c = c.checked_add(n).ok_or_else(|| {
+                    serde::de::Error::custom(format!(
+                        "layer `{}`: the passes of {w:?} overflow a 64-bit total",
+                        layer.name
+                    ))
+                })?;
+            }
         }
         Ok(ledger)
     }

@@ -383,10 +383,7 @@ fn conv(
 impl Dense {
     /// Every row of `x` ([n, in]) into `y` ([n, out]), plus the bias.
     fn rows(&self, x: &[f32], y: &mut [f32], arith: &Arith, l: &mut Ledger) {
-        let (i, o) = (self.lin.n_in, self.lin.n_out);
-        for (xr, yr) in x.chunks_exact(i).zip(y.chunks_exact_mut(o)) {
-            self.lin.forward_dense(xr, yr, arith, l.at(self.id));
-        }
+        self.lin.forward_rows(x, y, arith, l.at(self.id));
         bias_add_rows(y, &self.bias, arith, l.at(self.bias_id));
     }
 }

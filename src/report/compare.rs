@@ -17,6 +17,9 @@ pub struct CompareRow {
     pub energy_pj_per_token: f64,
     pub compute_pj_per_token: f64,
     pub memory_pj_per_token: f64,
+    /// Memory as compulsory traffic and as no reuse (the estimate above lies between).
+    pub memory_pj_per_token_lower: f64,
+    pub memory_pj_per_token_upper: f64,
     /// Distinct actions with no price (energy is then a lower bound).
     pub unpriced_actions: usize,
     /// Distinct actions the cost model excludes by its convention.
@@ -70,6 +73,8 @@ pub fn compare(sc: &LoadedScenario, outputs: &[RunOutput], hws: &[Hardware]) -> 
                     + kind("metric"))
                     / per,
                 memory_pj_per_token: kind("memory") / per,
+                memory_pj_per_token_lower: p.memory_range.lower_pj / per,
+                memory_pj_per_token_upper: p.memory_range.upper_pj / per,
                 unpriced_actions: p.unpriced.iter().filter(|u| !u.excluded).count(),
                 excluded_actions: p.unpriced.iter().filter(|u| u.excluded).count(),
             });
@@ -109,6 +114,7 @@ fn table(c: &Comparison) -> Table {
         "pJ/token",
         "compute pJ/tok",
         "memory pJ/tok",
+        "memory range",
         "unpriced",
         "excluded",
     ]);
@@ -119,6 +125,11 @@ fn table(c: &Comparison) -> Table {
             num(r.energy_pj_per_token),
             num(r.compute_pj_per_token),
             num(r.memory_pj_per_token),
+            format!(
+                "{}..{}",
+                num(r.memory_pj_per_token_lower),
+                num(r.memory_pj_per_token_upper)
+            ),
             r.unpriced_actions.to_string(),
             r.excluded_actions.to_string(),
         ]);
@@ -186,7 +197,7 @@ pub fn render_markdown(c: &Comparison) -> String {
 
 pub fn render_csv(c: &Comparison) -> String {
     let mut out = String::from(
-        "run,hardware,energy_pj,energy_pj_per_token,compute_pj_per_token,memory_pj_per_token,unpriced_actions,excluded_actions\n",
+        "run,hardware,energy_pj,energy_pj_per_token,compute_pj_per_token,memory_pj_per_token,memory_pj_per_token_lower,memory_pj_per_token_upper,unpriced_actions,excluded_actions\n",
     );
     for r in &c.rows {
         let q = |s: &str| {
@@ -197,13 +208,15 @@ pub fn render_csv(c: &Comparison) -> String {
             }
         };
         out += &format!(
-            "{},{},{},{},{},{},{},{}\n",
+            "{},{},{},{},{},{},{},{},{},{}\n",
             q(&r.run),
             q(&r.hardware),
             r.energy_pj,
             r.energy_pj_per_token,
             r.compute_pj_per_token,
             r.memory_pj_per_token,
+            r.memory_pj_per_token_lower,
+            r.memory_pj_per_token_upper,
             r.unpriced_actions,
             r.excluded_actions
         );

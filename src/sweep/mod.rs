@@ -237,7 +237,7 @@ pub fn numerics_axis(path: &str, values: &[AxisValue]) -> std::result::Result<()
 
 /// Set one arithmetic parameter: `arith.mode` (fp32, bf16, fp8-e4m3, lmul-3, lmul:bf16, ...),
 /// `arith.lmul_bits` (K of lmul-K), `arith.acc` (accumulation format), `arith.scope`
-/// (All, Projections, Attention).
+/// (All, Projections, Attention, TensorProducts).
 fn set_arith(
     spec: &mut crate::engine::arith::ArithSpec,
     path: &str,
@@ -262,16 +262,15 @@ fn set_arith(
         },
         "acc" => spec.acc = Some(text),
         "scope" => {
-            spec.scope = match text.as_str() {
-                "All" | "all" => Scope::All,
-                "Projections" | "projections" => Scope::Projections,
-                "Attention" | "attention" => Scope::Attention,
-                _ => {
-                    return Err(format!(
-                        "`arith.scope` = {v}: one of All, Projections, Attention"
-                    ));
-                }
-            }
+            spec.scope = Scope::ALL
+                .into_iter()
+                .find(|s| s.name().eq_ignore_ascii_case(&text))
+                .ok_or_else(|| {
+                    format!(
+                        "`arith.scope` = {v}: one of {}",
+                        Scope::ALL.map(Scope::name).join(", ")
+                    )
+                })?
         }
         _ => {
             return Err(format!(

@@ -164,19 +164,6 @@ fn non_finite_values_during_a_run_name_the_block_and_token() {
     );
 }
 
-#[test]
-fn lmul_everywhere_overflows_the_trained_wkv_state_and_is_refused() {
-    // A finding kept as a test: L-Mul(1, x) != x, and the stable WKV multiplies its running sums
-    // by exp(0) = 1, so with L-Mul in every multiply the state grows until it overflows.
-    let o = picojoule(&["run", "scenarios/lmul-wkv-overflow.ron"]);
-    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    let err = stderr(&o);
-    assert!(
-        err.contains("non-finite") && err.contains("token position 1124"),
-        "{err}"
-    );
-}
-
 /// A context-sized attention cache is estimated before it is allocated, for every command that
 /// runs models: a softmax transformer with a 20-million-token context under `--max-memory 1G`
 /// is refused naming the model and the estimate, and no output folder is left half-written.

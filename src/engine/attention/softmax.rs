@@ -7,7 +7,8 @@
 //! - `softmax`: max (one compare per score), subtraction of the max (one add), `exp`, the sum
 //!   (one add per score), one reciprocal `div` per query and head, and one multiply per output
 //!   element (the weighted sum is normalised after the mix);
-//! - `mix`: sum_j e_j v_j, one MAC per element per key;
+//! - `mix`: sum_j e_j v_j, one MAC per element per key; outside fp32 the key of the maximum score
+//!   (e_j = exp(0) = 1) is selected rather than multiplied, one accumulate per element;
 //! - `cache` (causal form): the K/V cache, written once per token and read in full by each
 //!   query (state bytes), so the cost per token grows with the context.
 
@@ -68,6 +69,7 @@ fn attend(
     let c = q.len();
     scores.clear();
     let mut max = f32::NEG_INFINITY;
+    let mut argmax = 0;
     for j in 0..n_keys {
         let kj = &k[j * d + off..j * d + off + c];
         let mut s = 0.0f32;
@@ -75,6 +77,9 @@ fn attend(
             s += arith.mul(*a, *b);
         }
         let s = arith.mul(s, scale);
+        if s > max {
+            argmax = j;
+        }
         max = max.max(s);
         scores.push(s);
     }
@@ -87,7 +92,7 @@ fn attend(
     for (j, &e) in scores.iter().enumerate() {
         let vj = &v[j * d + off..j * d + off + c];
         for (o, x) in out.iter_mut().zip(vj) {
-            *o += arith.mul(e, *x);
+            *o += arith.mul_rescale(j == argmax, e, *x);
         }
     }
     let inv = 1.0 / sum;
@@ -107,7 +112,8 @@ fn count(l: &mut Ledger, ids: &StepIds, arith: &Arith, pairs: u64, queries: u64,
     sm.add(Op::Exp, fmt, pairs);
     sm.add(Op::Div, fmt, queries);
     arith.count_mul(sm, queries * c);
-    arith.count_mac(l.at(ids.id(step::MIX)), pairs * c);
+    // The maximum's weight is exp(0) = 1: one select per query row outside fp32.
+    arith.count_rescale_mac(l.at(ids.id(step::MIX)), pairs * c, queries * c);
 }
 
 /// Full (non-causal) attention over `n` tokens: every query sees every key.
@@ -163,6 +169,13 @@ pub fn forward_full(
         TensorClass::Activation,
         h64 * n64 * c64 * bytes,
     );
+    mix.pass(crate::ledger::Work::Attention {
+        heads: h64,
+        n: n64,
+        m: n64,
+        c: c64,
+        bytes: bytes as u32,
+    });
 }
 
 /// One token of causal attention: its key and value are appended to the cache, then its query
@@ -312,5 +325,58 @@ mod tests {
         }
         // sum over t of t keys: n(n+1)/2 pairs per head
         assert_eq!(l.totals().op_total(Op::Exp), (2 * n * (n + 1) / 2) as u64);
+    }
+
+    /// The key with the maximum score has weight exp(0) = 1: under L-Mul its value enters the
+    /// weighted sum unscaled (a select), the other keys through L-Mul products.
+    #[test]
+    fn lmul_softmax_selects_the_value_of_the_maximum_key() {
+        let arith = crate::engine::arith::ArithSpec {
+            mode: "lmul-3".into(),
+            acc: None,
+            scope: Default::default(),
+            policy: None,
+            fold_weight_offset: None,
+        }
+        .build()
+        .unwrap();
+        let shape = Heads {
+            heads: 1,
+            head_dim: 2,
+        };
+        // key 0 scores above key 1, whose q . k is 0
+        let q = [0.5f32, 0.5];
+        let k = [0.5f32, 0.5, 0.0, 0.0];
+        let v = [0.8125f32, -1.25, 1.5, 0.375];
+        let mut l = Ledger::new();
+        let ids = register(&mut l, "att");
+        let mut out = [0.0f32; 2];
+        forward_full(&q, &k, &v, 1, shape, &mut out, &arith, &mut l, &ids);
+        let mut scores = Vec::new();
+        let mut o = [0.0f32; 2];
+        attend(
+            &q,
+            &k,
+            &v,
+            2,
+            2,
+            0,
+            0.5f32.sqrt(),
+            &mut scores,
+            &mut o,
+            &arith,
+        );
+        let e1 = scores[1];
+        assert!(e1 < 1.0 && e1 > 0.0);
+        let inv = 1.0 / (1.0 + e1);
+        for x in 0..2 {
+            let want = arith.mul(v[x] + arith.mul(e1, v[2 + x]), inv);
+            assert_eq!(o[x].to_bits(), want.to_bits(), "element {x}");
+            let scaled = arith.mul(arith.mul(1.0, v[x]) + arith.mul(e1, v[2 + x]), inv);
+            assert_ne!(o[x], scaled);
+        }
+        // one query of one key in forward_full: its only product is a select
+        let t = l.totals();
+        assert_eq!(t.op_total(Op::Lmul), 2 + 1 + 2); // scores, scale, normalisation
     }
 }
