@@ -5,6 +5,8 @@
 //! produces a ledger, the cost model says what each action costs, and pricing combines them.
 
 pub mod compiled;
+
+pub mod nest;
 pub mod paths;
 pub mod price;
 pub mod uncertainty;

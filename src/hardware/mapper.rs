@@ -1,0 +1,1 @@
+//! Mapping search (placeholder, filled below).
