@@ -360,8 +360,7 @@ impl<'a> Nest<'a> {
         let tile = tile_words(s, &ext);
         if inner.is_none() && self.macs_reread() {
             let steps = loops.iter().fold(1u64, |a, f| a.saturating_mul(f.factor));
-            let fan = union_volume(s, &ext, &sibs);
-            return Ok((steps, steps.saturating_mul(fan)));
+            return Ok((steps, steps.saturating_mul(fan(s, &sibs))));
         }
         if !exact && simple(s) {
             let mut changes = 1u64;
@@ -370,14 +369,11 @@ impl<'a> Nest<'a> {
                     .iter()
                     .fold(1u64, |a, f| a.saturating_mul(f.factor));
             }
-            let fan = sibs
-                .iter()
-                .filter(|f| relevant(s, f.dim))
-                .fold(1u64, |a, f| a.saturating_mul(f.factor));
             let share = changes.saturating_mul(tile);
-            return Ok((share, share.saturating_mul(fan)));
+            return Ok((share, share.saturating_mul(fan(s, &sibs))));
         }
-        walk(s, &ext, &loops, &sibs, self.p.dims.len())
+        let share = walk(s, &ext, &loops, self.p.dims.len())?;
+        Ok((share, share.saturating_mul(fan(s, &sibs))))
     }
 
     fn stats(&self, exact: bool) -> Result<Stats, String> {
@@ -461,57 +457,20 @@ impl<'a> Nest<'a> {
     }
 }
 
-/// Words of the union of the box (`lo`, `ext` dims) translated to every sibling's place.
-/// Exact when each sibling dim feeds one axis; otherwise the per-axis product bounds it above.
-fn union_volume(s: &DataSpace, ext: &[u64], sibs: &[Flat]) -> u64 {
-    s.axes
-        .iter()
-        .map(|axis| union_len(axis_extent(axis, ext), &axis_offsets(axis, sibs)))
-        .fold(1u64, |a, b| a.saturating_mul(b))
+/// Children served per delta: siblings along a dim the data space ignores share it (multicast,
+/// or spatial reduction for outputs); along a dim it depends on, each child counts, even where
+/// sliding windows overlap (Timeloop extrapolates spatial deltas from the first element).
+fn fan(s: &DataSpace, sibs: &[Flat]) -> u64 {
+    sibs.iter()
+        .filter(|f| relevant(s, f.dim))
+        .fold(1u64, |a, f| a.saturating_mul(f.factor))
 }
 
-/// Sorted distinct offsets of one axis over the sibling instances.
-fn axis_offsets(axis: &[(usize, u64)], sibs: &[Flat]) -> Vec<u64> {
-    let mut offs = vec![0u64];
-    for f in sibs {
-        let Some(&(_, c)) = axis.iter().find(|t| t.0 == f.dim) else {
-            continue;
-        };
-        let step = c.saturating_mul(f.stride);
-        let mut next = Vec::with_capacity(offs.len() * f.factor as usize);
-        for &o in &offs {
-            for i in 0..f.factor {
-                next.push(o.saturating_add(step.saturating_mul(i)));
-            }
-        }
-        offs = next;
-    }
-    offs.sort_unstable();
-    offs.dedup();
-    offs
-}
-
-/// Length of the union of intervals of length `len` starting at sorted `offs`.
-fn union_len(len: u64, offs: &[u64]) -> u64 {
-    if len == 0 {
-        return 0;
-    }
-    let mut total = len;
-    for w in offs.windows(2) {
-        total = total.saturating_add(len.min(w[1] - w[0]));
-    }
-    total
-}
-
-/// The exact walk: consecutive tiles of one instance, Timeloop's delta with reset on stride
-/// change, and the union over sibling instances of each step's delta.
-fn walk(
-    s: &DataSpace,
-    ext: &[u64],
-    loops: &[Flat],
-    sibs: &[Flat],
-    nd: usize,
-) -> Result<(u64, u64), String> {
+/// The exact walk: the words one instance takes in over consecutive tiles, with Timeloop's delta
+/// (a box minus the previous box when they differ along one axis, else the whole box) and its
+/// reset on stride change (a translation unlike the remembered one refetches the whole tile and
+/// forgets the stride).
+fn walk(s: &DataSpace, ext: &[u64], loops: &[Flat], nd: usize) -> Result<u64, String> {
     let steps = loops.iter().fold(1u64, |a, f| a.saturating_mul(f.factor));
     if steps > WALK_LIMIT {
         return Err(format!(
@@ -521,14 +480,12 @@ fn walk(
     }
     let na = s.axes.len();
     let len: Vec<u64> = s.axes.iter().map(|a| axis_extent(a, ext)).collect();
-    let offs: Vec<Vec<u64>> = s.axes.iter().map(|a| axis_offsets(a, sibs)).collect();
     let mut idx = vec![0u64; loops.len()];
     let mut origin = vec![0u64; nd];
     let mut prev: Option<Vec<i64>> = None;
     let mut stored: Option<Vec<i64>> = None;
     let mut lo = vec![0i64; na];
     let mut share = 0u64;
-    let mut traffic = 0u64;
     for step in 0..steps {
         if step > 0 {
             // Odometer: innermost loop last.
@@ -568,7 +525,7 @@ fn walk(
                 }
             }
         };
-        // The delta as a box: per axis (start offset from lo, length).
+        // The delta is a box: the tile, cut along the one axis it moved on.
         let mut dlen = len.clone();
         let mut empty = false;
         if subtract && let Some(tr) = &translation {
@@ -587,12 +544,8 @@ fn walk(
         }
         let vol = dlen.iter().fold(1u64, |x, &y| x.saturating_mul(y));
         share = share.saturating_add(vol);
-        let fan = (0..na)
-            .map(|a| union_len(dlen[a], &offs[a]))
-            .fold(1u64, |x, y| x.saturating_mul(y));
-        traffic = traffic.saturating_add(fan);
     }
-    Ok((share, traffic))
+    Ok(share)
 }
 
 /// Per level and data space: reads, fills and updates, and their energy.

@@ -28,6 +28,7 @@ pub const RUNS: &[&str] = &[
     "03-conv1d-oc-3level-bypass",
     "04-conv1d-oc-ic-16pe-cp",
     "04-conv1d-oc-ic-16pe-kp",
+    "06-eyeriss-vgg02-layer5",
 ];
 
 fn load(name: &str) -> Fixture {
@@ -53,7 +54,12 @@ fn check(name: &str, exact: bool) {
             .find(|l| &l.name == level)
             .unwrap_or_else(|| panic!("{name}: no level {level}"));
         for (space, inst, reads, fills, updates, pj) in spaces {
-            let t = f.problem.spaces.iter().position(|s| &s.name == space).unwrap();
+            let t = f
+                .problem
+                .spaces
+                .iter()
+                .position(|s| &s.name == space)
+                .unwrap();
             let a = ls.per_space[t];
             let got = (
                 ls.instances,
