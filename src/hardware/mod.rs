@@ -5,7 +5,7 @@
 //! produces a ledger, the cost model says what each action costs, and pricing combines them.
 
 pub mod compiled;
-
+pub mod mapper;
 pub mod nest;
 pub mod paths;
 pub mod price;

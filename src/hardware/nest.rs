@@ -66,9 +66,23 @@ pub struct Loop {
 /// levels[i] = the loops mapped at level i (i = 0 innermost, next to the MACs; last =
 /// outermost/DRAM), listed OUTERMOST FIRST, as Timeloop's map.txt prints them; spatial loops
 /// sit at the level they fan out below.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Mapping {
     pub levels: Vec<Vec<Loop>>,
+    /// Bypass: keeps[i][t] = level i holds data space t (and its `Level::keeps` allows it).
+    /// Empty = every level holds what its `keeps` allows.
+    #[serde(default)]
+    pub keeps: Vec<Vec<bool>>,
+}
+
+impl Mapping {
+    /// Loops only; every level holds what it may.
+    pub fn new(levels: Vec<Vec<Loop>>) -> Self {
+        Mapping {
+            levels,
+            keeps: Vec::new(),
+        }
+    }
 }
 
 /// Words, summed over the utilized instances of the level.
@@ -123,6 +137,8 @@ struct Nest<'a> {
     extent: Vec<Vec<u64>>,
     /// Utilized instances per level.
     used: Vec<u64>,
+    /// keeps[l][t]: level l holds data space t (the level allows it and the mapping keeps it).
+    keeps: Vec<Vec<bool>>,
 }
 
 fn checked_mul(a: u64, b: u64, what: &str) -> Result<u64, String> {
@@ -208,9 +224,24 @@ impl<'a> Nest<'a> {
                 ));
             }
         }
+        if !m.keeps.is_empty()
+            && (m.keeps.len() != n || m.keeps.iter().any(|k| k.len() != p.spaces.len()))
+        {
+            return Err(format!(
+                "the mapping's keep flags must be {n} levels of {} data spaces",
+                p.spaces.len()
+            ));
+        }
+        let keeps: Vec<Vec<bool>> = (0..n)
+            .map(|l| {
+                (0..p.spaces.len())
+                    .map(|t| arch[l].keeps[t] && (m.keeps.is_empty() || m.keeps[l][t]))
+                    .collect()
+            })
+            .collect();
         let top = &arch[n - 1];
         for (i, s) in p.spaces.iter().enumerate() {
-            if !top.keeps[i] {
+            if !keeps[n - 1][i] {
                 return Err(format!(
                     "the outermost level {} must keep data space {}",
                     top.name, s.name
@@ -279,7 +310,7 @@ impl<'a> Nest<'a> {
                     .spaces
                     .iter()
                     .enumerate()
-                    .filter(|(i, _)| lv.keeps[*i])
+                    .filter(|(i, _)| keeps[l][*i])
                     .map(|(_, s)| tile_words(s, &extent[l]))
                     .fold(0u64, |a, b| a.saturating_add(b));
                 if need > cap {
@@ -296,6 +327,7 @@ impl<'a> Nest<'a> {
             flat,
             extent,
             used,
+            keeps,
         })
     }
 
@@ -385,7 +417,7 @@ impl<'a> Nest<'a> {
         for (t, s) in self.p.spaces.iter().enumerate() {
             let mut child: Option<usize> = None;
             for l in 0..n {
-                if !self.arch[l].keeps[t] {
+                if !self.keeps[l][t] {
                     continue;
                 }
                 let (_, traffic) = self.flow(s, child, l, exact)?;
@@ -557,6 +589,11 @@ pub fn analyze(p: &Problem, arch: &[Level], m: &Mapping) -> Result<Stats, String
 /// with it where both apply).
 pub fn analyze_exact(p: &Problem, arch: &[Level], m: &Mapping) -> Result<Stats, String> {
     Nest::new(p, arch, m)?.stats(true)
+}
+
+/// The energy of `analyze`, for search loops.
+pub fn energy(p: &Problem, arch: &[Level], m: &Mapping) -> Result<f64, String> {
+    Ok(Nest::new(p, arch, m)?.stats(false)?.energy_pj)
 }
 
 /// Words of the whole data space.
