@@ -166,7 +166,7 @@ fn relevant(s: &DataSpace, d: usize) -> bool {
 
 /// Every axis depends on at most one dim and every dim on at most one axis: consecutive tiles
 /// are then equal or disjoint, and the counts have a closed form.
-fn simple(s: &DataSpace) -> bool {
+pub fn is_simple(s: &DataSpace) -> bool {
     let mut seen = Vec::new();
     for a in &s.axes {
         let dims: Vec<usize> = a.iter().filter(|t| t.1 > 0).map(|t| t.0).collect();
@@ -394,7 +394,7 @@ impl<'a> Nest<'a> {
             let steps = loops.iter().fold(1u64, |a, f| a.saturating_mul(f.factor));
             return Ok((steps, steps.saturating_mul(fan(s, &sibs))));
         }
-        if !exact && simple(s) {
+        if !exact && is_simple(s) {
             let mut changes = 1u64;
             if let Some(last) = loops.iter().rposition(|f| relevant(s, f.dim)) {
                 changes = loops[..=last]
