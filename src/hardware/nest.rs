@@ -394,16 +394,13 @@ impl<'a> Nest<'a> {
             let steps = loops.iter().fold(1u64, |a, f| a.saturating_mul(f.factor));
             return Ok((steps, steps.saturating_mul(fan(s, &sibs))));
         }
-        if !exact && is_simple(s) {
-            let mut changes = 1u64;
-            if let Some(last) = loops.iter().rposition(|f| relevant(s, f.dim)) {
-                changes = loops[..=last]
-                    .iter()
-                    .fold(1u64, |a, f| a.saturating_mul(f.factor));
-            }
-            let share = changes.saturating_mul(tile);
+        if !exact {
+            let l: Vec<(usize, u64, u64)> =
+                loops.iter().map(|f| (f.dim, f.factor, f.stride)).collect();
+            let share = closed_share(s, &ext, &l);
             return Ok((share, share.saturating_mul(fan(s, &sibs))));
         }
+        let _ = tile;
         let share = walk(s, &ext, &loops, self.p.dims.len())?;
         Ok((share, share.saturating_mul(fan(s, &sibs))))
     }
@@ -487,6 +484,76 @@ impl<'a> Nest<'a> {
             energy_pj: total,
         })
     }
+}
+
+/// The walk's share in closed form. `loops` = (dim, factor, stride) of the temporal loops above
+/// the tile, factor > 1, outermost first. Every step increments one loop k and wraps the loops
+/// inside it, translating the tile by T(k); steps of the innermost loop m always subtract (a run
+/// of m starts with no remembered stride or with T(m)); a step of an outer loop k subtracts when
+/// T(k) = T(m) and otherwise resets and counts the whole tile. Equal to the exact walk.
+pub(crate) fn closed_share(s: &DataSpace, ext: &[u64], loops: &[(usize, u64, u64)]) -> u64 {
+    let len: Vec<u64> = s.axes.iter().map(|a| axis_extent(a, ext)).collect();
+    let tile = len.iter().fold(1u64, |a, &b| a.saturating_mul(b));
+    let m = loops.len();
+    if m == 0 {
+        return tile;
+    }
+    // T(k) per axis.
+    let translation = |k: usize| -> Vec<i128> {
+        s.axes
+            .iter()
+            .map(|axis| {
+                axis.iter()
+                    .map(|&(d, c)| {
+                        let mut moved: i128 = 0;
+                        if loops[k].0 == d {
+                            moved += loops[k].2 as i128;
+                        }
+                        for l in &loops[k + 1..] {
+                            if l.0 == d {
+                                moved -= (l.1 as i128 - 1) * l.2 as i128;
+                            }
+                        }
+                        c as i128 * moved
+                    })
+                    .sum()
+            })
+            .collect()
+    };
+    let delta = |t: &[i128]| -> u64 {
+        let moved: Vec<usize> = (0..t.len()).filter(|&a| t[a] != 0).collect();
+        if moved.is_empty() {
+            return 0;
+        }
+        if moved.len() > 1 || moved.iter().any(|&a| t[a].unsigned_abs() >= len[a] as u128) {
+            return tile;
+        }
+        let a = moved[0];
+        (0..len.len())
+            .map(|b| {
+                if b == a {
+                    t[a].unsigned_abs() as u64
+                } else {
+                    len[b]
+                }
+            })
+            .fold(1u64, |x, y| x.saturating_mul(y))
+    };
+    let tm = translation(m - 1);
+    let mut share = tile;
+    let mut outer = 1u64;
+    for (k, l) in loops.iter().enumerate() {
+        let steps = outer.saturating_mul(l.1 - 1);
+        let per = if k + 1 == m {
+            delta(&tm)
+        } else {
+            let tk = translation(k);
+            if tk == tm { delta(&tk) } else { tile }
+        };
+        share = share.saturating_add(steps.saturating_mul(per));
+        outer = outer.saturating_mul(l.1);
+    }
+    share
 }
 
 /// Children served per delta: siblings along a dim the data space ignores share it (multicast,

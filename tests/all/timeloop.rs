@@ -12,7 +12,6 @@ struct Fixture {
     arch: Vec<Level>,
     mapping: Mapping,
     macs: u64,
-    #[allow(dead_code)]
     mac_pj: f64,
     /// (level, [(space, utilized instances, reads, fills, updates per instance, energy pJ)]).
     expected: Vec<(String, Vec<(String, u64, u64, u64, u64, f64)>)>,
@@ -99,5 +98,69 @@ fn timeloop_reference_runs_match_per_level_and_tensor() {
 fn timeloop_reference_runs_match_with_the_exact_walk() {
     for name in RUNS {
         check(name, true);
+    }
+}
+
+/// Prints the per-run tables of docs/timeloop.md from the fixtures and the analysis
+/// (`cargo test --test all timeloop_tables -- --ignored --nocapture`).
+#[test]
+#[ignore]
+fn timeloop_tables() {
+    for name in RUNS {
+        let f = load(name);
+        let stats = nest::analyze(&f.problem, &f.arch, &f.mapping).unwrap();
+        println!("### {name}\n");
+        let dims: Vec<String> = f
+            .problem
+            .dims
+            .iter()
+            .map(|d| format!("{}={}", d.name, d.bound))
+            .collect();
+        println!("{}; {} MACs.\n", dims.join(", "), stats.macs);
+        println!("Mapping, outermost level first, loops outermost first:\n");
+        for (l, loops) in f.mapping.levels.iter().enumerate().rev() {
+            let txt: Vec<String> = loops
+                .iter()
+                .map(|lp| {
+                    let sp = if lp.spatial { " (spatial)" } else { "" };
+                    format!("{}{}{sp}", f.problem.dims[lp.dim].name, lp.factor)
+                })
+                .collect();
+            let txt = if txt.is_empty() {
+                "-".to_string()
+            } else {
+                txt.join(", ")
+            };
+            println!("- {}: {txt}", f.arch[l].name);
+        }
+        println!();
+        println!(
+            "| level | tensor | inst. | Timeloop reads / fills / updates | picojoule reads / fills / updates | Timeloop pJ | picojoule pJ |"
+        );
+        println!("|---|---|---|---|---|---|---|");
+        for (level, spaces) in &f.expected {
+            let ls = stats.levels.iter().find(|l| &l.name == level).unwrap();
+            for (space, inst, reads, fills, updates, pj) in spaces {
+                let t = f
+                    .problem
+                    .spaces
+                    .iter()
+                    .position(|s| &s.name == space)
+                    .unwrap();
+                let a = ls.per_space[t];
+                let i = ls.instances;
+                println!(
+                    "| {level} | {space} | {inst} | {reads} / {fills} / {updates} | {} / {} / {} | {pj:.2} | {:.2} |",
+                    a.reads / i,
+                    a.fills / i,
+                    a.updates / i,
+                    ls.per_space_pj[t]
+                );
+            }
+        }
+        println!(
+            "\nMemory energy: picojoule {:.2} pJ; MACs (Timeloop, not part of it) {:.2} pJ.\n",
+            stats.energy_pj, f.mac_pj
+        );
     }
 }
