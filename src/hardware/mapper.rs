@@ -185,7 +185,7 @@ fn divisors(n: u64) -> Vec<u64> {
     let mut large = Vec::new();
     let mut i = 1u64;
     while i.saturating_mul(i) <= n {
-        if n % i == 0 {
+        if n.is_multiple_of(i) {
             small.push(i);
             if i != n / i {
                 large.push(n / i);
@@ -201,9 +201,9 @@ fn primes(mut n: u64) -> Vec<u64> {
     let mut out = Vec::new();
     let mut f = 2u64;
     while f.saturating_mul(f) <= n {
-        if n % f == 0 {
+        if n.is_multiple_of(f) {
             out.push(f);
-            while n % f == 0 {
+            while n.is_multiple_of(f) {
                 n /= f;
             }
         }
@@ -414,9 +414,9 @@ impl<'a> Ctx<'a> {
                 let used: u64 = sp.iter().product();
                 let grows = (0..nd).any(|d| {
                     !fixed[d]
-                        && self.primes[d]
-                            .iter()
-                            .any(|&q| rem_s[d] % q == 0 && used.saturating_mul(q) <= self.fanout[l])
+                        && self.primes[d].iter().any(|&q| {
+                            rem_s[d].is_multiple_of(q) && used.saturating_mul(q) <= self.fanout[l]
+                        })
                 });
                 if grows {
                     continue;
@@ -451,7 +451,7 @@ impl<'a> Ctx<'a> {
                                 let q_rem = rem_s[d] / tv[d];
                                 self.primes[d]
                                     .iter()
-                                    .filter(|&&q| q_rem % q == 0)
+                                    .filter(|&&q| q_rem.is_multiple_of(q))
                                     .any(|&q| {
                                         let mut e = ext_t.clone();
                                         e[d] *= q;
@@ -537,12 +537,13 @@ impl<'a> Ctx<'a> {
         let top = l + 1 == self.arch.len();
         m.levels[l]
             .iter()
-            .filter(|lp| !lp.spatial && !(top && self.pinned.contains(&lp.dim)))
+            .filter(|lp| !(lp.spatial || top && self.pinned.contains(&lp.dim)))
             .map(|lp| lp.dim)
             .collect()
     }
 
     /// What a choice fixes regardless of loop order: tiles, partitions, instances, fan-out.
+    #[allow(clippy::needless_range_loop)]
     fn prepare(&self, c: &Choice) -> Pre {
         let n = self.arch.len();
         let nd = self.p.dims.len();

@@ -748,3 +748,122 @@ pub fn no_reuse(p: &Problem, arch: &[Level]) -> Stats {
     }
     bound_stats(p, arch, per)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn matmul(n: u64, c: u64, k: u64) -> Problem {
+        let dim = |name: &str, bound| Dim {
+            name: name.into(),
+            bound,
+        };
+        let sp = |name: &str, axes: Vec<Vec<(usize, u64)>>, output| DataSpace {
+            name: name.into(),
+            axes,
+            output,
+            word_bits: 8,
+        };
+        Problem {
+            dims: vec![dim("N", n), dim("C", c), dim("K", k)],
+            spaces: vec![
+                sp("Weights", vec![vec![(1, 1)], vec![(2, 1)]], false),
+                sp("Inputs", vec![vec![(0, 1)], vec![(1, 1)]], false),
+                sp("Outputs", vec![vec![(0, 1)], vec![(2, 1)]], true),
+            ],
+        }
+    }
+
+    fn level(name: &str, cap: Option<u64>, inst: u64) -> Level {
+        Level {
+            name: name.into(),
+            capacity_words: cap,
+            block_words: 1,
+            instances: inst,
+            read_pj: 1.0,
+            write_pj: 1.0,
+            update_pj: 1.0,
+            keeps: vec![true; 3],
+        }
+    }
+
+    fn lp(dim: usize, factor: u64, spatial: bool) -> Loop {
+        Loop {
+            dim,
+            factor,
+            spatial,
+        }
+    }
+
+    #[test]
+    fn bad_mappings_are_refused_with_the_level_and_sizes() {
+        let p = matmul(4, 4, 4);
+        let arch = vec![level("RF", Some(8), 2), level("DRAM", None, 1)];
+        let ok = Mapping::new(vec![
+            vec![lp(1, 2, false)],
+            vec![
+                lp(2, 2, true),
+                lp(0, 4, false),
+                lp(1, 2, false),
+                lp(2, 2, false),
+            ],
+        ]);
+        assert!(analyze(&p, &arch, &ok).is_ok());
+        let short = Mapping::new(vec![vec![lp(1, 2, false)], vec![lp(0, 4, false)]]);
+        let e = analyze(&p, &arch, &short).unwrap_err();
+        assert!(
+            e.contains("C") && e.contains("multiply to 2") && e.contains("bound is 4"),
+            "{e}"
+        );
+        let big = Mapping::new(vec![
+            vec![lp(0, 4, false), lp(1, 4, false)],
+            vec![lp(2, 4, false)],
+        ]);
+        let e = analyze(&p, &arch, &big).unwrap_err();
+        assert!(e.contains("RF") && e.contains("capacity is 8"), "{e}");
+        let wide = Mapping::new(vec![
+            vec![],
+            vec![lp(2, 4, true), lp(0, 4, false), lp(1, 4, false)],
+        ]);
+        let e = analyze(&p, &arch, &wide).unwrap_err();
+        assert!(
+            e.contains("RF") && e.contains("4 instances") && e.contains("has 2"),
+            "{e}"
+        );
+        let mut no_top = arch.clone();
+        no_top[1].keeps[0] = false;
+        assert!(analyze(&p, &no_top, &ok).unwrap_err().contains("must keep"));
+        assert!(analyze(&p, &arch, &Mapping::new(vec![vec![]])).is_err());
+    }
+
+    #[test]
+    fn the_exact_walk_refuses_a_huge_iteration_space() {
+        let p = matmul(4096, 4096, 4096);
+        let arch = vec![level("RF", Some(3), 1), level("DRAM", None, 1)];
+        let m = Mapping::new(vec![
+            vec![],
+            vec![lp(0, 4096, false), lp(1, 4096, false), lp(2, 4096, false)],
+        ]);
+        let e = analyze_exact(&p, &arch, &m).unwrap_err();
+        assert!(e.contains("limit"), "{e}");
+        // The closed form needs no walk.
+        let s = analyze(&p, &arch, &m).unwrap();
+        assert_eq!(s.macs, 1 << 36);
+    }
+
+    #[test]
+    fn bounds_enclose_a_mapped_estimate() {
+        let p = matmul(8, 8, 8);
+        let arch = vec![level("RF", Some(24), 1), level("DRAM", None, 1)];
+        let m = Mapping::new(vec![
+            vec![lp(1, 4, false), lp(2, 4, false)],
+            vec![lp(0, 8, false), lp(1, 2, false), lp(2, 2, false)],
+        ]);
+        let s = analyze(&p, &arch, &m).unwrap();
+        let lo = compulsory(&p, &arch).energy_pj;
+        let hi = no_reuse(&p, &arch).energy_pj;
+        let dram = s.levels[1].energy_pj;
+        assert!(lo <= dram && dram <= hi, "{lo} {dram} {hi}");
+        assert_eq!(compulsory(&p, &arch).levels[1].per_space[0].reads, 64);
+    }
+}

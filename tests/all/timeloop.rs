@@ -6,6 +6,9 @@ use serde::Deserialize;
 
 use super::util::repo_path;
 
+/// (data space, utilized instances, reads, fills, updates per instance, energy pJ).
+type Expected = (String, u64, u64, u64, u64, f64);
+
 #[derive(Deserialize)]
 struct Fixture {
     problem: Problem,
@@ -13,8 +16,8 @@ struct Fixture {
     mapping: Mapping,
     macs: u64,
     mac_pj: f64,
-    /// (level, [(space, utilized instances, reads, fills, updates per instance, energy pJ)]).
-    expected: Vec<(String, Vec<(String, u64, u64, u64, u64, f64)>)>,
+    /// Per level, in the order of the stats file.
+    expected: Vec<(String, Vec<Expected>)>,
 }
 
 pub const RUNS: &[&str] = &[
