@@ -31,6 +31,8 @@ mod all {
     mod reproduce_pvt;
     // Every shipped scenario and command, hashed against tests/golden/manifest.txt.
     mod golden;
+    // Timeloop reference runs reproduced by the loop-nest analysis.
+    mod timeloop;
     // The library's layers: dependencies point one way, no circles.
     mod layers;
 }

@@ -122,7 +122,10 @@ impl Linear {
     /// (which a loop-nest mapping prices, weights reused across the rows) instead of a trace.
     pub fn forward_rows(&self, x: &[f32], y: &mut [f32], arith: &Arith, c: &mut Counts) {
         let n = x.len() / self.n_in.max(1);
-        for (xr, yr) in x.chunks_exact(self.n_in).zip(y.chunks_exact_mut(self.n_out)) {
+        for (xr, yr) in x
+            .chunks_exact(self.n_in)
+            .zip(y.chunks_exact_mut(self.n_out))
+        {
             self.forward_dense_traced(xr, yr, arith, c, false);
         }
         c.pass(crate::ledger::Work::Matmul {

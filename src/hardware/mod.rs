@@ -6,6 +6,9 @@
 
 pub mod compiled;
 pub mod hierarchy;
+pub mod mapper;
+pub mod nest;
+pub mod passes;
 pub mod paths;
 pub mod price;
 pub mod uncertainty;

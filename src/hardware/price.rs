@@ -1,6 +1,8 @@
 //! Pricing: ledger x cost model -> energy. A pure function, so sweeps over cost parameters
 //! re-price a saved ledger and never re-simulate.
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 
 use super::{CostModel, Energy, MemoryLevel};
@@ -76,6 +78,66 @@ pub struct PricedLayer {
     /// The levels its traced weight reads pass through, innermost first (None: not traced).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub weight_chain: Option<Vec<String>>,
+    /// The loop-nest mapping of each of its passes, outermost level first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub mappings: Vec<String>,
+}
+
+/// What a layer's passes cover and what their mapping costs (see `passes`).
+#[derive(Default)]
+struct PassView {
+    /// Bytes the passes account for, per (op, class).
+    covered: BTreeMap<(Op, TensorClass), u64>,
+    /// Per class: covered bytes, then mapped (nominal, min, max) and lower pJ.
+    class: BTreeMap<TensorClass, (u64, f64, f64, f64, f64)>,
+    /// Mapped pJ per level index, and in total.
+    by_level: Vec<(usize, f64)>,
+    total: f64,
+}
+
+fn pass_view(
+    cm: &CostModel,
+    cache: &mut super::passes::Cache,
+    passes: &BTreeMap<crate::ledger::Work, u64>,
+    mappings: &mut Vec<String>,
+) -> Option<PassView> {
+    let mut v = PassView::default();
+    for (w, &n) in passes {
+        let e = match cache.get(cm, w) {
+            Ok(e) => e,
+            Err(err) => {
+                mappings.push(format!("{w:?}: no mapping ({err}); priced at placement"));
+                continue;
+            }
+        };
+        mappings.push(format!("{n} x {w:?}: {}", e.mapping));
+        let k = n as f64;
+        for (op, class, bytes) in w.traffic() {
+            *v.covered.entry((op, class)).or_insert(0) += bytes * n;
+            v.class.entry(class).or_default().0 += bytes * n;
+        }
+        let (nom, lo, hi) = e.mapped;
+        for (class, pj) in &e.by_class {
+            let share = if nom > 0.0 { pj / nom } else { 0.0 };
+            let c = v.class.entry(*class).or_default();
+            c.1 += k * pj;
+            c.2 += k * lo * share;
+            c.3 += k * hi * share;
+            c.4 += k * e.lower * share;
+        }
+        for (i, pj) in &e.by_level {
+            add_level(&mut v.by_level, *i, k * pj);
+        }
+        v.total += k * nom;
+    }
+    (!v.covered.is_empty()).then_some(v)
+}
+
+fn add_level(v: &mut Vec<(usize, f64)>, i: usize, x: f64) {
+    match v.iter_mut().find(|(l, _)| *l == i) {
+        Some((_, acc)) => *acc += x,
+        None => v.push((i, x)),
+    }
 }
 
 /// Memory energy as a range: compulsory traffic, the mapped estimate, and no reuse below the
@@ -163,10 +225,16 @@ pub fn price(ledger: &Ledger, cm: &CostModel) -> PricedLedger {
         out.by_kind.push((kind_name(kind).to_string(), 0.0));
     }
     let mut unpriced: Vec<Unpriced> = Vec::new();
+    let mut cache = super::passes::Cache::default();
     for (name, counts) in ledger.layers() {
         let mut layer = PricedLayer {
             name: name.to_string(),
             ..Default::default()
+        };
+        let mut passes = if counts.4.is_empty() || cm.memories.is_empty() {
+            None
+        } else {
+            pass_view(cm, &mut cache, &counts.4, &mut layer.mappings)
         };
         let weight_read: u64 = counts
             .iter()
@@ -174,7 +242,8 @@ pub fn price(ledger: &Ledger, cm: &CostModel) -> PricedLedger {
             .map(|(_, v)| *v)
             .sum();
         let traced = counts.2.total().min(weight_read);
-        let range = (traced > 0)
+        // A layer whose weights a pass covers is priced by its mapping, not its trace.
+        let range = (traced > 0 && passes.is_none())
             .then(|| super::hierarchy::weight_range(cm, ledger, &counts.2))
             .flatten();
         out.memory_range.weight_bytes += weight_read;
@@ -204,7 +273,49 @@ pub fn price(ledger: &Ledger, cm: &CostModel) -> PricedLedger {
                     let mut bounds = (line.energy_pj, line.energy_pj);
                     let mut levels: Vec<(String, f64)> = Vec::new();
                     let placed = key.class.and_then(|c| place(cm, ledger, c));
+                    let covered = match (&mut passes, key.class) {
+                        (Some(v), Some(class)) => v
+                            .covered
+                            .get_mut(&(key.op, class))
+                            .map(|left| {
+                                let take = (*left).min(count);
+                                *left -= take;
+                                take
+                            })
+                            .unwrap_or(0),
+                        _ => 0,
+                    };
                     match (&range, is_weight_read(key)) {
+                        _ if covered > 0 => {
+                            // The pass's bytes of this line are priced by its mapping, in
+                            // proportion to the bytes of its class; the rest at placement.
+                            let v = passes.as_ref().unwrap();
+                            let class = key.class.unwrap();
+                            let (bytes, nom, lo, hi, low) = v.class[&class];
+                            let share = covered as f64 / bytes.max(1) as f64;
+                            let rest = 1.0 - covered as f64 / count as f64;
+                            let placement = line.energy_pj;
+                            line.energy_pj = placement * rest + share * nom;
+                            line.energy_pj_min = line.energy_pj_min * rest + share * lo;
+                            line.energy_pj_max = line.energy_pj_max * rest + share * hi;
+                            line.pj_each = line.energy_pj / count as f64;
+                            line.how = format!("loop-nest mapping of its passes; {}", line.how);
+                            bounds = (
+                                placement * rest + share * low,
+                                placement.max(line.energy_pj),
+                            );
+                            if let Some(level) = placed {
+                                levels.push((level.name.clone(), placement * rest));
+                            }
+                            if v.total > 0.0 {
+                                for (i, e) in &v.by_level {
+                                    levels.push((
+                                        cm.memories[*i].name.clone(),
+                                        share * nom * e / v.total,
+                                    ));
+                                }
+                            }
+                        }
                         (Some(r), true) => {
                             // This line's share of the traced bytes is served through the
                             // hierarchy; the rest stays at the placement level.

@@ -49,7 +49,11 @@ impl Work {
             } => {
                 let b = bytes as u64;
                 vec![
-                    (Op::Read, TensorClass::Activation, heads * n * (c + 2 * m * c) * b),
+                    (
+                        Op::Read,
+                        TensorClass::Activation,
+                        heads * n * (c + 2 * m * c) * b,
+                    ),
                     (Op::Write, TensorClass::Activation, heads * n * c * b),
                 ]
             }

@@ -92,6 +92,9 @@ pub struct LayerReport {
     /// The memory levels its weight reads pass through, innermost first (traced layers only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub weight_chain: Option<Vec<String>>,
+    /// The loop-nest mapping of each pass of the layer (vision projections, full attention).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub mappings: Vec<String>,
 }
 
 /// What the memory energy assumes, and its range (see `hardware::hierarchy`).
@@ -231,6 +234,7 @@ pub fn run_report(out: &RunOutput, hw: &Hardware) -> RunReport {
             energy_pj: p.energy_pj,
             counts: c.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
             weight_chain: p.weight_chain.clone(),
+            mappings: p.mappings.clone(),
         })
         .collect();
     let rates: Vec<FiringRate> = firing_rates(out)

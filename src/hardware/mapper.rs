@@ -1,0 +1,1039 @@
+//! Mapping search: the lowest-energy mapping of one problem onto a hierarchy, over tile factors
+//! per level (any divisors), spatial fan-out, bypass and loop orders.
+//!
+//! Factors, spatial fan-out and bypass are enumerated level by level from the MACs out, pruned by
+//! capacity; when that mapspace is larger than `Options::exhaustive_limit`, only tiles that fill
+//! their level are kept (no factor can grow by a prime without overflowing it). Loop orders are
+//! chosen per level by trying every order of that level's temporal loops with the other levels
+//! fixed: a tensor's refetches at a level depend only on the order of the nearest level above it
+//! with a loop it depends on, so the energy is a sum of per-level terms and one pass finds the
+//! best orders. Ties keep the first mapping in enumeration order, so the search is deterministic.
+
+use super::nest::{self, Level, Loop, Mapping, Problem, Stats};
+
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Above this many factor and bypass choices, keep only tiles that fill their level.
+    pub exhaustive_limit: u64,
+    /// Force (Some(true)) or forbid (Some(false)) the fill-only pruning.
+    pub fill_only: Option<bool>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            exhaustive_limit: 2_000,
+            fill_only: None,
+        }
+    }
+}
+
+/// The lowest-energy valid mapping and its statistics. `pinned_outer` lists dims that stay whole
+/// and outermost at the outermost level, in that order (e.g. the token loop of a recurrent model).
+pub fn search(
+    p: &Problem,
+    arch: &[Level],
+    pinned_outer: &[usize],
+) -> Result<(Mapping, Stats), String> {
+    search_with(p, arch, pinned_outer, &Options::default())
+}
+
+pub fn search_with(
+    p: &Problem,
+    arch: &[Level],
+    pinned_outer: &[usize],
+    opts: &Options,
+) -> Result<(Mapping, Stats), String> {
+    let ctx = Ctx::new(p, arch, pinned_outer)?;
+    let fill = match opts.fill_only {
+        Some(f) => f,
+        None => {
+            let mut count = 0u64;
+            let limit = opts.exhaustive_limit;
+            ctx.enumerate(false, &mut |_| {
+                count += 1;
+                count <= limit
+            });
+            count > limit
+        }
+    };
+    let mut best: Option<(f64, Mapping)> = None;
+    ctx.enumerate(fill, &mut |choice| {
+        let limit = best.as_ref().map(|b| b.0);
+        if let Some((e, m)) = ctx.best_orders(choice, limit)
+            && best.as_ref().is_none_or(|b| e < b.0)
+        {
+            best = Some((e, m));
+        }
+        true
+    });
+    let (_, m) = best.ok_or_else(|| {
+        format!(
+            "no mapping fits: the innermost level {} cannot hold the smallest tiles",
+            arch.first().map_or("", |l| l.name.as_str())
+        )
+    })?;
+    let stats = nest::analyze(p, arch, &m)?;
+    Ok((m, stats))
+}
+
+/// Every mapping of the mapspace (all factors, fan-outs, bypass choices and loop orders of every
+/// level) evaluated with the exact walk: the reference the search is tested against on small
+/// problems. Refuses mapspaces above `limit` mappings.
+pub fn exhaustive(
+    p: &Problem,
+    arch: &[Level],
+    pinned_outer: &[usize],
+    limit: u64,
+) -> Result<(Mapping, Stats), String> {
+    let ctx = Ctx::new(p, arch, pinned_outer)?;
+    let mut best: Option<(f64, Mapping)> = None;
+    let mut seen = 0u64;
+    let mut err = None;
+    ctx.enumerate(false, &mut |choice| {
+        let base = ctx.mapping(choice, &vec![Vec::new(); arch.len()]);
+        let perms: Vec<Vec<Vec<usize>>> = (0..arch.len())
+            .map(|l| permutations(&ctx.movable(&base, l)))
+            .collect();
+        let mut pick = vec![0usize; arch.len()];
+        loop {
+            seen += 1;
+            if seen > limit {
+                err = Some(format!("the mapspace has more than {limit} mappings"));
+                return false;
+            }
+            let orders: Vec<Vec<usize>> =
+                (0..arch.len()).map(|l| perms[l][pick[l]].clone()).collect();
+            let m = ctx.mapping(choice, &orders);
+            if let Ok(s) = nest::analyze_exact(p, arch, &m)
+                && best.as_ref().is_none_or(|b| s.energy_pj < b.0)
+            {
+                best = Some((s.energy_pj, m));
+            }
+            let mut l = 0;
+            while l < pick.len() {
+                pick[l] += 1;
+                if pick[l] < perms[l].len() {
+                    break;
+                }
+                pick[l] = 0;
+                l += 1;
+            }
+            if l == pick.len() {
+                return true;
+            }
+        }
+    });
+    if let Some(e) = err {
+        return Err(e);
+    }
+    let (_, m) = best.ok_or("no mapping fits")?;
+    let stats = nest::analyze(p, arch, &m)?;
+    Ok((m, stats))
+}
+
+/// All orders of `items`, in lexicographic order of positions.
+fn permutations(items: &[usize]) -> Vec<Vec<usize>> {
+    if items.len() <= 1 {
+        return vec![items.to_vec()];
+    }
+    let mut out = Vec::new();
+    for i in 0..items.len() {
+        let mut rest = items.to_vec();
+        let x = rest.remove(i);
+        for mut tail in permutations(&rest) {
+            tail.insert(0, x);
+            out.push(tail);
+        }
+    }
+    out
+}
+
+/// Per-choice quantities that do not depend on loop order.
+struct Pre {
+    ext: Vec<Vec<u64>>,
+    part: Vec<Vec<u64>>,
+    used: Vec<u64>,
+    fan: Vec<Vec<Vec<u64>>>,
+    keeps: Vec<Vec<bool>>,
+}
+
+/// Factors, fan-out and bypass for every level; loop orders are chosen separately.
+#[derive(Clone, Debug)]
+struct Choice {
+    temporal: Vec<Vec<u64>>,
+    spatial: Vec<Vec<u64>>,
+    keeps: Vec<Vec<bool>>,
+}
+
+struct Ctx<'a> {
+    p: &'a Problem,
+    arch: &'a [Level],
+    pinned: Vec<usize>,
+    /// Fan-out below each level (children instances per instance), 1 for level 0.
+    fanout: Vec<u64>,
+    /// rel[t][d]: data space t depends on dim d.
+    rel: Vec<Vec<bool>>,
+    /// Data space t has each axis on one dim (no sliding window).
+    simple: Vec<bool>,
+    /// Prime factors of each dim's bound.
+    primes: Vec<Vec<u64>>,
+}
+
+fn divisors(n: u64) -> Vec<u64> {
+    let mut small = Vec::new();
+    let mut large = Vec::new();
+    let mut i = 1u64;
+    while i.saturating_mul(i) <= n {
+        if n.is_multiple_of(i) {
+            small.push(i);
+            if i != n / i {
+                large.push(n / i);
+            }
+        }
+        i += 1;
+    }
+    small.extend(large.into_iter().rev());
+    small
+}
+
+fn primes(mut n: u64) -> Vec<u64> {
+    let mut out = Vec::new();
+    let mut f = 2u64;
+    while f.saturating_mul(f) <= n {
+        if n.is_multiple_of(f) {
+            out.push(f);
+            while n.is_multiple_of(f) {
+                n /= f;
+            }
+        }
+        f += 1;
+    }
+    if n > 1 {
+        out.push(n);
+    }
+    out
+}
+
+/// Every vector v with v[d] dividing `rem[d]` (and 1 where `fixed[d]`), in lexicographic order.
+fn factor_vectors(rem: &[u64], fixed: &[bool], max_product: Option<u64>) -> Vec<Vec<u64>> {
+    let mut out = vec![Vec::new()];
+    for (d, &r) in rem.iter().enumerate() {
+        let opts = if fixed[d] { vec![1] } else { divisors(r) };
+        let mut next = Vec::new();
+        for v in &out {
+            let prod: u64 = v.iter().product();
+            for &o in &opts {
+                if max_product.is_some_and(|m| prod.saturating_mul(o) > m) {
+                    continue;
+                }
+                let mut w = v.clone();
+                w.push(o);
+                next.push(w);
+            }
+        }
+        out = next;
+    }
+    out
+}
+
+fn tile_words(s: &nest::DataSpace, ext: &[u64]) -> u64 {
+    s.axes
+        .iter()
+        .map(|axis| {
+            axis.iter()
+                .map(|&(d, c)| c.saturating_mul(ext[d].saturating_sub(1)))
+                .fold(1u64, |a, b| a.saturating_add(b))
+        })
+        .fold(1u64, |a, b| a.saturating_mul(b))
+}
+
+impl<'a> Ctx<'a> {
+    fn new(p: &'a Problem, arch: &'a [Level], pinned: &[usize]) -> Result<Self, String> {
+        if arch.is_empty() {
+            return Err("the architecture has no level".into());
+        }
+        for &d in pinned {
+            if d >= p.dims.len() {
+                return Err(format!(
+                    "pinned dim {d} does not exist (the problem has {})",
+                    p.dims.len()
+                ));
+            }
+        }
+        for l in arch {
+            if l.keeps.len() != p.spaces.len() {
+                return Err(format!(
+                    "level {} lists {} keep flags for {} data spaces",
+                    l.name,
+                    l.keeps.len(),
+                    p.spaces.len()
+                ));
+            }
+            if l.instances == 0 {
+                return Err(format!("level {} has 0 instances", l.name));
+            }
+        }
+        for d in &p.dims {
+            if d.bound == 0 {
+                return Err(format!("dim {} has bound 0", d.name));
+            }
+        }
+        let fanout = (0..arch.len())
+            .map(|l| {
+                if l == 0 {
+                    1
+                } else {
+                    (arch[l - 1].instances / arch[l].instances).max(1)
+                }
+            })
+            .collect();
+        let rel = p
+            .spaces
+            .iter()
+            .map(|s| {
+                (0..p.dims.len())
+                    .map(|d| s.axes.iter().any(|a| a.iter().any(|&(x, _)| x == d)))
+                    .collect()
+            })
+            .collect();
+        Ok(Ctx {
+            p,
+            arch,
+            pinned: pinned.to_vec(),
+            fanout,
+            rel,
+            simple: p.spaces.iter().map(nest::is_simple).collect(),
+            primes: p.dims.iter().map(|d| primes(d.bound)).collect(),
+        })
+    }
+
+    /// Calls `visit` for each choice of factors, fan-out and bypass that fits; stops when it
+    /// returns false.
+    fn enumerate(&self, fill: bool, visit: &mut dyn FnMut(&Choice) -> bool) {
+        let n = self.arch.len();
+        let nd = self.p.dims.len();
+        let mut choice = Choice {
+            temporal: vec![vec![1; nd]; n],
+            spatial: vec![vec![1; nd]; n],
+            keeps: vec![vec![false; self.p.spaces.len()]; n],
+        };
+        let rem: Vec<u64> = self.p.dims.iter().map(|d| d.bound).collect();
+        let ext = vec![1u64; nd];
+        self.level(0, rem, ext, fill, &mut choice, visit);
+    }
+
+    fn masks(&self, l: usize) -> Vec<Vec<bool>> {
+        let allowed = &self.arch[l].keeps;
+        let ns = allowed.len();
+        if l + 1 == self.arch.len() {
+            return vec![vec![true; ns]];
+        }
+        let free: Vec<usize> = (0..ns).filter(|&t| allowed[t]).collect();
+        // Keeping everything allowed first: it is the usual optimum and wins ties.
+        (0..1u64 << free.len())
+            .rev()
+            .map(|bits| {
+                let mut m = vec![false; ns];
+                for (i, &t) in free.iter().enumerate() {
+                    m[t] = bits >> i & 1 == 1;
+                }
+                m
+            })
+            .collect()
+    }
+
+    fn need(&self, mask: &[bool], ext: &[u64]) -> u64 {
+        self.p
+            .spaces
+            .iter()
+            .zip(mask)
+            .filter(|(_, k)| **k)
+            .map(|(s, _)| tile_words(s, ext))
+            .fold(0u64, |a, b| a.saturating_add(b))
+    }
+
+    /// Temporal factor vectors for one level whose kept tiles fit `cap`, by depth-first search
+    /// over dims (a tile only grows with a factor, so a factor that overflows ends its dim).
+    #[allow(clippy::too_many_arguments)]
+    fn fitting(
+        &self,
+        rem: &[u64],
+        fixed: &[bool],
+        mask: &[bool],
+        cap: Option<u64>,
+        cur: &mut Vec<u64>,
+        ext: &mut Vec<u64>,
+        out: &mut Vec<Vec<u64>>,
+    ) {
+        let d = cur.len();
+        if d == rem.len() {
+            out.push(cur.clone());
+            return;
+        }
+        let opts = if fixed[d] { vec![1] } else { divisors(rem[d]) };
+        let base = ext[d];
+        for f in opts {
+            ext[d] = base * f;
+            if let Some(c) = cap
+                && self.need(mask, ext) > c
+            {
+                break;
+            }
+            cur.push(f);
+            self.fitting(rem, fixed, mask, cap, cur, ext, out);
+            cur.pop();
+        }
+        ext[d] = base;
+    }
+
+    fn level(
+        &self,
+        l: usize,
+        rem: Vec<u64>,
+        ext: Vec<u64>,
+        fill: bool,
+        choice: &mut Choice,
+        visit: &mut dyn FnMut(&Choice) -> bool,
+    ) -> bool {
+        let n = self.arch.len();
+        let nd = rem.len();
+        let top = l + 1 == n;
+        let fixed: Vec<bool> = (0..nd).map(|d| self.pinned.contains(&d)).collect();
+        let cap = self.arch[l].capacity_words;
+        let spatials = if self.fanout[l] > 1 {
+            factor_vectors(&rem, &fixed, Some(self.fanout[l]))
+        } else {
+            vec![vec![1; nd]]
+        };
+        for sp in &spatials {
+            let rem_s: Vec<u64> = (0..nd).map(|d| rem[d] / sp[d]).collect();
+            let ext_s: Vec<u64> = (0..nd).map(|d| ext[d] * sp[d]).collect();
+            if fill && self.fanout[l] > 1 {
+                // The fan-out is used as far as it divides.
+                let used: u64 = sp.iter().product();
+                let grows = (0..nd).any(|d| {
+                    !fixed[d]
+                        && self.primes[d].iter().any(|&q| {
+                            rem_s[d].is_multiple_of(q) && used.saturating_mul(q) <= self.fanout[l]
+                        })
+                });
+                if grows {
+                    continue;
+                }
+            }
+            for mask in self.masks(l) {
+                let keeps_any = mask.iter().any(|&k| k);
+                let temporals = if top {
+                    vec![rem_s.clone()]
+                } else {
+                    let mut out = Vec::new();
+                    let mut cur = Vec::with_capacity(nd);
+                    let mut e = ext_s.clone();
+                    self.fitting(&rem_s, &fixed, &mask, cap, &mut cur, &mut e, &mut out);
+                    // Large tiles first: a good mapping early prunes more by the order bound.
+                    out.reverse();
+                    out
+                };
+                for tv in &temporals {
+                    let ext_t: Vec<u64> = (0..nd).map(|d| ext_s[d] * tv[d]).collect();
+                    if let Some(c) = cap
+                        && self.need(&mask, &ext_t) > c
+                    {
+                        continue;
+                    }
+                    if fill && !top {
+                        if !keeps_any && tv.iter().any(|&f| f > 1) {
+                            continue;
+                        }
+                        if keeps_any && let Some(c) = cap {
+                            let grows = (0..nd).any(|d| {
+                                let q_rem = rem_s[d] / tv[d];
+                                self.primes[d]
+                                    .iter()
+                                    .filter(|&&q| q_rem.is_multiple_of(q))
+                                    .any(|&q| {
+                                        let mut e = ext_t.clone();
+                                        e[d] *= q;
+                                        self.need(&mask, &e) <= c
+                                    })
+                            });
+                            if grows {
+                                continue;
+                            }
+                        }
+                    }
+                    choice.temporal[l] = tv.clone();
+                    choice.spatial[l] = sp.clone();
+                    choice.keeps[l] = mask.clone();
+                    if top {
+                        if !visit(choice) {
+                            return false;
+                        }
+                    } else {
+                        let rem_t: Vec<u64> = (0..nd).map(|d| rem_s[d] / tv[d]).collect();
+                        if !self.level(l + 1, rem_t, ext_t, fill, choice, visit) {
+                            return false;
+                        }
+                    }
+                }
+            }
+        }
+        true
+    }
+
+    /// The mapping of a choice with the given temporal order per level (dims, outermost first;
+    /// dims left out follow in index order). Pinned dims lead the outermost level; spatial loops
+    /// lead their level.
+    fn mapping(&self, c: &Choice, orders: &[Vec<usize>]) -> Mapping {
+        let n = self.arch.len();
+        let nd = self.p.dims.len();
+        let mut levels = Vec::with_capacity(n);
+        for l in 0..n {
+            let mut loops = Vec::new();
+            if l + 1 == n {
+                for &d in &self.pinned {
+                    loops.push(Loop {
+                        dim: d,
+                        factor: c.temporal[l][d],
+                        spatial: false,
+                    });
+                }
+            }
+            for d in 0..nd {
+                if c.spatial[l][d] > 1 {
+                    loops.push(Loop {
+                        dim: d,
+                        factor: c.spatial[l][d],
+                        spatial: true,
+                    });
+                }
+            }
+            let mut order: Vec<usize> = orders.get(l).cloned().unwrap_or_default();
+            for d in 0..nd {
+                if !order.contains(&d) {
+                    order.push(d);
+                }
+            }
+            for d in order {
+                if c.temporal[l][d] > 1 && !(l + 1 == n && self.pinned.contains(&d)) {
+                    loops.push(Loop {
+                        dim: d,
+                        factor: c.temporal[l][d],
+                        spatial: false,
+                    });
+                }
+            }
+            levels.push(loops);
+        }
+        Mapping {
+            levels,
+            keeps: c.keeps.clone(),
+        }
+    }
+
+    /// Dims whose temporal loops at level l may be reordered.
+    fn movable(&self, m: &Mapping, l: usize) -> Vec<usize> {
+        let top = l + 1 == self.arch.len();
+        m.levels[l]
+            .iter()
+            .filter(|lp| !(lp.spatial || top && self.pinned.contains(&lp.dim)))
+            .map(|lp| lp.dim)
+            .collect()
+    }
+
+    /// What a choice fixes regardless of loop order: tiles, partitions, instances, fan-out.
+    #[allow(clippy::needless_range_loop)]
+    fn prepare(&self, c: &Choice) -> Pre {
+        let n = self.arch.len();
+        let nd = self.p.dims.len();
+        let ns = self.p.spaces.len();
+        let mut ext = vec![vec![1u64; nd]; n];
+        for l in 0..n {
+            for d in 0..nd {
+                let below = if l == 0 { 1 } else { ext[l - 1][d] };
+                ext[l][d] = below * c.temporal[l][d] * c.spatial[l][d];
+            }
+        }
+        // Spatial product above level l, per dim.
+        let mut above = vec![vec![1u64; nd]; n];
+        for l in (0..n.saturating_sub(1)).rev() {
+            for d in 0..nd {
+                above[l][d] = above[l + 1][d] * c.spatial[l + 1][d];
+            }
+        }
+        let mut part = vec![vec![0u64; ns]; n];
+        let mut used = vec![1u64; n];
+        for l in 0..n {
+            used[l] = above[l].iter().product();
+            let pext: Vec<u64> = (0..nd)
+                .map(|d| self.p.dims[d].bound / above[l][d])
+                .collect();
+            for (t, s) in self.p.spaces.iter().enumerate() {
+                part[l][t] = tile_words(s, &pext);
+            }
+        }
+        // fan[t][c+1][l]: relevant spatial product in levels (c, l]; c = -1 for the MACs.
+        let mut fan = vec![vec![vec![1u64; n]; n + 1]; ns];
+        for (t, ft) in fan.iter_mut().enumerate() {
+            for (ci, row) in ft.iter_mut().enumerate() {
+                for (l, v) in row.iter_mut().enumerate() {
+                    let mut f = 1u64;
+                    for j in ci..=l {
+                        for d in 0..nd {
+                            if self.rel[t][d] {
+                                f = f.saturating_mul(c.spatial[j][d]);
+                            }
+                        }
+                    }
+                    *v = f;
+                }
+            }
+        }
+        let keeps = (0..n)
+            .map(|l| {
+                (0..ns)
+                    .map(|t| self.arch[l].keeps[t] && c.keeps[l][t])
+                    .collect()
+            })
+            .collect();
+        Pre {
+            ext,
+            part,
+            used,
+            fan,
+            keeps,
+        }
+    }
+
+    /// The energy of a choice with the given orders, in closed form;
+    /// equal to `nest::energy` of `mapping(c, orders)`.
+    fn fast_energy(&self, c: &Choice, orders: &[Vec<usize>], pre: &Pre) -> f64 {
+        self.closed_form(c, orders, pre, false)
+    }
+
+    /// A lower bound of `fast_energy` over all loop orders: every tile is refetched only when a
+    /// loop it depends on moves (as if each level put the loops a data space ignores innermost).
+    fn order_bound(&self, c: &Choice, pre: &Pre) -> f64 {
+        let orders = vec![Vec::new(); self.arch.len()];
+        self.closed_form(c, &orders, pre, true)
+    }
+
+    fn closed_form(&self, c: &Choice, orders: &[Vec<usize>], pre: &Pre, bound: bool) -> f64 {
+        let n = self.arch.len();
+        let nd = self.p.dims.len();
+        // Temporal loops outermost first: (level, dim, factor, stride); spatial loops lead their
+        // level, so a temporal loop's stride is the span of its dim below its level.
+        let mut flat: Vec<(usize, usize, u64, u64)> = Vec::with_capacity(3 * n);
+        let mut innermost_spatial = false;
+        for l in (0..n).rev() {
+            let stride = |d: usize| if l == 0 { 1 } else { pre.ext[l - 1][d] };
+            if l + 1 == n {
+                for &d in &self.pinned {
+                    if c.temporal[l][d] > 1 {
+                        flat.push((l, d, c.temporal[l][d], stride(d)));
+                    }
+                }
+            }
+            let mut level_temporal = false;
+            let pinned_here = l + 1 == n && self.pinned.iter().any(|&d| c.temporal[l][d] > 1);
+            let order = &orders[l];
+            let listed = |d: usize| order.contains(&d);
+            for d in order.iter().copied().chain((0..nd).filter(|&d| !listed(d))) {
+                if c.temporal[l][d] > 1 && !(l + 1 == n && self.pinned.contains(&d)) {
+                    flat.push((l, d, c.temporal[l][d], stride(d)));
+                    level_temporal = true;
+                }
+            }
+            // Within a level: pinned loops, then spatial, then the other temporal loops.
+            if level_temporal {
+                innermost_spatial = false;
+            } else if c.spatial[l].iter().any(|&f| f > 1) {
+                innermost_spatial = true;
+            } else if pinned_here {
+                innermost_spatial = false;
+            }
+        }
+        let reread = !innermost_spatial;
+        let ones = vec![1u64; nd];
+        // Words one instance of `inner` (None = a MAC) takes in over the run.
+        let share = |t: usize, inner: Option<usize>| -> u64 {
+            let outer = flat.iter().filter(|f| inner.is_none_or(|c| f.0 > c));
+            if inner.is_none() && reread {
+                return outer.map(|f| f.2).fold(1u64, |a, b| a.saturating_mul(b));
+            }
+            let ext = inner.map_or(&ones, |c| &pre.ext[c]);
+            if bound {
+                // Every word of the union of the tiles, once.
+                let mut e = ext.clone();
+                for f in outer {
+                    e[f.1] = e[f.1].saturating_mul(f.2);
+                }
+                return tile_words(&self.p.spaces[t], &e);
+            }
+            if self.simple[t] {
+                // Tiles are equal or disjoint: refetched whenever a loop it depends on moves,
+                // and whenever any loop outside the innermost such loop moves.
+                let mut run = 1u64;
+                let mut last = 1u64;
+                for f in outer {
+                    run = run.saturating_mul(f.2);
+                    if self.rel[t][f.1] {
+                        last = run;
+                    }
+                }
+                return tile_words(&self.p.spaces[t], ext).saturating_mul(last);
+            }
+            let loops: Vec<(usize, u64, u64)> = outer.map(|f| (f.1, f.2, f.3)).collect();
+            nest::closed_share(&self.p.spaces[t], ext, &loops)
+        };
+        let mut total = 0.0;
+        for (t, s) in self.p.spaces.iter().enumerate() {
+            let mut child: Option<usize> = None;
+            for l in 0..n {
+                if !pre.keeps[l][t] {
+                    continue;
+                }
+                let fan = pre.fan[t][child.map_or(0, |cl| cl + 1)][l];
+                let traffic = share(t, child).saturating_mul(fan);
+                let own = if l + 1 < n { share(t, Some(l)) } else { 0 };
+                let part = pre.part[l][t];
+                let (r, f, u) = if s.output {
+                    (
+                        traffic.saturating_sub(part),
+                        own.saturating_sub(part),
+                        traffic,
+                    )
+                } else {
+                    (traffic, own, 0)
+                };
+                let lv = &self.arch[l];
+                let b = lv.block_words.max(1);
+                total += (r.div_ceil(b) as f64 * lv.read_pj
+                    + f.div_ceil(b) as f64 * lv.write_pj
+                    + u.div_ceil(b) as f64 * lv.update_pj)
+                    * pre.used[l] as f64;
+                child = Some(l);
+            }
+        }
+        total
+    }
+
+    fn eval(&self, c: &Choice, orders: &[Vec<usize>], pre: &Pre) -> Option<f64> {
+        Some(self.fast_energy(c, orders, pre))
+    }
+
+    /// Best loop orders for a choice, level by level (the energy separates per level); None
+    /// when the choice cannot beat `limit`.
+    fn best_orders(&self, c: &Choice, limit: Option<f64>) -> Option<(f64, Mapping)> {
+        let n = self.arch.len();
+        let mut orders: Vec<Vec<usize>> = vec![Vec::new(); n];
+        let base = self.mapping(c, &orders);
+        let pre = self.prepare(c);
+        if let Some(lim) = limit
+            && self.order_bound(c, &pre) >= lim
+        {
+            return None;
+        }
+        let mut best_e = self.eval(c, &orders, &pre)?;
+        for l in (0..n).rev() {
+            let items = self.movable(&base, l);
+            // The innermost level's order changes no closed-form count.
+            if items.len() < 2 || l == 0 {
+                continue;
+            }
+            let mut best_order = orders[l].clone();
+            for perm in permutations(&items) {
+                orders[l] = perm.clone();
+                if let Some(e) = self.eval(c, &orders, &pre)
+                    && e < best_e
+                {
+                    best_e = e;
+                    best_order = perm;
+                }
+            }
+            orders[l] = best_order;
+        }
+        let m = self.mapping(c, &orders);
+        Some((best_e, m))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hardware::nest::{DataSpace, Dim};
+
+    fn matmul(n: u64, c: u64, k: u64) -> Problem {
+        let dims = [("N", n), ("C", c), ("K", k)]
+            .iter()
+            .map(|(s, b)| Dim {
+                name: s.to_string(),
+                bound: *b,
+            })
+            .collect();
+        let sp = |name: &str, axes: Vec<Vec<(usize, u64)>>, output| DataSpace {
+            name: name.into(),
+            axes,
+            output,
+            word_bits: 8,
+        };
+        Problem {
+            dims,
+            spaces: vec![
+                sp("Weights", vec![vec![(1, 1)], vec![(2, 1)]], false),
+                sp("Inputs", vec![vec![(0, 1)], vec![(1, 1)]], false),
+                sp("Outputs", vec![vec![(0, 1)], vec![(2, 1)]], true),
+            ],
+        }
+    }
+
+    fn conv1d(k: u64, r: u64, p: u64) -> Problem {
+        let dims = [("K", k), ("R", r), ("P", p)]
+            .iter()
+            .map(|(s, b)| Dim {
+                name: s.to_string(),
+                bound: *b,
+            })
+            .collect();
+        let sp = |name: &str, axes: Vec<Vec<(usize, u64)>>, output| DataSpace {
+            name: name.into(),
+            axes,
+            output,
+            word_bits: 8,
+        };
+        Problem {
+            dims,
+            spaces: vec![
+                sp("Weights", vec![vec![(0, 1)], vec![(1, 1)]], false),
+                sp("Inputs", vec![vec![(1, 1), (2, 1)]], false),
+                sp("Outputs", vec![vec![(0, 1)], vec![(2, 1)]], true),
+            ],
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn level(
+        name: &str,
+        cap: Option<u64>,
+        block: u64,
+        inst: u64,
+        r: f64,
+        w: f64,
+        u: f64,
+        keeps: [bool; 3],
+    ) -> Level {
+        Level {
+            name: name.into(),
+            capacity_words: cap,
+            block_words: block,
+            instances: inst,
+            read_pj: r,
+            write_pj: w,
+            update_pj: u,
+            keeps: keeps.to_vec(),
+        }
+    }
+
+    fn three_levels(pes: u64, rf: u64, glb: u64, bypass: bool) -> Vec<Level> {
+        vec![
+            level("RF", Some(rf), 1, pes, 0.4, 0.4, 0.45, [true; 3]),
+            level(
+                "GLB",
+                Some(glb),
+                4,
+                1,
+                12.0,
+                10.0,
+                11.0,
+                [true, true, !bypass],
+            ),
+            level("DRAM", None, 8, 1, 200.0, 200.0, 210.0, [true; 3]),
+        ]
+    }
+
+    fn two_levels(buf: u64) -> Vec<Level> {
+        vec![
+            level("Buffer", Some(buf), 1, 1, 0.5, 0.6, 0.55, [true; 3]),
+            level("DRAM", None, 4, 1, 60.0, 50.0, 55.0, [true; 3]),
+        ]
+    }
+
+    fn same(a: f64, b: f64) -> bool {
+        (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0)
+    }
+
+    /// Small problems: the search (closed form, orders per level) finds the minimum of the
+    /// exhaustive enumeration (exact walk, every combination of orders).
+    #[test]
+    fn search_finds_the_exhaustive_minimum_on_small_problems() {
+        let cases: Vec<(&str, Problem, Vec<Level>, Vec<usize>)> = vec![
+            (
+                "matmul 3 levels",
+                matmul(4, 6, 2),
+                three_levels(1, 8, 40, false),
+                vec![],
+            ),
+            (
+                "matmul 3 levels bypass",
+                matmul(4, 4, 4),
+                three_levels(1, 6, 24, true),
+                vec![],
+            ),
+            (
+                "matmul 4 PEs",
+                matmul(4, 2, 4),
+                three_levels(4, 6, 64, false),
+                vec![],
+            ),
+            (
+                "matmul pinned N",
+                matmul(3, 4, 4),
+                three_levels(1, 8, 32, false),
+                vec![0],
+            ),
+            ("conv1d 2 levels", conv1d(2, 3, 8), two_levels(12), vec![]),
+            (
+                "conv1d 2 levels wide",
+                conv1d(4, 3, 16),
+                two_levels(24),
+                vec![],
+            ),
+            (
+                "conv1d 3 levels",
+                conv1d(2, 3, 6),
+                three_levels(1, 6, 30, false),
+                vec![],
+            ),
+        ];
+        for (name, p, arch, pinned) in cases {
+            let (xm, xs) = exhaustive(&p, &arch, &pinned, 5_000_000).unwrap();
+            let opts = Options {
+                fill_only: Some(false),
+                ..Options::default()
+            };
+            let (m, s) = search_with(&p, &arch, &pinned, &opts).unwrap();
+            assert!(
+                same(s.energy_pj, xs.energy_pj),
+                "{name}: search {} pJ ({m:?}) vs exhaustive {} pJ ({xm:?})",
+                s.energy_pj,
+                xs.energy_pj
+            );
+            let exact = nest::analyze_exact(&p, &arch, &m).unwrap();
+            assert_eq!(exact, s, "{name}: closed form vs walk");
+            let opts = Options {
+                fill_only: Some(true),
+                ..Options::default()
+            };
+            let (_, f) = search_with(&p, &arch, &pinned, &opts).unwrap();
+            eprintln!(
+                "{name}: exhaustive {:.3} pJ, fill-only {:.3} pJ",
+                xs.energy_pj, f.energy_pj
+            );
+            assert!(f.energy_pj >= xs.energy_pj - 1e-9, "{name}");
+            if !pinned.is_empty() {
+                let top = m.levels.last().unwrap();
+                assert_eq!(top[0].dim, pinned[0], "{name}: pinned dim outermost");
+                assert_eq!(top[0].factor, p.dims[pinned[0]].bound, "{name}");
+            }
+        }
+    }
+
+    /// Every mapping of small mapspaces, sliding windows included: the closed form equals the
+    /// exact walk, and the order-free bound stays below it.
+    #[test]
+    fn closed_form_agrees_with_the_exact_walk() {
+        for (p, arch) in [
+            (matmul(4, 6, 2), three_levels(1, 8, 40, true)),
+            (matmul(4, 2, 4), three_levels(4, 6, 64, false)),
+            (matmul(6, 4, 4), two_levels(16)),
+            (conv1d(2, 3, 8), two_levels(12)),
+            (conv1d(2, 3, 6), three_levels(1, 6, 30, true)),
+            (conv1d(4, 3, 4), three_levels(2, 8, 40, false)),
+        ] {
+            let ctx = Ctx::new(&p, &arch, &[]).unwrap();
+            let mut checked = 0;
+            ctx.enumerate(false, &mut |c| {
+                let base = ctx.mapping(c, &vec![Vec::new(); arch.len()]);
+                for l in 0..arch.len() {
+                    for perm in permutations(&ctx.movable(&base, l)) {
+                        let mut orders = vec![Vec::new(); arch.len()];
+                        orders[l] = perm;
+                        let m = ctx.mapping(c, &orders);
+                        let a = nest::analyze(&p, &arch, &m).unwrap();
+                        let b = nest::analyze_exact(&p, &arch, &m).unwrap();
+                        assert_eq!(a, b, "{m:?}");
+                        let pre = ctx.prepare(c);
+                        let e = ctx.fast_energy(c, &orders, &pre);
+                        assert!(same(e, a.energy_pj), "{m:?}: fast {e} vs {}", a.energy_pj);
+                        assert!(ctx.order_bound(c, &pre) <= e * (1.0 + 1e-12), "{m:?}");
+                        checked += 1;
+                    }
+                }
+                true
+            });
+            assert!(checked > 100, "{checked}");
+        }
+    }
+
+    #[test]
+    fn the_search_is_deterministic_and_refuses_impossible_hierarchies() {
+        let p = matmul(8, 8, 8);
+        let arch = three_levels(4, 8, 64, false);
+        let a = search(&p, &arch, &[]).unwrap();
+        let b = search(&p, &arch, &[]).unwrap();
+        assert_eq!(a.0, b.0);
+        // A buffer holding fewer words than three tensors of one word each, with no bypass.
+        let mut tight = two_levels(2);
+        tight[0].keeps = vec![true; 3];
+        let p = matmul(2, 2, 2);
+        let r = search(&p, &tight, &[]);
+        assert!(r.is_ok() || r.unwrap_err().contains("Buffer"));
+        assert!(
+            search(&p, &tight, &[7])
+                .unwrap_err()
+                .contains("pinned dim 7")
+        );
+    }
+
+    /// A PVTv2-B2-like set of matmuls on a 16-PE hierarchy; prints the time per layer (run with
+    /// `cargo test --release --lib pvt_matmuls -- --ignored --nocapture`).
+    #[test]
+    #[ignore]
+    fn pvt_matmuls_search_time() {
+        let arch = vec![
+            level("RF", Some(64), 1, 16, 0.4, 0.4, 0.45, [true; 3]),
+            level("GLB", Some(131_072), 8, 1, 18.0, 14.0, 14.0, [true; 3]),
+            level("DRAM", None, 8, 1, 512.0, 512.0, 512.0, [true; 3]),
+        ];
+        let shapes: &[(u64, u64, u64)] = &[
+            (3136, 64, 64),
+            (3136, 64, 512),
+            (3136, 512, 64),
+            (49, 64, 128),
+            (784, 128, 128),
+            (784, 128, 1024),
+            (196, 320, 320),
+            (196, 320, 1280),
+            (49, 512, 512),
+            (49, 512, 2048),
+            (49, 2048, 512),
+            (3136, 64, 49), // attention QK: N=3136, D=64, M=49
+            (3136, 49, 64), // attention AV
+        ];
+        let t = std::time::Instant::now();
+        for &(n, c, k) in shapes {
+            let s = std::time::Instant::now();
+            let (m, st) = search(&matmul(n, c, k), &arch, &[]).unwrap();
+            let lb = nest::compulsory(&matmul(n, c, k), &arch).energy_pj;
+            eprintln!(
+                "N={n} C={c} K={k}: {:.3e} pJ (compulsory {:.3e}) in {:?}: {:?}",
+                st.energy_pj,
+                lb,
+                s.elapsed(),
+                m.levels
+            );
+        }
+        eprintln!("total {:?}", t.elapsed());
+    }
+}
