@@ -459,7 +459,7 @@ impl<'a> Ctx<'a> {
                     let mut e = ext_s.clone();
                     let maximal = fill && keeps_any;
                     self.fitting(
-                        &rem_s, &fixed, &mask, cap, maximal, &mut cur, &mut e, &mut out,
+                        &rem_s, &fixed, mask, cap, maximal, &mut cur, &mut e, &mut out,
                     );
                     // Large tiles first: a good mapping early prunes more by the order bound.
                     out.reverse();
@@ -468,7 +468,7 @@ impl<'a> Ctx<'a> {
                 for tv in &temporals {
                     let ext_t: Vec<u64> = (0..nd).map(|d| ext_s[d] * tv[d]).collect();
                     if let Some(c) = cap
-                        && self.need(&mask, &ext_t) > c
+                        && self.need(mask, &ext_t) > c
                     {
                         continue;
                     }
