@@ -178,6 +178,8 @@ struct Ctx<'a> {
     simple: Vec<bool>,
     /// Prime factors of each dim's bound.
     primes: Vec<Vec<u64>>,
+    /// Bypass choices per level, keeping everything allowed first.
+    masks: Vec<Vec<Vec<bool>>>,
 }
 
 fn divisors(n: u64) -> Vec<u64> {
@@ -305,6 +307,11 @@ impl<'a> Ctx<'a> {
             rel,
             simple: p.spaces.iter().map(nest::is_simple).collect(),
             primes: p.dims.iter().map(|d| primes(d.bound)).collect(),
+            masks: Vec::new(),
+        })
+        .map(|mut c| {
+            c.masks = (0..arch.len()).map(|l| c.masks_of(l)).collect();
+            c
         })
     }
 
@@ -323,7 +330,7 @@ impl<'a> Ctx<'a> {
         self.level(0, rem, ext, fill, &mut choice, visit);
     }
 
-    fn masks(&self, l: usize) -> Vec<Vec<bool>> {
+    fn masks_of(&self, l: usize) -> Vec<Vec<bool>> {
         let allowed = &self.arch[l].keeps;
         let ns = allowed.len();
         if l + 1 == self.arch.len() {
@@ -362,12 +369,29 @@ impl<'a> Ctx<'a> {
         fixed: &[bool],
         mask: &[bool],
         cap: Option<u64>,
+        maximal: bool,
         cur: &mut Vec<u64>,
         ext: &mut Vec<u64>,
         out: &mut Vec<Vec<u64>>,
     ) {
         let d = cur.len();
         if d == rem.len() {
+            // Fill-only: drop a tile that could still grow by a prime factor and fit.
+            if maximal && let Some(c) = cap {
+                for d in 0..rem.len() {
+                    let q_rem = rem[d] / cur[d];
+                    for &q in &self.primes[d] {
+                        if q_rem.is_multiple_of(q) {
+                            ext[d] *= q;
+                            let fits = self.need(mask, ext) <= c;
+                            ext[d] /= q;
+                            if fits {
+                                return;
+                            }
+                        }
+                    }
+                }
+            }
             out.push(cur.clone());
             return;
         }
@@ -381,7 +405,7 @@ impl<'a> Ctx<'a> {
                 break;
             }
             cur.push(f);
-            self.fitting(rem, fixed, mask, cap, cur, ext, out);
+            self.fitting(rem, fixed, mask, cap, maximal, cur, ext, out);
             cur.pop();
         }
         ext[d] = base;
@@ -422,15 +446,21 @@ impl<'a> Ctx<'a> {
                     continue;
                 }
             }
-            for mask in self.masks(l) {
+            for mask in &self.masks[l] {
                 let keeps_any = mask.iter().any(|&k| k);
                 let temporals = if top {
                     vec![rem_s.clone()]
+                } else if fill && !keeps_any {
+                    // A level holding nothing needs no loops of its own.
+                    vec![vec![1; nd]]
                 } else {
                     let mut out = Vec::new();
                     let mut cur = Vec::with_capacity(nd);
                     let mut e = ext_s.clone();
-                    self.fitting(&rem_s, &fixed, &mask, cap, &mut cur, &mut e, &mut out);
+                    let maximal = fill && keeps_any;
+                    self.fitting(
+                        &rem_s, &fixed, mask, cap, maximal, &mut cur, &mut e, &mut out,
+                    );
                     // Large tiles first: a good mapping early prunes more by the order bound.
                     out.reverse();
                     out
@@ -438,34 +468,13 @@ impl<'a> Ctx<'a> {
                 for tv in &temporals {
                     let ext_t: Vec<u64> = (0..nd).map(|d| ext_s[d] * tv[d]).collect();
                     if let Some(c) = cap
-                        && self.need(&mask, &ext_t) > c
+                        && self.need(mask, &ext_t) > c
                     {
                         continue;
                     }
-                    if fill && !top {
-                        if !keeps_any && tv.iter().any(|&f| f > 1) {
-                            continue;
-                        }
-                        if keeps_any && let Some(c) = cap {
-                            let grows = (0..nd).any(|d| {
-                                let q_rem = rem_s[d] / tv[d];
-                                self.primes[d]
-                                    .iter()
-                                    .filter(|&&q| q_rem.is_multiple_of(q))
-                                    .any(|&q| {
-                                        let mut e = ext_t.clone();
-                                        e[d] *= q;
-                                        self.need(&mask, &e) <= c
-                                    })
-                            });
-                            if grows {
-                                continue;
-                            }
-                        }
-                    }
-                    choice.temporal[l] = tv.clone();
-                    choice.spatial[l] = sp.clone();
-                    choice.keeps[l] = mask.clone();
+                    choice.temporal[l].copy_from_slice(tv);
+                    choice.spatial[l].copy_from_slice(sp);
+                    choice.keeps[l].copy_from_slice(mask);
                     if top {
                         if !visit(choice) {
                             return false;
