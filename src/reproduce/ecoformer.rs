@@ -241,7 +241,7 @@ pub fn table_from_runs(outputs: &[RunOutput]) -> Result<ReproTable> {
         rows.push(row(
             "memory energy per image, compulsory",
             m.full_memory_lower_pj,
-            "lower bound: each tensor of a mapped pass through DRAM once".into(),
+            "lower bound: each tensor of a mapped pass through DRAM once; other traffic at its placement".into(),
         ));
         rows.push(row(
             "memory energy per image, no reuse",
