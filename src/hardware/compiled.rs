@@ -242,7 +242,7 @@ pub fn with_theta(cm: &CostModel, theta: &[f64]) -> CostModel {
         if let Leaf::MemoryWrite(m) = l
             && c.memories[m].write.is_none()
         {
-            // An absent write follows the read energy; keep it absent.
+            // An absent write stays absent: its writes stay unpriced at every point.
             continue;
         }
         // A per-size energy the point leaves at its nominal value keeps its size dependence.
