@@ -67,6 +67,9 @@ enum Node {
     /// A per-size memory energy: `sized` while the leaf holds its own nominal value `base`,
     /// else the leaf's value (a point that sets it replaces the whole energy).
     Sized(u32, f64, f64),
+    /// A line's whole energy as the memory hierarchy priced it at the cost model's own memory
+    /// energies (valid only while a point leaves every memory leaf at its value).
+    Const(f64),
 }
 
 /// The energy of one point: total and by kind (in `KINDS` order).
@@ -89,6 +92,9 @@ struct Fast {
 #[derive(Clone, Debug)]
 pub struct Compiled {
     fast: Option<Fast>,
+    /// When some lines are priced by the memory hierarchy: the leaf indices of the memory
+    /// energies and their values; a point that changes one is priced by `price`.
+    memory_leaves: Option<Vec<(usize, u64)>>,
     /// Non-metric actions with no price, in ledger order (as `price` lists them).
     unpriced: Vec<String>,
     /// For the fallback: the ledger and the cost model whose leaves are replaced per point.
@@ -205,6 +211,7 @@ fn eval_nodes(nodes: &[Node], theta: &[f64], vals: &mut Vec<f64>) {
                     v
                 }
             }
+            Node::Const(v) => v,
         };
         vals.push(v);
     }
@@ -283,10 +290,21 @@ impl Compiled {
         let mut lines = Vec::new();
         let mut layer_ends = Vec::new();
         let mut unpriced: Vec<String> = Vec::new();
-        for (_, counts) in ledger.layers() {
+        // Lines the memory hierarchy prices (traced weight reads, mapped passes) become
+        // constants, valid while the memory energies keep their values.
+        let priced = price(ledger, cm);
+        let mut any_mapped = false;
+        for ((_, counts), player) in ledger.layers().zip(&priced.layers) {
+            let mut priced_lines = player.lines.iter();
             for (key, &count) in counts.iter() {
-                match b.key(key) {
-                    Some(n) => lines.push((count as f64, n, kind_index(key.op.kind()))),
+                let line = b.key(key).and_then(|n| priced_lines.next().map(|l| (n, l)));
+                match line {
+                    Some((_, l)) if l.mapped => {
+                        any_mapped = true;
+                        let c = b.push(Node::Const(l.energy_pj));
+                        lines.push((1.0, c, kind_index(key.op.kind())));
+                    }
+                    Some((n, _)) => lines.push((count as f64, n, kind_index(key.op.kind()))),
                     None if key.op.kind() == OpKind::Metric => {}
                     None => {
                         let action = key.to_string();
@@ -303,19 +321,39 @@ impl Compiled {
             lines,
             layer_ends,
         };
+        let memory_leaves = any_mapped.then(|| {
+            let base = theta(cm);
+            leaves(cm)
+                .into_iter()
+                .enumerate()
+                .filter(|(_, l)| matches!(l, Leaf::MemoryRead(_) | Leaf::MemoryWrite(_)))
+                .map(|(i, _)| (i, base[i].to_bits()))
+                .collect()
+        });
         let mut c = Compiled {
             fast: Some(fast),
+            memory_leaves,
             unpriced,
             ledger: ledger.clone(),
             cm: cm.clone(),
         };
-        // Traced weight reads are priced through the hierarchy (a cheapest chain per point),
-        // which the linear expressions here do not mirror.
-        let traced = ledger.layers().any(|(_, c)| !c.2.is_empty());
-        if traced || !c.agrees_with_price() {
+        if !c.agrees_with_price() {
             c.fast = None;
         }
         c
+    }
+
+    /// True when `theta` keeps every memory energy the hierarchy's constants were priced at.
+    fn memory_unchanged(&self, theta: &[f64]) -> bool {
+        self.memory_leaves
+            .as_ref()
+            .is_none_or(|m| m.iter().all(|&(i, v)| theta[i].to_bits() == v))
+    }
+
+    /// True when some lines are priced by the memory hierarchy (a point that changes a memory
+    /// energy is then priced by `price`).
+    pub fn has_mapped_lines(&self) -> bool {
+        self.memory_leaves.is_some()
     }
 
     /// True when the fast path is in use (false: pricing rules this module does not mirror).
@@ -331,8 +369,8 @@ impl Compiled {
     /// Price one point. `vals` is scratch space, reused between calls.
     pub fn price(&self, theta: &[f64], vals: &mut Vec<f64>) -> PointEnergy {
         match &self.fast {
-            Some(f) => f.price(theta, vals),
-            None => slow_price(&self.ledger, &self.cm, theta),
+            Some(f) if self.memory_unchanged(theta) => f.price(theta, vals),
+            _ => slow_price(&self.ledger, &self.cm, theta),
         }
     }
 
@@ -345,6 +383,17 @@ impl Compiled {
             .enumerate()
             .map(|(i, v)| v * (1.1 + 0.137 * i as f64) + 0.01)
             .collect();
+        // With hierarchy-priced lines, only compute leaves may move on the fast path.
+        let perturbed: Vec<f64> = match &self.memory_leaves {
+            None => perturbed,
+            Some(m) => {
+                let mut p = perturbed;
+                for &(i, _) in m {
+                    p[i] = base[i];
+                }
+                p
+            }
+        };
         let mut vals = Vec::new();
         for th in [&base, &perturbed] {
             let cm = with_theta(&self.cm, th);
@@ -390,7 +439,10 @@ pub struct CompiledSet {
 impl CompiledSet {
     pub fn new(ledgers: &[&Ledger], cm: &CostModel) -> CompiledSet {
         let singles: Vec<Compiled> = ledgers.iter().map(|l| Compiled::new(l, cm)).collect();
-        if !singles.iter().all(Compiled::is_fast) {
+        // Ledgers with hierarchy-priced lines are priced one by one (each still fast while the
+        // memory energies keep their values).
+        if !singles.iter().all(Compiled::is_fast) || singles.iter().any(Compiled::has_mapped_lines)
+        {
             return CompiledSet {
                 nodes: vec![],
                 runs: vec![],

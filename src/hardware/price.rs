@@ -55,6 +55,10 @@ pub struct PricedLine {
     pub energy_pj_min: f64,
     pub energy_pj_max: f64,
     pub how: String,
+    /// True when the memory hierarchy priced it (a traced weight read or a mapped pass), not
+    /// count x unit price.
+    #[serde(skip)]
+    pub mapped: bool,
 }
 
 /// A counted action the cost model has no price for: reported, never counted as 0.
@@ -269,6 +273,7 @@ pub fn price(ledger: &Ledger, cm: &CostModel) -> PricedLedger {
                         energy_pj_min: count as f64 * p.min,
                         energy_pj_max: count as f64 * p.max,
                         how: p.how,
+                        mapped: false,
                     };
                     let mut bounds = (line.energy_pj, line.energy_pj);
                     let mut levels: Vec<(String, f64)> = Vec::new();
@@ -300,6 +305,7 @@ pub fn price(ledger: &Ledger, cm: &CostModel) -> PricedLedger {
                             line.energy_pj_max = line.energy_pj_max * rest + share * hi;
                             line.pj_each = line.energy_pj / count as f64;
                             line.how = format!("loop-nest mapping of its passes; {}", line.how);
+                            line.mapped = true;
                             bounds = (
                                 placement * rest + share * low,
                                 placement.max(line.energy_pj),
@@ -331,6 +337,7 @@ pub fn price(ledger: &Ledger, cm: &CostModel) -> PricedLedger {
                                 untraced + share * r.lower.nominal,
                                 untraced + share * r.upper.energy.nominal,
                             );
+                            line.mapped = true;
                             line.how = if rest > 0.0 {
                                 format!("{}; untraced reads at {}", m.how, line.how)
                             } else {
