@@ -35,6 +35,7 @@ pub fn leaves(cm: &CostModel) -> Vec<Leaf> {
         v.push(Leaf::MemoryRead(i));
         v.push(Leaf::MemoryWrite(i));
     }
+    v.extend((0..cm.memories.len()).map(Leaf::MemoryCapacity));
     v
 }
 
@@ -44,7 +45,24 @@ pub fn leaf_index(cm: &CostModel, leaf: Leaf) -> usize {
         Leaf::Entry(i) => i,
         Leaf::MemoryRead(i) => e + 2 * i,
         Leaf::MemoryWrite(i) => e + 2 * i + 1,
+        Leaf::MemoryCapacity(i) => e + 2 * cm.memories.len() + i,
     }
+}
+
+/// The leaf indices of the memory capacities and their values: a point that changes one
+/// changes the structure (placements, hits, mappings) and is priced in full.
+fn capacity_leaves(cm: &CostModel) -> Vec<(usize, u64)> {
+    let base = theta(cm);
+    (0..cm.memories.len())
+        .map(|i| {
+            let k = leaf_index(cm, Leaf::MemoryCapacity(i));
+            (k, base[k].to_bits())
+        })
+        .collect()
+}
+
+fn capacities_unchanged(caps: &[(usize, u64)], theta: &[f64]) -> bool {
+    caps.iter().all(|&(i, v)| theta[i].to_bits() == v)
 }
 
 /// The leaf energies of a cost model (distributions and ranges as they are).
@@ -95,6 +113,7 @@ pub struct Compiled {
     /// When some lines are priced by the memory hierarchy: the leaf indices of the memory
     /// energies and their values; a point that changes one is priced by `price`.
     memory_leaves: Option<Vec<(usize, u64)>>,
+    capacities: Vec<(usize, u64)>,
     /// Non-metric actions with no price, in ledger order (as `price` lists them).
     unpriced: Vec<String>,
     /// For the fallback: the ledger and the cost model whose leaves are replaced per point.
@@ -252,6 +271,12 @@ pub fn with_theta(cm: &CostModel, theta: &[f64]) -> CostModel {
             // An absent write stays absent: its writes stay unpriced at every point.
             continue;
         }
+        if let Leaf::MemoryCapacity(_) = l {
+            if get_leaf(cm, l).nominal().to_bits() != theta[i].to_bits() {
+                set_leaf(&mut c, l, Energy::Pj(theta[i]));
+            }
+            continue;
+        }
         // A per-size energy the point leaves at its nominal value keeps its size dependence.
         if matches!(get_leaf(cm, l), Energy::PerSize(..))
             && get_leaf(cm, l).nominal().to_bits() == theta[i].to_bits()
@@ -333,6 +358,7 @@ impl Compiled {
         let mut c = Compiled {
             fast: Some(fast),
             memory_leaves,
+            capacities: capacity_leaves(cm),
             unpriced,
             ledger: ledger.clone(),
             cm: cm.clone(),
@@ -369,7 +395,12 @@ impl Compiled {
     /// Price one point. `vals` is scratch space, reused between calls.
     pub fn price(&self, theta: &[f64], vals: &mut Vec<f64>) -> PointEnergy {
         match &self.fast {
-            Some(f) if self.memory_unchanged(theta) => f.price(theta, vals),
+            Some(f)
+                if self.memory_unchanged(theta)
+                    && capacities_unchanged(&self.capacities, theta) =>
+            {
+                f.price(theta, vals)
+            }
             _ => slow_price(&self.ledger, &self.cm, theta),
         }
     }
@@ -383,17 +414,12 @@ impl Compiled {
             .enumerate()
             .map(|(i, v)| v * (1.1 + 0.137 * i as f64) + 0.01)
             .collect();
-        // With hierarchy-priced lines, only compute leaves may move on the fast path.
-        let perturbed: Vec<f64> = match &self.memory_leaves {
-            None => perturbed,
-            Some(m) => {
-                let mut p = perturbed;
-                for &(i, _) in m {
-                    p[i] = base[i];
-                }
-                p
-            }
-        };
+        // Capacities never move on the fast path; with hierarchy-priced lines, memory energies
+        // do not either.
+        let mut perturbed = perturbed;
+        for &(i, _) in self.memory_leaves.iter().flatten().chain(&self.capacities) {
+            perturbed[i] = base[i];
+        }
         let mut vals = Vec::new();
         for th in [&base, &perturbed] {
             let cm = with_theta(&self.cm, th);
@@ -434,6 +460,9 @@ pub struct CompiledSet {
     runs: Vec<Fast>,
     /// Used when some ledger's pricing is not mirrored by the fast path.
     fallback: Option<Vec<Compiled>>,
+    /// One compilation per ledger, for points that change a memory capacity (priced in full).
+    singles: Vec<Compiled>,
+    capacities: Vec<(usize, u64)>,
 }
 
 impl CompiledSet {
@@ -447,6 +476,8 @@ impl CompiledSet {
                 nodes: vec![],
                 runs: vec![],
                 fallback: Some(singles),
+                singles: vec![],
+                capacities: vec![],
             };
         }
         let Some(first) = ledgers.first() else {
@@ -454,6 +485,8 @@ impl CompiledSet {
                 nodes: vec![],
                 runs: vec![],
                 fallback: None,
+                singles: vec![],
+                capacities: vec![],
             };
         };
         let mut b = Builder {
@@ -485,6 +518,8 @@ impl CompiledSet {
             nodes: b.nodes,
             runs,
             fallback: None,
+            singles,
+            capacities: capacity_leaves(cm),
         }
     }
 
@@ -508,6 +543,10 @@ impl CompiledSet {
         out.clear();
         if let Some(f) = &self.fallback {
             out.extend(f.iter().map(|c| c.price(theta, vals)));
+            return;
+        }
+        if !capacities_unchanged(&self.capacities, theta) {
+            out.extend(self.singles.iter().map(|c| c.price(theta, vals)));
             return;
         }
         eval_nodes(&self.nodes, theta, vals);

@@ -14,6 +14,9 @@ pub enum Leaf {
     MemoryRead(usize),
     /// `cm.memories[i].write` (the read energy when absent)
     MemoryWrite(usize),
+    /// `cm.memories[i].capacity_bytes`, as a number (a size, not an energy): changing it may
+    /// change placements, traced hits and mappings, so points that do are priced in full.
+    MemoryCapacity(usize),
 }
 
 /// Every path that `set` accepts, in `hardware show` order. A memory level's `write` is listed
@@ -27,6 +30,9 @@ pub fn settable_paths(cm: &CostModel) -> Vec<String> {
     for m in &cm.memories {
         out.push(format!("memory.{}.read", m.name));
         out.push(format!("memory.{}.write", m.name));
+        if m.capacity_bytes.is_some() {
+            out.push(format!("memory.{}.capacity_bytes", m.name));
+        }
     }
     out
 }
@@ -53,6 +59,14 @@ pub fn resolve(cm: &CostModel, path: &str) -> Result<Leaf, String> {
         return match which {
             "read" => Ok(Leaf::MemoryRead(i)),
             "write" => Ok(Leaf::MemoryWrite(i)),
+            "capacity_bytes" if cm.memories[i].capacity_bytes.is_some() => {
+                Ok(Leaf::MemoryCapacity(i))
+            }
+            "capacity_bytes" => Err(unknown(
+                cm,
+                path,
+                "an unbounded level has no capacity to set:",
+            )),
             _ => Err(unknown(
                 cm,
                 path,
@@ -92,6 +106,7 @@ pub fn get_leaf(cm: &CostModel, leaf: Leaf) -> Energy {
         Leaf::Entry(i) => cm.entries[i].energy,
         Leaf::MemoryRead(i) => cm.memories[i].read,
         Leaf::MemoryWrite(i) => cm.memories[i].write.unwrap_or(cm.memories[i].read),
+        Leaf::MemoryCapacity(i) => Energy::Pj(cm.memories[i].capacity_bytes.unwrap_or(0) as f64),
     }
 }
 
@@ -100,6 +115,9 @@ pub fn get_leaf(cm: &CostModel, leaf: Leaf) -> Energy {
 pub fn set(cm: &mut CostModel, path: &str, value: Energy) -> Result<(), String> {
     value.validate().map_err(|e| format!("{path}: {e}"))?;
     let leaf = resolve(cm, path)?;
+    if matches!(leaf, Leaf::MemoryCapacity(_)) && value.nominal() < 1.0 {
+        return Err(format!("{path}: a capacity is at least 1 byte"));
+    }
     set_leaf(cm, leaf, value);
     Ok(())
 }
@@ -114,6 +132,11 @@ pub fn set_leaf(cm: &mut CostModel, leaf: Leaf, value: Energy) {
         Leaf::Entry(i) => cm.entries[i].energy = value,
         Leaf::MemoryRead(i) => cm.memories[i].read = value,
         Leaf::MemoryWrite(i) => cm.memories[i].write = Some(value),
+        Leaf::MemoryCapacity(i) => {
+            if cm.memories[i].capacity_bytes.is_some() {
+                cm.memories[i].capacity_bytes = Some(value.nominal().round().max(1.0) as u64);
+            }
+        }
     }
 }
 

@@ -397,6 +397,11 @@ impl Plan {
                         }
                     }
                 }
+                if let Leaf::MemoryCapacity(_) = leaf
+                    && values.iter().any(|v| v.as_f64().is_none_or(|x| x < 1.0))
+                {
+                    return Err(bad(format!("`{}`: a capacity is at least 1 byte", a.path)));
+                }
                 if let Leaf::MemoryWrite(i) = leaf
                     && cm.memories[i].write.is_none()
                 {

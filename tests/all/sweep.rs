@@ -97,6 +97,62 @@ fn repricing_a_cost_axis_equals_re_simulating_with_the_changed_cost_model() {
     }
 }
 
+/// A memory size changes placements and traced hits: those points re-price in full, without
+/// re-running the model, and equal the ordinary pricing with the changed cost model.
+#[test]
+fn a_capacity_axis_re_prices_traced_hits_without_re_simulating() {
+    let dir = temp_dir("sweep-capacity");
+    let sc_path = scenario(&dir, "horowitz45", 24, "");
+    let sc = LoadedScenario::load(&sc_path).unwrap();
+    let ov = Overrides {
+        axes: vec![
+            (
+                "--set".into(),
+                sweep::parse_cli_axis("--set", "memory.sram-32k.capacity_bytes=32768,4194304")
+                    .unwrap(),
+            ),
+            (
+                "--set".into(),
+                sweep::parse_cli_axis("--set", "add.fp32=0.9,0.5").unwrap(),
+            ),
+        ],
+        ..Default::default()
+    };
+    let plan = Plan::new(sc.clone(), ov).unwrap();
+    let res = sweep::run_sweep(&plan, &Options::default()).unwrap();
+    let hw = Hardware::load("horowitz45").unwrap();
+    let outs = exec::execute(&sc, &Default::default()).unwrap();
+    let mut energies = Vec::new();
+    for p in 0..plan.n_points() {
+        let rows: Vec<_> = res.rows.iter().filter(|r| r.point == p).collect();
+        let mut cm = hw.model.clone();
+        for (axis, v) in plan.axes.iter().zip(&rows[0].values) {
+            set_pj(&mut cm, &axis.path, v.as_f64().unwrap()).unwrap();
+        }
+        for (row, out) in rows.iter().zip(&outs) {
+            assert_eq!(
+                row.energy_pj,
+                price(&out.ledger, &cm).energy_pj,
+                "point {p}"
+            );
+        }
+        energies.push(rows[0].energy_pj);
+    }
+    // A 4 MB "32k" SRAM holds every weight: cheaper than the 1 MB SRAM it replaces.
+    assert!(energies[2] < energies[0], "{energies:?}");
+    let bad = sweep::parse_cli_axis("--set", "memory.dram.capacity_bytes=1").unwrap();
+    let err = Plan::new(
+        sc,
+        Overrides {
+            axes: vec![("--set".into(), bad)],
+            ..Default::default()
+        },
+    )
+    .err()
+    .unwrap();
+    assert!(err.to_string().contains("unbounded"), "{err}");
+}
+
 #[test]
 fn model_axes_re_simulate_with_the_changed_description() {
     let dir = temp_dir("sweep-model");
