@@ -287,4 +287,43 @@ mod tests {
         let (inner, _) = weight_chain(&cm, &l).unwrap();
         assert!(inner.iter().all(|&i| cm.memories[i].name != "sram-8k"));
     }
+
+    #[test]
+    fn lower_mapped_upper_are_ordered_for_random_traces_on_every_preset_with_memory() {
+        use rand::{RngExt, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+        for (name, _) in crate::hardware::PRESETS {
+            let cm = Hardware::load(name).unwrap().model;
+            if cm.memories.is_empty() {
+                continue;
+            }
+            for _ in 0..20 {
+                let rows = rng.random_range(1..400u32);
+                let row_bytes = 4 * rng.random_range(1..300u64);
+                let mut lru = Lru::default();
+                let mut r = Reuse::default();
+                for _ in 0..rng.random_range(1..30) {
+                    let n = rng.random_range(0..rows);
+                    let picks: Vec<u32> = (0..n).map(|_| rng.random_range(0..rows)).collect();
+                    lru.read_rows(0, rows, picks.into_iter(), row_bytes, &mut r);
+                }
+                if r.is_empty() {
+                    continue;
+                }
+                let l = ledger_with_weights(rows as u64 * row_bytes);
+                let Some(w) = weight_range(&cm, &l, &r) else {
+                    continue;
+                };
+                let (lo, mid, hi) = (
+                    w.lower.nominal,
+                    w.mapped.energy.nominal,
+                    w.upper.energy.nominal,
+                );
+                assert!(
+                    lo <= mid * (1.0 + 1e-12) && mid <= hi * (1.0 + 1e-12),
+                    "{name}: {lo} {mid} {hi}"
+                );
+            }
+        }
+    }
 }
