@@ -278,6 +278,7 @@ pub fn price(ledger: &Ledger, cm: &CostModel) -> PricedLedger {
                     let mut bounds = (line.energy_pj, line.energy_pj);
                     let mut levels: Vec<(String, f64)> = Vec::new();
                     let placed = key.class.and_then(|c| place(cm, ledger, c));
+                    // Bytes of this line a pass covers (taken from what its passes account for).
                     let covered = match (&mut passes, key.class) {
                         (Some(v), Some(class)) => v
                             .covered
@@ -287,15 +288,14 @@ pub fn price(ledger: &Ledger, cm: &CostModel) -> PricedLedger {
                                 *left -= take;
                                 take
                             })
-                            .unwrap_or(0),
-                        _ => 0,
+                            .filter(|&take| take > 0)
+                            .map(|take| (take, class)),
+                        _ => None,
                     };
-                    match (&range, is_weight_read(key)) {
-                        _ if covered > 0 => {
+                    match (&range, is_weight_read(key), covered, &passes) {
+                        (_, _, Some((covered, class)), Some(v)) => {
                             // The pass's bytes of this line are priced by its mapping, in
                             // proportion to the bytes of its class; the rest at placement.
-                            let v = passes.as_ref().unwrap();
-                            let class = key.class.unwrap();
                             let (bytes, nom, lo, hi, low) = v.class[&class];
                             let share = covered as f64 / bytes.max(1) as f64;
                             let rest = 1.0 - covered as f64 / count as f64;
@@ -322,7 +322,7 @@ pub fn price(ledger: &Ledger, cm: &CostModel) -> PricedLedger {
                                 }
                             }
                         }
-                        (Some(r), true) => {
+                        (Some(r), true, ..) => {
                             // This line's share of the traced bytes is served through the
                             // hierarchy; the rest stays at the placement level.
                             let share = count as f64 / weight_read as f64;
@@ -379,18 +379,6 @@ pub fn price(ledger: &Ledger, cm: &CostModel) -> PricedLedger {
                         None if key.op.kind() == OpKind::Memory && cm.memories.is_empty() => {
                             ("the cost model has no memory levels".to_string(), false)
                         }
-                        None if key.op == Op::Write
-                            && key.class.and_then(|c| place(cm, ledger, c)).is_some() =>
-                        {
-                            let level = key.class.and_then(|c| place(cm, ledger, c)).unwrap();
-                            (
-                                format!(
-                                    "memory level `{}` has no write energy in the cost model",
-                                    level.name
-                                ),
-                                false,
-                            )
-                        }
                         None if key.op.kind() == OpKind::Memory => {
                             (unplaced_reason(cm, ledger, key), false)
                         }
@@ -422,12 +410,24 @@ fn is_weight_read(k: &ActionKey) -> bool {
     k.op == Op::Read && k.class == Some(TensorClass::Weight)
 }
 
-/// Why a memory action has no price although the cost model has memory levels: no level holds
-/// its tensor class (every level has a capacity, all smaller than the footprint).
+/// Why a memory action has no price although the cost model has memory levels: its level has
+/// no write energy (for a write), or no level holds its tensor class.
 pub fn unplaced_reason(cm: &CostModel, ledger: &Ledger, key: &ActionKey) -> String {
     let Some(class) = key.class else {
         return "no price in the cost model".to_string();
     };
+    match place(cm, ledger, class) {
+        Some(level) if key.op == Op::Write => format!(
+            "memory level `{}` has no write energy in the cost model",
+            level.name
+        ),
+        _ => no_level_reason(cm, ledger, class),
+    }
+}
+
+/// Why a memory action has no price although the cost model has memory levels: no level holds
+/// its tensor class (every level has a capacity, all smaller than the footprint).
+fn no_level_reason(cm: &CostModel, ledger: &Ledger, class: TensorClass) -> String {
     let need = ledger.footprint.get(&class).copied().unwrap_or(0);
     match cm
         .memories
