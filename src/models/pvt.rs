@@ -10,6 +10,10 @@
 //! Attention over all N tokens of a stage, per `attention`:
 //! - `Msa`: full softmax attention (the `*_msa` configs of EcoFormer: PVTv2's spatial reduction
 //!   replaced by full attention), projections `q` and `kv` (one Linear D -> 2D) and `proj`;
+//! - `Sra`: PVTv2 as released, spatial-reduction attention: keys and values are projected from
+//!   a reduced copy of the tokens (`attn.sr`, a R x R stride-R convolution, then `attn.norm`, a
+//!   LayerNorm with PyTorch's default eps 1e-5), so N queries attend to N / R^2 keys; R = 1 (the
+//!   last stage of every PVTv2) is full attention with no `sr` or `norm`;
 //! - `EcoFormer`: hashed attention in stages 1-3 (one shared `to_qk` projection, `to_v`, the
 //!   binary-code core of `engine::attention::hashed`, `proj`); stage 4 always softmax, as the
 //!   EcoFormer code does (`Block(last_stage=True)`).
@@ -51,6 +55,9 @@ use crate::weights::TensorStore;
 pub enum PvtAttention {
     /// Full softmax attention over all N tokens in every stage.
     Msa,
+    /// Spatial-reduction softmax attention with reduction ratio `sr_ratios[s]` in stage s
+    /// (PVTv2-B0..B2: [8, 4, 2, 1]).
+    Sra { sr_ratios: Vec<usize> },
     /// EcoFormer hashed attention in every stage but the last (softmax there).
     EcoFormer {
         bits: usize,
@@ -64,6 +71,7 @@ impl PvtAttention {
     pub fn name(&self) -> &'static str {
         match self {
             PvtAttention::Msa => "msa",
+            PvtAttention::Sra { .. } => "sra",
             PvtAttention::EcoFormer { .. } => "ecoformer",
         }
     }
@@ -173,7 +181,31 @@ impl Config {
                 "attention bits (1..1024) and anchors (1..4096) out of range: {bits}, {anchors}"
             ));
         }
+        if let PvtAttention::Sra { sr_ratios } = &self.attention {
+            if sr_ratios.len() != n {
+                return Err(format!(
+                    "attention sr_ratios has {} entries, embed_dims has {n}",
+                    sr_ratios.len()
+                ));
+            }
+            for (s, (&r, g)) in sr_ratios.iter().zip(self.grid()).enumerate() {
+                if r == 0 || r > g {
+                    return Err(format!(
+                        "stage {}: sr_ratio {r} must be between 1 and the token grid side {g}",
+                        s + 1
+                    ));
+                }
+            }
+        }
         Ok(())
+    }
+
+    /// The spatial reduction ratio of stage `s` (1: keys from every token).
+    pub fn sr_ratio(&self, s: usize) -> usize {
+        match &self.attention {
+            PvtAttention::Sra { sr_ratios } => sr_ratios[s],
+            _ => 1,
+        }
     }
 
     pub fn stages(&self) -> usize {
@@ -198,8 +230,11 @@ impl Config {
     }
 
     /// Every weight key with its shape (the hash tensors excepted), PyTorch layout.
+    /// The spatial-reduction tensors come last, so that seeded SRA and MSA models of one seed
+    /// share every other tensor.
     pub fn weight_keys(&self) -> Vec<(String, Vec<usize>)> {
         let mut keys = vec![];
+        let mut sr_keys = vec![];
         let mut c_in = self.in_chans;
         for s in 0..self.stages() {
             let (d, st) = (self.embed_dims[s], s + 1);
@@ -226,6 +261,13 @@ impl Config {
                 } else {
                     linear(&mut keys, "attn.q", d, d);
                     linear(&mut keys, "attn.kv", 2 * d, d);
+                    let r = self.sr_ratio(s);
+                    if r > 1 {
+                        sr_keys.push((format!("{p}.attn.sr.weight"), vec![d, d, r, r]));
+                        sr_keys.push((format!("{p}.attn.sr.bias"), vec![d]));
+                        sr_keys.push((format!("{p}.attn.norm.weight"), vec![d]));
+                        sr_keys.push((format!("{p}.attn.norm.bias"), vec![d]));
+                    }
                 }
                 linear(&mut keys, "attn.proj", d, d);
                 linear(&mut keys, "mlp.fc1", hid, d);
@@ -243,6 +285,7 @@ impl Config {
             .expect("validated: at least one stage");
         keys.push(("head.weight".into(), vec![self.num_classes, last]));
         keys.push(("head.bias".into(), vec![self.num_classes]));
+        keys.extend(sr_keys);
         keys
     }
 
@@ -275,6 +318,9 @@ struct NormLayer {
     stats: LayerId,
 }
 
+/// PyTorch's default LayerNorm eps, which PVTv2's spatial-reduction norm keeps.
+const SR_NORM_EPS: f32 = 1e-5;
+
 /// A Linear layer with its bias and ledger layers.
 struct Dense {
     lin: Linear,
@@ -298,6 +344,9 @@ struct Block {
     kv: Dense,
     core: Core,
     steps: StepIds,
+    /// Spatial reduction of the keys' and values' tokens: the convolution, its LayerNorm and
+    /// the number of reduced tokens.
+    sr: Option<(ConvLayer, NormLayer, usize)>,
     proj: Dense,
     residual: LayerId,
     norm2: NormLayer,
@@ -468,6 +517,7 @@ impl Pvt {
                 let p = format!("block{st}.{i}");
                 let norm1 = norm(store, &mut l, &format!("{p}.norm1"), d)?;
                 let a = format!("{p}.attn");
+                let mut sr = None;
                 let (q, kv, core, steps) = if cfg.hashed_stage(s) {
                     let PvtAttention::EcoFormer {
                         bits,
@@ -527,6 +577,27 @@ impl Pvt {
                         2 * d,
                         d,
                     )?;
+                    let r = cfg.sr_ratio(s);
+                    if r > 1 {
+                        let geom = ConvGeom {
+                            c_in: d,
+                            c_out: d,
+                            h: grid,
+                            w: grid,
+                            kh: r,
+                            kw: r,
+                            sh: r,
+                            sw: r,
+                            ph: 0,
+                            pw: 0,
+                            groups: 1,
+                        };
+                        let reduced = (grid - r) / r + 1;
+                        let conv =
+                            conv(store, &mut l, &format!("{a}.sr"), &format!("{a}.sr"), geom)?;
+                        let norm = norm(store, &mut l, &format!("{a}.norm"), d)?;
+                        sr = Some((conv, norm, reduced * reduced));
+                    }
                     let steps = softmax::register(&mut l, &format!("{a}.core"));
                     (q, kv, Core::Softmax, steps)
                 };
@@ -583,6 +654,7 @@ impl Pvt {
                     kv,
                     core,
                     steps,
+                    sr,
                     proj,
                     residual,
                     norm2,
@@ -663,16 +735,29 @@ impl Pvt {
         match &b.core {
             Core::Softmax => {
                 let mut qs = vec![0.0; n * d];
-                let mut kvs = vec![0.0; n * 2 * d];
                 b.q.rows(h, &mut qs, arith, l);
-                b.kv.rows(h, &mut kvs, arith, l);
-                let mut k = vec![0.0; n * d];
-                let mut v = vec![0.0; n * d];
-                for t in 0..n {
+                // Keys and values from every token, or from the spatially reduced tokens.
+                let reduced;
+                let (src, m) = match &b.sr {
+                    Some((conv, norm, m)) => {
+                        let mut r = vec![0.0; m * d];
+                        conv.run(h, &mut r, arith, l);
+                        let mut rn = vec![0.0; m * d];
+                        norm.rows(&r, &mut rn, SR_NORM_EPS, arith, l);
+                        reduced = rn;
+                        (&reduced[..], *m)
+                    }
+                    None => (h, n),
+                };
+                let mut kvs = vec![0.0; m * 2 * d];
+                b.kv.rows(src, &mut kvs, arith, l);
+                let mut k = vec![0.0; m * d];
+                let mut v = vec![0.0; m * d];
+                for t in 0..m {
                     k[t * d..(t + 1) * d].copy_from_slice(&kvs[t * 2 * d..t * 2 * d + d]);
                     v[t * d..(t + 1) * d].copy_from_slice(&kvs[t * 2 * d + d..(t + 1) * 2 * d]);
                 }
-                softmax::forward_full(&qs, &k, &v, n, shape, &mut a, arith, l, &b.steps);
+                softmax::forward_cross(&qs, n, &k, &v, m, shape, &mut a, arith, l, &b.steps);
             }
             Core::EcoFormer {
                 hash,
@@ -836,6 +921,56 @@ mod tests {
             l.subtree("patch_embed1.proj").op_total(Op::Mac),
             64 * 49 * 3 * 8
         );
+    }
+
+    #[test]
+    fn spatial_reduction_attends_to_fewer_keys_and_ratio_one_is_full_attention() {
+        let img = crate::input::images::seeded_image(32, 3, 3, 0);
+        let run = |att: PvtAttention| {
+            let m = Pvt::from_config(tiny(att), Path::new(".")).unwrap();
+            let mut l = m.new_ledger(&Arith::Exact);
+            (m.classify(&img, &Arith::Exact, &mut l), l)
+        };
+        let (msa, _) = run(PvtAttention::Msa);
+        let (same, _) = run(PvtAttention::Sra {
+            sr_ratios: vec![1, 1],
+        });
+        assert_eq!(msa, same, "sr_ratio 1 everywhere is full attention");
+        let (logits, l) = run(PvtAttention::Sra {
+            sr_ratios: vec![2, 1],
+        });
+        assert!(logits.iter().all(|v| v.is_finite()) && logits != msa);
+        // stage 1: 8 x 8 = 64 queries, a 2 x 2 stride-2 reduction leaves 16 keys, d = 8
+        let (n, m, d) = (64u64, 16u64, 8u64);
+        assert_eq!(
+            l.subtree("block1.0.attn.core.scores").op_total(Op::Mac),
+            n * m * d
+        );
+        assert_eq!(
+            l.subtree("block1.0.attn.sr").op_total(Op::Mac),
+            m * d * d * 4
+        );
+        assert_eq!(
+            l.subtree("block1.0.attn.kv").op_total(Op::Mac),
+            m * d * 2 * d
+        );
+        assert_eq!(l.subtree("block1.0.attn.q").op_total(Op::Mac), n * d * d);
+        // the last stage keeps full attention and has no reduction layers
+        assert_eq!(
+            l.subtree("block2.0.attn.core.scores").op_total(Op::Mac),
+            16 * 16 * 16
+        );
+        assert!(
+            l.layers()
+                .all(|(name, _)| !name.starts_with("block2.0.attn.sr"))
+        );
+        let bad = Config {
+            attention: PvtAttention::Sra {
+                sr_ratios: vec![16, 1],
+            },
+            ..tiny(PvtAttention::Msa)
+        };
+        assert!(bad.validate().unwrap_err().contains("sr_ratio 16"));
     }
 
     #[test]

@@ -129,10 +129,28 @@ pub fn forward_full(
     l: &mut Ledger,
     ids: &StepIds,
 ) {
+    forward_cross(q, n, k, v, n, shape, out, arith, l, ids);
+}
+
+/// Non-causal attention of `n` queries over `m` keys and values (`m < n` when the keys come
+/// from a spatially reduced copy of the tokens, as in PVT's spatial-reduction attention).
+#[allow(clippy::too_many_arguments)]
+pub fn forward_cross(
+    q: &[f32],
+    n: usize,
+    k: &[f32],
+    v: &[f32],
+    m: usize,
+    shape: Heads,
+    out: &mut [f32],
+    arith: &Arith,
+    l: &mut Ledger,
+    ids: &StepIds,
+) {
     let arith = &arith.at(crate::engine::arith::Site::Attention);
     let (d, c) = (shape.dim(), shape.head_dim);
     let scale = 1.0 / (c as f32).sqrt();
-    let mut scores = Vec::with_capacity(n);
+    let mut scores = Vec::with_capacity(m);
     let mut o = vec![0.0f32; c];
     for h in 0..shape.heads {
         let off = h * c;
@@ -141,7 +159,7 @@ pub fn forward_full(
                 &q[i * d + off..i * d + off + c],
                 k,
                 v,
-                n,
+                m,
                 d,
                 off,
                 scale,
@@ -152,16 +170,17 @@ pub fn forward_full(
             out[i * d + off..i * d + off + c].copy_from_slice(&o);
         }
     }
-    let (n64, h64, c64) = (n as u64, shape.heads as u64, c as u64);
-    count(l, ids, arith, h64 * n64 * n64, h64 * n64, c64);
-    // Q, K and V are read for every query-key pair as the loop streams them (no reuse assumed).
+    let (n64, m64, h64, c64) = (n as u64, m as u64, shape.heads as u64, c as u64);
+    count(l, ids, arith, h64 * n64 * m64, h64 * n64, c64);
+    // Q is read once per query, K and V for every query-key pair as the loop streams them (no
+    // reuse assumed).
     let bytes = arith.operand_bytes();
     let mix = l.at(ids.id(step::MIX));
     mix.mem(
         Op::Read,
         arith.fmt(),
         TensorClass::Activation,
-        h64 * n64 * (c64 + 2 * n64 * c64) * bytes,
+        h64 * n64 * (c64 + 2 * m64 * c64) * bytes,
     );
     mix.mem(
         Op::Write,
@@ -172,7 +191,7 @@ pub fn forward_full(
     mix.pass(crate::ledger::Work::Attention {
         heads: h64,
         n: n64,
-        m: n64,
+        m: m64,
         c: c64,
         bytes: bytes as u32,
     });
@@ -275,6 +294,66 @@ mod tests {
     fn random(n: usize, seed: u64) -> Vec<f32> {
         let mut rng = rand::rngs::Xoshiro256PlusPlus::seed_from_u64(seed);
         (0..n).map(|_| super::super::normal(&mut rng)).collect()
+    }
+
+    #[test]
+    fn cross_attention_over_fewer_keys_equals_a_naive_reference_and_counts_n_times_m_pairs() {
+        let (n, m, shape) = (
+            6,
+            2,
+            Heads {
+                heads: 2,
+                head_dim: 3,
+            },
+        );
+        let (d, c) = (shape.dim(), shape.head_dim);
+        let (q, k, v) = (random(n * d, 4), random(m * d, 5), random(m * d, 6));
+        let mut l = Ledger::new();
+        let ids = register(&mut l, "att");
+        let mut out = vec![0.0; n * d];
+        forward_cross(
+            &q,
+            n,
+            &k,
+            &v,
+            m,
+            shape,
+            &mut out,
+            &Arith::Exact,
+            &mut l,
+            &ids,
+        );
+        for hh in 0..shape.heads {
+            for i in 0..n {
+                let s: Vec<f64> = (0..m)
+                    .map(|j| {
+                        (0..c)
+                            .map(|x| q[i * d + hh * c + x] as f64 * k[j * d + hh * c + x] as f64)
+                            .sum::<f64>()
+                            / (c as f64).sqrt()
+                    })
+                    .collect();
+                let z: f64 = s.iter().map(|x| x.exp()).sum();
+                for x in 0..c {
+                    let want: f64 = (0..m)
+                        .map(|j| s[j].exp() / z * v[j * d + hh * c + x] as f64)
+                        .sum();
+                    let got = out[i * d + hh * c + x] as f64;
+                    assert!((got - want).abs() < 1e-5, "{got} vs {want}");
+                }
+            }
+        }
+        let t = l.totals();
+        assert_eq!(t.op_total(Op::Exp), (shape.heads * n * m) as u64);
+        assert_eq!(
+            l.subtree("att.scores").op_total(Op::Mac),
+            (n * m * d) as u64
+        );
+        let passes: Vec<_> = l.subtree("att.mix").4.into_keys().collect();
+        assert!(matches!(
+            passes[..],
+            [crate::ledger::Work::Attention { n: 6, m: 2, .. }]
+        ));
     }
 
     #[test]
