@@ -8,7 +8,7 @@
 
 use std::path::Path;
 
-use super::{ReproRow, ReproTable};
+use super::{ReproRow, ReproTable, Source};
 use crate::convention::{self, Convention};
 use crate::error::Result;
 use crate::exec::RunOutput;
@@ -20,6 +20,8 @@ use crate::scenario::LoadedScenario;
 #[derive(Clone, Copy, Debug)]
 pub struct Published {
     pub model: &'static str,
+    /// Read in the README, or derived from the authors' formulas.
+    pub kind: super::Source,
     pub mul: f64,
     pub add: f64,
     pub energy: f64,
@@ -38,6 +40,7 @@ pub const PUBLISHED: &[Published] = &[
         add: 1.993,
         energy: 9.25,
         source: DERIVED,
+        kind: super::Source::Formula,
     },
     Published {
         model: "pvtv2-b0-ecoformer",
@@ -45,6 +48,7 @@ pub const PUBLISHED: &[Published] = &[
         add: 0.56,
         energy: 2.5,
         source: README,
+        kind: super::Source::Published,
     },
     Published {
         model: "pvtv2-b1-msa",
@@ -52,6 +56,7 @@ pub const PUBLISHED: &[Published] = &[
         add: 4.997,
         energy: 23.07,
         source: DERIVED,
+        kind: super::Source::Formula,
     },
     Published {
         model: "pvtv2-b1-ecoformer",
@@ -59,6 +64,7 @@ pub const PUBLISHED: &[Published] = &[
         add: 2.09,
         energy: 9.4,
         source: README,
+        kind: super::Source::Published,
     },
     Published {
         model: "pvtv2-b2-msa",
@@ -66,6 +72,7 @@ pub const PUBLISHED: &[Published] = &[
         add: 8.605,
         energy: 39.71,
         source: DERIVED,
+        kind: super::Source::Formula,
     },
     Published {
         model: "pvtv2-b2-ecoformer",
@@ -73,6 +80,7 @@ pub const PUBLISHED: &[Published] = &[
         add: 3.97,
         energy: 17.8,
         source: README,
+        kind: super::Source::Published,
     },
 ];
 
@@ -169,17 +177,23 @@ pub fn table_from_runs(outputs: &[RunOutput]) -> Result<ReproTable> {
     for m in &measured {
         let p = PUBLISHED.iter().find(|p| p.model == m.model);
         let sra = PUBLISHED_SRA_GFLOPS.iter().find(|(n, _)| *n == m.model);
-        let src = match (p, sra) {
-            (Some(p), _) => p.source,
-            (None, Some(_)) => {
-                "#Mul published as GFLOPs (PaddleClas PVTV2 table, 2 digits); #Add and energy not published"
-            }
-            (None, None) => "no published value",
+        let (src, kind) = match (p, sra) {
+            (Some(p), _) => (p.source, p.kind),
+            (None, Some(_)) => (
+                "#Mul as GFLOPs in PaddleClas's PVTV2 table (2 digits); #Add and energy not published",
+                Source::SecondHand,
+            ),
+            (None, None) => ("no published value", Source::None),
         };
         let row =
             |q: &str, published: Option<f64>, measured: f64, unit: &str, conv: &str, note: &str| {
                 ReproRow {
                     quantity: format!("{} {q}", m.model),
+                    source: if published.is_some() {
+                        kind
+                    } else {
+                        Source::None
+                    },
                     published,
                     measured,
                     unit: unit.into(),
@@ -218,6 +232,7 @@ pub fn table_from_runs(outputs: &[RunOutput]) -> Result<ReproTable> {
             rows.push(ReproRow {
                 quantity: format!("{size} energy reduction, EcoFormer vs MSA"),
                 published: Some(*published),
+                source: Source::Formula,
                 measured: 100.0 * (1.0 - eco.paper_pj / msa.paper_pj),
                 unit: "%".into(),
                 convention: paper_conv.into(),
@@ -228,6 +243,7 @@ pub fn table_from_runs(outputs: &[RunOutput]) -> Result<ReproTable> {
             rows.push(ReproRow {
                 quantity: format!("{size} energy reduction, EcoFormer vs SRA"),
                 published: None,
+                source: Source::None,
                 measured: 100.0 * (1.0 - eco.paper_pj / sra.paper_pj),
                 unit: "%".into(),
                 convention: paper_conv.into(),
@@ -244,6 +260,7 @@ pub fn table_from_runs(outputs: &[RunOutput]) -> Result<ReproTable> {
         let row = |q: &str, v: f64, note: String| ReproRow {
             quantity: format!("{} {q}", m.model),
             published: None,
+            source: Source::None,
             measured: v / 1e9,
             unit: "mJ".into(),
             convention: full_conv.into(),
@@ -287,6 +304,7 @@ pub fn table_from_runs(outputs: &[RunOutput]) -> Result<ReproTable> {
                     base.to_uppercase()
                 ),
                 published: None,
+                source: Source::None,
                 measured: 100.0 * (1.0 - eco.full_pj / b.full_pj),
                 unit: "%".into(),
                 convention: full_conv.into(),

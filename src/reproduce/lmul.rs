@@ -47,6 +47,7 @@ pub fn lmul_table(cfg: &ErrorTableConfig) -> ReproTable {
             out.push(ReproRow {
                 quantity: format!("{a} vs {b}: {metric}"),
                 published: None,
+                source: super::Source::None,
                 measured: pct(va) / pct(vb),
                 unit: format!("ratio of errors ({:.3}% / {:.3}%)", pct(va), pct(vb)),
                 convention: "error table".into(),

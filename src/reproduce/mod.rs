@@ -8,12 +8,42 @@ pub mod spikegpt;
 
 use serde::Serialize;
 
-/// One published quantity and picojoule's measurement of it.
+/// Where a reference value comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Source {
+    /// Read in the paper or the authors' README.
+    Published,
+    /// Quoted from a secondary source (a summary or a third-party report), not confirmed in
+    /// the paper's text.
+    SecondHand,
+    /// Computed by picojoule from the authors' own formulas (a baseline the paper does not
+    /// tabulate, or a table row's formula evaluated at the reproduction's setting).
+    Formula,
+    /// No reference value.
+    None,
+}
+
+impl Source {
+    pub fn label(self) -> &'static str {
+        match self {
+            Source::Published => "published",
+            Source::SecondHand => "second-hand",
+            Source::Formula => "authors' formula",
+            Source::None => "-",
+        }
+    }
+}
+
+/// One quantity of a paper's table: the reference value (and where it comes from) and
+/// picojoule's measurement of it.
 #[derive(Clone, Debug, Serialize)]
 pub struct ReproRow {
     pub quantity: String,
-    /// The published value, if the paper gives one.
+    /// The reference value, if there is one.
     pub published: Option<f64>,
+    /// Where `published` comes from.
+    pub source: Source,
     pub measured: f64,
     pub unit: String,
     pub convention: String,
@@ -47,12 +77,13 @@ fn fmt_value(v: f64) -> String {
 impl ReproTable {
     pub fn markdown(&self) -> String {
         let mut out = format!("## {}\n\n{}\n\n", self.paper, self.title);
-        out += "| quantity | published | picojoule | difference | unit | convention | note |\n|---|---:|---:|---:|---|---|---|\n";
+        out += "| quantity | reference | reference from | picojoule | difference | unit | convention | note |\n|---|---:|---|---:|---:|---|---|---|\n";
         for r in &self.rows {
             out += &format!(
-                "| {} | {} | {} | {} | {} | {} | {} |\n",
+                "| {} | {} | {} | {} | {} | {} | {} | {} |\n",
                 r.quantity,
                 r.published.map(fmt_value).unwrap_or_else(|| "-".into()),
+                r.source.label(),
                 fmt_value(r.measured),
                 r.difference_pct()
                     .map(|d| format!("{d:+.2}%"))

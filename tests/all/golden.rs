@@ -58,7 +58,7 @@ fn ron_stems(folder: &str) -> Vec<String> {
 
 /// Scenarios too slow for a debug build in CI: checked in full by the long cases, and with a
 /// few tokens by the fast ones.
-const SLOW_SCENARIOS: &[&str] = &["energy-accuracy", "paper-ecoformer-pvtv2"];
+const SLOW_SCENARIOS: &[&str] = &["energy-accuracy", "paper-ecoformer-pvtv2", "paper-spikegpt"];
 /// Models whose `inspect` builds hundreds of megabytes of seeded weights.
 const LARGE_MODELS: &[&str] = &[
     "spikegpt-216m",
@@ -67,6 +67,8 @@ const LARGE_MODELS: &[&str] = &[
     "pvtv2-b1-ecoformer",
     "pvtv2-b2-msa",
     "pvtv2-b2-ecoformer",
+    "pvtv2-b1-sra",
+    "pvtv2-b2-sra",
 ];
 
 fn cases() -> Vec<Case> {

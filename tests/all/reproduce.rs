@@ -18,6 +18,8 @@ fn spikegpt_table_counts_match_the_paper_formulas_where_they_should() {
         d: 64,
         rate: 0.15,
         seed: 1,
+        sweep_rates: vec![0.3],
+        trained: Some(repo_path("scenarios/paper-spikegpt.ron")),
     };
     let t = spikegpt_table(&repo_path("data/text/sotu-test.txt"), &s).unwrap();
     // WKV: 6 multiplies per channel and token, counted as MACs at 4.6 pJ.
@@ -32,7 +34,23 @@ fn spikegpt_table_counts_match_the_paper_formulas_where_they_should() {
     // The calibrated threshold gives the paper's firing rate.
     let rate = measured(&t, "SpikeGPT firing rate");
     assert!((rate - 0.15).abs() < 0.03, "{rate}");
-    assert!(t.markdown().contains("| SpikeGPT: total | 1.020e9 |"));
+    assert!(
+        t.markdown()
+            .contains("| SpikeGPT: total | 1.020e9 | second-hand |")
+    );
+    // More spikes, more ACs: the ratio falls as the firing rate rises.
+    let at_03 = measured(&t, "energy ratio vanilla / SpikeGPT at firing rate 0.3");
+    assert!(
+        at_03 < measured(&t, "energy ratio vanilla / SpikeGPT"),
+        "{at_03}"
+    );
+    // The trained pair runs the same 300 characters; the trained embedding is not a coin flip.
+    let q = "trained spikegpt-sotu-spiking vs transformer-sotu-softmax (2 layers x 64, T = 300)";
+    let emb = measured(&t, &format!("{q}: binary-embedding spike rate"));
+    assert!(emb > 0.0 && emb < 1.0, "{emb}");
+    assert!(measured(&t, &format!("{q}: energy ratio")) > 1.0);
+    let rate = measured(&t, &format!("{q}: firing rate"));
+    assert!(rate > 0.0 && rate < 0.5, "{rate}");
 }
 
 #[test]
