@@ -68,6 +68,16 @@ impl ConvGeom {
     pub fn h_out(&self) -> usize {
         (self.h + 2 * self.ph - self.kh) / self.sh + 1
     }
+
+    /// Non-overlapping, unpadded and tiling the input exactly (a patchify, as PVT's spatial
+    /// reduction): the convolution is one matrix product of the patches with the kernel.
+    pub fn is_patchify(&self) -> bool {
+        self.groups == 1
+            && (self.kh, self.kw) == (self.sh, self.sw)
+            && (self.ph, self.pw) == (0, 0)
+            && self.h == self.h_out() * self.sh
+            && self.w == self.w_out() * self.sw
+    }
     pub fn w_out(&self) -> usize {
         (self.w + 2 * self.pw - self.kw) / self.sw + 1
     }
@@ -349,6 +359,16 @@ impl Conv {
             TensorClass::Activation,
             g.n_out() as u64 * bytes,
         );
+        if g.is_patchify() {
+            // Its reads and writes are exactly those of one matrix product over the patches,
+            // which a loop-nest mapping prices with the weights reused across positions.
+            c.pass(crate::ledger::Work::Matmul {
+                n: (h_out * w_out) as u64,
+                c: (g.kh * g.kw * g.c_in) as u64,
+                k: g.c_out as u64,
+                bytes: bytes as u32,
+            });
+        }
         macs
     }
 }
@@ -356,6 +376,52 @@ impl Conv {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_patchify_convolution_files_a_matmul_pass_covering_exactly_its_traffic() {
+        let geom = ConvGeom {
+            c_in: 3,
+            c_out: 5,
+            h: 8,
+            w: 8,
+            kh: 4,
+            kw: 4,
+            sh: 4,
+            sw: 4,
+            ph: 0,
+            pw: 0,
+            groups: 1,
+        };
+        assert!(geom.is_patchify());
+        let n: usize = geom.c_out * geom.cin_g() * 16;
+        let conv = Conv::from_pytorch(geom, &(0..n).map(|i| i as f32 * 0.01).collect::<Vec<_>>());
+        let x: Vec<f32> = (0..geom.n_in()).map(|i| (i % 7) as f32).collect();
+        let mut y = vec![0.0; geom.n_out()];
+        let mut c = Counts::default();
+        conv.forward_im2col_hwc(&x, &mut y, &Arith::Exact, &mut c);
+        let work: Vec<_> = c.4.keys().copied().collect();
+        assert_eq!(
+            work,
+            [crate::ledger::Work::Matmul {
+                n: 4,
+                c: 48,
+                k: 5,
+                bytes: 4
+            }]
+        );
+        for (op, class, bytes) in work[0].traffic() {
+            let counted: u64 = c
+                .iter()
+                .filter(|(k, _)| k.op == op && k.class == Some(class))
+                .map(|(_, v)| *v)
+                .sum();
+            assert_eq!(counted, bytes, "{op:?} {class:?}");
+        }
+        // overlapping or padded convolutions are not one product of disjoint patches
+        assert!(!ConvGeom { sh: 2, sw: 2, ..geom }.is_patchify());
+        assert!(!ConvGeom { ph: 1, pw: 1, ..geom }.is_patchify());
+        assert!(!ConvGeom { h: 9, ..geom }.is_patchify());
+    }
 
     fn geom2(h: usize, w: usize, k: usize, s: usize, p: usize) -> ConvGeom {
         ConvGeom {
