@@ -36,7 +36,6 @@ dl.meta dd { margin: 0; }
 nav ul { padding-left: 1.2rem; columns: 2; }
 .scroll { overflow-x: auto; }
 table { border-collapse: collapse; margin: 0.5rem 0 1rem; font-size: 0.9rem; }
-caption { text-align: left; font-size: 0.85rem; color: #555; padding-bottom: 0.2rem; }
 th, td { padding: 0.2rem 0.6rem; border-bottom: 1px solid #e4e4e4; white-space: nowrap; }
 th { background: #f4f4f4; text-align: right; position: sticky; top: 0; }
 th:first-child, td:first-child { text-align: left; }
@@ -161,13 +160,15 @@ impl Html {
             }
             s + "</tr>\n"
         };
-        let mut out = format!(
+        // The caption above the scrolling box, so a wide table does not hide it.
+        let mut out = String::new();
+        if !self.caption.is_empty() {
+            out += &format!("<p class=\"note\">{}</p>\n", escape(&self.caption));
+        }
+        out += &format!(
             "<div class=\"scroll\"><table id=\"{}\" class=\"sortable\">\n",
             escape(&self.id)
         );
-        if !self.caption.is_empty() {
-            out += &format!("<caption>{}</caption>\n", escape(&self.caption));
-        }
         out += "<thead><tr>";
         for h in &self.headers {
             out += &format!("<th scope=\"col\">{h}</th>");
@@ -579,6 +580,34 @@ pub fn compare_page(c: &Comparison) -> String {
         &super::compare::table(c),
     )
     .render();
+    let bars = plot::StackedBars {
+        title: format!("{}: energy per token under each cost model", c.scenario),
+        x_desc: "energy per token or sample ({unit})".into(),
+        categories: c
+            .rows
+            .iter()
+            .map(|r| format!("{} @ {}", r.run, r.hardware))
+            .collect(),
+        stacks: vec![
+            (
+                "compute".into(),
+                c.rows.iter().map(|r| r.compute_pj_per_token).collect(),
+            ),
+            (
+                "memory".into(),
+                c.rows.iter().map(|r| r.memory_pj_per_token).collect(),
+            ),
+        ],
+    };
+    match plot::stacked_bars_svg(&bars) {
+        Ok(svg) => {
+            b += &figure(
+                &svg,
+                "Compute (with neuron updates and nonlinear functions) and memory energy per token, one bar per run and cost model.",
+            )
+        }
+        Err(e) => b += &format!("<p class=\"warn\">{}</p>\n", escape(&e.to_string())),
+    }
     b += "<h3>Verdicts</h3>\n<ul id=\"verdicts\">\n";
     for l in super::compare::verdict_lines(c) {
         b += &format!("<li>{}</li>\n", escape(&l));

@@ -89,6 +89,9 @@ pub const ACTION_COLORS: &[(&str, (u8, u8, u8))] = &[
     ("write.event", (231, 203, 148)),
     ("read", (49, 130, 189)),
     ("write", (158, 202, 225)),
+    // Energy kinds, where a plot splits by kind rather than action.
+    ("compute", (214, 39, 40)),
+    ("memory", (31, 119, 180)),
 ];
 
 /// The colour of an action kind (`mac`, `read.weight`, ...; `read.weight.sram` is coloured as
