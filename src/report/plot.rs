@@ -597,7 +597,8 @@ fn draw_bars<DB: DrawingBackend>(
         .margin(12)
         .x_label_area_size(48)
         .y_label_area_size((12 + 7 * longest).clamp(60, 260))
-        .build_cartesian_2d(0f64..xmax, (0..n as i32).into_segmented())
+        // An integer range holds both ends: n categories are 0..=n-1.
+        .build_cartesian_2d(0f64..xmax, (0..n as i32 - 1).into_segmented())
         .map_err(perr)?;
     let cats = b.categories.clone();
     let x_desc = b.x_desc.replace("{unit}", unit);
@@ -626,13 +627,15 @@ fn draw_bars<DB: DrawingBackend>(
                 let v = vals.get(i).copied().unwrap_or(0.0) / div;
                 // The first category at the top.
                 let row = (n - 1 - i) as i32;
-                let r = Rectangle::new(
+                let mut r = Rectangle::new(
                     [
                         (start[i], SegmentValue::Exact(row)),
                         (start[i] + v, SegmentValue::Exact(row + 1)),
                     ],
                     c.filled(),
                 );
+                // A gap between bars.
+                r.set_margin(2, 2, 0, 0);
                 start[i] += v;
                 r
             })
@@ -1011,6 +1014,114 @@ pub fn pareto_front(pts: &[(f64, f64)]) -> Vec<(f64, f64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ticks_are_plain_or_engineering_never_scientific() {
+        assert_eq!(tick(5e7), "50e6");
+        assert_eq!(tick(1.5e9), "1.5e9");
+        assert_eq!(tick(2.5e-4), "250e-6");
+        assert_eq!(tick(17.5), "17.5");
+        assert_eq!(tick(0.0), "0");
+        assert_eq!(tick(12000.0), "12000");
+        assert_eq!(tick(-3e5), "-300e3");
+    }
+
+    #[test]
+    fn energies_get_a_unit_with_at_most_three_integer_digits() {
+        assert_eq!(energy_unit(120.0), ("pJ", 1.0));
+        assert_eq!(energy_unit(2.1e7), ("µJ", 1e6));
+        assert_eq!(energy_unit(999.0e3), ("nJ", 1e3));
+        assert_eq!(energy_unit(0.5), ("pJ", 1.0));
+    }
+
+    #[test]
+    fn an_action_has_one_colour_whatever_its_format_or_level() {
+        assert_eq!(
+            action_color("read.weight"),
+            action_color("read.weight.sram")
+        );
+        assert_eq!(action_color("mac"), action_color("mac.fp32"));
+        assert_ne!(action_color("mac"), action_color("read.weight"));
+        // Unknown kinds get a stable colour of their own.
+        assert_eq!(action_color("foo.bar"), action_color("foo.bar"));
+        let keys: std::collections::BTreeSet<_> = ACTION_COLORS.iter().map(|(k, _)| *k).collect();
+        assert_eq!(keys.len(), ACTION_COLORS.len(), "one entry per kind");
+    }
+
+    #[test]
+    fn axes_spanning_decades_are_logarithmic_and_padding_keeps_extremes_inside() {
+        let (s, desc) = scale_of(&Axis::energy("energy ({unit})"), &[2e3, 5e6], 0.05);
+        assert!(s.log);
+        assert_eq!(desc, "energy (µJ)");
+        assert!(s.lo < 2e-3 && s.hi > 5.0, "{s:?}");
+        let (s, _) = scale_of(&Axis::plain("x"), &[0.2, 0.9], 0.08);
+        assert!(!s.log);
+        assert!(s.lo < 0.2 && s.hi > 0.9, "{s:?}");
+        // A single value sits inside a visible span.
+        let (s, _) = scale_of(&Axis::plain("x"), &[3.0], 0.08);
+        assert!(s.lo < 3.0 && s.hi > 3.0);
+        // Zero or negative values keep a linear axis.
+        let (s, _) = scale_of(&Axis::plain("x"), &[0.0, 1e6], 0.08);
+        assert!(!s.log);
+    }
+
+    #[test]
+    fn the_legend_column_lies_outside_the_plot_area() {
+        // Every series name is drawn right of the plot area's frame (the first 960 - legend
+        // width pixels), so no name can cover a point.
+        let plot = LinePlot {
+            title: "t".into(),
+            x: Axis::plain("x (unit)"),
+            y: Axis::energy("energy ({unit})"),
+            series: vec![
+                Series::new("first series", vec![(0.0, 1.0), (1.0, 2.0)]),
+                Series::new("second", vec![(0.0, 3.0), (1.0, 4.0)]),
+            ],
+            marks: vec![],
+            scatter: false,
+        };
+        let svg = line_plot_svg(&plot).unwrap();
+        let split = SIZE.0 - legend_width(&["first series", "second"]);
+        for name in ["first series", "second"] {
+            let at = svg
+                .find(&format!(">\n{name}\n</text>"))
+                .expect("legend entry");
+            let tag = &svg[svg[..at].rfind("<text").unwrap()..at];
+            let x: f64 = tag
+                .split("x=\"")
+                .nth(1)
+                .unwrap()
+                .split('"')
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap();
+            assert!(
+                x >= split as f64,
+                "{name} at x = {x}, plot area ends at {split}"
+            );
+        }
+        // The data polylines stay left of it.
+        let lines: Vec<&str> = svg
+            .split("<polyline")
+            .skip(1)
+            .filter(|p| p.contains("stroke-width=\"2\""))
+            .collect();
+        assert_eq!(lines.len(), 2);
+        for poly in lines {
+            let pts = poly
+                .split("points=\"")
+                .nth(1)
+                .unwrap()
+                .split('"')
+                .next()
+                .unwrap();
+            for p in pts.split_whitespace() {
+                let x: f64 = p.split(',').next().unwrap().parse().unwrap();
+                assert!(x < split as f64, "a line point at x = {x}");
+            }
+        }
+    }
 
     #[test]
     fn pareto_front_keeps_only_undominated_points() {
