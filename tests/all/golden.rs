@@ -104,6 +104,7 @@ fn cases() -> Vec<Case> {
             "--out",
             "{out}",
             "--plot",
+            "--html",
         ],
         false,
     ));
@@ -164,6 +165,7 @@ fn cases() -> Vec<Case> {
             "scenarios/sweep-ac-energy.ron",
             "--out",
             "{out}",
+            "--html",
             "--format",
             "json",
         ],
