@@ -285,7 +285,7 @@ pub fn run_page(rep: &Report, priced: &[PricedLedger]) -> Result<String> {
     b += "<section id=\"energy-accuracy\">\n<h2>Energy and accuracy</h2>\n";
     b += &Html::from_table(
         "summary",
-        "One row per run. Energies in pJ (per token, or per image for classifiers); compute includes neuron updates and nonlinear functions; memory range: lower (compulsory traffic) .. upper (no reuse).",
+        "One row per run. energy pJ is the run's total; pJ/token and the compute, memory and memory range columns are per token (per image for classifiers); compute includes neuron updates and nonlinear functions; memory range: lower (compulsory traffic) .. upper (no reuse).",
         &super::table::summary_table(rep),
     )
     .render();
