@@ -23,6 +23,8 @@ mod all {
     mod reproduce;
     // The error catalogue: every kind of bad input, exit code 2, no panic.
     mod errors;
+    // run/sweep/compare --html: the self-contained report page.
+    mod html;
     // Sweeps: re-pricing, shards and merge, break-even, plots, uncertainty, resume, price.
     mod sweep;
     // Trained reference models against their trainer's logits and spike counts.

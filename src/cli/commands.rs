@@ -26,6 +26,7 @@ pub fn dispatch(cli: Cli, stdout: &mut dyn Write) -> Result<()> {
             threads,
             max_memory,
             plot,
+            html,
             tokens,
             dump_outputs,
             top_k,
@@ -34,6 +35,7 @@ pub fn dispatch(cli: Cli, stdout: &mut dyn Write) -> Result<()> {
                 out: out.as_deref(),
                 threads,
                 plot,
+                html,
                 tokens,
                 limits: Limits { max_memory },
                 dump: dump_outputs.as_deref().map(|p| (p, top_k as usize)),
@@ -46,12 +48,15 @@ pub fn dispatch(cli: Cli, stdout: &mut dyn Write) -> Result<()> {
             format,
             threads,
             max_memory,
+            out,
+            html,
         } => cmd_compare(
             &scenario,
             &hardware,
             format,
             threads,
             &Limits { max_memory },
+            (out.as_deref(), html),
             stdout,
         ),
         Command::Sweep {
@@ -61,6 +66,7 @@ pub fn dispatch(cli: Cli, stdout: &mut dyn Write) -> Result<()> {
             log_range,
             axis_order,
             out,
+            html,
             format,
             samples,
             shard,
@@ -76,6 +82,7 @@ pub fn dispatch(cli: Cli, stdout: &mut dyn Write) -> Result<()> {
                 log_range,
                 axis_order,
                 out,
+                html,
                 samples,
                 shard,
                 resume,
@@ -217,6 +224,8 @@ struct RunOpts<'a> {
     out: Option<&'a Path>,
     threads: Option<usize>,
     plot: bool,
+    /// Write report.html with the other outputs.
+    html: bool,
     tokens: Option<usize>,
     limits: Limits,
     /// Where to write the per-step outputs, and how many outputs per step.
@@ -228,6 +237,7 @@ fn cmd_run(path: &Path, format: Format, o: &RunOpts, stdout: &mut dyn Write) -> 
         out,
         threads,
         plot,
+        html,
         tokens,
         ref limits,
         dump,
@@ -268,6 +278,16 @@ fn cmd_run(path: &Path, format: Format, o: &RunOpts, stdout: &mut dyn Write) -> 
             &dir.join("ledger.json"),
             exec::saved::to_json(&sc, &outputs).as_bytes(),
         )?;
+        if html {
+            let priced: Vec<_> = outputs
+                .iter()
+                .map(|o| crate::hardware::price(&o.ledger, &hw.model))
+                .collect();
+            files.stage(
+                &dir.join("report.html"),
+                report::html::run_page(&rep, &priced)?.as_bytes(),
+            )?;
+        }
         files.commit()?;
         if plot {
             sweep_cmd::breakdown_plots(&outputs, &hw, dir)?;
@@ -307,6 +327,7 @@ fn cmd_compare(
     format: Format,
     threads: Option<usize>,
     limits: &Limits,
+    (out, html): (Option<&Path>, bool),
     stdout: &mut dyn Write,
 ) -> Result<()> {
     let sc = LoadedScenario::load(path)?;
@@ -331,6 +352,28 @@ fn cmd_compare(
     let outputs = with_threads(threads, || exec::execute(&sc, limits))??;
     warn_runs(&outputs);
     let c = report::compare::compare(&sc, &outputs, &hws);
+    if let Some(dir) = out {
+        std::fs::create_dir_all(dir).map_err(|source| Error::Write {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        // All renamed into place together, once each is complete.
+        let mut files = crate::error::Staged::default();
+        for (name, f) in [
+            ("compare.json", Format::Json),
+            ("compare.csv", Format::Csv),
+            ("compare.md", Format::Md),
+        ] {
+            files.stage(&dir.join(name), report::compare::render(&c, f).as_bytes())?;
+        }
+        if html {
+            files.stage(
+                &dir.join("report.html"),
+                report::html::compare_page(&c).as_bytes(),
+            )?;
+        }
+        files.commit()?;
+    }
     emit(stdout, &report::compare::render(&c, format))
 }
 

@@ -124,6 +124,10 @@ pub enum Command {
         /// accuracy with its Pareto front (PNG and SVG; needs --out).
         #[arg(long, requires = "out")]
         plot: bool,
+        /// Also write report.html: one self-contained page (tables, inline SVG plots, no
+        /// external requests) with the other outputs (needs --out).
+        #[arg(long, requires = "out")]
+        html: bool,
         /// Run every model on N tokens (images), in place of the scenario's and the runs' own
         /// counts: a quick look at a long scenario.
         #[arg(long, value_name = "N")]
@@ -157,6 +161,12 @@ pub enum Command {
         /// Refuse models whose estimated memory exceeds this (e.g. 4G; default: available memory).
         #[arg(long, value_parser = crate::resources::parse_size)]
         max_memory: Option<u64>,
+        /// Also write compare.json, compare.csv and compare.md in this folder.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Also write report.html (self-contained, no external requests) in --out.
+        #[arg(long, requires = "out")]
+        html: bool,
     },
     /// Sweep cost-model values and model parameters over a grid; tables, plots, break-even.
     #[command(
@@ -186,6 +196,9 @@ picojoule sweep S.ron --out part1 --shard 1/4   # then: picojoule merge part1 pa
         /// Write sweep.csv, sweep.md, sweep.json, sweep.txt, plots and the points file here.
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Also write report.html (self-contained, no external requests) in --out.
+        #[arg(long, requires = "out")]
+        html: bool,
         /// What to print on stdout.
         #[arg(long, value_enum, default_value = "table")]
         format: Format,

@@ -17,6 +17,8 @@ pub struct SweepArgs {
     pub log_range: Vec<String>,
     pub axis_order: Vec<(AxisFlag, usize)>,
     pub out: Option<PathBuf>,
+    /// Write report.html in `out` with the tables.
+    pub html: bool,
     pub samples: Option<usize>,
     pub shard: Option<String>,
     pub resume: bool,
@@ -91,7 +93,7 @@ pub fn sweep(path: &Path, a: SweepArgs, format: Format) -> Result<String> {
     let _lock = a.out.as_deref().map(sweep::OutLock::acquire).transpose()?;
     let res = sweep::run_sweep(&plan, &opts)?;
     if let Some(dir) = &a.out {
-        sweep_table::write_outputs(&res, dir)?;
+        sweep_table::write_outputs(&res, dir, a.html)?;
     }
     Ok(sweep_table::render(&res, format))
 }
@@ -123,7 +125,7 @@ pub fn merge(dirs: &[PathBuf], out: Option<&Path>, format: Format) -> Result<Str
             .map(|p| serde_json::to_string(p).expect("rows serialise") + "\n")
             .collect();
         write_atomic(&dir.join(sweep::POINTS_FILE), text.as_bytes())?;
-        sweep_table::write_outputs(&res, dir)?;
+        sweep_table::write_outputs(&res, dir, false)?;
     }
     Ok(sweep_table::render(&res, format))
 }
@@ -150,6 +152,8 @@ pub fn breakdown_plots(outputs: &[RunOutput], hw: &Hardware, dir: &Path) -> Resu
                 "{}: energy per layer and action ({})",
                 o.label, hw.model.name
             ),
+            o.tokens,
+            report::per_unit(o.accuracy.as_ref()),
         );
         let stem: String = o
             .label

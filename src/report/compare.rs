@@ -107,7 +107,7 @@ pub fn compare(sc: &LoadedScenario, outputs: &[RunOutput], hws: &[Hardware]) -> 
     }
 }
 
-fn table(c: &Comparison) -> Table {
+pub(crate) fn table(c: &Comparison) -> Table {
     let mut t = Table::new(&[
         "run",
         "hardware",
@@ -137,7 +137,7 @@ fn table(c: &Comparison) -> Table {
     t
 }
 
-fn verdict_lines(c: &Comparison) -> Vec<String> {
+pub(crate) fn verdict_lines(c: &Comparison) -> Vec<String> {
     c.verdicts
         .iter()
         .map(|v| {

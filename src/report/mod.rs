@@ -2,6 +2,7 @@
 //! counting convention.
 
 pub mod compare;
+pub mod html;
 pub mod plot;
 pub mod sweep_table;
 pub mod table;
@@ -171,6 +172,14 @@ pub struct RunReport {
     /// Energy per token (or sample) divided by the baseline run's, when the scenario names one.
     pub energy_ratio_to_baseline: Option<f64>,
     pub unpriced: Vec<Unpriced>,
+}
+
+/// What a run's energy is counted per: an image for classifiers, else a token.
+pub fn per_unit(accuracy: Option<&Accuracy>) -> &'static str {
+    match accuracy {
+        Some(a) if a.task == "classification" => "image",
+        _ => "token",
+    }
 }
 
 pub fn metrics(ledger: &Ledger, tokens: usize) -> Metrics {

@@ -90,7 +90,7 @@ fn cells(
     v
 }
 
-fn header_lines(res: &SweepResult) -> Vec<String> {
+pub(crate) fn header_lines(res: &SweepResult) -> Vec<String> {
     let m = &res.meta;
     let mut out = vec![
         format!(
@@ -135,7 +135,7 @@ fn header_lines(res: &SweepResult) -> Vec<String> {
     out
 }
 
-fn breakeven_lines(res: &SweepResult) -> Vec<String> {
+pub(crate) fn breakeven_lines(res: &SweepResult) -> Vec<String> {
     let Some(b) = &res.breakeven else {
         return if res.meta.breakeven.is_some() {
             vec!["break-even: needs the whole grid (merge the shards)".into()]
@@ -173,7 +173,7 @@ fn breakeven_lines(res: &SweepResult) -> Vec<String> {
         .collect()
 }
 
-fn table(res: &SweepResult) -> Table {
+pub(crate) fn table(res: &SweepResult) -> Table {
     let k = cols(res);
     let h = headers(res, k);
     let mut t = Table::new(&h.iter().map(|s| s.as_str()).collect::<Vec<_>>());
@@ -234,8 +234,9 @@ pub fn render_json(res: &SweepResult) -> String {
 /// A renderer of the sweep's tables.
 type Render = fn(&SweepResult) -> String;
 
-/// Write the sweep's tables and plots into `dir` (atomically, file by file).
-pub fn write_outputs(res: &SweepResult, dir: &Path) -> Result<Vec<PathBuf>> {
+/// Write the sweep's tables and plots into `dir` (atomically, file by file), and `report.html`
+/// with the tables when `html` is set.
+pub fn write_outputs(res: &SweepResult, dir: &Path, html: bool) -> Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir).map_err(|source| Error::Write {
         path: dir.to_path_buf(),
         source,
@@ -253,6 +254,11 @@ pub fn write_outputs(res: &SweepResult, dir: &Path) -> Result<Vec<PathBuf>> {
     for (name, render) in renders {
         let p = dir.join(name);
         files.stage(&p, render(res).as_bytes())?;
+        written.push(p);
+    }
+    if html {
+        let p = dir.join("report.html");
+        files.stage(&p, super::html::sweep_page(res)?.as_bytes())?;
         written.push(p);
     }
     files.commit()?;

@@ -107,7 +107,7 @@ pub fn count(v: u64) -> String {
     }
 }
 
-fn summary_table(r: &Report) -> Table {
+pub(crate) fn summary_table(r: &Report) -> Table {
     let mut t = Table::new(&[
         "run",
         "tokens",
@@ -195,7 +195,7 @@ fn header(r: &Report) -> String {
     )
 }
 
-fn unpriced_notes(r: &Report) -> String {
+pub(crate) fn unpriced_notes(r: &Report) -> String {
     let mut out = String::new();
     for run in &r.runs {
         let unplaced = |u: &&crate::hardware::Unpriced| u.reason.starts_with("no memory level");

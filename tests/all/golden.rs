@@ -106,6 +106,7 @@ fn cases() -> Vec<Case> {
             "--out",
             "{out}",
             "--plot",
+            "--html",
         ],
         false,
     ));
@@ -166,6 +167,7 @@ fn cases() -> Vec<Case> {
             "scenarios/sweep-ac-energy.ron",
             "--out",
             "{out}",
+            "--html",
             "--format",
             "json",
         ],

@@ -382,9 +382,13 @@ fn plots_are_valid_png_and_svg_with_one_series_per_run_and_combination() {
         "--plot",
     ]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    for label in ["spiking", "ann"] {
+    let report: serde_json::Value =
+        serde_json::from_slice(&read(&run_out.join("report.json"))).unwrap();
+    for (k, label) in ["spiking", "ann"].into_iter().enumerate() {
         let png = read(&run_out.join(format!("breakdown-{label}.png")));
-        assert_eq!(png_size(&png), (960, 600));
+        // 16 pixels per layer, at least 600.
+        let layers = report["runs"][k]["layers"].as_array().unwrap().len() as u32;
+        assert_eq!(png_size(&png), (960, (120 + 16 * layers).max(600)));
         let svg = String::from_utf8(read(&run_out.join(format!("breakdown-{label}.svg")))).unwrap();
         assert!(svg.contains("blocks.0.att.key"), "layer names on the axis");
     }
