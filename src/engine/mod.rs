@@ -8,8 +8,10 @@ pub mod events;
 pub mod leaky;
 pub mod lif;
 pub mod linear;
+pub mod neurons;
 pub mod norm;
 pub mod pointwise;
+pub mod pool;
 pub mod wkv;
 
 pub use arith::Arith;
