@@ -231,7 +231,8 @@ pub fn import_nir(
     let model_file = out.join(format!("{name}.ron"));
     let body = ron::ser::to_string_pretty(
         &crate::models::ModelDesc::Nir(cfg),
-        ron::ser::PrettyConfig::default(),
+        ron::ser::PrettyConfig::default()
+            .extensions(ron::extensions::Extensions::UNWRAP_VARIANT_NEWTYPES),
     )
     .map_err(|e| Error::Internal(format!("cannot write the model description: {e}")))?;
     let text = format!(

@@ -200,7 +200,7 @@ fn import_nir_flags_choose_the_time_step() {
         "--out",
         out.to_str().unwrap(),
         "--dt",
-        "-1",
+        "0",
     ]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("--dt"), "{}", stderr(&o));
