@@ -292,3 +292,42 @@ fn snntorch_rleaky_itself_differs_from_its_exported_graph() {
     let (counts, _) = run("snntorch_rleaky", Convention::Snntorch, 1e-4);
     assert_ne!(counts, f.spike_counts);
 }
+
+/// The error of reading the defective fixture `bad_{name}.nir` and building its model.
+fn bad(name: &str) -> picojoule::Error {
+    let path = repo_path(&format!("tests/fixtures/nir/bad_{name}.nir"));
+    let e = match read_nir(&path, name, Convention::Snntorch, 1e-4) {
+        Ok((cfg, store)) => match Nir::new(cfg, &store) {
+            Ok(_) => panic!("bad_{name}.nir was accepted"),
+            Err(e) => e,
+        },
+        Err(e) => e,
+    };
+    assert_eq!(e.exit_code(), 2, "{e}");
+    e
+}
+
+#[test]
+fn a_nan_parameter_names_the_node_and_the_parameter() {
+    let e = bad("nan_tau").to_string();
+    assert!(e.contains("node `1` (LIF)") && e.contains("`tau`"), "{e}");
+    assert!(e.contains("bad_nan_tau.nir"), "{e}");
+}
+
+#[test]
+fn an_unsupported_node_type_is_an_error_naming_the_node_and_its_type() {
+    let e = bad("delay_node").to_string();
+    assert!(e.contains("node `1`") && e.contains("`Delay`"), "{e}");
+}
+
+#[test]
+fn a_dangling_edge_names_the_edge() {
+    let e = bad("dangling_edge").to_string();
+    assert!(e.contains("`1` -> `nowhere`"), "{e}");
+}
+
+#[test]
+fn weights_that_do_not_chain_name_the_node() {
+    let e = bad("shape_mismatch").to_string();
+    assert!(e.contains("node `2`"), "{e}");
+}
