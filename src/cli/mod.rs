@@ -412,18 +412,18 @@ pub enum ImportCommand {
         /// Time step in seconds that discretises the neurons (default: the convention's).
         #[arg(long)]
         dt: Option<f64>,
-        /// Framework convention: its time step and its update order.
+        /// Framework convention: its time step and how input enters a synaptic current.
         #[arg(long, value_enum, default_value = "snntorch")]
         convention: NirConventionArg,
     },
 }
 
-/// Which framework's reading of a NIR file (time step, current/membrane order).
+/// Which framework's reading of a NIR file (time step, input to a synaptic current).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum NirConventionArg {
-    /// dt = 1e-4 s, synaptic current updated before the membrane (snnTorch).
+    /// dt = 1e-4 s, Euler input to a synaptic current (snnTorch).
     Snntorch,
-    /// dt = 1e-3 s, membrane integrates the previous step's current (Norse).
+    /// dt = 1e-3 s, input added to a synaptic current unscaled (Norse).
     Norse,
 }
 

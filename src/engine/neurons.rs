@@ -5,7 +5,7 @@
 //! `v' = a v + b + c x`; when the neuron has thresholds it spikes where `v' > threshold` and its
 //! membrane is set to `v_reset` there (the reset is applied in the step that spikes). A
 //! current-based neuron (NIR CubaLI/CubaLIF) has a synaptic current `i` with its own decay
-//! `i' = a_syn i + w_in x`, and its membrane integrates `i` instead of `x`; whether the membrane
+//! `i' = a_syn i + w_in x` (`w_in` here is the per-neuron input coefficient), and its membrane integrates `i` instead of `x`; whether the membrane
 //! sees the current before or after this step's input is the `current_first` choice (snnTorch's
 //! `Synaptic` updates the current first, Norse's `LIFCell` integrates the previous current).
 

@@ -7,9 +7,10 @@
 //!   (dt r / tau) x`; spike where `v' > v_threshold`, and `v' = v_reset` there, in the same step.
 //! - LI: as LIF without spikes (its output is the membrane). IF: `v' = v + dt r x`, spiking.
 //!   I (integrator): `v' = v + dt r x`, no spikes.
-//! - CubaLIF / CubaLI: a synaptic current `i' = (1 - dt/tau_syn) i + w_in x` drives the membrane
-//!   in place of `x`; the snnTorch convention updates the current before the membrane sees it
-//!   (`Synaptic`), the Norse convention integrates the previous step's current (`LIFCell`).
+//! - CubaLIF / CubaLI: a synaptic current `i' = (1 - dt/tau_syn) i + (dt w_in / tau_syn) x`
+//!   drives the membrane in place of `x`, updated before the membrane sees it (snnTorch's
+//!   `Synaptic` and Norse's `LIFCell` both do so); the Norse convention adds `w_in x` to the
+//!   current unscaled, as `LIFCell` adds its input.
 //!
 //! The graph is ordered by a depth-first walk from the input (edges come in no order; successors
 //! are visited by name). An edge that closes a cycle is a back edge: its target reads the
@@ -40,14 +41,14 @@ fn one() -> usize {
     1
 }
 
-/// How a framework reads a NIR file: its time step and its order of current and membrane
-/// updates. The file itself stores neither.
+/// How a framework reads a NIR file: its time step and how an input enters a synaptic current.
+/// The file itself stores neither.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub enum Convention {
-    /// snnTorch: dt = 1e-4 s (`beta = 1 - dt/tau`, `r = tau/dt`), current before membrane.
+    /// snnTorch: dt = 1e-4 s (`beta = 1 - dt/tau`, `r = tau/dt`), Euler input to a current.
     #[default]
     Snntorch,
-    /// Norse: dt = 1e-3 s, membrane integrates the previous step's current.
+    /// Norse: dt = 1e-3 s, the input jumps into a synaptic current unscaled.
     Norse,
 }
 
@@ -1114,10 +1115,19 @@ impl Nir {
                     let current = if cuba {
                         let tau_syn = param("tau_syn", *len)?;
                         positive("tau_syn", &tau_syn)?;
+                        let w_in = param("w_in", *len)?;
+                        // Euler: the input enters scaled by dt / tau_syn (snnTorch, whose w_in
+                        // = tau_syn / dt makes it 1); Norse adds w_in x as a jump.
+                        let w_in = match cfg.convention {
+                            Convention::Snntorch => {
+                                tau_syn.iter().zip(&w_in).map(|(t, w)| dt * w / t).collect()
+                            }
+                            Convention::Norse => w_in,
+                        };
                         Some(Current {
                             a_syn: f32s(tau_syn.iter().map(|t| 1.0 - dt / t).collect()),
-                            w_in: f32s(param("w_in", *len)?),
-                            current_first: cfg.convention == Convention::Snntorch,
+                            w_in: f32s(w_in),
+                            current_first: true,
                         })
                     } else {
                         None

@@ -331,3 +331,15 @@ fn weights_that_do_not_chain_name_the_node() {
     let e = bad("shape_mismatch").to_string();
     assert!(e.contains("node `2`"), "{e}");
 }
+
+#[test]
+fn snntorch_synaptic_cuba_lif_matches_snntorch() {
+    // Current first, input scaled by dt / tau_syn (snnTorch's w_in = tau_syn / dt makes it 1).
+    assert_matches("snntorch_synaptic", Convention::Snntorch, 1e-4);
+}
+
+#[test]
+fn norse_lif_cell_cuba_lif_matches_norse_at_dt_squared() {
+    // The input jumps into the current unscaled, then the membrane integrates the new current.
+    assert_matches("norse_cuba", Convention::Norse, 1e-6);
+}

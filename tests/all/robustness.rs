@@ -850,10 +850,15 @@ fn nir_structured(u: &mut Unstructured, seed: &[u8]) -> arbitrary::Result<Vec<u8
 }
 
 fn nir_reader() -> Reader {
-    let seeds = ["snntorch_mlp", "norse_mlp", "snntorch_conv", "snntorch_rleaky"]
-        .iter()
-        .map(|f| std::fs::read(repo_path(&format!("tests/fixtures/nir/{f}.nir"))).unwrap())
-        .collect();
+    let seeds = [
+        "snntorch_mlp",
+        "norse_mlp",
+        "snntorch_conv",
+        "snntorch_rleaky",
+    ]
+    .iter()
+    .map(|f| std::fs::read(repo_path(&format!("tests/fixtures/nir/{f}.nir"))).unwrap())
+    .collect();
     let dir = temp_dir("fuzz-nir");
     Reader {
         name: ".nir",
