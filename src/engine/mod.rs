@@ -4,6 +4,7 @@
 pub mod arith;
 pub mod cells;
 pub mod conv;
+pub mod delay;
 pub mod events;
 pub mod leaky;
 pub mod lif;

@@ -26,6 +26,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::engine::conv::{Conv, ConvGeom};
+use crate::engine::delay::DelayLine;
 use crate::engine::events::split_signed;
 use crate::engine::linear::Linear;
 use crate::engine::neurons::{Current, NeuronVec};
@@ -113,6 +114,7 @@ pub enum Node {
     CubaLI { n: usize },
     CubaLIF { n: usize },
     I { n: usize },
+    Delay { n: usize },
 }
 
 impl Node {
@@ -135,6 +137,7 @@ impl Node {
             Node::CubaLI { .. } => "CubaLI",
             Node::CubaLIF { .. } => "CubaLIF",
             Node::I { .. } => "I",
+            Node::Delay { .. } => "Delay",
         }
     }
 
@@ -148,6 +151,7 @@ impl Node {
                 | Node::CubaLI { .. }
                 | Node::CubaLIF { .. }
                 | Node::I { .. }
+                | Node::Delay { .. }
         )
     }
 
@@ -178,6 +182,7 @@ impl Node {
             Node::I { .. } => &["r"],
             Node::Scale { .. } => &["scale"],
             Node::Threshold { .. } => &["threshold"],
+            Node::Delay { .. } => &["delay"],
             _ => &[],
         }
     }
@@ -426,7 +431,8 @@ impl Config {
                 | Node::LIF { n }
                 | Node::CubaLI { n }
                 | Node::CubaLIF { n }
-                | Node::I { n } => {
+                | Node::I { n }
+                | Node::Delay { n } => {
                     for p in node.neuron_params() {
                         out.push((key(p), vec![*n]));
                     }
@@ -494,7 +500,8 @@ fn out_shape(node: &Node, s: &[usize]) -> std::result::Result<Vec<usize>, String
         | Node::LIF { n: k }
         | Node::CubaLI { n: k }
         | Node::CubaLIF { n: k }
-        | Node::I { n: k } => {
+        | Node::I { n: k }
+        | Node::Delay { n: k } => {
             if *k != 1 && *k != n {
                 return Err(format!(
                     "parameters hold {k} values but its input has shape {s:?} ({n} values)"
@@ -895,9 +902,12 @@ pub fn read_nir(
             "I" | "Integrator" => Node::I {
                 n: neuron(&r, &["r"], &mut put)?,
             },
+            "Delay" => Node::Delay {
+                n: neuron(&r, &["delay"], &mut put)?,
+            },
             other => {
                 return Err(r.err(format!(
-                    "node type `{other}` is not supported (supported: Input, Output, Affine, Linear, Conv1d, Conv2d, SumPool2d, AvgPool2d, Flatten, Scale, Threshold, IF, LI, LIF, CubaLI, CubaLIF, I)"
+                    "node type `{other}` is not supported (supported: Input, Output, Affine, Linear, Conv1d, Conv2d, SumPool2d, AvgPool2d, Flatten, Scale, Threshold, IF, LI, LIF, CubaLI, CubaLIF, I, Delay)"
                 )));
             }
         };
@@ -942,6 +952,7 @@ enum Op {
     Scale(Vec<f32>),
     Threshold(Vec<f32>),
     Neuron(NeuronVec),
+    Delay(DelayLine),
 }
 
 pub struct Nir {
@@ -958,6 +969,7 @@ pub struct Nir {
 pub struct State {
     ins: Vec<Vec<f32>>,
     outs: Vec<Vec<f32>>,
+    /// Membranes of neuron nodes, delay lines of Delay nodes.
     v: Vec<Vec<f32>>,
     i: Vec<Vec<f32>>,
     pos: Vec<SpikeTrain>,
@@ -1078,6 +1090,33 @@ impl Nir {
                 },
                 Node::Scale { n: len } => Op::Scale(f32s(param("scale", *len)?)),
                 Node::Threshold { n: len } => Op::Threshold(f32s(param("threshold", *len)?)),
+                Node::Delay { n: len } => {
+                    let d = param("delay", *len)?;
+                    // Delays in seconds become whole steps of dt (rounded), at most 100000.
+                    let steps = d
+                        .iter()
+                        .map(|s| {
+                            let k = (s / dt).round();
+                            if (0.0..=100_000.0).contains(&k) {
+                                Ok(k as usize)
+                            } else {
+                                Err(bad(format!(
+                                    "delay {s} s is {k} steps of dt {dt} s (0 to 100000 allowed)"
+                                )))
+                            }
+                        })
+                        .collect::<Result<Vec<usize>>>()?;
+                    let line = DelayLine { steps };
+                    // The ring buffer is allocated per run: at most 2^24 values (64 MiB).
+                    if line.state_len() > 1 << 24 {
+                        return Err(bad(format!(
+                            "delay line of {} steps x {} values is too long",
+                            line.depth(),
+                            line.steps.len()
+                        )));
+                    }
+                    Op::Delay(line)
+                }
                 Node::IF { n: len } | Node::I { n: len } => {
                     let r = param("r", *len)?;
                     let fire = match node {
@@ -1165,11 +1204,15 @@ impl Nir {
         let mut neurons = 0u64;
         let mut state = 0u64;
         for (k, op) in self.ops.iter().enumerate() {
-            if let Op::Neuron(nv) = op {
-                neurons += nv.len() as u64;
-                if nv.current.is_some() {
-                    state += nv.len() as u64;
+            match op {
+                Op::Neuron(nv) => {
+                    neurons += nv.len() as u64;
+                    if nv.current.is_some() {
+                        state += nv.len() as u64;
+                    }
                 }
+                Op::Delay(d) => state += d.state_len() as u64,
+                _ => {}
             }
             // A back edge keeps its source's output for one step.
             for &(src, back) in &self.plan.preds[k] {
@@ -1239,6 +1282,7 @@ impl Nir {
             v: (0..sizes.len())
                 .map(|k| match &self.ops[k] {
                     Op::Neuron(_) => vec![0.0; sizes[k]],
+                    Op::Delay(d) => vec![0.0; d.state_len()],
                     _ => vec![],
                 })
                 .collect(),
@@ -1321,6 +1365,7 @@ impl Nir {
                     out.copy_from_slice(&st.spikes[k].dense);
                     st.spike_counts[k] += st.spikes[k].count() as u64;
                 }
+                Op::Delay(d) => d.step(&mut st.v[k], st.steps, &input, &mut out, arith, c),
                 Op::Neuron(nv) => {
                     nv.step(
                         &mut st.v[k],
@@ -1525,5 +1570,38 @@ mod tests {
         m.start_sample(&mut st);
         m.time_step(&[0.0], &mut st, &arith, &mut l);
         assert_eq!(st.output(&m)[0], 0.0);
+    }
+
+    #[test]
+    fn delay_node_delays_each_element_by_its_delay_over_dt() {
+        let c = cfg(
+            &[
+                ("input", Node::Input { shape: vec![2] }),
+                ("d", Node::Delay { n: 2 }),
+                ("output", Node::Output { shape: vec![2] }),
+            ],
+            &[("input", "d"), ("d", "output")],
+        );
+        let mut s = TensorStore::new("test");
+        s.insert("d.delay", vec![2], vec![0.0, 2e-4]);
+        let m = Nir::new(c, &s).unwrap();
+        let arith = Arith::Exact;
+        let mut l = m.new_ledger(&arith);
+        let mut st = m.new_state();
+        m.start_sample(&mut st);
+        let mut outs = vec![];
+        for t in 1..=4 {
+            m.time_step(&[t as f32, 10.0 * t as f32], &mut st, &arith, &mut l);
+            outs.push(st.output(&m).to_vec());
+        }
+        assert_eq!(
+            outs,
+            vec![
+                vec![1.0, 0.0],
+                vec![2.0, 0.0],
+                vec![3.0, 10.0],
+                vec![4.0, 20.0]
+            ]
+        );
     }
 }

@@ -316,8 +316,8 @@ fn a_nan_parameter_names_the_node_and_the_parameter() {
 
 #[test]
 fn an_unsupported_node_type_is_an_error_naming_the_node_and_its_type() {
-    let e = bad("delay_node").to_string();
-    assert!(e.contains("node `1`") && e.contains("`Delay`"), "{e}");
+    let e = bad("subgraph_node").to_string();
+    assert!(e.contains("node `1`") && e.contains("`NIRGraph`"), "{e}");
 }
 
 #[test]
