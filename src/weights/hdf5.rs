@@ -67,6 +67,8 @@ pub fn read_tree(path: &Path, max_memory: Option<u64>) -> Result<Item> {
         .unwrap_or(u64::MAX)
         .min(usize::MAX as u64) as usize;
     let options = OpenOptions::default().with_max_read_bytes(limit);
+    // The file is read whole: it must fit first.
+    crate::resources::check(&path.display().to_string(), file_len, max_memory)?;
     let bytes = std::fs::read(path).map_err(|source| Error::Read {
         path: path.to_path_buf(),
         source,
