@@ -598,6 +598,9 @@ fn pool_geom(p: &PoolNode, s: &[usize]) -> std::result::Result<PoolGeom, String>
 
 // ----- Reading a .nir file -----
 
+/// Stores one parameter of the node being read: name, shape, values.
+type Put<'a> = dyn FnMut(&str, Vec<usize>, &[f64]) + 'a;
+
 /// The largest integer a shape or geometry field may hold.
 const MAX_DIM: f64 = (1u64 << 31) as f64;
 
@@ -641,7 +644,7 @@ impl NodeReader<'_> {
         let (_, d) = self.array(key)?;
         d.iter()
             .map(|&v| {
-                if v >= 0.0 && v < MAX_DIM && v.fract() == 0.0 {
+                if (0.0..MAX_DIM).contains(&v) && v.fract() == 0.0 {
                     Ok(v as usize)
                 } else {
                     Err(self.err(format!(
@@ -732,10 +735,7 @@ pub fn read_nir(
                 data.iter().map(|&v| v as f32).collect(),
             );
         };
-        let neuron = |r: &NodeReader,
-                      params: &[&str],
-                      put: &mut dyn FnMut(&str, Vec<usize>, &[f64])|
-         -> Result<usize> {
+        let neuron = |r: &NodeReader, params: &[&str], put: &mut Put| -> Result<usize> {
             let mut n = 1usize;
             let mut vals: Vec<(&str, Vec<f64>)> = vec![];
             for p in params {
