@@ -143,3 +143,108 @@ pub fn import_spikegpt(checkpoint: &Path, out: &Path, name: Option<&str>) -> Res
         weights_file,
     })
 }
+
+/// What a NIR import wrote.
+pub struct ImportedNir {
+    pub model_file: PathBuf,
+    pub weights_file: PathBuf,
+    /// Nodes, time step and convention, one line each.
+    pub summary: String,
+}
+
+/// A built NIR model's nodes in execution order with shapes, and its discretisation.
+pub fn describe_nir(m: &crate::models::nir::Nir) -> String {
+    let p = &m.plan;
+    let mut out = format!(
+        "model {} (NIR graph, {} nodes, {} edges, {}, {} time steps, {} parameters)\n",
+        m.cfg.name,
+        p.order.len(),
+        m.cfg.edges.len(),
+        m.discretisation(),
+        m.cfg.timesteps,
+        m.cfg.n_params()
+    );
+    for (k, name) in p.order.iter().enumerate() {
+        let srcs: Vec<String> = p.preds[k]
+            .iter()
+            .map(|&(s, back)| {
+                if back {
+                    format!("{} (previous step)", p.order[s])
+                } else {
+                    p.order[s].clone()
+                }
+            })
+            .collect();
+        out += &format!(
+            "  {name}: {} {:?} -> {:?}{}\n",
+            m.cfg.nodes[name].kind(),
+            p.shape_in[k],
+            p.shape_out[k],
+            if srcs.is_empty() {
+                String::new()
+            } else {
+                format!(" from {}", srcs.join(", "))
+            }
+        );
+    }
+    out
+}
+
+/// Convert the NIR graph `model` into `out/NAME.ron` and `out/NAME.safetensors`, discretised
+/// with `dt` (default: the convention's).
+pub fn import_nir(
+    model: &Path,
+    out: &Path,
+    name: Option<&str>,
+    convention: crate::models::nir::Convention,
+    dt: Option<f64>,
+) -> Result<ImportedNir> {
+    use crate::models::nir::{Nir, NirWeights, read_nir};
+    let name = name.map(str::to_string).unwrap_or_else(|| {
+        model
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("nir")
+            .to_string()
+    });
+    if name.is_empty() || name.contains(['/', '\\']) {
+        return Err(Error::input(format!(
+            "--name `{name}` must be a plain file name"
+        )));
+    }
+    let dt = dt.unwrap_or(convention.dt());
+    if !(dt.is_finite() && dt > 0.0) {
+        return Err(Error::input(format!(
+            "--dt {dt}: the time step must be a positive number of seconds"
+        )));
+    }
+    let (mut cfg, store) = read_nir(model, &name, convention, dt)?;
+    cfg.weights = NirWeights::File(format!("{name}.safetensors"));
+    // Building the model checks every parameter and shape, naming the node on a mismatch.
+    let m = Nir::new(cfg.clone(), &store)?;
+    let summary = describe_nir(&m);
+    std::fs::create_dir_all(out).map_err(|source| Error::Write {
+        path: out.to_path_buf(),
+        source,
+    })?;
+    let weights_file = out.join(format!("{name}.safetensors"));
+    let model_file = out.join(format!("{name}.ron"));
+    let body = ron::ser::to_string_pretty(
+        &crate::models::ModelDesc::Nir(cfg),
+        ron::ser::PrettyConfig::default()
+            .extensions(ron::extensions::Extensions::UNWRAP_VARIANT_NEWTYPES),
+    )
+    .map_err(|e| Error::Internal(format!("cannot write the model description: {e}")))?;
+    let text = format!(
+        "// Imported by `picojoule import nir` from {}.\n// Neurons discretised with dt = {dt} s under the {} convention (docs/nir.md).\n// Set `timesteps` and `encoding` for the input the network expects.\n{body}\n",
+        model.display(),
+        convention.name()
+    );
+    save_safetensors(&store, &weights_file)?;
+    write_atomic(&model_file, text.as_bytes())?;
+    Ok(ImportedNir {
+        model_file,
+        weights_file,
+        summary,
+    })
+}

@@ -179,6 +179,7 @@ impl LoadedScenario {
             crate::models::ModelDesc::Transformer(c) => Some(c.attention.name().to_string()),
             crate::models::ModelDesc::Pvt(c) => Some(c.attention.name().to_string()),
             crate::models::ModelDesc::Sequential(_) => None,
+            crate::models::ModelDesc::Nir(c) => Some(c.variant()),
         };
         Some(default_label(spec, desc.name(), variant.as_deref(), &arith))
     }

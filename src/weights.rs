@@ -6,6 +6,7 @@ use std::path::Path;
 
 use crate::error::{Error, Result};
 
+pub mod hdf5;
 mod pth_zip;
 
 #[derive(Clone, Debug, PartialEq)]

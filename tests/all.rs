@@ -17,6 +17,8 @@ mod all {
     mod numerics;
     // Checkpoint import (.pth without pickle execution) and weights files.
     mod import;
+    // NIR graphs from snnTorch and Norse matched against the frameworks' own outputs.
+    mod nir;
     // A bounded fuzz pass over every parser: never a panic.
     mod robustness;
     // Published tables reproduced from executions.

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use super::{
     AttnKindArg, Cli, Command, CostFormat, DistributionArg, Format, HardwareCommand, ImportCommand,
-    MulMode, NumericsCommand, PolicyArg, TableFormat, sweep_cmd,
+    MulMode, NirConventionArg, NumericsCommand, PolicyArg, TableFormat, sweep_cmd,
 };
 use crate::engine::Arith;
 use crate::error::{Error, Result, write_atomic};
@@ -148,6 +148,32 @@ pub fn dispatch(cli: Cli, stdout: &mut dyn Write) -> Result<()> {
                     c.vocab_size,
                     c.ffn_mult,
                     c.n_params(),
+                    imp.model_file.display(),
+                    imp.weights_file.display()
+                ),
+            )
+        }
+        Command::Import {
+            command:
+                ImportCommand::Nir {
+                    model,
+                    out,
+                    name,
+                    dt,
+                    convention,
+                },
+        } => {
+            let conv = match convention {
+                NirConventionArg::Snntorch => crate::models::nir::Convention::Snntorch,
+                NirConventionArg::Norse => crate::models::nir::Convention::Norse,
+            };
+            let imp = crate::import::import_nir(&model, &out, name.as_deref(), conv, dt)?;
+            emit(
+                stdout,
+                &format!(
+                    "imported {}\n{}wrote {}\nwrote {}\n",
+                    model.display(),
+                    imp.summary,
                     imp.model_file.display(),
                     imp.weights_file.display()
                 ),
@@ -481,6 +507,10 @@ fn cmd_inspect(path: &Path, stdout: &mut dyn Write) -> Result<()> {
                 "ParameterCount {}\nFootprint {} B (fp32 parameters)\nConnectionSparsity {}\n",
                 s.ParameterCount, s.Footprint, s.ConnectionSparsity
             );
+        }
+        ModelDesc::Nir(cfg) => {
+            let m = crate::models::nir::Nir::from_config(cfg, base)?;
+            out += &crate::import::describe_nir(&m);
         }
     }
     emit(stdout, &out)

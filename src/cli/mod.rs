@@ -410,6 +410,34 @@ pub enum ImportCommand {
         #[arg(long)]
         name: Option<String>,
     },
+    /// A NIR graph (`.nir`, HDF5) exported by snnTorch, Norse, or any NIR writer.
+    #[command(
+        after_help = "Example:\n  picojoule import nir net.nir --out models/imported --convention norse\n  picojoule run my-scenario.ron   # with (model: \"models/imported/net.ron\")\nA scenario may also name the .nir file itself (read under the snnTorch convention).\nSee docs/nir.md for the time step, reset and recurrent-delay conventions."
+    )]
+    Nir {
+        model: PathBuf,
+        /// Folder for NAME.ron and NAME.safetensors.
+        #[arg(long)]
+        out: PathBuf,
+        /// Model name (default: the file stem).
+        #[arg(long)]
+        name: Option<String>,
+        /// Time step in seconds that discretises the neurons (default: the convention's).
+        #[arg(long)]
+        dt: Option<f64>,
+        /// Framework convention: its time step and how input enters a synaptic current.
+        #[arg(long, value_enum, default_value = "snntorch")]
+        convention: NirConventionArg,
+    },
+}
+
+/// Which framework's reading of a NIR file (time step, input to a synaptic current).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum NirConventionArg {
+    /// dt = 1e-4 s, Euler input to a synaptic current (snnTorch).
+    Snntorch,
+    /// dt = 1e-3 s, input added to a synaptic current unscaled (Norse).
+    Norse,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

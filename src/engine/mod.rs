@@ -4,12 +4,15 @@
 pub mod arith;
 pub mod cells;
 pub mod conv;
+pub mod delay;
 pub mod events;
 pub mod leaky;
 pub mod lif;
 pub mod linear;
+pub mod neurons;
 pub mod norm;
 pub mod pointwise;
+pub mod pool;
 pub mod wkv;
 
 pub use arith::Arith;

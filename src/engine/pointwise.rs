@@ -305,6 +305,46 @@ pub fn mean_rows(x: &[f32], d: usize, arith: &Arith, c: &mut Counts) -> Vec<f32>
     pooled
 }
 
+/// x[i] *= s[i] (a per-element scale, NIR's `Scale`): one multiply per element, the scale read
+/// as a weight.
+pub fn scale(x: &mut [f32], s: &[f32], arith: &Arith, c: &mut Counts) {
+    let arith = &arith.at(Site::Other);
+    for (a, &k) in x.iter_mut().zip(s) {
+        *a = arith.mul(*a, k);
+    }
+    let n = x.len() as u64;
+    arith.count_mul(c, n);
+    let bytes = arith.operand_bytes();
+    c.mem(Op::Read, arith.fmt(), TensorClass::Weight, n * bytes);
+    c.mem(Op::Read, arith.fmt(), TensorClass::Activation, n * bytes);
+    c.mem(Op::Write, arith.fmt(), TensorClass::Activation, n * bytes);
+}
+
+/// Spikes where x[i] > threshold[i] (NIR's `Threshold`): one comparison per element.
+pub fn threshold(x: &[f32], thr: &[f32], out: &mut SpikeTrain, arith: &Arith, c: &mut Counts) {
+    let arith = &arith.at(Site::Other);
+    out.clear();
+    for (i, (&v, &t)) in x.iter().zip(thr).enumerate() {
+        if v > t {
+            out.fire(i);
+        }
+    }
+    let d = x.len() as u64;
+    let bytes = arith.operand_bytes();
+    c.add(Op::Cmp, arith.acc_fmt(), d);
+    c.add(Op::ActOut, arith.acc_fmt(), d);
+    c.add(Op::ActNonzero, arith.acc_fmt(), out.count() as u64);
+    c.add(Op::Spike, arith.acc_fmt(), out.count() as u64);
+    c.mem(Op::Read, arith.fmt(), TensorClass::Weight, d * bytes);
+    c.mem(Op::Read, arith.fmt(), TensorClass::Activation, d * bytes);
+    c.mem(
+        Op::Write,
+        arith.fmt(),
+        TensorClass::Event,
+        out.count() as u64 * out.address_bytes(),
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -369,5 +409,31 @@ mod tests {
         assert_eq!(y, [1.0, 1.0, 1.0, -1.0, -1.0, -1.0]);
         assert_eq!(c.op_total(Op::Add), 6);
         assert_eq!(bytes(&c, Op::Read, TensorClass::Weight), 2 * 4);
+    }
+
+    #[test]
+    fn scale_is_one_multiply_per_element_with_the_scale_read_as_weights() {
+        let mut x = [1.0f32, -2.0, 0.5];
+        let mut c = Counts::default();
+        scale(&mut x, &[2.0, 0.5, -4.0], &Arith::Exact, &mut c);
+        assert_eq!(x, [2.0, -1.0, -2.0]);
+        assert_eq!(c.op_total(Op::Mul), 3);
+        assert_eq!(bytes(&c, Op::Read, TensorClass::Weight), 12);
+    }
+
+    #[test]
+    fn threshold_spikes_strictly_above_each_elements_threshold() {
+        let mut s = SpikeTrain::new(3);
+        let mut c = Counts::default();
+        threshold(
+            &[1.0, 0.5, 0.2],
+            &[0.5, 0.5, 0.1],
+            &mut s,
+            &Arith::Exact,
+            &mut c,
+        );
+        assert_eq!(s.indices, vec![0, 2]);
+        assert_eq!(c.op_total(Op::Cmp), 3);
+        assert_eq!(c.op_total(Op::Spike), 2);
     }
 }

@@ -9,6 +9,7 @@ use crate::input::images::{UniformVectors, seeded_image};
 use crate::input::text::{self, SyntheticTokens};
 use crate::input::{self, Digit, Encoding, Input, calibration_indices, digits};
 use crate::models::ModelDesc;
+use crate::models::nir::Nir;
 use crate::models::pvt::Pvt;
 use crate::models::sequential::Sequential;
 use crate::models::spikegpt::SpikeGpt;
@@ -24,6 +25,7 @@ pub(super) enum Model {
     Transformer(Transformer),
     Sequential(Sequential),
     Pvt(Pvt),
+    Nir(Nir),
 }
 
 pub(super) struct Built {
@@ -260,31 +262,8 @@ pub(super) fn build(
         ModelDesc::Sequential(cfg) => {
             let name = cfg.name.clone();
             let model = Sequential::from_config(cfg, base)?;
-            let n_in = model.n_inputs();
-            let source = match &sc.scenario.input {
-                Input::Digits(rel) => {
-                    if n_in != digits::PIXELS {
-                        return Err(Error::input(format!(
-                            "model `{name}` takes {n_in} inputs per step; digit images have 64 pixels"
-                        )));
-                    }
-                    if model.n_classes() < digits::CLASSES {
-                        return Err(Error::input(format!(
-                            "model `{name}` has {} outputs; digits need 10 classes",
-                            model.n_classes()
-                        )));
-                    }
-                    Source::Digits(digits::read_first(&sc.resolve(rel), n)?)
-                }
-                // Drawn one sample at a time from one seeded stream: nothing scales with
-                // `tokens` but the work.
-                Input::Synthetic => Source::Uniform(UniformVectors::new(n_in, seed)),
-                other => {
-                    return Err(Error::input(format!(
-                        "model `{name}` is a classifier and cannot read input {other:?}"
-                    )));
-                }
-            };
+            let source =
+                classifier_source(sc, &name, model.n_inputs(), model.n_classes(), n, seed)?;
             let feed = Feed::Samples(Samples {
                 source,
                 encoding: model.cfg.encoding,
@@ -297,6 +276,27 @@ pub(super) fn build(
                 variant: "sequential".into(),
                 warnings: warnings_of(warnings, model.unused_tensors.clone()),
                 model: Model::Sequential(model),
+            })
+        }
+        ModelDesc::Nir(cfg) => {
+            no_variant(spec)?;
+            let name = cfg.name.clone();
+            let variant = cfg.variant();
+            let model = Nir::from_config(cfg, base)?;
+            let source =
+                classifier_source(sc, &name, model.n_inputs(), model.n_classes(), n, seed)?;
+            let feed = Feed::Samples(Samples {
+                source,
+                encoding: model.cfg.encoding,
+                timesteps: model.cfg.timesteps,
+                seed,
+            });
+            Ok(Built {
+                feed,
+                name,
+                variant,
+                warnings: warnings_of(warnings, model.unused_tensors.clone()),
+                model: Model::Nir(model),
             })
         }
         ModelDesc::Pvt(cfg) => {
@@ -325,4 +325,38 @@ pub(super) fn build(
             })
         }
     }
+}
+
+/// Samples for a classifier taking `n_in` values per step: digit images or seeded vectors.
+fn classifier_source(
+    sc: &LoadedScenario,
+    name: &str,
+    n_in: usize,
+    n_classes: usize,
+    n: usize,
+    seed: u64,
+) -> Result<Source> {
+    Ok(match &sc.scenario.input {
+        Input::Digits(rel) => {
+            if n_in != digits::PIXELS {
+                return Err(Error::input(format!(
+                    "model `{name}` takes {n_in} inputs per step; digit images have 64 pixels"
+                )));
+            }
+            if n_classes < digits::CLASSES {
+                return Err(Error::input(format!(
+                    "model `{name}` has {n_classes} outputs; digits need 10 classes"
+                )));
+            }
+            Source::Digits(digits::read_first(&sc.resolve(rel), n)?)
+        }
+        // Drawn one sample at a time from one seeded stream: nothing scales with
+        // `tokens` but the work.
+        Input::Synthetic => Source::Uniform(UniformVectors::new(n_in, seed)),
+        other => {
+            return Err(Error::input(format!(
+                "model `{name}` is a classifier and cannot read input {other:?}"
+            )));
+        }
+    })
 }

@@ -185,6 +185,7 @@ fn run_desc(
     let lif_layers = match &built.model {
         feed::Model::SpikeGpt(m) => m.lif_layers(),
         feed::Model::Sequential(m) => m.lif_layers(),
+        feed::Model::Nir(m) => m.lif_layers(),
         feed::Model::Transformer(_) | feed::Model::Pvt(_) => vec![],
     };
     let mut recorder = match top_k {
@@ -201,6 +202,7 @@ fn run_desc(
         feed::Model::SpikeGpt(m) => run(m, built.feed, n, &arith, &name, rec)?,
         feed::Model::Transformer(m) => run(m, built.feed, n, &arith, &name, rec)?,
         feed::Model::Sequential(m) => run(m, built.feed, n, &arith, &name, rec)?,
+        feed::Model::Nir(m) => run(m, built.feed, n, &arith, &name, rec)?,
         feed::Model::Pvt(m) => run(m, built.feed, n, &arith, &name, rec)?,
     };
     let steps = recorder.map(|r| r.records).unwrap_or_default();

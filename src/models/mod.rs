@@ -1,5 +1,6 @@
 //! Model families, one file each. A model description is a RON file naming the family.
 
+pub mod nir;
 pub mod pvt;
 pub mod sequential;
 pub mod spikegpt;
@@ -20,10 +21,24 @@ pub enum ModelDesc {
     Transformer(transformer::Config),
     Sequential(sequential::Config),
     Pvt(pvt::Config),
+    Nir(nir::Config),
 }
 
 impl ModelDesc {
     pub fn load(path: &Path) -> Result<ModelDesc> {
+        // A NIR graph is read directly, under the snnTorch convention (see docs/nir.md).
+        if path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("nir"))
+        {
+            let name = path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "nir".into());
+            let conv = nir::Convention::default();
+            let (cfg, _) = nir::read_nir(path, &name, conv, conv.dt())?;
+            return Ok(ModelDesc::Nir(cfg));
+        }
         let text = error::read_text(path)?;
         let desc: ModelDesc = error::parse_ron(path, &text)?;
         desc.validate()
@@ -37,6 +52,7 @@ impl ModelDesc {
             ModelDesc::Transformer(c) => c.validate(),
             ModelDesc::Sequential(c) => c.validate(),
             ModelDesc::Pvt(c) => c.validate(),
+            ModelDesc::Nir(c) => c.validate(),
         }
     }
 
@@ -65,6 +81,21 @@ impl ModelDesc {
                 )
             }
             ModelDesc::Sequential(c) => sat(8, c.n_params() as u64).saturating_add(1 << 20),
+            // The parameters (store and model), and a few buffers per node.
+            ModelDesc::Nir(c) => {
+                let acts: u64 = c
+                    .plan()
+                    .map(|p| {
+                        p.shape_out
+                            .iter()
+                            .map(|s| s.iter().product::<usize>() as u64)
+                            .sum()
+                    })
+                    .unwrap_or(0);
+                sat(8, c.n_params() as u64)
+                    .saturating_add(sat(32, acts))
+                    .saturating_add(1 << 20)
+            }
             ModelDesc::Pvt(c) => {
                 // The weights twice and a few activation maps of the largest stage.
                 let grid = c.grid();
@@ -86,6 +117,7 @@ impl ModelDesc {
             ModelDesc::Transformer(c) => &c.name,
             ModelDesc::Sequential(c) => &c.name,
             ModelDesc::Pvt(c) => &c.name,
+            ModelDesc::Nir(c) => &c.name,
         }
     }
 }

@@ -487,6 +487,7 @@ impl Plan {
             let name = desc.name().to_string();
             labels.push(match desc {
                 ModelDesc::Sequential(_) => name,
+                ModelDesc::Nir(c) => exec::run_label(spec, &name, &c.variant(), &arith),
                 ModelDesc::SpikeGpt(c) => exec::run_label(spec, &name, c.variant.name(), &arith),
                 ModelDesc::Transformer(c) => {
                     exec::run_label(spec, &name, c.attention.name(), &arith)

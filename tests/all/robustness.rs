@@ -834,6 +834,49 @@ fn pth_reader() -> Reader {
 
 static NEXT_FILE: AtomicU64 = AtomicU64::new(0);
 
+/// A NIR file with a few of its bytes replaced and maybe cut short: HDF5 object headers,
+/// B-trees, heaps and gzip chunks all sit at fixed offsets, so most edits reach the decoder.
+fn nir_structured(u: &mut Unstructured, seed: &[u8]) -> arbitrary::Result<Vec<u8>> {
+    let mut b = seed.to_vec();
+    for _ in 0..u.int_in_range(1..=8)? {
+        let i = u.choose_index(b.len())?;
+        b[i] = u.arbitrary()?;
+    }
+    if u.ratio(1, 4)? {
+        let keep = u.int_in_range(0..=b.len())?;
+        b.truncate(keep);
+    }
+    Ok(b)
+}
+
+fn nir_reader() -> Reader {
+    let seeds = [
+        "snntorch_mlp",
+        "norse_mlp",
+        "snntorch_conv",
+        "snntorch_rleaky",
+    ]
+    .iter()
+    .map(|f| std::fs::read(repo_path(&format!("tests/fixtures/nir/{f}.nir"))).unwrap())
+    .collect();
+    let dir = temp_dir("fuzz-nir");
+    Reader {
+        name: ".nir",
+        seeds,
+        structured: Box::new(nir_structured),
+        run: Box::new(move |b| {
+            use picojoule::models::nir::{Convention, Nir, read_nir};
+            thread_local!(static N: u64 = NEXT_FILE.fetch_add(1, Ordering::Relaxed));
+            let path = dir.join(format!("f{}.nir", N.with(|n| *n)));
+            std::fs::write(&path, b).unwrap();
+            match read_nir(&path, "fuzz", Convention::Snntorch, 1e-4) {
+                Ok((cfg, store)) => Nir::new(cfg, &store).is_ok(),
+                Err(_) => false,
+            }
+        }),
+    }
+}
+
 fn values_reader() -> Reader {
     let seeds = [
         "512M",
@@ -985,6 +1028,11 @@ fn pth_never_panics() {
 }
 
 #[test]
+fn nir_never_panics() {
+    check(nir_reader(), 600);
+}
+
+#[test]
 fn cli_values_never_panic() {
     check(values_reader(), 20000);
 }
@@ -1027,6 +1075,7 @@ fn fuzz_long() {
         ledger_reader,
         safetensors_reader,
         pth_reader,
+        nir_reader,
         values_reader,
     ];
     let mut readers: Vec<Reader> = readers
