@@ -343,3 +343,56 @@ fn norse_lif_cell_cuba_lif_matches_norse_at_dt_squared() {
     // The input jumps into the current unscaled, then the membrane integrates the new current.
     assert_matches("norse_cuba", Convention::Norse, 1e-6);
 }
+
+/// The shipped trained network (`models/digits-snn-snntorch.*`, examples/nir/): imported from its
+/// `.nir` file it gives the shipped weights byte for byte, and run on the 360 test digits it
+/// classifies them as snnTorch did, with snnTorch's spike counts per layer.
+#[test]
+fn shipped_snntorch_digits_network_reproduces_snntorchs_accuracy_and_spikes() {
+    let dir = temp_dir("nir-digits");
+    let o = picojoule(&[
+        "import",
+        "nir",
+        repo_path("models/digits-snn-snntorch.nir")
+            .to_str()
+            .unwrap(),
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        std::fs::read(dir.join("digits-snn-snntorch.safetensors")).unwrap(),
+        std::fs::read(repo_path("models/digits-snn-snntorch.safetensors")).unwrap()
+    );
+    let expected: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(repo_path("models/digits-snn-snntorch.expected.json")).unwrap(),
+    )
+    .unwrap();
+    let sc = write(
+        &dir,
+        "sc.ron",
+        &format!(
+            "Scenario(name: \"d\", hardware: \"horowitz45\", input: Digits(\"{}\"), tokens: 360, runs: [(model: \"{}\")])",
+            repo_path("data/digits/digits-test.csv").display(),
+            repo_path("models/digits-snn-snntorch.ron").display()
+        ),
+    );
+    let sc = picojoule::scenario::LoadedScenario::load(&sc).unwrap();
+    let run = picojoule::exec::execute(&sc, &Default::default())
+        .unwrap()
+        .remove(0);
+    let top1 = run.accuracy.as_ref().unwrap().top1;
+    let want = expected["test_top1"].as_f64().unwrap();
+    assert_eq!(
+        (top1 * 360.0).round(),
+        (want * 360.0).round(),
+        "{top1} vs {want}"
+    );
+    let spikes = |layer: &str| {
+        run.ledger
+            .subtree(layer)
+            .op_total(picojoule::ledger::Op::Spike)
+    };
+    assert_eq!(spikes("1"), expected["hidden_spikes"].as_u64().unwrap());
+    assert_eq!(spikes("3"), expected["output_spikes"].as_u64().unwrap());
+}
