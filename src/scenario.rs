@@ -65,6 +65,15 @@ pub struct Scenario {
     /// Parameters to sweep (`picojoule sweep`); ignored by `picojoule run`.
     #[serde(default)]
     pub sweep: Option<SweepSpec>,
+    /// A counting convention shown beside the full accounting: `"full"` (the default: the full
+    /// accounting alone), `"ecoformer-paper"`, `"spikegpt-paper"` or `"neurobench"`. The
+    /// command-line `--convention` overrides it. A view never changes what runs.
+    #[serde(default, skip_serializing_if = "is_full")]
+    pub convention: crate::convention::Convention,
+}
+
+fn is_full(c: &crate::convention::Convention) -> bool {
+    *c == crate::convention::Convention::Full
 }
 
 /// A scenario with the folder its relative paths start from.

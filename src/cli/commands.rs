@@ -29,8 +29,10 @@ pub fn dispatch(cli: Cli, stdout: &mut dyn Write) -> Result<()> {
             tokens,
             dump_outputs,
             top_k,
+            convention,
         } => {
             let opts = RunOpts {
+                convention,
                 out: out.as_deref(),
                 threads,
                 plot,
@@ -46,12 +48,14 @@ pub fn dispatch(cli: Cli, stdout: &mut dyn Write) -> Result<()> {
             format,
             threads,
             max_memory,
+            convention,
         } => cmd_compare(
             &scenario,
             &hardware,
             format,
             threads,
             &Limits { max_memory },
+            convention,
             stdout,
         ),
         Command::Sweep {
@@ -69,8 +73,10 @@ pub fn dispatch(cli: Cli, stdout: &mut dyn Write) -> Result<()> {
             breakeven_axis,
             threads,
             max_memory,
+            convention,
         } => {
             let args = sweep_cmd::SweepArgs {
+                convention,
                 set,
                 range,
                 log_range,
@@ -221,6 +227,8 @@ struct RunOpts<'a> {
     limits: Limits,
     /// Where to write the per-step outputs, and how many outputs per step.
     dump: Option<(&'a Path, usize)>,
+    /// `--convention`, in place of the scenario's.
+    convention: Option<crate::convention::Convention>,
 }
 
 fn cmd_run(path: &Path, format: Format, o: &RunOpts, stdout: &mut dyn Write) -> Result<()> {
@@ -231,8 +239,13 @@ fn cmd_run(path: &Path, format: Format, o: &RunOpts, stdout: &mut dyn Write) -> 
         tokens,
         ref limits,
         dump,
+        convention,
     } = *o;
     let mut sc = LoadedScenario::load(path)?;
+    if let Some(c) = convention {
+        sc.scenario.convention = c;
+    }
+    let view_hw = view_hardware(sc.scenario.convention)?;
     if let Some(n) = tokens {
         sc.override_tokens(n)
             .map_err(|e| Error::input(format!("--tokens: {e}")))?;
@@ -250,7 +263,10 @@ fn cmd_run(path: &Path, format: Format, o: &RunOpts, stdout: &mut dyn Write) -> 
     if let Some((path, _)) = dump {
         write_atomic(path, dump_lines(&outputs).as_bytes())?;
     }
-    let rep = report::build(&sc, &hw, &outputs);
+    let mut rep = report::build(&sc, &hw, &outputs);
+    if let Some(vhw) = &view_hw {
+        report::add_view(&mut rep, sc.scenario.convention, &outputs, vhw);
+    }
     if let Some(dir) = out {
         // Every file to a temporary first, then all renamed: the folder holds either the
         // previous run's reports or this run's, not a mix.
@@ -301,15 +317,28 @@ fn dump_lines(outputs: &[exec::RunOutput]) -> String {
     text
 }
 
+/// The cost model a convention's view is priced with; None for `full` (no view).
+pub(super) fn view_hardware(c: crate::convention::Convention) -> Result<Option<Hardware>> {
+    if c == crate::convention::Convention::Full {
+        return Ok(None);
+    }
+    Hardware::load(c.default_hardware()).map(Some)
+}
+
 fn cmd_compare(
     path: &Path,
     hardware: &[String],
     format: Format,
     threads: Option<usize>,
     limits: &Limits,
+    convention: Option<crate::convention::Convention>,
     stdout: &mut dyn Write,
 ) -> Result<()> {
-    let sc = LoadedScenario::load(path)?;
+    let mut sc = LoadedScenario::load(path)?;
+    if let Some(c) = convention {
+        sc.scenario.convention = c;
+    }
+    let view_hw = view_hardware(sc.scenario.convention)?;
     let names: Vec<String> = if !hardware.is_empty() {
         hardware
             .iter()
@@ -330,7 +359,10 @@ fn cmd_compare(
         .collect::<Result<Vec<_>>>()?;
     let outputs = with_threads(threads, || exec::execute(&sc, limits))??;
     warn_runs(&outputs);
-    let c = report::compare::compare(&sc, &outputs, &hws);
+    let mut c = report::compare::compare(&sc, &outputs, &hws);
+    if let Some(vhw) = &view_hw {
+        report::compare::add_view(&mut c, sc.scenario.convention, &outputs, vhw);
+    }
     emit(stdout, &report::compare::render(&c, format))
 }
 

@@ -23,6 +23,8 @@ pub struct SweepArgs {
     pub breakeven: Option<String>,
     pub breakeven_axis: Option<String>,
     pub max_memory: Option<u64>,
+    /// `--convention`, in place of the scenario's.
+    pub convention: Option<crate::convention::Convention>,
 }
 
 pub fn sweep(path: &Path, a: SweepArgs, format: Format) -> Result<String> {
@@ -50,7 +52,10 @@ pub fn sweep(path: &Path, a: SweepArgs, format: Format) -> Result<String> {
             .push((format!("{flag} {arg}"), sweep::parse_cli_axis(flag, arg)?));
     }
     let shard = a.shard.as_deref().map(sweep::parse_shard).transpose()?;
-    let sc = LoadedScenario::load(path)?;
+    let mut sc = LoadedScenario::load(path)?;
+    if let Some(c) = a.convention {
+        sc.scenario.convention = c;
+    }
     if let Some(b) = &a.breakeven {
         let (x, y) = b
             .split_once(',')

@@ -43,7 +43,99 @@ pub struct Report {
     pub scenario: ScenarioInfo,
     pub hardware: HardwareInfo,
     pub convention: String,
+    /// The counting convention shown beside the full accounting, when one is chosen.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub view: Option<ViewInfo>,
     pub runs: Vec<RunReport>,
+}
+
+/// A counting convention shown beside the full accounting: its identifier, its description and
+/// the cost model its (mul, add) view is priced with.
+#[derive(Clone, Debug, Serialize)]
+pub struct ViewInfo {
+    pub convention: String,
+    pub description: String,
+    pub hardware: String,
+}
+
+/// One run seen through a counting convention (`convention::apply`): the multiplies and adds it
+/// counts, by label, and their energy on the convention's cost model. The full accounting of the
+/// run is unchanged beside it.
+#[derive(Clone, Debug, Serialize)]
+pub struct ConventionView {
+    pub convention: String,
+    /// Why the convention does not describe this run; no numbers are given then.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_applicable: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub counts: Option<ViewCounts>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ViewCounts {
+    pub mul: u64,
+    pub add: u64,
+    pub energy_pj: f64,
+    pub energy_pj_per_token: f64,
+    pub lines: Vec<crate::convention::Line>,
+    /// Measured counts the convention leaves out, by action.
+    pub free: BTreeMap<String, u64>,
+}
+
+/// A run under `convention`, priced with `hw` (the convention's own cost model).
+pub fn convention_view(
+    convention: crate::convention::Convention,
+    out: &RunOutput,
+    hw: &Hardware,
+) -> ConventionView {
+    use crate::convention as conv;
+    let counts = match conv::applies(convention, &out.ledger) {
+        Err(why) => {
+            return ConventionView {
+                convention: convention.name().into(),
+                not_applicable: Some(why),
+                counts: None,
+            };
+        }
+        Ok(()) => {
+            let v = conv::apply(convention, &out.ledger);
+            let e = price(&v.to_ledger(crate::ledger::FP32), &hw.model).energy_pj;
+            ViewCounts {
+                mul: v.mul(),
+                add: v.add(),
+                energy_pj: e,
+                energy_pj_per_token: e / out.tokens.max(1) as f64,
+                lines: v.lines,
+                free: v.free,
+            }
+        }
+    };
+    ConventionView {
+        convention: convention.name().into(),
+        not_applicable: None,
+        counts: Some(counts),
+    }
+}
+
+/// Show every run of `rep` also under `convention` (nothing for `full`, which the report is
+/// already in), its view priced with `hw`.
+pub fn add_view(
+    rep: &mut Report,
+    convention: crate::convention::Convention,
+    outputs: &[RunOutput],
+    hw: &Hardware,
+) {
+    if convention == crate::convention::Convention::Full {
+        return;
+    }
+    rep.view = Some(ViewInfo {
+        convention: convention.name().into(),
+        description: convention.description().into(),
+        hardware: hw.model.name.clone(),
+    });
+    for (r, o) in rep.runs.iter_mut().zip(outputs) {
+        r.under_convention = Some(convention_view(convention, o, hw));
+    }
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -171,6 +263,9 @@ pub struct RunReport {
     /// Energy per token (or sample) divided by the baseline run's, when the scenario names one.
     pub energy_ratio_to_baseline: Option<f64>,
     pub unpriced: Vec<Unpriced>,
+    /// The run under the report's `view` convention, beside the full accounting above.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub under_convention: Option<ConventionView>,
 }
 
 pub fn metrics(ledger: &Ledger, tokens: usize) -> Metrics {
@@ -293,6 +388,7 @@ pub fn run_report(out: &RunOutput, hw: &Hardware) -> RunReport {
         fidelity: out.fidelity.clone(),
         energy_ratio_to_baseline: None,
         unpriced: priced.unpriced,
+        under_convention: None,
     }
 }
 
@@ -349,6 +445,7 @@ pub fn build(sc: &LoadedScenario, hw: &Hardware, outputs: &[RunOutput]) -> Repor
             description: hw.model.description.clone(),
         },
         convention: CONVENTION_FULL.to_string(),
+        view: None,
         runs: with_baseline(
             runs,
             &(0..outputs.len())
