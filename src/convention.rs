@@ -361,11 +361,7 @@ pub fn applies(convention: Convention, ledger: &Ledger) -> std::result::Result<(
             })
         }),
     };
-    if ok {
-        Ok(())
-    } else {
-        Err(why.to_string())
-    }
+    if ok { Ok(()) } else { Err(why.to_string()) }
 }
 
 /// One labelled line of a view.

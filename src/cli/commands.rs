@@ -467,8 +467,13 @@ fn cmd_inspect(path: &Path, stdout: &mut dyn Write) -> Result<()> {
             }
             let s = &m.statics;
             out += &format!(
-                "ParameterCount {}\nFootprint {} B (fp32 parameters)\nConnectionSparsity {}\n",
-                s.ParameterCount, s.Footprint, s.ConnectionSparsity
+                "ParameterCount {}\nFootprint {} B (fp32 parameters)\nConnectionSparsity {} ({} of {} connection weights zero; NeuroBench prints {})\n",
+                s.ParameterCount,
+                s.Footprint,
+                s.ConnectionSparsity,
+                s.connection_zeros,
+                s.connection_weights,
+                s.ConnectionSparsity_neurobench
             );
         }
     }

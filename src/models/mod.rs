@@ -3,6 +3,7 @@
 pub mod pvt;
 pub mod sequential;
 pub mod spikegpt;
+pub mod statics;
 pub mod transformer;
 
 use std::path::Path;

@@ -221,13 +221,52 @@ pub struct Metrics {
     pub ActivationSparsity: f64,
     /// Per token, or per sample for classifiers (NeuroBench reports per sample).
     pub per_token: BTreeMap<String, f64>,
-    /// Static metrics, for models that define them (sequential networks).
+    /// 1 - nonzero / outputs per activation layer (ReLU, Sigmoid, GELU, spiking neurons), by
+    /// ledger layer.
+    pub ActivationSparsityByLayer: BTreeMap<String, f64>,
+    /// NeuroBench's neuron operations (membrane updates x the neuron type's op cost) of the
+    /// snnTorch-type neuron layers; absent when the model has none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub NeuronOperations: Option<NeuronOperations>,
+    /// Static metrics (absent only for ledgers saved without them).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ParameterCount: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub Footprint: Option<u64>,
+    /// Unrounded.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ConnectionSparsity: Option<f64>,
+    /// As NeuroBench prints it: float32 ratio rounded to 4 decimals, ties to even.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ConnectionSparsity_neurobench: Option<f64>,
+}
+
+/// NeuroBench `NeuronOperations`, summed over the run (per token in `Metrics::per_token`).
+#[derive(Clone, Debug, Serialize)]
+pub struct NeuronOperations {
+    /// Membrane updates (a layer's every neuron at a sample's first step, then the neurons whose
+    /// membrane changed) x cost.
+    pub effective: u64,
+    /// Neuron updates executed (neurons x steps) x cost.
+    pub dense: u64,
+}
+
+/// NeuronOperations of the layers in `cost` (ledger layer -> ops per update); None without any.
+pub fn neuron_operations(
+    ledger: &Ledger,
+    cost: &BTreeMap<String, u64>,
+) -> Option<NeuronOperations> {
+    if cost.is_empty() {
+        return None;
+    }
+    let (mut effective, mut dense) = (0, 0);
+    for (layer, c) in ledger.layers() {
+        if let Some(k) = cost.get(layer) {
+            effective += c.op_total(Op::MembraneChange) * k;
+            dense += c.op_total(Op::NeuronUpdate) * k;
+        }
+    }
+    Some(NeuronOperations { effective, dense })
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -283,9 +322,23 @@ pub fn metrics(ledger: &Ledger, tokens: usize) -> Metrics {
         MembraneUpdates: t.op_total(Op::MembraneChange),
         ActivationSparsity: sparsity,
         per_token: BTreeMap::new(),
+        ActivationSparsityByLayer: ledger
+            .layers()
+            .filter_map(|(name, c)| {
+                let out = c.op_total(Op::ActOut);
+                (out > 0).then(|| {
+                    (
+                        name.to_string(),
+                        1.0 - c.op_total(Op::ActNonzero) as f64 / out as f64,
+                    )
+                })
+            })
+            .collect(),
+        NeuronOperations: None,
         ParameterCount: None,
         Footprint: None,
         ConnectionSparsity: None,
+        ConnectionSparsity_neurobench: None,
     };
     let n = tokens.max(1) as f64;
     let per_token = [
@@ -381,6 +434,17 @@ pub fn run_report(out: &RunOutput, hw: &Hardware) -> RunReport {
                 m.ParameterCount = Some(s.ParameterCount);
                 m.Footprint = Some(s.Footprint);
                 m.ConnectionSparsity = Some(s.ConnectionSparsity);
+                m.ConnectionSparsity_neurobench = Some(s.ConnectionSparsity_neurobench);
+                m.NeuronOperations = neuron_operations(&out.ledger, &s.neuron_op_cost);
+                if let Some(n) = &m.NeuronOperations {
+                    let per = out.tokens.max(1) as f64;
+                    m.per_token.insert(
+                        "NeuronOperations.effective".into(),
+                        n.effective as f64 / per,
+                    );
+                    m.per_token
+                        .insert("NeuronOperations.dense".into(), n.dense as f64 / per);
+                }
             }
             m
         },
