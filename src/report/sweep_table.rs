@@ -125,8 +125,8 @@ fn header_lines(res: &SweepResult) -> Vec<String> {
             .map(|c| c.description().to_string())
             .unwrap_or_else(|_| v.convention.clone());
         out.push(format!(
-            "view under {}: {description}; view_mul, view_add and view_energy_pj (priced with {}) beside the full accounting; n/a: the convention does not apply to the run",
-            v.convention, v.hardware
+            "view {description}: view_mul, view_add and view_energy_pj (priced with {}) beside the full accounting; n/a: the convention does not apply to the run",
+            v.hardware
         ));
     }
     let axes: Vec<String> = m
