@@ -171,7 +171,7 @@ pub fn dispatch(cli: Cli, stdout: &mut dyn Write) -> Result<()> {
             heads,
             bits,
             anchors,
-            &normalisation,
+            normalisation.as_deref(),
             &convention,
             format,
             seed,
@@ -669,7 +669,7 @@ fn cmd_attention_cost(
     heads: usize,
     bits: usize,
     anchors: usize,
-    normalisation: &str,
+    normalisation: Option<&str>,
     convention: &str,
     format: CostFormat,
     seed: u64,
@@ -681,6 +681,14 @@ fn cmd_attention_cost(
     let convention: crate::convention::Convention = convention
         .parse()
         .map_err(|e| Error::input(format!("--convention: {e}")))?;
+    // The paper counts the released code's form; picojoule's own default elsewhere.
+    let normalisation = normalisation.unwrap_or(
+        if convention == crate::convention::Convention::EcoformerPaper {
+            "ecoformer-code"
+        } else {
+            "normalised"
+        },
+    );
     let kind = match kind {
         AttnKindArg::Softmax => AttentionKind::Softmax,
         AttnKindArg::Linear => AttentionKind::Linear,

@@ -299,9 +299,12 @@ picojoule sweep S.ron --out part1 --shard 1/4   # then: picojoule merge part1 pa
         /// Kernel anchors m (ecoformer).
         #[arg(long, default_value_t = 25)]
         anchors: usize,
-        /// Hashed-attention normalisation: normalised | ecoformer-code.
-        #[arg(long, default_value = "normalised")]
-        normalisation: String,
+        /// Hashed-attention normalisation: normalised | ecoformer-code. Default: ecoformer-code
+        /// under --convention ecoformer-paper (o_i = (sum_j s_ij v_j + c v_i) / sum_j (s_ij + c),
+        /// what EcoFormer's released code computes and its get_energy.py counts), normalised
+        /// (picojoule's EcoFormer-style variant, a true weighted average) otherwise.
+        #[arg(long)]
+        normalisation: Option<String>,
         /// Counting convention: full | ecoformer-paper.
         #[arg(long, default_value = "full")]
         convention: String,

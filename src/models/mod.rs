@@ -81,6 +81,36 @@ impl ModelDesc {
         }
     }
 
+    /// Compute hashed attention with `n` in place of the description's normalisation (the same
+    /// weights with EcoFormer's released-code form, or picojoule's EcoFormer-style one).
+    pub fn set_normalisation(
+        &mut self,
+        n: crate::engine::attention::Normalisation,
+    ) -> std::result::Result<(), String> {
+        use crate::engine::attention::AttentionKind;
+        let slot = match self {
+            ModelDesc::Transformer(c) => match &mut c.attention {
+                AttentionKind::EcoFormer { normalisation, .. } => Some(normalisation),
+                _ => None,
+            },
+            ModelDesc::Pvt(c) => match &mut c.attention {
+                pvt::PvtAttention::EcoFormer { normalisation, .. } => Some(normalisation),
+                pvt::PvtAttention::Msa => None,
+            },
+            _ => None,
+        };
+        match slot {
+            Some(s) => {
+                *s = n;
+                Ok(())
+            }
+            None => Err(format!(
+                "`normalisation` applies to models with EcoFormer hashed attention; model `{}` has none",
+                self.name()
+            )),
+        }
+    }
+
     pub fn name(&self) -> &str {
         match self {
             ModelDesc::SpikeGpt(c) => &c.name,

@@ -64,7 +64,7 @@ impl PvtAttention {
     pub fn name(&self) -> &'static str {
         match self {
             PvtAttention::Msa => "msa",
-            PvtAttention::EcoFormer { .. } => "ecoformer",
+            PvtAttention::EcoFormer { normalisation, .. } => normalisation.label(),
         }
     }
 }

@@ -337,6 +337,10 @@ impl Plan {
             if let (Some(v), ModelDesc::SpikeGpt(c)) = (r.variant, &mut d) {
                 c.variant = v;
             }
+            if let Some(n) = r.normalisation {
+                d.set_normalisation(n)
+                    .map_err(|e| Error::input(format!("{here}: run of `{}`: {e}", r.model)))?;
+            }
             descs.push((d, p.parent().unwrap_or(Path::new(".")).to_path_buf()));
         }
         let mut cm = hw.model.clone();

@@ -179,3 +179,80 @@ fn a_sweep_carries_the_view_on_every_row() {
     assert_eq!(rows[0]["view"], rows[3]["view"]);
     assert_ne!(rows[0]["energy_pj"], rows[3]["energy_pj"]);
 }
+
+#[test]
+fn a_run_takes_the_released_code_normalisation_with_the_same_weights() {
+    let dir = temp_dir("conv-norm");
+    let m = |name: &str| {
+        repo_path(&format!("models/{name}.ron"))
+            .to_str()
+            .unwrap()
+            .to_string()
+    };
+    let eco = m("transformer-lm-tiny-ecoformer");
+    let sc = format!(
+        "Scenario(name: \"n\", seed: 3, hardware: \"horowitz45\", input: Synthetic, tokens: 16,\n runs: [(model: {eco:?}), (model: {eco:?}, normalisation: Some(EcoformerCode))])"
+    );
+    let p = write(&dir, "n.ron", &sc);
+    let v = json(&["run", p.to_str().unwrap(), "--format", "json"]);
+    let runs = v["runs"].as_array().unwrap();
+    assert_eq!(
+        runs[0]["label"],
+        "transformer-lm-tiny-ecoformer/ecoformer-style"
+    );
+    assert_eq!(
+        runs[1]["label"],
+        "transformer-lm-tiny-ecoformer/ecoformer-code"
+    );
+    assert_eq!(
+        runs[0]["metrics"]["ParameterCount"],
+        runs[1]["metrics"]["ParameterCount"]
+    );
+    // The normalised form sums the values once more (one add per value element and token).
+    assert_ne!(runs[0]["totals"], runs[1]["totals"]);
+    let soft = m("transformer-lm-tiny-softmax");
+    let bad = write(
+        &dir,
+        "bad.ron",
+        &format!(
+            "Scenario(name: \"b\", hardware: \"horowitz45\", input: Synthetic, tokens: 4,\n runs: [(model: {soft:?}, normalisation: Some(EcoformerCode))])"
+        ),
+    );
+    let o = picojoule(&["run", bad.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("`normalisation` applies to models with EcoFormer hashed attention"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn attention_cost_counts_the_released_code_form_under_the_paper_convention() {
+    let args = [
+        "attention-cost",
+        "--kind",
+        "ecoformer",
+        "--tokens",
+        "64",
+        "--dim",
+        "32",
+        "--heads",
+        "2",
+        "--convention",
+        "ecoformer-paper",
+        "--format",
+        "json",
+    ];
+    let default = stdout(&picojoule(&args));
+    let code = stdout(&picojoule(
+        &[&args[..], &["--normalisation", "ecoformer-code"]].concat(),
+    ));
+    let normalised = stdout(&picojoule(
+        &[&args[..], &["--normalisation", "normalised"]].concat(),
+    ));
+    assert_eq!(default, code);
+    assert_ne!(default, normalised);
+    let help = stdout(&picojoule(&["attention-cost", "--help"]));
+    assert!(help.contains("ecoformer-code under --convention"), "{help}");
+}
