@@ -482,6 +482,51 @@ mod tests {
     }
 
     #[test]
+    fn neurobench_view_takes_the_effective_metric_counts_only() {
+        let mut l = Ledger::new();
+        let id = l.layer("0.linear");
+        l.at(id).add(Op::Mac, FP32, 9);
+        l.at(id).add(Op::EffectiveMac, FP32, 7);
+        l.at(id).add(Op::EffectiveAc, FP32, 2);
+        l.at(id).add(Op::DenseSynop, FP32, 12);
+        let v = apply(Convention::Neurobench, &l);
+        assert_eq!((v.mul(), v.add()), (7, 9));
+        // The executed MACs are left out (listed), the other metric counts are not work.
+        assert_eq!(v.free["mac.fp32"], 9);
+        assert!(!v.free.contains_key("dense_synop.fp32"));
+        // Other views never take metric counts.
+        let f = apply(Convention::Full, &l);
+        assert_eq!((f.mul(), f.add()), (9, 9));
+    }
+
+    #[test]
+    fn a_paper_convention_applies_only_where_its_layers_ran() {
+        let mut l = Ledger::new();
+        let id = l.layer("0.linear");
+        l.at(id).add(Op::Mac, FP32, 4);
+        assert!(applies(Convention::Full, &l).is_ok());
+        assert!(applies(Convention::SpikegptPaper, &l).is_err());
+        assert!(applies(Convention::EcoformerPaper, &l).is_err());
+        assert!(applies(Convention::Neurobench, &l).is_err());
+        l.at(id).add(Op::EffectiveMac, FP32, 4);
+        assert!(applies(Convention::Neurobench, &l).is_ok());
+        l.layer("blocks.0.att.wkv");
+        assert!(applies(Convention::SpikegptPaper, &l).is_ok());
+        l.layer("blocks.0.att.core.scores");
+        assert!(applies(Convention::EcoformerPaper, &l).is_ok());
+    }
+
+    #[test]
+    fn conventions_read_and_write_by_name() {
+        for c in Convention::ALL {
+            assert_eq!(c.name().parse::<Convention>(), Ok(c));
+            let s = ron::to_string(&c).unwrap();
+            assert_eq!(ron::from_str::<Convention>(&s).unwrap(), c);
+        }
+        assert!("paper".parse::<Convention>().is_err());
+    }
+
+    #[test]
     fn full_view_counts_a_mac_as_one_mul_and_one_add() {
         let mut l = Ledger::new();
         let id = l.layer("x");

@@ -140,7 +140,10 @@ pub fn price(path: &Path, hardware: &str, format: Format) -> Result<String> {
     let text = crate::error::read_text(path)?;
     let (sc, outputs) = crate::exec::saved::from_json(path, &text)?;
     let hw = Hardware::load(hardware)?;
-    let rep = report::build(&sc, &hw, &outputs);
+    let mut rep = report::build(&sc, &hw, &outputs);
+    if let Some(vhw) = super::commands::view_hardware(sc.scenario.convention)? {
+        report::add_view(&mut rep, sc.scenario.convention, &outputs, &vhw);
+    }
     Ok(table::render(&rep, format))
 }
 
