@@ -34,6 +34,17 @@
 //!   vanilla GPT (softmax transformer) run the same convention counts Q/K/V, QK^T, AV, the scale,
 //!   the softmax exponentials and the MLP as MACs. A MAC is one mul + one add, an AC one add, so
 //!   pricing the view with `paper45` gives E_MAC = 4.6 pJ and E_AC = 0.9 pJ.
+//! - `neurobench`: NeuroBench's synaptic operations (v2.3.0, `synaptic_operations.py`; see
+//!   `shared/reference/peers.md` section 1.2): the `effective_mac` metric counts (pairs of a
+//!   non-zero input and a non-zero weight of a connection layer fed by a non-binary input) as one
+//!   mul + one add, the `effective_ac` counts (the same pairs under a {-1, 0, 1} input) as one add;
+//!   everything NeuroBench does not hook (bias, attention products, WKV, norms, neurons, nonlinear
+//!   functions) is free. Priced with `paper45` (4.6 pJ per MAC, 0.9 pJ per AC, as SNN papers price
+//!   NeuroBench's counts); NeuroBench itself reports counts only.
+//!
+//! A paper convention describes one kind of model. [`applies`] tells from the ledger whether a run
+//! holds the layers a convention is defined on; reports say "not applicable" with the reason for
+//! a run it does not describe (a scenario may mix model families), and never a number.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -43,18 +54,21 @@ use crate::engine::attention::step;
 use crate::engine::model_step;
 use crate::ledger::{FP32, Fmt, Ledger, Op, OpKind};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Convention {
+    #[default]
     Full,
     EcoformerPaper,
     SpikegptPaper,
+    Neurobench,
 }
 
 impl Convention {
-    pub const ALL: [Convention; 3] = [
+    pub const ALL: [Convention; 4] = [
         Convention::Full,
         Convention::EcoformerPaper,
         Convention::SpikegptPaper,
+        Convention::Neurobench,
     ];
 
     pub fn name(self) -> &'static str {
@@ -62,6 +76,7 @@ impl Convention {
             Convention::Full => "full",
             Convention::EcoformerPaper => "ecoformer-paper",
             Convention::SpikegptPaper => "spikegpt-paper",
+            Convention::Neurobench => "neurobench",
         }
     }
 
@@ -76,6 +91,9 @@ impl Convention {
             Convention::SpikegptPaper => {
                 "spikegpt-paper: SpikeGPT Table 1 rules (spike-fed projections and FFN as AC, WKV multiplies as MAC; LayerNorm, nonlinear functions, W_o, head, embedding and neurons left out), as a view over the executed ledger"
             }
+            Convention::Neurobench => {
+                "neurobench: NeuroBench synaptic operations (Effective_MACs = mul + add, Effective_ACs = add; bias, attention products, WKV, norms, neurons and nonlinear functions not hooked), as a view over the executed ledger"
+            }
         }
     }
 
@@ -83,7 +101,9 @@ impl Convention {
     pub fn default_hardware(self) -> &'static str {
         match self {
             Convention::Full => "horowitz45",
-            Convention::EcoformerPaper | Convention::SpikegptPaper => "paper45",
+            Convention::EcoformerPaper | Convention::SpikegptPaper | Convention::Neurobench => {
+                "paper45"
+            }
         }
     }
 }
@@ -105,6 +125,20 @@ impl FromStr for Convention {
                 let names: Vec<&str> = Convention::ALL.iter().map(|c| c.name()).collect();
                 format!("unknown convention `{s}` (valid: {})", names.join(", "))
             })
+    }
+}
+
+/// Written by name (`"ecoformer-paper"`), as on the command line.
+impl serde::Serialize for Convention {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Convention {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
     }
 }
 
@@ -271,12 +305,63 @@ const SPIKEGPT_PAPER: &[Rule] = &[
     r("", None, 0, 0, Free),
 ];
 
+const NEUROBENCH: &[Rule] = &[
+    r("", Some(Op::EffectiveMac), 1, 1, Named("Effective_MACs")),
+    r("", Some(Op::EffectiveAc), 0, 1, Named("Effective_ACs")),
+    r("", None, 0, 0, Free),
+];
+
 fn rules(c: Convention) -> &'static [Rule] {
     match c {
         Convention::Full => FULL,
         Convention::EcoformerPaper => ECOFORMER_PAPER,
         Convention::SpikegptPaper => SPIKEGPT_PAPER,
+        Convention::Neurobench => NEUROBENCH,
     }
+}
+
+/// The layers a paper convention is defined on (path suffixes, as the rules match them), and
+/// what kind of model that is. `full` applies to every run.
+fn anchors(c: Convention) -> (&'static [&'static str], &'static str) {
+    match c {
+        Convention::Full => (&[], ""),
+        Convention::EcoformerPaper => (
+            &[step::SCORES, step::CODE_SUM, step::STATE_UPDATE],
+            "EcoFormer's get_energy.py counts attention models (softmax, linear or hashed attention cores); this run has no attention core",
+        ),
+        Convention::SpikegptPaper => (
+            &["att.wkv", "att.q"],
+            "SpikeGPT's Table 1 counts SpikeGPT (R/K/V and WKV) and vanilla GPT (Q/K/V and softmax attention) blocks; this run has neither",
+        ),
+        Convention::Neurobench => (
+            &[],
+            "NeuroBench counts connection layers (Linear, Conv, recurrent cells); this run has none",
+        ),
+    }
+}
+
+/// Whether `convention` describes the run that produced `ledger`: Err with the reason when it
+/// does not (a paper convention on a model the paper does not count).
+pub fn applies(convention: Convention, ledger: &Ledger) -> std::result::Result<(), String> {
+    let (anchor, why) = anchors(convention);
+    let ok = match convention {
+        Convention::Full => true,
+        Convention::Neurobench => {
+            let t = ledger.totals();
+            ledger.layers().next().is_none()
+                || t.op_total(Op::EffectiveMac)
+                    + t.op_total(Op::EffectiveAc)
+                    + t.op_total(Op::DenseSynop)
+                    > 0
+        }
+        _ => ledger.layers().any(|(layer, _)| {
+            anchor.iter().any(|a| {
+                let rule = r(a, None, 0, 0, Free);
+                matches(&rule, layer, Op::Add)
+            })
+        }),
+    };
+    if ok { Ok(()) } else { Err(why.to_string()) }
 }
 
 /// One labelled line of a view.
@@ -331,16 +416,26 @@ pub fn apply(convention: Convention, ledger: &Ledger) -> View {
     let mut free = BTreeMap::new();
     for (layer, counts) in ledger.layers() {
         for (key, &n) in counts.iter() {
-            if !matches!(
-                key.op.kind(),
-                OpKind::Compute | OpKind::Nonlinear | OpKind::Neuron
-            ) {
+            let metric = key.op.kind() == OpKind::Metric;
+            if !metric
+                && !matches!(
+                    key.op.kind(),
+                    OpKind::Compute | OpKind::Nonlinear | OpKind::Neuron
+                )
+            {
                 continue;
             }
             let Some(rule) = rules(convention).iter().find(|r| matches(r, layer, key.op)) else {
-                *free.entry(key.to_string()).or_insert(0) += n;
+                if !metric {
+                    *free.entry(key.to_string()).or_insert(0) += n;
+                }
                 continue;
             };
+            // Metric counts describe work counted elsewhere: a view takes one only when a rule
+            // names it.
+            if metric && (rule.op != Some(key.op) || matches!(rule.label, Free)) {
+                continue;
+            }
             let label = match rule.label {
                 Named(s) => s.to_string(),
                 Layer => layer.to_string(),
@@ -384,6 +479,51 @@ mod tests {
         assert!(matches(&r, "blocks.0.att.core.scale", Op::Mul));
         assert!(matches(&r, "scale", Op::Mul));
         assert!(!matches(&r, "blocks.0.att.core.rescale", Op::Mul));
+    }
+
+    #[test]
+    fn neurobench_view_takes_the_effective_metric_counts_only() {
+        let mut l = Ledger::new();
+        let id = l.layer("0.linear");
+        l.at(id).add(Op::Mac, FP32, 9);
+        l.at(id).add(Op::EffectiveMac, FP32, 7);
+        l.at(id).add(Op::EffectiveAc, FP32, 2);
+        l.at(id).add(Op::DenseSynop, FP32, 12);
+        let v = apply(Convention::Neurobench, &l);
+        assert_eq!((v.mul(), v.add()), (7, 9));
+        // The executed MACs are left out (listed), the other metric counts are not work.
+        assert_eq!(v.free["mac.fp32"], 9);
+        assert!(!v.free.contains_key("dense_synop.fp32"));
+        // Other views never take metric counts.
+        let f = apply(Convention::Full, &l);
+        assert_eq!((f.mul(), f.add()), (9, 9));
+    }
+
+    #[test]
+    fn a_paper_convention_applies_only_where_its_layers_ran() {
+        let mut l = Ledger::new();
+        let id = l.layer("0.linear");
+        l.at(id).add(Op::Mac, FP32, 4);
+        assert!(applies(Convention::Full, &l).is_ok());
+        assert!(applies(Convention::SpikegptPaper, &l).is_err());
+        assert!(applies(Convention::EcoformerPaper, &l).is_err());
+        assert!(applies(Convention::Neurobench, &l).is_err());
+        l.at(id).add(Op::EffectiveMac, FP32, 4);
+        assert!(applies(Convention::Neurobench, &l).is_ok());
+        l.layer("blocks.0.att.wkv");
+        assert!(applies(Convention::SpikegptPaper, &l).is_ok());
+        l.layer("blocks.0.att.core.scores");
+        assert!(applies(Convention::EcoformerPaper, &l).is_ok());
+    }
+
+    #[test]
+    fn conventions_read_and_write_by_name() {
+        for c in Convention::ALL {
+            assert_eq!(c.name().parse::<Convention>(), Ok(c));
+            let s = ron::to_string(&c).unwrap();
+            assert_eq!(ron::from_str::<Convention>(&s).unwrap(), c);
+        }
+        assert!("paper".parse::<Convention>().is_err());
     }
 
     #[test]

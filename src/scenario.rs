@@ -39,6 +39,11 @@ pub struct RunSpec {
     /// classifier).
     #[serde(default)]
     pub baseline: Option<String>,
+    /// Hashed-attention normalisation in place of the model's: `Some(EcoformerCode)` runs the
+    /// same weights as EcoFormer's released code computes, `Some(Normalised)` as picojoule's
+    /// EcoFormer-style weighted average. Models with EcoFormer attention only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub normalisation: Option<crate::engine::attention::Normalisation>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -65,6 +70,15 @@ pub struct Scenario {
     /// Parameters to sweep (`picojoule sweep`); ignored by `picojoule run`.
     #[serde(default)]
     pub sweep: Option<SweepSpec>,
+    /// A counting convention shown beside the full accounting: `"full"` (the default: the full
+    /// accounting alone), `"ecoformer-paper"`, `"spikegpt-paper"` or `"neurobench"`. The
+    /// command-line `--convention` overrides it. A view never changes what runs.
+    #[serde(default, skip_serializing_if = "is_full")]
+    pub convention: crate::convention::Convention,
+}
+
+fn is_full(c: &crate::convention::Convention) -> bool {
+    *c == crate::convention::Convention::Full
 }
 
 /// A scenario with the folder its relative paths start from.
@@ -171,7 +185,10 @@ impl LoadedScenario {
             None => crate::engine::Arith::Exact,
             Some(a) => a.build().ok()?,
         };
-        let desc = crate::models::ModelDesc::load(&self.resolve(&spec.model)).ok()?;
+        let mut desc = crate::models::ModelDesc::load(&self.resolve(&spec.model)).ok()?;
+        if let Some(n) = spec.normalisation {
+            desc.set_normalisation(n).ok()?;
+        }
         let variant = match &desc {
             crate::models::ModelDesc::SpikeGpt(c) => {
                 Some(spec.variant.unwrap_or(c.variant).name().to_string())

@@ -99,6 +99,11 @@ impl TensorStore {
         self.tensors.is_empty()
     }
 
+    /// A tensor's values without marking it as read (static metrics look at every tensor).
+    pub fn peek(&self, key: &str) -> Option<&[f32]> {
+        self.tensors.get(key).map(|t| t.data.as_slice())
+    }
+
     pub fn raw(&self, key: &str) -> Option<&Tensor> {
         self.mark(key);
         self.tensors.get(key)

@@ -37,6 +37,8 @@ mod all {
     mod golden;
     // Timeloop reference runs reproduced by the loop-nest analysis.
     mod timeloop;
+    // Counting conventions shown beside the full accounting on run, compare and sweep.
+    mod conventions;
     // The library's layers: dependencies point one way, no circles.
     mod layers;
 }

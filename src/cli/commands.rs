@@ -30,8 +30,10 @@ pub fn dispatch(cli: Cli, stdout: &mut dyn Write) -> Result<()> {
             tokens,
             dump_outputs,
             top_k,
+            convention,
         } => {
             let opts = RunOpts {
+                convention,
                 out: out.as_deref(),
                 threads,
                 plot,
@@ -50,6 +52,7 @@ pub fn dispatch(cli: Cli, stdout: &mut dyn Write) -> Result<()> {
             max_memory,
             out,
             html,
+            convention,
         } => cmd_compare(
             &scenario,
             &hardware,
@@ -57,6 +60,7 @@ pub fn dispatch(cli: Cli, stdout: &mut dyn Write) -> Result<()> {
             threads,
             &Limits { max_memory },
             (out.as_deref(), html),
+            convention,
             stdout,
         ),
         Command::Sweep {
@@ -75,8 +79,10 @@ pub fn dispatch(cli: Cli, stdout: &mut dyn Write) -> Result<()> {
             breakeven_axis,
             threads,
             max_memory,
+            convention,
         } => {
             let args = sweep_cmd::SweepArgs {
+                convention,
                 set,
                 range,
                 log_range,
@@ -198,7 +204,7 @@ pub fn dispatch(cli: Cli, stdout: &mut dyn Write) -> Result<()> {
             heads,
             bits,
             anchors,
-            &normalisation,
+            normalisation.as_deref(),
             &convention,
             format,
             seed,
@@ -256,6 +262,8 @@ struct RunOpts<'a> {
     limits: Limits,
     /// Where to write the per-step outputs, and how many outputs per step.
     dump: Option<(&'a Path, usize)>,
+    /// `--convention`, in place of the scenario's.
+    convention: Option<crate::convention::Convention>,
 }
 
 fn cmd_run(path: &Path, format: Format, o: &RunOpts, stdout: &mut dyn Write) -> Result<()> {
@@ -267,8 +275,13 @@ fn cmd_run(path: &Path, format: Format, o: &RunOpts, stdout: &mut dyn Write) -> 
         tokens,
         ref limits,
         dump,
+        convention,
     } = *o;
     let mut sc = LoadedScenario::load(path)?;
+    if let Some(c) = convention {
+        sc.scenario.convention = c;
+    }
+    let view_hw = view_hardware(sc.scenario.convention)?;
     if let Some(n) = tokens {
         sc.override_tokens(n)
             .map_err(|e| Error::input(format!("--tokens: {e}")))?;
@@ -286,7 +299,10 @@ fn cmd_run(path: &Path, format: Format, o: &RunOpts, stdout: &mut dyn Write) -> 
     if let Some((path, _)) = dump {
         write_atomic(path, dump_lines(&outputs).as_bytes())?;
     }
-    let rep = report::build(&sc, &hw, &outputs);
+    let mut rep = report::build(&sc, &hw, &outputs);
+    if let Some(vhw) = &view_hw {
+        report::add_view(&mut rep, sc.scenario.convention, &outputs, vhw);
+    }
     if let Some(dir) = out {
         // Every file to a temporary first, then all renamed: the folder holds either the
         // previous run's reports or this run's, not a mix.
@@ -347,6 +363,14 @@ fn dump_lines(outputs: &[exec::RunOutput]) -> String {
     text
 }
 
+/// The cost model a convention's view is priced with; None for `full` (no view).
+pub(super) fn view_hardware(c: crate::convention::Convention) -> Result<Option<Hardware>> {
+    if c == crate::convention::Convention::Full {
+        return Ok(None);
+    }
+    Hardware::load(c.default_hardware()).map(Some)
+}
+
 fn cmd_compare(
     path: &Path,
     hardware: &[String],
@@ -354,9 +378,14 @@ fn cmd_compare(
     threads: Option<usize>,
     limits: &Limits,
     (out, html): (Option<&Path>, bool),
+    convention: Option<crate::convention::Convention>,
     stdout: &mut dyn Write,
 ) -> Result<()> {
-    let sc = LoadedScenario::load(path)?;
+    let mut sc = LoadedScenario::load(path)?;
+    if let Some(c) = convention {
+        sc.scenario.convention = c;
+    }
+    let view_hw = view_hardware(sc.scenario.convention)?;
     let names: Vec<String> = if !hardware.is_empty() {
         hardware
             .iter()
@@ -377,7 +406,10 @@ fn cmd_compare(
         .collect::<Result<Vec<_>>>()?;
     let outputs = with_threads(threads, || exec::execute(&sc, limits))??;
     warn_runs(&outputs);
-    let c = report::compare::compare(&sc, &outputs, &hws);
+    let mut c = report::compare::compare(&sc, &outputs, &hws);
+    if let Some(vhw) = &view_hw {
+        report::compare::add_view(&mut c, sc.scenario.convention, &outputs, vhw);
+    }
     if let Some(dir) = out {
         std::fs::create_dir_all(dir).map_err(|source| Error::Write {
             path: dir.to_path_buf(),
@@ -504,8 +536,13 @@ fn cmd_inspect(path: &Path, stdout: &mut dyn Write) -> Result<()> {
             }
             let s = &m.statics;
             out += &format!(
-                "ParameterCount {}\nFootprint {} B (fp32 parameters)\nConnectionSparsity {}\n",
-                s.ParameterCount, s.Footprint, s.ConnectionSparsity
+                "ParameterCount {}\nFootprint {} B (fp32 parameters)\nConnectionSparsity {} ({} of {} connection weights zero; NeuroBench prints {})\n",
+                s.ParameterCount,
+                s.Footprint,
+                s.ConnectionSparsity,
+                s.connection_zeros,
+                s.connection_weights,
+                s.ConnectionSparsity_neurobench
             );
         }
         ModelDesc::Nir(cfg) => {
@@ -705,7 +742,7 @@ fn cmd_attention_cost(
     heads: usize,
     bits: usize,
     anchors: usize,
-    normalisation: &str,
+    normalisation: Option<&str>,
     convention: &str,
     format: CostFormat,
     seed: u64,
@@ -717,6 +754,14 @@ fn cmd_attention_cost(
     let convention: crate::convention::Convention = convention
         .parse()
         .map_err(|e| Error::input(format!("--convention: {e}")))?;
+    // The paper counts the released code's form; picojoule's own default elsewhere.
+    let normalisation = normalisation.unwrap_or(
+        if convention == crate::convention::Convention::EcoformerPaper {
+            "ecoformer-code"
+        } else {
+            "normalised"
+        },
+    );
     let kind = match kind {
         AttnKindArg::Softmax => AttentionKind::Softmax,
         AttnKindArg::Linear => AttentionKind::Linear,

@@ -31,6 +31,11 @@ pub(crate) fn hardware_flag(h: &str) -> crate::error::Result<&str> {
     Ok(h)
 }
 
+/// A `--convention` value.
+fn parse_convention(s: &str) -> Result<crate::convention::Convention, String> {
+    s.parse()
+}
+
 /// The most worker threads `--threads` accepts (each thread has its own stack; far more threads
 /// than cores only slow a run down).
 pub const MAX_THREADS: usize = 1024;
@@ -140,6 +145,11 @@ pub enum Command {
         /// Outputs kept per step in --dump-outputs.
         #[arg(long, default_value_t = 5, requires = "dump_outputs", value_parser = clap::value_parser!(u16).range(1..))]
         top_k: u16,
+        /// Counting convention shown beside the full accounting: full | ecoformer-paper |
+        /// spikegpt-paper | neurobench (default: the scenario's `convention`, else full). A paper
+        /// convention on a model it does not describe is reported as not applicable.
+        #[arg(long, value_parser = parse_convention)]
+        convention: Option<crate::convention::Convention>,
     },
     /// Run a scenario once and price it under several cost models: which run wins under each.
     #[command(
@@ -167,6 +177,11 @@ pub enum Command {
         /// Also write report.html (self-contained, no external requests) in --out.
         #[arg(long, requires = "out")]
         html: bool,
+        /// Counting convention shown beside the full accounting: full | ecoformer-paper |
+        /// spikegpt-paper | neurobench (default: the scenario's `convention`, else full). A paper
+        /// convention on a model it does not describe is reported as not applicable.
+        #[arg(long, value_parser = parse_convention)]
+        convention: Option<crate::convention::Convention>,
     },
     /// Sweep cost-model values and model parameters over a grid; tables, plots, break-even.
     #[command(
@@ -224,6 +239,11 @@ picojoule sweep S.ron --out part1 --shard 1/4   # then: picojoule merge part1 pa
         /// Worker threads, 1 to 1024 (default: all cores). Results do not depend on it.
         #[arg(long)]
         threads: Option<usize>,
+        /// Counting convention shown beside the full accounting: full | ecoformer-paper |
+        /// spikegpt-paper | neurobench (default: the scenario's `convention`, else full). A paper
+        /// convention on a model it does not describe is reported as not applicable.
+        #[arg(long, value_parser = parse_convention)]
+        convention: Option<crate::convention::Convention>,
     },
     /// Join the output folders of sweep shards into the table of the whole sweep.
     #[command(
@@ -292,9 +312,12 @@ picojoule sweep S.ron --out part1 --shard 1/4   # then: picojoule merge part1 pa
         /// Kernel anchors m (ecoformer).
         #[arg(long, default_value_t = 25)]
         anchors: usize,
-        /// Hashed-attention normalisation: normalised | ecoformer-code.
-        #[arg(long, default_value = "normalised")]
-        normalisation: String,
+        /// Hashed-attention normalisation: normalised | ecoformer-code. Default: ecoformer-code
+        /// under --convention ecoformer-paper (o_i = (sum_j s_ij v_j + c v_i) / sum_j (s_ij + c),
+        /// what EcoFormer's released code computes and its get_energy.py counts), normalised
+        /// (picojoule's EcoFormer-style variant, a true weighted average) otherwise.
+        #[arg(long)]
+        normalisation: Option<String>,
         /// Counting convention: full | ecoformer-paper.
         #[arg(long, default_value = "full")]
         convention: String,

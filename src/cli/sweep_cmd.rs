@@ -25,6 +25,8 @@ pub struct SweepArgs {
     pub breakeven: Option<String>,
     pub breakeven_axis: Option<String>,
     pub max_memory: Option<u64>,
+    /// `--convention`, in place of the scenario's.
+    pub convention: Option<crate::convention::Convention>,
 }
 
 pub fn sweep(path: &Path, a: SweepArgs, format: Format) -> Result<String> {
@@ -52,7 +54,10 @@ pub fn sweep(path: &Path, a: SweepArgs, format: Format) -> Result<String> {
             .push((format!("{flag} {arg}"), sweep::parse_cli_axis(flag, arg)?));
     }
     let shard = a.shard.as_deref().map(sweep::parse_shard).transpose()?;
-    let sc = LoadedScenario::load(path)?;
+    let mut sc = LoadedScenario::load(path)?;
+    if let Some(c) = a.convention {
+        sc.scenario.convention = c;
+    }
     if let Some(b) = &a.breakeven {
         let (x, y) = b
             .split_once(',')
@@ -137,7 +142,10 @@ pub fn price(path: &Path, hardware: &str, format: Format) -> Result<String> {
     let text = crate::error::read_text(path)?;
     let (sc, outputs) = crate::exec::saved::from_json(path, &text)?;
     let hw = Hardware::load(hardware)?;
-    let rep = report::build(&sc, &hw, &outputs);
+    let mut rep = report::build(&sc, &hw, &outputs);
+    if let Some(vhw) = super::commands::view_hardware(sc.scenario.convention)? {
+        report::add_view(&mut rep, sc.scenario.convention, &outputs, &vhw);
+    }
     Ok(table::render(&rep, format))
 }
 

@@ -291,7 +291,10 @@ fn neurobench_cell_ops(
                 let z_raw = rz(hd + k);
                 let hh_n = nz(cnt_hh[2 * hd + k] as i64 + b_hh[2 * hd + k] as i64);
                 let n_hh = nz(r * hh_n);
-                // NeuroBench uses the hidden-side count here (macs.py: out_hh[2] + bias_ih[2]).
+                // NeuroBench uses the hidden-side count here (macs.py: out_hh[2] + bias_ih[2]);
+                // its `bias_ih[2, :]` is unit 2's r-gate bias for every unit (bias_ih is not
+                // reshaped per gate), where each unit's own n-gate bias is meant: kept correct
+                // here (docs/neurobench.md).
                 let n = nz(cnt_hh[2 * hd + k] as i64 + b_ih[2 * hd + k] as i64 + n_hh);
                 let t1 = nz(nz(1 - z_raw) * n);
                 let t2 = nz(nz(z_raw) * h_nz(k));

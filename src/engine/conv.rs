@@ -418,8 +418,22 @@ mod tests {
             assert_eq!(counted, bytes, "{op:?} {class:?}");
         }
         // overlapping or padded convolutions are not one product of disjoint patches
-        assert!(!ConvGeom { sh: 2, sw: 2, ..geom }.is_patchify());
-        assert!(!ConvGeom { ph: 1, pw: 1, ..geom }.is_patchify());
+        assert!(
+            !ConvGeom {
+                sh: 2,
+                sw: 2,
+                ..geom
+            }
+            .is_patchify()
+        );
+        assert!(
+            !ConvGeom {
+                ph: 1,
+                pw: 1,
+                ..geom
+            }
+            .is_patchify()
+        );
         assert!(!ConvGeom { h: 9, ..geom }.is_patchify());
     }
 

@@ -167,10 +167,14 @@ fn warnings_of(mut warnings: Vec<String>, more: Option<String>) -> Vec<String> {
 pub(super) fn build(
     sc: &LoadedScenario,
     spec: &RunSpec,
-    desc: ModelDesc,
+    mut desc: ModelDesc,
     base: &Path,
     limits: &Limits,
 ) -> Result<Built> {
+    if let Some(norm) = spec.normalisation {
+        desc.set_normalisation(norm)
+            .map_err(|e| Error::input(format!("run of `{}`: {e}", spec.model)))?;
+    }
     let n = sc.scenario.tokens;
     let seed = sc.scenario.seed;
     let what = format!("model `{}`", desc.name());

@@ -31,8 +31,8 @@ pub struct RunOutput {
     /// Against the same model in exact fp32, when the run uses another arithmetic.
     pub fidelity: Option<Fidelity>,
     pub lif_layers: Vec<String>,
-    /// NeuroBench's static metrics, for models that define them.
-    pub static_metrics: Option<crate::models::sequential::StaticMetrics>,
+    /// NeuroBench's static metrics of the model (None only in ledgers saved without them).
+    pub static_metrics: Option<crate::models::statics::StaticMetrics>,
     /// Per token or sample, when asked for (`run --dump-outputs`); else empty.
     pub steps: Vec<StepRecord>,
     /// What the run read as something else or ignored (text characters outside the
@@ -206,10 +206,13 @@ fn run_desc(
         feed::Model::Pvt(m) => run(m, built.feed, n, &arith, &name, rec)?,
     };
     let steps = recorder.map(|r| r.records).unwrap_or_default();
-    let static_metrics = match &built.model {
-        feed::Model::Sequential(m) => Some(m.statics.clone()),
-        _ => None,
-    };
+    let static_metrics = Some(match &built.model {
+        feed::Model::Sequential(m) => m.statics.clone(),
+        feed::Model::SpikeGpt(m) => m.statics.clone(),
+        feed::Model::Transformer(m) => m.statics(),
+        feed::Model::Pvt(m) => m.statics.clone(),
+        feed::Model::Nir(m) => m.statics.clone(),
+    });
     let label = match &built.model {
         // Sequential runs are named by their model alone, whatever the arithmetic.
         feed::Model::Sequential(_) => default_label(spec, &name, None, &arith),

@@ -4,6 +4,7 @@ pub mod nir;
 pub mod pvt;
 pub mod sequential;
 pub mod spikegpt;
+pub mod statics;
 pub mod transformer;
 
 use std::path::Path;
@@ -108,6 +109,36 @@ impl ModelDesc {
                     .unwrap_or(0);
                 sat(4, sat(2, c.n_params() as u64).saturating_add(sat(8, acts)))
             }
+        }
+    }
+
+    /// Compute hashed attention with `n` in place of the description's normalisation (the same
+    /// weights with EcoFormer's released-code form, or picojoule's EcoFormer-style one).
+    pub fn set_normalisation(
+        &mut self,
+        n: crate::engine::attention::Normalisation,
+    ) -> std::result::Result<(), String> {
+        use crate::engine::attention::AttentionKind;
+        let slot = match self {
+            ModelDesc::Transformer(c) => match &mut c.attention {
+                AttentionKind::EcoFormer { normalisation, .. } => Some(normalisation),
+                _ => None,
+            },
+            ModelDesc::Pvt(c) => match &mut c.attention {
+                pvt::PvtAttention::EcoFormer { normalisation, .. } => Some(normalisation),
+                pvt::PvtAttention::Msa | pvt::PvtAttention::Sra { .. } => None,
+            },
+            _ => None,
+        };
+        match slot {
+            Some(s) => {
+                *s = n;
+                Ok(())
+            }
+            None => Err(format!(
+                "`normalisation` applies to models with EcoFormer hashed attention; model `{}` has none",
+                self.name()
+            )),
         }
     }
 

@@ -963,6 +963,9 @@ pub struct Nir {
     template: Ledger,
     /// Tensors of the weights file this model did not read (a warning, or empty).
     pub unused_tensors: Option<String>,
+    /// NeuroBench's static metrics: the connection nodes' weights and biases are the parameters
+    /// (neuron constants are fixed, as an snnTorch network's untrained beta and threshold).
+    pub statics: super::statics::StaticMetrics,
 }
 
 /// Per-run state (nothing allocates per step).
@@ -1185,6 +1188,16 @@ impl Nir {
             };
             ops.push(op);
         }
+        let mut tally = super::statics::Tally::default();
+        for key in store.keys() {
+            if let Some(data) = store.peek(key) {
+                if key.ends_with(".weight") {
+                    tally.param(data, true);
+                } else if key.ends_with(".bias") {
+                    tally.param_len(data.len());
+                }
+            }
+        }
         let mut m = Nir {
             cfg,
             plan,
@@ -1192,6 +1205,7 @@ impl Nir {
             ids,
             template,
             unused_tensors: None,
+            statics: tally.finish(),
         };
         m.template.footprint = m.footprint(&Arith::Exact);
         Ok(m)

@@ -72,7 +72,7 @@ impl PvtAttention {
         match self {
             PvtAttention::Msa => "msa",
             PvtAttention::Sra { .. } => "sra",
-            PvtAttention::EcoFormer { .. } => "ecoformer",
+            PvtAttention::EcoFormer { normalisation, .. } => normalisation.label(),
         }
     }
 }
@@ -374,6 +374,9 @@ pub struct Pvt {
     template: Ledger,
     /// Tensors of the weights file this model did not read (a warning, or empty).
     pub unused_tensors: Option<String>,
+    /// NeuroBench's static metrics: the Linear and convolution weights are the connection
+    /// weights; the hash tensors are buffers (in the footprint, not the parameters).
+    pub statics: super::statics::StaticMetrics,
 }
 
 fn norm(store: &TensorStore, l: &mut Ledger, key: &str, d: usize) -> Result<NormLayer> {
@@ -684,13 +687,21 @@ impl Pvt {
         // live tensors (x, the normalised copy, q/k/v, the attention output, the MLP hidden
         // tensor and its convolution), fp32 at the run's operand width.
         let mut params = cfg.n_params() as u64;
+        let mut hash_len = 0usize;
         for st in &stages {
             for b in &st.blocks {
                 if let Core::EcoFormer { hash, .. } = &b.core {
-                    params += (hash.a.len() + hash.anchor.len() + hash.mu.len()) as u64;
+                    hash_len += hash.a.len() + hash.anchor.len() + hash.mu.len();
                 }
             }
         }
+        params += hash_len as u64;
+        let statics = super::statics::from_store(
+            &cfg.weight_keys(),
+            store,
+            super::statics::linear_or_conv_weight,
+            hash_len,
+        );
         let act = stages
             .iter()
             .map(|s| (s.grid * s.grid * (6 * s.shape.dim() + 2 * s.hidden)) as u64)
@@ -701,6 +712,7 @@ impl Pvt {
         Ok(Pvt {
             cfg,
             unused_tensors: None,
+            statics,
             stages,
             head,
             id_pool,

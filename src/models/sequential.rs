@@ -437,19 +437,7 @@ enum Layer {
     Cell(Cell),
 }
 
-/// NeuroBench's static metrics of a model.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[allow(non_snake_case)]
-pub struct StaticMetrics {
-    /// Every weight and bias.
-    pub ParameterCount: u64,
-    /// Bytes of the parameters in their storage format (NeuroBench adds module buffers; see
-    /// docs/neurobench.md).
-    pub Footprint: u64,
-    /// Zero weights / all weights of Linear and Conv layers (their weights only) and recurrent
-    /// cells (weights and biases), rounded to 4 decimals as NeuroBench does.
-    pub ConnectionSparsity: f64,
-}
+pub use super::statics::StaticMetrics;
 
 pub struct Sequential {
     pub cfg: Config,
@@ -499,20 +487,19 @@ impl Sequential {
         let mut template = Ledger::new();
         let mut layers = vec![];
         let mut ids = vec![];
-        let (mut zeros, mut counted) = (0u64, 0u64);
-        let mut tally = |d: &[f32]| {
-            zeros += d.iter().filter(|v| **v == 0.0).count() as u64;
-            counted += d.len() as u64;
-        };
+        let mut tally = super::statics::Tally::default();
         for (i, l) in cfg.layers.iter().enumerate() {
-            ids.push(template.layer(&format!("{i}.{}", layer_kind(l))));
+            let layer_name = format!("{i}.{}", layer_kind(l));
+            ids.push(template.layer(&layer_name));
             let get = |name: &str, shape: &[usize]| store.get(&format!("{i}.{name}"), shape);
             let layer = match l {
                 LayerSpec::Linear(n_in, n_out, bias) => {
                     let w = get("weight", &[*n_out, *n_in])?;
-                    tally(w);
+                    tally.param(w, true);
                     let bias = if *bias {
-                        Some(get("bias", &[*n_out])?.to_vec())
+                        let b = get("bias", &[*n_out])?;
+                        tally.param(b, false);
+                        Some(b.to_vec())
                     } else {
                         None
                     };
@@ -532,9 +519,11 @@ impl Sequential {
                         shape.push(c.kernel);
                     }
                     let w = get("weight", &shape)?;
-                    tally(w);
+                    tally.param(w, true);
                     let bias = if c.bias {
-                        Some(get("bias", &[c.out_channels])?.to_vec())
+                        let b = get("bias", &[c.out_channels])?;
+                        tally.param(b, false);
+                        Some(b.to_vec())
                     } else {
                         None
                     };
@@ -545,21 +534,26 @@ impl Sequential {
                 }
                 LayerSpec::ReLU => Layer::Relu,
                 LayerSpec::Sigmoid => Layer::Sigmoid,
-                LayerSpec::Leaky(k) => Layer::Leaky(Leaky {
-                    beta: k.beta,
-                    threshold: k.threshold,
-                    reset: k.reset,
-                }),
+                LayerSpec::Leaky(k) => {
+                    // NeuroBench's NeuronOperations: 4 operations per update of an snnTorch
+                    // Leaky neuron, with either reset.
+                    tally.neuron_layer(&layer_name, 4);
+                    Layer::Leaky(Leaky {
+                        beta: k.beta,
+                        threshold: k.threshold,
+                        reset: k.reset,
+                    })
+                }
                 LayerSpec::RNNCell(c) | LayerSpec::LSTMCell(c) | LayerSpec::GRUCell(c) => {
                     let gh = cell_kind(l).gates() * c.hidden_size;
                     let wih = get("weight_ih", &[gh, c.input_size])?;
                     let whh = get("weight_hh", &[gh, c.hidden_size])?;
-                    tally(wih);
-                    tally(whh);
+                    tally.param(wih, true);
+                    tally.param(whh, true);
                     let bias = if c.bias {
                         let (a, b) = (get("bias_ih", &[gh])?, get("bias_hh", &[gh])?);
-                        tally(a);
-                        tally(b);
+                        tally.param(a, true);
+                        tally.param(b, true);
                         Some((a, b))
                     } else {
                         None
@@ -576,17 +570,8 @@ impl Sequential {
             };
             layers.push(layer);
         }
-        let n_params = cfg.n_params() as u64;
-        let sparsity = if counted == 0 {
-            0.0
-        } else {
-            (zeros as f64 / counted as f64 * 1e4).round() / 1e4
-        };
-        let statics = StaticMetrics {
-            ParameterCount: n_params,
-            Footprint: n_params * Arith::Exact.operand_bytes(),
-            ConnectionSparsity: sparsity,
-        };
+        let statics = tally.finish();
+        debug_assert_eq!(statics.ParameterCount, cfg.n_params() as u64);
         let sizes = shapes.iter().map(|s| s.numel()).collect();
         let mut model = Sequential {
             cfg,

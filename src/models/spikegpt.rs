@@ -182,6 +182,17 @@ impl Config {
         l * block + 2 * d + 2 * d + 2 * v * d
     }
 
+    /// NeuroBench's static metrics of the model `store` holds: the connection weights are the
+    /// R/K/V/output, FFN and head matrices (nn.Linear), not the embedding table.
+    pub fn statics(&self, store: &TensorStore) -> super::statics::StaticMetrics {
+        super::statics::from_store(
+            &self.checkpoint_keys(),
+            store,
+            super::statics::linear_or_conv_weight,
+            0,
+        )
+    }
+
     /// Every checkpoint key with its shape, in checkpoint order.
     pub fn checkpoint_keys(&self) -> Vec<(String, Vec<usize>)> {
         let (d, h, v) = (self.n_embd, self.ffn_hidden(), self.vocab_size);
@@ -512,6 +523,8 @@ pub struct SpikeGpt {
     id_head: LayerId,
     /// Tensors of the weights file this model did not read (a warning, or empty).
     pub unused_tensors: Option<String>,
+    /// NeuroBench's static metrics, from the checkpoint tensors.
+    pub statics: super::statics::StaticMetrics,
 }
 
 impl SpikeGpt {
@@ -527,7 +540,9 @@ impl SpikeGpt {
         let mut store = store;
         let from_file = matches!(cfg.weights, WeightsSpec::File(_));
         let name = cfg.name.clone();
+        let statics = cfg.statics(&store);
         let mut model = SpikeGpt::build(cfg, &mut store)?;
+        model.statics = statics;
         if from_file {
             model.unused_tensors = store.unread_warning(&name);
         }
@@ -537,7 +552,10 @@ impl SpikeGpt {
     /// Build from named tensors; every key is read by its checkpoint name. The store is left
     /// whole (the model holds copies).
     pub fn new(cfg: Config, store: &TensorStore) -> Result<SpikeGpt> {
-        SpikeGpt::build(cfg, &mut &*store)
+        let statics = cfg.statics(store);
+        let mut model = SpikeGpt::build(cfg, &mut &*store)?;
+        model.statics = statics;
+        Ok(model)
     }
 
     /// Run every dense product with `kernel` (benchmarks compare the kernels on one model).
@@ -662,6 +680,7 @@ impl SpikeGpt {
         let mut model = SpikeGpt {
             cfg,
             unused_tensors: None,
+            statics: Default::default(),
             emb,
             blocks,
             ln_out,

@@ -623,6 +623,24 @@ impl Transformer {
         Ok(model)
     }
 
+    /// NeuroBench's static metrics: parameters of every weight key (the Linear and patch
+    /// projections are the connection weights, not the embedding or positional tables), and the
+    /// hash tensors (`*.att.ksh.*`, buffers in EcoFormer's code) in the footprint.
+    pub fn statics(&self) -> super::statics::StaticMetrics {
+        let hash: usize = self
+            .store
+            .keys()
+            .filter(|k| k.contains(".att.ksh."))
+            .filter_map(|k| self.store.peek(k).map(|d| d.len()))
+            .sum();
+        super::statics::from_store(
+            &self.cfg.weight_keys(),
+            &self.store,
+            super::statics::linear_or_conv_weight,
+            hash,
+        )
+    }
+
     /// All weights, including the (learned) hash tensors: save with `weights::save_safetensors`.
     pub fn weights(&self) -> &TensorStore {
         &self.store

@@ -24,6 +24,10 @@ pub struct CompareRow {
     pub unpriced_actions: usize,
     /// Distinct actions the cost model excludes by its convention.
     pub excluded_actions: usize,
+    /// The counting convention of a row that prices a convention's (mul, add) view rather than
+    /// the full ledger.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub convention: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -45,6 +49,82 @@ pub struct Comparison {
     pub hardware: Vec<(String, String)>,
     pub rows: Vec<CompareRow>,
     pub verdicts: Vec<Verdict>,
+    /// The convention shown beside the full accounting, when one is chosen.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub view: Option<super::ViewInfo>,
+    /// Runs the view's convention does not describe, with the reason.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub not_applicable: Vec<(String, String)>,
+}
+
+/// Add the runs under `convention` (priced with `hw`) as rows of their own, with their own
+/// verdict, beside the full accounting's rows.
+pub fn add_view(
+    c: &mut Comparison,
+    convention: crate::convention::Convention,
+    outputs: &[RunOutput],
+    hw: &Hardware,
+) {
+    if convention == crate::convention::Convention::Full {
+        return;
+    }
+    let label = format!("{} under {}", hw.model.name, convention.name());
+    let mut these = vec![];
+    for o in outputs {
+        let v = super::convention_view(convention, o, hw);
+        match v.counts {
+            None => c
+                .not_applicable
+                .push((o.label.clone(), v.not_applicable.unwrap_or_default())),
+            Some(counts) => these.push(CompareRow {
+                run: o.label.clone(),
+                hardware: label.clone(),
+                energy_pj: counts.energy_pj,
+                energy_pj_per_token: counts.energy_pj_per_token,
+                compute_pj_per_token: counts.energy_pj_per_token,
+                memory_pj_per_token: 0.0,
+                memory_pj_per_token_lower: 0.0,
+                memory_pj_per_token_upper: 0.0,
+                unpriced_actions: 0,
+                excluded_actions: 0,
+                convention: Some(convention.name().into()),
+            }),
+        }
+    }
+    if let Some(v) = verdict(&label, &these) {
+        c.verdicts.push(v);
+    }
+    c.rows.extend(these);
+    c.hardware.push((
+        label,
+        format!(
+            "{}; priced with {}",
+            convention.description(),
+            hw.model.name
+        ),
+    ));
+    c.view = Some(super::ViewInfo {
+        convention: convention.name().into(),
+        description: convention.description().into(),
+        hardware: hw.model.name.clone(),
+    });
+}
+
+/// Which of `rows` (one cost model's) uses the least energy per token, and by what factor.
+fn verdict(hardware: &str, rows: &[CompareRow]) -> Option<Verdict> {
+    let mut order: Vec<&CompareRow> = rows.iter().collect();
+    order.sort_by(|a, b| a.energy_pj_per_token.total_cmp(&b.energy_pj_per_token));
+    let best = order.first()?;
+    Some(Verdict {
+        hardware: hardware.to_string(),
+        winner: best.run.clone(),
+        runner_up: order.get(1).map(|r| r.run.clone()),
+        factor: order
+            .get(1)
+            .filter(|_| best.energy_pj_per_token > 0.0)
+            .map(|r| r.energy_pj_per_token / best.energy_pj_per_token),
+        lower_bound: order.iter().any(|r| r.unpriced_actions > 0),
+    })
 }
 
 pub fn compare(sc: &LoadedScenario, outputs: &[RunOutput], hws: &[Hardware]) -> Comparison {
@@ -77,21 +157,11 @@ pub fn compare(sc: &LoadedScenario, outputs: &[RunOutput], hws: &[Hardware]) -> 
                 memory_pj_per_token_upper: p.memory_range.upper_pj / per,
                 unpriced_actions: p.unpriced.iter().filter(|u| !u.excluded).count(),
                 excluded_actions: p.unpriced.iter().filter(|u| u.excluded).count(),
+                convention: None,
             });
         }
-        let mut order: Vec<&CompareRow> = these.iter().collect();
-        order.sort_by(|a, b| a.energy_pj_per_token.total_cmp(&b.energy_pj_per_token));
-        if let Some(best) = order.first() {
-            verdicts.push(Verdict {
-                hardware: hw.model.name.clone(),
-                winner: best.run.clone(),
-                runner_up: order.get(1).map(|r| r.run.clone()),
-                factor: order
-                    .get(1)
-                    .filter(|_| best.energy_pj_per_token > 0.0)
-                    .map(|r| r.energy_pj_per_token / best.energy_pj_per_token),
-                lower_bound: order.iter().any(|r| r.unpriced_actions > 0),
-            });
+        if let Some(v) = verdict(&hw.model.name, &these) {
+            verdicts.push(v);
         }
         rows.extend(these);
     }
@@ -104,6 +174,8 @@ pub fn compare(sc: &LoadedScenario, outputs: &[RunOutput], hws: &[Hardware]) -> 
             .collect(),
         rows,
         verdicts,
+        view: None,
+        not_applicable: Vec::new(),
     }
 }
 
@@ -178,6 +250,9 @@ pub fn render_text(c: &Comparison) -> String {
         out += &l;
         out += "\n";
     }
+    for (run, why) in &c.not_applicable {
+        out += &format!("{run}: not applicable: {why}\n");
+    }
     out
 }
 
@@ -191,6 +266,9 @@ pub fn render_markdown(c: &Comparison) -> String {
     out += "\n";
     for l in verdict_lines(c) {
         out += &format!("- {l}\n");
+    }
+    for (run, why) in &c.not_applicable {
+        out += &format!("- {run}: not applicable: {why}\n");
     }
     out
 }

@@ -44,7 +44,99 @@ pub struct Report {
     pub scenario: ScenarioInfo,
     pub hardware: HardwareInfo,
     pub convention: String,
+    /// The counting convention shown beside the full accounting, when one is chosen.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub view: Option<ViewInfo>,
     pub runs: Vec<RunReport>,
+}
+
+/// A counting convention shown beside the full accounting: its identifier, its description and
+/// the cost model its (mul, add) view is priced with.
+#[derive(Clone, Debug, Serialize)]
+pub struct ViewInfo {
+    pub convention: String,
+    pub description: String,
+    pub hardware: String,
+}
+
+/// One run seen through a counting convention (`convention::apply`): the multiplies and adds it
+/// counts, by label, and their energy on the convention's cost model. The full accounting of the
+/// run is unchanged beside it.
+#[derive(Clone, Debug, Serialize)]
+pub struct ConventionView {
+    pub convention: String,
+    /// Why the convention does not describe this run; no numbers are given then.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_applicable: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub counts: Option<ViewCounts>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ViewCounts {
+    pub mul: u64,
+    pub add: u64,
+    pub energy_pj: f64,
+    pub energy_pj_per_token: f64,
+    pub lines: Vec<crate::convention::Line>,
+    /// Measured counts the convention leaves out, by action.
+    pub free: BTreeMap<String, u64>,
+}
+
+/// A run under `convention`, priced with `hw` (the convention's own cost model).
+pub fn convention_view(
+    convention: crate::convention::Convention,
+    out: &RunOutput,
+    hw: &Hardware,
+) -> ConventionView {
+    use crate::convention as conv;
+    let counts = match conv::applies(convention, &out.ledger) {
+        Err(why) => {
+            return ConventionView {
+                convention: convention.name().into(),
+                not_applicable: Some(why),
+                counts: None,
+            };
+        }
+        Ok(()) => {
+            let v = conv::apply(convention, &out.ledger);
+            let e = price(&v.to_ledger(crate::ledger::FP32), &hw.model).energy_pj;
+            ViewCounts {
+                mul: v.mul(),
+                add: v.add(),
+                energy_pj: e,
+                energy_pj_per_token: e / out.tokens.max(1) as f64,
+                lines: v.lines,
+                free: v.free,
+            }
+        }
+    };
+    ConventionView {
+        convention: convention.name().into(),
+        not_applicable: None,
+        counts: Some(counts),
+    }
+}
+
+/// Show every run of `rep` also under `convention` (nothing for `full`, which the report is
+/// already in), its view priced with `hw`.
+pub fn add_view(
+    rep: &mut Report,
+    convention: crate::convention::Convention,
+    outputs: &[RunOutput],
+    hw: &Hardware,
+) {
+    if convention == crate::convention::Convention::Full {
+        return;
+    }
+    rep.view = Some(ViewInfo {
+        convention: convention.name().into(),
+        description: convention.description().into(),
+        hardware: hw.model.name.clone(),
+    });
+    for (r, o) in rep.runs.iter_mut().zip(outputs) {
+        r.under_convention = Some(convention_view(convention, o, hw));
+    }
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -130,13 +222,52 @@ pub struct Metrics {
     pub ActivationSparsity: f64,
     /// Per token, or per sample for classifiers (NeuroBench reports per sample).
     pub per_token: BTreeMap<String, f64>,
-    /// Static metrics, for models that define them (sequential networks).
+    /// 1 - nonzero / outputs per activation layer (ReLU, Sigmoid, GELU, spiking neurons), by
+    /// ledger layer.
+    pub ActivationSparsityByLayer: BTreeMap<String, f64>,
+    /// NeuroBench's neuron operations (membrane updates x the neuron type's op cost) of the
+    /// snnTorch-type neuron layers; absent when the model has none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub NeuronOperations: Option<NeuronOperations>,
+    /// Static metrics (absent only for ledgers saved without them).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ParameterCount: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub Footprint: Option<u64>,
+    /// Unrounded.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ConnectionSparsity: Option<f64>,
+    /// As NeuroBench prints it: float32 ratio rounded to 4 decimals, ties to even.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ConnectionSparsity_neurobench: Option<f64>,
+}
+
+/// NeuroBench `NeuronOperations`, summed over the run (per token in `Metrics::per_token`).
+#[derive(Clone, Debug, Serialize)]
+pub struct NeuronOperations {
+    /// Membrane updates (a layer's every neuron at a sample's first step, then the neurons whose
+    /// membrane changed) x cost.
+    pub effective: u64,
+    /// Neuron updates executed (neurons x steps) x cost.
+    pub dense: u64,
+}
+
+/// NeuronOperations of the layers in `cost` (ledger layer -> ops per update); None without any.
+pub fn neuron_operations(
+    ledger: &Ledger,
+    cost: &BTreeMap<String, u64>,
+) -> Option<NeuronOperations> {
+    if cost.is_empty() {
+        return None;
+    }
+    let (mut effective, mut dense) = (0, 0);
+    for (layer, c) in ledger.layers() {
+        if let Some(k) = cost.get(layer) {
+            effective += c.op_total(Op::MembraneChange) * k;
+            dense += c.op_total(Op::NeuronUpdate) * k;
+        }
+    }
+    Some(NeuronOperations { effective, dense })
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -172,6 +303,9 @@ pub struct RunReport {
     /// Energy per token (or sample) divided by the baseline run's, when the scenario names one.
     pub energy_ratio_to_baseline: Option<f64>,
     pub unpriced: Vec<Unpriced>,
+    /// The run under the report's `view` convention, beside the full accounting above.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub under_convention: Option<ConventionView>,
 }
 
 /// What a run's energy is counted per: an image for classifiers, else a token.
@@ -197,9 +331,23 @@ pub fn metrics(ledger: &Ledger, tokens: usize) -> Metrics {
         MembraneUpdates: t.op_total(Op::MembraneChange),
         ActivationSparsity: sparsity,
         per_token: BTreeMap::new(),
+        ActivationSparsityByLayer: ledger
+            .layers()
+            .filter_map(|(name, c)| {
+                let out = c.op_total(Op::ActOut);
+                (out > 0).then(|| {
+                    (
+                        name.to_string(),
+                        1.0 - c.op_total(Op::ActNonzero) as f64 / out as f64,
+                    )
+                })
+            })
+            .collect(),
+        NeuronOperations: None,
         ParameterCount: None,
         Footprint: None,
         ConnectionSparsity: None,
+        ConnectionSparsity_neurobench: None,
     };
     let n = tokens.max(1) as f64;
     let per_token = [
@@ -295,6 +443,17 @@ pub fn run_report(out: &RunOutput, hw: &Hardware) -> RunReport {
                 m.ParameterCount = Some(s.ParameterCount);
                 m.Footprint = Some(s.Footprint);
                 m.ConnectionSparsity = Some(s.ConnectionSparsity);
+                m.ConnectionSparsity_neurobench = Some(s.ConnectionSparsity_neurobench);
+                m.NeuronOperations = neuron_operations(&out.ledger, &s.neuron_op_cost);
+                if let Some(n) = &m.NeuronOperations {
+                    let per = out.tokens.max(1) as f64;
+                    m.per_token.insert(
+                        "NeuronOperations.effective".into(),
+                        n.effective as f64 / per,
+                    );
+                    m.per_token
+                        .insert("NeuronOperations.dense".into(), n.dense as f64 / per);
+                }
             }
             m
         },
@@ -302,6 +461,7 @@ pub fn run_report(out: &RunOutput, hw: &Hardware) -> RunReport {
         fidelity: out.fidelity.clone(),
         energy_ratio_to_baseline: None,
         unpriced: priced.unpriced,
+        under_convention: None,
     }
 }
 
@@ -358,6 +518,7 @@ pub fn build(sc: &LoadedScenario, hw: &Hardware, outputs: &[RunOutput]) -> Repor
             description: hw.model.description.clone(),
         },
         convention: CONVENTION_FULL.to_string(),
+        view: None,
         runs: with_baseline(
             runs,
             &(0..outputs.len())

@@ -15,10 +15,12 @@ struct Cols {
     metric: bool,
     accuracy: bool,
     samples: bool,
+    view: bool,
 }
 
 fn cols(res: &SweepResult) -> Cols {
     Cols {
+        view: res.meta.view.is_some(),
         metric: res.rows.iter().any(|r| r.by_kind[3] != 0.0),
         accuracy: res.rows.iter().any(|r| r.top1.is_some()),
         samples: res.meta.samples > 0,
@@ -54,6 +56,9 @@ fn headers(res: &SweepResult, cols: Cols) -> Vec<String> {
         h.extend(["top1", "bits_per_token"].map(String::from));
     }
     h.push("unpriced".into());
+    if cols.view {
+        h.extend(["view_mul", "view_add", "view_energy_pj"].map(String::from));
+    }
     h
 }
 
@@ -87,6 +92,15 @@ fn cells(
         v.push(r.bits_per_token.map(f).unwrap_or_default());
     }
     v.push(r.unpriced.to_string());
+    if cols.view {
+        match r.view.flatten() {
+            Some(w) => {
+                v.extend([c(w.mul), c(w.add)]);
+                v.push(f(w.energy_pj));
+            }
+            None => v.extend(["n/a", "n/a", "n/a"].map(String::from)),
+        }
+    }
     v
 }
 
@@ -104,6 +118,17 @@ pub(crate) fn header_lines(res: &SweepResult) -> Vec<String> {
         ),
         format!("convention {}", m.convention),
     ];
+    if let Some(v) = &m.view {
+        let description = v
+            .convention
+            .parse::<crate::convention::Convention>()
+            .map(|c| c.description().to_string())
+            .unwrap_or_else(|_| v.convention.clone());
+        out.push(format!(
+            "view {description}: view_mul, view_add and view_energy_pj (priced with {}) beside the full accounting; n/a: the convention does not apply to the run",
+            v.hardware
+        ));
+    }
     let axes: Vec<String> = m
         .axes
         .iter()

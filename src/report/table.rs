@@ -195,6 +195,63 @@ fn header(r: &Report) -> String {
     )
 }
 
+/// The runs under the report's view convention, beside their full energy; None without a view.
+fn view_table(r: &Report) -> Option<(String, Table, Vec<String>)> {
+    let v = r.view.as_ref()?;
+    let mut notes = Vec::new();
+    let mut t = Table::new(&[
+        "run",
+        "#Mul",
+        "#Add",
+        "energy pJ",
+        "pJ/token",
+        "full pJ/token",
+        "full / view",
+    ]);
+    for run in &r.runs {
+        let Some(view) = &run.under_convention else {
+            continue;
+        };
+        let full = run.totals.energy_pj_per_token;
+        match (&view.counts, &view.not_applicable) {
+            (Some(c), _) => t.push(vec![
+                run.label.clone(),
+                count(c.mul),
+                count(c.add),
+                num(c.energy_pj),
+                num(c.energy_pj_per_token),
+                num(full),
+                if c.energy_pj_per_token > 0.0 {
+                    format!("{:.2}", full / c.energy_pj_per_token)
+                } else {
+                    "-".into()
+                },
+            ]),
+            (None, why) => {
+                notes.push(format!(
+                    "{}: not applicable: {}",
+                    run.label,
+                    why.as_deref().unwrap_or("no counts")
+                ));
+                t.push(vec![
+                    run.label.clone(),
+                    "not applicable".into(),
+                    "-".into(),
+                    "-".into(),
+                    "-".into(),
+                    num(full),
+                    "-".into(),
+                ]);
+            }
+        }
+    }
+    let title = format!(
+        "under {}; priced with {}. The full accounting above is unchanged (full pJ/token on {}).",
+        v.description, v.hardware, r.hardware.name
+    );
+    Some((title, t, notes))
+}
+
 pub(crate) fn unpriced_notes(r: &Report) -> String {
     let mut out = String::new();
     for run in &r.runs {
@@ -244,6 +301,12 @@ pub fn render_text(r: &Report) -> String {
     let mut out = header(r);
     out += "\n";
     out += &summary_table(r).text();
+    if let Some((title, t, notes)) = view_table(r) {
+        out += &format!("\n{title}\n\n{}", t.text());
+        for n in notes {
+            out += &format!("{n}\n");
+        }
+    }
     for run in &r.runs {
         if run.firing_rates.len() > 8 {
             let r: Vec<f64> = run.firing_rates.iter().map(|f| f.rate).collect();
@@ -285,6 +348,29 @@ pub fn render_markdown(r: &Report) -> String {
     );
     out += &summary_table(r).markdown();
     out += "\n";
+    if let Some((title, t, notes)) = view_table(r) {
+        out += &format!(
+            "## Under {}\n\n{title}\n\n{}\n",
+            r.view.as_ref().map(|v| v.convention.as_str()).unwrap_or(""),
+            t.markdown()
+        );
+        for n in notes {
+            out += &format!("- {n}\n");
+        }
+        for run in &r.runs {
+            if let Some(c) = run
+                .under_convention
+                .as_ref()
+                .and_then(|v| v.counts.as_ref())
+            {
+                let mut lt = Table::new(&["line", "#Mul", "#Add"]);
+                for l in &c.lines {
+                    lt.push(vec![l.label.clone(), count(l.mul), count(l.add)]);
+                }
+                out += &format!("{} by line:\n\n{}\n", run.label, lt.markdown());
+            }
+        }
+    }
     for run in &r.runs {
         out += &format!("\n## {}\n\n", run.label);
         out += &energy_split(run, &r.hardware.name);
@@ -422,6 +508,31 @@ pub fn render_csv(r: &Report) -> String {
             run.memory_range.lower_pj,
             run.memory_range.upper_pj
         );
+        // The run under the view convention: its energy on the view's cost model (the mul and
+        // add counts are in the JSON report); an empty energy when it does not apply.
+        if let (Some(v), Some(view)) = (&r.view, &run.under_convention) {
+            let prefix = [
+                &run.label,
+                &run.model,
+                &run.variant,
+                &run.arithmetic,
+                &v.hardware,
+                &v.convention,
+            ]
+            .iter()
+            .map(|s| csv_field(s))
+            .collect::<Vec<_>>()
+            .join(",");
+            let energy = view
+                .counts
+                .as_ref()
+                .map(|c| c.energy_pj.to_string())
+                .unwrap_or_default();
+            out += &format!(
+                "{prefix},{},TOTAL under {},,,,,{energy},,\n",
+                run.tokens, v.convention
+            );
+        }
     }
     out
 }

@@ -296,6 +296,9 @@ pub struct Plan {
     descs: Vec<(ModelDesc, PathBuf)>,
     /// What the plan found questionable but accepted, for the caller to show.
     pub warnings: Vec<String>,
+    /// The scenario's counting convention (when not `full`) and the cost model its view is
+    /// priced with: each row also carries the run under that convention.
+    pub view: Option<(crate::convention::Convention, Hardware)>,
 }
 
 /// Command-line choices that replace the scenario's `sweep` settings.
@@ -333,6 +336,10 @@ impl Plan {
             let mut d = ModelDesc::load(&p)?;
             if let (Some(v), ModelDesc::SpikeGpt(c)) = (r.variant, &mut d) {
                 c.variant = v;
+            }
+            if let Some(n) = r.normalisation {
+                d.set_normalisation(n)
+                    .map_err(|e| Error::input(format!("{here}: run of `{}`: {e}", r.model)))?;
             }
             descs.push((d, p.parent().unwrap_or(Path::new(".")).to_path_buf()));
         }
@@ -427,7 +434,14 @@ impl Plan {
                 "{here}: `zip: true` needs axes of equal length"
             )));
         }
+        let convention = sc.scenario.convention;
+        let view = if convention == crate::convention::Convention::Full {
+            None
+        } else {
+            Some((convention, Hardware::load(convention.default_hardware())?))
+        };
         let plan = Plan {
+            view,
             samples: ov.samples.unwrap_or(spec.samples),
             breakeven: ov.breakeven.or(spec.breakeven),
             sc,
@@ -565,6 +579,10 @@ impl Plan {
             hardware: self.hw.model.name.clone(),
             hardware_sha256: self.hw.sha256.clone(),
             convention: crate::convention::CONVENTION_FULL.to_string(),
+            view: self.view.as_ref().map(|(c, hw)| ViewMeta {
+                convention: c.name().into(),
+                hardware: hw.model.name.clone(),
+            }),
             axes: self
                 .axes
                 .iter()
@@ -638,11 +656,31 @@ pub struct SweepMeta {
     pub hardware: String,
     pub hardware_sha256: String,
     pub convention: String,
+    /// The convention each row is also seen under, beside the full accounting.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub view: Option<ViewMeta>,
     pub axes: Vec<MetaAxis>,
     pub zip: bool,
     pub points: usize,
     pub samples: usize,
     pub breakeven: Option<BreakevenSpec>,
+}
+
+/// A counting convention shown beside the full accounting, and the cost model of its view.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ViewMeta {
+    pub convention: String,
+    pub hardware: String,
+}
+
+/// A run under the sweep's view convention: its multiplies, adds and their energy on the view's
+/// cost model (fixed along cost axes; it changes where a model axis re-simulates). None of them
+/// when the convention does not describe the run.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ViewRow {
+    pub mul: u64,
+    pub add: u64,
+    pub energy_pj: f64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -681,6 +719,10 @@ pub struct SweepRow {
     pub top1: Option<f64>,
     pub bits_per_token: Option<f64>,
     pub mc: Option<Mc>,
+    /// The run under the view convention (`meta.view`); absent without a view, null when the
+    /// convention does not apply to the run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub view: Option<Option<ViewRow>>,
 }
 
 /// One line of `points.jsonl`.
@@ -843,6 +885,7 @@ pub const META_FILE: &str = "sweep-meta.json";
 /// A simulated run at one model point, ready to price.
 struct Sim {
     out: RunOutput,
+    view: Option<Option<ViewRow>>,
     mac: u64,
     ac: u64,
     synops: u64,
@@ -851,14 +894,30 @@ struct Sim {
 }
 
 impl Sim {
-    fn new(out: RunOutput, cm: &CostModel) -> Sim {
+    fn new(
+        out: RunOutput,
+        cm: &CostModel,
+        view: Option<&(crate::convention::Convention, Hardware)>,
+    ) -> Sim {
         let t = out.ledger.totals();
+        let view = view.map(|(c, hw)| {
+            crate::convention::applies(*c, &out.ledger).ok().map(|()| {
+                let v = crate::convention::apply(*c, &out.ledger);
+                ViewRow {
+                    mul: v.mul(),
+                    add: v.add(),
+                    energy_pj: crate::hardware::price(&v.to_ledger(crate::ledger::FP32), &hw.model)
+                        .energy_pj,
+                }
+            })
+        });
         let unpriced = crate::hardware::price(&out.ledger, cm)
             .unpriced
             .iter()
             .filter(|u| !u.excluded)
             .count();
         Sim {
+            view,
             mac: t.op_total(Op::Mac),
             ac: t.op_total(Op::Ac),
             synops: t.op_total(Op::Synop),
@@ -979,6 +1038,7 @@ impl<'a> Pricer<'a> {
                     top1: s.out.accuracy.as_ref().map(|a| a.top1),
                     bits_per_token: s.out.accuracy.as_ref().and_then(|a| a.bits_per_token),
                     mc,
+                    view: s.view,
                 }
             })
             .collect();
@@ -1229,7 +1289,7 @@ pub fn run_sweep(plan: &Plan, opts: &Options) -> Result<SweepResult> {
             .map(|_| {
                 outs.by_ref()
                     .take(runs)
-                    .map(|o| Sim::new(o, &plan.cm))
+                    .map(|o| Sim::new(o, &plan.cm, plan.view.as_ref()))
                     .collect()
             })
             .collect();

@@ -243,7 +243,10 @@ fn attention_kinds_scenario_runs_all_three_and_is_deterministic() {
         .iter()
         .map(|r| r["variant"].as_str().unwrap())
         .collect();
-    assert_eq!(kinds, ["softmax", "linear", "ecoformer"]);
+    assert_eq!(
+        kinds,
+        ["softmax", "linear", "ecoformer-style", "ecoformer-code"]
+    );
     assert_eq!(runs[0]["totals"]["ac"], 0);
     assert!(
         runs[2]["totals"]["ac"].as_u64().unwrap() > 0,

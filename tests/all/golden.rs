@@ -98,6 +98,91 @@ fn cases() -> Vec<Case> {
         &["run", "scenarios/quickstart.ron", "--format", "csv"],
         false,
     ));
+    // One run per counting convention shown beside the full accounting, and one where the
+    // convention does not apply.
+    for (name, args) in [
+        (
+            "run-quickstart-spikegpt-paper",
+            &[
+                "run",
+                "scenarios/quickstart.ron",
+                "--convention",
+                "spikegpt-paper",
+            ][..],
+        ),
+        (
+            "run-attention-kinds-ecoformer-paper-md",
+            &[
+                "run",
+                "scenarios/attention-kinds.ron",
+                "--tokens",
+                "24",
+                "--convention",
+                "ecoformer-paper",
+                "--format",
+                "md",
+            ][..],
+        ),
+        (
+            "run-digits-neurobench-json",
+            &[
+                "run",
+                "scenarios/digits.ron",
+                "--tokens",
+                "24",
+                "--convention",
+                "neurobench",
+                "--format",
+                "json",
+            ][..],
+        ),
+        (
+            "run-digits-full-csv",
+            &[
+                "run",
+                "scenarios/digits.ron",
+                "--tokens",
+                "24",
+                "--convention",
+                "full",
+                "--format",
+                "csv",
+            ][..],
+        ),
+        (
+            "run-digits-spikegpt-paper-not-applicable",
+            &[
+                "run",
+                "scenarios/digits.ron",
+                "--tokens",
+                "24",
+                "--convention",
+                "spikegpt-paper",
+            ][..],
+        ),
+        (
+            "compare-quickstart-neurobench",
+            &[
+                "compare",
+                "scenarios/quickstart.ron",
+                "--convention",
+                "neurobench",
+            ][..],
+        ),
+        (
+            "sweep-quickstart-spikegpt-paper",
+            &[
+                "sweep",
+                "scenarios/quickstart.ron",
+                "--range",
+                "add.fp32=0.1:0.9:3",
+                "--convention",
+                "spikegpt-paper",
+            ][..],
+        ),
+    ] {
+        v.push(case(name, args, false));
+    }
     v.push(case(
         "run-digits-attention-plot",
         &[

@@ -76,6 +76,15 @@ impl Normalisation {
         }
     }
 
+    /// The attention's name in run labels: `ecoformer-style` for picojoule's normalised variant,
+    /// `ecoformer-code` for the released code's form.
+    pub fn label(self) -> &'static str {
+        match self {
+            Normalisation::Normalised => "ecoformer-style",
+            Normalisation::EcoformerCode => "ecoformer-code",
+        }
+    }
+
     pub fn parse(s: &str) -> Option<Normalisation> {
         match s {
             "normalised" => Some(Normalisation::Normalised),
@@ -103,7 +112,7 @@ impl AttentionKind {
         match self {
             AttentionKind::Softmax => "softmax",
             AttentionKind::Linear => "linear",
-            AttentionKind::EcoFormer { .. } => "ecoformer",
+            AttentionKind::EcoFormer { normalisation, .. } => normalisation.label(),
         }
     }
 
