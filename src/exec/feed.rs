@@ -49,6 +49,14 @@ impl Feed {
     pub fn is_tokens(&self) -> bool {
         matches!(self, Feed::Tokens { .. })
     }
+
+    /// Frames per sample (1 for token streams).
+    pub fn timesteps(&self) -> usize {
+        match self {
+            Feed::Tokens { .. } => 1,
+            Feed::Samples(s) => s.timesteps,
+        }
+    }
 }
 
 pub enum Tokens {
@@ -83,15 +91,25 @@ pub struct Samples {
 
 enum Source {
     Digits(Vec<Digit>),
+    /// Frames as stored in a tensor file: no coding applies.
+    Tensors(input::tensors::TensorSamples),
     Uniform(UniformVectors),
-    SeededImages { size: usize, channels: usize },
+    SeededImages {
+        size: usize,
+        channels: usize,
+    },
 }
 
 impl Samples {
     /// Sample `i`; samples are asked for in order.
     pub fn sample(&mut self, i: usize) -> Sample {
+        if let Source::Tensors(t) = &self.source {
+            let (frames, label) = t.sample(i);
+            return Sample { frames, label };
+        }
         let (values, label): (std::borrow::Cow<[f32]>, Option<usize>) = match &mut self.source {
             Source::Digits(d) => (d[i].pixels[..].into(), Some(d[i].label)),
+            Source::Tensors(_) => unreachable!("returned above"),
             Source::Uniform(u) => (u.next_vector().into(), None),
             Source::SeededImages { size, channels } => {
                 (seeded_image(*size, *channels, self.seed, i).into(), None)
@@ -154,6 +172,31 @@ fn token_feed(
             "model `{model}` is a language model and cannot read input {other:?}"
         ))),
     }
+}
+
+/// Read `n` samples of a tensor input for model `name` (per-step input shape `shape`,
+/// `classes` outputs): headers first, then the shape and the memory checks, then the data.
+fn tensor_samples(
+    sc: &LoadedScenario,
+    spec: &input::tensors::TensorSpec,
+    name: &str,
+    shape: &[usize],
+    n: usize,
+    classes: usize,
+    limits: &Limits,
+) -> Result<input::tensors::TensorSamples> {
+    let opened = input::tensors::Opened::open(spec, |p| sc.resolve(p))?;
+    if !input::tensors::features_fit(opened.features(), shape) {
+        return Err(Error::input(format!(
+            "{}: shape {:?} gives {:?} per time step; model `{name}` takes {shape:?}",
+            opened.inputs.what(),
+            opened.inputs.shape,
+            opened.features()
+        )));
+    }
+    let what = format!("the samples of {}", opened.inputs.what());
+    crate::resources::check(&what, opened.bytes_for(n), limits.max_memory)?;
+    opened.read(n, classes)
 }
 
 fn warnings_of(mut warnings: Vec<String>, more: Option<String>) -> Vec<String> {
@@ -276,6 +319,27 @@ pub(super) fn build(
                     }
                     Source::Digits(digits::read_first(&sc.resolve(rel), n)?)
                 }
+                Input::Tensors(spec) => {
+                    let t = tensor_samples(
+                        sc,
+                        spec,
+                        &name,
+                        &model.cfg.input,
+                        n,
+                        model.n_classes(),
+                        limits,
+                    )?;
+                    if t.timesteps() != model.cfg.timesteps {
+                        warnings.push(format!(
+                            "model `{name}` declares {} timesteps ({:?} coding); {} feeds {} stored frames per sample as they are",
+                            model.cfg.timesteps,
+                            model.cfg.encoding,
+                            sc.resolve(&spec.file).display(),
+                            t.timesteps()
+                        ));
+                    }
+                    Source::Tensors(t)
+                }
                 // Drawn one sample at a time from one seeded stream: nothing scales with
                 // `tokens` but the work.
                 Input::Synthetic => Source::Uniform(UniformVectors::new(n_in, seed)),
@@ -285,10 +349,14 @@ pub(super) fn build(
                     )));
                 }
             };
+            let timesteps = match &source {
+                Source::Tensors(t) => t.timesteps(),
+                _ => model.cfg.timesteps,
+            };
             let feed = Feed::Samples(Samples {
                 source,
                 encoding: model.cfg.encoding,
-                timesteps: model.cfg.timesteps,
+                timesteps,
                 seed,
             });
             Ok(Built {

@@ -30,7 +30,7 @@ use crate::engine::linear::Linear;
 use crate::engine::pointwise::{bias_add, bias_add_channels, relu, sigmoid};
 use crate::engine::{Arith, SpikeTrain};
 use crate::error::{Error, Result};
-use crate::ledger::{LayerId, Ledger, TensorClass};
+use crate::ledger::{LayerId, Ledger, Op, TensorClass};
 use crate::weights::TensorStore;
 
 fn one() -> usize {
@@ -477,6 +477,8 @@ pub struct State {
     pub scores: Vec<f32>,
     /// Time steps of the current sample so far.
     steps: usize,
+    /// The connection layers' calls of the last step, when kept (`Stepper::keep_layer_calls`).
+    calls: Option<Vec<crate::models::LayerCall>>,
 }
 
 impl Sequential {
@@ -685,6 +687,7 @@ impl Sequential {
                 .collect(),
             scores: vec![0.0; self.n_classes()],
             steps: 0,
+            calls: None,
         }
     }
 
@@ -738,13 +741,26 @@ impl Sequential {
             neg,
             spikes,
             cells,
+            calls,
             ..
         } = st;
+        if let Some(calls) = calls.as_mut() {
+            calls.clear();
+        }
         for (i, layer) in self.layers.iter().enumerate() {
             let c = ledger.at(self.ids[i]);
             let (before, after) = acts.split_at_mut(i + 1);
             let input = &before[i];
             let out = &mut after[0];
+            let connection = matches!(
+                layer,
+                Layer::Linear { .. } | Layer::Conv { .. } | Layer::Cell(_)
+            );
+            let kept = match calls.as_mut() {
+                Some(calls) if connection => Some((calls, c.op_total(Op::EffectiveAc))),
+                _ => None,
+            };
+            let c = ledger.at(self.ids[i]);
             match layer {
                 Layer::Linear { lin, bias } => {
                     if split_signed(input, &mut pos[i], &mut neg[i]) {
@@ -785,6 +801,14 @@ impl Sequential {
                     out.copy_from_slice(&mem[i]);
                 }
             }
+            if let Some((calls, before)) = kept {
+                let c = ledger.at(self.ids[i]);
+                calls.push(crate::models::LayerCall {
+                    layer: self.ids[i],
+                    spiking: crate::engine::events::is_spiking(&acts[i]),
+                    effective_ac: c.op_total(Op::EffectiveAc) - before,
+                });
+            }
         }
     }
 }
@@ -819,6 +843,14 @@ impl crate::models::Stepper for Sequential {
 
     fn lif_layers(&self) -> Vec<String> {
         Sequential::lif_layers(self)
+    }
+
+    fn keep_layer_calls(&self, st: &mut State, on: bool) {
+        st.calls = on.then(Vec::new);
+    }
+
+    fn layer_calls<'s>(&self, st: &'s State) -> &'s [crate::models::LayerCall] {
+        st.calls.as_deref().unwrap_or(&[])
     }
 }
 

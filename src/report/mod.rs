@@ -320,6 +320,7 @@ fn describe_input(input: &crate::scenario::Input, seed: u64) -> String {
         crate::scenario::Input::Synthetic => format!("synthetic tokens (seed {seed})"),
         crate::scenario::Input::Text(p) => format!("text {p}"),
         crate::scenario::Input::Digits(p) => format!("digits {p}"),
+        crate::scenario::Input::Tensors(t) => crate::input::tensors::describe(t),
         crate::scenario::Input::SeededImage { size } => {
             format!("seeded {size}x{size} images (seed {seed})")
         }

@@ -550,6 +550,7 @@ impl Plan {
             crate::scenario::Input::Synthetic => format!("synthetic tokens (seed {})", s.seed),
             crate::scenario::Input::Text(p) => format!("text {p}"),
             crate::scenario::Input::Digits(p) => format!("digits {p}"),
+            crate::scenario::Input::Tensors(t) => crate::input::tensors::describe(t),
             crate::scenario::Input::SeededImage { size } => {
                 format!("seeded {size}x{size} image (seed {})", s.seed)
             }
