@@ -35,4 +35,6 @@ mod all {
     mod timeloop;
     // The library's layers: dependencies point one way, no circles.
     mod layers;
+    // Tensor inputs (.npy, .safetensors), the shipped spike-train example, batches.
+    mod tensors;
 }
