@@ -157,4 +157,17 @@ mod tests {
         assert_eq!(SpikeTrain::new(257).address_bytes(), 2);
         assert_eq!(SpikeTrain::new(3072).address_bytes(), 2);
     }
+
+    #[test]
+    fn batch_rule_moves_effective_acs_to_macs_in_their_format_only() {
+        use crate::ledger::{Counts, FP32, Op};
+        let mut c = Counts::default();
+        c.add(Op::EffectiveAc, FP32, 10);
+        c.add(Op::EffectiveMac, FP32, 4);
+        c.add(Op::Ac, FP32, 12);
+        count_batch_not_spiking(&mut c, 6);
+        assert_eq!(c.op_total(Op::EffectiveAc), 4);
+        assert_eq!(c.op_total(Op::EffectiveMac), 10);
+        assert_eq!(c.op_total(Op::Ac), 12, "executed work stays");
+    }
 }

@@ -31,6 +31,11 @@ pub enum Input {
     Tensors(tensors::TensorSpec),
 }
 
+/// What reports add to the input's description for a scenario `batch` above 1.
+pub fn describe_batch(batch: usize) -> String {
+    format!(", batches of {batch} (NeuroBench's per-batch spiking rule for its metrics)")
+}
+
 /// Seeded choice of `n` items out of `len`, in a fixed order (calibration samples).
 pub fn calibration_indices(len: usize, n: usize, seed: u64) -> Vec<usize> {
     use rand::{RngExt, SeedableRng};

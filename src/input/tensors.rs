@@ -618,12 +618,12 @@ mod tests {
         let x = tmp("x.npy", &npy_bytes("<f4", &[3, 2, 4], &f32_bytes(&vals)));
         let y = tmp(
             "y.npy",
-            &npy_bytes("<i8", &[3], &[2i64, 0, 1].map(|v| v.to_le_bytes()).concat()),
+            &npy_bytes("<i8", &[3], &[0i64, 2, 1].map(|v| v.to_le_bytes()).concat()),
         );
         let mut s = spec(&x);
         s.labels = Some(y.display().to_string());
         s.offset = 1;
-        let o = Opened::open(&s, PathBuf::from).unwrap();
+        let o = Opened::open(&s, |p: &str| PathBuf::from(p)).unwrap();
         assert_eq!((o.timesteps(), o.features(), o.available), (2, &[4][..], 2));
         let t = o.read(2, 3).unwrap();
         let (frames, label) = t.sample(1);
@@ -670,19 +670,23 @@ mod tests {
             "d.safetensors",
             &safetensors::serialize(views, None).unwrap(),
         );
-        let o = Opened::open(&spec(&p), PathBuf::from).unwrap();
+        let o = Opened::open(&spec(&p), |p: &str| PathBuf::from(p)).unwrap();
         assert_eq!(o.inputs.tensor.as_deref(), Some("inputs"));
         let t = o.read(3, 2).unwrap();
         assert_eq!(t.sample(2), (vec![vec![2.0, -3.5]], Some(1)));
         let mut s = spec(&p);
         s.tensor = Some("nope".into());
-        let e = Opened::open(&s, PathBuf::from).unwrap_err().to_string();
+        let e = Opened::open(&s, |p: &str| PathBuf::from(p))
+            .unwrap_err()
+            .to_string();
         assert!(
             e.contains("no tensor `nope`") && e.contains("inputs, labels"),
             "{e}"
         );
         s.tensor = Some("extra".into());
-        let e = Opened::open(&s, PathBuf::from).unwrap_err().to_string();
+        let e = Opened::open(&s, |p: &str| PathBuf::from(p))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("tensor `extra`") && e.contains("[1]"), "{e}");
     }
 
@@ -692,7 +696,9 @@ mod tests {
         let y = tmp("l-labels.npy", &npy_bytes("|u1", &[3], &[0; 3]));
         let mut s = spec(&x);
         s.labels = Some(y.display().to_string());
-        let e = Opened::open(&s, PathBuf::from).unwrap_err().to_string();
+        let e = Opened::open(&s, |p: &str| PathBuf::from(p))
+            .unwrap_err()
+            .to_string();
         assert!(
             e.contains("l-labels.npy") && e.contains("[3]") && e.contains("[2, 1, 3]"),
             "{e}"
@@ -748,7 +754,8 @@ mod tests {
         cases.push(("f8.safetensors", st, "dtype F8_E4M3"));
         for (name, bytes, want) in cases {
             let p = tmp(name, &bytes);
-            let e = Opened::open(&spec(&p), PathBuf::from).and_then(|o| o.read(1, 1).map(|_| ()));
+            let e = Opened::open(&spec(&p), |p: &str| PathBuf::from(p))
+                .and_then(|o| o.read(1, 1).map(|_| ()));
             let e = e.unwrap_err();
             assert_eq!(e.exit_code(), 2, "{name}: {e}");
             let e = e.to_string();

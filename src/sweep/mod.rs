@@ -554,6 +554,10 @@ impl Plan {
             crate::scenario::Input::SeededImage { size } => {
                 format!("seeded {size}x{size} image (seed {})", s.seed)
             }
+        } + &if s.batch > 1 {
+            crate::input::describe_batch(s.batch)
+        } else {
+            String::new()
         };
         SweepMeta {
             picojoule_version: env!("CARGO_PKG_VERSION").to_string(),

@@ -110,7 +110,11 @@ fn a_batch_with_one_real_valued_sample_counts_the_spike_sample_as_macs() {
         x.push(0.25 + (j % 3) as f32 * 0.5); // sample 1: real values
     }
     let bytes: Vec<u8> = x.iter().flat_map(|v| v.to_le_bytes()).collect();
-    std::fs::write(dir.join("x.npy"), npy_bytes("<f4", &[2, steps, n_in], &bytes)).unwrap();
+    std::fs::write(
+        dir.join("x.npy"),
+        npy_bytes("<f4", &[2, steps, n_in], &bytes),
+    )
+    .unwrap();
     write(
         &dir,
         "m.ron",
@@ -132,7 +136,10 @@ fn a_batch_with_one_real_valued_sample_counts_the_spike_sample_as_macs() {
     let two = exec::execute(&load(&scenario(2)), &Default::default()).unwrap();
     let (l1, l2) = (&one[0].ledger, &two[0].ledger);
     let (a1, a2) = (l1.subtree("0.linear"), l2.subtree("0.linear"));
-    assert!(a1.op_total(Op::EffectiveAc) > 0, "sample 0 spikes into layer 0");
+    assert!(
+        a1.op_total(Op::EffectiveAc) > 0,
+        "sample 0 spikes into layer 0"
+    );
     assert_eq!(a2.op_total(Op::EffectiveAc), 0);
     assert_eq!(
         a2.op_total(Op::EffectiveMac),
