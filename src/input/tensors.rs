@@ -300,7 +300,7 @@ pub fn safetensors_headers(path: &Path) -> Result<Vec<Header>> {
             elem,
             big_endian: false,
             shape: info.shape,
-            start: 8 + n + info.data_offsets.0,
+            start: (8 + n).saturating_add(info.data_offsets.0),
         };
         let (b, e) = info.data_offsets;
         let need = h.numel().and_then(|k| k.checked_mul(elem.bytes() as u64));
