@@ -748,19 +748,21 @@ impl Sequential {
             calls.clear();
         }
         for (i, layer) in self.layers.iter().enumerate() {
-            let c = ledger.at(self.ids[i]);
-            let (before, after) = acts.split_at_mut(i + 1);
-            let input = &before[i];
-            let out = &mut after[0];
             let connection = matches!(
                 layer,
                 Layer::Linear { .. } | Layer::Conv { .. } | Layer::Cell(_)
             );
+            // The effective ACs before this call, when the calls are kept.
             let kept = match calls.as_mut() {
-                Some(calls) if connection => Some((calls, c.op_total(Op::EffectiveAc))),
+                Some(calls) if connection => {
+                    Some((calls, ledger.get(self.ids[i]).op_total(Op::EffectiveAc)))
+                }
                 _ => None,
             };
             let c = ledger.at(self.ids[i]);
+            let (before, after) = acts.split_at_mut(i + 1);
+            let input = &before[i];
+            let out = &mut after[0];
             match layer {
                 Layer::Linear { lin, bias } => {
                     if split_signed(input, &mut pos[i], &mut neg[i]) {
@@ -802,11 +804,10 @@ impl Sequential {
                 }
             }
             if let Some((calls, before)) = kept {
-                let c = ledger.at(self.ids[i]);
                 calls.push(crate::models::LayerCall {
                     layer: self.ids[i],
                     spiking: crate::engine::events::is_spiking(&acts[i]),
-                    effective_ac: c.op_total(Op::EffectiveAc) - before,
+                    effective_ac: ledger.get(self.ids[i]).op_total(Op::EffectiveAc) - before,
                 });
             }
         }
