@@ -199,3 +199,60 @@ fn bad_tensor_inputs_exit_2_naming_file_tensor_and_shapes() {
         assert!(!err.contains("panicked"), "{err}");
     }
 }
+
+/// Image frames ([channels, height, width] per step) of any sign, stored as big-endian f64, drive
+/// a convolutional net with a recurrent cell; a transposed frame shape is refused naming both.
+#[test]
+fn signed_image_frames_drive_a_conv_net_and_a_wrong_frame_shape_is_refused() {
+    let dir = temp_dir("tensor-conv");
+    let (n, steps) = (3, 2);
+    let vals: Vec<f64> = (0..n * steps * 64)
+        .map(|i| ((i * 37 % 11) as f64 - 5.0) / 3.0)
+        .collect();
+    let bytes: Vec<u8> = vals.iter().flat_map(|v| v.to_be_bytes()).collect();
+    std::fs::write(
+        dir.join("img.npy"),
+        npy_bytes(">f8", &[n, steps, 1, 8, 8], &bytes),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("t.npy"),
+        npy_bytes(">f8", &[n, steps, 8, 8, 1], &bytes),
+    )
+    .unwrap();
+    let model = repo_path("models/digits-conv-rnn.ron");
+    let sc = |file: &str| {
+        write(
+            &dir,
+            &format!("{file}.ron"),
+            &format!(
+                r#"Scenario(name: "c", hardware: "horowitz45", input: Tensors(file: "{file}"),
+                    tokens: {n}, runs: [(model: "{}")])"#,
+                model.display()
+            ),
+        )
+    };
+    let out = exec::execute(&load(&sc("img.npy")), &Default::default()).unwrap();
+    let run = &out[0];
+    assert!(run.accuracy.is_none(), "no labels, no accuracy");
+    let conv = run.ledger.subtree("0.conv2d");
+    assert!(
+        conv.op_total(Op::EffectiveMac) > 0,
+        "real-valued frames run dense"
+    );
+    assert_eq!(conv.op_total(Op::EffectiveAc), 0);
+    assert!(
+        run.warnings
+            .iter()
+            .any(|w| w.contains("8 timesteps") && w.contains("2 stored frames")),
+        "{:?}",
+        run.warnings
+    );
+    let e = exec::execute(&load(&sc("t.npy")), &Default::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("t.npy") && e.contains("[8, 8, 1]") && e.contains("[1, 8, 8]"),
+        "{e}"
+    );
+}
