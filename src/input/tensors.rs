@@ -426,16 +426,16 @@ impl Opened {
                 .find(|h| h.tensor.as_deref() == Some("labels")),
             (None, false) => None,
         };
-        if let Some(l) = &labels {
-            if l.shape != [total] {
-                return Err(Error::input(format!(
-                    "{}: labels of shape {:?}; the inputs {} hold {total} samples (shape {:?}), so labels need shape [{total}]",
-                    l.what(),
-                    l.shape,
-                    inputs.what(),
-                    inputs.shape
-                )));
-            }
+        if let Some(l) = &labels
+            && l.shape != [total]
+        {
+            return Err(Error::input(format!(
+                "{}: labels of shape {:?}; the inputs {} hold {total} samples (shape {:?}), so labels need shape [{total}]",
+                l.what(),
+                l.shape,
+                inputs.what(),
+                inputs.shape
+            )));
         }
         if spec.offset > total {
             return Err(Error::input(format!(
