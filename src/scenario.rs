@@ -59,6 +59,13 @@ pub struct Scenario {
     pub input: Input,
     /// Tokens to run through each model.
     pub tokens: usize,
+    /// Samples per batch for NeuroBench's per-batch classification of a layer's input as
+    /// spiking (docs/neurobench.md): with `batch > 1`, a layer call whose input is all in
+    /// {-1, 0, 1} counts its `effective_*` operations as MACs when another sample of its batch
+    /// fed that layer a non-spiking input at the same step. Samples execute one at a time
+    /// whatever the batch: executed work, outputs and accuracy do not change with it.
+    #[serde(default = "one_sample", skip_serializing_if = "is_one_sample")]
+    pub batch: usize,
     pub runs: Vec<RunSpec>,
     /// Label of the run every energy is compared with (`energy_ratio_to_baseline` in reports).
     #[serde(default)]
@@ -79,6 +86,14 @@ pub struct Scenario {
 
 fn is_full(c: &crate::convention::Convention) -> bool {
     *c == crate::convention::Convention::Full
+}
+
+fn one_sample() -> usize {
+    1
+}
+
+fn is_one_sample(b: &usize) -> bool {
+    *b == 1
 }
 
 /// A scenario with the folder its relative paths start from.
@@ -112,6 +127,12 @@ impl LoadedScenario {
             return Err(Error::input(format!(
                 "{here}: tokens must be between 1 and {MAX_TOKENS}, found {}",
                 s.tokens
+            )));
+        }
+        if s.batch == 0 || s.batch > MAX_TOKENS {
+            return Err(Error::input(format!(
+                "{here}: batch must be between 1 and {MAX_TOKENS}, found {}",
+                s.batch
             )));
         }
         let named = std::iter::once(("hardware", &s.hardware))

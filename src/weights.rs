@@ -203,7 +203,7 @@ pub fn load_file(path: &Path) -> Result<TensorStore> {
     }
 }
 
-/// Read every tensor of a safetensors file as f32 (f32, f16 and bf16 storage).
+/// Read every tensor of a safetensors file as f32 (F32, F64, F16 and BF16 storage).
 pub fn load_safetensors(path: &Path) -> Result<TensorStore> {
     let bytes = std::fs::read(path).map_err(|source| Error::Read {
         path: path.to_path_buf(),
@@ -212,26 +212,162 @@ pub fn load_safetensors(path: &Path) -> Result<TensorStore> {
     safetensors_from_bytes(&path.display().to_string(), &bytes)
 }
 
-/// Parse safetensors bytes; `origin` names the source in errors.
+/// Element types of stored tensors (safetensors dtypes and `.npy` descriptors), decoded to
+/// numbers one element at a time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Elem {
+    Bool,
+    U8,
+    I8,
+    U16,
+    I16,
+    U32,
+    I32,
+    U64,
+    I64,
+    F16,
+    BF16,
+    F32,
+    F64,
+}
+
+impl Elem {
+    /// Bytes per element.
+    pub fn bytes(self) -> usize {
+        match self {
+            Elem::Bool | Elem::U8 | Elem::I8 => 1,
+            Elem::U16 | Elem::I16 | Elem::F16 | Elem::BF16 => 2,
+            Elem::U32 | Elem::I32 | Elem::F32 => 4,
+            Elem::U64 | Elem::I64 | Elem::F64 => 8,
+        }
+    }
+
+    /// The safetensors name of the type.
+    pub fn name(self) -> &'static str {
+        match self {
+            Elem::Bool => "BOOL",
+            Elem::U8 => "U8",
+            Elem::I8 => "I8",
+            Elem::U16 => "U16",
+            Elem::I16 => "I16",
+            Elem::U32 => "U32",
+            Elem::I32 => "I32",
+            Elem::U64 => "U64",
+            Elem::I64 => "I64",
+            Elem::F16 => "F16",
+            Elem::BF16 => "BF16",
+            Elem::F32 => "F32",
+            Elem::F64 => "F64",
+        }
+    }
+
+    pub fn is_float(self) -> bool {
+        matches!(self, Elem::F16 | Elem::BF16 | Elem::F32 | Elem::F64)
+    }
+
+    /// The element type of a safetensors dtype (None: a type this reader does not decode, such
+    /// as the 8-bit and smaller float formats or complex numbers).
+    pub fn from_safetensors(d: safetensors::Dtype) -> Option<Elem> {
+        use safetensors::Dtype as D;
+        Some(match d {
+            D::BOOL => Elem::Bool,
+            D::U8 => Elem::U8,
+            D::I8 => Elem::I8,
+            D::U16 => Elem::U16,
+            D::I16 => Elem::I16,
+            D::U32 => Elem::U32,
+            D::I32 => Elem::I32,
+            D::U64 => Elem::U64,
+            D::I64 => Elem::I64,
+            D::F16 => Elem::F16,
+            D::BF16 => Elem::BF16,
+            D::F32 => Elem::F32,
+            D::F64 => Elem::F64,
+            _ => return None,
+        })
+    }
+
+    /// The element type of a safetensors dtype name (`"F16"`, `"I64"`, ...).
+    pub fn from_safetensors_name(name: &str) -> Option<Elem> {
+        [
+            Elem::Bool,
+            Elem::U8,
+            Elem::I8,
+            Elem::U16,
+            Elem::I16,
+            Elem::U32,
+            Elem::I32,
+            Elem::U64,
+            Elem::I64,
+            Elem::F16,
+            Elem::BF16,
+            Elem::F32,
+            Elem::F64,
+        ]
+        .into_iter()
+        .find(|e| e.name() == name)
+    }
+
+    /// The value of one element stored in `b` (exactly `self.bytes()` bytes, little-endian
+    /// unless `big_endian`). Integers above 2^53 lose their low bits; a BOOL byte is 0 or 1
+    /// (any non-zero byte reads as 1).
+    pub fn decode(self, b: &[u8], big_endian: bool) -> f64 {
+        let mut a = [0u8; 8];
+        let n = self.bytes();
+        a[..n].copy_from_slice(&b[..n]);
+        if big_endian {
+            a[..n].reverse();
+        }
+        let u16v = || u16::from_le_bytes([a[0], a[1]]);
+        let u32v = || u32::from_le_bytes([a[0], a[1], a[2], a[3]]);
+        match self {
+            Elem::Bool => (a[0] != 0) as u8 as f64,
+            Elem::U8 => a[0] as f64,
+            Elem::I8 => a[0] as i8 as f64,
+            Elem::U16 => u16v() as f64,
+            Elem::I16 => u16v() as i16 as f64,
+            Elem::U32 => u32v() as f64,
+            Elem::I32 => u32v() as i32 as f64,
+            Elem::U64 => u64::from_le_bytes(a) as f64,
+            Elem::I64 => i64::from_le_bytes(a) as f64,
+            Elem::F16 => crate::numerics::FloatFormat::FP16.decode_f32(u16v() as u32) as f64,
+            Elem::BF16 => f32::from_bits((u16v() as u32) << 16) as f64,
+            Elem::F32 => f32::from_bits(u32v()) as f64,
+            Elem::F64 => f64::from_le_bytes(a),
+        }
+    }
+
+    /// Every element of `raw` as f32 (f32 and narrower floats exactly).
+    pub fn decode_all(self, raw: &[u8], big_endian: bool) -> Vec<f32> {
+        raw.chunks_exact(self.bytes())
+            .map(|b| self.decode(b, big_endian) as f32)
+            .collect()
+    }
+}
+
+/// Parse safetensors bytes; `origin` names the source in errors. Weights stored as F32, F64,
+/// F16 or BF16 are read as f32. Integer and boolean weights are refused: a quantised checkpoint
+/// keeps its scales (per tensor or per channel, with or without zero points) in tensors or
+/// metadata of its own convention, and reading the raw integers as weights would run a
+/// different network without a word.
 pub fn safetensors_from_bytes(origin: &str, bytes: &[u8]) -> Result<TensorStore> {
     let st = safetensors::SafeTensors::deserialize(bytes)
         .map_err(|e| Error::input(format!("{origin}: not a valid safetensors file: {e}")))?;
     let mut store = TensorStore::new(origin.to_string());
     for (name, view) in st.tensors() {
-        let raw = view.data();
-        let data: Vec<f32> = match view.dtype() {
-            safetensors::Dtype::F32 => raw
-                .chunks_exact(4)
-                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                .collect(),
-            safetensors::Dtype::BF16 => raw
-                .chunks_exact(2)
-                .map(|b| f32::from_bits((u16::from_le_bytes([b[0], b[1]]) as u32) << 16))
-                .collect(),
-            other => {
+        let data = match Elem::from_safetensors(view.dtype()) {
+            Some(e) if e.is_float() => e.decode_all(view.data(), false),
+            Some(e) => {
                 return Err(Error::input(format!(
-                    "{}: tensor `{name}` has dtype {other:?}; supported: F32, BF16",
-                    origin
+                    "{origin}: tensor `{name}` has dtype {}: integer and boolean weights carry no scale \
+                     picojoule could apply (dequantise them to F32, F16 or BF16 first); supported: F32, F64, F16, BF16",
+                    e.name()
+                )));
+            }
+            None => {
+                return Err(Error::input(format!(
+                    "{origin}: tensor `{name}` has dtype {:?}; supported: F32, F64, F16, BF16",
+                    view.dtype()
                 )));
             }
         };
@@ -453,5 +589,88 @@ mod tests {
                 .to_string()
                 .contains("non-finite")
         );
+    }
+
+    fn safetensors_bytes(tensors: &[(&str, safetensors::Dtype, Vec<usize>, Vec<u8>)]) -> Vec<u8> {
+        let views: Vec<(String, safetensors::tensor::TensorView)> = tensors
+            .iter()
+            .map(|(k, d, s, b)| {
+                let v = safetensors::tensor::TensorView::new(*d, s.clone(), b).unwrap();
+                (k.to_string(), v)
+            })
+            .collect();
+        safetensors::serialize(views, None).unwrap()
+    }
+
+    #[test]
+    fn f16_f64_and_bf16_weights_read_as_their_values() {
+        use safetensors::Dtype;
+        let vals = [1.5f32, -0.25, 3.0e-3, 65504.0];
+        let f16: Vec<u8> = vals
+            .iter()
+            .flat_map(|&v| half::f16::from_f32(v).to_le_bytes())
+            .collect();
+        let bf16: Vec<u8> = vals
+            .iter()
+            .flat_map(|&v| half::bf16::from_f32(v).to_le_bytes())
+            .collect();
+        let f64b: Vec<u8> = vals
+            .iter()
+            .flat_map(|&v| (v as f64).to_le_bytes())
+            .collect();
+        let bytes = safetensors_bytes(&[
+            ("a", Dtype::F16, vec![2, 2], f16),
+            ("b", Dtype::BF16, vec![4], bf16),
+            ("c", Dtype::F64, vec![4, 1], f64b),
+        ]);
+        let s = safetensors_from_bytes("w.safetensors", &bytes).unwrap();
+        let want_f16: Vec<f32> = vals
+            .iter()
+            .map(|&v| half::f16::from_f32(v).to_f32())
+            .collect();
+        let want_bf16: Vec<f32> = vals
+            .iter()
+            .map(|&v| half::bf16::from_f32(v).to_f32())
+            .collect();
+        assert_eq!(s.raw("a").unwrap().data, want_f16);
+        assert_eq!(s.raw("a").unwrap().shape, vec![2, 2]);
+        assert_eq!(s.raw("b").unwrap().data, want_bf16);
+        assert_eq!(s.raw("c").unwrap().data, vals.to_vec());
+    }
+
+    #[test]
+    fn integer_and_boolean_weights_are_refused_naming_the_missing_scale() {
+        use safetensors::Dtype;
+        for (d, b) in [
+            (Dtype::I8, vec![0xffu8, 3]),
+            (Dtype::U8, vec![1, 2]),
+            (Dtype::BOOL, vec![0, 1]),
+        ] {
+            let bytes = safetensors_bytes(&[("q.weight", d, vec![2], b)]);
+            let e = safetensors_from_bytes("w.safetensors", &bytes)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("w.safetensors") && e.contains("`q.weight`") && e.contains("no scale"),
+                "{e}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_element_type_decodes_little_and_big_endian() {
+        assert_eq!(Elem::I8.decode(&[0xfe], false), -2.0);
+        assert_eq!(Elem::U8.decode(&[0xfe], false), 254.0);
+        assert_eq!(Elem::Bool.decode(&[7], false), 1.0);
+        assert_eq!(Elem::I16.decode(&(-300i16).to_be_bytes(), true), -300.0);
+        assert_eq!(Elem::I64.decode(&(-5i64).to_le_bytes(), false), -5.0);
+        assert_eq!(Elem::U32.decode(&70000u32.to_le_bytes(), false), 70000.0);
+        assert_eq!(Elem::F64.decode(&0.1f64.to_be_bytes(), true), 0.1);
+        assert_eq!(
+            Elem::F16.decode(&half::f16::from_f32(-2.5).to_le_bytes(), false),
+            -2.5
+        );
+        assert_eq!(Elem::from_safetensors_name("BF16"), Some(Elem::BF16));
+        assert_eq!(Elem::from_safetensors_name("F8_E4M3"), None);
     }
 }

@@ -41,4 +41,6 @@ mod all {
     mod conventions;
     // The library's layers: dependencies point one way, no circles.
     mod layers;
+    // Tensor inputs (.npy, .safetensors), the shipped spike-train example, batches.
+    mod tensors;
 }

@@ -53,7 +53,7 @@ impl SpikeTrain {
 /// +1 entries and `neg` with the -1 entries and return true; otherwise return false and leave
 /// both untouched.
 pub fn split_signed(x: &[f32], pos: &mut SpikeTrain, neg: &mut SpikeTrain) -> bool {
-    if !x.iter().all(|&v| v == 0.0 || v == 1.0 || v == -1.0) {
+    if !is_spiking(x) {
         return false;
     }
     pos.clear();
@@ -66,6 +66,42 @@ pub fn split_signed(x: &[f32], pos: &mut SpikeTrain, neg: &mut SpikeTrain) -> bo
         }
     }
     true
+}
+
+/// NeuroBench's test of a layer input: every element in {-1, 0, 1}.
+pub fn is_spiking(x: &[f32]) -> bool {
+    x.iter().all(|&v| v == 0.0 || v == 1.0 || v == -1.0)
+}
+
+/// NeuroBench's per-batch classification (its `spiking` flag is computed on the whole batch
+/// tensor): a layer call whose own input was spiking, in a batch where some sample's input to
+/// that layer at the same step was not, counts its `effective` synaptic operations as effective
+/// MACs instead of ACs. The pairs counted are the same (non-zero input, non-zero weight), so
+/// the `effective` ACs this call counted move to MACs in their number format; the executed work
+/// (`ac`, `synop`, memory) is what the engine did and does not move.
+pub fn count_batch_not_spiking(c: &mut crate::ledger::Counts, effective: u64) {
+    use crate::ledger::{ActionKey, Op};
+    let mut left = effective;
+    let keys: Vec<ActionKey> = c
+        .iter()
+        .filter(|(k, _)| k.op == Op::EffectiveAc)
+        .map(|(k, _)| *k)
+        .collect();
+    for k in keys {
+        let have = c.0.get(&k).copied().unwrap_or(0);
+        let moved = have.min(left);
+        if moved == 0 {
+            continue;
+        }
+        if have == moved {
+            c.0.remove(&k);
+        } else {
+            c.0.insert(k, have - moved);
+        }
+        c.add(Op::EffectiveMac, k.fmt, moved);
+        left -= moved;
+    }
+    debug_assert_eq!(left, 0, "more effective ACs moved than counted");
 }
 
 /// Keep a step's spikes for the next step's shifted input: their addresses are state.
@@ -120,5 +156,18 @@ mod tests {
         assert_eq!(SpikeTrain::new(256).address_bytes(), 1);
         assert_eq!(SpikeTrain::new(257).address_bytes(), 2);
         assert_eq!(SpikeTrain::new(3072).address_bytes(), 2);
+    }
+
+    #[test]
+    fn batch_rule_moves_effective_acs_to_macs_in_their_format_only() {
+        use crate::ledger::{Counts, FP32, Op};
+        let mut c = Counts::default();
+        c.add(Op::EffectiveAc, FP32, 10);
+        c.add(Op::EffectiveMac, FP32, 4);
+        c.add(Op::Ac, FP32, 12);
+        count_batch_not_spiking(&mut c, 6);
+        assert_eq!(c.op_total(Op::EffectiveAc), 4);
+        assert_eq!(c.op_total(Op::EffectiveMac), 10);
+        assert_eq!(c.op_total(Op::Ac), 12, "executed work stays");
     }
 }

@@ -51,6 +51,14 @@ impl Feed {
     pub fn is_tokens(&self) -> bool {
         matches!(self, Feed::Tokens { .. })
     }
+
+    /// Frames per sample (1 for token streams).
+    pub fn timesteps(&self) -> usize {
+        match self {
+            Feed::Tokens { .. } => 1,
+            Feed::Samples(s) => s.timesteps,
+        }
+    }
 }
 
 pub enum Tokens {
@@ -85,15 +93,25 @@ pub struct Samples {
 
 enum Source {
     Digits(Vec<Digit>),
+    /// Frames as stored in a tensor file: no coding applies.
+    Tensors(input::tensors::TensorSamples),
     Uniform(UniformVectors),
-    SeededImages { size: usize, channels: usize },
+    SeededImages {
+        size: usize,
+        channels: usize,
+    },
 }
 
 impl Samples {
     /// Sample `i`; samples are asked for in order.
     pub fn sample(&mut self, i: usize) -> Sample {
+        if let Source::Tensors(t) = &self.source {
+            let (frames, label) = t.sample(i);
+            return Sample { frames, label };
+        }
         let (values, label): (std::borrow::Cow<[f32]>, Option<usize>) = match &mut self.source {
             Source::Digits(d) => (d[i].pixels[..].into(), Some(d[i].label)),
+            Source::Tensors(_) => unreachable!("returned above"),
             Source::Uniform(u) => (u.next_vector().into(), None),
             Source::SeededImages { size, channels } => {
                 (seeded_image(*size, *channels, self.seed, i).into(), None)
@@ -156,6 +174,31 @@ fn token_feed(
             "model `{model}` is a language model and cannot read input {other:?}"
         ))),
     }
+}
+
+/// Read `n` samples of a tensor input for model `name` (per-step input shape `shape`,
+/// `classes` outputs): headers first, then the shape and the memory checks, then the data.
+fn tensor_samples(
+    sc: &LoadedScenario,
+    spec: &input::tensors::TensorSpec,
+    name: &str,
+    shape: &[usize],
+    n: usize,
+    classes: usize,
+    limits: &Limits,
+) -> Result<input::tensors::TensorSamples> {
+    let opened = input::tensors::Opened::open(spec, |p| sc.resolve(p))?;
+    if !input::tensors::features_fit(opened.features(), shape) {
+        return Err(Error::input(format!(
+            "{}: shape {:?} gives {:?} per time step; model `{name}` takes {shape:?}",
+            opened.inputs.what(),
+            opened.inputs.shape,
+            opened.features()
+        )));
+    }
+    let what = format!("the samples of {}", opened.inputs.what());
+    crate::resources::check(&what, opened.bytes_for(n), limits.max_memory)?;
+    opened.read(n, classes)
 }
 
 fn warnings_of(mut warnings: Vec<String>, more: Option<String>) -> Vec<String> {
@@ -266,12 +309,21 @@ pub(super) fn build(
         ModelDesc::Sequential(cfg) => {
             let name = cfg.name.clone();
             let model = Sequential::from_config(cfg, base)?;
-            let source =
-                classifier_source(sc, &name, model.n_inputs(), model.n_classes(), n, seed)?;
+            let coding = (model.cfg.timesteps, model.cfg.encoding);
+            let (source, timesteps) = classifier_source(
+                sc,
+                &name,
+                &model.cfg.input,
+                model.n_classes(),
+                (n, seed),
+                coding,
+                limits,
+                &mut warnings,
+            )?;
             let feed = Feed::Samples(Samples {
                 source,
                 encoding: model.cfg.encoding,
-                timesteps: model.cfg.timesteps,
+                timesteps,
                 seed,
             });
             Ok(Built {
@@ -287,12 +339,21 @@ pub(super) fn build(
             let name = cfg.name.clone();
             let variant = cfg.variant();
             let model = Nir::from_config(cfg, base)?;
-            let source =
-                classifier_source(sc, &name, model.n_inputs(), model.n_classes(), n, seed)?;
+            let coding = (model.cfg.timesteps, model.cfg.encoding);
+            let (source, timesteps) = classifier_source(
+                sc,
+                &name,
+                &[model.n_inputs()],
+                model.n_classes(),
+                (n, seed),
+                coding,
+                limits,
+                &mut warnings,
+            )?;
             let feed = Feed::Samples(Samples {
                 source,
                 encoding: model.cfg.encoding,
-                timesteps: model.cfg.timesteps,
+                timesteps,
                 seed,
             });
             Ok(Built {
@@ -331,15 +392,20 @@ pub(super) fn build(
     }
 }
 
-/// Samples for a classifier taking `n_in` values per step: digit images or seeded vectors.
+/// Samples for a classifier taking `input_shape` values per step (digit images, stored tensors or
+/// seeded vectors) and the time steps each sample is fed.
+#[allow(clippy::too_many_arguments)]
 fn classifier_source(
     sc: &LoadedScenario,
     name: &str,
-    n_in: usize,
+    input_shape: &[usize],
     n_classes: usize,
-    n: usize,
-    seed: u64,
-) -> Result<Source> {
+    (n, seed): (usize, u64),
+    (timesteps, encoding): (usize, crate::input::Encoding),
+    limits: &Limits,
+    warnings: &mut Vec<String>,
+) -> Result<(Source, usize)> {
+    let n_in: usize = input_shape.iter().product();
     Ok(match &sc.scenario.input {
         Input::Digits(rel) => {
             if n_in != digits::PIXELS {
@@ -352,11 +418,27 @@ fn classifier_source(
                     "model `{name}` has {n_classes} outputs; digits need 10 classes"
                 )));
             }
-            Source::Digits(digits::read_first(&sc.resolve(rel), n)?)
+            (
+                Source::Digits(digits::read_first(&sc.resolve(rel), n)?),
+                timesteps,
+            )
+        }
+        // Stored frames are fed as they are: the file sets the time steps per sample.
+        Input::Tensors(spec) => {
+            let t = tensor_samples(sc, spec, name, input_shape, n, n_classes, limits)?;
+            if t.timesteps() != timesteps {
+                warnings.push(format!(
+                    "model `{name}` declares {timesteps} timesteps ({encoding:?} coding); {} feeds {} stored frames per sample as they are",
+                    sc.resolve(&spec.file).display(),
+                    t.timesteps()
+                ));
+            }
+            let steps = t.timesteps();
+            (Source::Tensors(t), steps)
         }
         // Drawn one sample at a time from one seeded stream: nothing scales with
         // `tokens` but the work.
-        Input::Synthetic => Source::Uniform(UniformVectors::new(n_in, seed)),
+        Input::Synthetic => (Source::Uniform(UniformVectors::new(n_in, seed)), timesteps),
         other => {
             return Err(Error::input(format!(
                 "model `{name}` is a classifier and cannot read input {other:?}"

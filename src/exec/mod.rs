@@ -12,7 +12,7 @@ use rayon::prelude::*;
 use crate::engine::Arith;
 use crate::error::{Error, Result};
 use crate::ledger::{Ledger, Op};
-use crate::models::{Frame, ModelDesc, Stepper};
+use crate::models::{Frame, LayerCall, ModelDesc, Stepper};
 use crate::scenario::{LoadedScenario, RunSpec, default_label};
 
 pub use feed::Feed;
@@ -198,12 +198,23 @@ fn run_desc(
         None => None,
     };
     let rec = recorder.as_mut();
+    let batch = sc.scenario.batch;
+    if batch > 1 && !built.feed.is_tokens() {
+        let what = format!("the layer calls of a batch of {batch} samples of model `{name}`");
+        let layers = match &built.model {
+            feed::Model::Sequential(m) => m.cfg.layers.len(),
+            _ => 1,
+        };
+        let per_sample = built.feed.timesteps().max(1).saturating_mul(layers);
+        let bytes = (batch.min(n) as u64).saturating_mul(per_sample as u64 * 32 + 24);
+        crate::resources::check(&what, bytes, limits.max_memory)?;
+    }
     let measured = match &built.model {
-        feed::Model::SpikeGpt(m) => run(m, built.feed, n, &arith, &name, rec)?,
-        feed::Model::Transformer(m) => run(m, built.feed, n, &arith, &name, rec)?,
-        feed::Model::Sequential(m) => run(m, built.feed, n, &arith, &name, rec)?,
-        feed::Model::Nir(m) => run(m, built.feed, n, &arith, &name, rec)?,
-        feed::Model::Pvt(m) => run(m, built.feed, n, &arith, &name, rec)?,
+        feed::Model::SpikeGpt(m) => run(m, built.feed, n, batch, &arith, &name, rec)?,
+        feed::Model::Transformer(m) => run(m, built.feed, n, batch, &arith, &name, rec)?,
+        feed::Model::Sequential(m) => run(m, built.feed, n, batch, &arith, &name, rec)?,
+        feed::Model::Nir(m) => run(m, built.feed, n, batch, &arith, &name, rec)?,
+        feed::Model::Pvt(m) => run(m, built.feed, n, batch, &arith, &name, rec)?,
     };
     let steps = recorder.map(|r| r.records).unwrap_or_default();
     let static_metrics = Some(match &built.model {
@@ -243,7 +254,7 @@ pub fn run_tokens<M: Stepper>(m: &M, tokens: &[usize], name: &str) -> Result<Led
         tokens: feed::Tokens::Known(tokens.to_vec().into_iter()),
         targets: false,
     };
-    Ok(run(m, feed, tokens.len(), &Arith::Exact, name, None)?.ledger)
+    Ok(run(m, feed, tokens.len(), 1, &Arith::Exact, name, None)?.ledger)
 }
 
 /// What the loop measured.
@@ -260,11 +271,41 @@ struct Shadow<S> {
     meter: FidelityMeter,
 }
 
-/// The loop: `n` tokens (language models) or `n` samples (classifiers) through the model.
+/// NeuroBench's per-batch classification over the layer calls of one batch (`calls[sample]
+/// [step]`): where any sample's input to a layer at a step was not spiking, the samples whose
+/// input was count that call's effective operations as MACs (`engine::events`).
+fn apply_batch_rule(calls: &[Vec<Vec<LayerCall>>], ledger: &mut Ledger) {
+    let steps = calls.iter().map(Vec::len).max().unwrap_or(0);
+    for t in 0..steps {
+        let at_t: Vec<&[LayerCall]> = calls
+            .iter()
+            .filter_map(|s| s.get(t).map(Vec::as_slice))
+            .collect();
+        let width = at_t.iter().map(|c| c.len()).max().unwrap_or(0);
+        for k in 0..width {
+            let all_spiking = at_t.iter().all(|c| c.get(k).is_none_or(|c| c.spiking));
+            if all_spiking {
+                continue;
+            }
+            for call in at_t.iter().filter_map(|c| c.get(k)) {
+                if call.spiking && call.effective_ac > 0 {
+                    crate::engine::events::count_batch_not_spiking(
+                        ledger.at(call.layer),
+                        call.effective_ac,
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// The loop: `n` tokens (language models) or `n` samples (classifiers) through the model;
+/// samples run one at a time, grouped in batches of `batch` for NeuroBench's per-batch rule.
 fn run<M: Stepper>(
     m: &M,
     feed: Feed,
     n: usize,
+    batch: usize,
     arith: &Arith,
     name: &str,
     mut recorder: Option<&mut Recorder>,
@@ -337,11 +378,25 @@ fn run<M: Stepper>(
             })
         }
         Feed::Samples(mut samples) => {
+            let batched = batch > 1;
+            m.keep_layer_calls(&mut state, batched);
+            let mut group: Vec<Vec<Vec<LayerCall>>> = Vec::new();
             for i in 0..n {
                 let sample = samples.sample(i);
                 m.reset(&mut state);
+                let mut calls = Vec::new();
                 for f in &sample.frames {
                     m.step(Frame::Values(f), &mut state, arith, &mut ledger);
+                    if batched {
+                        calls.push(m.layer_calls(&state).to_vec());
+                    }
+                }
+                if batched {
+                    group.push(calls);
+                    if group.len() == batch || i + 1 == n {
+                        apply_batch_rule(&group, &mut ledger);
+                        group.clear();
+                    }
                 }
                 if let Some(s) = shadow.as_mut() {
                     m.reset(&mut s.state);

@@ -1,10 +1,11 @@
-//! What models read: character text, digit images, seeded images and tokens, and the coding of a
-//! sample into per-step frames. Everything here is independent of the model families; the runner
+//! What models read: character text, digit images, seeded images and tokens, tensor files of
+//! per-step samples, and the coding of a sample into per-step frames. Everything here is independent of the model families; the runner
 //! (`exec`) checks that a model and its input fit together.
 
 pub mod coding;
 pub mod digits;
 pub mod images;
+pub mod tensors;
 pub mod text;
 
 use serde::{Deserialize, Serialize};
@@ -24,6 +25,15 @@ pub enum Input {
     /// Seeded images of `size` x `size` pixels (channels from the model), N(0, 1) pixels drawn
     /// with the scenario seed; one scenario token is one image.
     SeededImage { size: usize },
+    /// Samples of shape [samples, timesteps, ...features] from a `.npy` file or a tensor of a
+    /// `.safetensors` file, fed frame by frame as stored, with optional labels
+    /// (`Tensors(file: "x.npy", labels: "y.npy")`).
+    Tensors(tensors::TensorSpec),
+}
+
+/// What reports add to the input's description for a scenario `batch` above 1.
+pub fn describe_batch(batch: usize) -> String {
+    format!(", batches of {batch} (NeuroBench's per-batch spiking rule for its metrics)")
 }
 
 /// Seeded choice of `n` items out of `len`, in a fixed order (calibration samples).

@@ -153,6 +153,17 @@ impl ModelDesc {
     }
 }
 
+/// One connection layer's call in a model's last step, for NeuroBench's per-batch
+/// classification of layer inputs (the runner applies it across the samples of a batch).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LayerCall {
+    pub layer: crate::ledger::LayerId,
+    /// The input was all in {-1, 0, 1}.
+    pub spiking: bool,
+    /// NeuroBench effective ACs this call counted (0 when not spiking).
+    pub effective_ac: u64,
+}
+
 /// One input to one step of a model: a token (language models) or a vector of values (a
 /// frame of a sample: an image, or one time step of a coded image).
 #[derive(Clone, Copy, Debug)]
@@ -196,5 +207,14 @@ pub trait Stepper: Sync {
     /// Ledger layers of LIF neurons (firing rates in reports).
     fn lif_layers(&self) -> Vec<String> {
         Vec::new()
+    }
+
+    /// Keep (or stop keeping) the connection layers' calls of each step in the state, for
+    /// [`layer_calls`](Self::layer_calls). Models without NeuroBench metric counts ignore it.
+    fn keep_layer_calls(&self, _state: &mut Self::State, _on: bool) {}
+
+    /// The connection layers' calls of the last step, when kept (else empty).
+    fn layer_calls<'s>(&self, _state: &'s Self::State) -> &'s [LayerCall] {
+        &[]
     }
 }

@@ -30,7 +30,7 @@ use crate::engine::linear::Linear;
 use crate::engine::pointwise::{bias_add, bias_add_channels, relu, sigmoid};
 use crate::engine::{Arith, SpikeTrain};
 use crate::error::{Error, Result};
-use crate::ledger::{LayerId, Ledger, TensorClass};
+use crate::ledger::{LayerId, Ledger, Op, TensorClass};
 use crate::weights::TensorStore;
 
 fn one() -> usize {
@@ -465,6 +465,8 @@ pub struct State {
     pub scores: Vec<f32>,
     /// Time steps of the current sample so far.
     steps: usize,
+    /// The connection layers' calls of the last step, when kept (`Stepper::keep_layer_calls`).
+    calls: Option<Vec<crate::models::LayerCall>>,
 }
 
 impl Sequential {
@@ -670,6 +672,7 @@ impl Sequential {
                 .collect(),
             scores: vec![0.0; self.n_classes()],
             steps: 0,
+            calls: None,
         }
     }
 
@@ -723,9 +726,24 @@ impl Sequential {
             neg,
             spikes,
             cells,
+            calls,
             ..
         } = st;
+        if let Some(calls) = calls.as_mut() {
+            calls.clear();
+        }
         for (i, layer) in self.layers.iter().enumerate() {
+            let connection = matches!(
+                layer,
+                Layer::Linear { .. } | Layer::Conv { .. } | Layer::Cell(_)
+            );
+            // The effective ACs before this call, when the calls are kept.
+            let kept = match calls.as_mut() {
+                Some(calls) if connection => {
+                    Some((calls, ledger.get(self.ids[i]).op_total(Op::EffectiveAc)))
+                }
+                _ => None,
+            };
             let c = ledger.at(self.ids[i]);
             let (before, after) = acts.split_at_mut(i + 1);
             let input = &before[i];
@@ -770,6 +788,13 @@ impl Sequential {
                     out.copy_from_slice(&mem[i]);
                 }
             }
+            if let Some((calls, before)) = kept {
+                calls.push(crate::models::LayerCall {
+                    layer: self.ids[i],
+                    spiking: crate::engine::events::is_spiking(&acts[i]),
+                    effective_ac: ledger.get(self.ids[i]).op_total(Op::EffectiveAc) - before,
+                });
+            }
         }
     }
 }
@@ -804,6 +829,14 @@ impl crate::models::Stepper for Sequential {
 
     fn lif_layers(&self) -> Vec<String> {
         Sequential::lif_layers(self)
+    }
+
+    fn keep_layer_calls(&self, st: &mut State, on: bool) {
+        st.calls = on.then(Vec::new);
+    }
+
+    fn layer_calls<'s>(&self, st: &'s State) -> &'s [crate::models::LayerCall] {
+        st.calls.as_deref().unwrap_or(&[])
     }
 }
 

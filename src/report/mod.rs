@@ -489,6 +489,7 @@ fn describe_input(input: &crate::scenario::Input, seed: u64) -> String {
         crate::scenario::Input::Synthetic => format!("synthetic tokens (seed {seed})"),
         crate::scenario::Input::Text(p) => format!("text {p}"),
         crate::scenario::Input::Digits(p) => format!("digits {p}"),
+        crate::scenario::Input::Tensors(t) => crate::input::tensors::describe(t),
         crate::scenario::Input::SeededImage { size } => {
             format!("seeded {size}x{size} images (seed {seed})")
         }
@@ -497,7 +498,10 @@ fn describe_input(input: &crate::scenario::Input, seed: u64) -> String {
 
 pub fn build(sc: &LoadedScenario, hw: &Hardware, outputs: &[RunOutput]) -> Report {
     let seed = sc.scenario.seed;
-    let input = describe_input(&sc.scenario.input, seed);
+    let mut input = describe_input(&sc.scenario.input, seed);
+    if sc.scenario.batch > 1 {
+        input += &crate::input::describe_batch(sc.scenario.batch);
+    }
     let mut runs: Vec<RunReport> = outputs.iter().map(|o| run_report(o, hw)).collect();
     for (r, spec) in runs.iter_mut().zip(&sc.scenario.runs) {
         r.input = spec.input.as_ref().map(|i| describe_input(i, seed));

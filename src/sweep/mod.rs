@@ -565,9 +565,14 @@ impl Plan {
             crate::scenario::Input::Synthetic => format!("synthetic tokens (seed {})", s.seed),
             crate::scenario::Input::Text(p) => format!("text {p}"),
             crate::scenario::Input::Digits(p) => format!("digits {p}"),
+            crate::scenario::Input::Tensors(t) => crate::input::tensors::describe(t),
             crate::scenario::Input::SeededImage { size } => {
                 format!("seeded {size}x{size} image (seed {})", s.seed)
             }
+        } + &if s.batch > 1 {
+            crate::input::describe_batch(s.batch)
+        } else {
+            String::new()
         };
         SweepMeta {
             picojoule_version: env!("CARGO_PKG_VERSION").to_string(),

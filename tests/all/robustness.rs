@@ -1,6 +1,6 @@
 //! Fuzzing on the stable toolchain: every reader the cargo-fuzz targets in `fuzz/` drive (model,
-//! scenario and hardware RON, `ledger.json`, safetensors, `.pth`, command-line values) gets
-//! mutated and structure-aware inputs, and must give `Ok` or an input error: never a panic, an
+//! scenario and hardware RON, `ledger.json`, safetensors, `.pth`, command-line values), and the
+//! tensor input's `.npy` and safetensors readers, gets mutated and structure-aware inputs, and must give `Ok` or an input error: never a panic, an
 //! abort or a hang. CI runs a bounded, seeded pass (`*_never_panic*` below); `fuzz_long` is the
 //! long run of docs/fuzzing.md:
 //!
@@ -877,6 +877,83 @@ fn nir_reader() -> Reader {
     }
 }
 
+/// `.npy` files rebuilt with a type, shape and data length drawn from awkward values.
+fn npy_structured(u: &mut Unstructured, _seed: &[u8]) -> arbitrary::Result<Vec<u8>> {
+    const DESCR: &[&str] = &[
+        "<f4", "|b1", "|u1", "|i1", "<i8", "<f2", ">f8", "<u2", "<c8", "f4", "<V2", "'",
+    ];
+    let descr = DESCR[u.choose_index(DESCR.len())?];
+    let rank = u.int_in_range(0..=4)?;
+    let shape: Vec<usize> = (0..rank)
+        .map(|_| {
+            Ok(match u.int_in_range(0..=5)? {
+                0 => 0,
+                1 => usize::MAX / u.int_in_range(1..=8)?,
+                _ => u.int_in_range(1..=4)?,
+            })
+        })
+        .collect::<arbitrary::Result<_>>()?;
+    let len = u.int_in_range(0..=200)?;
+    let data: Vec<u8> = (0..len)
+        .map(|_| u.arbitrary())
+        .collect::<arbitrary::Result<_>>()?;
+    let mut out = picojoule::input::tensors::npy_bytes(descr, &shape, &data);
+    if u.ratio(1u8, 4)? {
+        let cut = u.int_in_range(0..=out.len())?;
+        out.truncate(cut);
+    }
+    Ok(out)
+}
+
+/// The tensor input's readers: `.npy` and safetensors headers, then the samples and labels.
+fn tensor_input_reader() -> Reader {
+    use picojoule::input::tensors::{Opened, TensorSpec, npy_bytes};
+    let x: Vec<u8> = [
+        0.5f32, -1.0, 0.0, 1.0, 2.0, 3.0, 1.0, 0.0, 0.0, 1.0, 1.0, 1.0,
+    ]
+    .iter()
+    .flat_map(|v| v.to_le_bytes())
+    .collect();
+    let header = br#"{"inputs":{"dtype":"F32","shape":[2,2,3],"data_offsets":[0,48]},"labels":{"dtype":"I64","shape":[2],"data_offsets":[48,64]}}"#;
+    let mut st = (header.len() as u64).to_le_bytes().to_vec();
+    st.extend_from_slice(header);
+    st.extend_from_slice(&x);
+    st.extend_from_slice(&[1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    let seeds = vec![npy_bytes("<f4", &[2, 2, 3], &x), st];
+    let dir = temp_dir("fuzz-tensors");
+    Reader {
+        name: "tensor input",
+        seeds,
+        structured: Box::new(|u, seed| {
+            if seed.first() == Some(&0x93) {
+                npy_structured(u, seed)
+            } else {
+                safetensors_structured(u, seed)
+            }
+        }),
+        run: Box::new(move |b| {
+            thread_local!(static N: u64 = NEXT_FILE.fetch_add(1, Ordering::Relaxed));
+            let ext = if b.first() == Some(&0x93) {
+                "npy"
+            } else {
+                "safetensors"
+            };
+            let path = dir.join(format!("t{}.{ext}", N.with(|n| *n)));
+            std::fs::write(&path, b).unwrap();
+            let spec = TensorSpec {
+                file: path.display().to_string(),
+                tensor: None,
+                labels: None,
+                offset: 0,
+                samples: None,
+            };
+            Opened::open(&spec, |p: &str| PathBuf::from(p))
+                .and_then(|o| o.read(o.available.min(4), 4))
+                .is_ok()
+        }),
+    }
+}
+
 fn values_reader() -> Reader {
     let seeds = [
         "512M",
@@ -1023,6 +1100,11 @@ fn safetensors_never_panics() {
 }
 
 #[test]
+fn tensor_input_never_panics() {
+    check(tensor_input_reader(), 5000);
+}
+
+#[test]
 fn pth_never_panics() {
     check(pth_reader(), 1500);
 }
@@ -1074,6 +1156,7 @@ fn fuzz_long() {
         hardware_reader,
         ledger_reader,
         safetensors_reader,
+        tensor_input_reader,
         pth_reader,
         nir_reader,
         values_reader,
