@@ -18,7 +18,7 @@ use burn::optim::grad_clipping::GradientClippingConfig;
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::{Device, Tensor};
 use clap::Parser;
-use picojoule::data::{CHAR_VOCAB, encode_text};
+use picojoule::input::text::{CHAR_VOCAB, encode_text};
 use picojoule::models::spikegpt::{Config, Variant, WeightsSpec, seeded_weights};
 
 use net::{Kind, Net, Spikes, State};

@@ -14,11 +14,11 @@ use burn::module::Module;
 use burn::optim::grad_clipping::GradientClippingConfig;
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::{Device, Tensor, TensorData};
-use picojoule::data::{CHAR_VOCAB, encode_text};
+use picojoule::input::text::{CHAR_VOCAB, encode_text};
 use picojoule::engine::attention::{AttentionKind, Normalisation};
 use picojoule::models::spikegpt::WeightsSpec;
 use picojoule::models::transformer::{
-    Activation, Calibration, Config, DIGIT_CLASSES, DIGIT_PIXELS, Task, Transformer, read_digits,
+    Activation, Calibration, Config, DIGIT_CLASSES, DIGIT_PIXELS, Task, Transformer,
     seeded_weights,
 };
 use picojoule::weights::TensorStore;
@@ -27,6 +27,15 @@ use rand::{RngExt, SeedableRng};
 use crate::net::{cross_entropy, onehot};
 use crate::tnet::{Hashes, TNet, patch_order};
 use crate::{Args, Kind};
+
+/// The labelled images of a digits CSV.
+fn read_digits(path: &std::path::Path) -> Result<Vec<([f32; DIGIT_PIXELS], usize)>, String> {
+    Ok(picojoule::input::digits::read(path)
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .map(|d| (d.pixels, d.label))
+        .collect())
+}
 
 /// Images held out of the training digits for the periodic validation.
 const DIGITS_VALID: usize = 200;
