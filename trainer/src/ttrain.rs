@@ -14,12 +14,11 @@ use burn::module::Module;
 use burn::optim::grad_clipping::GradientClippingConfig;
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::{Device, Tensor, TensorData};
-use picojoule::input::text::{CHAR_VOCAB, encode_text};
 use picojoule::engine::attention::{AttentionKind, Normalisation};
+use picojoule::input::text::{CHAR_VOCAB, encode_text};
 use picojoule::models::spikegpt::WeightsSpec;
 use picojoule::models::transformer::{
-    Activation, Calibration, Config, DIGIT_CLASSES, DIGIT_PIXELS, Task, Transformer,
-    seeded_weights,
+    Activation, Calibration, Config, DIGIT_CLASSES, DIGIT_PIXELS, Task, Transformer, seeded_weights,
 };
 use picojoule::weights::TensorStore;
 use rand::{RngExt, SeedableRng};
