@@ -31,9 +31,11 @@ pub fn dispatch(cli: Cli, stdout: &mut dyn Write) -> Result<()> {
             dump_outputs,
             top_k,
             convention,
+            hardware,
         } => {
             let opts = RunOpts {
                 convention,
+                hardware: hardware.as_deref(),
                 out: out.as_deref(),
                 threads,
                 plot,
@@ -264,6 +266,8 @@ struct RunOpts<'a> {
     dump: Option<(&'a Path, usize)>,
     /// `--convention`, in place of the scenario's.
     convention: Option<crate::convention::Convention>,
+    /// `--hardware`, in place of the scenario's.
+    hardware: Option<&'a str>,
 }
 
 fn cmd_run(path: &Path, format: Format, o: &RunOpts, stdout: &mut dyn Write) -> Result<()> {
@@ -276,10 +280,29 @@ fn cmd_run(path: &Path, format: Format, o: &RunOpts, stdout: &mut dyn Write) -> 
         ref limits,
         dump,
         convention,
+        hardware,
     } = *o;
     let mut sc = LoadedScenario::load(path)?;
     if let Some(c) = convention {
         sc.scenario.convention = c;
+    }
+    if let Some(h) = hardware {
+        // A flag's path is relative to the current folder, not to the scenario.
+        let h = super::hardware_flag(h)?;
+        sc.scenario.hardware = if crate::hardware::PRESETS.iter().any(|(n, _)| *n == h) {
+            h.to_string()
+        } else if !Path::new(h).is_file() {
+            let presets: Vec<&str> = crate::hardware::PRESETS.iter().map(|(n, _)| *n).collect();
+            return Err(Error::input(format!(
+                "--hardware {h}: not a preset ({}) and no such file",
+                presets.join(", ")
+            )));
+        } else {
+            std::path::absolute(h)
+                .map_err(|e| Error::input(format!("--hardware {h}: {e}")))?
+                .display()
+                .to_string()
+        };
     }
     let view_hw = view_hardware(sc.scenario.convention)?;
     if let Some(n) = tokens {

@@ -150,6 +150,10 @@ pub enum Command {
         /// convention on a model it does not describe is reported as not applicable.
         #[arg(long, value_parser = parse_convention)]
         convention: Option<crate::convention::Convention>,
+        /// Price with this cost model in place of the scenario's `hardware`: a preset
+        /// (picojoule hardware list) or a cost model file, relative to the current folder.
+        #[arg(long, value_name = "NAME|FILE")]
+        hardware: Option<String>,
     },
     /// Run a scenario once and price it under several cost models: which run wins under each.
     #[command(

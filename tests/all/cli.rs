@@ -310,3 +310,33 @@ fn dump_outputs_writes_a_line_per_run_and_token() {
     let o = picojoule(&["run", "scenarios/quickstart.ron", "--top-k", "3"]);
     assert_eq!(o.status.code(), Some(2));
 }
+
+#[test]
+fn run_hardware_flag_prices_the_scenario_with_another_cost_model() {
+    let o = picojoule(&[
+        "run",
+        repo_path("scenarios/quickstart.ron").to_str().unwrap(),
+        "--tokens",
+        "4",
+        "--hardware",
+        "paper45",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("hardware paper45 [paper45]"),
+        "{}",
+        stdout(&o)
+    );
+    let o = picojoule(&[
+        "run",
+        repo_path("scenarios/quickstart.ron").to_str().unwrap(),
+        "--hardware",
+        "nonesuch.ron",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("--hardware nonesuch.ron: not a preset"),
+        "{}",
+        stderr(&o)
+    );
+}
