@@ -309,23 +309,16 @@ pub(super) fn build(
         ModelDesc::Sequential(cfg) => {
             let name = cfg.name.clone();
             let model = Sequential::from_config(cfg, base)?;
-            let coding = (model.cfg.timesteps, model.cfg.encoding);
-            let (source, timesteps) = classifier_source(
+            let feed = classifier_feed(
                 sc,
                 &name,
                 &model.cfg.input,
                 model.n_classes(),
                 (n, seed),
-                coding,
+                (model.cfg.timesteps, model.cfg.encoding),
                 limits,
                 &mut warnings,
             )?;
-            let feed = Feed::Samples(Samples {
-                source,
-                encoding: model.cfg.encoding,
-                timesteps,
-                seed,
-            });
             Ok(Built {
                 feed,
                 name,
@@ -339,23 +332,16 @@ pub(super) fn build(
             let name = cfg.name.clone();
             let variant = cfg.variant();
             let model = Nir::from_config(cfg, base)?;
-            let coding = (model.cfg.timesteps, model.cfg.encoding);
-            let (source, timesteps) = classifier_source(
+            let feed = classifier_feed(
                 sc,
                 &name,
                 &[model.n_inputs()],
                 model.n_classes(),
                 (n, seed),
-                coding,
+                (model.cfg.timesteps, model.cfg.encoding),
                 limits,
                 &mut warnings,
             )?;
-            let feed = Feed::Samples(Samples {
-                source,
-                encoding: model.cfg.encoding,
-                timesteps,
-                seed,
-            });
             Ok(Built {
                 feed,
                 name,
@@ -392,10 +378,10 @@ pub(super) fn build(
     }
 }
 
-/// Samples for a classifier taking `input_shape` values per step (digit images, stored tensors or
-/// seeded vectors) and the time steps each sample is fed.
+/// The samples a classifier taking `input_shape` values per step reads: digit images, stored
+/// tensors (fed as stored, their time steps in place of the model's) or seeded vectors.
 #[allow(clippy::too_many_arguments)]
-fn classifier_source(
+fn classifier_feed(
     sc: &LoadedScenario,
     name: &str,
     input_shape: &[usize],
@@ -404,9 +390,9 @@ fn classifier_source(
     (timesteps, encoding): (usize, crate::input::Encoding),
     limits: &Limits,
     warnings: &mut Vec<String>,
-) -> Result<(Source, usize)> {
+) -> Result<Feed> {
     let n_in: usize = input_shape.iter().product();
-    Ok(match &sc.scenario.input {
+    let (source, timesteps) = match &sc.scenario.input {
         Input::Digits(rel) => {
             if n_in != digits::PIXELS {
                 return Err(Error::input(format!(
@@ -444,5 +430,11 @@ fn classifier_source(
                 "model `{name}` is a classifier and cannot read input {other:?}"
             )));
         }
-    })
+    };
+    Ok(Feed::Samples(Samples {
+        source,
+        encoding,
+        timesteps,
+        seed,
+    }))
 }

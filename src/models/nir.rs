@@ -684,7 +684,7 @@ pub fn read_nir(
     let origin = path.display().to_string();
     let tree = read_tree(path, None)?;
     let bad = |m: &str| Error::input(format!("{origin}: not a NIR graph: {m}"));
-    let root = tree.group().expect("the root is a group");
+    let root = tree.group().ok_or_else(|| bad("the root is not a group"))?;
     let graph = root
         .get("node")
         .and_then(Item::group)
