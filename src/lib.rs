@@ -5,6 +5,7 @@
 //! -> hardware pricing -> report.
 
 pub mod attention_cost;
+pub mod baselines;
 pub mod cli;
 pub mod convention;
 pub mod engine;

@@ -44,6 +44,30 @@ pub struct RunSpec {
     /// EcoFormer-style weighted average. Models with EcoFormer attention only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub normalisation: Option<crate::engine::attention::Normalisation>,
+    /// Runs with the same group (the same model trained with different seeds) are summarised
+    /// together: mean and spread of accuracy and energy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+}
+
+/// A reference predictor scored beside the runs (a row of the accuracy tables, no energy).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReferenceSpec {
+    /// `NGram(order: 6, discount: 0.75)` or `Knn(k: 1)`.
+    pub kind: crate::baselines::Reference,
+    /// The training split it is fitted on (relative to the scenario file).
+    pub train: String,
+    /// A name in reports; defaults to the predictor's description.
+    #[serde(default)]
+    pub label: Option<String>,
+    /// Its test input in place of the scenario's: `Text(..)` for the n-gram, `Digits(..)` for
+    /// k-NN.
+    #[serde(default)]
+    pub input: Option<Input>,
+    /// Predictions scored in place of the scenario's `tokens`.
+    #[serde(default)]
+    pub tokens: Option<usize>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -82,6 +106,10 @@ pub struct Scenario {
     /// command-line `--convention` overrides it. A view never changes what runs.
     #[serde(default, skip_serializing_if = "is_full")]
     pub convention: crate::convention::Convention,
+    /// Reference predictors (character n-gram, k-NN) scored on the runs' data and shown as
+    /// accuracy rows beside them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub references: Vec<ReferenceSpec>,
 }
 
 fn is_full(c: &crate::convention::Convention) -> bool {
@@ -170,6 +198,27 @@ impl LoadedScenario {
                 )));
             }
         }
+        for r in &s.references {
+            let name = r.label.clone().unwrap_or_else(|| r.kind.describe());
+            if let Some(t) = r.tokens
+                && (t == 0 || t > MAX_TOKENS)
+            {
+                return Err(Error::input(format!(
+                    "{here}: reference `{name}`: tokens must be between 1 and {MAX_TOKENS}, found {t}"
+                )));
+            }
+            let input = r.input.as_ref().unwrap_or(&s.input);
+            let fits = matches!(
+                (&r.kind, input),
+                (crate::baselines::Reference::NGram { .. }, Input::Text(_))
+                    | (crate::baselines::Reference::Knn { .. }, Input::Digits(_))
+            );
+            if !fits {
+                return Err(Error::input(format!(
+                    "{here}: reference `{name}` cannot read input {input:?}: the n-gram reads `Text(..)`, k-NN reads `Digits(..)`"
+                )));
+            }
+        }
         Ok(())
     }
 
@@ -229,6 +278,11 @@ impl LoadedScenario {
         }
         self.scenario.tokens = n;
         for r in &mut self.scenario.runs {
+            if r.tokens.is_some() {
+                r.tokens = Some(n);
+            }
+        }
+        for r in &mut self.scenario.references {
             if r.tokens.is_some() {
                 r.tokens = Some(n);
             }

@@ -4,6 +4,7 @@ mod all {
     pub mod util;
 
     // The picojoule binary end to end: exit codes, formats, output files.
+    mod baselines;
     mod cli;
     // Counts checked against the execution and against hand calculations.
     mod counting;

@@ -5,6 +5,7 @@
 
 mod feed;
 pub mod meters;
+mod references;
 pub mod saved;
 
 use rayon::prelude::*;
@@ -17,6 +18,7 @@ use crate::scenario::{LoadedScenario, RunSpec, default_label};
 
 pub use feed::Feed;
 pub use meters::{Accuracy, AccuracyMeter, Fidelity, FidelityMeter, wilson95};
+pub use references::{ReferenceOutput, score_references};
 
 /// What one run produced.
 #[derive(Clone, Debug)]

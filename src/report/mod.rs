@@ -48,6 +48,97 @@ pub struct Report {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub view: Option<ViewInfo>,
     pub runs: Vec<RunReport>,
+    /// Reference predictors (n-gram, k-NN) scored on the runs' data: accuracy only, not priced.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub references: Vec<crate::exec::ReferenceOutput>,
+    /// Runs of one `group` (one model trained with several seeds): mean and spread.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<GroupSummary>,
+}
+
+/// Mean and spread of one quantity over the runs of a group.
+#[derive(Clone, Debug, Serialize)]
+pub struct Spread {
+    pub mean: f64,
+    /// Sample standard deviation (n - 1 in the denominator); 0 for one run.
+    pub sd: f64,
+    pub min: f64,
+    pub max: f64,
+}
+
+impl Spread {
+    pub fn of(values: &[f64]) -> Option<Spread> {
+        if values.is_empty() {
+            return None;
+        }
+        let n = values.len() as f64;
+        let mean = values.iter().sum::<f64>() / n;
+        let var = if values.len() > 1 {
+            values.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / (n - 1.0)
+        } else {
+            0.0
+        };
+        Some(Spread {
+            mean,
+            sd: var.sqrt(),
+            min: values.iter().copied().fold(f64::INFINITY, f64::min),
+            max: values.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+        })
+    }
+}
+
+/// The runs that share a `group` label, summarised.
+#[derive(Clone, Debug, Serialize)]
+pub struct GroupSummary {
+    pub group: String,
+    /// Labels of the runs, in the scenario's order.
+    pub runs: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bits_per_token: Option<Spread>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub top1: Option<Spread>,
+    /// Energy per token (or image), under the report's cost model.
+    pub energy_pj_per_token: Spread,
+}
+
+/// Summaries of the runs grouped by the scenario's `group` fields (groups in order of their
+/// first run).
+pub fn group_summaries(runs: &[RunReport], groups: &[Option<String>]) -> Vec<GroupSummary> {
+    let mut names: Vec<&str> = Vec::new();
+    for g in groups.iter().flatten() {
+        if !names.contains(&g.as_str()) {
+            names.push(g);
+        }
+    }
+    names
+        .into_iter()
+        .map(|name| {
+            let members: Vec<&RunReport> = runs
+                .iter()
+                .zip(groups)
+                .filter(|(_, g)| g.as_deref() == Some(name))
+                .map(|(r, _)| r)
+                .collect();
+            let acc = |f: fn(&crate::exec::Accuracy) -> Option<f64>| {
+                let v: Vec<f64> = members
+                    .iter()
+                    .filter_map(|r| r.accuracy.as_ref().and_then(f))
+                    .collect();
+                (v.len() == members.len()).then(|| Spread::of(&v)).flatten()
+            };
+            let energy: Vec<f64> = members
+                .iter()
+                .map(|r| r.totals.energy_pj_per_token)
+                .collect();
+            GroupSummary {
+                group: name.to_string(),
+                runs: members.iter().map(|r| r.label.clone()).collect(),
+                bits_per_token: acc(|a| a.bits_per_token),
+                top1: acc(|a| Some(a.top1)),
+                energy_pj_per_token: Spread::of(&energy).expect("a group has a run"),
+            }
+        })
+        .collect()
 }
 
 /// A counting convention shown beside the full accounting: its identifier, its description and
@@ -506,7 +597,13 @@ pub fn build(sc: &LoadedScenario, hw: &Hardware, outputs: &[RunOutput]) -> Repor
     for (r, spec) in runs.iter_mut().zip(&sc.scenario.runs) {
         r.input = spec.input.as_ref().map(|i| describe_input(i, seed));
     }
+    let group_of: Vec<Option<String>> = (0..outputs.len())
+        .map(|i| sc.scenario.runs.get(i).and_then(|r| r.group.clone()))
+        .collect();
+    let groups = group_summaries(&runs, &group_of);
     Report {
+        references: Vec::new(),
+        groups,
         picojoule_version: env!("CARGO_PKG_VERSION").to_string(),
         scenario: ScenarioInfo {
             name: sc.scenario.name.clone(),

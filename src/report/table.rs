@@ -158,15 +158,7 @@ pub(crate) fn summary_table(r: &Report) -> Table {
                 .unwrap_or_else(|| "-".into()),
             run.accuracy
                 .as_ref()
-                .map(|a| match a.top1_ci95 {
-                    Some((lo, hi)) => format!(
-                        "{:.1}% [{:.1}, {:.1}]",
-                        100.0 * a.top1,
-                        100.0 * lo,
-                        100.0 * hi
-                    ),
-                    None => format!("{:.1}%", 100.0 * a.top1),
-                })
+                .map(top1_cell)
                 .unwrap_or_else(|| "-".into()),
             run.fidelity
                 .as_ref()
@@ -178,7 +170,81 @@ pub(crate) fn summary_table(r: &Report) -> Table {
             run.totals.unpriced_actions.to_string(),
         ]);
     }
+    for r in &r.references {
+        let mut row = vec![format!("{} (reference)", r.label), r.tokens.to_string()];
+        row.extend(std::iter::repeat_n("-".to_string(), 11));
+        row.push(
+            r.accuracy
+                .bits_per_token
+                .map(|b| format!("{b:.3}"))
+                .unwrap_or_else(|| "-".into()),
+        );
+        row.push(top1_cell(&r.accuracy));
+        row.extend(std::iter::repeat_n("-".to_string(), 3));
+        t.push(row);
+    }
     t
+}
+
+/// Top-1 with its 95% interval when it has one.
+fn top1_cell(a: &crate::exec::Accuracy) -> String {
+    match a.top1_ci95 {
+        Some((lo, hi)) => format!(
+            "{:.1}% [{:.1}, {:.1}]",
+            100.0 * a.top1,
+            100.0 * lo,
+            100.0 * hi
+        ),
+        None => format!("{:.1}%", 100.0 * a.top1),
+    }
+}
+
+/// One row per group of runs (one model trained with several seeds): mean, sample standard
+/// deviation and range of accuracy and energy.
+pub(crate) fn group_table(r: &Report) -> Option<Table> {
+    if r.groups.is_empty() {
+        return None;
+    }
+    let spread = |s: &super::Spread, scale: f64, digits: usize| {
+        format!(
+            "{:.d$} ± {:.d$} [{:.d$}, {:.d$}]",
+            scale * s.mean,
+            scale * s.sd,
+            scale * s.min,
+            scale * s.max,
+            d = digits
+        )
+    };
+    let mut t = Table::new(&[
+        "group",
+        "runs",
+        "bits/char mean ± sd [min, max]",
+        "top-1 % mean ± sd [min, max]",
+        "pJ/token mean ± sd [min, max]",
+    ]);
+    for g in &r.groups {
+        let e = &g.energy_pj_per_token;
+        t.push(vec![
+            g.group.clone(),
+            g.runs.len().to_string(),
+            g.bits_per_token
+                .as_ref()
+                .map(|s| spread(s, 1.0, 3))
+                .unwrap_or_else(|| "-".into()),
+            g.top1
+                .as_ref()
+                .map(|s| spread(s, 100.0, 1))
+                .unwrap_or_else(|| "-".into()),
+            format!(
+                "{} ± {} [{}, {}]",
+                num(e.mean),
+                num(e.sd),
+                num(e.min),
+                num(e.max)
+            ),
+        ]);
+    }
+    Some(t)
 }
 
 fn header(r: &Report) -> String {
@@ -252,6 +318,25 @@ fn view_table(r: &Report) -> Option<(String, Table, Vec<String>)> {
     Some((title, t, notes))
 }
 
+/// What the reference rows are: fitted on which split, and that they are not priced.
+fn reference_note(r: &Report) -> String {
+    let mut out = String::from(
+        "Reference rows are accuracy baselines scored by picojoule on the same data; they are not priced (no energy):\n",
+    );
+    for x in &r.references {
+        let what = if x.label == x.description {
+            x.label.clone()
+        } else {
+            format!("{}: {}", x.label, x.description)
+        };
+        out += &format!(
+            "- {what}, fitted on {}, {} predictions\n",
+            x.train, x.accuracy.predictions
+        );
+    }
+    out
+}
+
 pub(crate) fn unpriced_notes(r: &Report) -> String {
     let mut out = String::new();
     for run in &r.runs {
@@ -301,6 +386,12 @@ pub fn render_text(r: &Report) -> String {
     let mut out = header(r);
     out += "\n";
     out += &summary_table(r).text();
+    if !r.references.is_empty() {
+        out += &reference_note(r);
+    }
+    if let Some(t) = group_table(r) {
+        out += &format!("\nRuns grouped by `group` (seeds):\n\n{}", t.text());
+    }
     if let Some((title, t, notes)) = view_table(r) {
         out += &format!("\n{title}\n\n{}", t.text());
         for n in notes {
@@ -348,6 +439,13 @@ pub fn render_markdown(r: &Report) -> String {
     );
     out += &summary_table(r).markdown();
     out += "\n";
+    if !r.references.is_empty() {
+        out += &reference_note(r);
+        out += "\n";
+    }
+    if let Some(t) = group_table(r) {
+        out += &format!("## Runs grouped by seed\n\n{}\n", t.markdown());
+    }
     if let Some((title, t, notes)) = view_table(r) {
         out += &format!(
             "## Under {}\n\n{title}\n\n{}\n",

@@ -11,7 +11,7 @@ const LAYERS: &[&[&str]] = &[
     &["error", "numerics", "ledger", "weights", "resources"],
     &["engine", "hardware", "convention"],
     &["input"],
-    &["models", "import"],
+    &["models", "import", "baselines"],
     &["scenario"],
     &["exec"],
     &["sweep"],
