@@ -252,12 +252,7 @@ impl Linear {
                 if xj == 0.0 {
                     continue;
                 }
-                let w = &self.w_t[j * n_out + start..j * n_out + end];
-                {
-                    for (acc, &wv) in ys.iter_mut().zip(w) {
-                        *acc = prepared.add(*acc, prepared.mul(xj, wv));
-                    }
-                }
+                prepared.mac_row(xj, &self.w_t[j * n_out + start..j * n_out + end], ys);
             }
         };
         if self.n_in * self.n_out >= PARALLEL_MIN_WEIGHTS {
@@ -395,6 +390,7 @@ impl Linear {
         debug_assert_eq!(s.len(), self.n_in);
         debug_assert_eq!(y.len(), self.n_out);
         let arith = &arith.at(Site::Projection);
+        let prepared = arith.prepare();
         let mut effective = 0u64;
         for &j in &s.indices {
             let row = self.row(j as usize);
@@ -409,12 +405,7 @@ impl Linear {
                         *acc -= w;
                     }
                 }
-                (false, neg) => {
-                    for (acc, &w) in y.iter_mut().zip(row) {
-                        let w = arith.operand(w);
-                        *acc = arith.add(*acc, if neg { -w } else { w });
-                    }
-                }
+                (false, neg) => prepared.accumulate_row(row, y, neg),
             }
             effective += self.nnz_row[j as usize] as u64;
         }

@@ -925,3 +925,75 @@ mod tests {
         assert_eq!(f.quantize_f64(2f64.powi(-6) * (1.0 - 1.0 / 32.0)), 0x08);
     }
 }
+
+/// [`round_f32_bits`] for a whole slice with the branches turned into selects, so the compiler
+/// can run it on vector lanes; the same bits for every input.
+#[derive(Clone, Copy, Debug)]
+pub struct RoundLanes {
+    shift: u32,
+    /// `2^(shift-1) - 1`, or 0 when `shift` is 0 (no rounding).
+    half: u32,
+    /// 1, or 0 when `shift` is 0 (the kept bit's parity does not matter).
+    lsb: u32,
+    /// The quiet bit of a NaN after the shift (0 when there is no mantissa left).
+    quiet: u32,
+    /// NaNs are rewritten (false only when `shift` is 0: the value passes unchanged).
+    fix_nan: bool,
+}
+
+impl RoundLanes {
+    pub fn new(shift: u32) -> RoundLanes {
+        RoundLanes {
+            shift,
+            half: if shift == 0 { 0 } else { (1 << (shift - 1)) - 1 },
+            lsb: (shift > 0) as u32,
+            quiet: if (1..23).contains(&shift) {
+                1 << (22 - shift)
+            } else {
+                0
+            },
+            fix_nan: shift > 0,
+        }
+    }
+
+    /// The rounded pattern, shifted right by `shift` (as [`round_f32_bits`]).
+    #[inline(always)]
+    pub fn bits(self, b: u32) -> u32 {
+        let nan = self.fix_nan & (b & 0x7FFF_FFFF > 0x7F80_0000);
+        let rounded = b.wrapping_add(self.half + ((b >> self.shift) & self.lsb)) >> self.shift;
+        let quieted = (b >> self.shift) | self.quiet;
+        if nan { quieted } else { rounded }
+    }
+
+    /// The rounded value as an `f32`.
+    #[inline(always)]
+    pub fn value(self, v: f32) -> f32 {
+        f32::from_bits(self.bits(v.to_bits()) << self.shift)
+    }
+}
+
+#[cfg(test)]
+mod lane_tests {
+    use super::*;
+
+    #[test]
+    fn lane_rounding_gives_the_scalar_bits_for_every_shift() {
+        let mut rng = 0x9E37_79B9_7F4A_7C15u64;
+        let mut specials = vec![
+            0u32, 0x8000_0000, 0x7F80_0000, 0xFF80_0000, 0x7FC0_0000, 0x7F80_0001, 0xFFFF_FFFF,
+            0x7F7F_FFFF, 0x0000_0001, 0x007F_FFFF, 0x3F80_8000, 0x3F81_8000, 0x3F80_7FFF,
+        ];
+        for _ in 0..20_000 {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            specials.push(rng as u32);
+        }
+        for shift in 0..=23 {
+            let lanes = RoundLanes::new(shift);
+            for &b in &specials {
+                assert_eq!(lanes.bits(b), round_f32_bits(b, shift), "{b:#x} shift {shift}");
+            }
+        }
+    }
+}

@@ -220,6 +220,21 @@ impl PreparedLmul {
         }
     }
 
+    /// The right shift that rounds an f32 pattern into the operand format, for formats with the
+    /// f32 layout (e8, bias 127); None for the others.
+    pub fn operand_shift(&self) -> Option<u32> {
+        self.shift
+    }
+
+    /// An operand rounded into the L-Mul format (RNE), as an `f32`.
+    #[inline(always)]
+    pub fn round_operand(&self, a: f32) -> f32 {
+        match self.shift {
+            Some(shift) => f32::from_bits(round_f32_bits(a.to_bits(), shift) << shift),
+            None => self.kernel.fmt.round_f32(a),
+        }
+    }
+
     /// The same value as `lmul_f32(a, b, fmt, policy)`.
     #[inline(always)]
     pub fn mul_f32(&self, a: f32, b: f32) -> f32 {
@@ -239,6 +254,68 @@ impl PreparedLmul {
                     self.policy,
                 ))
             }
+        }
+    }
+}
+
+impl PreparedLmul {
+    /// `out[i] = self.mul_f32(x, w[i])` for every `i`, bit for bit. For formats with the f32
+    /// layout (e8, bias 127: bf16, `lmul-k`) the common case, two normal operands, runs as
+    /// selects on 8 lanes at a time; a lane with a zero, subnormal, infinite or NaN weight is
+    /// redone by the scalar path, as is every lane when `x` is not normal.
+    #[inline(always)]
+    pub fn mul_slice(&self, x: f32, w: &[f32], out: &mut [f32]) {
+        debug_assert_eq!(w.len(), out.len());
+        let k = self.kernel;
+        let Some(shift) = self.shift else {
+            for (o, &wv) in out.iter_mut().zip(w) {
+                *o = self.mul_f32(x, wv);
+            }
+            return;
+        };
+        let lanes = crate::numerics::format::RoundLanes::new(shift);
+        let qx = round_f32_bits(x.to_bits(), shift);
+        let mx = qx & k.mag;
+        let normal = |m: u32| m >= k.min_normal && m < k.special_min;
+        if self.policy == Policy::Ieee && !normal(mx) {
+            for (o, &wv) in out.iter_mut().zip(w) {
+                *o = self.mul_f32(x, wv);
+            }
+            return;
+        }
+        let sx = qx & k.sign;
+        let raw = self.policy == Policy::Raw;
+        let mut wc = w.chunks_exact(8);
+        let mut oc = out.chunks_exact_mut(8);
+        for (w8, o8) in (&mut wc).zip(&mut oc) {
+            let mut odd = 0u32;
+            for (o, &wv) in o8.iter_mut().zip(w8) {
+                let qw = lanes.bits(wv.to_bits());
+                let mw = qw & k.mag;
+                let sign = sx ^ (qw & k.sign);
+                let sum = mx + mw; // each < 2^31: no overflow
+                let mag = if raw {
+                    sum.wrapping_sub(k.offset) & k.mag
+                } else if sum < k.sum_underflow {
+                    0
+                } else if sum > k.sum_overflow {
+                    k.overflow_mag
+                } else {
+                    sum - k.offset
+                };
+                odd |= (!raw & !normal(mw)) as u32;
+                *o = f32::from_bits((sign | mag) << shift);
+            }
+            if odd != 0 {
+                for (o, &wv) in o8.iter_mut().zip(w8) {
+                    if !normal(lanes.bits(wv.to_bits()) & k.mag) {
+                        *o = self.mul_f32(x, wv);
+                    }
+                }
+            }
+        }
+        for (o, &wv) in oc.into_remainder().iter_mut().zip(wc.remainder()) {
+            *o = self.mul_f32(x, wv);
         }
     }
 }
@@ -845,6 +922,62 @@ mod tests {
                 fmt.name(),
                 t.elapsed().as_nanos() as f64 / (reps * n * n) as f64
             );
+        }
+    }
+}
+
+#[cfg(test)]
+mod lane_tests {
+    use super::*;
+
+    /// Patterns with every special case of f32 and a spread of random values.
+    fn patterns() -> Vec<f32> {
+        let mut v: Vec<f32> = [
+            0u32, 0x8000_0000, 0x7F80_0000, 0xFF80_0000, 0x7FC0_0000, 0xFF80_0001, 0x0000_0001,
+            0x807F_FFFF, 0x7F7F_FFFF, 0x0080_0000, 0x3F80_0000, 0x3F7F_FFFF, 0x0100_0000,
+        ]
+        .into_iter()
+        .map(f32::from_bits)
+        .collect();
+        let mut r = 0x2545_F491_4F6C_DD1Du64;
+        for i in 0..4000 {
+            r ^= r << 13;
+            r ^= r >> 7;
+            r ^= r << 17;
+            // Half raw bit patterns, half values of ordinary magnitude.
+            v.push(if i % 2 == 0 {
+                f32::from_bits(r as u32)
+            } else {
+                ((r >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 8.0
+            });
+        }
+        v
+    }
+
+    #[test]
+    fn slice_products_equal_the_scalar_products_bit_for_bit() {
+        let w = patterns();
+        let xs = [1.5f32, -0.3, 3.0e-39, f32::INFINITY, f32::NAN, 0.0, 7.0e37, -1.0e-20];
+        let mut out = vec![0.0f32; w.len()];
+        for fmt in ["fp32", "bf16", "e8m3", "e8m0", "e8m4", "fp16", "fp8-e4m3", "e5m2"] {
+            let f = FloatFormat::parse(fmt).unwrap();
+            for policy in [LmulPolicy::Ieee, LmulPolicy::Raw] {
+                let k = PreparedLmul::new(f, policy);
+                for &x in xs.iter().chain(&w[..64]) {
+                    // Odd lengths exercise the remainder.
+                    for len in [w.len(), 13] {
+                        k.mul_slice(x, &w[..len], &mut out[..len]);
+                        for (i, (&o, &wv)) in out[..len].iter().zip(&w).enumerate() {
+                            let want = k.mul_f32(x, wv);
+                            assert_eq!(
+                                o.to_bits(),
+                                want.to_bits(),
+                                "{fmt} {policy:?} x {x:e} w[{i}] {wv:e}"
+                            );
+                        }
+                    }
+                }
+            }
         }
     }
 }
