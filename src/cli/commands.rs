@@ -343,7 +343,7 @@ fn cmd_run(path: &Path, format: Format, o: &RunOpts, stdout: &mut dyn Write) -> 
         )?;
         files.stage(
             &dir.join("ledger.json"),
-            exec::saved::to_json(&sc, &outputs).as_bytes(),
+            exec::saved::to_json(&sc, &outputs, &rep.references).as_bytes(),
         )?;
         if html {
             let priced: Vec<_> = outputs

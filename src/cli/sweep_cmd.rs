@@ -140,9 +140,11 @@ pub fn merge(dirs: &[PathBuf], out: Option<&Path>, format: Format) -> Result<Str
 pub fn price(path: &Path, hardware: &str, format: Format) -> Result<String> {
     let hardware = super::hardware_flag(hardware)?;
     let text = crate::error::read_text(path)?;
-    let (sc, outputs) = crate::exec::saved::from_json(path, &text)?;
+    let saved = crate::exec::saved::from_json(path, &text)?;
+    let (sc, outputs) = (saved.scenario, saved.runs);
     let hw = Hardware::load(hardware)?;
     let mut rep = report::build(&sc, &hw, &outputs);
+    rep.references = saved.references;
     if let Some(vhw) = super::commands::view_hardware(sc.scenario.convention)? {
         report::add_view(&mut rep, sc.scenario.convention, &outputs, &vhw);
     }

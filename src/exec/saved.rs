@@ -12,7 +12,7 @@ use crate::ledger::Ledger;
 use crate::models::sequential::StaticMetrics;
 use crate::scenario::{LoadedScenario, Scenario};
 
-use super::{Accuracy, Fidelity, RunOutput};
+use super::{Accuracy, Fidelity, ReferenceOutput, RunOutput};
 
 /// Version of the file's layout; a reader refuses any other.
 pub const SCHEMA_VERSION: u32 = 2;
@@ -24,6 +24,9 @@ struct LedgerFile {
     picojoule_version: String,
     scenario: SavedScenario,
     runs: Vec<SavedRun>,
+    /// The reference predictors' scores (absent in files of scenarios without references).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    references: Vec<ReferenceOutput>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -49,8 +52,12 @@ struct SavedRun {
     ledger: Ledger,
 }
 
-/// The text of `ledger.json` for the runs of a scenario.
-pub fn to_json(sc: &LoadedScenario, outputs: &[RunOutput]) -> String {
+/// The text of `ledger.json` for the runs of a scenario and its reference predictors' scores.
+pub fn to_json(
+    sc: &LoadedScenario,
+    outputs: &[RunOutput],
+    references: &[ReferenceOutput],
+) -> String {
     let file = LedgerFile {
         schema_version: SCHEMA_VERSION,
         picojoule_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -74,12 +81,20 @@ pub fn to_json(sc: &LoadedScenario, outputs: &[RunOutput]) -> String {
                 ledger: o.ledger.clone(),
             })
             .collect(),
+        references: references.to_vec(),
     };
     serde_json::to_string_pretty(&file).expect("ledgers serialise") + "\n"
 }
 
-/// The scenario and runs of a `ledger.json` (`text` read from `path`).
-pub fn from_json(path: &Path, text: &str) -> Result<(LoadedScenario, Vec<RunOutput>)> {
+/// What a `ledger.json` holds: the scenario, its runs and its reference predictors' scores.
+pub struct Saved {
+    pub scenario: LoadedScenario,
+    pub runs: Vec<RunOutput>,
+    pub references: Vec<ReferenceOutput>,
+}
+
+/// The scenario, runs and references of a `ledger.json` (`text` read from `path`).
+pub fn from_json(path: &Path, text: &str) -> Result<Saved> {
     let here = path.display();
     let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
         Error::input(format!(
@@ -126,6 +141,11 @@ pub fn from_json(path: &Path, text: &str) -> Result<(LoadedScenario, Vec<RunOutp
             )));
         }
     }
+    for (i, r) in file.references.iter().enumerate() {
+        check_accuracy(&r.accuracy).map_err(|m| {
+            Error::input(format!("{here}: reference {} (`{}`): {m}", i + 1, r.label))
+        })?;
+    }
     let sc = LoadedScenario {
         scenario: file.scenario.scenario,
         path: PathBuf::from(file.scenario.path),
@@ -149,7 +169,11 @@ pub fn from_json(path: &Path, text: &str) -> Result<(LoadedScenario, Vec<RunOutp
             warnings: vec![],
         })
         .collect();
-    Ok((sc, runs))
+    Ok(Saved {
+        scenario: sc,
+        runs,
+        references: file.references,
+    })
 }
 
 /// The values of one saved run (`i` 0-based) that a report would print wrongly: a token count
@@ -187,18 +211,7 @@ fn check_run(r: &SavedRun, i: usize) -> std::result::Result<(), String> {
         }
     };
     if let Some(a) = &r.accuracy {
-        fraction("accuracy top1", a.top1)?;
-        if let Some((lo, hi)) = a.top1_ci95 {
-            fraction("accuracy top1_ci95", lo)?;
-            fraction("accuracy top1_ci95", hi)?;
-        }
-        if let Some(b) = a.bits_per_token
-            && !(b.is_finite() && b >= 0.0)
-        {
-            return Err(format!(
-                "{run}: bits_per_token {b} is not a non-negative number"
-            ));
-        }
+        check_accuracy(a).map_err(|m| format!("{run}: {m}"))?;
     }
     if let Some(f) = &r.fidelity {
         fraction("fidelity top1_agreement", f.top1_agreement)?;
@@ -208,6 +221,29 @@ fn check_run(r: &SavedRun, i: usize) -> std::result::Result<(), String> {
                 f.mean_kl_bits
             ));
         }
+    }
+    Ok(())
+}
+
+/// An accuracy a report would print wrongly: fractions outside 0..1, a negative or non-finite
+/// bits per token.
+fn check_accuracy(a: &Accuracy) -> std::result::Result<(), String> {
+    let fraction = |what: &str, v: f64| {
+        if (0.0..=1.0).contains(&v) {
+            Ok(())
+        } else {
+            Err(format!("{what} {v} is not a fraction 0..1"))
+        }
+    };
+    fraction("accuracy top1", a.top1)?;
+    if let Some((lo, hi)) = a.top1_ci95 {
+        fraction("accuracy top1_ci95", lo)?;
+        fraction("accuracy top1_ci95", hi)?;
+    }
+    if let Some(b) = a.bits_per_token
+        && !(b.is_finite() && b >= 0.0)
+    {
+        return Err(format!("bits_per_token {b} is not a non-negative number"));
     }
     Ok(())
 }

@@ -945,7 +945,11 @@ impl RoundLanes {
     pub fn new(shift: u32) -> RoundLanes {
         RoundLanes {
             shift,
-            half: if shift == 0 { 0 } else { (1 << (shift - 1)) - 1 },
+            half: if shift == 0 {
+                0
+            } else {
+                (1 << (shift - 1)) - 1
+            },
             lsb: (shift > 0) as u32,
             quiet: if (1..23).contains(&shift) {
                 1 << (22 - shift)
@@ -980,8 +984,19 @@ mod lane_tests {
     fn lane_rounding_gives_the_scalar_bits_for_every_shift() {
         let mut rng = 0x9E37_79B9_7F4A_7C15u64;
         let mut specials = vec![
-            0u32, 0x8000_0000, 0x7F80_0000, 0xFF80_0000, 0x7FC0_0000, 0x7F80_0001, 0xFFFF_FFFF,
-            0x7F7F_FFFF, 0x0000_0001, 0x007F_FFFF, 0x3F80_8000, 0x3F81_8000, 0x3F80_7FFF,
+            0u32,
+            0x8000_0000,
+            0x7F80_0000,
+            0xFF80_0000,
+            0x7FC0_0000,
+            0x7F80_0001,
+            0xFFFF_FFFF,
+            0x7F7F_FFFF,
+            0x0000_0001,
+            0x007F_FFFF,
+            0x3F80_8000,
+            0x3F81_8000,
+            0x3F80_7FFF,
         ];
         for _ in 0..20_000 {
             rng ^= rng << 13;
@@ -992,7 +1007,11 @@ mod lane_tests {
         for shift in 0..=23 {
             let lanes = RoundLanes::new(shift);
             for &b in &specials {
-                assert_eq!(lanes.bits(b), round_f32_bits(b, shift), "{b:#x} shift {shift}");
+                assert_eq!(
+                    lanes.bits(b),
+                    round_f32_bits(b, shift),
+                    "{b:#x} shift {shift}"
+                );
             }
         }
     }

@@ -933,8 +933,19 @@ mod lane_tests {
     /// Patterns with every special case of f32 and a spread of random values.
     fn patterns() -> Vec<f32> {
         let mut v: Vec<f32> = [
-            0u32, 0x8000_0000, 0x7F80_0000, 0xFF80_0000, 0x7FC0_0000, 0xFF80_0001, 0x0000_0001,
-            0x807F_FFFF, 0x7F7F_FFFF, 0x0080_0000, 0x3F80_0000, 0x3F7F_FFFF, 0x0100_0000,
+            0u32,
+            0x8000_0000,
+            0x7F80_0000,
+            0xFF80_0000,
+            0x7FC0_0000,
+            0xFF80_0001,
+            0x0000_0001,
+            0x807F_FFFF,
+            0x7F7F_FFFF,
+            0x0080_0000,
+            0x3F80_0000,
+            0x3F7F_FFFF,
+            0x0100_0000,
         ]
         .into_iter()
         .map(f32::from_bits)
@@ -957,9 +968,20 @@ mod lane_tests {
     #[test]
     fn slice_products_equal_the_scalar_products_bit_for_bit() {
         let w = patterns();
-        let xs = [1.5f32, -0.3, 3.0e-39, f32::INFINITY, f32::NAN, 0.0, 7.0e37, -1.0e-20];
+        let xs = [
+            1.5f32,
+            -0.3,
+            3.0e-39,
+            f32::INFINITY,
+            f32::NAN,
+            0.0,
+            7.0e37,
+            -1.0e-20,
+        ];
         let mut out = vec![0.0f32; w.len()];
-        for fmt in ["fp32", "bf16", "e8m3", "e8m0", "e8m4", "fp16", "fp8-e4m3", "e5m2"] {
+        for fmt in [
+            "fp32", "bf16", "e8m3", "e8m0", "e8m4", "fp16", "fp8-e4m3", "e5m2",
+        ] {
             let f = FloatFormat::parse(fmt).unwrap();
             for policy in [LmulPolicy::Ieee, LmulPolicy::Raw] {
                 let k = PreparedLmul::new(f, policy);

@@ -757,7 +757,7 @@ fn ledger_reader() -> Reader {
     );
     let sc = picojoule::scenario::LoadedScenario::load(&scenario).unwrap();
     let outputs = picojoule::exec::execute(&sc, &Default::default()).unwrap();
-    let pretty = picojoule::exec::saved::to_json(&sc, &outputs);
+    let pretty = picojoule::exec::saved::to_json(&sc, &outputs, &[]);
     let value: serde_json::Value = serde_json::from_str(&pretty).unwrap();
     let json = serde_json::to_vec(&value).unwrap();
     let _ = std::fs::remove_dir_all(&dir);
@@ -767,15 +767,15 @@ fn ledger_reader() -> Reader {
         seeds: vec![json],
         structured: Box::new(json_structured),
         run: Box::new(move |b| {
-            let Ok((sc, outputs)) =
-                picojoule::exec::saved::from_json(Path::new("ledger.json"), &text(b))
+            let Ok(saved) = picojoule::exec::saved::from_json(Path::new("ledger.json"), &text(b))
             else {
                 return false;
             };
-            for o in &outputs {
+            for o in &saved.runs {
                 let _ = picojoule::hardware::price(&o.ledger, &hw.model);
             }
-            let rep = picojoule::report::build(&sc, &hw, &outputs);
+            let mut rep = picojoule::report::build(&saved.scenario, &hw, &saved.runs);
+            rep.references = saved.references;
             let _ = picojoule::report::table::render(&rep, picojoule::report::Format::Json);
             true
         }),
