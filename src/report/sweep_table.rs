@@ -112,7 +112,7 @@ pub(crate) fn header_lines(res: &SweepResult) -> Vec<String> {
             m.scenario, m.input, m.tokens, m.picojoule_version
         ),
         format!(
-            "hardware {}, sha256 {}",
+            "hardware {}, sha256 prefix {}",
             m.hardware,
             &m.hardware_sha256[..16.min(m.hardware_sha256.len())]
         ),
@@ -252,8 +252,19 @@ pub fn render_csv(res: &SweepResult) -> String {
     out
 }
 
+/// The sweep as JSON: `schema_version` first, then the result's fields.
 pub fn render_json(res: &SweepResult) -> String {
-    serde_json::to_string_pretty(res).expect("sweep results serialise") + "\n"
+    #[derive(serde::Serialize)]
+    struct Versioned<'a> {
+        schema_version: u32,
+        #[serde(flatten)]
+        result: &'a SweepResult,
+    }
+    let v = Versioned {
+        schema_version: super::SCHEMA_VERSION,
+        result: res,
+    };
+    serde_json::to_string_pretty(&v).expect("sweep results serialise") + "\n"
 }
 
 /// A renderer of the sweep's tables.
