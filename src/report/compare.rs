@@ -274,7 +274,11 @@ pub fn render_text(c: &Comparison) -> String {
 }
 
 pub fn render_markdown(c: &Comparison) -> String {
-    let mut out = format!("# picojoule comparison: {}\n\n", c.scenario);
+    let mut out = format!(
+        "# picojoule comparison: {}\n\n{}; accuracy does not depend on the cost model\n\n",
+        c.scenario,
+        super::COMPUTE_DEFINITION
+    );
     for (n, d) in &c.hardware {
         out += &format!("- `{n}`: {d}\n");
     }
