@@ -629,8 +629,8 @@ fn cmd_inspect(path: &Path, stdout: &mut dyn Write) -> Result<()> {
             m.statics.ParameterCount
         }
     };
-    match exec::dense_per_step(&desc, base) {
-        Ok(Some((dense, unit))) => {
+    match exec::dense_per_step(&desc, base)? {
+        Some((dense, unit)) => {
             out += &format!(
                 "dense MACs per {unit} {dense} (executed: one {unit} in exact fp32{}, the synaptic operations of every projection as if every input were non-zero)\n",
                 if matches!(desc, ModelDesc::SpikeGpt(_)) {
@@ -640,10 +640,9 @@ fn cmd_inspect(path: &Path, stdout: &mut dyn Write) -> Result<()> {
                 }
             );
         }
-        Ok(None) => {
+        None => {
             out += "dense MACs: not executed by inspect for this family (a run reports them as metrics.Dense)\n";
         }
-        Err(e) => return Err(e),
     }
     out += "weight bytes per number format:\n";
     for f in [FP32, FP16, BF16, "fp8-e4m3".parse().expect("valid"), INT8] {

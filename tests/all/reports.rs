@@ -381,6 +381,7 @@ fn sweep_json_is_versioned_with_named_energy_kinds_and_merge_writes_html() {
     ]);
     let v = json(&o);
     assert_eq!(v["schema_version"], 1);
+    assert_eq!(v["meta"]["convention"]["id"], "full");
     let kinds = &v["rows"][0]["by_kind"];
     for k in ["compute", "nonlinear", "neuron", "metric", "memory"] {
         assert!(kinds[k].is_number(), "by_kind.{k}: {kinds}");
