@@ -245,7 +245,7 @@ pub fn render_text(r: &CostReport) -> String {
         r.tokens, r.dim, r.heads, r.head_dim, r.seed
     );
     out += &format!(
-        "convention {}\nhardware {}, sha256 {}\n\n",
+        "convention {}\nhardware {}, sha256 prefix {}\n\n",
         r.convention_description,
         r.hardware,
         &r.hardware_sha256[..16]

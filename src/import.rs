@@ -175,11 +175,15 @@ pub fn describe_nir(m: &crate::models::nir::Nir) -> String {
                 }
             })
             .collect();
+        let shape = |v: &[usize]| {
+            let dims: Vec<String> = v.iter().map(|x| x.to_string()).collect();
+            format!("[{}]", dims.join(", "))
+        };
         out += &format!(
-            "  {name}: {} {:?} -> {:?}{}\n",
+            "  {name}: {} {} -> {}{}\n",
             m.cfg.nodes[name].kind(),
-            p.shape_in[k],
-            p.shape_out[k],
+            shape(&p.shape_in[k]),
+            shape(&p.shape_out[k]),
             if srcs.is_empty() {
                 String::new()
             } else {

@@ -44,4 +44,6 @@ mod all {
     mod layers;
     // Tensor inputs (.npy, .safetensors), the shipped spike-train example, batches.
     mod tensors;
+    // Versioned JSON against its schema, summary rows, accuracy in compare and price, inspect.
+    mod reports;
 }

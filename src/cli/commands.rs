@@ -7,13 +7,11 @@ use super::{
     AttnKindArg, Cli, Command, CostFormat, DistributionArg, Format, HardwareCommand, ImportCommand,
     MulMode, NirConventionArg, NumericsCommand, PolicyArg, TableFormat, sweep_cmd,
 };
-use crate::engine::Arith;
 use crate::error::{Error, Result, write_atomic};
 use crate::exec::{self, Limits};
 use crate::hardware::{Hardware, PRESETS};
-use crate::ledger::{BF16, FP16, FP32, INT8, Op};
+use crate::ledger::{BF16, FP16, FP32, INT8};
 use crate::models::ModelDesc;
-use crate::models::spikegpt::{SpikeGpt, Variant};
 use crate::report::{self, table};
 use crate::scenario::LoadedScenario;
 
@@ -32,8 +30,10 @@ pub fn dispatch(cli: Cli, stdout: &mut dyn Write) -> Result<()> {
             top_k,
             convention,
             hardware,
+            rows,
         } => {
             let opts = RunOpts {
+                rows,
                 convention,
                 hardware: hardware.as_deref(),
                 out: out.as_deref(),
@@ -101,14 +101,25 @@ pub fn dispatch(cli: Cli, stdout: &mut dyn Write) -> Result<()> {
             let text = with_threads(threads, || sweep_cmd::sweep(&scenario, args, format))??;
             emit(stdout, &text)
         }
-        Command::Merge { dirs, out, format } => {
-            emit(stdout, &sweep_cmd::merge(&dirs, out.as_deref(), format)?)
-        }
+        Command::Merge {
+            dirs,
+            out,
+            html,
+            format,
+        } => emit(
+            stdout,
+            &sweep_cmd::merge(&dirs, out.as_deref(), html, format)?,
+        ),
         Command::Price {
             ledger,
             hardware,
             format,
-        } => emit(stdout, &sweep_cmd::price(&ledger, &hardware, format)?),
+            out,
+            html,
+        } => emit(
+            stdout,
+            &sweep_cmd::price(&ledger, &hardware, format, out.as_deref(), html)?,
+        ),
         Command::Inspect { model } => cmd_inspect(&model, stdout),
         Command::Numerics {
             command:
@@ -213,9 +224,12 @@ pub fn dispatch(cli: Cli, stdout: &mut dyn Write) -> Result<()> {
             hardware,
             stdout,
         ),
-        Command::Reproduce { out, only, tokens } => {
-            cmd_reproduce(out.as_deref(), &only, tokens, stdout)
-        }
+        Command::Reproduce {
+            out,
+            only,
+            tokens,
+            root,
+        } => cmd_reproduce(out.as_deref(), &only, tokens, &root, stdout),
         Command::Hardware {
             command: HardwareCommand::List,
         } => cmd_hardware_list(stdout),
@@ -268,6 +282,8 @@ struct RunOpts<'a> {
     convention: Option<crate::convention::Convention>,
     /// `--hardware`, in place of the scenario's.
     hardware: Option<&'a str>,
+    /// The rows of `--format csv`.
+    rows: super::RowsArg,
 }
 
 fn cmd_run(path: &Path, format: Format, o: &RunOpts, stdout: &mut dyn Write) -> Result<()> {
@@ -281,6 +297,7 @@ fn cmd_run(path: &Path, format: Format, o: &RunOpts, stdout: &mut dyn Write) -> 
         dump,
         convention,
         hardware,
+        rows,
     } = *o;
     let mut sc = LoadedScenario::load(path)?;
     if let Some(c) = convention {
@@ -317,7 +334,16 @@ fn cmd_run(path: &Path, format: Format, o: &RunOpts, stdout: &mut dyn Write) -> 
         })?;
     }
     let top_k = dump.map(|(_, k)| k);
-    let outputs = with_threads(threads, || exec::execute_recording(&sc, limits, top_k))??;
+    let bar = sweep_cmd::progress_bar("running", exec::total_steps(&sc));
+    let tick = {
+        let bar = bar.clone();
+        move |k: u64| bar.inc(k)
+    };
+    let outputs = with_threads(threads, || {
+        exec::execute_with_progress(&sc, limits, top_k, Some(&tick as &exec::Tick))
+    });
+    bar.finish_and_clear();
+    let outputs = outputs??;
     warn_runs(&outputs);
     if let Some((path, _)) = dump {
         write_atomic(path, dump_lines(&outputs).as_bytes())?;
@@ -329,39 +355,67 @@ fn cmd_run(path: &Path, format: Format, o: &RunOpts, stdout: &mut dyn Write) -> 
         report::add_view(&mut rep, sc.scenario.convention, &outputs, vhw);
     }
     if let Some(dir) = out {
-        // Every file to a temporary first, then all renamed: the folder holds either the
-        // previous run's reports or this run's, not a mix.
-        let mut files = crate::error::Staged::default();
-        files.stage(
-            &dir.join("report.json"),
-            table::render_json(&rep).as_bytes(),
+        write_run_reports(
+            dir,
+            &rep,
+            &outputs,
+            &hw,
+            html,
+            Some(exec::saved::to_json(&sc, &outputs, &rep.references)),
         )?;
-        files.stage(&dir.join("report.csv"), table::render_csv(&rep).as_bytes())?;
-        files.stage(
-            &dir.join("report.md"),
-            table::render_markdown(&rep).as_bytes(),
-        )?;
-        files.stage(
-            &dir.join("ledger.json"),
-            exec::saved::to_json(&sc, &outputs, &rep.references).as_bytes(),
-        )?;
-        if html {
-            let priced: Vec<_> = outputs
-                .iter()
-                .map(|o| crate::hardware::price(&o.ledger, &hw.model))
-                .collect();
-            files.stage(
-                &dir.join("report.html"),
-                report::html::run_page(&rep, &priced)?.as_bytes(),
-            )?;
-        }
-        files.commit()?;
         if plot {
             sweep_cmd::breakdown_plots(&outputs, &hw, dir)?;
             report::plot::run_accuracy_plots(&rep, dir)?;
         }
     }
-    emit(stdout, &table::render(&rep, format))
+    let text = match (format, rows) {
+        (Format::Csv, super::RowsArg::Runs) => table::render_csv_runs(&rep),
+        _ => table::render(&rep, format),
+    };
+    emit(stdout, &text)
+}
+
+/// A run's reports in `dir`: report.json, report.csv (per layer), report-runs.csv (per run),
+/// report.md, `ledger` as ledger.json when given, and report.html when `html`. Every file goes
+/// to a temporary first, then all are renamed: the folder holds either the previous reports or
+/// these, not a mix.
+pub(super) fn write_run_reports(
+    dir: &Path,
+    rep: &report::Report,
+    outputs: &[exec::RunOutput],
+    hw: &Hardware,
+    html: bool,
+    ledger: Option<String>,
+) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|source| Error::Write {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let mut files = crate::error::Staged::default();
+    files.stage(&dir.join("report.json"), table::render_json(rep).as_bytes())?;
+    files.stage(&dir.join("report.csv"), table::render_csv(rep).as_bytes())?;
+    files.stage(
+        &dir.join("report-runs.csv"),
+        table::render_csv_runs(rep).as_bytes(),
+    )?;
+    files.stage(
+        &dir.join("report.md"),
+        table::render_markdown(rep).as_bytes(),
+    )?;
+    if let Some(text) = ledger {
+        files.stage(&dir.join("ledger.json"), text.as_bytes())?;
+    }
+    if html {
+        let priced: Vec<_> = outputs
+            .iter()
+            .map(|o| crate::hardware::price(&o.ledger, &hw.model))
+            .collect();
+        files.stage(
+            &dir.join("report.html"),
+            report::html::run_page(rep, &priced)?.as_bytes(),
+        )?;
+    }
+    files.commit()
 }
 
 /// One JSON line per run and step: the run's label, the step's fields, and its spikes by LIF
@@ -469,13 +523,23 @@ fn cmd_inspect(path: &Path, stdout: &mut dyn Write) -> Result<()> {
         None,
     )?;
     let base = path.parent().unwrap_or(Path::new("."));
+    let list = |v: &[usize]| {
+        v.iter()
+            .map(|x| x.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     let mut out = String::new();
-    match desc {
+    let params: u64 = match &desc {
         ModelDesc::Transformer(cfg) => {
             out += &format!(
-                "model {} (transformer, {:?}, {} attention)\n",
+                "model {} (transformer, {}, {} attention)\n",
                 cfg.name,
-                cfg.task,
+                if cfg.is_lm() {
+                    "language model"
+                } else {
+                    "image classifier"
+                },
                 cfg.attention.name()
             );
             out += &format!(
@@ -486,6 +550,7 @@ fn cmd_inspect(path: &Path, stdout: &mut dyn Write) -> Result<()> {
                 cfg.mlp_mult * cfg.n_embd
             );
             out += &format!("parameters {} (without hash tensors)\n", cfg.n_params());
+            cfg.n_params() as u64
         }
         ModelDesc::SpikeGpt(cfg) => {
             let n = cfg.n_params();
@@ -502,37 +567,14 @@ fn cmd_inspect(path: &Path, stdout: &mut dyn Write) -> Result<()> {
                 cfg.vocab_size
             );
             out += &format!("parameters {n}\n");
-            // Dense MACs per token come from executing one token of the non-spiking form.
-            let dense = {
-                let twin = crate::models::spikegpt::Config {
-                    variant: Variant::NonSpiking,
-                    ..cfg.clone()
-                };
-                let need = n as u64 * 4;
-                if need > (8u64 << 30) {
-                    return Err(Error::input(format!(
-                        "{}: {n} parameters need {need} bytes in fp32; refusing to allocate more than 8 GiB for inspect",
-                        path.display()
-                    )));
-                }
-                let m = SpikeGpt::from_config(twin, base)?;
-                let arith = Arith::Exact;
-                let mut st = m.new_state();
-                let mut l = m.new_ledger(&arith);
-                m.step(0, &mut st, &arith, &mut l);
-                l.totals().op_total(Op::DenseSynop)
-            };
-            out += &format!(
-                "dense MACs per token {dense} (executed: one token of the non-spiking form, synaptic operations of every projection)\n"
-            );
-            out += "weight bytes per number format:\n";
-            for f in [FP32, FP16, BF16, "fp8-e4m3".parse().expect("valid"), INT8] {
-                out += &format!(
-                    "  {:<9} {}\n",
-                    f.to_string(),
-                    n as u64 * f.bits() as u64 / 8
-                );
+            let need = n as u64 * 4;
+            if need > (8u64 << 30) {
+                return Err(Error::input(format!(
+                    "{}: {n} parameters need {need} bytes in fp32; refusing to allocate more than 8 GiB for inspect",
+                    path.display()
+                )));
             }
+            n as u64
         }
         ModelDesc::Pvt(cfg) => {
             out += &format!(
@@ -543,21 +585,33 @@ fn cmd_inspect(path: &Path, stdout: &mut dyn Write) -> Result<()> {
                 cfg.image_size
             );
             out += &format!(
-                "embed_dims {:?}, num_heads {:?}, mlp_ratios {:?}, depths {:?}\n",
-                cfg.embed_dims, cfg.num_heads, cfg.mlp_ratios, cfg.depths
+                "stages: widths {}; heads {}; MLP ratios {}; blocks {}\n",
+                list(&cfg.embed_dims),
+                list(&cfg.num_heads),
+                list(&cfg.mlp_ratios),
+                list(&cfg.depths)
             );
             out += &format!("parameters {} (without hash tensors)\n", cfg.n_params());
+            cfg.n_params() as u64
         }
         ModelDesc::Sequential(cfg) => {
-            let m = crate::models::sequential::Sequential::from_config(cfg, base)?;
+            let m = crate::models::sequential::Sequential::from_config(cfg.clone(), base)?;
             out += &format!(
-                "model {} (sequential, {} layers, {} time steps)\n",
+                "model {} (sequential, {} layers, {} time steps, input {})\n",
                 m.cfg.name,
                 m.cfg.layers.len(),
-                m.cfg.timesteps
+                m.cfg.timesteps,
+                m.cfg
+                    .input
+                    .iter()
+                    .map(|x| x.to_string())
+                    .collect::<Vec<_>>()
+                    .join("x")
             );
             for (i, l) in m.cfg.layers.iter().enumerate() {
-                out += &format!("  {i}: {l:?}\n");
+                // As the model file writes it.
+                let text = ron::ser::to_string(l).unwrap_or_else(|e| format!("({e})"));
+                out += &format!("  {i}: {text}\n");
             }
             let s = &m.statics;
             out += &format!(
@@ -569,11 +623,32 @@ fn cmd_inspect(path: &Path, stdout: &mut dyn Write) -> Result<()> {
                 s.connection_weights,
                 s.ConnectionSparsity_neurobench
             );
+            s.ParameterCount
         }
         ModelDesc::Nir(cfg) => {
-            let m = crate::models::nir::Nir::from_config(cfg, base)?;
+            let m = crate::models::nir::Nir::from_config(cfg.clone(), base)?;
             out += &crate::import::describe_nir(&m);
+            m.statics.ParameterCount
         }
+    };
+    match exec::dense_per_step(&desc, base)? {
+        Some((dense, unit)) => {
+            out += &format!(
+                "dense MACs per {unit} {dense} (executed: one {unit} in exact fp32{}, the synaptic operations of every projection as if every input were non-zero)\n",
+                if matches!(desc, ModelDesc::SpikeGpt(_)) {
+                    " of the non-spiking form"
+                } else {
+                    ""
+                }
+            );
+        }
+        None => {
+            out += "dense MACs: not executed by inspect for this family (a run reports them as metrics.Dense)\n";
+        }
+    }
+    out += "weight bytes per number format:\n";
+    for f in [FP32, FP16, BF16, "fp8-e4m3".parse().expect("valid"), INT8] {
+        out += &format!("  {:<9} {}\n", f.to_string(), params * f.bits() as u64 / 8);
     }
     emit(stdout, &out)
 }
@@ -730,7 +805,7 @@ fn cmd_error_table(
             }
             s
         }
-        TableFormat::Table => {
+        TableFormat::Table | TableFormat::Md => {
             let mut t = table::Table::new(&[
                 "row",
                 "mean |rel| %",
@@ -749,11 +824,25 @@ fn cmd_error_table(
                     format!("{:.4}", 100.0 * r.dot256_norm_mean),
                 ]);
             }
-            format!(
-                "{} operand pairs, seed {seed}, {distribution:?}; relative error of the product against the exact f64 product\n\n{}",
-                samples,
-                t.text()
-            )
+            let what = match distribution {
+                Distribution::LogUniform { lo_exp, hi_exp } => format!(
+                    "magnitudes log-uniform in [{}, {}], random signs",
+                    lo_exp.exp2(),
+                    hi_exp.exp2()
+                ),
+                Distribution::Uniform { lo, hi } => format!("values uniform in [{lo}, {hi}]"),
+                Distribution::Normal { mean, sd } => {
+                    format!("values normal with mean {mean} and sd {sd}")
+                }
+            };
+            let title = format!(
+                "{samples} operand pairs, seed {seed}, {what}; relative error of the product against the exact f64 product"
+            );
+            if format == TableFormat::Md {
+                format!("{title}\n\n{}", t.markdown())
+            } else {
+                format!("{title}\n\n{}", t.text())
+            }
         }
     };
     emit(stdout, &text)
@@ -822,6 +911,7 @@ fn cmd_reproduce(
     out: Option<&Path>,
     only: &[String],
     tokens: usize,
+    root: &Path,
     stdout: &mut dyn Write,
 ) -> Result<()> {
     for o in only {
@@ -838,28 +928,50 @@ fn cmd_reproduce(
         )));
     }
     let wanted = |name: &str| only.is_empty() || only.iter().any(|o| o == name);
+    let text = root.join("data/text/sotu-test.txt");
+    let trained = root.join("scenarios/paper-spikegpt.ron");
+    let scenario = root.join("scenarios/paper-ecoformer-pvtv2.ron");
+    // The files the chosen tables read, checked before any table runs.
+    for (table, file) in [
+        ("spikegpt", &text),
+        ("spikegpt", &trained),
+        ("ecoformer", &scenario),
+    ] {
+        if wanted(table) && !file.is_file() {
+            return Err(Error::input(format!(
+                "reproduce {table}: {} not found; run from the picojoule repository or give --root DIR",
+                file.display()
+            )));
+        }
+    }
+    let chosen: Vec<&str> = REPRODUCTIONS
+        .iter()
+        .copied()
+        .filter(|t| wanted(t))
+        .collect();
+    let bar = sweep_cmd::progress_bar("reproducing", chosen.len() as u64);
     let mut doc = String::from(
         "# Reproductions of published tables\n\nGenerated by `picojoule reproduce` (regenerate with `picojoule reproduce --out docs/reproductions.md`). \\
 Each table: the published value, picojoule's value measured from an execution, the counting convention that relates them, the difference, and what the convention leaves out.\n\n",
     );
-    if wanted("lmul") {
-        doc += &crate::reproduce::lmul::lmul_table(&Default::default()).markdown();
-        doc += "\n";
-    }
-    if wanted("spikegpt") {
-        let setting = crate::reproduce::spikegpt::Setting {
-            tokens,
-            ..Default::default()
+    for table in chosen {
+        bar.set_message(format!("reproducing {table}"));
+        doc += &match table {
+            "lmul" => crate::reproduce::lmul::lmul_table(&Default::default()).markdown(),
+            "spikegpt" => {
+                let setting = crate::reproduce::spikegpt::Setting {
+                    tokens,
+                    trained: Some(trained.clone()),
+                    ..Default::default()
+                };
+                crate::reproduce::spikegpt::spikegpt_table(&text, &setting)?.markdown()
+            }
+            _ => crate::reproduce::ecoformer::ecoformer_pvtv2_table(&scenario)?.markdown(),
         };
-        let text = Path::new("data/text/sotu-test.txt");
-        doc += &crate::reproduce::spikegpt::spikegpt_table(text, &setting)?.markdown();
         doc += "\n";
+        bar.inc(1);
     }
-    if wanted("ecoformer") {
-        let scenario = Path::new("scenarios/paper-ecoformer-pvtv2.ron");
-        doc += &crate::reproduce::ecoformer::ecoformer_pvtv2_table(scenario)?.markdown();
-        doc += "\n";
-    }
+    bar.finish_and_clear();
     if let Some(path) = out {
         write_atomic(path, doc.as_bytes())?;
     }

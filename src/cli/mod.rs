@@ -154,6 +154,12 @@ pub enum Command {
         /// (picojoule hardware list) or a cost model file, relative to the current folder.
         #[arg(long, value_name = "NAME|FILE")]
         hardware: Option<String>,
+        /// The rows of `--format csv` on stdout: `layers` (one row per run and layer plus a
+        /// TOTAL row per run, the default) or `runs` (one summary row per run: energy, per
+        /// token or sample, compute/memory split, accuracy, unpriced count). `--out` writes
+        /// both, as report.csv and report-runs.csv.
+        #[arg(long, value_enum, default_value = "layers")]
+        rows: RowsArg,
     },
     /// Run a scenario once and price it under several cost models: which run wins under each.
     #[command(
@@ -260,6 +266,10 @@ picojoule sweep S.ron --out part1 --shard 1/4   # then: picojoule merge part1 pa
         /// Write the merged tables, plots and points here.
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Also write report.html (self-contained, no external requests) in --out.
+        #[arg(long, requires = "out")]
+        html: bool,
+        /// What to print on stdout.
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
     },
@@ -273,8 +283,15 @@ picojoule sweep S.ron --out part1 --shard 1/4   # then: picojoule merge part1 pa
         /// A preset name or a path to a cost model file.
         #[arg(long)]
         hardware: String,
+        /// What to print on stdout.
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
+        /// Also write report.json, report.csv, report-runs.csv and report.md in this folder.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Also write report.html (self-contained, no external requests) in --out.
+        #[arg(long, requires = "out")]
+        html: bool,
     },
     /// Describe a model: parameters, dense MACs per token, weight bytes per number format.
     #[command(after_help = "Example:\n  picojoule inspect models/spikegpt-46m.ron")]
@@ -325,6 +342,7 @@ picojoule sweep S.ron --out part1 --shard 1/4   # then: picojoule merge part1 pa
         /// Counting convention: full | ecoformer-paper.
         #[arg(long, default_value = "full")]
         convention: String,
+        /// What to print on stdout.
         #[arg(long, value_enum, default_value = "table")]
         format: CostFormat,
         /// Seed of the input and the layer's weights.
@@ -336,7 +354,9 @@ picojoule sweep S.ron --out part1 --shard 1/4   # then: picojoule merge part1 pa
     },
     /// Reproduce published tables (SpikeGPT's energy table, the L-Mul claims, ...) from
     /// executions, and write them as Markdown.
-    #[command(after_help = "Example:\n  picojoule reproduce --out docs/reproductions.md")]
+    #[command(
+        after_help = "Examples:\n  picojoule reproduce --out docs/reproductions.md\n  picojoule reproduce --root /path/to/picojoule --only lmul"
+    )]
     Reproduce {
         /// Write the Markdown here (atomically) as well as to stdout.
         #[arg(long)]
@@ -347,6 +367,11 @@ picojoule sweep S.ron --out part1 --shard 1/4   # then: picojoule merge part1 pa
         /// Tokens of the SpikeGPT setting (the paper's T).
         #[arg(long, default_value_t = 3072)]
         tokens: usize,
+        /// The picojoule repository folder whose data and scenarios the tables read
+        /// (data/text/sotu-test.txt, scenarios/paper-ecoformer-pvtv2.ron); default: the
+        /// current folder.
+        #[arg(long, value_name = "DIR", default_value = ".")]
+        root: PathBuf,
     },
     /// The hardware cost models.
     Hardware {
@@ -367,22 +392,39 @@ pub enum MulMode {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum PolicyArg {
+    /// Zeros, subnormals, infinities, NaNs, overflow and underflow handled as special cases.
     Ieee,
+    /// The paper's kernel: the bit patterns added modulo 2^(e+m), no special cases.
     Raw,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum DistributionArg {
+    /// Magnitudes log-uniform over --range, random signs.
     LogUniform,
+    /// Values uniform over --range.
     Uniform,
+    /// Values normal with --range MEAN:SD.
     Normal,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum TableFormat {
+    /// Aligned columns for a terminal.
     Table,
     Csv,
+    /// Markdown.
+    Md,
     Json,
+}
+
+/// The rows of `run --format csv`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum RowsArg {
+    /// One row per run and layer, and a TOTAL row per run.
+    Layers,
+    /// One summary row per run.
+    Runs,
 }
 
 #[derive(Subcommand, Debug)]
@@ -392,6 +434,7 @@ pub enum NumericsCommand {
         after_help = "Examples:\n  picojoule numerics mul --mode lmul --format fp32 1.5 1.5 -2 3\n  picojoule numerics mul --mode round --format fp8-e4m3 0.1 10"
     )]
     Mul {
+        /// How to multiply.
         #[arg(long, value_enum, default_value = "lmul")]
         mode: MulMode,
         /// fp32, fp16, bf16, fp8-e4m3, fp8-e5m2, eXmY, lmul-K (e8mK)
@@ -407,16 +450,20 @@ pub enum NumericsCommand {
     /// Mean and max relative error of products and dot products, per format and L-Mul width.
     #[command(after_help = "Example:\n  picojoule numerics error-table --samples 100000 --seed 0")]
     ErrorTable {
+        /// Operand pairs drawn per row (1 to 100000000).
         #[arg(long, default_value_t = 100_000)]
         samples: usize,
+        /// Seed of the operand draws (the same seed gives the same table).
         #[arg(long, default_value_t = 0)]
         seed: u64,
+        /// How operands are drawn (signs are random in every distribution).
         #[arg(long, value_enum, default_value = "log-uniform")]
         distribution: DistributionArg,
         /// LO:HI: magnitudes for log-uniform (default 0.0625:16), values for uniform (default -1:1),
         /// mean:sd for normal (default 0:1).
         #[arg(long)]
         range: Option<String>,
+        /// What to print on stdout.
         #[arg(long, value_enum, default_value = "table")]
         format: TableFormat,
     },
@@ -429,6 +476,7 @@ pub enum ImportCommand {
         after_help = "Example:\n  picojoule import spikegpt SpikeGPT-216M.pth --out models/imported\n  picojoule run my-scenario.ron   # with (model: \"models/imported/SpikeGPT-216M.ron\")"
     )]
     Spikegpt {
+        /// The checkpoint file (`.pth` or `.pt`, a PyTorch zip archive of the state dict).
         checkpoint: PathBuf,
         /// Folder for NAME.ron and NAME.safetensors.
         #[arg(long)]
@@ -442,6 +490,7 @@ pub enum ImportCommand {
         after_help = "Example:\n  picojoule import nir net.nir --out models/imported --convention norse\n  picojoule run my-scenario.ron   # with (model: \"models/imported/net.ron\")\nA scenario may also name the .nir file itself (read under the snnTorch convention).\nSee docs/nir.md for the time step, reset and recurrent-delay conventions."
     )]
     Nir {
+        /// The NIR file (`.nir`, HDF5).
         model: PathBuf,
         /// Folder for NAME.ron and NAME.safetensors.
         #[arg(long)]
@@ -469,13 +518,17 @@ pub enum NirConventionArg {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum AttnKindArg {
+    /// Softmax attention.
     Softmax,
+    /// Linear (kernel) attention.
     Linear,
+    /// EcoFormer's hashed attention (binary codes, Hamming-kernel weights).
     Ecoformer,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum CostFormat {
+    /// Aligned text.
     Table,
     Json,
 }

@@ -96,14 +96,45 @@ pub fn sweep(path: &Path, a: SweepArgs, format: Format) -> Result<String> {
     sweep::check_grid_memory(&plan, &opts)?;
     // One process writes into an output folder at a time, until its outputs are written.
     let _lock = a.out.as_deref().map(sweep::OutLock::acquire).transpose()?;
-    let res = sweep::run_sweep(&plan, &opts)?;
+    if let Some(dir) = &a.out {
+        use std::io::IsTerminal;
+        if std::io::stderr().is_terminal() {
+            eprintln!(
+                "picojoule: finished points are saved in {} as they complete; if the sweep is interrupted (Ctrl-C), the same command with --resume runs only the others",
+                dir.join(sweep::POINTS_FILE).display()
+            );
+        }
+    }
+    let res = match sweep::run_sweep(&plan, &opts) {
+        Ok(r) => r,
+        Err(e) => {
+            if let Some(dir) = &a.out {
+                resume_hint(dir);
+            }
+            return Err(e);
+        }
+    };
     if let Some(dir) = &a.out {
         sweep_table::write_outputs(&res, dir, a.html)?;
     }
     Ok(sweep_table::render(&res, format))
 }
 
-pub fn merge(dirs: &[PathBuf], out: Option<&Path>, format: Format) -> Result<String> {
+/// After a sweep that failed part-way: how many points `--out` kept, and that `--resume` runs
+/// only the others.
+fn resume_hint(dir: &Path) {
+    let kept = std::fs::read_to_string(dir.join(sweep::POINTS_FILE))
+        .map(|t| t.lines().filter(|l| !l.trim().is_empty()).count())
+        .unwrap_or(0);
+    if kept > 0 {
+        eprintln!(
+            "picojoule: {kept} finished points are kept in {}; once the cause is fixed, the same command with --resume runs only the others",
+            dir.join(sweep::POINTS_FILE).display()
+        );
+    }
+}
+
+pub fn merge(dirs: &[PathBuf], out: Option<&Path>, html: bool, format: Format) -> Result<String> {
     let _lock = out.map(sweep::OutLock::acquire).transpose()?;
     let res = sweep::merge(dirs)?;
     if let Some(dir) = out {
@@ -130,14 +161,20 @@ pub fn merge(dirs: &[PathBuf], out: Option<&Path>, format: Format) -> Result<Str
             .map(|p| serde_json::to_string(p).expect("rows serialise") + "\n")
             .collect();
         write_atomic(&dir.join(sweep::POINTS_FILE), text.as_bytes())?;
-        sweep_table::write_outputs(&res, dir, false)?;
+        sweep_table::write_outputs(&res, dir, html)?;
     }
     Ok(sweep_table::render(&res, format))
 }
 
 /// Price the runs a `ledger.json` saved with another cost model: the report `run` gives on that
 /// cost model, accuracy and fidelity included, without re-running.
-pub fn price(path: &Path, hardware: &str, format: Format) -> Result<String> {
+pub fn price(
+    path: &Path,
+    hardware: &str,
+    format: Format,
+    out: Option<&Path>,
+    html: bool,
+) -> Result<String> {
     let hardware = super::hardware_flag(hardware)?;
     let text = crate::error::read_text(path)?;
     let saved = crate::exec::saved::from_json(path, &text)?;
@@ -147,6 +184,9 @@ pub fn price(path: &Path, hardware: &str, format: Format) -> Result<String> {
     rep.references = saved.references;
     if let Some(vhw) = super::commands::view_hardware(sc.scenario.convention)? {
         report::add_view(&mut rep, sc.scenario.convention, &outputs, &vhw);
+    }
+    if let Some(dir) = out {
+        super::commands::write_run_reports(dir, &rep, &outputs, &hw, html, None)?;
     }
     Ok(table::render(&rep, format))
 }
@@ -185,6 +225,32 @@ pub fn breakdown_plots(outputs: &[RunOutput], hw: &Hardware, dir: &Path) -> Resu
     Ok(written)
 }
 
+/// The style of every progress bar.
+fn bar_style(pb: &indicatif::ProgressBar) {
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{msg:>12} [{bar:30}] {pos}/{len} {per_sec} eta {eta}",
+    ) {
+        pb.set_style(style.progress_chars("=> "));
+    }
+}
+
+/// One progress bar of `len` steps on stderr, drawn only when stderr is a terminal (as the
+/// sweep's): `run` counts tokens or samples, `reproduce` tables.
+pub(super) fn progress_bar(msg: &str, len: u64) -> indicatif::ProgressBar {
+    use std::io::IsTerminal;
+    let pb = indicatif::ProgressBar::with_draw_target(
+        Some(len),
+        if std::io::stderr().is_terminal() {
+            indicatif::ProgressDrawTarget::stderr()
+        } else {
+            indicatif::ProgressDrawTarget::hidden()
+        },
+    );
+    bar_style(&pb);
+    pb.set_message(msg.to_string());
+    pb
+}
+
 /// Progress bars on stderr (when it is a terminal) for a sweep's simulations and pricing.
 fn progress_bars() -> sweep::ProgressFn {
     use std::io::IsTerminal;
@@ -196,11 +262,7 @@ fn progress_bars() -> sweep::ProgressFn {
     });
     let bar = |msg: &str| {
         let pb = multi.add(indicatif::ProgressBar::new(0));
-        if let Ok(style) = indicatif::ProgressStyle::with_template(
-            "{msg:>12} [{bar:30}] {pos}/{len} {per_sec} eta {eta}",
-        ) {
-            pb.set_style(style.progress_chars("=> "));
-        }
+        bar_style(&pb);
         pb.set_message(msg.to_string());
         pb
     };

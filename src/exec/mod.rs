@@ -137,10 +137,34 @@ pub fn execute_recording(
     limits: &Limits,
     top_k: Option<usize>,
 ) -> Result<Vec<RunOutput>> {
+    execute_with_progress(sc, limits, top_k, None)
+}
+
+/// Told how many tokens (or samples) a run has just processed, from worker threads; the caller
+/// decides how to show it.
+pub type Tick = dyn Fn(u64) + Send + Sync;
+
+/// The tokens (samples for classifiers) the runs of a scenario process in all: the length of a
+/// progress bar fed by [`Tick`].
+pub fn total_steps(sc: &LoadedScenario) -> u64 {
+    sc.scenario
+        .runs
+        .iter()
+        .map(|r| r.tokens.unwrap_or(sc.scenario.tokens) as u64)
+        .sum()
+}
+
+/// [`execute_recording`], telling `tick` of every token or sample processed.
+pub fn execute_with_progress(
+    sc: &LoadedScenario,
+    limits: &Limits,
+    top_k: Option<usize>,
+    tick: Option<&Tick>,
+) -> Result<Vec<RunOutput>> {
     sc.scenario
         .runs
         .par_iter()
-        .map(|spec| execute_one(sc, spec, limits, top_k))
+        .map(|spec| execute_one(sc, spec, limits, top_k, tick))
         .collect()
 }
 
@@ -149,6 +173,7 @@ fn execute_one(
     spec: &RunSpec,
     limits: &Limits,
     top_k: Option<usize>,
+    tick: Option<&Tick>,
 ) -> Result<RunOutput> {
     let model_path = sc.resolve(&spec.model);
     let desc = ModelDesc::load(&model_path)?;
@@ -156,7 +181,7 @@ fn execute_one(
         .parent()
         .unwrap_or(std::path::Path::new("."))
         .to_path_buf();
-    run_desc(sc, spec, desc, &base, limits, top_k)
+    run_desc(sc, spec, desc, &base, limits, top_k, tick)
 }
 
 /// Execute one run with a model description given in memory (sweeps change it before running);
@@ -168,7 +193,7 @@ pub fn execute_desc(
     base: &std::path::Path,
     limits: &Limits,
 ) -> Result<RunOutput> {
-    run_desc(sc, spec, desc, base, limits, None)
+    run_desc(sc, spec, desc, base, limits, None, None)
 }
 
 fn run_desc(
@@ -178,6 +203,7 @@ fn run_desc(
     base: &std::path::Path,
     limits: &Limits,
     top_k: Option<usize>,
+    tick: Option<&Tick>,
 ) -> Result<RunOutput> {
     let sc = &*sc.for_run(spec);
     let arith = run_arith(spec)?;
@@ -212,11 +238,11 @@ fn run_desc(
         crate::resources::check(&what, bytes, limits.max_memory)?;
     }
     let measured = match &built.model {
-        feed::Model::SpikeGpt(m) => run(m, built.feed, n, batch, &arith, &name, rec)?,
-        feed::Model::Transformer(m) => run(m, built.feed, n, batch, &arith, &name, rec)?,
-        feed::Model::Sequential(m) => run(m, built.feed, n, batch, &arith, &name, rec)?,
-        feed::Model::Nir(m) => run(m, built.feed, n, batch, &arith, &name, rec)?,
-        feed::Model::Pvt(m) => run(m, built.feed, n, batch, &arith, &name, rec)?,
+        feed::Model::SpikeGpt(m) => run(m, built.feed, n, batch, &arith, &name, rec, tick)?,
+        feed::Model::Transformer(m) => run(m, built.feed, n, batch, &arith, &name, rec, tick)?,
+        feed::Model::Sequential(m) => run(m, built.feed, n, batch, &arith, &name, rec, tick)?,
+        feed::Model::Nir(m) => run(m, built.feed, n, batch, &arith, &name, rec, tick)?,
+        feed::Model::Pvt(m) => run(m, built.feed, n, batch, &arith, &name, rec, tick)?,
     };
     let steps = recorder.map(|r| r.records).unwrap_or_default();
     let static_metrics = Some(match &built.model {
@@ -256,7 +282,7 @@ pub fn run_tokens<M: Stepper>(m: &M, tokens: &[usize], name: &str) -> Result<Led
         tokens: feed::Tokens::Known(tokens.to_vec().into_iter()),
         targets: false,
     };
-    Ok(run(m, feed, tokens.len(), 1, &Arith::Exact, name, None)?.ledger)
+    Ok(run(m, feed, tokens.len(), 1, &Arith::Exact, name, None, None)?.ledger)
 }
 
 /// What the loop measured.
@@ -303,6 +329,7 @@ fn apply_batch_rule(calls: &[Vec<Vec<LayerCall>>], ledger: &mut Ledger) {
 
 /// The loop: `n` tokens (language models) or `n` samples (classifiers) through the model;
 /// samples run one at a time, grouped in batches of `batch` for NeuroBench's per-batch rule.
+#[allow(clippy::too_many_arguments)]
 fn run<M: Stepper>(
     m: &M,
     feed: Feed,
@@ -311,7 +338,13 @@ fn run<M: Stepper>(
     arith: &Arith,
     name: &str,
     mut recorder: Option<&mut Recorder>,
+    tick: Option<&Tick>,
 ) -> Result<Measured> {
+    let tick = |k: u64| {
+        if let Some(f) = tick {
+            f(k)
+        }
+    };
     let window = m.context().unwrap_or(n).min(n).max(1);
     let window = if feed.is_tokens() { window } else { 1 };
     let mut ledger = m.new_ledger(arith, window);
@@ -372,6 +405,7 @@ fn run<M: Stepper>(
                     let target = targets.then_some(token);
                     r.record(t, Some(input), target, m.outputs(&state), &ledger);
                 }
+                tick(1);
             }
             Ok(Measured {
                 ledger,
@@ -414,6 +448,7 @@ fn run<M: Stepper>(
                 if let Some(r) = recorder.as_mut() {
                     r.record(i, None, sample.label, m.outputs(&state), &ledger);
                 }
+                tick(1);
             }
             Ok(Measured {
                 ledger,
@@ -451,4 +486,85 @@ pub fn firing_rates(out: &RunOutput) -> Vec<(String, f64)> {
             (name.clone(), c.op_total(Op::Spike) as f64 / updates)
         })
         .collect()
+}
+
+/// The dense multiply-accumulates of one token (language models) or one sample (classifiers)
+/// of a model: its synaptic operations counted as if every input were non-zero
+/// (`Op::DenseSynop`, NeuroBench's `Dense`), from executing one step of it in exact fp32 on
+/// token 0 or on an input of zeros (SpikeGPT as its non-spiking form). Also the unit (`token` or
+/// `sample`). None for a family `inspect` does not execute (NIR graphs: a run's
+/// `metrics.Dense`).
+pub fn dense_per_step(
+    desc: &ModelDesc,
+    base: &std::path::Path,
+) -> Result<Option<(u64, &'static str)>> {
+    fn one<M: Stepper>(m: &M, frames: &[Frame]) -> u64 {
+        let arith = Arith::Exact;
+        let mut st = m.new_state(1);
+        let mut l = m.new_ledger(&arith, 1);
+        for f in frames {
+            let f = match f {
+                Frame::Token(t) => Frame::Token(*t),
+                Frame::Values(v) => Frame::Values(v),
+            };
+            m.step(f, &mut st, &arith, &mut l);
+        }
+        l.totals().op_total(Op::DenseSynop)
+    }
+    Ok(Some(match desc {
+        ModelDesc::SpikeGpt(cfg) => {
+            let twin = crate::models::spikegpt::Config {
+                variant: crate::models::spikegpt::Variant::NonSpiking,
+                ..cfg.clone()
+            };
+            let m = crate::models::spikegpt::SpikeGpt::from_config(twin, base)?;
+            (one(&m, &[Frame::Token(0)]), "token")
+        }
+        ModelDesc::Transformer(cfg) => {
+            use crate::models::transformer::{Calibration, DIGIT_PIXELS, Transformer};
+            let lm = cfg.is_lm();
+            // An EcoFormer hash missing from the weights is learned from inputs; the dense
+            // counts do not depend on it, so any fixed inputs do.
+            let calib = if lm {
+                Calibration::Tokens(crate::input::text::synthetic_tokens(
+                    cfg.calibration,
+                    cfg.vocab_size,
+                    0xca11,
+                ))
+            } else {
+                Calibration::Images(
+                    (0..cfg.calibration)
+                        .map(|i| {
+                            std::array::from_fn::<f32, DIGIT_PIXELS, _>(|j| {
+                                ((i * 7 + j * 3) % 17) as f32 / 16.0
+                            })
+                        })
+                        .collect(),
+                )
+            };
+            let m = Transformer::from_config(cfg.clone(), base, Some(&calib))?;
+            if lm {
+                (one(&m, &[Frame::Token(0)]), "token")
+            } else {
+                let zeros = vec![0.0f32; DIGIT_PIXELS];
+                (one(&m, &[Frame::Values(&zeros)]), "sample")
+            }
+        }
+        ModelDesc::Pvt(cfg) => {
+            let n = cfg.in_chans * cfg.image_size * cfg.image_size;
+            let m = crate::models::pvt::Pvt::from_config(cfg.clone(), base)?;
+            let zeros = vec![0.0f32; n];
+            (one(&m, &[Frame::Values(&zeros)]), "sample")
+        }
+        ModelDesc::Sequential(cfg) => {
+            let n: usize = cfg.input.iter().product();
+            let m = crate::models::sequential::Sequential::from_config(cfg.clone(), base)?;
+            let zeros = vec![0.0f32; n];
+            let frames: Vec<Frame> = (0..cfg.timesteps.max(1))
+                .map(|_| Frame::Values(&zeros))
+                .collect();
+            (one(&m, &frames), "sample")
+        }
+        ModelDesc::Nir(_) => return Ok(None),
+    }))
 }

@@ -45,6 +45,48 @@ fn unknown(cm: &CostModel, path: &str, why: &str) -> String {
     )
 }
 
+/// Where `path` is `ac.FMT` and the cost model prices the accumulate through the built-in rule
+/// AC = add (no `ac` entry or compound of its own), give it an `ac.FMT` entry at the add's
+/// energy, so that a sweep can move the accumulate's price while MAC = mul + add keeps the
+/// add's. Pricing is unchanged until the new entry is set. True when an entry was added; an
+/// `ac` path the cost model cannot price (no add in that format) is an error naming it.
+pub fn split_ac(cm: &mut CostModel, path: &str) -> Result<bool, String> {
+    use crate::ledger::{Fmt, Op};
+    let Some(fmt) = path.strip_prefix("ac.") else {
+        return Ok(false);
+    };
+    let Ok(fmt) = fmt.parse::<Fmt>() else {
+        return Ok(false);
+    };
+    let own = cm
+        .entries
+        .iter()
+        .any(|e| e.action == Op::Ac && e.format == fmt);
+    if own || cm.compound(Op::Ac, fmt).is_some() {
+        return Ok(false);
+    }
+    let energy = match cm.entry_index(Op::Add, fmt) {
+        Some(i) => cm.entries[i].energy,
+        None => match super::price::op_price(cm, Op::Add, fmt, 0) {
+            Some(p) => Energy::Pj(p.nominal),
+            None => {
+                return Err(unknown(
+                    cm,
+                    path,
+                    "no add price to start the accumulate from for",
+                ));
+            }
+        },
+    };
+    cm.entries.push(super::Entry {
+        action: Op::Ac,
+        format: fmt,
+        energy,
+        source: format!("= add.{fmt} (the accumulate priced on its own for a sweep)"),
+    });
+    Ok(true)
+}
+
 /// Resolve a path to the number it names.
 pub fn resolve(cm: &CostModel, path: &str) -> Result<Leaf, String> {
     if let Some(rest) = path.strip_prefix("memory.") {
@@ -163,6 +205,28 @@ mod tests {
             get(&cm, "memory.dram.read").unwrap(),
             Energy::Range(1300.0, 2600.0)
         );
+    }
+
+    #[test]
+    fn the_accumulate_gets_its_own_price_apart_from_the_add_inside_mac() {
+        use crate::hardware::price::op_price;
+        use crate::ledger::{FP32, Op};
+        let mut cm = horowitz();
+        assert!(
+            resolve(&cm, "ac.fp32").is_err(),
+            "horowitz45 prices AC as add"
+        );
+        assert!(split_ac(&mut cm, "ac.fp32").unwrap());
+        // Unchanged until set.
+        let ac = op_price(&cm, Op::Ac, FP32, 0).unwrap().nominal;
+        assert_eq!(ac, op_price(&cm, Op::Add, FP32, 0).unwrap().nominal);
+        let mac = op_price(&cm, Op::Mac, FP32, 0).unwrap().nominal;
+        set_pj(&mut cm, "ac.fp32", 0.01).unwrap();
+        assert_eq!(op_price(&cm, Op::Ac, FP32, 0).unwrap().nominal, 0.01);
+        assert_eq!(op_price(&cm, Op::Mac, FP32, 0).unwrap().nominal, mac);
+        // A second call adds nothing.
+        assert!(!split_ac(&mut cm, "ac.fp32").unwrap());
+        assert!(!split_ac(&mut cm, "add.fp32").unwrap());
     }
 
     #[test]

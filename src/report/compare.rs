@@ -14,7 +14,10 @@ pub struct CompareRow {
     pub run: String,
     pub hardware: String,
     pub energy_pj: f64,
+    /// Per token, or per sample for classifiers.
     pub energy_pj_per_token: f64,
+    /// Compute energy (`report::COMPUTE_DEFINITION`: every priced action but memory traffic,
+    /// neuron updates included).
     pub compute_pj_per_token: f64,
     pub memory_pj_per_token: f64,
     /// Memory as compulsory traffic and as no reuse (the estimate above lies between).
@@ -24,6 +27,11 @@ pub struct CompareRow {
     pub unpriced_actions: usize,
     /// Distinct actions the cost model excludes by its convention.
     pub excluded_actions: usize,
+    /// Bits per character of a language model run on text with targets (the same under every
+    /// cost model: accuracy does not depend on pricing).
+    pub bits_per_char: Option<f64>,
+    /// Top-1 accuracy (next token, or class for classifiers) when the input has targets.
+    pub top1: Option<f64>,
     /// The counting convention of a row that prices a convention's (mul, add) view rather than
     /// the full ledger.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -44,6 +52,8 @@ pub struct Verdict {
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Comparison {
+    /// `report::SCHEMA_VERSION`.
+    pub schema_version: u32,
     pub scenario: String,
     pub tokens: usize,
     pub hardware: Vec<(String, String)>,
@@ -87,6 +97,8 @@ pub fn add_view(
                 memory_pj_per_token_upper: 0.0,
                 unpriced_actions: 0,
                 excluded_actions: 0,
+                bits_per_char: o.accuracy.as_ref().and_then(|a| a.bits_per_token),
+                top1: o.accuracy.as_ref().map(|a| a.top1),
                 convention: Some(convention.name().into()),
             }),
         }
@@ -134,29 +146,27 @@ pub fn compare(sc: &LoadedScenario, outputs: &[RunOutput], hws: &[Hardware]) -> 
         let mut these = vec![];
         for o in outputs {
             let p = price(&o.ledger, &hw.model);
-            let kind = |k: &str| {
-                p.by_kind
-                    .iter()
-                    .filter(|(n, _)| n == k)
-                    .map(|(_, v)| *v)
-                    .sum::<f64>()
-            };
+            let memory: f64 = p
+                .by_kind
+                .iter()
+                .filter(|(n, _)| n == "memory")
+                .map(|(_, v)| *v)
+                .sum();
+            let compute = super::compute_energy(p.by_kind.iter().map(|(k, v)| (k.as_str(), *v)));
             let per = o.tokens.max(1) as f64;
             these.push(CompareRow {
                 run: o.label.clone(),
                 hardware: hw.model.name.clone(),
                 energy_pj: p.energy_pj,
                 energy_pj_per_token: p.energy_pj / per,
-                compute_pj_per_token: (kind("compute")
-                    + kind("nonlinear")
-                    + kind("neuron")
-                    + kind("metric"))
-                    / per,
-                memory_pj_per_token: kind("memory") / per,
+                compute_pj_per_token: compute / per,
+                memory_pj_per_token: memory / per,
                 memory_pj_per_token_lower: p.memory_range.lower_pj / per,
                 memory_pj_per_token_upper: p.memory_range.upper_pj / per,
                 unpriced_actions: p.unpriced.iter().filter(|u| !u.excluded).count(),
                 excluded_actions: p.unpriced.iter().filter(|u| u.excluded).count(),
+                bits_per_char: o.accuracy.as_ref().and_then(|a| a.bits_per_token),
+                top1: o.accuracy.as_ref().map(|a| a.top1),
                 convention: None,
             });
         }
@@ -166,6 +176,7 @@ pub fn compare(sc: &LoadedScenario, outputs: &[RunOutput], hws: &[Hardware]) -> 
         rows.extend(these);
     }
     Comparison {
+        schema_version: super::SCHEMA_VERSION,
         scenario: sc.scenario.name.clone(),
         tokens: sc.scenario.tokens,
         hardware: hws
@@ -187,9 +198,12 @@ pub(crate) fn table(c: &Comparison) -> Table {
         "compute pJ/tok",
         "memory pJ/tok",
         "memory range",
+        "bits/char",
+        "top-1",
         "unpriced",
         "excluded",
     ]);
+    let opt = |v: Option<f64>, f: &dyn Fn(f64) -> String| v.map(f).unwrap_or_else(|| "-".into());
     for r in &c.rows {
         t.push(vec![
             r.run.clone(),
@@ -202,6 +216,8 @@ pub(crate) fn table(c: &Comparison) -> Table {
                 num(r.memory_pj_per_token_lower),
                 num(r.memory_pj_per_token_upper)
             ),
+            opt(r.bits_per_char, &|b| format!("{b:.3}")),
+            opt(r.top1, &|t| format!("{:.1}%", 100.0 * t)),
             r.unpriced_actions.to_string(),
             r.excluded_actions.to_string(),
         ]);
@@ -235,10 +251,11 @@ pub(crate) fn verdict_lines(c: &Comparison) -> Vec<String> {
 
 pub fn render_text(c: &Comparison) -> String {
     let mut out = format!(
-        "scenario {} ({} tokens, or samples for classifiers, per run), priced under {} cost models\n",
+        "scenario {} ({} tokens, or samples for classifiers, per run), priced under {} cost models\n{}; accuracy does not depend on the cost model\n",
         c.scenario,
         c.tokens,
-        c.hardware.len()
+        c.hardware.len(),
+        super::COMPUTE_DEFINITION
     );
     for (n, d) in &c.hardware {
         out += &format!("  {n}: {d}\n");
@@ -257,7 +274,11 @@ pub fn render_text(c: &Comparison) -> String {
 }
 
 pub fn render_markdown(c: &Comparison) -> String {
-    let mut out = format!("# picojoule comparison: {}\n\n", c.scenario);
+    let mut out = format!(
+        "# picojoule comparison: {}\n\n{}; accuracy does not depend on the cost model\n\n",
+        c.scenario,
+        super::COMPUTE_DEFINITION
+    );
     for (n, d) in &c.hardware {
         out += &format!("- `{n}`: {d}\n");
     }
@@ -275,7 +296,7 @@ pub fn render_markdown(c: &Comparison) -> String {
 
 pub fn render_csv(c: &Comparison) -> String {
     let mut out = String::from(
-        "run,hardware,energy_pj,energy_pj_per_token,compute_pj_per_token,memory_pj_per_token,memory_pj_per_token_lower,memory_pj_per_token_upper,unpriced_actions,excluded_actions\n",
+        "run,hardware,energy_pj,energy_pj_per_token,compute_pj_per_token,memory_pj_per_token,memory_pj_per_token_lower,memory_pj_per_token_upper,bits_per_char,top1,unpriced_actions,excluded_actions\n",
     );
     for r in &c.rows {
         let q = |s: &str| {
@@ -285,8 +306,9 @@ pub fn render_csv(c: &Comparison) -> String {
                 s.to_string()
             }
         };
+        let opt = |v: Option<f64>| v.map(|x| x.to_string()).unwrap_or_default();
         out += &format!(
-            "{},{},{},{},{},{},{},{},{},{}\n",
+            "{},{},{},{},{},{},{},{},{},{},{},{}\n",
             q(&r.run),
             q(&r.hardware),
             r.energy_pj,
@@ -295,6 +317,8 @@ pub fn render_csv(c: &Comparison) -> String {
             r.memory_pj_per_token,
             r.memory_pj_per_token_lower,
             r.memory_pj_per_token_upper,
+            opt(r.bits_per_char),
+            opt(r.top1),
             r.unpriced_actions,
             r.excluded_actions
         );

@@ -271,7 +271,10 @@ pub fn run_page(rep: &Report, priced: &[PricedLedger]) -> Result<String> {
         hash(&h.sha256),
         escape(&h.description)
     );
-    b += &format!("<dt>convention</dt><dd>{}</dd>\n", escape(&rep.convention));
+    b += &format!(
+        "<dt>convention</dt><dd>{}</dd>\n",
+        escape(&rep.convention.description)
+    );
     b += &format!(
         "<dt>memory model</dt><dd>{}</dd>\n",
         escape(super::MEMORY_MODEL)

@@ -18,6 +18,42 @@ use crate::scenario::LoadedScenario;
 
 pub use crate::convention::CONVENTION_FULL;
 
+/// The layout version of every JSON report (`run`, `price`, `compare`, `sweep`): the first key
+/// of each. Raised when a key is renamed, removed or changes meaning; adding a key keeps it.
+/// The layout of the run report is published as a JSON Schema in `docs/schema/`.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// What "compute" energy means in every table and JSON report: every priced action that is not
+/// memory traffic, neuron updates included.
+pub const COMPUTE_DEFINITION: &str = "compute = every priced action that is not memory traffic: arithmetic (MAC, AC, mul, add, L-Mul), nonlinear functions, neuron updates, and metric counts a cost model prices; memory = reads and writes at every level";
+
+/// Compute energy from energy by kind (`compute`, `nonlinear`, `neuron`, `metric`, `memory`):
+/// every kind but memory (see [`COMPUTE_DEFINITION`]).
+pub fn compute_energy<'a>(by_kind: impl IntoIterator<Item = (&'a str, f64)>) -> f64 {
+    by_kind
+        .into_iter()
+        .filter(|(k, _)| *k != "memory")
+        .map(|(_, v)| v)
+        .sum()
+}
+
+/// A counting convention by identifier (as `--convention` spells it) and what it counts.
+#[derive(Clone, Debug, Serialize)]
+pub struct ConventionInfo {
+    pub id: String,
+    pub description: String,
+}
+
+impl ConventionInfo {
+    /// The full accounting every report's energies are in.
+    pub fn full() -> ConventionInfo {
+        ConventionInfo {
+            id: crate::convention::Convention::Full.name().into(),
+            description: CONVENTION_FULL.into(),
+        }
+    }
+}
+
 /// The text formats every report renders to (the CLI's `--format`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
@@ -40,10 +76,15 @@ pub(crate) fn csv_field(s: &str) -> String {
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Report {
+    /// [`SCHEMA_VERSION`].
+    pub schema_version: u32,
     pub picojoule_version: String,
     pub scenario: ScenarioInfo,
     pub hardware: HardwareInfo,
-    pub convention: String,
+    /// The convention of every energy in `runs` (the full accounting).
+    pub convention: ConventionInfo,
+    /// [`COMPUTE_DEFINITION`]: what `compute_pj` and the compute columns hold.
+    pub compute: String,
     /// The counting convention shown beside the full accounting, when one is chosen.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub view: Option<ViewInfo>,
@@ -249,8 +290,16 @@ pub struct HardwareInfo {
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Totals {
+    /// Fused multiply-accumulates (priced as mul + add unless the cost model prices MAC).
     pub mac: u64,
+    /// Accumulates (priced as add unless the cost model prices AC).
     pub ac: u64,
+    /// Multiplies counted on their own (bf16 and fp8 arithmetic count a product and its
+    /// accumulation separately, so such runs show MAC 0 and their work here and in `add`).
+    pub mul: u64,
+    /// Adds counted on their own (accumulations of separately counted products, biases,
+    /// residuals, normalisations).
+    pub add: u64,
     pub lmul: u64,
     pub synops: u64,
     pub spikes: u64,
@@ -258,7 +307,12 @@ pub struct Totals {
     pub energy_pj: f64,
     pub energy_pj_min: f64,
     pub energy_pj_max: f64,
+    /// Energy per token, or per sample for classifiers (`RunReport::unit`).
     pub energy_pj_per_token: f64,
+    /// Compute energy ([`COMPUTE_DEFINITION`]: neuron updates included).
+    pub compute_pj: f64,
+    /// Memory energy (the mapped estimate; `memory_range` gives its bounds).
+    pub memory_pj: f64,
     /// Number of distinct actions the cost model could not price (energy is then a lower bound).
     pub unpriced_actions: usize,
 }
@@ -311,8 +365,9 @@ pub struct Metrics {
     pub Dense: u64,
     pub MembraneUpdates: u64,
     pub ActivationSparsity: f64,
-    /// Per token, or per sample for classifiers (NeuroBench reports per sample).
-    pub per_token: BTreeMap<String, f64>,
+    /// The metrics above divided by the run's tokens, or by its samples for classifiers
+    /// (`RunReport::unit`; NeuroBench reports per sample).
+    pub per_unit: BTreeMap<String, f64>,
     /// 1 - nonzero / outputs per activation layer (ReLU, Sigmoid, GELU, spiking neurons), by
     /// ledger layer.
     pub ActivationSparsityByLayer: BTreeMap<String, f64>,
@@ -333,7 +388,8 @@ pub struct Metrics {
     pub ConnectionSparsity_neurobench: Option<f64>,
 }
 
-/// NeuroBench `NeuronOperations`, summed over the run (per token in `Metrics::per_token`).
+/// NeuroBench `NeuronOperations`, summed over the run (per token or sample in
+/// `Metrics::per_unit`).
 #[derive(Clone, Debug, Serialize)]
 pub struct NeuronOperations {
     /// Membrane updates (a layer's every neuron at a sample's first step, then the neurons whose
@@ -374,7 +430,13 @@ pub struct RunReport {
     pub variant: String,
     pub arithmetic: String,
     pub hardware: String,
+    /// Identifier of the convention of the run's energies (described in the report's
+    /// `convention`).
     pub convention: String,
+    /// What the run processes one at a time: `token` (language models) or `sample`
+    /// (classifiers); every per-token field is per this unit.
+    pub unit: String,
+    /// Tokens, or samples for classifiers.
     pub tokens: usize,
     /// The run's own input, when it sets one in place of the scenario's.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -421,7 +483,7 @@ pub fn metrics(ledger: &Ledger, tokens: usize) -> Metrics {
         Dense: t.op_total(Op::DenseSynop),
         MembraneUpdates: t.op_total(Op::MembraneChange),
         ActivationSparsity: sparsity,
-        per_token: BTreeMap::new(),
+        per_unit: BTreeMap::new(),
         ActivationSparsityByLayer: ledger
             .layers()
             .filter_map(|(name, c)| {
@@ -441,7 +503,7 @@ pub fn metrics(ledger: &Ledger, tokens: usize) -> Metrics {
         ConnectionSparsity_neurobench: None,
     };
     let n = tokens.max(1) as f64;
-    let per_token = [
+    let per_unit = [
         ("Effective_MACs", m.Effective_MACs),
         ("Effective_ACs", m.Effective_ACs),
         ("Dense", m.Dense),
@@ -450,15 +512,23 @@ pub fn metrics(ledger: &Ledger, tokens: usize) -> Metrics {
     .into_iter()
     .map(|(k, v)| (k.to_string(), v as f64 / n))
     .collect();
-    Metrics { per_token, ..m }
+    Metrics { per_unit, ..m }
 }
 
 pub fn run_report(out: &RunOutput, hw: &Hardware) -> RunReport {
     let priced: PricedLedger = price(&out.ledger, &hw.model);
     let t = out.ledger.totals();
+    let memory_pj: f64 = priced
+        .by_kind
+        .iter()
+        .filter(|(k, _)| k == "memory")
+        .map(|(_, v)| *v)
+        .sum();
     let totals = Totals {
         mac: t.op_total(Op::Mac),
         ac: t.op_total(Op::Ac),
+        mul: t.op_total(Op::Mul),
+        add: t.op_total(Op::Add),
         lmul: t.op_total(Op::Lmul),
         synops: t.op_total(Op::Synop),
         spikes: t.op_total(Op::Spike),
@@ -467,6 +537,8 @@ pub fn run_report(out: &RunOutput, hw: &Hardware) -> RunReport {
         energy_pj_min: priced.energy_pj_min,
         energy_pj_max: priced.energy_pj_max,
         energy_pj_per_token: priced.energy_pj / out.tokens.max(1) as f64,
+        compute_pj: compute_energy(priced.by_kind.iter().map(|(k, v)| (k.as_str(), *v))),
+        memory_pj,
         unpriced_actions: priced.unpriced.iter().filter(|u| !u.excluded).count(),
     };
     let layers = out
@@ -497,7 +569,11 @@ pub fn run_report(out: &RunOutput, hw: &Hardware) -> RunReport {
         variant: out.variant.clone(),
         arithmetic: out.arithmetic.clone(),
         hardware: hw.model.name.clone(),
-        convention: "full".into(),
+        convention: crate::convention::Convention::Full.name().into(),
+        unit: match per_unit(out.accuracy.as_ref()) {
+            "image" => "sample".into(),
+            u => u.into(),
+        },
         tokens: out.tokens,
         input: None,
         totals,
@@ -538,11 +614,11 @@ pub fn run_report(out: &RunOutput, hw: &Hardware) -> RunReport {
                 m.NeuronOperations = neuron_operations(&out.ledger, &s.neuron_op_cost);
                 if let Some(n) = &m.NeuronOperations {
                     let per = out.tokens.max(1) as f64;
-                    m.per_token.insert(
+                    m.per_unit.insert(
                         "NeuronOperations.effective".into(),
                         n.effective as f64 / per,
                     );
-                    m.per_token
+                    m.per_unit
                         .insert("NeuronOperations.dense".into(), n.dense as f64 / per);
                 }
             }
@@ -604,6 +680,7 @@ pub fn build(sc: &LoadedScenario, hw: &Hardware, outputs: &[RunOutput]) -> Repor
     Report {
         references: Vec::new(),
         groups,
+        schema_version: SCHEMA_VERSION,
         picojoule_version: env!("CARGO_PKG_VERSION").to_string(),
         scenario: ScenarioInfo {
             name: sc.scenario.name.clone(),
@@ -618,7 +695,8 @@ pub fn build(sc: &LoadedScenario, hw: &Hardware, outputs: &[RunOutput]) -> Repor
             sha256: hw.sha256.clone(),
             description: hw.model.description.clone(),
         },
-        convention: CONVENTION_FULL.to_string(),
+        convention: ConventionInfo::full(),
+        compute: COMPUTE_DEFINITION.into(),
         view: None,
         runs: with_baseline(
             runs,

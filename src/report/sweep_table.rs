@@ -112,7 +112,7 @@ pub(crate) fn header_lines(res: &SweepResult) -> Vec<String> {
             m.scenario, m.input, m.tokens, m.picojoule_version
         ),
         format!(
-            "hardware {}, sha256 {}",
+            "hardware {}, sha256 prefix {}",
             m.hardware,
             &m.hardware_sha256[..16.min(m.hardware_sha256.len())]
         ),
@@ -252,8 +252,74 @@ pub fn render_csv(res: &SweepResult) -> String {
     out
 }
 
+/// The sweep as JSON: `schema_version` first, then the result's fields, with the conventions
+/// as identifier and description.
 pub fn render_json(res: &SweepResult) -> String {
-    serde_json::to_string_pretty(res).expect("sweep results serialise") + "\n"
+    use crate::sweep::{MetaAxis, SweepMeta};
+    /// `SweepMeta` as written in sweep.json.
+    #[derive(serde::Serialize)]
+    struct Meta<'a> {
+        picojoule_version: &'a str,
+        scenario: &'a str,
+        scenario_sha256: &'a str,
+        input: &'a str,
+        seed: u64,
+        tokens: usize,
+        hardware: &'a str,
+        hardware_sha256: &'a str,
+        convention: super::ConventionInfo,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        view: Option<super::ViewInfo>,
+        axes: &'a [MetaAxis],
+        zip: bool,
+        points: usize,
+        samples: usize,
+        breakeven: &'a Option<crate::sweep::BreakevenSpec>,
+    }
+    #[derive(serde::Serialize)]
+    struct Versioned<'a> {
+        schema_version: u32,
+        meta: Meta<'a>,
+        shard: Option<(usize, usize)>,
+        rows: &'a [SweepRow],
+        breakeven: &'a Option<crate::sweep::breakeven::Breakeven>,
+    }
+    let m: &SweepMeta = &res.meta;
+    let v = Versioned {
+        schema_version: super::SCHEMA_VERSION,
+        meta: Meta {
+            picojoule_version: &m.picojoule_version,
+            scenario: &m.scenario,
+            scenario_sha256: &m.scenario_sha256,
+            input: &m.input,
+            seed: m.seed,
+            tokens: m.tokens,
+            hardware: &m.hardware,
+            hardware_sha256: &m.hardware_sha256,
+            convention: super::ConventionInfo {
+                id: crate::convention::Convention::Full.name().into(),
+                description: m.convention.clone(),
+            },
+            view: m.view.as_ref().map(|v| super::ViewInfo {
+                convention: v.convention.clone(),
+                description: v
+                    .convention
+                    .parse::<crate::convention::Convention>()
+                    .map(|c| c.description().to_string())
+                    .unwrap_or_default(),
+                hardware: v.hardware.clone(),
+            }),
+            axes: &m.axes,
+            zip: m.zip,
+            points: m.points,
+            samples: m.samples,
+            breakeven: &m.breakeven,
+        },
+        shard: res.shard,
+        rows: &res.rows,
+        breakeven: &res.breakeven,
+    };
+    serde_json::to_string_pretty(&v).expect("sweep results serialise") + "\n"
 }
 
 /// A renderer of the sweep's tables.

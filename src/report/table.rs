@@ -129,8 +129,6 @@ pub(crate) fn summary_table(r: &Report) -> Table {
         "unpriced",
     ]);
     for run in &r.runs {
-        let per =
-            |k: &str| run.energy_by_kind.get(k).copied().unwrap_or(0.0) / run.tokens.max(1) as f64;
         t.push(vec![
             run.label.clone(),
             run.tokens.to_string(),
@@ -144,8 +142,8 @@ pub(crate) fn summary_table(r: &Report) -> Table {
                 .unwrap_or_else(|| "-".into()),
             num(run.totals.energy_pj),
             num(run.totals.energy_pj_per_token),
-            num(per("compute") + per("neuron") + per("nonlinear")),
-            num(per("memory")),
+            num(run.totals.compute_pj / run.tokens.max(1) as f64),
+            num(run.totals.memory_pj / run.tokens.max(1) as f64),
             format!(
                 "{}..{}",
                 num(run.memory_range.lower_pj_per_token),
@@ -249,16 +247,41 @@ pub(crate) fn group_table(r: &Report) -> Option<Table> {
 
 fn header(r: &Report) -> String {
     format!(
-        "scenario {} ({}), picojoule {}\nhardware {} [{}], sha256 {}\nconvention {}\nmemory {}\n",
+        "scenario {} ({}), picojoule {}\nhardware {} [{}], sha256 prefix {}\nconvention {}\nmemory {}\n{}\n",
         r.scenario.name,
         r.scenario.input,
         r.picojoule_version,
         r.hardware.name,
         r.hardware.origin,
-        &r.hardware.sha256[..16],
-        r.convention,
-        super::MEMORY_MODEL
+        &r.hardware.sha256[..16.min(r.hardware.sha256.len())],
+        r.convention.description,
+        super::MEMORY_MODEL,
+        r.compute
     )
+}
+
+/// Why a run shows MAC 0: its arithmetic counts each product and its accumulation as a mul and
+/// an add. None when every run with multiplies counts them as MACs.
+pub(crate) fn mac_note(r: &Report) -> Option<String> {
+    let split: Vec<String> = r
+        .runs
+        .iter()
+        .filter(|run| run.totals.mac == 0 && run.totals.mul > 0)
+        .map(|run| {
+            format!(
+                "{} (mul {}, add {})",
+                run.label,
+                count(run.totals.mul),
+                count(run.totals.add)
+            )
+        })
+        .collect();
+    (!split.is_empty()).then(|| {
+        format!(
+            "MAC counts fused multiply-accumulates; these runs count each product and its accumulation as a separate mul and add, so their MAC is 0 (mul and add in the JSON report and in --rows runs): {}",
+            split.join(", ")
+        )
+    })
 }
 
 /// The runs under the report's view convention, beside their full energy; None without a view.
@@ -389,6 +412,9 @@ pub fn render_text(r: &Report) -> String {
     if !r.references.is_empty() {
         out += &reference_note(r);
     }
+    if let Some(n) = mac_note(r) {
+        out += &format!("{n}\n");
+    }
     if let Some(t) = group_table(r) {
         out += &format!("\nRuns grouped by `group` (seeds):\n\n{}", t.text());
     }
@@ -428,13 +454,14 @@ pub fn render_text(r: &Report) -> String {
 pub fn render_markdown(r: &Report) -> String {
     let mut out = format!("# picojoule report: {}\n\n", r.scenario.name);
     out += &format!(
-        "- input: {}\n- hardware: `{}` ({}), sha256 `{}`\n- convention: {}\n- memory: {}\n- picojoule {}\n\n",
+        "- input: {}\n- hardware: `{}` ({}), sha256 `{}`\n- convention: {}\n- memory: {}\n- {}\n- picojoule {}\n\n",
         r.scenario.input,
         r.hardware.name,
         r.hardware.description,
         r.hardware.sha256,
-        r.convention,
+        r.convention.description,
         super::MEMORY_MODEL,
+        r.compute,
         r.picojoule_version
     );
     out += &summary_table(r).markdown();
@@ -442,6 +469,9 @@ pub fn render_markdown(r: &Report) -> String {
     if !r.references.is_empty() {
         out += &reference_note(r);
         out += "\n";
+    }
+    if let Some(n) = mac_note(r) {
+        out += &format!("{n}\n\n");
     }
     if let Some(t) = group_table(r) {
         out += &format!("## Runs grouped by seed\n\n{}\n", t.markdown());
@@ -631,6 +661,45 @@ pub fn render_csv(r: &Report) -> String {
                 run.tokens, v.convention
             );
         }
+    }
+    out
+}
+
+/// One summary row per run (`run --format csv --rows runs`): energy, energy per token or
+/// sample, the compute/memory split, accuracy and the unpriced count.
+pub fn render_csv_runs(r: &Report) -> String {
+    let mut out = String::from(
+        "run,model,variant,arithmetic,hardware,convention,unit,tokens,mac,ac,mul,add,energy_pj,energy_pj_per_unit,compute_pj,memory_pj,memory_pj_lower,memory_pj_upper,bits_per_char,top1,top1_vs_fp32,energy_ratio_to_baseline,unpriced_actions\n",
+    );
+    let opt = |v: Option<f64>| v.map(|x| x.to_string()).unwrap_or_default();
+    for run in &r.runs {
+        let t = &run.totals;
+        let cells = [
+            csv_field(&run.label),
+            csv_field(&run.model),
+            csv_field(&run.variant),
+            csv_field(&run.arithmetic),
+            csv_field(&run.hardware),
+            csv_field(&run.convention),
+            run.unit.clone(),
+            run.tokens.to_string(),
+            t.mac.to_string(),
+            t.ac.to_string(),
+            t.mul.to_string(),
+            t.add.to_string(),
+            t.energy_pj.to_string(),
+            t.energy_pj_per_token.to_string(),
+            t.compute_pj.to_string(),
+            t.memory_pj.to_string(),
+            run.memory_range.lower_pj.to_string(),
+            run.memory_range.upper_pj.to_string(),
+            opt(run.accuracy.as_ref().and_then(|a| a.bits_per_token)),
+            opt(run.accuracy.as_ref().map(|a| a.top1)),
+            opt(run.fidelity.as_ref().map(|f| f.top1_agreement)),
+            opt(run.energy_ratio_to_baseline),
+            t.unpriced_actions.to_string(),
+        ];
+        out += &(cells.join(",") + "\n");
     }
     out
 }

@@ -390,6 +390,7 @@ impl Plan {
                 numerics_axis(rest, &values).map_err(bad)?;
                 Target::Numerics(rest.to_string())
             } else {
+                paths::split_ac(&mut cm, &a.path).map_err(&bad)?;
                 let leaf = paths::resolve(&cm, &a.path)
                     .map_err(|e| bad(format!("{e}; or a model parameter `model.<field>`")))?;
                 for v in &values {
@@ -718,7 +719,9 @@ pub struct SweepRow {
     pub synops: u64,
     pub spikes: u64,
     pub energy_pj: f64,
-    /// Energy by kind, in `compiled::KINDS` order: compute, nonlinear, neuron, metric, memory.
+    /// Energy by kind, in `compiled::KINDS` order: compute, nonlinear, neuron, metric, memory
+    /// (written as an object with those five named fields).
+    #[serde(with = "by_kind_fields")]
     pub by_kind: [f64; 5],
     pub unpriced: usize,
     pub top1: Option<f64>,
@@ -728,6 +731,48 @@ pub struct SweepRow {
     /// convention does not apply to the run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub view: Option<Option<ViewRow>>,
+}
+
+/// `SweepRow::by_kind` as named fields (`{"compute": .., "nonlinear": .., "neuron": ..,
+/// "metric": .., "memory": ..}`); read back from that or from a list in `KINDS` order.
+mod by_kind_fields {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    /// The fields, in `compiled::KINDS` order.
+    #[derive(Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Named {
+        compute: f64,
+        nonlinear: f64,
+        neuron: f64,
+        metric: f64,
+        memory: f64,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Either {
+        Named(Named),
+        List([f64; 5]),
+    }
+
+    pub fn serialize<S: Serializer>(v: &[f64; 5], s: S) -> Result<S::Ok, S::Error> {
+        Named {
+            compute: v[0],
+            nonlinear: v[1],
+            neuron: v[2],
+            metric: v[3],
+            memory: v[4],
+        }
+        .serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[f64; 5], D::Error> {
+        Ok(match Either::deserialize(d)? {
+            Either::Named(n) => [n.compute, n.nonlinear, n.neuron, n.metric, n.memory],
+            Either::List(v) => v,
+        })
+    }
 }
 
 /// One line of `points.jsonl`.
