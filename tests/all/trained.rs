@@ -222,11 +222,50 @@ fn trained_ecoformer_transformer_matches_its_trainer_with_its_frozen_hash() {
     assert!(worst <= TOLERANCE, "worst relative error {worst:e}");
 }
 
+/// Every shipped digit transformer: softmax and EcoFormer, training seeds 1 (no suffix), 2 and 3.
+const DIGIT_TRANSFORMERS: [&str; 6] = [
+    "digits-vit-trained-softmax",
+    "digits-vit-trained-softmax-seed2",
+    "digits-vit-trained-softmax-seed3",
+    "digits-vit-trained-ecoformer",
+    "digits-vit-trained-ecoformer-seed2",
+    "digits-vit-trained-ecoformer-seed3",
+];
+
 #[test]
 fn trained_digit_transformers_match_their_trainer() {
-    for name in ["digits-vit-trained-softmax", "digits-vit-trained-ecoformer"] {
+    for name in DIGIT_TRANSFORMERS {
         let worst = transformer_cross_check(name);
         assert!(worst <= TOLERANCE, "{name}: worst relative error {worst:e}");
+    }
+}
+
+#[test]
+fn every_shipped_digit_transformer_is_cross_checked() {
+    let dir = repo_path("models");
+    let mut shipped: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| {
+            let name = e.unwrap().file_name().into_string().unwrap();
+            let stem = name.strip_suffix(".logits.json")?;
+            stem.starts_with("digits-vit-trained-")
+                .then(|| stem.to_string())
+        })
+        .collect();
+    shipped.sort();
+    let mut listed: Vec<String> = DIGIT_TRANSFORMERS.iter().map(|s| s.to_string()).collect();
+    listed.sort();
+    assert_eq!(
+        shipped, listed,
+        "check files in models/ vs the cross-checked list"
+    );
+    for name in DIGIT_TRANSFORMERS {
+        for ext in ["ron", "safetensors", "log"] {
+            assert!(
+                dir.join(format!("{name}.{ext}")).is_file(),
+                "models/{name}.{ext}"
+            );
+        }
     }
 }
 

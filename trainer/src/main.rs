@@ -97,6 +97,23 @@ pub struct Args {
     /// Digits: random shifts of up to this many pixels in each direction (augmentation).
     #[arg(long, default_value_t = 0)]
     pub shift: usize,
+    /// Digits: random rotations of up to this many degrees either way (augmentation; bilinear
+    /// resampling about the image centre, before the shift).
+    #[arg(long, default_value_t = 0.0)]
+    pub rotate: f64,
+    /// Digits: random scaling by a factor in [1 - s, 1 + s] (augmentation, with --rotate).
+    #[arg(long, default_value_t = 0.0)]
+    pub scale: f64,
+    /// Digits: hold out every K-th row of digits-train.csv for validation (rows K-1, 2K-1, ...)
+    /// instead of the last 200 rows (0).
+    #[arg(long, default_value_t = 0)]
+    pub valid_stride: usize,
+    /// Transformers: decoupled weight decay (AdamW) with this coefficient; 0 trains with Adam.
+    #[arg(long, default_value_t = 0.0)]
+    pub weight_decay: f64,
+    /// Digits: label smoothing of the training targets (0 = plain cross entropy).
+    #[arg(long, default_value_t = 0.0)]
+    pub label_smoothing: f64,
 }
 
 fn onehot(tokens: &[usize], dev: &Device) -> Tensor<2> {

@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use burn::module::Module;
 use burn::optim::grad_clipping::GradientClippingConfig;
-use burn::optim::{AdamConfig, GradientsParams};
+use burn::optim::{AdamConfig, AdamWConfig, GradientsParams};
 use burn::tensor::{Device, Tensor, TensorData};
 use picojoule::engine::attention::{AttentionKind, Normalisation};
 use picojoule::input::text::{CHAR_VOCAB, encode_text};
@@ -36,8 +36,83 @@ fn read_digits(path: &std::path::Path) -> Result<Vec<([f32; DIGIT_PIXELS], usize
         .collect())
 }
 
-/// Images held out of the training digits for the periodic validation.
+/// Images held out of the training digits for the periodic validation when no
+/// `--valid-stride` is given: the last rows of the file.
 const DIGITS_VALID: usize = 200;
+
+/// Training and validation images: every `stride`-th row held out (rows stride-1, 2 stride-1,
+/// ...), or the last `DIGITS_VALID` rows when `stride` is 0.
+fn split_digits<T>(rows: Vec<T>, stride: usize) -> (Vec<T>, Vec<T>) {
+    if stride == 0 {
+        let mut train = rows;
+        let valid = train.split_off(train.len() - DIGITS_VALID);
+        return (train, valid);
+    }
+    let (mut train, mut valid) = (vec![], vec![]);
+    for (i, row) in rows.into_iter().enumerate() {
+        if (i + 1).is_multiple_of(stride) {
+            valid.push(row);
+        } else {
+            train.push(row);
+        }
+    }
+    (train, valid)
+}
+
+/// Cross entropy against targets smoothed towards the uniform distribution:
+/// (1 - eps) CE(target) + eps x mean over classes of -log p.
+fn smoothed_cross_entropy(
+    logits: Tensor<2>,
+    targets: &[usize],
+    eps: f64,
+    dev: &Device,
+) -> Tensor<1> {
+    if eps == 0.0 {
+        return cross_entropy(logits, targets, dev);
+    }
+    let [r, k] = logits.dims();
+    let logp = burn::tensor::activation::log_softmax(logits, 1);
+    let hard = (logp.clone() * onehot(targets, k, dev)).sum().neg();
+    let uniform = logp.sum().neg().div_scalar(k as f32);
+    (hard.mul_scalar((1.0 - eps) as f32) + uniform.mul_scalar(eps as f32)).div_scalar(r as f32)
+}
+
+/// The image rotated by `angle` radians and scaled by `scale` about its centre (bilinear,
+/// zeros outside), then moved by (dy, dx) pixels (training augmentation).
+fn affine_image(
+    img: &[f32; DIGIT_PIXELS],
+    angle: f64,
+    scale: f64,
+    dy: f64,
+    dx: f64,
+) -> [f32; DIGIT_PIXELS] {
+    let at = |r: i64, c: i64| -> f64 {
+        if (0..8).contains(&r) && (0..8).contains(&c) {
+            img[(r * 8 + c) as usize] as f64
+        } else {
+            0.0
+        }
+    };
+    let (sin, cos) = angle.sin_cos();
+    let mut out = [0.0f32; DIGIT_PIXELS];
+    for r in 0..8 {
+        for c in 0..8 {
+            // Inverse map: output pixel -> source position.
+            let (y, x) = (r as f64 - 3.5 - dy, c as f64 - 3.5 - dx);
+            let sy = (cos * y - sin * x) / scale + 3.5;
+            let sx = (sin * y + cos * x) / scale + 3.5;
+            let (y0, x0) = (sy.floor(), sx.floor());
+            let (fy, fx) = (sy - y0, sx - x0);
+            let (y0, x0) = (y0 as i64, x0 as i64);
+            let v = at(y0, x0) * (1.0 - fy) * (1.0 - fx)
+                + at(y0, x0 + 1) * (1.0 - fy) * fx
+                + at(y0 + 1, x0) * fy * (1.0 - fx)
+                + at(y0 + 1, x0 + 1) * fy * fx;
+            out[r * 8 + c] = v as f32;
+        }
+    }
+    out
+}
 
 fn argmax_hits(logits: Tensor<2>, targets: &[usize]) -> usize {
     let [_, k] = logits.dims();
@@ -236,8 +311,8 @@ pub fn run(args: &Args) -> Result<(), String> {
         }
     } else {
         let dir = args.data.join("../digits");
-        let mut train = read_digits(&dir.join("digits-train.csv")).map_err(|e| e.to_string())?;
-        let valid = train.split_off(train.len() - DIGITS_VALID);
+        let rows = read_digits(&dir.join("digits-train.csv")).map_err(|e| e.to_string())?;
+        let (train, valid) = split_digits(rows, args.valid_stride);
         Data::Digits {
             train,
             valid,
@@ -263,6 +338,28 @@ pub fn run(args: &Args) -> Result<(), String> {
         args.seed,
         args.shift
     ));
+    if let Data::Digits { train, valid, .. } = &data {
+        say(format!(
+            "# digits: {} training images, {} held out ({}); augmentation: shift {}, rotate {} deg, scale {}; weight decay {}{}; label smoothing {}",
+            train.len(),
+            valid.len(),
+            if args.valid_stride == 0 {
+                "the last rows of digits-train.csv".to_string()
+            } else {
+                format!("every {}-th row of digits-train.csv", args.valid_stride)
+            },
+            args.shift,
+            args.rotate,
+            args.scale,
+            args.weight_decay,
+            if args.weight_decay > 0.0 {
+                " (AdamW)"
+            } else {
+                " (Adam)"
+            },
+            args.label_smoothing
+        ));
+    }
     let mut rng = rand::rngs::Xoshiro256PlusPlus::seed_from_u64(args.seed);
 
     // Starting weights, and for EcoFormer the hash learned once (KSH) on one training batch.
@@ -307,13 +404,27 @@ pub fn run(args: &Args) -> Result<(), String> {
             Task::CausalLm => 0,
         },
     };
-    let mut opt = AdamConfig::new()
-        .with_beta_1(0.9)
-        .with_beta_2(0.99)
-        .with_epsilon(1e-8)
-        .with_grad_clipping(Some(GradientClippingConfig::Norm(1.0)))
-        .init();
+    let mut opt = if args.weight_decay > 0.0 {
+        AdamWConfig::new()
+            .with_beta_1(0.9)
+            .with_beta_2(0.99)
+            .with_epsilon(1e-8)
+            .with_weight_decay(args.weight_decay as f32)
+            .with_grad_clipping(Some(GradientClippingConfig::Norm(1.0)))
+            .init()
+    } else {
+        AdamConfig::new()
+            .with_beta_1(0.9)
+            .with_beta_2(0.99)
+            .with_epsilon(1e-8)
+            .with_grad_clipping(Some(GradientClippingConfig::Norm(1.0)))
+            .init()
+    };
 
+    let n_valid = match &data {
+        Data::Digits { valid, .. } => valid.len(),
+        Data::Text { .. } => 0,
+    };
     let start = Instant::now();
     let (mut running, mut running_n, mut steps_done) = (0.0f64, 0usize, 0usize);
     let mut perm: Vec<usize> = vec![];
@@ -353,14 +464,23 @@ pub fn run(args: &Args) -> Result<(), String> {
                         let (img, label) = &train[i];
                         let s = args.shift as i64;
                         let (dy, dx) = (rng.random_range(-s..=s), rng.random_range(-s..=s));
-                        (shift_image(img, dy, dx), *label)
+                        if args.rotate == 0.0 && args.scale == 0.0 {
+                            return (shift_image(img, dy, dx), *label);
+                        }
+                        let a = args.rotate.to_radians();
+                        let angle = rng.random_range(-a..=a);
+                        let scale = 1.0 + rng.random_range(-args.scale..=args.scale);
+                        (
+                            affine_image(img, angle, scale, dy as f64, dx as f64),
+                            *label,
+                        )
                     })
                     .collect();
                 let batch: Vec<_> = shifted.iter().collect();
                 cursor += args.batch;
                 let labels: Vec<usize> = batch.iter().map(|(_, l)| *l).collect();
                 let logits = trainer.digits_logits(&net, trainer.hashes.as_ref(), &batch, &dev);
-                cross_entropy(logits, &labels, &dev)
+                smoothed_cross_entropy(logits, &labels, args.label_smoothing, &dev)
             }
         };
         let grads = GradientsParams::from_grads(loss.backward(), &net);
@@ -385,12 +505,13 @@ pub fn run(args: &Args) -> Result<(), String> {
                 )
             } else {
                 format!(
-                    "step {:>6}  lr {:.2e}  train loss {:.4}  valid loss {:.4}  valid accuracy {:.2}% ({DIGITS_VALID} held-out images)  {:.1} min",
+                    "step {:>6}  lr {:.2e}  train loss {:.4}  valid loss {:.4}  valid accuracy {:.2}% ({} held-out images)  {:.1} min",
                     step + 1,
                     lr,
                     train_loss,
                     last_valid.0,
                     100.0 * last_valid.1,
+                    n_valid,
                     minutes
                 )
             });
@@ -496,4 +617,51 @@ fn write_description(args: &Args, cfg: &Config) -> Result<(), String> {
         cal = cfg.calibration,
     );
     std::fs::write(args.out.join(format!("{}.ron", args.name)), ron).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ramp() -> [f32; DIGIT_PIXELS] {
+        std::array::from_fn(|i| i as f32 + 1.0)
+    }
+
+    #[test]
+    fn affine_without_rotation_or_scale_is_the_integer_shift() {
+        let img = ramp();
+        for (dy, dx) in [(0, 0), (1, -2), (-2, 1), (2, 2)] {
+            assert_eq!(
+                affine_image(&img, 0.0, 1.0, dy as f64, dx as f64),
+                shift_image(&img, dy, dx)
+            );
+        }
+    }
+
+    #[test]
+    fn a_quarter_turn_moves_the_top_row_to_a_side_column() {
+        let mut img = [0.0f32; DIGIT_PIXELS];
+        img[..8].fill(1.0);
+        let out = affine_image(&img, std::f64::consts::FRAC_PI_2, 1.0, 0.0, 0.0);
+        let column: Vec<f32> = (0..8).map(|r| out[r * 8]).collect();
+        let other: Vec<f32> = (0..8).map(|r| out[r * 8 + 7]).collect();
+        assert!(
+            column.iter().all(|v| (v - 1.0).abs() < 1e-5)
+                || other.iter().all(|v| (v - 1.0).abs() < 1e-5),
+            "{out:?}"
+        );
+        assert!((out.iter().sum::<f32>() - 8.0).abs() < 1e-4);
+    }
+
+    #[test]
+    fn a_strided_split_holds_out_every_kth_row_and_keeps_the_rest() {
+        let (train, valid) = split_digits((0..20).collect::<Vec<_>>(), 7);
+        assert_eq!(valid, vec![6, 13]);
+        assert_eq!(train.len(), 18);
+        assert!(!train.contains(&6) && !train.contains(&13));
+        let (train, valid) = split_digits((0..300).collect::<Vec<_>>(), 0);
+        assert_eq!(valid.len(), DIGITS_VALID);
+        assert_eq!(valid[0], 100);
+        assert_eq!(train.len(), 100);
+    }
 }
