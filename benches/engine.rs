@@ -28,44 +28,109 @@ fn time_it(mut f: impl FnMut(), reps: usize, inner: usize) -> f64 {
     samples[reps / 2]
 }
 
-/// L-Mul emulation overhead: the same dense layer in exact fp32 and with every product an L-Mul.
-fn lmul_overhead() {
+/// Emulated arithmetic against exact fp32 on the same layer, dense and event-driven (10% of
+/// the inputs spiking), and the vector row kernels against the scalar reference calls
+/// (`Arith::mul` / `Arith::add` per product, the path the kernels are tested against).
+fn emulation_overhead() {
     use picojoule::engine::arith::{ArithSpec, Scope};
-    let layer = Linear::from_fn(768, 768, |o, j| {
-        ((o * 31 + j * 17) % 97) as f32 / 97.0 - 0.5
-    });
-    let x: Vec<f32> = (0..768).map(|j| (j % 13) as f32 / 13.0 - 0.4).collect();
-    let mut y = vec![0.0f32; 768];
-    println!("\nL-Mul emulation overhead, 768x768 dense layer (median of 15 batches)");
-    println!("{:>22} {:>12} {:>10}", "arithmetic", "us/call", "vs fp32");
-    let mut c = Counts::default();
-    let exact = time_it(
-        || layer.forward_dense(black_box(&x), &mut y, &Arith::Exact, &mut c),
-        15,
-        10,
+    let modes: [(&str, Option<&str>); 7] = [
+        ("bf16", None),
+        ("fp16", None),
+        ("fp8-e4m3", Some("fp16")),
+        ("lmul-23", None),
+        ("lmul-4", None),
+        ("lmul-3", None),
+        ("lmul:fp8-e4m3", None),
+    ];
+    println!(
+        "\nEmulated arithmetic vs exact fp32 (median of 9 batches; events: 10% of inputs spiking)"
     );
-    println!("{:>22} {:>12.1} {:>9.1}x", "fp32", exact * 1e6, 1.0);
-    for mode in ["bf16", "lmul-23", "lmul-7", "lmul-3", "lmul:fp8-e4m3"] {
-        let a = ArithSpec {
-            mode: mode.into(),
-            acc: None,
-            scope: Scope::All,
-            policy: None,
-            fold_weight_offset: None,
+    println!(
+        "{:>9} {:>26} {:>10} {:>9} {:>10} {:>9} {:>13}",
+        "size", "arithmetic", "dense us", "vs fp32", "events us", "vs fp32", "scalar/vector"
+    );
+    for (n_in, n_out) in [(768usize, 768usize), (768, 3072)] {
+        let weight = |o: usize, j: usize| ((o * 31 + j * 17) % 97) as f32 / 97.0 - 0.5;
+        let layer = Linear::from_fn(n_out, n_in, weight);
+        let w: Vec<f32> = (0..n_in * n_out)
+            .map(|k| weight(k % n_out, k / n_out))
+            .collect();
+        let x: Vec<f32> = (0..n_in).map(|j| (j % 13) as f32 / 13.0 - 0.4).collect();
+        let mut s = SpikeTrain::new(n_in);
+        for j in (0..n_in).step_by(10) {
+            s.fire(j);
         }
-        .build()
-        .unwrap();
-        let t = time_it(
-            || layer.forward_dense(black_box(&x), &mut y, &a, &mut c),
-            15,
-            3,
+        let mut y = vec![0.0f32; n_out];
+        let mut c = Counts::default();
+        let size = format!("{n_in}x{n_out}");
+        let dense_exact = time_it(
+            || layer.forward_dense(black_box(&x), &mut y, &Arith::Exact, &mut c),
+            9,
+            10,
         );
-        println!("{:>22} {:>12.1} {:>9.1}x", a.label(), t * 1e6, t / exact);
+        let events_exact = time_it(
+            || layer.forward_events(black_box(&s), &mut y, &Arith::Exact, &mut c),
+            9,
+            20,
+        );
+        println!(
+            "{size:>9} {:>26} {:>10.1} {:>8.1}x {:>10.2} {:>8.1}x {:>13}",
+            "fp32",
+            dense_exact * 1e6,
+            1.0,
+            events_exact * 1e6,
+            1.0,
+            "-"
+        );
+        for (mode, acc) in modes {
+            let a = ArithSpec {
+                mode: mode.into(),
+                acc: acc.map(String::from),
+                scope: Scope::All,
+                policy: None,
+                fold_weight_offset: None,
+            }
+            .build()
+            .unwrap();
+            let dense = time_it(
+                || layer.forward_dense(black_box(&x), &mut y, &a, &mut c),
+                9,
+                3,
+            );
+            let events = time_it(
+                || layer.forward_events(black_box(&s), &mut y, &a, &mut c),
+                9,
+                10,
+            );
+            // The scalar reference: one `add(mul(..))` call per weight, input-major as the
+            // dense kernel walks the matrix.
+            let scalar = time_it(
+                || {
+                    y.iter_mut().for_each(|v| *v = 0.0);
+                    for (j, &xj) in black_box(&x).iter().enumerate() {
+                        for (o, yo) in y.iter_mut().enumerate() {
+                            *yo = a.add(*yo, a.mul(xj, w[j * n_out + o]));
+                        }
+                    }
+                },
+                9,
+                1,
+            );
+            println!(
+                "{size:>9} {:>26} {:>10.1} {:>8.1}x {:>10.2} {:>8.1}x {:>12.1}x",
+                a.label(),
+                dense * 1e6,
+                dense / dense_exact,
+                events * 1e6,
+                events / events_exact,
+                scalar / dense
+            );
+        }
     }
 }
 
 fn main() {
-    lmul_overhead();
+    emulation_overhead();
     let mut rng = rand::rngs::Xoshiro256PlusPlus::seed_from_u64(1);
     let arith = Arith::Exact;
     println!("event-driven vs dense linear layer (median of 15 batches)");

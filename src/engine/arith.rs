@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::ledger::{Counts, FP32, Fmt, Op};
 use crate::numerics::FloatFormat;
-use crate::numerics::format::RoundLanes;
+use crate::numerics::format::{NarrowLanes, RoundLanes};
 use crate::numerics::lmul::{LmulPolicy, PreparedLmul, lmul_f32};
 
 /// How multiplies and accumulations are carried out.
@@ -323,6 +323,8 @@ pub enum Prepared {
     Round {
         format: FloatFormat,
         acc: Option<FloatFormat>,
+        /// The format's rounding on vector lanes, when it is narrower than f32 (fp16, fp8).
+        lanes: Option<NarrowLanes>,
     },
     Lmul {
         kernel: PreparedLmul,
@@ -371,6 +373,7 @@ impl Prepared {
 enum AccRound {
     None,
     Shift(RoundLanes),
+    Narrow(NarrowLanes, FloatFormat),
     General(FloatFormat),
 }
 
@@ -378,9 +381,10 @@ impl AccRound {
     fn of(acc: Option<FloatFormat>) -> AccRound {
         match acc {
             None => AccRound::None,
-            Some(f) => match f.f32_fast_shift() {
-                Some(shift) => AccRound::Shift(RoundLanes::new(shift)),
-                None => AccRound::General(f),
+            Some(f) => match (f.f32_fast_shift(), NarrowLanes::new(f)) {
+                (Some(shift), _) => AccRound::Shift(RoundLanes::new(shift)),
+                (None, Some(lanes)) => AccRound::Narrow(lanes, f),
+                (None, None) => AccRound::General(f),
             },
         }
     }
@@ -399,6 +403,21 @@ impl AccRound {
                     *a = lanes.value(*a + v);
                 }
             }
+            AccRound::Narrow(lanes, f) => {
+                let mut special = false;
+                for (a, &v) in ys.iter().zip(t) {
+                    special |= NarrowLanes::is_special(*a + v);
+                }
+                if special {
+                    for (a, &v) in ys.iter_mut().zip(t) {
+                        *a = f.round_f32(*a + v);
+                    }
+                } else {
+                    for (a, &v) in ys.iter_mut().zip(t) {
+                        *a = lanes.value(*a + v);
+                    }
+                }
+            }
             AccRound::General(f) => {
                 for (a, &v) in ys.iter_mut().zip(t) {
                     *a = f.round_f32(*a + v);
@@ -406,6 +425,20 @@ impl AccRound {
             }
         }
     }
+}
+
+/// When set, the row kernels run the scalar reference calls instead of the vector lanes (the
+/// values are the same bit for bit; benchmarks measure the lanes against it).
+static SCALAR_ROWS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Run [`Prepared::mac_row`] and [`Prepared::accumulate_row`] as per-element scalar calls
+/// (`true`) or on vector lanes (`false`, the default). Results do not change.
+pub fn set_scalar_rows(scalar: bool) {
+    SCALAR_ROWS.store(scalar, std::sync::atomic::Ordering::Relaxed);
+}
+
+fn scalar_rows() -> bool {
+    SCALAR_ROWS.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 /// Elements per stack buffer of products in the row kernels.
@@ -436,6 +469,12 @@ impl Prepared {
     /// for bit, computed on 256-bit vector lanes when the CPU has AVX2 (detected at run time)
     /// and the format has the f32 layout (bf16, `lmul-k`); other formats run the scalar calls.
     pub fn mac_row(&self, x: f32, w: &[f32], ys: &mut [f32]) {
+        if scalar_rows() {
+            for (y, &wv) in ys.iter_mut().zip(w) {
+                *y = self.add(*y, self.mul(x, wv));
+            }
+            return;
+        }
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx2") {
             // SAFETY: the CPU supports AVX2 (checked just above).
@@ -473,7 +512,29 @@ impl Prepared {
                         *p = lanes.value(qx * lanes.value(wv));
                     }
                 }
-                Prepared::Round { .. } => {
+                Prepared::Round {
+                    lanes: Some(lanes), ..
+                } => {
+                    // Inputs and raw products all finite: the lanes; otherwise the chunk runs
+                    // the scalar calls (NaN payloads and overflows follow the encoder there).
+                    let qx = lanes.value(x);
+                    let mut special = NarrowLanes::is_special(x);
+                    for (p, &wv) in t.iter_mut().zip(wc) {
+                        special |= NarrowLanes::is_special(wv);
+                        *p = qx * lanes.value(wv);
+                        special |= NarrowLanes::is_special(*p);
+                    }
+                    if special {
+                        for (p, &wv) in t.iter_mut().zip(wc) {
+                            *p = self.mul(x, wv);
+                        }
+                    } else {
+                        for p in t.iter_mut() {
+                            *p = lanes.value(*p);
+                        }
+                    }
+                }
+                Prepared::Round { lanes: None, .. } => {
                     for (p, &wv) in t.iter_mut().zip(wc) {
                         *p = self.mul(x, wv);
                     }
@@ -487,6 +548,13 @@ impl Prepared {
     /// `ys[o] = add(ys[o], operand(w[o]))` (or minus the operand): an event's weight row
     /// accumulated, bit for bit as the scalar calls, on vector lanes as [`Prepared::mac_row`].
     pub fn accumulate_row(&self, w: &[f32], ys: &mut [f32], negative: bool) {
+        if scalar_rows() {
+            for (y, &wv) in ys.iter_mut().zip(w) {
+                let op = self.operand(wv);
+                *y = self.add(*y, if negative { -op } else { op });
+            }
+            return;
+        }
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx2") {
             // SAFETY: the CPU supports AVX2 (checked just above).
@@ -521,8 +589,25 @@ impl Prepared {
                     }
                 }
                 None => {
-                    for (p, &wv) in t.iter_mut().zip(wc) {
-                        *p = self.operand(wv);
+                    let lanes = match *self {
+                        Prepared::Round { lanes, .. } => lanes,
+                        _ => None,
+                    };
+                    match lanes {
+                        Some(l)
+                            if !wc
+                                .iter()
+                                .fold(false, |s, &v| s | NarrowLanes::is_special(v)) =>
+                        {
+                            for (p, &wv) in t.iter_mut().zip(wc) {
+                                *p = l.value(wv);
+                            }
+                        }
+                        _ => {
+                            for (p, &wv) in t.iter_mut().zip(wc) {
+                                *p = self.operand(wv);
+                            }
+                        }
                     }
                 }
             }
@@ -550,6 +635,7 @@ impl Arith {
                 None => Prepared::Round {
                     format,
                     acc: acc_of(acc),
+                    lanes: NarrowLanes::new(format),
                 },
             },
             Mode::Lmul {
@@ -714,6 +800,8 @@ mod tests {
             ("bf16", Some("bf16")),
             ("fp16", None),
             ("fp8-e4m3", Some("fp16")),
+            ("fp8-e5m2", None),
+            ("e3m4-b3", Some("fp8-e5m2")),
             ("lmul-3", None),
             ("lmul-4", Some("bf16")),
             ("lmul-23", None),
@@ -739,12 +827,15 @@ mod tests {
                     got.to_bits() == want.to_bits()
                 }
             };
-            for &x in &xs {
+            // The whole row, specials included, and its finite values only (whole chunks on
+            // the lanes).
+            let finite: Vec<f32> = w.iter().copied().filter(|v| v.is_finite()).collect();
+            for (x, w) in xs.iter().flat_map(|x| [(*x, &w), (*x, &finite)]) {
                 let start: Vec<f32> = w.iter().map(|v| v * 0.25).collect();
                 let mut fast = start.clone();
-                p.mac_row(x, &w, &mut fast);
+                p.mac_row(x, w, &mut fast);
                 let mut fast_events = start.clone();
-                p.accumulate_row(&w, &mut fast_events, x < 0.0);
+                p.accumulate_row(w, &mut fast_events, x < 0.0);
                 for (i, &wv) in w.iter().enumerate() {
                     let want = a.add(start[i], a.mul(x, wv));
                     assert!(same(fast[i], want), "{mode} {acc:?} x {x} w {wv}");

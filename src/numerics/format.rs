@@ -580,6 +580,71 @@ impl<'de> Deserialize<'de> for FloatFormat {
     }
 }
 
+/// [`FloatFormat::round_f32`] on vector lanes for formats narrower than f32 in both fields
+/// (fp16, fp8, eEmM with E < 8): finite inputs at or above the format's smallest normal
+/// round as [`RoundLanes`] does; smaller ones round to the fixed subnormal quantum by adding
+/// and subtracting a power of two whose f32 spacing is that quantum (f32 addition rounds to
+/// nearest even, as the format does); results above the largest finite value overflow as the
+/// format says. Non-finite inputs are not handled: callers check [`NarrowLanes::is_special`]
+/// and round those with the scalar encoder.
+#[derive(Clone, Copy, Debug)]
+pub struct NarrowLanes {
+    normal: RoundLanes,
+    /// The format's smallest normal magnitude.
+    min_normal: f32,
+    /// `quantum * 2^23`: adding it to a magnitude below `min_normal` rounds to the quantum.
+    magic: f32,
+    max_finite: f32,
+    /// What a positive / negative overflow gives (saturation, infinity or NaN).
+    overflow_pos: f32,
+    overflow_neg: f32,
+}
+
+impl NarrowLanes {
+    /// The lane rounding of `f`, or `None` when `f` has the f32 exponent range (use
+    /// [`RoundLanes`]) or a range the f32 tricks do not cover.
+    pub fn new(f: FloatFormat) -> Option<NarrowLanes> {
+        let m = f.man_bits();
+        let emin = 1 - i32::from(f.bias);
+        let max_finite = f.decode_f32(f.max_finite_mag());
+        let fits = f.exp_bits < 8 && m <= 22 && emin >= -126 && max_finite.is_finite();
+        if !fits {
+            return None;
+        }
+        Some(NarrowLanes {
+            normal: RoundLanes::new(23 - m),
+            min_normal: 2f32.powi(emin),
+            magic: 2f32.powi(emin - m as i32 + 23),
+            max_finite,
+            overflow_pos: f.round_f32(f32::INFINITY),
+            overflow_neg: f.round_f32(f32::NEG_INFINITY),
+        })
+    }
+
+    /// True for the inputs the lanes leave to the scalar encoder (infinities and NaNs).
+    #[inline(always)]
+    pub fn is_special(x: f32) -> bool {
+        x.to_bits() & 0x7F80_0000 == 0x7F80_0000
+    }
+
+    /// `f.round_f32(x)` for a finite `x`.
+    #[inline(always)]
+    pub fn value(self, x: f32) -> f32 {
+        let sign = x.to_bits() & 0x8000_0000;
+        let a = f32::from_bits(x.to_bits() & 0x7FFF_FFFF);
+        let sub = (a + self.magic) - self.magic;
+        let normal = self.normal.value(a);
+        let r = if a < self.min_normal { sub } else { normal };
+        let over = if sign == 0 {
+            self.overflow_pos
+        } else {
+            self.overflow_neg
+        };
+        let signed = f32::from_bits(r.to_bits() | sign);
+        if r > self.max_finite { over } else { signed }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1014,5 +1079,48 @@ mod lane_tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn narrow_lane_rounding_gives_the_scalar_value_for_every_finite_input() {
+        let mut rng = 0x2545_F491_4F6C_DD1Du64;
+        let mut inputs: Vec<u32> = vec![0, 0x8000_0000, 0x0000_0001, 0x007F_FFFF, 0x7F7F_FFFF];
+        for _ in 0..40_000 {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            inputs.push(rng as u32);
+            // Magnitudes in and around the narrow formats' ranges, where the cases meet.
+            let e = 100 + (rng >> 40) % 50;
+            inputs.push(((rng >> 32) as u32 & 0x807F_FFFF) | ((e as u32) << 23));
+        }
+        let formats = [
+            "fp16",
+            "fp8-e4m3",
+            "fp8-e5m2",
+            "e4m3",
+            "e3m4-b3",
+            "e2m1",
+            "e5m0",
+            "e6m9",
+            "e4m3fn-sat",
+            "e5m2-sat",
+        ];
+        for name in formats {
+            let f = FloatFormat::parse(name).unwrap();
+            let lanes = NarrowLanes::new(f).unwrap_or_else(|| panic!("{name} has lanes"));
+            for &b in &inputs {
+                let x = f32::from_bits(b);
+                if NarrowLanes::is_special(x) {
+                    continue;
+                }
+                let (got, want) = (lanes.value(x), f.round_f32(x));
+                assert!(
+                    got.to_bits() == want.to_bits() || (got.is_nan() && want.is_nan()),
+                    "{name}: {x:e} ({b:#x}) gave {got:e}, scalar {want:e}"
+                );
+            }
+        }
+        assert!(NarrowLanes::new(FloatFormat::BF16).is_none());
     }
 }

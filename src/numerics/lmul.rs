@@ -285,26 +285,37 @@ impl PreparedLmul {
         }
         let sx = qx & k.sign;
         let raw = self.policy == Policy::Raw;
+        // Constants in locals and one unsigned compare per range test, so that the lane loops
+        // below compile to vector selects.
+        let (mag_mask, sign_mask, offset) = (k.mag, k.sign, k.offset);
+        let (under, over, overflow_mag) = (k.sum_underflow, k.sum_overflow, k.overflow_mag);
+        let (min_normal, normal_span) = (k.min_normal, k.special_min - k.min_normal);
         let mut wc = w.chunks_exact(8);
         let mut oc = out.chunks_exact_mut(8);
         for (w8, o8) in (&mut wc).zip(&mut oc) {
             let mut odd = 0u32;
-            for (o, &wv) in o8.iter_mut().zip(w8) {
-                let qw = lanes.bits(wv.to_bits());
-                let mw = qw & k.mag;
-                let sign = sx ^ (qw & k.sign);
-                let sum = mx + mw; // each < 2^31: no overflow
-                let mag = if raw {
-                    sum.wrapping_sub(k.offset) & k.mag
-                } else if sum < k.sum_underflow {
-                    0
-                } else if sum > k.sum_overflow {
-                    k.overflow_mag
-                } else {
-                    sum - k.offset
-                };
-                odd |= (!raw & !normal(mw)) as u32;
-                *o = f32::from_bits((sign | mag) << shift);
+            if raw {
+                for (o, &wv) in o8.iter_mut().zip(w8) {
+                    let qw = lanes.bits(wv.to_bits());
+                    let sign = sx ^ (qw & sign_mask);
+                    let mag = (mx + (qw & mag_mask)).wrapping_sub(offset) & mag_mask;
+                    *o = f32::from_bits((sign | mag) << shift);
+                }
+            } else {
+                for (o, &wv) in o8.iter_mut().zip(w8) {
+                    let qw = lanes.bits(wv.to_bits());
+                    let mw = qw & mag_mask;
+                    let sign = sx ^ (qw & sign_mask);
+                    let sum = mx + mw; // each < 2^31: no overflow
+                    let inner = if sum > over {
+                        overflow_mag
+                    } else {
+                        sum.wrapping_sub(offset)
+                    };
+                    let mag = if sum < under { 0 } else { inner };
+                    odd |= (mw.wrapping_sub(min_normal) >= normal_span) as u32;
+                    *o = f32::from_bits((sign | mag) << shift);
+                }
             }
             if odd != 0 {
                 for (o, &wv) in o8.iter_mut().zip(w8) {
