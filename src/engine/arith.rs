@@ -591,6 +591,7 @@ impl Prepared {
                 None => {
                     let lanes = match *self {
                         Prepared::Round { lanes, .. } => lanes,
+                        Prepared::Lmul { kernel, .. } => kernel.operand_lanes(),
                         _ => None,
                     };
                     match lanes {

@@ -209,14 +209,50 @@ pub struct PreparedLmul {
     kernel: Kernel,
     shift: Option<u32>,
     policy: LmulPolicy,
+    /// Lanes for formats narrower than f32 (fp16, fp8) under the IEEE policy.
+    narrow: Option<NarrowLmul>,
+}
+
+/// An L-Mul in a narrow format `F` computed on f32 lanes: operands rounded into `F` (as f32
+/// values), then the L-Mul of `e8mM` (the f32 layout with `F`'s mantissa width, whose offset
+/// differs from `F`'s only in the bias, which the exponent sum cancels). Where the operands
+/// and the result are normal values of `F`, the two give the same value; every other lane
+/// is redone by the scalar path in `F`.
+#[derive(Clone, Copy, Debug)]
+struct NarrowLmul {
+    lanes: crate::numerics::format::NarrowLanes,
+    e8: Kernel,
+    shift: u32,
+    min_normal: f32,
+    max_finite: f32,
+    /// `F`'s overflow result magnitude (infinity or the largest finite value) as an f32.
+    overflow: f32,
 }
 
 impl PreparedLmul {
     pub fn new(fmt: FloatFormat, policy: LmulPolicy) -> Self {
+        let shift = fmt.f32_fast_shift();
+        let narrow = match (shift, policy) {
+            (None, Policy::Ieee) => {
+                crate::numerics::format::NarrowLanes::new(fmt).and_then(|lanes| {
+                    let e8 = FloatFormat::parse(&format!("e8m{}", fmt.man_bits())).ok()?;
+                    Some(NarrowLmul {
+                        lanes,
+                        e8: Kernel::new(e8),
+                        shift: e8.f32_fast_shift()?,
+                        min_normal: 2f32.powi(1 - fmt.bias() as i32),
+                        max_finite: fmt.decode_f32(fmt.max_finite_mag()),
+                        overflow: fmt.decode_f32(Kernel::new(fmt).overflow_mag),
+                    })
+                })
+            }
+            _ => None,
+        };
         PreparedLmul {
             kernel: Kernel::new(fmt),
-            shift: fmt.f32_fast_shift(),
+            shift,
             policy,
+            narrow,
         }
     }
 
@@ -224,6 +260,15 @@ impl PreparedLmul {
     /// f32 layout (e8, bias 127); None for the others.
     pub fn operand_shift(&self) -> Option<u32> {
         self.shift
+    }
+
+    /// The operand rounding on vector lanes for formats narrower than f32 (None for the e8
+    /// formats, which round by [`PreparedLmul::operand_shift`]).
+    pub fn operand_lanes(&self) -> Option<crate::numerics::format::NarrowLanes> {
+        match self.shift {
+            Some(_) => None,
+            None => crate::numerics::format::NarrowLanes::new(self.kernel.fmt),
+        }
     }
 
     /// An operand rounded into the L-Mul format (RNE), as an `f32`.
@@ -268,8 +313,13 @@ impl PreparedLmul {
         debug_assert_eq!(w.len(), out.len());
         let k = self.kernel;
         let Some(shift) = self.shift else {
-            for (o, &wv) in out.iter_mut().zip(w) {
-                *o = self.mul_f32(x, wv);
+            match self.narrow {
+                Some(n) => self.mul_slice_narrow(n, x, w, out),
+                None => {
+                    for (o, &wv) in out.iter_mut().zip(w) {
+                        *o = self.mul_f32(x, wv);
+                    }
+                }
             }
             return;
         };
@@ -320,6 +370,60 @@ impl PreparedLmul {
             if odd != 0 {
                 for (o, &wv) in o8.iter_mut().zip(w8) {
                     if !normal(lanes.bits(wv.to_bits()) & k.mag) {
+                        *o = self.mul_f32(x, wv);
+                    }
+                }
+            }
+        }
+        for (o, &wv) in oc.into_remainder().iter_mut().zip(wc.remainder()) {
+            *o = self.mul_f32(x, wv);
+        }
+    }
+}
+
+impl PreparedLmul {
+    /// [`PreparedLmul::mul_slice`] for a narrow format, through [`NarrowLmul`].
+    #[inline(always)]
+    fn mul_slice_narrow(&self, n: NarrowLmul, x: f32, w: &[f32], out: &mut [f32]) {
+        use crate::numerics::format::NarrowLanes;
+        let in_range = |a: f32| a >= n.min_normal && a <= n.max_finite;
+        let qx = if NarrowLanes::is_special(x) {
+            f32::NAN
+        } else {
+            n.lanes.value(x)
+        };
+        if !in_range(qx.abs()) {
+            for (o, &wv) in out.iter_mut().zip(w) {
+                *o = self.mul_f32(x, wv);
+            }
+            return;
+        }
+        let k = n.e8;
+        let (mag_mask, sign_mask, offset) = (k.mag, k.sign, k.offset);
+        let bx = qx.to_bits() >> n.shift;
+        let (mx, sx) = (bx & mag_mask, bx & sign_mask);
+        let mut wc = w.chunks_exact(8);
+        let mut oc = out.chunks_exact_mut(8);
+        for (w8, o8) in (&mut wc).zip(&mut oc) {
+            let mut odd = false;
+            for (o, &wv) in o8.iter_mut().zip(w8) {
+                odd |= NarrowLanes::is_special(wv) | !in_range(n.lanes.value(wv).abs());
+                let qw = n.lanes.value(wv);
+                let bw = qw.to_bits() >> n.shift;
+                // Both operands are normal f32 values here, far from e8's limits: the sum
+                // minus the offset is the product's pattern in e8; a value below `F`'s
+                // smallest normal underflows to zero in `F`, one above its largest finite
+                // value overflows, as the scalar kernel's sum thresholds say.
+                let sign = sx ^ (bw & sign_mask);
+                let mag = (mx + (bw & mag_mask)).wrapping_sub(offset) & mag_mask;
+                let a = f32::from_bits(mag << n.shift);
+                let a = if a < n.min_normal { 0.0 } else { a };
+                let a = if a > n.max_finite { n.overflow } else { a };
+                *o = f32::from_bits(a.to_bits() | (sign << n.shift));
+            }
+            if odd {
+                for (o, &wv) in o8.iter_mut().zip(w8) {
+                    if NarrowLanes::is_special(wv) || !in_range(n.lanes.value(wv).abs()) {
                         *o = self.mul_f32(x, wv);
                     }
                 }
