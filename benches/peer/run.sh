@@ -7,15 +7,18 @@
 #   benches/peer/run.sh
 #
 # Environment: PEER_VENV (default /tmp/venv-peer), PEER_TOKENS (timed tokens per
-# measurement in both, default 16), PEER_ROUNDS (default 3), PEER_MODES (PyTorch counting
-# modes, default plain,hooks,neurobench). Raw outputs are kept in PEER_OUT (default a new
-# temporary folder, printed at the end).
+# measurement in both, default 16), PEER_ROUNDS (default 3), PEER_NB (1, the default: also
+# time NeuroBench's re-run procedure on the reference form, the slowest mode; 0: skip it).
+# PEER_ONE_THREAD (1, the default: also time the plain reference form on one PyTorch thread,
+# which does not depend on a second free core; 0: skip it). Raw outputs are kept in PEER_OUT
+# (default a new temporary folder, printed at the end).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 VENV="${PEER_VENV:-/tmp/venv-peer}"
 TOKENS="${PEER_TOKENS:-16}"
 ROUNDS="${PEER_ROUNDS:-3}"
-MODES="${PEER_MODES:-plain,hooks,neurobench}"
+NB="${PEER_NB:-1}"
+ONE="${PEER_ONE_THREAD:-1}"
 OUT="${PEER_OUT:-$(mktemp -d /tmp/peer-run.XXXXXX)}"
 mkdir -p "$OUT"
 PY="$VENV/bin/python"
@@ -34,8 +37,16 @@ for r in $(seq 1 "$ROUNDS"); do
     echo "round $r: picojoule (load: $(cut -d' ' -f1-3 /proc/loadavg))" >&2
     PICOJOULE_PERF_TOKENS="$TOKENS" cargo bench --bench perf 2>/dev/null >"$OUT/picojoule-$r.txt"
     echo "round $r: pytorch   (load: $(cut -d' ' -f1-3 /proc/loadavg))" >&2
-    "$PY" benches/peer/spikegpt_torch.py --tokens "$TOKENS" --modes "$MODES" \
-        --threads 2 >"$OUT/pytorch-$r.jsonl"
+    "$PY" benches/peer/spikegpt_torch.py --tokens "$TOKENS" --modes plain,hooks \
+        --forms reference,non_spiking --threads 2 >"$OUT/pytorch-$r.jsonl"
+    if [ "$NB" = 1 ]; then
+        "$PY" benches/peer/spikegpt_torch.py --tokens "$TOKENS" --modes neurobench \
+            --forms reference --threads 2 >>"$OUT/pytorch-$r.jsonl"
+    fi
+    if [ "$ONE" = 1 ]; then
+        "$PY" benches/peer/spikegpt_torch.py --tokens "$TOKENS" --modes plain \
+            --forms reference --threads 1 >>"$OUT/pytorch-$r.jsonl"
+    fi
     cut -d' ' -f1-3 /proc/loadavg >"$OUT/load-$r.txt"
 done
 "$PY" - "$OUT" "$ROUNDS" <<'PYEOF'
@@ -51,7 +62,8 @@ for r in range(1, rounds + 1):
     pt = {}
     for line in open(f"{out}/pytorch-{r}.jsonl"):
         rec = json.loads(line)
-        pt[(rec["form"], rec["mode"])] = rec
+        mode = rec["mode"] if rec["threads"] == 2 else f'{rec["mode"]}-{rec["threads"]}t'
+        pt[(rec["form"], mode)] = rec
     for form in ("reference", "non_spiking"):
         rows.setdefault(form, []).append((r, pj.get(form), pt))
 fmt = lambda v: "-" if v is None else f"{v:.2f}"
@@ -59,11 +71,13 @@ ratio = lambda a, b: "-" if a is None or b is None else f"{a / b:.2f}x"
 for form, rs in rows.items():
     print(f"\nform {form}: tokens/s")
     print(f"{'round':>5} {'picojoule':>10} {'torch':>8} {'+hooks':>8} {'+nb-proc':>9}"
-          f" {'pj/torch':>9} {'pj/hooks':>9} {'pj/nb-proc':>10}")
+          f" {'torch-1t':>9} {'pj/torch':>9} {'pj/hooks':>9} {'pj/nb-proc':>10} {'pj/torch-1t':>11}")
     for r, p, pt in rs:
-        t = {m: pt.get((form, m), {}).get("tokens_per_s") for m in ("plain", "hooks", "neurobench")}
+        t = {m: pt.get((form, m), {}).get("tokens_per_s")
+             for m in ("plain", "hooks", "neurobench", "plain-1t")}
         print(f"{r:>5} {fmt(p):>10} {fmt(t['plain']):>8} {fmt(t['hooks']):>8} {fmt(t['neurobench']):>9}"
-              f" {ratio(p, t['plain']):>9} {ratio(p, t['hooks']):>9} {ratio(p, t['neurobench']):>10}")
+              f" {fmt(t['plain-1t']):>9} {ratio(p, t['plain']):>9} {ratio(p, t['hooks']):>9}"
+              f" {ratio(p, t['neurobench']):>10} {ratio(p, t['plain-1t']):>11}")
 last = rows["reference"][-1][2]
 h = last.get(("reference", "hooks")) or last.get(("reference", "neurobench"))
 if h:
