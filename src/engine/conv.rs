@@ -78,35 +78,6 @@ impl ConvGeom {
             && self.h == self.h_out() * self.sh
             && self.w == self.w_out() * self.sw
     }
-    /// The pass an im2col execution files: its reads and writes (every tap's weight read, the
-    /// input once, the output once) are exactly the pass's traffic, which a loop-nest mapping
-    /// prices with weights and inputs reused across positions. A patchify is one matrix product
-    /// of the patches with the kernel.
-    pub fn im2col_work(&self, bytes: u32) -> crate::ledger::Work {
-        let (p, q) = (self.h_out() as u64, self.w_out() as u64);
-        if self.is_patchify() {
-            return crate::ledger::Work::Matmul {
-                n: p * q,
-                c: (self.kh * self.kw * self.c_in) as u64,
-                k: self.c_out as u64,
-                bytes,
-            };
-        }
-        crate::ledger::Work::Conv {
-            groups: self.groups as u64,
-            c: self.cin_g() as u64,
-            k: self.cout_g() as u64,
-            h: self.h as u64,
-            w: self.w as u64,
-            p,
-            q,
-            r: self.kh as u64,
-            s: self.kw as u64,
-            sh: self.sh as u64,
-            sw: self.sw as u64,
-            bytes,
-        }
-    }
     pub fn w_out(&self) -> usize {
         (self.w + 2 * self.pw - self.kw) / self.sw + 1
     }
@@ -388,7 +359,16 @@ impl Conv {
             TensorClass::Activation,
             g.n_out() as u64 * bytes,
         );
-        c.pass(g.im2col_work(bytes as u32));
+        if g.is_patchify() {
+            // Its reads and writes are exactly those of one matrix product over the patches,
+            // which a loop-nest mapping prices with the weights reused across positions.
+            c.pass(crate::ledger::Work::Matmul {
+                n: (h_out * w_out) as u64,
+                c: (g.kh * g.kw * g.c_in) as u64,
+                k: g.c_out as u64,
+                bytes: bytes as u32,
+            });
+        }
         macs
     }
 }
@@ -428,41 +408,6 @@ mod tests {
                 k: 5,
                 bytes: 4
             }]
-        );
-        for (op, class, bytes) in work[0].traffic() {
-            let counted: u64 = c
-                .iter()
-                .filter(|(k, _)| k.op == op && k.class == Some(class))
-                .map(|(_, v)| *v)
-                .sum();
-            assert_eq!(counted, bytes, "{op:?} {class:?}");
-        }
-        // An overlapping, padded convolution files a convolution pass; its traffic is exactly
-        // what the execution counted as well.
-        let over = ConvGeom {
-            sh: 2,
-            sw: 2,
-            ph: 1,
-            pw: 1,
-            ..geom
-        };
-        let conv = Conv::from_pytorch(over, &(0..n).map(|i| i as f32 * 0.01).collect::<Vec<_>>());
-        let mut y = vec![0.0; over.n_out()];
-        let mut c = Counts::default();
-        conv.forward_im2col_hwc(&x, &mut y, &Arith::Exact, &mut c);
-        let work: Vec<_> = c.4.keys().copied().collect();
-        assert!(
-            matches!(
-                work[..],
-                [crate::ledger::Work::Conv {
-                    p: 4,
-                    q: 4,
-                    r: 4,
-                    sh: 2,
-                    ..
-                }]
-            ),
-            "{work:?}"
         );
         for (op, class, bytes) in work[0].traffic() {
             let counted: u64 = c

@@ -17,10 +17,6 @@ pub struct Options {
     pub exhaustive_limit: u64,
     /// Force (Some(true)) or forbid (Some(false)) the fill-only pruning.
     pub fill_only: Option<bool>,
-    /// Dims kept whole at the innermost level (a convolution's kernel window, as the
-    /// row-stationary and weight-stationary dataflows keep it next to the arithmetic): a smaller
-    /// mapspace, searched in a fraction of the time.
-    pub inner_whole: Vec<usize>,
 }
 
 impl Default for Options {
@@ -28,7 +24,6 @@ impl Default for Options {
         Options {
             exhaustive_limit: 2_000,
             fill_only: None,
-            inner_whole: Vec::new(),
         }
     }
 }
@@ -49,8 +44,7 @@ pub fn search_with(
     pinned_outer: &[usize],
     opts: &Options,
 ) -> Result<(Mapping, Stats), String> {
-    let mut ctx = Ctx::new(p, arch, pinned_outer)?;
-    ctx.inner_whole = opts.inner_whole.clone();
+    let ctx = Ctx::new(p, arch, pinned_outer)?;
     let fill = match opts.fill_only {
         Some(f) => f,
         None => {
@@ -186,8 +180,6 @@ struct Ctx<'a> {
     primes: Vec<Vec<u64>>,
     /// Bypass choices per level, keeping everything allowed first.
     masks: Vec<Vec<Vec<bool>>>,
-    /// Dims whose whole extent is a temporal loop of the innermost level.
-    inner_whole: Vec<usize>,
 }
 
 fn divisors(n: u64) -> Vec<u64> {
@@ -316,7 +308,6 @@ impl<'a> Ctx<'a> {
             simple: p.spaces.iter().map(nest::is_simple).collect(),
             primes: p.dims.iter().map(|d| primes(d.bound)).collect(),
             masks: Vec::new(),
-            inner_whole: Vec::new(),
         })
         .map(|mut c| {
             c.masks = (0..arch.len()).map(|l| c.masks_of(l)).collect();
@@ -376,7 +367,6 @@ impl<'a> Ctx<'a> {
         &self,
         rem: &[u64],
         fixed: &[bool],
-        whole: &[bool],
         mask: &[bool],
         cap: Option<u64>,
         maximal: bool,
@@ -405,13 +395,7 @@ impl<'a> Ctx<'a> {
             out.push(cur.clone());
             return;
         }
-        let opts = if fixed[d] {
-            vec![1]
-        } else if whole[d] {
-            vec![rem[d]]
-        } else {
-            divisors(rem[d])
-        };
+        let opts = if fixed[d] { vec![1] } else { divisors(rem[d]) };
         let base = ext[d];
         for f in opts {
             ext[d] = base * f;
@@ -421,7 +405,7 @@ impl<'a> Ctx<'a> {
                 break;
             }
             cur.push(f);
-            self.fitting(rem, fixed, whole, mask, cap, maximal, cur, ext, out);
+            self.fitting(rem, fixed, mask, cap, maximal, cur, ext, out);
             cur.pop();
         }
         ext[d] = base;
@@ -474,11 +458,8 @@ impl<'a> Ctx<'a> {
                     let mut cur = Vec::with_capacity(nd);
                     let mut e = ext_s.clone();
                     let maximal = fill && keeps_any;
-                    let whole: Vec<bool> = (0..nd)
-                        .map(|d| l == 0 && self.inner_whole.contains(&d))
-                        .collect();
                     self.fitting(
-                        &rem_s, &fixed, &whole, mask, cap, maximal, &mut cur, &mut e, &mut out,
+                        &rem_s, &fixed, mask, cap, maximal, &mut cur, &mut e, &mut out,
                     );
                     // Large tiles first: a good mapping early prunes more by the order bound.
                     out.reverse();

@@ -70,56 +70,6 @@ pub fn problem(w: &Work) -> (Problem, Vec<TensorClass>) {
             },
             vec![TensorClass::Activation; 4],
         ),
-        Work::Conv {
-            c,
-            k,
-            p,
-            q,
-            r,
-            s,
-            sh,
-            sw,
-            bytes,
-            ..
-        } => (
-            // Dims C K P Q R S; the input row of output row p through kernel row r is
-            // p * sh + r (Timeloop's convolution, the padding inside the input extent).
-            Problem {
-                dims: vec![
-                    dim("C", c),
-                    dim("K", k),
-                    dim("P", p),
-                    dim("Q", q),
-                    dim("R", r),
-                    dim("S", s),
-                ],
-                spaces: vec![
-                    space(
-                        "weights",
-                        vec![vec![(0, 1)], vec![(1, 1)], vec![(4, 1)], vec![(5, 1)]],
-                        false,
-                        bytes,
-                    ),
-                    space(
-                        "inputs",
-                        vec![vec![(0, 1)], vec![(2, sh), (4, 1)], vec![(3, sw), (5, 1)]],
-                        false,
-                        bytes,
-                    ),
-                    space(
-                        "outputs",
-                        vec![vec![(1, 1)], vec![(2, 1)], vec![(3, 1)]],
-                        true,
-                        bytes,
-                    ),
-                ],
-            },
-            vec![
-                TensorClass::Weight,
-                TensorClass::Activation,
-                TensorClass::Activation,
-            ],
-        ),
     }
 }
 
@@ -128,7 +78,6 @@ fn repeats(w: &Work) -> u64 {
     match *w {
         Work::Matmul { .. } => 1,
         Work::Attention { heads, .. } => heads,
-        Work::Conv { groups, .. } => groups,
     }
 }
 
@@ -185,19 +134,7 @@ pub fn map_pass(cm: &CostModel, w: &Work) -> Result<PassEnergy, String> {
     if levels.is_empty() {
         return Err("the cost model has no memory levels".into());
     }
-    let (mapping, stats) = match w {
-        // The kernel window whole at the innermost level first (dims R and S); the full
-        // mapspace only when no such mapping fits.
-        Work::Conv { .. } => {
-            let opts = mapper::Options {
-                inner_whole: vec![4, 5],
-                ..Default::default()
-            };
-            mapper::search_with(&p, &levels, &[], &opts)
-                .or_else(|_| mapper::search(&p, &levels, &[]))?
-        }
-        _ => mapper::search(&p, &levels, &[])?,
-    };
+    let (mapping, stats) = mapper::search(&p, &levels, &[])?;
     let reps = repeats(w) as f64;
     let mut by_class: Vec<(TensorClass, f64)> = Vec::new();
     let mut by_level = Vec::new();
@@ -289,65 +226,6 @@ mod tests {
         // Weights, inputs and outputs once each through DRAM, at 1950 pJ per 8 bytes.
         let once = (64.0 * 512.0 + 3136.0 * 64.0 + 3136.0 * 512.0) * 4.0 / 8.0 * 1950.0;
         assert!(dram_pj <= 1.01 * once, "{dram_pj} vs {once}");
-    }
-
-    #[test]
-    fn a_convolution_reads_its_weights_and_input_from_dram_about_once() {
-        let cm = Hardware::load("horowitz45").unwrap().model;
-        // PVTv2-B0's second patch embedding: 3x3 stride 2, 32 -> 64 channels, 56 x 56 input.
-        let w = Work::Conv {
-            groups: 1,
-            c: 32,
-            k: 64,
-            h: 56,
-            w: 56,
-            p: 28,
-            q: 28,
-            r: 3,
-            s: 3,
-            sh: 2,
-            sw: 2,
-            bytes: 4,
-        };
-        let e = map_pass(&cm, &w).unwrap();
-        let dram = cm.memories.iter().position(|m| m.name == "dram").unwrap();
-        let dram_pj = e.by_level.iter().find(|(i, _)| *i == dram).unwrap().1;
-        // Weights, the (padded) input and the output once each through DRAM, plus the halo
-        // rows that neighbouring input tiles share (fetched with each tile, as Timeloop counts).
-        let once =
-            (32.0 * 64.0 * 9.0 + 32.0 * 57.0 * 57.0 + 64.0 * 28.0 * 28.0) * 4.0 / 8.0 * 1950.0;
-        assert!(
-            dram_pj >= once && dram_pj <= 1.1 * once,
-            "{dram_pj} vs {once}"
-        );
-        // Weights: every tap's read from the 1 MB SRAM (100 pJ per 8 bytes) is what placement
-        // prices; the mapping keeps them in the small SRAMs.
-        let per_tap = 28.0 * 28.0 * 9.0 * 32.0 * 64.0 * 4.0 / 8.0 * 100.0;
-        let weights = e
-            .by_class
-            .iter()
-            .find(|(c, _)| *c == TensorClass::Weight)
-            .unwrap()
-            .1;
-        assert!(weights < 0.2 * per_tap, "{e:?}");
-        assert!(e.lower <= e.mapped.0);
-        // Depthwise: one group per channel, each a 1 -> 1 convolution.
-        let dw = Work::Conv {
-            groups: 64,
-            c: 1,
-            k: 1,
-            h: 28,
-            w: 28,
-            p: 28,
-            q: 28,
-            r: 3,
-            s: 3,
-            sh: 1,
-            sw: 1,
-            bytes: 4,
-        };
-        let e = map_pass(&cm, &dw).unwrap();
-        assert!(e.mapping.contains("R3 S3"), "{}", e.mapping);
     }
 
     #[test]

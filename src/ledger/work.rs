@@ -25,24 +25,6 @@ pub enum Work {
         c: u64,
         bytes: u32,
     },
-    /// A convolution of `groups` independent groups, each `c` input channels of an `h` x `w`
-    /// input to `k` output channels of `p` x `q` positions through an `r` x `s` kernel at
-    /// strides `sh`, `sw` (padding implied by the sizes): weights, input and output activations.
-    /// Depthwise is `c = k = 1`, one group per channel.
-    Conv {
-        groups: u64,
-        c: u64,
-        k: u64,
-        h: u64,
-        w: u64,
-        p: u64,
-        q: u64,
-        r: u64,
-        s: u64,
-        sh: u64,
-        sw: u64,
-        bytes: u32,
-    },
 }
 
 impl Work {
@@ -75,30 +57,6 @@ impl Work {
                     (Op::Write, TensorClass::Activation, heads * n * c * b),
                 ]
             }
-            Work::Conv {
-                groups,
-                c,
-                k,
-                h,
-                w,
-                p,
-                q,
-                r,
-                s,
-                bytes,
-                ..
-            } => {
-                let b = bytes as u64;
-                vec![
-                    (
-                        Op::Read,
-                        TensorClass::Weight,
-                        groups * p * q * r * s * c * k * b,
-                    ),
-                    (Op::Read, TensorClass::Activation, groups * c * h * w * b),
-                    (Op::Write, TensorClass::Activation, groups * k * p * q * b),
-                ]
-            }
         }
     }
 
@@ -112,28 +70,6 @@ impl Work {
                 c,
                 bytes,
             } => vec![heads, n, m, c, bytes as u64],
-            Work::Conv {
-                groups,
-                c,
-                k,
-                h,
-                w,
-                p,
-                q,
-                r,
-                s,
-                sh,
-                sw,
-                bytes,
-            } => {
-                // The output positions must lie within the (padded) input the kernel slides over.
-                if p > 0 && q > 0 && ((p - 1) * sh > h + r || (q - 1) * sw > w + s) {
-                    return Err(format!(
-                        "pass {self:?}: the output is larger than the strided input"
-                    ));
-                }
-                vec![groups, c, k, h, w, p, q, r, s, sh, sw, bytes as u64]
-            }
         };
         if dims.iter().any(|&d| d == 0 || d > MAX_DIM) {
             return Err(format!(
