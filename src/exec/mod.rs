@@ -565,6 +565,13 @@ pub fn dense_per_step(
                 .collect();
             (one(&m, &frames), "sample")
         }
-        ModelDesc::Nir(_) => return Ok(None),
+        ModelDesc::Nir(cfg) => {
+            let m = crate::models::nir::Nir::from_config(cfg.clone(), base)?;
+            let zeros = vec![0.0f32; m.n_inputs()];
+            let frames: Vec<Frame> = (0..cfg.timesteps.max(1))
+                .map(|_| Frame::Values(&zeros))
+                .collect();
+            (one(&m, &frames), "sample")
+        }
     }))
 }

@@ -159,7 +159,11 @@ fn validate(root: &Value, schema: &Value, v: &Value, at: &str, errors: &mut Vec<
 }
 
 fn schema_errors(report: &Value) -> Vec<String> {
-    let text = std::fs::read_to_string(repo_path("docs/schema/run-report.schema.json")).unwrap();
+    errors_against("docs/schema/run-report.schema.json", report)
+}
+
+fn errors_against(schema_file: &str, report: &Value) -> Vec<String> {
+    let text = std::fs::read_to_string(repo_path(schema_file)).unwrap();
     let schema: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(
         schema["$schema"],
@@ -430,6 +434,58 @@ fn sweep_json_is_versioned_with_named_energy_kinds_and_merge_writes_html() {
     assert_eq!(merged["rows"], v["rows"]);
 }
 
+/// Sweep JSON of a cost axis with a view, Monte Carlo samples, a break-even and a shard, and of
+/// a numerics axis with accuracy, validates against the published sweep schema; a row with a
+/// missing field does not.
+#[test]
+fn sweep_json_validates_against_the_published_schema() {
+    let dir = temp_dir("sweep-schema");
+    let trained = dir.join("trained.ron");
+    std::fs::write(
+        &trained,
+        format!(
+            "Scenario(name: \"t\", seed: 1, hardware: \"horowitz45\", input: Text({:?}), tokens: 8, runs: [(model: {:?})])",
+            repo_path("data/text/sotu-test.txt"),
+            repo_path("models/spikegpt-sotu-twin.ron"),
+        ),
+    )
+    .unwrap();
+    let cases: Vec<Vec<&str>> = vec![
+        vec![
+            "sweep",
+            "scenarios/quickstart.ron",
+            "--range",
+            "add.fp32=0.1:1.0:3",
+            "--samples",
+            "4",
+            "--breakeven",
+            "1,2",
+            "--convention",
+            "spikegpt-paper",
+            "--shard",
+            "1/2",
+            "--format",
+            "json",
+        ],
+        vec![
+            "sweep",
+            trained.to_str().unwrap(),
+            "--set",
+            "arith.mode=fp32,bf16",
+            "--format",
+            "json",
+        ],
+    ];
+    for args in cases {
+        let mut v = json(&picojoule(&args));
+        let errors = errors_against("docs/schema/sweep.schema.json", &v);
+        assert!(errors.is_empty(), "{args:?}: {errors:#?}");
+        assert!(!v["rows"].as_array().unwrap().is_empty());
+        v["rows"][0].as_object_mut().unwrap().remove("by_kind");
+        assert!(!errors_against("docs/schema/sweep.schema.json", &v).is_empty());
+    }
+}
+
 #[test]
 fn an_ac_axis_moves_the_accumulate_price_and_leaves_mac_alone() {
     let o = picojoule(&[
@@ -472,6 +528,7 @@ fn inspect_gives_dense_macs_and_bytes_for_every_family_without_debug_output() {
         "models/transformer-lm-tiny-ecoformer.ron",
         "models/digits-vit-softmax.ron",
         "models/spikegpt-tiny.ron",
+        "models/digits-snn-snntorch.ron",
     ] {
         let o = picojoule(&["inspect", model]);
         assert!(o.status.success(), "{model}: {}", stderr(&o));
@@ -490,6 +547,9 @@ fn inspect_gives_dense_macs_and_bytes_for_every_family_without_debug_output() {
     }
     let out = stdout(&picojoule(&["inspect", "models/digits-conv-rnn.ron"]));
     assert!(out.contains("  2: Linear(256,32,true)"), "{out}");
+    // The snnTorch MLP (64-128-10) over its 8 steps: (64 x 128 + 128 x 10) x 8.
+    let out = stdout(&picojoule(&["inspect", "models/digits-snn-snntorch.ron"]));
+    assert!(out.contains("dense MACs per sample 75776 "), "{out}");
 }
 
 #[test]
