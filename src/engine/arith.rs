@@ -466,8 +466,9 @@ impl Prepared {
     }
 
     /// `ys[o] = add(ys[o], mul(x, w[o]))` for every `o`: the values of the scalar calls, bit
-    /// for bit, computed on 256-bit vector lanes when the CPU has AVX2 (detected at run time)
-    /// and the format has the f32 layout (bf16, `lmul-k`); other formats run the scalar calls.
+    /// for bit, computed on 256-bit vector lanes when the CPU has AVX2 (detected at run time):
+    /// e8 formats (bf16, `lmul-k`) and narrow ones (fp16, fp8, eEmM with E < 8); lanes with
+    /// specials, and formats outside both, run the scalar calls.
     pub fn mac_row(&self, x: f32, w: &[f32], ys: &mut [f32]) {
         if scalar_rows() {
             for (y, &wv) in ys.iter_mut().zip(w) {
