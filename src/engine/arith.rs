@@ -574,42 +574,39 @@ impl Prepared {
     #[inline(always)]
     fn accumulate_row_lanes(&self, w: &[f32], ys: &mut [f32], negative: bool) {
         let acc = AccRound::of(self.acc());
+        // The operand rounding, chosen once per row: a shift for e8 formats, the narrow lanes
+        // for fp16/fp8, the scalar encoder otherwise.
+        let shift = match *self {
+            Prepared::RoundShift { shift, .. } => Some(RoundLanes::new(shift)),
+            Prepared::Lmul { kernel, .. } => kernel.operand_shift().map(RoundLanes::new),
+            _ => None,
+        };
+        let narrow = match *self {
+            Prepared::Round { lanes, .. } => lanes,
+            Prepared::Lmul { kernel, .. } if shift.is_none() => kernel.operand_lanes(),
+            _ => None,
+        };
         let mut tmp = [0f32; ROW_CHUNK];
         for (wc, yc) in w.chunks(ROW_CHUNK).zip(ys.chunks_mut(ROW_CHUNK)) {
             let t = &mut tmp[..wc.len()];
-            let shift = match *self {
-                Prepared::RoundShift { shift, .. } => Some(shift),
-                Prepared::Lmul { kernel, .. } => kernel.operand_shift(),
-                _ => None,
-            };
-            match shift {
-                Some(shift) => {
-                    let lanes = RoundLanes::new(shift);
+            match (shift, narrow) {
+                (Some(lanes), _) => {
                     for (p, &wv) in t.iter_mut().zip(wc) {
                         *p = lanes.value(wv);
                     }
                 }
-                None => {
-                    let lanes = match *self {
-                        Prepared::Round { lanes, .. } => lanes,
-                        Prepared::Lmul { kernel, .. } => kernel.operand_lanes(),
-                        _ => None,
-                    };
-                    match lanes {
-                        Some(l)
-                            if !wc
-                                .iter()
-                                .fold(false, |s, &v| s | NarrowLanes::is_special(v)) =>
-                        {
-                            for (p, &wv) in t.iter_mut().zip(wc) {
-                                *p = l.value(wv);
-                            }
-                        }
-                        _ => {
-                            for (p, &wv) in t.iter_mut().zip(wc) {
-                                *p = self.operand(wv);
-                            }
-                        }
+                (None, Some(l))
+                    if !wc
+                        .iter()
+                        .fold(false, |s, &v| s | NarrowLanes::is_special(v)) =>
+                {
+                    for (p, &wv) in t.iter_mut().zip(wc) {
+                        *p = l.value(wv);
+                    }
+                }
+                _ => {
+                    for (p, &wv) in t.iter_mut().zip(wc) {
+                        *p = self.operand(wv);
                     }
                 }
             }

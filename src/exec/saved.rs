@@ -203,18 +203,11 @@ fn check_run(r: &SavedRun, i: usize) -> std::result::Result<(), String> {
             })?;
         }
     }
-    let fraction = |what: &str, v: f64| {
-        if (0.0..=1.0).contains(&v) {
-            Ok(())
-        } else {
-            Err(format!("{run}: {what} {v} is not a fraction 0..1"))
-        }
-    };
     if let Some(a) = &r.accuracy {
         check_accuracy(a).map_err(|m| format!("{run}: {m}"))?;
     }
     if let Some(f) = &r.fidelity {
-        fraction("fidelity top1_agreement", f.top1_agreement)?;
+        fraction("fidelity top1_agreement", f.top1_agreement).map_err(|m| format!("{run}: {m}"))?;
         if !f.mean_kl_bits.is_finite() {
             return Err(format!(
                 "{run}: fidelity mean_kl_bits {} is not finite",
@@ -228,13 +221,6 @@ fn check_run(r: &SavedRun, i: usize) -> std::result::Result<(), String> {
 /// An accuracy a report would print wrongly: fractions outside 0..1, a negative or non-finite
 /// bits per token.
 fn check_accuracy(a: &Accuracy) -> std::result::Result<(), String> {
-    let fraction = |what: &str, v: f64| {
-        if (0.0..=1.0).contains(&v) {
-            Ok(())
-        } else {
-            Err(format!("{what} {v} is not a fraction 0..1"))
-        }
-    };
     fraction("accuracy top1", a.top1)?;
     if let Some((lo, hi)) = a.top1_ci95 {
         fraction("accuracy top1_ci95", lo)?;
@@ -246,4 +232,12 @@ fn check_accuracy(a: &Accuracy) -> std::result::Result<(), String> {
         return Err(format!("bits_per_token {b} is not a non-negative number"));
     }
     Ok(())
+}
+
+fn fraction(what: &str, v: f64) -> std::result::Result<(), String> {
+    if (0.0..=1.0).contains(&v) {
+        Ok(())
+    } else {
+        Err(format!("{what} {v} is not a fraction 0..1"))
+    }
 }
