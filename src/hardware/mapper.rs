@@ -8,6 +8,10 @@
 //! fixed: a tensor's refetches at a level depend only on the order of the nearest level above it
 //! with a loop it depends on, so the energy is a sum of per-level terms and one pass finds the
 //! best orders. Ties keep the first mapping in enumeration order, so the search is deterministic.
+//!
+//! Branch and bound makes it fast without changing its result: a choice is evaluated only when its
+//! order-free lower bound does not exceed the best energy found, and the levels above a partial
+//! choice are not enumerated when a bound of all its extensions already exceeds it.
 
 use super::nest::{self, Level, Loop, Mapping, Problem, Stats};
 
@@ -17,6 +21,9 @@ pub struct Options {
     pub exhaustive_limit: u64,
     /// Force (Some(true)) or forbid (Some(false)) the fill-only pruning.
     pub fill_only: Option<bool>,
+    /// Branch and bound (the default): skip what a lower bound shows cannot beat the best
+    /// mapping found. The result is the same without it, only slower.
+    pub prune: bool,
 }
 
 impl Default for Options {
@@ -24,6 +31,7 @@ impl Default for Options {
         Options {
             exhaustive_limit: 2_000,
             fill_only: None,
+            prune: true,
         }
     }
 }
@@ -57,12 +65,22 @@ pub fn search_with(
             count > limit
         }
     };
+    // Depth first, with branch and bound: a choice is evaluated only when its order-free lower
+    // bound does not exceed the best energy found, and a level's tiles are not extended upward
+    // when the bound of the levels fixed so far already does.
+    let limit = std::cell::Cell::new(f64::INFINITY);
     let mut best: Option<(f64, Mapping)> = None;
-    ctx.enumerate(fill, &mut |choice| {
-        let limit = best.as_ref().map(|b| b.0);
-        if let Some((e, m)) = ctx.best_orders(choice, limit)
-            && best.as_ref().is_none_or(|b| e < b.0)
-        {
+    ctx.enumerate_bounded(fill, &limit, &mut |choice| {
+        let pre = ctx.prepare(choice);
+        if opts.prune && above(limit.get(), ctx.order_bound(choice, &pre)) {
+            return true;
+        }
+        let (e, m) = ctx.best_orders(choice, &pre);
+        // Ties keep the first choice in enumeration order.
+        if best.as_ref().is_none_or(|b| e < b.0) {
+            if opts.prune {
+                limit.set(e);
+            }
             best = Some((e, m));
         }
         true
@@ -149,6 +167,12 @@ fn permutations(items: &[usize]) -> Vec<Vec<usize>> {
     out
 }
 
+/// A lower bound above the best energy (with a margin for rounding: the bound and the energy
+/// are summed in different orders).
+fn above(best: f64, bound: f64) -> bool {
+    bound > best * (1.0 + 1e-12)
+}
+
 /// Per-choice quantities that do not depend on loop order.
 struct Pre {
     ext: Vec<Vec<u64>>,
@@ -180,6 +204,10 @@ struct Ctx<'a> {
     primes: Vec<Vec<u64>>,
     /// Bypass choices per level, keeping everything allowed first.
     masks: Vec<Vec<Vec<bool>>>,
+    /// No level above this one fans out (the partial bound's condition).
+    flat_above: Vec<bool>,
+    /// Words of each data space over the whole problem.
+    whole: Vec<u64>,
 }
 
 fn divisors(n: u64) -> Vec<u64> {
@@ -308,9 +336,18 @@ impl<'a> Ctx<'a> {
             simple: p.spaces.iter().map(nest::is_simple).collect(),
             primes: p.dims.iter().map(|d| primes(d.bound)).collect(),
             masks: Vec::new(),
+            flat_above: Vec::new(),
+            whole: p
+                .spaces
+                .iter()
+                .map(|s| tile_words(s, &p.dims.iter().map(|d| d.bound).collect::<Vec<_>>()))
+                .collect(),
         })
         .map(|mut c| {
             c.masks = (0..arch.len()).map(|l| c.masks_of(l)).collect();
+            c.flat_above = (0..arch.len())
+                .map(|l| c.fanout[l + 1..].iter().all(|&f| f == 1))
+                .collect();
             c
         })
     }
@@ -318,6 +355,17 @@ impl<'a> Ctx<'a> {
     /// Calls `visit` for each choice of factors, fan-out and bypass that fits; stops when it
     /// returns false.
     fn enumerate(&self, fill: bool, visit: &mut dyn FnMut(&Choice) -> bool) {
+        self.enumerate_bounded(fill, &std::cell::Cell::new(f64::INFINITY), visit)
+    }
+
+    /// `enumerate`, skipping the choices whose levels fixed so far bound their energy above
+    /// `limit` (which `visit` may lower as it goes).
+    fn enumerate_bounded(
+        &self,
+        fill: bool,
+        limit: &std::cell::Cell<f64>,
+        visit: &mut dyn FnMut(&Choice) -> bool,
+    ) {
         let n = self.arch.len();
         let nd = self.p.dims.len();
         let mut choice = Choice {
@@ -327,7 +375,7 @@ impl<'a> Ctx<'a> {
         };
         let rem: Vec<u64> = self.p.dims.iter().map(|d| d.bound).collect();
         let ext = vec![1u64; nd];
-        self.level(0, rem, ext, fill, &mut choice, visit);
+        self.level(0, rem, ext, fill, limit, &mut choice, visit);
     }
 
     fn masks_of(&self, l: usize) -> Vec<Vec<bool>> {
@@ -411,12 +459,14 @@ impl<'a> Ctx<'a> {
         ext[d] = base;
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn level(
         &self,
         l: usize,
         rem: Vec<u64>,
         ext: Vec<u64>,
         fill: bool,
+        limit: &std::cell::Cell<f64>,
         choice: &mut Choice,
         visit: &mut dyn FnMut(&Choice) -> bool,
     ) -> bool {
@@ -481,7 +531,12 @@ impl<'a> Ctx<'a> {
                         }
                     } else {
                         let rem_t: Vec<u64> = (0..nd).map(|d| rem_s[d] / tv[d]).collect();
-                        if !self.level(l + 1, rem_t, ext_t, fill, choice, visit) {
+                        if limit.get().is_finite()
+                            && above(limit.get(), self.partial_bound(choice, l, &rem_t))
+                        {
+                            continue;
+                        }
+                        if !self.level(l + 1, rem_t, ext_t, fill, limit, choice, visit) {
                             return false;
                         }
                     }
@@ -615,14 +670,185 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// A lower bound of the energy of every choice that extends `c`'s levels 0..=`top` (`rem` is
+    /// what the levels above must still iterate, in time or across instances: a fan-out above
+    /// multiplies the instances by what it takes from each instance's loops). Per data space:
+    /// the fills and reads of the levels fixed so far with loops placed as the order bound places
+    /// them, the loops above `top` counted wherever they may go, and the reads of the unknown
+    /// level that feeds the highest kept one at the cheapest price any level above could charge.
+    #[allow(clippy::needless_range_loop)]
+    fn partial_bound(&self, c: &Choice, top: usize, rem: &[u64]) -> f64 {
+        let n = self.arch.len();
+        let nd = self.p.dims.len();
+        let mut ext = vec![vec![1u64; nd]; top + 1];
+        for l in 0..=top {
+            for d in 0..nd {
+                let below = if l == 0 { 1 } else { ext[l - 1][d] };
+                ext[l][d] = below * c.temporal[l][d] * c.spatial[l][d];
+            }
+        }
+        let ones = vec![1u64; nd];
+        // The MACs re-read their operands every iteration unless the lowest level with loops
+        // fans out (as `closed_form` decides); unknown when no level fixed so far has loops.
+        let reread = (0..=top)
+            .find(|&l| (0..nd).any(|d| c.temporal[l][d] > 1 || c.spatial[l][d] > 1))
+            .is_some_and(|l| (0..nd).any(|d| c.temporal[l][d] > 1));
+        let iterations = (0..=top)
+            .flat_map(|j| c.temporal[j].iter())
+            .chain(rem)
+            .fold(1u64, |a, &b| a.saturating_mul(b));
+        let iterations_rel: Vec<u64> = self
+            .rel
+            .iter()
+            .map(|rel| {
+                (0..=top)
+                    .flat_map(|j| c.temporal[j].iter())
+                    .chain((0..nd).filter(|&d| rel[d]).map(|d| &rem[d]))
+                    .fold(1u64, |a, &b| a.saturating_mul(b))
+            })
+            .collect();
+        let multicast = !self.flat_above[top];
+        let mut total = 0.0;
+        for (t, s) in self.p.spaces.iter().enumerate() {
+            let rel = &self.rel[t];
+            // Words one instance of `inner` (None = a MAC) takes in over the run, at least.
+            // `multicast`: a level above `top` may fan out between `inner` and its parent, which
+            // then reads a tile once for all instances that share it: loops the data space
+            // ignores above `top` are not counted.
+            let share = |inner: Option<usize>, multicast: bool| -> u64 {
+                if inner.is_none() && reread {
+                    return if multicast {
+                        iterations_rel[t]
+                    } else {
+                        iterations
+                    };
+                }
+                let lo = inner.map_or(0, |c| c + 1);
+                let e_in = inner.map_or(&ones, |c| &ext[c]);
+                if !self.simple[t] {
+                    let e: Vec<u64> = (0..nd)
+                        .map(|d| {
+                            (lo..=top)
+                                .map(|j| c.temporal[j][d])
+                                .fold(e_in[d].saturating_mul(rem[d]), |a, b| a.saturating_mul(b))
+                        })
+                        .collect();
+                    return tile_words(s, &e);
+                }
+                let lowest = (lo..=top).find(|&j| (0..nd).any(|d| rel[d] && c.temporal[j][d] > 1));
+                let mut times = 1u64;
+                match lowest {
+                    Some(ls) => {
+                        for j in lo..=top {
+                            for d in 0..nd {
+                                if rel[d] || j > ls {
+                                    times = times.saturating_mul(c.temporal[j][d]);
+                                }
+                            }
+                        }
+                        for d in 0..nd {
+                            if rel[d] || !multicast {
+                                times = times.saturating_mul(rem[d]);
+                            }
+                        }
+                    }
+                    None => {
+                        for d in 0..nd {
+                            if rel[d] {
+                                times = times.saturating_mul(rem[d]);
+                            }
+                        }
+                    }
+                }
+                tile_words(s, e_in).saturating_mul(times)
+            };
+            let fan = |from: usize, to: usize| -> u64 {
+                (from..=to)
+                    .flat_map(|j| (0..nd).filter(|&d| rel[d]).map(move |d| c.spatial[j][d]))
+                    .fold(1u64, |a, b| a.saturating_mul(b))
+            };
+            let mut child: Option<usize> = None;
+            for l in 0..=top {
+                if !(self.arch[l].keeps[t] && c.keeps[l][t]) {
+                    continue;
+                }
+                let traffic =
+                    share(child, false).saturating_mul(fan(child.map_or(0, |c| c + 1), l));
+                let own = share(Some(l), false);
+                let mut used = 1u64;
+                let pext: Vec<u64> = (0..nd)
+                    .map(|d| {
+                        let above: u64 = (l + 1..=top).map(|j| c.spatial[j][d]).product();
+                        used = used.saturating_mul(above);
+                        self.p.dims[d].bound / above
+                    })
+                    .collect();
+                let part = tile_words(s, &pext);
+                let (r, f, u) = if s.output {
+                    (
+                        traffic.saturating_sub(part),
+                        own.saturating_sub(part),
+                        traffic,
+                    )
+                } else {
+                    (traffic, own, 0)
+                };
+                let lv = &self.arch[l];
+                let b = lv.block_words.max(1);
+                total += (r.div_ceil(b) as f64 * lv.read_pj
+                    + f.div_ceil(b) as f64 * lv.write_pj
+                    + u.div_ceil(b) as f64 * lv.update_pj)
+                    * used as f64;
+                child = Some(l);
+            }
+            // The level that feeds the highest kept one: the outermost reads (updates) the whole
+            // traffic; a level between reads (updates) it more cheaply but is filled with the
+            // whole data space at least once from a level above it.
+            let traffic =
+                share(child, multicast).saturating_mul(fan(child.map_or(0, |c| c + 1), top)) as f64;
+            let whole = self.whole[t] as f64;
+            let per_word = |j: usize, write: bool| {
+                let lv = &self.arch[j];
+                let pj = if write {
+                    lv.write_pj
+                } else if s.output {
+                    lv.update_pj
+                } else {
+                    lv.read_pj
+                };
+                pj / lv.block_words.max(1) as f64
+            };
+            let feeds = (top + 1..n).filter(|&j| self.arch[j].keeps[t]);
+            let cheapest = feeds
+                .clone()
+                .map(|j| {
+                    let refill = (j + 1..n)
+                        .filter(|&k| self.arch[k].keeps[t])
+                        .map(|k| per_word(k, false))
+                        .fold(f64::INFINITY, f64::min);
+                    if refill.is_finite() {
+                        traffic * per_word(j, false) + whole * (per_word(j, true) + refill)
+                    } else {
+                        traffic * per_word(j, false)
+                    }
+                })
+                .fold(f64::INFINITY, f64::min);
+            if cheapest.is_finite() {
+                total += cheapest;
+            }
+        }
+        total
+    }
+
     /// The energy of a choice with the given orders, in closed form;
     /// equal to `nest::energy` of `mapping(c, orders)`.
     fn fast_energy(&self, c: &Choice, orders: &[Vec<usize>], pre: &Pre) -> f64 {
         self.closed_form(c, orders, pre, false)
     }
 
-    /// A lower bound of `fast_energy` over all loop orders: every tile is refetched only when a
-    /// loop it depends on moves (as if each level put the loops a data space ignores innermost).
+    /// A lower bound of `fast_energy` over all loop orders: a tile with one dim per axis is
+    /// refetched as if each level put the loops it ignores innermost; a sliding-window tile
+    /// (whose refetches also depend on which loop slides it) counts its whole extent once.
     fn order_bound(&self, c: &Choice, pre: &Pre) -> f64 {
         let orders = vec![Vec::new(); self.arch.len()];
         self.closed_form(c, &orders, pre, true)
@@ -672,8 +898,26 @@ impl<'a> Ctx<'a> {
                 return outer.map(|f| f.2).fold(1u64, |a, b| a.saturating_mul(b));
             }
             let ext = inner.map_or(&ones, |c| &pre.ext[c]);
+            if bound && self.simple[t] {
+                // Loops a tile ignores sit innermost in every level: it is refetched for every
+                // loop it depends on, and for every loop of a level above the lowest level
+                // holding one (no order of a level moves a loop across levels).
+                let lowest = flat
+                    .iter()
+                    .filter(|f| inner.is_none_or(|c| f.0 > c) && self.rel[t][f.1])
+                    .map(|f| f.0)
+                    .min();
+                let Some(lowest) = lowest else {
+                    return tile_words(&self.p.spaces[t], ext);
+                };
+                let times = outer
+                    .filter(|f| self.rel[t][f.1] || f.0 > lowest)
+                    .map(|f| f.2)
+                    .fold(1u64, |a, b| a.saturating_mul(b));
+                return tile_words(&self.p.spaces[t], ext).saturating_mul(times);
+            }
             if bound {
-                // Every word of the union of the tiles, once.
+                // A sliding window: every word of the union of the tiles, once.
                 let mut e = ext.clone();
                 for f in outer {
                     e[f.1] = e[f.1].saturating_mul(f.2);
@@ -728,23 +972,12 @@ impl<'a> Ctx<'a> {
         total
     }
 
-    fn eval(&self, c: &Choice, orders: &[Vec<usize>], pre: &Pre) -> Option<f64> {
-        Some(self.fast_energy(c, orders, pre))
-    }
-
-    /// Best loop orders for a choice, level by level (the energy separates per level); None
-    /// when the choice cannot beat `limit`.
-    fn best_orders(&self, c: &Choice, limit: Option<f64>) -> Option<(f64, Mapping)> {
+    /// Best loop orders for a choice, level by level (the energy separates per level).
+    fn best_orders(&self, c: &Choice, pre: &Pre) -> (f64, Mapping) {
         let n = self.arch.len();
         let mut orders: Vec<Vec<usize>> = vec![Vec::new(); n];
         let base = self.mapping(c, &orders);
-        let pre = self.prepare(c);
-        if let Some(lim) = limit
-            && self.order_bound(c, &pre) >= lim
-        {
-            return None;
-        }
-        let mut best_e = self.eval(c, &orders, &pre)?;
+        let mut best_e = self.fast_energy(c, &orders, pre);
         for l in (0..n).rev() {
             let items = self.movable(&base, l);
             // The innermost level's order changes no closed-form count.
@@ -754,9 +987,8 @@ impl<'a> Ctx<'a> {
             let mut best_order = orders[l].clone();
             for perm in permutations(&items) {
                 orders[l] = perm.clone();
-                if let Some(e) = self.eval(c, &orders, &pre)
-                    && e < best_e
-                {
+                let e = self.fast_energy(c, &orders, pre);
+                if e < best_e {
                     best_e = e;
                     best_order = perm;
                 }
@@ -764,7 +996,7 @@ impl<'a> Ctx<'a> {
             orders[l] = best_order;
         }
         let m = self.mapping(c, &orders);
-        Some((best_e, m))
+        (best_e, m)
     }
 }
 
@@ -982,6 +1214,56 @@ mod tests {
                 true
             });
             assert!(checked > 100, "{checked}");
+        }
+    }
+
+    /// Problems too large for the exhaustive reference, with fan-out, bypass, sliding windows and
+    /// single-tensor levels: branch and bound returns the mapping the unpruned search returns.
+    #[test]
+    fn pruning_never_changes_the_chosen_mapping() {
+        let mut spads = three_levels(8, 12, 256, true);
+        // Per-PE levels that each hold one data space, as Eyeriss's scratchpads.
+        let mut w = level("WSpad", Some(6), 1, 8, 0.2, 0.2, 0.2, [true, false, false]);
+        w.keeps = vec![true, false, false];
+        spads.insert(0, w);
+        spads[1].keeps = vec![false, true, true];
+        let cases: Vec<(&str, Problem, Vec<Level>)> = vec![
+            (
+                "matmul 4 PEs",
+                matmul(8, 6, 6),
+                three_levels(4, 10, 96, false),
+            ),
+            (
+                "matmul bypass",
+                matmul(8, 12, 16),
+                three_levels(1, 16, 128, true),
+            ),
+            (
+                "conv1d 3 levels",
+                conv1d(4, 3, 24),
+                three_levels(2, 12, 64, false),
+            ),
+            ("matmul spads", matmul(4, 6, 8), spads.clone()),
+            ("conv1d spads", conv1d(4, 3, 16), spads),
+        ];
+        for (name, p, arch) in cases {
+            for fill in [false, true] {
+                let pruned = Options {
+                    fill_only: Some(fill),
+                    ..Options::default()
+                };
+                let full = Options {
+                    prune: false,
+                    ..pruned.clone()
+                };
+                let (a, sa) = search_with(&p, &arch, &[], &pruned).unwrap();
+                let (b, sb) = search_with(&p, &arch, &[], &full).unwrap();
+                assert_eq!(
+                    a, b,
+                    "{name} fill {fill}: {} vs {} pJ",
+                    sa.energy_pj, sb.energy_pj
+                );
+            }
         }
     }
 
