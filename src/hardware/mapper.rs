@@ -167,6 +167,26 @@ fn permutations(items: &[usize]) -> Vec<Vec<usize>> {
     out
 }
 
+/// One instance's access energy at a level that takes in `traffic` words for its children and is
+/// filled with `own` words, `part` of them its share of the data space. For an output, every word
+/// taken in is an update, and reads and fills leave out the first pass over its share (no partial
+/// sum exists yet).
+fn access_pj(lv: &Level, output: bool, traffic: u64, own: u64, part: u64) -> f64 {
+    let (r, f, u) = if output {
+        (
+            traffic.saturating_sub(part),
+            own.saturating_sub(part),
+            traffic,
+        )
+    } else {
+        (traffic, own, 0)
+    };
+    let b = lv.block_words.max(1);
+    r.div_ceil(b) as f64 * lv.read_pj
+        + f.div_ceil(b) as f64 * lv.write_pj
+        + u.div_ceil(b) as f64 * lv.update_pj
+}
+
 /// A lower bound above the best energy (with a margin for rounding: the bound and the energy
 /// are summed in different orders).
 fn above(best: f64, bound: f64) -> bool {
@@ -784,21 +804,7 @@ impl<'a> Ctx<'a> {
                     })
                     .collect();
                 let part = tile_words(s, &pext);
-                let (r, f, u) = if s.output {
-                    (
-                        traffic.saturating_sub(part),
-                        own.saturating_sub(part),
-                        traffic,
-                    )
-                } else {
-                    (traffic, own, 0)
-                };
-                let lv = &self.arch[l];
-                let b = lv.block_words.max(1);
-                total += (r.div_ceil(b) as f64 * lv.read_pj
-                    + f.div_ceil(b) as f64 * lv.write_pj
-                    + u.div_ceil(b) as f64 * lv.update_pj)
-                    * used as f64;
+                total += access_pj(&self.arch[l], s.output, traffic, own, part) * used as f64;
                 child = Some(l);
             }
             // The level that feeds the highest kept one: the outermost reads (updates) the whole
@@ -951,21 +957,8 @@ impl<'a> Ctx<'a> {
                 let traffic = share(t, child).saturating_mul(fan);
                 let own = if l + 1 < n { share(t, Some(l)) } else { 0 };
                 let part = pre.part[l][t];
-                let (r, f, u) = if s.output {
-                    (
-                        traffic.saturating_sub(part),
-                        own.saturating_sub(part),
-                        traffic,
-                    )
-                } else {
-                    (traffic, own, 0)
-                };
-                let lv = &self.arch[l];
-                let b = lv.block_words.max(1);
-                total += (r.div_ceil(b) as f64 * lv.read_pj
-                    + f.div_ceil(b) as f64 * lv.write_pj
-                    + u.div_ceil(b) as f64 * lv.update_pj)
-                    * pre.used[l] as f64;
+                total +=
+                    access_pj(&self.arch[l], s.output, traffic, own, part) * pre.used[l] as f64;
                 child = Some(l);
             }
         }
