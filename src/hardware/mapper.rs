@@ -187,6 +187,21 @@ fn access_pj(lv: &Level, output: bool, traffic: u64, own: u64, part: u64) -> f64
         + u.div_ceil(b) as f64 * lv.update_pj
 }
 
+/// Tile extents per dim of levels 0..`levels`: the product of every factor at or below the level.
+fn extents(c: &Choice, levels: usize) -> Vec<Vec<u64>> {
+    let mut ext: Vec<Vec<u64>> = Vec::with_capacity(levels);
+    for l in 0..levels {
+        let row = (0..c.temporal[l].len())
+            .map(|d| {
+                let below = if l == 0 { 1 } else { ext[l - 1][d] };
+                below * c.temporal[l][d] * c.spatial[l][d]
+            })
+            .collect();
+        ext.push(row);
+    }
+    ext
+}
+
 /// A lower bound above the best energy (with a margin for rounding: the bound and the energy
 /// are summed in different orders).
 fn above(best: f64, bound: f64) -> bool {
@@ -632,13 +647,7 @@ impl<'a> Ctx<'a> {
         let n = self.arch.len();
         let nd = self.p.dims.len();
         let ns = self.p.spaces.len();
-        let mut ext = vec![vec![1u64; nd]; n];
-        for l in 0..n {
-            for d in 0..nd {
-                let below = if l == 0 { 1 } else { ext[l - 1][d] };
-                ext[l][d] = below * c.temporal[l][d] * c.spatial[l][d];
-            }
-        }
+        let ext = extents(c, n);
         // Spatial product above level l, per dim.
         let mut above = vec![vec![1u64; nd]; n];
         for l in (0..n.saturating_sub(1)).rev() {
@@ -662,15 +671,7 @@ impl<'a> Ctx<'a> {
         for (t, ft) in fan.iter_mut().enumerate() {
             for (ci, row) in ft.iter_mut().enumerate() {
                 for (l, v) in row.iter_mut().enumerate() {
-                    let mut f = 1u64;
-                    for j in ci..=l {
-                        for d in 0..nd {
-                            if self.rel[t][d] {
-                                f = f.saturating_mul(c.spatial[j][d]);
-                            }
-                        }
-                    }
-                    *v = f;
+                    *v = self.relevant_spatial(c, t, ci, l);
                 }
             }
         }
@@ -690,6 +691,18 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// Fan-out over the dims data space `t` depends on, in levels `from..=to`: how many
+    /// instances a tile read at level `to` reaches with different data.
+    fn relevant_spatial(&self, c: &Choice, t: usize, from: usize, to: usize) -> u64 {
+        (from..=to)
+            .flat_map(|j| {
+                (0..self.p.dims.len())
+                    .filter(move |&d| self.rel[t][d])
+                    .map(move |d| c.spatial[j][d])
+            })
+            .fold(1u64, |a, b| a.saturating_mul(b))
+    }
+
     /// A lower bound of the energy of every choice that extends `c`'s levels 0..=`top` (`rem` is
     /// what the levels above must still iterate, in time or across instances: a fan-out above
     /// multiplies the instances by what it takes from each instance's loops). Per data space:
@@ -700,13 +713,7 @@ impl<'a> Ctx<'a> {
     fn partial_bound(&self, c: &Choice, top: usize, rem: &[u64]) -> f64 {
         let n = self.arch.len();
         let nd = self.p.dims.len();
-        let mut ext = vec![vec![1u64; nd]; top + 1];
-        for l in 0..=top {
-            for d in 0..nd {
-                let below = if l == 0 { 1 } else { ext[l - 1][d] };
-                ext[l][d] = below * c.temporal[l][d] * c.spatial[l][d];
-            }
-        }
+        let ext = extents(c, top + 1);
         let ones = vec![1u64; nd];
         // The MACs re-read their operands every iteration unless the lowest level with loops
         // fans out (as `closed_form` decides); unknown when no level fixed so far has loops.
@@ -782,11 +789,7 @@ impl<'a> Ctx<'a> {
                 }
                 tile_words(s, e_in).saturating_mul(times)
             };
-            let fan = |from: usize, to: usize| -> u64 {
-                (from..=to)
-                    .flat_map(|j| (0..nd).filter(|&d| rel[d]).map(move |d| c.spatial[j][d]))
-                    .fold(1u64, |a, b| a.saturating_mul(b))
-            };
+            let fan = |from: usize, to: usize| self.relevant_spatial(c, t, from, to);
             let mut child: Option<usize> = None;
             for l in 0..=top {
                 if !(self.arch[l].keeps[t] && c.keeps[l][t]) {
@@ -824,9 +827,8 @@ impl<'a> Ctx<'a> {
                 };
                 pj / lv.block_words.max(1) as f64
             };
-            let feeds = (top + 1..n).filter(|&j| self.arch[j].keeps[t]);
-            let cheapest = feeds
-                .clone()
+            let cheapest = (top + 1..n)
+                .filter(|&j| self.arch[j].keeps[t])
                 .map(|j| {
                     let refill = (j + 1..n)
                         .filter(|&k| self.arch[k].keeps[t])
