@@ -19,6 +19,8 @@ fn kind(w: &Work) -> &'static str {
     match w {
         Work::Matmul { .. } => "matmul",
         Work::Attention { .. } => "attention",
+        Work::Conv { groups: 1, .. } => "conv",
+        Work::Conv { .. } => "grouped conv",
     }
 }
 

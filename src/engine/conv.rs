@@ -368,6 +368,22 @@ impl Conv {
                 k: g.c_out as u64,
                 bytes: bytes as u32,
             });
+        } else {
+            // A sliding window: the mapping tiles the kernel over the output positions.
+            c.pass(crate::ledger::Work::Conv {
+                groups: g.groups as u64,
+                c: cin_g as u64,
+                k: cout_g as u64,
+                h: g.h as u64,
+                w: g.w as u64,
+                r: g.kh as u64,
+                s: g.kw as u64,
+                sh: g.sh as u64,
+                sw: g.sw as u64,
+                ph: g.ph as u64,
+                pw: g.pw as u64,
+                bytes: bytes as u32,
+            });
         }
         macs
     }
@@ -435,6 +451,50 @@ mod tests {
             .is_patchify()
         );
         assert!(!ConvGeom { h: 9, ..geom }.is_patchify());
+    }
+
+    #[test]
+    fn a_sliding_window_convolution_files_a_conv_pass_covering_exactly_its_traffic() {
+        // Grouped, strided and padded, with an output size the stride does not divide evenly.
+        let geom = ConvGeom {
+            c_in: 4,
+            c_out: 6,
+            h: 9,
+            w: 7,
+            kh: 3,
+            kw: 3,
+            sh: 2,
+            sw: 2,
+            ph: 1,
+            pw: 1,
+            groups: 2,
+        };
+        let n: usize = geom.c_out * geom.cin_g() * 9;
+        let conv = Conv::from_pytorch(geom, &(0..n).map(|i| i as f32 * 0.01).collect::<Vec<_>>());
+        let x: Vec<f32> = (0..geom.n_in()).map(|i| (i % 5) as f32).collect();
+        let mut y = vec![0.0; geom.n_out()];
+        let mut c = Counts::default();
+        let macs = conv.forward_im2col_hwc(&x, &mut y, &Arith::Exact, &mut c);
+        let work: Vec<_> = c.4.keys().copied().collect();
+        assert_eq!(work.len(), 1);
+        let crate::ledger::Work::Conv {
+            groups, c: cg, k, ..
+        } = work[0]
+        else {
+            panic!("{work:?}");
+        };
+        assert_eq!((groups, cg, k), (2, 2, 3));
+        assert_eq!(work[0].conv_out(), (5, 4));
+        assert_eq!(work[0].macs(), macs);
+        for (op, class, bytes) in work[0].traffic() {
+            let counted: u64 = c
+                .iter()
+                .filter(|(k, _)| k.op == op && k.class == Some(class))
+                .map(|(_, v)| *v)
+                .sum();
+            assert_eq!(counted, bytes, "{op:?} {class:?}");
+        }
+        assert!(work[0].validate().is_ok());
     }
 
     fn geom2(h: usize, w: usize, k: usize, s: usize, p: usize) -> ConvGeom {

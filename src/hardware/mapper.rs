@@ -24,6 +24,10 @@ pub struct Options {
     /// Branch and bound (the default): skip what a lower bound shows cannot beat the best
     /// mapping found. The result is the same without it, only slower.
     pub prune: bool,
+    /// Dims kept whole in the tile of the lowest level that may hold a given data space (a
+    /// convolution's kernel window in the lowest level holding weights, as weight- and
+    /// row-stationary dataflows keep it): a smaller mapspace, so a faster search.
+    pub whole_at: Option<(Vec<usize>, usize)>,
 }
 
 impl Default for Options {
@@ -32,6 +36,7 @@ impl Default for Options {
             exhaustive_limit: 2_000,
             fill_only: None,
             prune: true,
+            whole_at: None,
         }
     }
 }
@@ -52,7 +57,11 @@ pub fn search_with(
     pinned_outer: &[usize],
     opts: &Options,
 ) -> Result<(Mapping, Stats), String> {
-    let ctx = Ctx::new(p, arch, pinned_outer)?;
+    let mut ctx = Ctx::new(p, arch, pinned_outer)?;
+    if let Some((dims, t)) = &opts.whole_at {
+        let level = arch.iter().position(|l| l.keeps.get(*t) == Some(&true));
+        ctx.kept_whole = level.map(|l| (dims.clone(), l));
+    }
     let fill = match opts.fill_only {
         Some(f) => f,
         None => {
@@ -229,6 +238,8 @@ struct Ctx<'a> {
     p: &'a Problem,
     arch: &'a [Level],
     pinned: Vec<usize>,
+    /// Dims kept whole in the tile of a level (`Options::whole_at`).
+    kept_whole: Option<(Vec<usize>, usize)>,
     /// Fan-out below each level (children instances per instance), 1 for level 0.
     fanout: Vec<u64>,
     /// rel[t][d]: data space t depends on dim d.
@@ -302,6 +313,55 @@ fn factor_vectors(rem: &[u64], fixed: &[bool], max_product: Option<u64>) -> Vec<
     out
 }
 
+/// Words in the union of the tiles of `s` (boxes of extents `ext`) over every translation by
+/// `count[d]` steps of each dim d, one tile span apart: the loops above a tile visit exactly
+/// these, whatever their order and split across levels. Axes are independent when every dim
+/// indexes one axis; per axis, translations are merged by increasing step, keeping the set's
+/// size and span: copies closer than the span of a gap-free set stay gap-free, copies farther
+/// apart are disjoint, and otherwise each copy adds at least its last word.
+fn union_words(s: &nest::DataSpace, ext: &[u64], count: &[u64]) -> u64 {
+    let one_axis_per_dim = (0..ext.len()).all(|d| {
+        s.axes
+            .iter()
+            .filter(|a| a.iter().any(|&(x, _)| x == d))
+            .count()
+            <= 1
+    });
+    if !one_axis_per_dim {
+        return tile_words(s, ext);
+    }
+    s.axes
+        .iter()
+        .map(|axis| {
+            let span0 = axis
+                .iter()
+                .map(|&(d, c)| c.saturating_mul(ext[d].saturating_sub(1)))
+                .fold(1u64, |a, b| a.saturating_add(b));
+            let mut steps: Vec<(u64, u64)> = axis
+                .iter()
+                .filter(|&&(d, c)| c > 0 && count[d] > 1)
+                .map(|&(d, c)| (c.saturating_mul(ext[d]), count[d]))
+                .collect();
+            steps.sort_unstable();
+            let (mut size, mut span, mut solid) = (span0, span0, true);
+            for (step, g) in steps {
+                let reach = step.saturating_mul(g - 1);
+                if solid && span >= step {
+                    size = reach.saturating_add(span);
+                } else if span <= step {
+                    size = size.saturating_mul(g);
+                    solid = false;
+                } else {
+                    size = size.saturating_add(g - 1);
+                    solid = false;
+                }
+                span = reach.saturating_add(span);
+            }
+            size
+        })
+        .fold(1u64, |a, b| a.saturating_mul(b))
+}
+
 fn tile_words(s: &nest::DataSpace, ext: &[u64]) -> u64 {
     s.axes
         .iter()
@@ -366,6 +426,7 @@ impl<'a> Ctx<'a> {
             p,
             arch,
             pinned: pinned.to_vec(),
+            kept_whole: None,
             fanout,
             rel,
             simple: p.spaces.iter().map(nest::is_simple).collect(),
@@ -449,7 +510,7 @@ impl<'a> Ctx<'a> {
     fn fitting(
         &self,
         rem: &[u64],
-        fixed: &[bool],
+        forced: &[Option<u64>],
         mask: &[bool],
         cap: Option<u64>,
         maximal: bool,
@@ -478,7 +539,10 @@ impl<'a> Ctx<'a> {
             out.push(cur.clone());
             return;
         }
-        let opts = if fixed[d] { vec![1] } else { divisors(rem[d]) };
+        let opts = match forced[d] {
+            Some(f) => vec![f],
+            None => divisors(rem[d]),
+        };
         let base = ext[d];
         for f in opts {
             ext[d] = base * f;
@@ -488,7 +552,7 @@ impl<'a> Ctx<'a> {
                 break;
             }
             cur.push(f);
-            self.fitting(rem, fixed, mask, cap, maximal, cur, ext, out);
+            self.fitting(rem, forced, mask, cap, maximal, cur, ext, out);
             cur.pop();
         }
         ext[d] = base;
@@ -509,6 +573,23 @@ impl<'a> Ctx<'a> {
         let nd = rem.len();
         let top = l + 1 == n;
         let fixed: Vec<bool> = (0..nd).map(|d| self.pinned.contains(&d)).collect();
+        // Pinned dims take no factor below the outermost level; `kept_whole` dims take what remains
+        // of theirs at their level.
+        let forced: Vec<Option<u64>> = (0..nd)
+            .map(|d| {
+                if fixed[d] {
+                    Some(1)
+                } else if self
+                    .kept_whole
+                    .as_ref()
+                    .is_some_and(|(dims, at)| *at == l && dims.contains(&d))
+                {
+                    Some(rem[d])
+                } else {
+                    None
+                }
+            })
+            .collect();
         let cap = self.arch[l].capacity_words;
         let spatials = if self.fanout[l] > 1 {
             factor_vectors(&rem, &fixed, Some(self.fanout[l]))
@@ -544,7 +625,7 @@ impl<'a> Ctx<'a> {
                     let mut e = ext_s.clone();
                     let maximal = fill && keeps_any;
                     self.fitting(
-                        &rem_s, &fixed, mask, cap, maximal, &mut cur, &mut e, &mut out,
+                        &rem_s, &forced, mask, cap, maximal, &mut cur, &mut e, &mut out,
                     );
                     // Large tiles first: a good mapping early prunes more by the order bound.
                     out.reverse();
@@ -753,14 +834,14 @@ impl<'a> Ctx<'a> {
                 let lo = inner.map_or(0, |c| c + 1);
                 let e_in = inner.map_or(&ones, |c| &ext[c]);
                 if !self.simple[t] {
-                    let e: Vec<u64> = (0..nd)
+                    let count: Vec<u64> = (0..nd)
                         .map(|d| {
                             (lo..=top)
                                 .map(|j| c.temporal[j][d])
-                                .fold(e_in[d].saturating_mul(rem[d]), |a, b| a.saturating_mul(b))
+                                .fold(rem[d], |a, b| a.saturating_mul(b))
                         })
                         .collect();
-                    return tile_words(s, &e);
+                    return union_words(s, e_in, &count);
                 }
                 let lowest = (lo..=top).find(|&j| (0..nd).any(|d| rel[d] && c.temporal[j][d] > 1));
                 let mut times = 1u64;
@@ -925,12 +1006,7 @@ impl<'a> Ctx<'a> {
                 return tile_words(&self.p.spaces[t], ext).saturating_mul(times);
             }
             if bound {
-                // A sliding window: every word of the union of the tiles, once.
-                let mut e = ext.clone();
-                for f in outer {
-                    e[f.1] = e[f.1].saturating_mul(f.2);
-                }
-                return tile_words(&self.p.spaces[t], &e);
+                return self.sliding_bound(t, ext, inner, &flat);
             }
             if self.simple[t] {
                 // Tiles are equal or disjoint: refetched whenever a loop it depends on moves,
@@ -965,6 +1041,41 @@ impl<'a> Ctx<'a> {
             }
         }
         total
+    }
+
+    /// A lower bound, over loop orders, of the words a sliding-window tile of extents `ext` at
+    /// `inner` takes in from the temporal loops `flat` above it. Every word of the union of the
+    /// tiles comes in once. And for any level j, the run splits into blocks, one per iteration
+    /// of the loops above j, each sweeping a translate of the union U_j of the tiles over the
+    /// loops up to j: a block starts with at most one tile of it held and brings in the rest,
+    /// so the share is at least (blocks) x (|U_j| - |tile|).
+    fn sliding_bound(
+        &self,
+        t: usize,
+        ext: &[u64],
+        inner: Option<usize>,
+        flat: &[(usize, usize, u64, u64)],
+    ) -> u64 {
+        let s = &self.p.spaces[t];
+        let tile = tile_words(s, ext);
+        let mut count = vec![1u64; ext.len()];
+        let mut best = 0u64;
+        let lo = inner.map_or(0, |c| c + 1);
+        for j in lo..self.arch.len() {
+            for f in flat.iter().filter(|f| f.0 == j) {
+                count[f.1] = count[f.1].saturating_mul(f.2);
+            }
+            let blocks = flat
+                .iter()
+                .filter(|f| f.0 > j)
+                .fold(1u64, |a, f| a.saturating_mul(f.2));
+            let union = union_words(s, ext, &count);
+            best = best.max(blocks.saturating_mul(union.saturating_sub(tile)));
+            if blocks == 1 {
+                best = best.max(union);
+            }
+        }
+        best.max(tile)
     }
 
     /// Best loop orders for a choice, level by level (the energy separates per level).
@@ -1101,6 +1212,47 @@ mod tests {
 
     /// Small problems: the search (closed form, orders per level) finds the minimum of the
     /// exhaustive enumeration (exact walk, every combination of orders).
+    /// K C P Q R S, the input strided by `stride` along P (as `passes` builds a convolution).
+    fn conv2d(k: u64, c: u64, p: u64, q: u64, r: u64, s: u64, stride: u64) -> Problem {
+        let dims = [("K", k), ("C", c), ("P", p), ("Q", q), ("R", r), ("S", s)]
+            .iter()
+            .map(|(n, b)| Dim {
+                name: n.to_string(),
+                bound: *b,
+            })
+            .collect();
+        let sp = |name: &str, axes: Vec<Vec<(usize, u64)>>, output| DataSpace {
+            name: name.into(),
+            axes,
+            output,
+            word_bits: 8,
+        };
+        Problem {
+            dims,
+            spaces: vec![
+                sp(
+                    "Weights",
+                    vec![vec![(0, 1)], vec![(1, 1)], vec![(4, 1)], vec![(5, 1)]],
+                    false,
+                ),
+                sp(
+                    "Inputs",
+                    vec![
+                        vec![(1, 1)],
+                        vec![(2, stride), (4, 1)],
+                        vec![(3, 1), (5, 1)],
+                    ],
+                    false,
+                ),
+                sp(
+                    "Outputs",
+                    vec![vec![(0, 1)], vec![(2, 1)], vec![(3, 1)]],
+                    true,
+                ),
+            ],
+        }
+    }
+
     #[test]
     fn search_finds_the_exhaustive_minimum_on_small_problems() {
         let cases: Vec<(&str, Problem, Vec<Level>, Vec<usize>)> = vec![
@@ -1186,6 +1338,7 @@ mod tests {
             (conv1d(2, 3, 8), two_levels(12)),
             (conv1d(2, 3, 6), three_levels(1, 6, 30, true)),
             (conv1d(4, 3, 4), three_levels(2, 8, 40, false)),
+            (conv2d(1, 2, 4, 1, 3, 2, 2), three_levels(1, 8, 40, false)),
         ] {
             let ctx = Ctx::new(&p, &arch, &[]).unwrap();
             let mut checked = 0;
@@ -1240,6 +1393,11 @@ mod tests {
             ),
             ("matmul spads", matmul(4, 6, 8), spads.clone()),
             ("conv1d spads", conv1d(4, 3, 16), spads),
+            (
+                "conv2d stride 2",
+                conv2d(2, 1, 4, 2, 3, 2, 2),
+                three_levels(2, 12, 96, false),
+            ),
         ];
         for (name, p, arch) in cases {
             for fill in [false, true] {
@@ -1260,6 +1418,36 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn a_kernel_kept_whole_stays_at_or_below_its_level_and_costs_no_less() {
+        let p = conv2d(4, 2, 6, 4, 3, 3, 2);
+        let arch = three_levels(2, 40, 400, false);
+        let (_, free) = search(&p, &arch, &[]).unwrap();
+        let opts = Options {
+            whole_at: Some((vec![4, 5], 0)),
+            ..Options::default()
+        };
+        let (m, kept) = search_with(&p, &arch, &[], &opts).unwrap();
+        assert!(kept.energy_pj >= free.energy_pj * (1.0 - 1e-12));
+        // The lowest level holding weights is level 0: R and S take all their factors there.
+        for (l, loops) in m.levels.iter().enumerate() {
+            for lp in loops.iter().filter(|lp| lp.dim >= 4 && lp.factor > 1) {
+                assert_eq!((l, lp.factor), (0, 3), "{m:?}");
+            }
+        }
+        // Weights bypassing level 0 move the kernel's level up to the next one.
+        let mut arch = arch;
+        arch[0].keeps[0] = false;
+        let (m, _) = search_with(&p, &arch, &[], &opts).unwrap();
+        assert!(
+            m.levels[2..]
+                .iter()
+                .flatten()
+                .all(|lp| lp.dim < 4 || lp.factor == 1),
+            "{m:?}"
+        );
     }
 
     #[test]

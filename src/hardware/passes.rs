@@ -70,6 +70,57 @@ pub fn problem(w: &Work) -> (Problem, Vec<TensorClass>) {
             },
             vec![TensorClass::Activation; 4],
         ),
+        Work::Conv {
+            c,
+            k,
+            r,
+            s,
+            sh,
+            sw,
+            bytes,
+            ..
+        } => {
+            // One group; the input box spans the padded input the kernel visits (the nest has
+            // no padding, as Timeloop's has none).
+            let (p, q) = w.conv_out();
+            (
+                Problem {
+                    dims: vec![
+                        dim("K", k),
+                        dim("C", c),
+                        dim("P", p),
+                        dim("Q", q),
+                        dim("R", r),
+                        dim("S", s),
+                    ],
+                    spaces: vec![
+                        space(
+                            "weights",
+                            vec![vec![(0, 1)], vec![(1, 1)], vec![(4, 1)], vec![(5, 1)]],
+                            false,
+                            bytes,
+                        ),
+                        space(
+                            "inputs",
+                            vec![vec![(1, 1)], vec![(2, sh), (4, 1)], vec![(3, sw), (5, 1)]],
+                            false,
+                            bytes,
+                        ),
+                        space(
+                            "outputs",
+                            vec![vec![(0, 1)], vec![(2, 1)], vec![(3, 1)]],
+                            true,
+                            bytes,
+                        ),
+                    ],
+                },
+                vec![
+                    TensorClass::Weight,
+                    TensorClass::Activation,
+                    TensorClass::Activation,
+                ],
+            )
+        }
     }
 }
 
@@ -78,6 +129,7 @@ fn repeats(w: &Work) -> u64 {
     match *w {
         Work::Matmul { .. } => 1,
         Work::Attention { heads, .. } => heads,
+        Work::Conv { groups, .. } => groups,
     }
 }
 
@@ -134,7 +186,12 @@ pub fn map_pass(cm: &CostModel, w: &Work) -> Result<PassEnergy, String> {
     if levels.is_empty() {
         return Err("the cost model has no memory levels".into());
     }
-    let (mapping, stats) = mapper::search(&p, &levels, &[])?;
+    let mut opts = mapper::Options::default();
+    if let Work::Conv { .. } = w {
+        // The kernel window (R, S) whole at or below the lowest level that holds weights.
+        opts.whole_at = Some((vec![4, 5], 0));
+    }
+    let (mapping, stats) = mapper::search_with(&p, &levels, &[], &opts)?;
     let reps = repeats(w) as f64;
     let mut by_class: Vec<(TensorClass, f64)> = Vec::new();
     let mut by_level = Vec::new();

@@ -25,6 +25,23 @@ pub enum Work {
         c: u64,
         bytes: u32,
     },
+    /// A convolution of `groups` independent groups, each of `c` input and `k` output channels,
+    /// over an `h x w` input with an `r x s` kernel, strides `sh x sw` and zero padding
+    /// `ph x pw`, executed tap by tap (im2col): weights, input and output activations.
+    Conv {
+        groups: u64,
+        c: u64,
+        k: u64,
+        h: u64,
+        w: u64,
+        r: u64,
+        s: u64,
+        sh: u64,
+        sw: u64,
+        ph: u64,
+        pw: u64,
+        bytes: u32,
+    },
 }
 
 impl Work {
@@ -38,6 +55,17 @@ impl Work {
                     (Op::Read, TensorClass::Weight, n * c * k * b),
                     (Op::Read, TensorClass::Activation, n * c * b),
                     (Op::Write, TensorClass::Activation, n * k * b),
+                ]
+            }
+            Work::Conv {
+                groups, c, k, h, w, ..
+            } => {
+                let b = self.bytes() as u64;
+                let (p, q) = self.conv_out();
+                vec![
+                    (Op::Read, TensorClass::Weight, self.macs() * b),
+                    (Op::Read, TensorClass::Activation, groups * c * h * w * b),
+                    (Op::Write, TensorClass::Activation, groups * k * p * q * b),
                 ]
             }
             Work::Attention {
@@ -70,12 +98,78 @@ impl Work {
                 c,
                 bytes,
             } => vec![heads, n, m, c, bytes as u64],
+            Work::Conv {
+                groups,
+                c,
+                k,
+                h,
+                w,
+                r,
+                s,
+                sh,
+                sw,
+                bytes,
+                ..
+            } => vec![groups, c, k, h, w, r, s, sh, sw, bytes as u64],
         };
         if dims.iter().any(|&d| d == 0 || d > MAX_DIM) {
             return Err(format!(
                 "pass {self:?}: every extent must be between 1 and {MAX_DIM}"
             ));
         }
+        if let Work::Conv {
+            h, w, r, s, ph, pw, ..
+        } = *self
+            && (ph > MAX_DIM || pw > MAX_DIM || h + 2 * ph < r || w + 2 * pw < s)
+        {
+            return Err(format!(
+                "pass {self:?}: the kernel is larger than the padded input"
+            ));
+        }
         Ok(())
+    }
+
+    /// Output height and width of a convolution (1 x 1 for other passes).
+    pub fn conv_out(&self) -> (u64, u64) {
+        match *self {
+            Work::Conv {
+                h,
+                w,
+                r,
+                s,
+                sh,
+                sw,
+                ph,
+                pw,
+                ..
+            } => (
+                (h + 2 * ph).saturating_sub(r) / sh.max(1) + 1,
+                (w + 2 * pw).saturating_sub(s) / sw.max(1) + 1,
+            ),
+            _ => (1, 1),
+        }
+    }
+
+    /// Multiply-accumulates of one pass.
+    pub fn macs(&self) -> u64 {
+        match *self {
+            Work::Matmul { n, c, k, .. } => n * c * k,
+            Work::Attention { heads, n, m, c, .. } => heads * 2 * n * m * c,
+            Work::Conv {
+                groups, c, k, r, s, ..
+            } => {
+                let (p, q) = self.conv_out();
+                groups * p * q * r * s * c * k
+            }
+        }
+    }
+
+    /// Bytes per value.
+    pub fn bytes(&self) -> u32 {
+        match *self {
+            Work::Matmul { bytes, .. }
+            | Work::Attention { bytes, .. }
+            | Work::Conv { bytes, .. } => bytes,
+        }
     }
 }

@@ -287,7 +287,7 @@ pub fn table_from_runs(outputs: &[RunOutput]) -> Result<ReproTable> {
         rows.push(row(
             "memory energy per image",
             m.full_memory_pj,
-            "projections and full attention mapped as loop nests onto the SRAMs and DRAM (Timeloop's accounting); other traffic placed by footprint".into(),
+            "projections, convolutions and full attention mapped as loop nests onto the SRAMs and DRAM (Timeloop's accounting); other traffic placed by footprint".into(),
         ));
         rows.push(row(
             "memory energy per image, compulsory",
@@ -340,6 +340,6 @@ pub fn table_from_runs(outputs: &[RunOutput]) -> Result<ReproTable> {
         paper: "EcoFormer (Liu et al., NeurIPS 2022), PVTv2 on ImageNet-1K".into(),
         title: "#Mul, #Add and energy per 224x224 image of PVTv2-B0/B1/B2 with full softmax attention (MSA, the paper's baseline), PVTv2's own spatial-reduction attention (SRA) and EcoFormer attention, measured from one execution each (seeded weights and image, random-seeded hash; no count depends on their values)".into(),
         rows,
-        leaves_out: format!("The ecoformer-paper convention counts only what mmcv 1.3.8 hooks (Linear, Conv2d with its bias, LayerNorm as 2 x numel) as one multiply and one add each, plus the attention formulas of get_energy.py, priced at 3.7 / 0.9 pJ; it leaves out all memory traffic, GELU, softmax and exp, the LayerNorm statistics, the biases of Linear layers, residual adds and the mean pool. The full accounting on horowitz45 counts them, and there memory (projections and attention mapped as loop nests, the rest placed by footprint) is {share} of the energy."),
+        leaves_out: format!("The ecoformer-paper convention counts only what mmcv 1.3.8 hooks (Linear, Conv2d with its bias, LayerNorm as 2 x numel) as one multiply and one add each, plus the attention formulas of get_energy.py, priced at 3.7 / 0.9 pJ; it leaves out all memory traffic, GELU, softmax and exp, the LayerNorm statistics, the biases of Linear layers, residual adds and the mean pool. The full accounting on horowitz45 counts them, and there memory (projections, convolutions and attention mapped as loop nests, the rest placed by footprint) is {share} of the energy."),
     })
 }
