@@ -126,31 +126,44 @@ fn cross_check(name: &str) -> (Vec<usize>, Vec<usize>, f32) {
     (bad_logits, bad_spikes, worst)
 }
 
+/// The shipped RWKV twins: 2 x 64 and 2 x 96.
+const TWINS: [&str; 2] = ["spikegpt-sotu-twin", "spikegpt-sotu-twin-96"];
+
+/// The shipped character transformers.
+const TRANSFORMER_LMS: [&str; 2] = ["transformer-sotu-softmax", "transformer-sotu-ecoformer"];
+
+/// The shipped spiking SpikeGPT models (checked with their spike counts).
+const SPIKING_LMS: [&str; 2] = ["spikegpt-sotu-spiking", "spikegpt-sotu-reference"];
+
 #[test]
-fn trained_twin_matches_its_trainer() {
-    let (bad, bad_spikes, worst) = cross_check("spikegpt-sotu-twin");
-    assert!(
-        bad.is_empty() && bad_spikes.is_empty(),
-        "tokens with logits off: {bad:?}; worst relative error {worst:e}"
-    );
+fn trained_twins_match_their_trainer() {
+    for name in TWINS {
+        let (bad, bad_spikes, worst) = cross_check(name);
+        assert!(
+            bad.is_empty() && bad_spikes.is_empty(),
+            "{name}: tokens with logits off: {bad:?}; worst relative error {worst:e}"
+        );
+    }
 }
 
 #[test]
-fn trained_spiking_model_matches_its_trainer_logits_and_spike_counts() {
-    let check = load_check("spikegpt-sotu-spiking");
-    assert!(
-        check.spikes.iter().any(|(l, _)| l.ends_with("lif2")),
-        "the check file carries LIF spike counts"
-    );
-    let (bad, bad_spikes, worst) = cross_check("spikegpt-sotu-spiking");
-    assert!(
-        bad_spikes.is_empty(),
-        "tokens whose spike counts differ: {bad_spikes:?}"
-    );
-    assert!(
-        bad.is_empty(),
-        "tokens with logits off: {bad:?}; worst relative error {worst:e}"
-    );
+fn trained_spiking_models_match_their_trainer_logits_and_spike_counts() {
+    for name in SPIKING_LMS {
+        let check = load_check(name);
+        assert!(
+            check.spikes.iter().any(|(l, _)| l.ends_with("lif2")),
+            "{name}: the check file carries LIF spike counts"
+        );
+        let (bad, bad_spikes, worst) = cross_check(name);
+        assert!(
+            bad_spikes.is_empty(),
+            "{name}: tokens whose spike counts differ: {bad_spikes:?}"
+        );
+        assert!(
+            bad.is_empty(),
+            "{name}: tokens with logits off: {bad:?}; worst relative error {worst:e}"
+        );
+    }
 }
 
 /// A trained transformer against its trainer's logits: the language model runs its check
@@ -210,16 +223,13 @@ fn transformer_cross_check(name: &str) -> f32 {
     worst
 }
 
+/// The EcoFormer model runs with the hash frozen in its weights.
 #[test]
-fn trained_softmax_transformer_matches_its_trainer() {
-    let worst = transformer_cross_check("transformer-sotu-softmax");
-    assert!(worst <= TOLERANCE, "worst relative error {worst:e}");
-}
-
-#[test]
-fn trained_ecoformer_transformer_matches_its_trainer_with_its_frozen_hash() {
-    let worst = transformer_cross_check("transformer-sotu-ecoformer");
-    assert!(worst <= TOLERANCE, "worst relative error {worst:e}");
+fn trained_transformer_lms_match_their_trainer() {
+    for name in TRANSFORMER_LMS {
+        let worst = transformer_cross_check(name);
+        assert!(worst <= TOLERANCE, "{name}: worst relative error {worst:e}");
+    }
 }
 
 /// Every shipped digit transformer: softmax and EcoFormer, training seeds 1 (no suffix), 2 and 3.
@@ -241,25 +251,30 @@ fn trained_digit_transformers_match_their_trainer() {
 }
 
 #[test]
-fn every_shipped_digit_transformer_is_cross_checked() {
+fn every_shipped_trained_model_is_cross_checked() {
     let dir = repo_path("models");
     let mut shipped: Vec<String> = std::fs::read_dir(&dir)
         .unwrap()
         .filter_map(|e| {
             let name = e.unwrap().file_name().into_string().unwrap();
-            let stem = name.strip_suffix(".logits.json")?;
-            stem.starts_with("digits-vit-trained-")
-                .then(|| stem.to_string())
+            Some(name.strip_suffix(".logits.json")?.to_string())
         })
         .collect();
     shipped.sort();
-    let mut listed: Vec<String> = DIGIT_TRANSFORMERS.iter().map(|s| s.to_string()).collect();
+    let all: Vec<&str> = [
+        &TWINS[..],
+        &TRANSFORMER_LMS[..],
+        &SPIKING_LMS[..],
+        &DIGIT_TRANSFORMERS[..],
+    ]
+    .concat();
+    let mut listed: Vec<String> = all.iter().map(|s| s.to_string()).collect();
     listed.sort();
     assert_eq!(
         shipped, listed,
-        "check files in models/ vs the cross-checked list"
+        "check files in models/ vs the cross-checked lists"
     );
-    for name in DIGIT_TRANSFORMERS {
+    for name in all {
         for ext in ["ron", "safetensors", "log"] {
             assert!(
                 dir.join(format!("{name}.{ext}")).is_file(),
@@ -267,19 +282,6 @@ fn every_shipped_digit_transformer_is_cross_checked() {
             );
         }
     }
-}
-
-#[test]
-fn trained_reference_model_matches_its_trainer_logits_and_spike_counts() {
-    let (bad, bad_spikes, worst) = cross_check("spikegpt-sotu-reference");
-    assert!(
-        bad_spikes.is_empty(),
-        "tokens whose spike counts differ: {bad_spikes:?}"
-    );
-    assert!(
-        bad.is_empty(),
-        "tokens with logits off: {bad:?}; worst relative error {worst:e}"
-    );
 }
 
 #[test]
