@@ -36,6 +36,8 @@ pub fn leaves(cm: &CostModel) -> Vec<Leaf> {
         v.push(Leaf::MemoryWrite(i));
     }
     v.extend((0..cm.memories.len()).map(Leaf::MemoryCapacity));
+    v.extend((0..cm.memories.len()).map(Leaf::MemoryAccessBytes));
+    v.extend((0..cm.memories.len()).map(Leaf::MemoryBanks));
     v
 }
 
@@ -46,16 +48,21 @@ pub fn leaf_index(cm: &CostModel, leaf: Leaf) -> usize {
         Leaf::MemoryRead(i) => e + 2 * i,
         Leaf::MemoryWrite(i) => e + 2 * i + 1,
         Leaf::MemoryCapacity(i) => e + 2 * cm.memories.len() + i,
+        Leaf::MemoryAccessBytes(i) => e + 3 * cm.memories.len() + i,
+        Leaf::MemoryBanks(i) => e + 4 * cm.memories.len() + i,
     }
 }
 
-/// The leaf indices of the memory capacities and their values: a point that changes one
-/// changes the structure (placements, hits, mappings) and is priced in full.
+/// The leaf indices of the memory sizes (capacities, word widths, banks) and their values: a
+/// point that changes one changes the structure (placements, hits, mappings, accesses per byte)
+/// and is priced in full.
 fn capacity_leaves(cm: &CostModel) -> Vec<(usize, u64)> {
     let base = theta(cm);
-    (0..cm.memories.len())
-        .map(|i| {
-            let k = leaf_index(cm, Leaf::MemoryCapacity(i));
+    leaves(cm)
+        .into_iter()
+        .filter(|l| l.is_shape())
+        .map(|l| {
+            let k = leaf_index(cm, l);
             (k, base[k].to_bits())
         })
         .collect()
@@ -271,7 +278,7 @@ pub fn with_theta(cm: &CostModel, theta: &[f64]) -> CostModel {
             // An absent write stays absent: its writes stay unpriced at every point.
             continue;
         }
-        if let Leaf::MemoryCapacity(_) = l {
+        if l.is_shape() {
             if get_leaf(cm, l).nominal().to_bits() != theta[i].to_bits() {
                 set_leaf(&mut c, l, Energy::Pj(theta[i]));
             }

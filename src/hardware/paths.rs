@@ -17,7 +17,26 @@ pub enum Leaf {
     /// `cm.memories[i].capacity_bytes`, as a number (a size, not an energy): changing it may
     /// change placements, traced hits and mappings, so points that do are priced in full.
     MemoryCapacity(usize),
+    /// `cm.memories[i].access_bytes` (the word width): changes accesses per byte and the
+    /// mapper's block size; priced in full.
+    MemoryAccessBytes(usize),
+    /// `cm.memories[i].banks` (1 when absent): changes the size a per-size energy is taken at;
+    /// priced in full.
+    MemoryBanks(usize),
 }
+
+impl Leaf {
+    /// A size or count rather than an energy: a point that changes it is priced in full.
+    pub fn is_shape(self) -> bool {
+        matches!(
+            self,
+            Leaf::MemoryCapacity(_) | Leaf::MemoryAccessBytes(_) | Leaf::MemoryBanks(_)
+        )
+    }
+}
+
+/// The largest word width or bank count a sweep may set.
+pub const MAX_SHAPE_COUNT: f64 = u32::MAX as f64;
 
 /// Every path that `set` accepts, in `hardware show` order. A memory level's `write` is listed
 /// even when the file leaves it out (setting it creates it).
@@ -33,6 +52,8 @@ pub fn settable_paths(cm: &CostModel) -> Vec<String> {
         if m.capacity_bytes.is_some() {
             out.push(format!("memory.{}.capacity_bytes", m.name));
         }
+        out.push(format!("memory.{}.access_bytes", m.name));
+        out.push(format!("memory.{}.banks", m.name));
     }
     out
 }
@@ -109,10 +130,12 @@ pub fn resolve(cm: &CostModel, path: &str) -> Result<Leaf, String> {
                 path,
                 "an unbounded level has no capacity to set:",
             )),
+            "access_bytes" => Ok(Leaf::MemoryAccessBytes(i)),
+            "banks" => Ok(Leaf::MemoryBanks(i)),
             _ => Err(unknown(
                 cm,
                 path,
-                "a memory level has `read` and `write`, not",
+                "a memory level has `read`, `write`, `capacity_bytes`, `access_bytes` and `banks`, not",
             )),
         };
     }
@@ -149,6 +172,8 @@ pub fn get_leaf(cm: &CostModel, leaf: Leaf) -> Energy {
         Leaf::MemoryRead(i) => cm.memories[i].read,
         Leaf::MemoryWrite(i) => cm.memories[i].write.unwrap_or(cm.memories[i].read),
         Leaf::MemoryCapacity(i) => Energy::Pj(cm.memories[i].capacity_bytes.unwrap_or(0) as f64),
+        Leaf::MemoryAccessBytes(i) => Energy::Pj(cm.memories[i].access_bytes as f64),
+        Leaf::MemoryBanks(i) => Energy::Pj(cm.memories[i].banks.unwrap_or(1) as f64),
     }
 }
 
@@ -157,10 +182,30 @@ pub fn get_leaf(cm: &CostModel, leaf: Leaf) -> Energy {
 pub fn set(cm: &mut CostModel, path: &str, value: Energy) -> Result<(), String> {
     value.validate().map_err(|e| format!("{path}: {e}"))?;
     let leaf = resolve(cm, path)?;
-    if matches!(leaf, Leaf::MemoryCapacity(_)) && value.nominal() < 1.0 {
-        return Err(format!("{path}: a capacity is at least 1 byte"));
-    }
+    shape_check(leaf, value.nominal()).map_err(|e| format!("{path}: {e}"))?;
     set_leaf(cm, leaf, value);
+    Ok(())
+}
+
+/// A size leaf takes a number of at least 1 (`access_bytes` and `banks`: whole, at most
+/// `MAX_SHAPE_COUNT`); energies are not checked here.
+pub fn shape_check(leaf: Leaf, x: f64) -> Result<(), String> {
+    let what = match leaf {
+        Leaf::MemoryCapacity(_) => "a capacity is at least 1 byte",
+        Leaf::MemoryAccessBytes(_) => "an access moves a whole number of 1 to 4294967295 bytes",
+        Leaf::MemoryBanks(_) => "a level has a whole number of 1 to 4294967295 banks",
+        _ => return Ok(()),
+    };
+    let max = if matches!(leaf, Leaf::MemoryCapacity(_)) {
+        f64::MAX
+    } else {
+        MAX_SHAPE_COUNT
+    };
+    // A capacity is rounded to whole bytes; a width or a bank count must be whole already.
+    let whole = matches!(leaf, Leaf::MemoryCapacity(_)) || x.fract() == 0.0;
+    if !(1.0..=max).contains(&x) || !whole {
+        return Err(format!("{what} (found {x})"));
+    }
     Ok(())
 }
 
@@ -178,6 +223,12 @@ pub fn set_leaf(cm: &mut CostModel, leaf: Leaf, value: Energy) {
             if cm.memories[i].capacity_bytes.is_some() {
                 cm.memories[i].capacity_bytes = Some(value.nominal().round().max(1.0) as u64);
             }
+        }
+        Leaf::MemoryAccessBytes(i) => {
+            cm.memories[i].access_bytes = value.nominal().round().clamp(1.0, MAX_SHAPE_COUNT) as u32
+        }
+        Leaf::MemoryBanks(i) => {
+            cm.memories[i].banks = Some(value.nominal().round().clamp(1.0, MAX_SHAPE_COUNT) as u32)
         }
     }
 }
@@ -248,6 +299,30 @@ mod tests {
         assert_eq!(get(&cm, "memory.sram-8k.write").unwrap(), Energy::Pj(10.0));
         set_pj(&mut cm, "memory.sram-8k.write", 12.0).unwrap();
         assert_eq!(cm.memories[0].write, Some(Energy::Pj(12.0)));
+    }
+
+    #[test]
+    fn word_width_and_banks_are_settable_sizes_checked_as_whole_numbers() {
+        let mut cm = horowitz();
+        set_pj(&mut cm, "memory.sram-1m.access_bytes", 32.0).unwrap();
+        set_pj(&mut cm, "memory.sram-1m.banks", 16.0).unwrap();
+        let m = &cm.memories[2];
+        assert_eq!(
+            (m.name.as_str(), m.access_bytes, m.banks),
+            ("sram-1m", 32, Some(16))
+        );
+        assert_eq!(get(&cm, "memory.sram-1m.banks").unwrap(), Energy::Pj(16.0));
+        assert_eq!(get(&cm, "memory.dram.banks").unwrap(), Energy::Pj(1.0));
+        for (path, x) in [
+            ("memory.sram-1m.access_bytes", 0.0),
+            ("memory.sram-1m.access_bytes", 2.5),
+            ("memory.sram-1m.banks", 1e10),
+        ] {
+            let e = set_pj(&mut cm, path, x).unwrap_err();
+            assert!(e.contains(path) && e.contains("whole number"), "{e}");
+        }
+        assert!(resolve(&cm, "memory.dram.access_bytes").unwrap().is_shape());
+        assert!(!resolve(&cm, "memory.dram.read").unwrap().is_shape());
     }
 
     #[test]

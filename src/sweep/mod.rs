@@ -405,10 +405,9 @@ impl Plan {
                         }
                     }
                 }
-                if let Leaf::MemoryCapacity(_) = leaf
-                    && values.iter().any(|v| v.as_f64().is_none_or(|x| x < 1.0))
-                {
-                    return Err(bad(format!("`{}`: a capacity is at least 1 byte", a.path)));
+                for v in &values {
+                    crate::hardware::paths::shape_check(leaf, v.as_f64().unwrap_or(0.0))
+                        .map_err(|e| bad(format!("`{}`: {e}", a.path)))?;
                 }
                 if let Leaf::MemoryWrite(i) = leaf
                     && cm.memories[i].write.is_none()

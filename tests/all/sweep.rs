@@ -153,6 +153,64 @@ fn a_capacity_axis_re_prices_traced_hits_without_re_simulating() {
     assert!(err.to_string().contains("unbounded"), "{err}");
 }
 
+/// A word width and a bank count are sizes too: their points re-price in full and equal the
+/// ordinary pricing with the changed cost model. A wider access moves more bytes for the same
+/// energy; banks only change per-size energies, which `horowitz45` does not use.
+#[test]
+fn width_and_bank_axes_re_price_in_full_like_the_ordinary_pricing() {
+    let dir = temp_dir("sweep-width");
+    let sc_path = scenario(&dir, "horowitz45", 16, "");
+    let sc = LoadedScenario::load(&sc_path).unwrap();
+    let axis = |s: &str| {
+        (
+            "--set".to_string(),
+            sweep::parse_cli_axis("--set", s).unwrap(),
+        )
+    };
+    let ov = Overrides {
+        axes: vec![
+            axis("memory.sram-1m.access_bytes=8,32"),
+            axis("memory.sram-1m.banks=1,16"),
+        ],
+        ..Default::default()
+    };
+    let plan = Plan::new(sc.clone(), ov).unwrap();
+    let res = sweep::run_sweep(&plan, &Options::default()).unwrap();
+    let hw = Hardware::load("horowitz45").unwrap();
+    let outs = exec::execute(&sc, &Default::default()).unwrap();
+    let mut energies = Vec::new();
+    for p in 0..plan.n_points() {
+        let rows: Vec<_> = res.rows.iter().filter(|r| r.point == p).collect();
+        let mut cm = hw.model.clone();
+        for (axis, v) in plan.axes.iter().zip(&rows[0].values) {
+            set_pj(&mut cm, &axis.path, v.as_f64().unwrap()).unwrap();
+        }
+        for (row, out) in rows.iter().zip(&outs) {
+            assert_eq!(
+                row.energy_pj,
+                price(&out.ledger, &cm).energy_pj,
+                "point {p}"
+            );
+        }
+        energies.push(rows[0].energy_pj);
+    }
+    // Grid order: (8, 1), (8, 16), (32, 1), (32, 16).
+    assert_eq!(energies[0], energies[1], "{energies:?}");
+    assert!(energies[2] < energies[0], "{energies:?}");
+    for bad in ["memory.sram-1m.access_bytes=0", "memory.sram-1m.banks=2.5"] {
+        let err = Plan::new(
+            sc.clone(),
+            Overrides {
+                axes: vec![axis(bad)],
+                ..Default::default()
+            },
+        )
+        .err()
+        .unwrap();
+        assert!(err.to_string().contains("whole number"), "{bad}: {err}");
+    }
+}
+
 #[test]
 fn model_axes_re_simulate_with_the_changed_description() {
     let dir = temp_dir("sweep-model");
