@@ -31,9 +31,11 @@ pub fn dispatch(cli: Cli, stdout: &mut dyn Write) -> Result<()> {
             convention,
             hardware,
             rows,
+            explain,
         } => {
             let opts = RunOpts {
                 rows,
+                explain,
                 convention,
                 hardware: hardware.as_deref(),
                 out: out.as_deref(),
@@ -284,6 +286,8 @@ struct RunOpts<'a> {
     hardware: Option<&'a str>,
     /// The rows of `--format csv`.
     rows: super::RowsArg,
+    /// Append the memory mapping of every layer (`--explain`).
+    explain: bool,
 }
 
 fn cmd_run(path: &Path, format: Format, o: &RunOpts, stdout: &mut dyn Write) -> Result<()> {
@@ -298,7 +302,13 @@ fn cmd_run(path: &Path, format: Format, o: &RunOpts, stdout: &mut dyn Write) -> 
         convention,
         hardware,
         rows,
+        explain,
     } = *o;
+    if explain && matches!(format, Format::Csv | Format::Json) {
+        return Err(Error::input(
+            "--explain: prints a text or Markdown section; use --format table or md (the JSON report has each layer's `mappings` and `weight_chain`)",
+        ));
+    }
     let mut sc = LoadedScenario::load(path)?;
     if let Some(c) = convention {
         sc.scenario.convention = c;
@@ -368,10 +378,13 @@ fn cmd_run(path: &Path, format: Format, o: &RunOpts, stdout: &mut dyn Write) -> 
             report::plot::run_accuracy_plots(&rep, dir)?;
         }
     }
-    let text = match (format, rows) {
+    let mut text = match (format, rows) {
         (Format::Csv, super::RowsArg::Runs) => table::render_csv_runs(&rep),
         _ => table::render(&rep, format),
     };
+    if explain {
+        text += &table::render_explain(&rep, format == Format::Md);
+    }
     emit(stdout, &text)
 }
 

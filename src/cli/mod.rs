@@ -160,6 +160,11 @@ pub enum Command {
         /// both, as report.csv and report-runs.csv.
         #[arg(long, value_enum, default_value = "layers")]
         rows: RowsArg,
+        /// After the report, say where each layer's memory traffic goes: the loop-nest mapping
+        /// chosen for each pass (vision projections, convolutions, full attention) and the
+        /// levels traced weight reads pass through (`--format table` or `md`).
+        #[arg(long)]
+        explain: bool,
     },
     /// Run a scenario once and price it under several cost models: which run wins under each.
     #[command(

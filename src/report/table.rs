@@ -718,6 +718,53 @@ pub fn render(x: &Report, format: super::Format) -> String {
     }
 }
 
+/// Where each layer's memory traffic goes (`run --explain`): per run, the loop-nest mapping of
+/// every mapped pass (count x shape: levels outermost first, `s` marking a spatial loop) and the
+/// levels a traced layer's weight reads pass through. Layers with neither are priced at the
+/// placement of their tensor classes and are not listed.
+pub fn render_explain(r: &Report, markdown: bool) -> String {
+    let mut out = String::new();
+    for run in &r.runs {
+        let mut t = Table::new(&["layer", "energy pJ", "memory"]);
+        for l in &run.layers {
+            let mut first = true;
+            let mut row = |what: String| {
+                let (name, pj) = if first {
+                    (l.name.clone(), num(l.energy_pj))
+                } else {
+                    (String::new(), String::new())
+                };
+                first = false;
+                t.push(vec![name, pj, what]);
+            };
+            for m in &l.mappings {
+                row(format!("mapped: {m}"));
+            }
+            if let Some(chain) = &l.weight_chain {
+                row(format!("weights traced through {}", chain.join(" -> ")));
+            }
+        }
+        let title = format!("Memory of {} on `{}`", run.label, run.hardware);
+        if t.rows.is_empty() {
+            let none =
+                "no layer is mapped or traced: every tensor class is priced at its placement";
+            out += &if markdown {
+                format!("\n## {title}\n\n{none}.\n")
+            } else {
+                format!("\n{title}: {none}.\n")
+            };
+            continue;
+        }
+        let note = "mapped passes are listed as count x shape: levels outermost first with their loops (`s`: spatial); layers not listed are priced at the placement of their tensor classes";
+        out += &if markdown {
+            format!("\n## {title}\n\n{note}.\n\n{}", t.markdown())
+        } else {
+            format!("\n{title} ({note}):\n{}", t.text())
+        };
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -340,3 +340,54 @@ fn run_hardware_flag_prices_the_scenario_with_another_cost_model() {
         stderr(&o)
     );
 }
+
+/// `--explain` lists each layer's mapping (a vision transformer's attention over its patches) or
+/// traced weight chain (a language model), and refuses the machine-readable formats.
+#[test]
+fn run_explain_names_the_mapping_or_weight_chain_of_every_layer() {
+    let digits = repo_path("scenarios/digits-attention.ron");
+    let o = picojoule(&[
+        "run",
+        digits.to_str().unwrap(),
+        "--tokens",
+        "2",
+        "--explain",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(text.contains("Memory of "), "{text}");
+    let mapped = text
+        .lines()
+        .find(|l| l.contains("mapped: "))
+        .unwrap_or_default();
+    assert!(
+        mapped.contains("Attention { heads: 2, n: 16, m: 16") && mapped.contains("dram["),
+        "{text}"
+    );
+    let quick = repo_path("scenarios/quickstart.ron");
+    let o = picojoule(&[
+        "run",
+        quick.to_str().unwrap(),
+        "--tokens",
+        "2",
+        "--explain",
+        "--format",
+        "md",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("| weights traced through "),
+        "{}",
+        stdout(&o)
+    );
+    let o = picojoule(&[
+        "run",
+        quick.to_str().unwrap(),
+        "--explain",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--explain"), "{}", stderr(&o));
+    assert!(o.stdout.is_empty());
+}
