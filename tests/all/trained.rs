@@ -130,7 +130,11 @@ fn cross_check(name: &str) -> (Vec<usize>, Vec<usize>, f32) {
 const TWINS: [&str; 2] = ["spikegpt-sotu-twin", "spikegpt-sotu-twin-96"];
 
 /// The shipped character transformers.
-const TRANSFORMER_LMS: [&str; 2] = ["transformer-sotu-softmax", "transformer-sotu-ecoformer"];
+const TRANSFORMER_LMS: [&str; 3] = [
+    "transformer-sotu-softmax",
+    "transformer-sotu-ecoformer",
+    "transformer-sotu-softmax-96",
+];
 
 /// The shipped spiking SpikeGPT models (checked with their spike counts).
 const SPIKING_LMS: [&str; 2] = ["spikegpt-sotu-spiking", "spikegpt-sotu-reference"];
