@@ -126,18 +126,27 @@ fn cross_check(name: &str) -> (Vec<usize>, Vec<usize>, f32) {
     (bad_logits, bad_spikes, worst)
 }
 
-/// The shipped RWKV twins: 2 x 64 and 2 x 96.
-const TWINS: [&str; 2] = ["spikegpt-sotu-twin", "spikegpt-sotu-twin-96"];
+/// The shipped RWKV twins: 2 x 64, and 2 x 96 with training seeds 1 and 2.
+const TWINS: [&str; 3] = [
+    "spikegpt-sotu-twin",
+    "spikegpt-sotu-twin-96",
+    "spikegpt-sotu-twin-96-seed2",
+];
 
 /// The shipped character transformers.
-const TRANSFORMER_LMS: [&str; 3] = [
+const TRANSFORMER_LMS: [&str; 4] = [
     "transformer-sotu-softmax",
     "transformer-sotu-ecoformer",
     "transformer-sotu-softmax-96",
+    "transformer-sotu-ecoformer-96",
 ];
 
 /// The shipped spiking SpikeGPT models (checked with their spike counts).
-const SPIKING_LMS: [&str; 2] = ["spikegpt-sotu-spiking", "spikegpt-sotu-reference"];
+const SPIKING_LMS: [&str; 3] = [
+    "spikegpt-sotu-spiking",
+    "spikegpt-sotu-reference",
+    "spikegpt-sotu-spiking-96",
+];
 
 #[test]
 fn trained_twins_match_their_trainer() {
