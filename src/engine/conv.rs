@@ -393,6 +393,18 @@ impl Conv {
 mod tests {
     use super::*;
 
+    /// The bytes a pass says it covers are exactly the bytes the layer counted.
+    fn assert_pass_covers_its_traffic(c: &Counts, work: &crate::ledger::Work) {
+        for (op, class, bytes) in work.traffic() {
+            let counted: u64 = c
+                .iter()
+                .filter(|(k, _)| k.op == op && k.class == Some(class))
+                .map(|(_, v)| *v)
+                .sum();
+            assert_eq!(counted, bytes, "{op:?} {class:?}");
+        }
+    }
+
     #[test]
     fn a_patchify_convolution_files_a_matmul_pass_covering_exactly_its_traffic() {
         let geom = ConvGeom {
@@ -425,14 +437,7 @@ mod tests {
                 bytes: 4
             }]
         );
-        for (op, class, bytes) in work[0].traffic() {
-            let counted: u64 = c
-                .iter()
-                .filter(|(k, _)| k.op == op && k.class == Some(class))
-                .map(|(_, v)| *v)
-                .sum();
-            assert_eq!(counted, bytes, "{op:?} {class:?}");
-        }
+        assert_pass_covers_its_traffic(&c, &work[0]);
         // overlapping or padded convolutions are not one product of disjoint patches
         assert!(
             !ConvGeom {
@@ -486,14 +491,7 @@ mod tests {
         assert_eq!((groups, cg, k), (2, 2, 3));
         assert_eq!(work[0].conv_out(), (5, 4));
         assert_eq!(work[0].macs(), macs);
-        for (op, class, bytes) in work[0].traffic() {
-            let counted: u64 = c
-                .iter()
-                .filter(|(k, _)| k.op == op && k.class == Some(class))
-                .map(|(_, v)| *v)
-                .sum();
-            assert_eq!(counted, bytes, "{op:?} {class:?}");
-        }
+        assert_pass_covers_its_traffic(&c, &work[0]);
         assert!(work[0].validate().is_ok());
     }
 

@@ -1135,52 +1135,48 @@ mod tests {
     use super::*;
     use crate::hardware::nest::{DataSpace, Dim};
 
-    fn matmul(n: u64, c: u64, k: u64) -> Problem {
-        let dims = [("N", n), ("C", c), ("K", k)]
-            .iter()
-            .map(|(s, b)| Dim {
-                name: s.to_string(),
-                bound: *b,
-            })
-            .collect();
-        let sp = |name: &str, axes: Vec<Vec<(usize, u64)>>, output| DataSpace {
+    fn sp(name: &str, axes: Vec<Vec<(usize, u64)>>, output: bool) -> DataSpace {
+        DataSpace {
             name: name.into(),
             axes,
             output,
             word_bits: 8,
-        };
+        }
+    }
+
+    fn problem(dims: &[(&str, u64)], spaces: Vec<DataSpace>) -> Problem {
         Problem {
-            dims,
-            spaces: vec![
+            dims: dims
+                .iter()
+                .map(|(name, bound)| Dim {
+                    name: name.to_string(),
+                    bound: *bound,
+                })
+                .collect(),
+            spaces,
+        }
+    }
+
+    fn matmul(n: u64, c: u64, k: u64) -> Problem {
+        problem(
+            &[("N", n), ("C", c), ("K", k)],
+            vec![
                 sp("Weights", vec![vec![(1, 1)], vec![(2, 1)]], false),
                 sp("Inputs", vec![vec![(0, 1)], vec![(1, 1)]], false),
                 sp("Outputs", vec![vec![(0, 1)], vec![(2, 1)]], true),
             ],
-        }
+        )
     }
 
     fn conv1d(k: u64, r: u64, p: u64) -> Problem {
-        let dims = [("K", k), ("R", r), ("P", p)]
-            .iter()
-            .map(|(s, b)| Dim {
-                name: s.to_string(),
-                bound: *b,
-            })
-            .collect();
-        let sp = |name: &str, axes: Vec<Vec<(usize, u64)>>, output| DataSpace {
-            name: name.into(),
-            axes,
-            output,
-            word_bits: 8,
-        };
-        Problem {
-            dims,
-            spaces: vec![
+        problem(
+            &[("K", k), ("R", r), ("P", p)],
+            vec![
                 sp("Weights", vec![vec![(0, 1)], vec![(1, 1)]], false),
                 sp("Inputs", vec![vec![(1, 1), (2, 1)]], false),
                 sp("Outputs", vec![vec![(0, 1)], vec![(2, 1)]], true),
             ],
-        }
+        )
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -1238,22 +1234,9 @@ mod tests {
     /// exhaustive enumeration (exact walk, every combination of orders).
     /// K C P Q R S, the input strided by `stride` along P (as `passes` builds a convolution).
     fn conv2d(k: u64, c: u64, p: u64, q: u64, r: u64, s: u64, stride: u64) -> Problem {
-        let dims = [("K", k), ("C", c), ("P", p), ("Q", q), ("R", r), ("S", s)]
-            .iter()
-            .map(|(n, b)| Dim {
-                name: n.to_string(),
-                bound: *b,
-            })
-            .collect();
-        let sp = |name: &str, axes: Vec<Vec<(usize, u64)>>, output| DataSpace {
-            name: name.into(),
-            axes,
-            output,
-            word_bits: 8,
-        };
-        Problem {
-            dims,
-            spaces: vec![
+        problem(
+            &[("K", k), ("C", c), ("P", p), ("Q", q), ("R", r), ("S", s)],
+            vec![
                 sp(
                     "Weights",
                     vec![vec![(0, 1)], vec![(1, 1)], vec![(4, 1)], vec![(5, 1)]],
@@ -1274,7 +1257,7 @@ mod tests {
                     true,
                 ),
             ],
-        }
+        )
     }
 
     #[test]

@@ -97,6 +97,34 @@ fn repricing_a_cost_axis_equals_re_simulating_with_the_changed_cost_model() {
     }
 }
 
+/// Every row of a `horowitz45` sweep equals the ordinary pricing of a fresh run's ledger with the
+/// point's values set; returns the first run's energy per point.
+fn energies_priced_as_run_prices(
+    sc: &LoadedScenario,
+    plan: &Plan,
+    res: &sweep::SweepResult,
+) -> Vec<f64> {
+    let hw = Hardware::load("horowitz45").unwrap();
+    let outs = exec::execute(sc, &Default::default()).unwrap();
+    let mut energies = Vec::new();
+    for p in 0..plan.n_points() {
+        let rows: Vec<_> = res.rows.iter().filter(|r| r.point == p).collect();
+        let mut cm = hw.model.clone();
+        for (axis, v) in plan.axes.iter().zip(&rows[0].values) {
+            set_pj(&mut cm, &axis.path, v.as_f64().unwrap()).unwrap();
+        }
+        for (row, out) in rows.iter().zip(&outs) {
+            assert_eq!(
+                row.energy_pj,
+                price(&out.ledger, &cm).energy_pj,
+                "point {p}"
+            );
+        }
+        energies.push(rows[0].energy_pj);
+    }
+    energies
+}
+
 /// A memory size changes placements and traced hits: those points re-price in full, without
 /// re-running the model, and equal the ordinary pricing with the changed cost model.
 #[test]
@@ -120,24 +148,7 @@ fn a_capacity_axis_re_prices_traced_hits_without_re_simulating() {
     };
     let plan = Plan::new(sc.clone(), ov).unwrap();
     let res = sweep::run_sweep(&plan, &Options::default()).unwrap();
-    let hw = Hardware::load("horowitz45").unwrap();
-    let outs = exec::execute(&sc, &Default::default()).unwrap();
-    let mut energies = Vec::new();
-    for p in 0..plan.n_points() {
-        let rows: Vec<_> = res.rows.iter().filter(|r| r.point == p).collect();
-        let mut cm = hw.model.clone();
-        for (axis, v) in plan.axes.iter().zip(&rows[0].values) {
-            set_pj(&mut cm, &axis.path, v.as_f64().unwrap()).unwrap();
-        }
-        for (row, out) in rows.iter().zip(&outs) {
-            assert_eq!(
-                row.energy_pj,
-                price(&out.ledger, &cm).energy_pj,
-                "point {p}"
-            );
-        }
-        energies.push(rows[0].energy_pj);
-    }
+    let energies = energies_priced_as_run_prices(&sc, &plan, &res);
     // A 4 MB "32k" SRAM holds every weight: cheaper than the 1 MB SRAM it replaces.
     assert!(energies[2] < energies[0], "{energies:?}");
     let bad = sweep::parse_cli_axis("--set", "memory.dram.capacity_bytes=1").unwrap();
@@ -176,24 +187,7 @@ fn width_and_bank_axes_re_price_in_full_like_the_ordinary_pricing() {
     };
     let plan = Plan::new(sc.clone(), ov).unwrap();
     let res = sweep::run_sweep(&plan, &Options::default()).unwrap();
-    let hw = Hardware::load("horowitz45").unwrap();
-    let outs = exec::execute(&sc, &Default::default()).unwrap();
-    let mut energies = Vec::new();
-    for p in 0..plan.n_points() {
-        let rows: Vec<_> = res.rows.iter().filter(|r| r.point == p).collect();
-        let mut cm = hw.model.clone();
-        for (axis, v) in plan.axes.iter().zip(&rows[0].values) {
-            set_pj(&mut cm, &axis.path, v.as_f64().unwrap()).unwrap();
-        }
-        for (row, out) in rows.iter().zip(&outs) {
-            assert_eq!(
-                row.energy_pj,
-                price(&out.ledger, &cm).energy_pj,
-                "point {p}"
-            );
-        }
-        energies.push(rows[0].energy_pj);
-    }
+    let energies = energies_priced_as_run_prices(&sc, &plan, &res);
     // Grid order: (8, 1), (8, 16), (32, 1), (32, 16).
     assert_eq!(energies[0], energies[1], "{energies:?}");
     assert!(energies[2] < energies[0], "{energies:?}");
