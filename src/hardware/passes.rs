@@ -189,7 +189,11 @@ pub fn map_pass(cm: &CostModel, w: &Work) -> Result<PassEnergy, String> {
     let mut opts = mapper::Options::default();
     if let Work::Conv { .. } = w {
         // The kernel window (R, S) whole at or below the lowest level that holds weights.
-        opts.whole_at = Some((vec![4, 5], 0));
+        let dim = |name: &str| p.dims.iter().position(|d| d.name == name);
+        let weights = classes.iter().position(|&c| c == TensorClass::Weight);
+        if let (Some(r), Some(s), Some(t)) = (dim("R"), dim("S"), weights) {
+            opts.whole_at = Some((vec![r, s], t));
+        }
     }
     let (mapping, stats) = mapper::search_with(&p, &levels, &[], &opts)?;
     let reps = repeats(w) as f64;

@@ -46,7 +46,8 @@ pub enum Work {
 
 impl Work {
     /// The bytes the engine counts for one pass, per (op, class), when nothing is reused: the
-    /// weights once per token; q once per query and k and v once per query-key pair.
+    /// weights once per token (a convolution: once per tap and output position); q once per query
+    /// and k and v once per query-key pair.
     pub fn traffic(&self) -> Vec<(Op, TensorClass, u64)> {
         match *self {
             Work::Matmul { n, c, k, bytes } => {
@@ -58,9 +59,15 @@ impl Work {
                 ]
             }
             Work::Conv {
-                groups, c, k, h, w, ..
+                groups,
+                c,
+                k,
+                h,
+                w,
+                bytes,
+                ..
             } => {
-                let b = self.bytes() as u64;
+                let b = bytes as u64;
                 let (p, q) = self.conv_out();
                 vec![
                     (Op::Read, TensorClass::Weight, self.macs() * b),
@@ -161,15 +168,6 @@ impl Work {
                 let (p, q) = self.conv_out();
                 groups * p * q * r * s * c * k
             }
-        }
-    }
-
-    /// Bytes per value.
-    pub fn bytes(&self) -> u32 {
-        match *self {
-            Work::Matmul { bytes, .. }
-            | Work::Attention { bytes, .. }
-            | Work::Conv { bytes, .. } => bytes,
         }
     }
 }
