@@ -176,6 +176,14 @@ impl Arith {
         }
     }
 
+    /// The format stored operands are rounded into (None for exact fp32).
+    pub fn operand_format(&self) -> Option<FloatFormat> {
+        match self.mode {
+            Mode::Exact => None,
+            Mode::Round { format, .. } | Mode::Lmul { format, .. } => Some(format),
+        }
+    }
+
     /// Bytes of one stored operand.
     pub fn operand_bytes(&self) -> u64 {
         self.fmt().bytes()
@@ -470,6 +478,34 @@ impl Prepared {
     /// e8 formats (bf16, `lmul-k`) and narrow ones (fp16, fp8, eEmM with E < 8); lanes with
     /// specials, and formats outside both, run the scalar calls.
     pub fn mac_row(&self, x: f32, w: &[f32], ys: &mut [f32]) {
+        self.mac_row_dispatch::<false>(x, w, ys)
+    }
+
+    /// [`Prepared::mac_row`] for weights already rounded into the operand format
+    /// (`operand(q[o]) == q[o]`, as [`Prepared::round_operands`] gives): the same values, since
+    /// the rounding is idempotent, without rounding every weight again for every input.
+    pub fn mac_row_rounded(&self, x: f32, q: &[f32], ys: &mut [f32]) {
+        self.mac_row_dispatch::<true>(x, q, ys)
+    }
+
+    /// Whether the `_rounded` row kernels apply: not to exact fp32 (nothing to round), nor to
+    /// the one mode where rounding beforehand changes products (a NaN weight under the raw
+    /// L-Mul policy in a narrow format).
+    pub fn takes_rounded_operands(&self) -> bool {
+        match self {
+            Prepared::Exact => false,
+            Prepared::Lmul { kernel, .. } => kernel.takes_rounded_operands(),
+            _ => true,
+        }
+    }
+
+    /// `q[i] = operand(w[i])`: weights rounded once into the operand format, for the `_rounded`
+    /// row kernels.
+    pub fn round_operands(&self, w: &[f32]) -> Vec<f32> {
+        w.iter().map(|&v| self.operand(v)).collect()
+    }
+
+    fn mac_row_dispatch<const ROUNDED: bool>(&self, x: f32, w: &[f32], ys: &mut [f32]) {
         if scalar_rows() {
             for (y, &wv) in ys.iter_mut().zip(w) {
                 *y = self.add(*y, self.mul(x, wv));
@@ -479,22 +515,23 @@ impl Prepared {
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx2") {
             // SAFETY: the CPU supports AVX2 (checked just above).
-            unsafe { self.mac_row_avx2(x, w, ys) };
+            unsafe { self.mac_row_avx2::<ROUNDED>(x, w, ys) };
             return;
         }
-        self.mac_row_lanes(x, w, ys);
+        self.mac_row_lanes::<ROUNDED>(x, w, ys);
     }
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
-    fn mac_row_avx2(&self, x: f32, w: &[f32], ys: &mut [f32]) {
-        self.mac_row_lanes(x, w, ys);
+    fn mac_row_avx2<const ROUNDED: bool>(&self, x: f32, w: &[f32], ys: &mut [f32]) {
+        self.mac_row_lanes::<ROUNDED>(x, w, ys);
     }
 
     /// The loop of [`Prepared::mac_row`], written as selects on independent lanes so the
     /// compiler vectorises it; products go through a stack buffer, then the accumulation.
+    /// `ROUNDED`: the weights are already in the operand format (rounding them is skipped).
     #[inline(always)]
-    fn mac_row_lanes(&self, x: f32, w: &[f32], ys: &mut [f32]) {
+    fn mac_row_lanes<const ROUNDED: bool>(&self, x: f32, w: &[f32], ys: &mut [f32]) {
         debug_assert_eq!(w.len(), ys.len());
         let acc = AccRound::of(self.acc());
         let mut tmp = [0f32; ROW_CHUNK];
@@ -510,7 +547,8 @@ impl Prepared {
                     let lanes = RoundLanes::new(shift);
                     let qx = lanes.value(x);
                     for (p, &wv) in t.iter_mut().zip(wc) {
-                        *p = lanes.value(qx * lanes.value(wv));
+                        let qw = if ROUNDED { wv } else { lanes.value(wv) };
+                        *p = lanes.value(qx * qw);
                     }
                 }
                 Prepared::Round {
@@ -522,7 +560,8 @@ impl Prepared {
                     let mut special = NarrowLanes::is_special(x);
                     for (p, &wv) in t.iter_mut().zip(wc) {
                         special |= NarrowLanes::is_special(wv);
-                        *p = qx * lanes.value(wv);
+                        let qw = if ROUNDED { wv } else { lanes.value(wv) };
+                        *p = qx * qw;
                         special |= NarrowLanes::is_special(*p);
                     }
                     if special {
@@ -540,15 +579,158 @@ impl Prepared {
                         *p = self.mul(x, wv);
                     }
                 }
-                Prepared::Lmul { kernel, .. } => kernel.mul_slice(x, wc, t),
+                Prepared::Lmul { kernel, .. } => kernel.mul_slice::<ROUNDED>(x, wc, t),
             }
             acc.add_into(yc, t);
+        }
+    }
+
+    /// Four inputs in one pass over the outputs, weights already rounded (as
+    /// [`Prepared::mac_row_rounded`] for `x[0]`, then `x[1]`, `x[2]`, `x[3]`): each output adds
+    /// its four products in that order, so the values are those of the four calls, bit for bit,
+    /// with a quarter of the accumulator traffic and no product buffer.
+    pub fn mac4_rounded(&self, x: [f32; 4], q: [&[f32]; 4], ys: &mut [f32]) {
+        if !scalar_rows() {
+            #[cfg(target_arch = "x86_64")]
+            if std::arch::is_x86_feature_detected!("avx2") {
+                // SAFETY: the CPU supports AVX2 (checked just above).
+                unsafe { self.mac4_avx2(x, q, ys) };
+                return;
+            }
+            if self.mac4_lanes(x, q, ys) {
+                return;
+            }
+        }
+        self.mac4_in_turn(x, q, ys, 0);
+    }
+
+    /// The four inputs one after the other, over `ys` = outputs `lo..lo + ys.len()`.
+    fn mac4_in_turn(&self, x: [f32; 4], q: [&[f32]; 4], ys: &mut [f32], lo: usize) {
+        for k in 0..4 {
+            self.mac_row_dispatch::<true>(x[k], &q[k][lo..lo + ys.len()], ys);
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn mac4_avx2(&self, x: [f32; 4], q: [&[f32]; 4], ys: &mut [f32]) {
+        if !self.mac4_lanes(x, q, ys) {
+            self.mac4_in_turn(x, q, ys, 0);
+        }
+    }
+
+    /// The fused loop for the modes whose products and accumulations have lane forms (e8
+    /// and narrow rounding, e8 and narrow L-Mul; accumulation in fp32, an e8 or a narrow
+    /// format); false when this mode has none (the caller runs the inputs in turn). A chunk
+    /// with a value the lanes leave to the scalar path is restored and redone input by input.
+    /// Every choice is made here, outside the loops, so that each loop is one vector loop.
+    #[inline(always)]
+    fn mac4_lanes(&self, x: [f32; 4], q: [&[f32]; 4], ys: &mut [f32]) -> bool {
+        match AccRound::of(self.acc()) {
+            AccRound::None => self.mac4_products(x, q, ys, |v| (v, false)),
+            AccRound::Shift(l) => self.mac4_products(x, q, ys, |v| (l.value(v), false)),
+            AccRound::Narrow(l, _) => {
+                self.mac4_products(x, q, ys, |v| (l.value(v), NarrowLanes::is_special(v)))
+            }
+            AccRound::General(_) => false,
+        }
+    }
+
+    #[inline(always)]
+    fn mac4_products(
+        &self,
+        x: [f32; 4],
+        q: [&[f32]; 4],
+        ys: &mut [f32],
+        acc: impl Fn(f32) -> (f32, bool),
+    ) -> bool {
+        use crate::numerics::lmul::Lanes4;
+        match *self {
+            Prepared::RoundShift { shift, .. } => {
+                // Every input, specials included, has a lane form.
+                let l = RoundLanes::new(shift);
+                let qx = x.map(|v| l.value(v));
+                self.fused4(x, q, ys, acc, |k, w| (l.value(qx[k] * w), false));
+            }
+            Prepared::Round { lanes: Some(l), .. } => {
+                if x.iter().any(|&v| NarrowLanes::is_special(v)) {
+                    return false;
+                }
+                let qx = x.map(|v| l.value(v));
+                self.fused4(x, q, ys, acc, |k, w| {
+                    let p = qx[k] * w;
+                    (l.value(p), NarrowLanes::is_special(p))
+                });
+            }
+            Prepared::Lmul { kernel, .. } => match kernel.lanes4(x) {
+                Some(Lanes4::E8Ieee(ls)) => {
+                    self.fused4(x, q, ys, acc, |k, w| ls[k].product_ieee(w))
+                }
+                Some(Lanes4::E8Raw(ls)) => self.fused4(x, q, ys, acc, |k, w| ls[k].product_raw(w)),
+                Some(Lanes4::Narrow(ls)) => self.fused4(x, q, ys, acc, |k, w| ls[k].product(w)),
+                None => return false,
+            },
+            _ => return false,
+        }
+        true
+    }
+
+    /// `ys[o] = acc(acc(acc(acc(ys[o] + p0) + p1) + p2) + p3)` with `pk = prod(k, q[k][o])`,
+    /// the product of input `x[k]`; a chunk in which `prod` or `acc` flags a lane is restored
+    /// and run input by input.
+    #[inline(always)]
+    fn fused4(
+        &self,
+        x: [f32; 4],
+        q: [&[f32]; 4],
+        ys: &mut [f32],
+        acc: impl Fn(f32) -> (f32, bool),
+        prod: impl Fn(usize, f32) -> (f32, bool),
+    ) {
+        const CHUNK: usize = 64;
+        let mut saved = [0f32; CHUNK];
+        for (c, yc) in ys.chunks_mut(CHUNK).enumerate() {
+            let lo = c * CHUNK;
+            let len = yc.len();
+            saved[..len].copy_from_slice(yc);
+            let (q0, q1, q2, q3) = (
+                &q[0][lo..lo + len],
+                &q[1][lo..lo + len],
+                &q[2][lo..lo + len],
+                &q[3][lo..lo + len],
+            );
+            let mut odd = false;
+            for o in 0..len {
+                let (p0, s0) = prod(0, q0[o]);
+                let (p1, s1) = prod(1, q1[o]);
+                let (p2, s2) = prod(2, q2[o]);
+                let (p3, s3) = prod(3, q3[o]);
+                let (a, t0) = acc(yc[o] + p0);
+                let (a, t1) = acc(a + p1);
+                let (a, t2) = acc(a + p2);
+                let (a, t3) = acc(a + p3);
+                odd |= s0 | s1 | s2 | s3 | t0 | t1 | t2 | t3;
+                yc[o] = a;
+            }
+            if odd {
+                yc.copy_from_slice(&saved[..len]);
+                self.mac4_in_turn(x, q, yc, lo);
+            }
         }
     }
 
     /// `ys[o] = add(ys[o], operand(w[o]))` (or minus the operand): an event's weight row
     /// accumulated, bit for bit as the scalar calls, on vector lanes as [`Prepared::mac_row`].
     pub fn accumulate_row(&self, w: &[f32], ys: &mut [f32], negative: bool) {
+        self.accumulate_dispatch::<false>(w, ys, negative)
+    }
+
+    /// [`Prepared::accumulate_row`] for weights already rounded into the operand format.
+    pub fn accumulate_rounded_row(&self, q: &[f32], ys: &mut [f32], negative: bool) {
+        self.accumulate_dispatch::<true>(q, ys, negative)
+    }
+
+    fn accumulate_dispatch<const ROUNDED: bool>(&self, w: &[f32], ys: &mut [f32], negative: bool) {
         if scalar_rows() {
             for (y, &wv) in ys.iter_mut().zip(w) {
                 let op = self.operand(wv);
@@ -559,21 +741,34 @@ impl Prepared {
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx2") {
             // SAFETY: the CPU supports AVX2 (checked just above).
-            unsafe { self.accumulate_row_avx2(w, ys, negative) };
+            unsafe { self.accumulate_row_avx2::<ROUNDED>(w, ys, negative) };
             return;
         }
-        self.accumulate_row_lanes(w, ys, negative);
+        self.accumulate_row_lanes::<ROUNDED>(w, ys, negative);
     }
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
-    fn accumulate_row_avx2(&self, w: &[f32], ys: &mut [f32], negative: bool) {
-        self.accumulate_row_lanes(w, ys, negative);
+    fn accumulate_row_avx2<const ROUNDED: bool>(&self, w: &[f32], ys: &mut [f32], negative: bool) {
+        self.accumulate_row_lanes::<ROUNDED>(w, ys, negative);
     }
 
     #[inline(always)]
-    fn accumulate_row_lanes(&self, w: &[f32], ys: &mut [f32], negative: bool) {
+    fn accumulate_row_lanes<const ROUNDED: bool>(&self, w: &[f32], ys: &mut [f32], negative: bool) {
         let acc = AccRound::of(self.acc());
+        if ROUNDED {
+            // The operands are the weights themselves: only the accumulation rounds.
+            let mut tmp = [0f32; ROW_CHUNK];
+            for (wc, yc) in w.chunks(ROW_CHUNK).zip(ys.chunks_mut(ROW_CHUNK)) {
+                let t = &mut tmp[..wc.len()];
+                let sign = if negative { 0x8000_0000u32 } else { 0 };
+                for (p, &wv) in t.iter_mut().zip(wc) {
+                    *p = f32::from_bits(wv.to_bits() ^ sign);
+                }
+                acc.add_into(yc, t);
+            }
+            return;
+        }
         // The operand rounding, chosen once per row: a shift for e8 formats, the narrow lanes
         // for fp16/fp8, the scalar encoder otherwise.
         let shift = match *self {
@@ -835,12 +1030,114 @@ mod tests {
                 p.mac_row(x, w, &mut fast);
                 let mut fast_events = start.clone();
                 p.accumulate_row(w, &mut fast_events, x < 0.0);
+                // The same rows from weights rounded once beforehand.
+                let q = p.round_operands(w);
+                let mut pre = start.clone();
+                p.mac_row_rounded(x, &q, &mut pre);
+                let mut pre_events = start.clone();
+                p.accumulate_rounded_row(&q, &mut pre_events, x < 0.0);
                 for (i, &wv) in w.iter().enumerate() {
                     let want = a.add(start[i], a.mul(x, wv));
                     assert!(same(fast[i], want), "{mode} {acc:?} x {x} w {wv}");
+                    assert!(
+                        same(pre[i], want),
+                        "{mode} {acc:?} pre-rounded x {x} w {wv}"
+                    );
                     let op = a.operand(wv);
                     let want = a.add(start[i], if x < 0.0 { -op } else { op });
                     assert!(same(fast_events[i], want), "{mode} events w {wv}");
+                    assert!(
+                        same(pre_events[i], want),
+                        "{mode} pre-rounded events w {wv}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn four_inputs_per_pass_give_the_values_of_four_row_calls() {
+        let mut r = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = move || {
+            r ^= r << 13;
+            r ^= r >> 7;
+            r ^= r << 17;
+            r
+        };
+        let n = 300;
+        // Ordinary weights, then rows salted with zeros, subnormals, huge values and specials
+        // (the fused loop must fall back for them and still agree).
+        let mut rows: Vec<Vec<f32>> = (0..4)
+            .map(|_| {
+                (0..n)
+                    .map(|_| ((next() >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 3.0)
+                    .collect()
+            })
+            .collect();
+        let mut salted = rows.clone();
+        for (k, row) in salted.iter_mut().enumerate() {
+            row[7 * k + 1] = 0.0;
+            row[50 + k] = 1e-41;
+            row[100 + k] = 3e38;
+            row[200 + 3 * k] = [f32::INFINITY, f32::NAN, -0.0, 65504.0][k];
+        }
+        rows.extend(salted);
+        let inputs = [
+            [0.7f32, -2.5, 1.25, 0.01],
+            [1e-39, 3e38, -0.4, 9.0],
+            [f32::NAN, 0.5, 0.5, 0.5],
+        ];
+        for (mode, acc) in [
+            ("bf16", None),
+            ("bf16", Some("bf16")),
+            ("e8m10", Some("e8m12")),
+            ("fp16", None),
+            ("fp8-e4m3", None),
+            ("fp8-e4m3", Some("fp16")),
+            ("lmul-3", None),
+            ("lmul-4", Some("bf16")),
+            ("lmul-23", None),
+            ("lmul:fp8-e4m3", None),
+        ] {
+            for policy in [None, Some(crate::numerics::LmulPolicy::Raw)] {
+                if policy.is_some() && !mode.starts_with("lmul") {
+                    continue;
+                }
+                let a = ArithSpec {
+                    mode: mode.into(),
+                    acc: acc.map(String::from),
+                    scope: Scope::All,
+                    policy,
+                    fold_weight_offset: None,
+                }
+                .build()
+                .unwrap();
+                let p = a.prepare();
+                for set in rows.chunks(4) {
+                    if !p.takes_rounded_operands() {
+                        continue;
+                    }
+                    let q: Vec<Vec<f32>> = set.iter().map(|w| p.round_operands(w)).collect();
+                    for x in inputs {
+                        let start: Vec<f32> = (0..n).map(|o| o as f32 * 0.01 - 1.0).collect();
+                        let mut want = start.clone();
+                        for k in 0..4 {
+                            for (o, y) in want.iter_mut().enumerate() {
+                                *y = a.add(*y, a.mul(x[k], set[k][o]));
+                            }
+                        }
+                        let mut got = start.clone();
+                        p.mac4_rounded(x, [&q[0], &q[1], &q[2], &q[3]], &mut got);
+                        for o in 0..n {
+                            assert!(
+                                got[o].to_bits() == want[o].to_bits()
+                                    || (got[o].is_nan() && want[o].is_nan()),
+                                "{mode} {acc:?} {policy:?} x {x:?} output {o}: {} vs {}",
+                                got[o],
+                                want[o]
+                            );
+                        }
+                    }
                 }
             }
         }

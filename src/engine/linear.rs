@@ -4,9 +4,12 @@
 //! touches are one contiguous row, so an event is one contiguous read and the dense product is a
 //! sequence of vectorisable axpy updates.
 
-use super::arith::{Arith, Site};
+use std::sync::{Arc, Mutex};
+
+use super::arith::{Arith, Prepared, Site};
 use super::events::SpikeTrain;
 use crate::ledger::{Counts, Op, TensorClass};
+use crate::numerics::FloatFormat;
 
 /// Outputs per block of the dense product (16 KiB of f32 accumulators: fits L1).
 const OUTPUT_BLOCK: usize = 4096;
@@ -23,6 +26,47 @@ pub struct Linear {
     nnz_row: Vec<u32>,
     /// The loop of the exact dense product.
     pub kernel: Kernel,
+    /// The weights rounded once into the operand format of the emulated products (the emulated
+    /// kernels read them instead of rounding every weight for every input; exact products,
+    /// such as a run's fp32 shadow, keep reading `w_t`).
+    rounded: RoundedCache,
+}
+
+#[derive(Debug)]
+struct RoundedWeights {
+    format: FloatFormat,
+    w_t: Vec<f32>,
+}
+
+/// The last rounded copy of a layer's weights (a run uses one operand format per layer, so one
+/// copy is kept; another format replaces it).
+#[derive(Debug, Default)]
+struct RoundedCache(Mutex<Option<Arc<RoundedWeights>>>);
+
+impl RoundedCache {
+    /// The copy in `format`, rounded by `round` unless kept already.
+    fn get(&self, format: FloatFormat, round: impl FnOnce() -> Vec<f32>) -> Arc<RoundedWeights> {
+        // A poisoned lock only means another thread panicked mid-rounding: round again.
+        let mut slot = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        match &*slot {
+            Some(r) if r.format == format => r.clone(),
+            _ => {
+                let r = Arc::new(RoundedWeights {
+                    format,
+                    w_t: round(),
+                });
+                *slot = Some(r.clone());
+                r
+            }
+        }
+    }
+}
+
+impl Clone for RoundedCache {
+    fn clone(&self) -> Self {
+        let slot = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        RoundedCache(Mutex::new(slot.clone()))
+    }
 }
 
 /// Which loop the exact dense product runs. Both give the same sums bit for bit; `Portable`
@@ -64,6 +108,7 @@ impl Linear {
             w_t,
             nnz_row,
             kernel: Kernel::default(),
+            rounded: RoundedCache::default(),
         }
     }
 
@@ -102,6 +147,16 @@ impl Linear {
                 }
             }
         }
+    }
+
+    /// The weights rounded into `arith`'s operand format (rounded on first use), or None when
+    /// `arith` is exact.
+    fn rounded_rows(&self, arith: &Arith, prepared: &Prepared) -> Option<Arc<RoundedWeights>> {
+        let format = arith.operand_format()?;
+        prepared.takes_rounded_operands().then(|| {
+            self.rounded
+                .get(format, || prepared.round_operands(&self.w_t))
+        })
     }
 
     /// The weights input `j` reaches.
@@ -241,6 +296,8 @@ impl Linear {
         // inputs in index order, so results do not depend on the blocking or the thread count.
         let n_out = self.n_out;
         let prepared = arith.prepare();
+        let rounded = self.rounded_rows(arith, &prepared);
+        let rounded = rounded.as_ref().map(|r| &r.w_t[..]);
         let block = |start: usize, ys: &mut [f32]| {
             ys.fill(0.0);
             let end = start + ys.len();
@@ -248,11 +305,33 @@ impl Linear {
                 self.exact_block(x, start, ys);
                 return;
             }
+            let Some(q) = rounded else {
+                for (j, &xj) in x.iter().enumerate() {
+                    if xj != 0.0 {
+                        prepared.mac_row(xj, &self.w_t[j * n_out + start..j * n_out + end], ys);
+                    }
+                }
+                return;
+            };
+            // Four non-zero inputs per pass over the block, as the exact kernel does.
+            let row = |j: usize| &q[j * n_out + start..j * n_out + end];
+            let mut pend = [(0usize, 0f32); 4];
+            let mut k = 0;
             for (j, &xj) in x.iter().enumerate() {
                 if xj == 0.0 {
                     continue;
                 }
-                prepared.mac_row(xj, &self.w_t[j * n_out + start..j * n_out + end], ys);
+                pend[k] = (j, xj);
+                k += 1;
+                if k == 4 {
+                    let xs = pend.map(|(_, v)| v);
+                    let rows = pend.map(|(j, _)| row(j));
+                    prepared.mac4_rounded(xs, rows, ys);
+                    k = 0;
+                }
+            }
+            for &(j, xj) in &pend[..k] {
+                prepared.mac_row_rounded(xj, row(j), ys);
             }
         };
         if self.n_in * self.n_out >= PARALLEL_MIN_WEIGHTS {
@@ -391,9 +470,12 @@ impl Linear {
         debug_assert_eq!(y.len(), self.n_out);
         let arith = &arith.at(Site::Projection);
         let prepared = arith.prepare();
+        let rounded = self.rounded_rows(arith, &prepared);
+        let rounded = rounded.as_ref().map(|r| &r.w_t[..]);
+        let (n_out, rows) = (self.n_out, rounded.unwrap_or(&self.w_t));
         let mut effective = 0u64;
         for &j in &s.indices {
-            let row = self.row(j as usize);
+            let row = &rows[j as usize * n_out..(j as usize + 1) * n_out];
             match (arith.is_exact(), negative) {
                 (true, false) => {
                     for (acc, &w) in y.iter_mut().zip(row) {
@@ -405,6 +487,7 @@ impl Linear {
                         *acc -= w;
                     }
                 }
+                (false, neg) if rounded.is_some() => prepared.accumulate_rounded_row(row, y, neg),
                 (false, neg) => prepared.accumulate_row(row, y, neg),
             }
             effective += self.nnz_row[j as usize] as u64;

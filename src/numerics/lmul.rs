@@ -229,6 +229,170 @@ struct NarrowLmul {
     overflow: f32,
 }
 
+impl NarrowLmul {
+    /// A magnitude the lanes take: a normal finite value of the format.
+    #[inline(always)]
+    fn in_range(self, a: f32) -> bool {
+        a >= self.min_normal && a <= self.max_finite
+    }
+
+    /// `x` rounded into the format when the lanes take it as an operand.
+    fn operand(self, x: f32) -> Option<f32> {
+        use crate::numerics::format::NarrowLanes;
+        let qx = if NarrowLanes::is_special(x) {
+            f32::NAN
+        } else {
+            self.lanes.value(x)
+        };
+        self.in_range(qx.abs()).then_some(qx)
+    }
+
+    /// The product of an operand of sign `sx` and magnitude `mx` (its e8 pattern shifted right
+    /// by `shift`) with a rounded operand `qw` the lanes take.
+    #[inline(always)]
+    fn product(self, sx: u32, mx: u32, qw: f32) -> f32 {
+        let k = self.e8;
+        let bw = qw.to_bits() >> self.shift;
+        // Both operands are normal f32 values here, far from e8's limits: the sum minus the
+        // offset is the product's pattern in e8; a value below `F`'s smallest normal
+        // underflows to zero in `F`, one above its largest finite value overflows, as the
+        // scalar kernel's sum thresholds say.
+        let sign = sx ^ (bw & k.sign);
+        let mag = (mx + (bw & k.mag)).wrapping_sub(k.offset) & k.mag;
+        let a = f32::from_bits(mag << self.shift);
+        let a = if a < self.min_normal { 0.0 } else { a };
+        let a = if a > self.max_finite {
+            self.overflow
+        } else {
+            a
+        };
+        f32::from_bits(a.to_bits() | (sign << self.shift))
+    }
+}
+
+/// One input's L-Mul in an e8 format (bias 127) with weights already rounded, as a per-lane
+/// function: the integer add on the f32 patterns.
+#[derive(Clone, Copy, Debug)]
+pub struct E8Lane {
+    shift: u32,
+    sx: u32,
+    mx: u32,
+    kernel: Kernel,
+}
+
+/// One input's L-Mul in a narrow format with weights already rounded, through the e8 kernel of
+/// its mantissa width ([`NarrowLmul`]).
+#[derive(Clone, Copy, Debug)]
+pub struct NarrowLane {
+    n: NarrowLmul,
+    sx: u32,
+    mx: u32,
+}
+
+/// The lane forms of four inputs' L-Muls, for kernels that fuse four inputs per pass over the
+/// outputs. Each `product` gives `(mul_f32(x, q), false)` for a weight `q` already in the
+/// format, or `(_, true)` when `q` is outside the lanes (under the IEEE policy, an infinite or
+/// NaN weight): that product comes from the scalar path.
+// Built once per four inputs and kept on the stack: the variants' sizes do not matter.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Copy, Debug)]
+pub enum Lanes4 {
+    E8Ieee([E8Lane; 4]),
+    E8Raw([E8Lane; 4]),
+    Narrow([NarrowLane; 4]),
+}
+
+impl E8Lane {
+    #[inline(always)]
+    pub fn product_ieee(self, q: f32) -> (f32, bool) {
+        let k = self.kernel;
+        let qw = q.to_bits() >> self.shift;
+        let mw = qw & k.mag;
+        let sign = self.sx ^ (qw & k.sign);
+        let sum = self.mx + mw; // each < 2^31: no overflow
+        let inner = if sum > k.sum_overflow {
+            k.overflow_mag
+        } else {
+            sum.wrapping_sub(k.offset)
+        };
+        // A zero or subnormal weight gives a signed zero (as the scalar kernel's IEEE policy);
+        // only infinities and NaNs leave the lanes.
+        let mag = if sum < k.sum_underflow || mw < k.min_normal {
+            0
+        } else {
+            inner
+        };
+        (f32::from_bits((sign | mag) << self.shift), mw >= k.special_min)
+    }
+
+    #[inline(always)]
+    pub fn product_raw(self, q: f32) -> (f32, bool) {
+        let k = self.kernel;
+        let qw = q.to_bits() >> self.shift;
+        let sign = self.sx ^ (qw & k.sign);
+        let mag = (self.mx + (qw & k.mag)).wrapping_sub(k.offset) & k.mag;
+        (f32::from_bits((sign | mag) << self.shift), false)
+    }
+}
+
+impl NarrowLane {
+    #[inline(always)]
+    pub fn product(self, q: f32) -> (f32, bool) {
+        use crate::numerics::format::NarrowLanes;
+        // A zero or subnormal weight gives a signed zero (as the scalar kernel's IEEE policy);
+        // only infinities and NaNs leave the lanes (a rounded finite weight is in range).
+        let p = self.n.product(self.sx, self.mx, q);
+        let zero = f32::from_bits(p.to_bits() & 0x8000_0000);
+        let p = if q.abs() < self.n.min_normal { zero } else { p };
+        (p, NarrowLanes::is_special(q))
+    }
+}
+
+impl PreparedLmul {
+    /// Whether products from operands rounded beforehand equal the products of the raw
+    /// operands: always but for the raw policy in a narrow format, where a NaN operand's
+    /// pattern (which the raw policy adds as it is) changes on the way through f32.
+    pub fn takes_rounded_operands(&self) -> bool {
+        self.shift.is_some() || self.policy == Policy::Ieee
+    }
+
+    /// The lane forms of `mul_f32(x[k], _)`, or None when the format has no lanes or, under
+    /// the IEEE policy, an input is not a normal value of it.
+    pub fn lanes4(&self, x: [f32; 4]) -> Option<Lanes4> {
+        let Some(shift) = self.shift else {
+            let n = self.narrow?;
+            let mut ls = [NarrowLane { n, sx: 0, mx: 0 }; 4];
+            for (l, &v) in ls.iter_mut().zip(&x) {
+                let bx = n.operand(v)?.to_bits() >> n.shift;
+                (l.sx, l.mx) = (bx & n.e8.sign, bx & n.e8.mag);
+            }
+            return Some(Lanes4::Narrow(ls));
+        };
+        let k = self.kernel;
+        let raw = self.policy == Policy::Raw;
+        let mut ls = [E8Lane {
+            shift,
+            sx: 0,
+            mx: 0,
+            kernel: k,
+        }; 4];
+        for (l, &v) in ls.iter_mut().zip(&x) {
+            let qx = round_f32_bits(v.to_bits(), shift);
+            let mx = qx & k.mag;
+            let normal = mx >= k.min_normal && mx < k.special_min;
+            if !(raw || normal) {
+                return None;
+            }
+            (l.sx, l.mx) = (qx & k.sign, mx);
+        }
+        Some(if raw {
+            Lanes4::E8Raw(ls)
+        } else {
+            Lanes4::E8Ieee(ls)
+        })
+    }
+}
+
 impl PreparedLmul {
     pub fn new(fmt: FloatFormat, policy: LmulPolicy) -> Self {
         let shift = fmt.f32_fast_shift();
@@ -308,13 +472,16 @@ impl PreparedLmul {
     /// layout (e8, bias 127: bf16, `lmul-k`) the common case, two normal operands, runs as
     /// selects on 8 lanes at a time; a lane with a zero, subnormal, infinite or NaN weight is
     /// redone by the scalar path, as is every lane when `x` is not normal.
+    ///
+    /// `ROUNDED`: the weights are already rounded into the operand format (the lanes skip
+    /// rounding them; the values are the same, the rounding being idempotent).
     #[inline(always)]
-    pub fn mul_slice(&self, x: f32, w: &[f32], out: &mut [f32]) {
+    pub fn mul_slice<const ROUNDED: bool>(&self, x: f32, w: &[f32], out: &mut [f32]) {
         debug_assert_eq!(w.len(), out.len());
         let k = self.kernel;
         let Some(shift) = self.shift else {
             match self.narrow {
-                Some(n) => self.mul_slice_narrow(n, x, w, out),
+                Some(n) => self.mul_slice_narrow::<ROUNDED>(n, x, w, out),
                 None => {
                     for (o, &wv) in out.iter_mut().zip(w) {
                         *o = self.mul_f32(x, wv);
@@ -346,14 +513,22 @@ impl PreparedLmul {
             let mut odd = 0u32;
             if raw {
                 for (o, &wv) in o8.iter_mut().zip(w8) {
-                    let qw = lanes.bits(wv.to_bits());
+                    let qw = if ROUNDED {
+                        wv.to_bits() >> shift
+                    } else {
+                        lanes.bits(wv.to_bits())
+                    };
                     let sign = sx ^ (qw & sign_mask);
                     let mag = (mx + (qw & mag_mask)).wrapping_sub(offset) & mag_mask;
                     *o = f32::from_bits((sign | mag) << shift);
                 }
             } else {
                 for (o, &wv) in o8.iter_mut().zip(w8) {
-                    let qw = lanes.bits(wv.to_bits());
+                    let qw = if ROUNDED {
+                        wv.to_bits() >> shift
+                    } else {
+                        lanes.bits(wv.to_bits())
+                    };
                     let mw = qw & mag_mask;
                     let sign = sx ^ (qw & sign_mask);
                     let sum = mx + mw; // each < 2^31: no overflow
@@ -384,46 +559,34 @@ impl PreparedLmul {
 impl PreparedLmul {
     /// [`PreparedLmul::mul_slice`] for a narrow format, through [`NarrowLmul`].
     #[inline(always)]
-    fn mul_slice_narrow(&self, n: NarrowLmul, x: f32, w: &[f32], out: &mut [f32]) {
+    fn mul_slice_narrow<const ROUNDED: bool>(
+        &self,
+        n: NarrowLmul,
+        x: f32,
+        w: &[f32],
+        out: &mut [f32],
+    ) {
         use crate::numerics::format::NarrowLanes;
-        let in_range = |a: f32| a >= n.min_normal && a <= n.max_finite;
-        let qx = if NarrowLanes::is_special(x) {
-            f32::NAN
-        } else {
-            n.lanes.value(x)
-        };
-        if !in_range(qx.abs()) {
+        let Some(qx) = n.operand(x) else {
             for (o, &wv) in out.iter_mut().zip(w) {
                 *o = self.mul_f32(x, wv);
             }
             return;
-        }
-        let k = n.e8;
-        let (mag_mask, sign_mask, offset) = (k.mag, k.sign, k.offset);
+        };
         let bx = qx.to_bits() >> n.shift;
-        let (mx, sx) = (bx & mag_mask, bx & sign_mask);
+        let (mx, sx) = (bx & n.e8.mag, bx & n.e8.sign);
         let mut wc = w.chunks_exact(8);
         let mut oc = out.chunks_exact_mut(8);
         for (w8, o8) in (&mut wc).zip(&mut oc) {
             let mut odd = false;
             for (o, &wv) in o8.iter_mut().zip(w8) {
-                odd |= NarrowLanes::is_special(wv) | !in_range(n.lanes.value(wv).abs());
-                let qw = n.lanes.value(wv);
-                let bw = qw.to_bits() >> n.shift;
-                // Both operands are normal f32 values here, far from e8's limits: the sum
-                // minus the offset is the product's pattern in e8; a value below `F`'s
-                // smallest normal underflows to zero in `F`, one above its largest finite
-                // value overflows, as the scalar kernel's sum thresholds say.
-                let sign = sx ^ (bw & sign_mask);
-                let mag = (mx + (bw & mag_mask)).wrapping_sub(offset) & mag_mask;
-                let a = f32::from_bits(mag << n.shift);
-                let a = if a < n.min_normal { 0.0 } else { a };
-                let a = if a > n.max_finite { n.overflow } else { a };
-                *o = f32::from_bits(a.to_bits() | (sign << n.shift));
+                let qw = if ROUNDED { wv } else { n.lanes.value(wv) };
+                odd |= NarrowLanes::is_special(wv) | !n.in_range(qw.abs());
+                *o = n.product(sx, mx, qw);
             }
             if odd {
                 for (o, &wv) in o8.iter_mut().zip(w8) {
-                    if NarrowLanes::is_special(wv) || !in_range(n.lanes.value(wv).abs()) {
+                    if NarrowLanes::is_special(wv) || !n.in_range(n.lanes.value(wv).abs()) {
                         *o = self.mul_f32(x, wv);
                     }
                 }
@@ -1100,16 +1263,27 @@ mod lane_tests {
             let f = FloatFormat::parse(fmt).unwrap();
             for policy in [LmulPolicy::Ieee, LmulPolicy::Raw] {
                 let k = PreparedLmul::new(f, policy);
+                let q: Vec<f32> = w.iter().map(|&v| k.round_operand(v)).collect();
                 for &x in xs.iter().chain(&w[..64]) {
                     // Odd lengths exercise the remainder.
                     for len in [w.len(), 13] {
-                        k.mul_slice(x, &w[..len], &mut out[..len]);
+                        k.mul_slice::<false>(x, &w[..len], &mut out[..len]);
+                        let mut from_rounded = vec![0.0f32; len];
+                        k.mul_slice::<true>(x, &q[..len], &mut from_rounded);
                         for (i, (&o, &wv)) in out[..len].iter().zip(&w).enumerate() {
                             let want = k.mul_f32(x, wv);
                             assert_eq!(
                                 o.to_bits(),
                                 want.to_bits(),
                                 "{fmt} {policy:?} x {x:e} w[{i}] {wv:e}"
+                            );
+                            // Pre-rounded weights: the same value (NaN payloads aside).
+                            let r = from_rounded[i];
+                            assert!(
+                                !k.takes_rounded_operands()
+                                    || r.to_bits() == want.to_bits()
+                                    || (r.is_nan() && want.is_nan()),
+                                "pre-rounded: {fmt} {policy:?} x {x:e} w[{i}] {wv:e}: {r:e} vs {want:e}"
                             );
                         }
                     }
