@@ -382,6 +382,8 @@ enum AccRound {
     None,
     Shift(RoundLanes),
     Narrow(NarrowLanes, FloatFormat),
+    /// IEEE fp16 by the CPU's conversion instructions (when it has them).
+    Fp16Hw,
     General(FloatFormat),
 }
 
@@ -389,6 +391,9 @@ impl AccRound {
     fn of(acc: Option<FloatFormat>) -> AccRound {
         match acc {
             None => AccRound::None,
+            Some(f) if f == FloatFormat::FP16 && crate::numerics::f16c::available() => {
+                AccRound::Fp16Hw
+            }
             Some(f) => match (f.f32_fast_shift(), NarrowLanes::new(f)) {
                 (Some(shift), _) => AccRound::Shift(RoundLanes::new(shift)),
                 (None, Some(lanes)) => AccRound::Narrow(lanes, f),
@@ -426,6 +431,16 @@ impl AccRound {
                     }
                 }
             }
+            AccRound::Fp16Hw => {
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: `Fp16Hw` is only chosen when the CPU has AVX2 and F16C.
+                if unsafe { crate::numerics::f16c::add_into(ys, t) } {
+                    return;
+                }
+                for (a, &v) in ys.iter_mut().zip(t) {
+                    *a = FloatFormat::FP16.round_f32(*a + v);
+                }
+            }
             AccRound::General(f) => {
                 for (a, &v) in ys.iter_mut().zip(t) {
                     *a = f.round_f32(*a + v);
@@ -434,6 +449,16 @@ impl AccRound {
         }
     }
 }
+
+/// How a fused loop rounds its accumulation: `a = acc(a + p)` one lane at a time (true when
+/// the lane is left to the scalar path), or eight lanes at a time (true when any is).
+enum Acc<L, B> {
+    Lane(L),
+    Blocks(B),
+}
+
+type LaneAcc = fn(f32) -> (f32, bool);
+type BlockAcc = fn(&mut [f32; 8], &[f32; 8]) -> bool;
 
 /// When set, the row kernels run the scalar reference calls instead of the vector lanes (the
 /// values are the same bit for bit; benchmarks measure the lanes against it).
@@ -627,13 +652,32 @@ impl Prepared {
     #[inline(always)]
     fn mac4_lanes(&self, x: [f32; 4], q: [&[f32]; 4], ys: &mut [f32]) -> bool {
         match AccRound::of(self.acc()) {
-            AccRound::None => self.mac4_products(x, q, ys, |v| (v, false)),
-            AccRound::Shift(l) => self.mac4_products(x, q, ys, |v| (l.value(v), false)),
-            AccRound::Narrow(l, _) => {
-                self.mac4_products(x, q, ys, |v| (l.value(v), NarrowLanes::is_special(v)))
+            AccRound::None => {
+                self.mac4_products(x, q, ys, Acc::<_, BlockAcc>::Lane(|v| (v, false)))
             }
-            AccRound::General(_) => false,
+            AccRound::Shift(l) => {
+                self.mac4_products(x, q, ys, Acc::<_, BlockAcc>::Lane(|v| (l.value(v), false)))
+            }
+            AccRound::Narrow(l, _) => self.mac4_products(
+                x,
+                q,
+                ys,
+                Acc::<_, BlockAcc>::Lane(|v| (l.value(v), NarrowLanes::is_special(v))),
+            ),
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `Fp16Hw` is only chosen when the CPU has AVX2 and F16C.
+            AccRound::Fp16Hw => unsafe { self.mac4_fp16_hw(x, q, ys) },
+            _ => false,
         }
+    }
+
+    /// [`Prepared::mac4_lanes`] accumulating in fp16 by the CPU's conversions, compiled with
+    /// them enabled so that the rounding inlines into the loop.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,f16c")]
+    fn mac4_fp16_hw(&self, x: [f32; 4], q: [&[f32]; 4], ys: &mut [f32]) -> bool {
+        let acc8 = |a: &mut [f32; 8], p: &[f32; 8]| crate::numerics::f16c::round_sum8(a, p);
+        self.mac4_products(x, q, ys, Acc::<LaneAcc, _>::Blocks(acc8))
     }
 
     #[inline(always)]
@@ -642,7 +686,7 @@ impl Prepared {
         x: [f32; 4],
         q: [&[f32]; 4],
         ys: &mut [f32],
-        acc: impl Fn(f32) -> (f32, bool),
+        acc: Acc<impl Fn(f32) -> (f32, bool), impl Fn(&mut [f32; 8], &[f32; 8]) -> bool>,
     ) -> bool {
         use crate::numerics::lmul::Lanes4;
         match *self {
@@ -676,10 +720,26 @@ impl Prepared {
     }
 
     /// `ys[o] = acc(acc(acc(acc(ys[o] + p0) + p1) + p2) + p3)` with `pk = prod(k, q[k][o])`,
-    /// the product of input `x[k]`; a chunk in which `prod` or `acc` flags a lane is restored
-    /// and run input by input.
+    /// the product of input `x[k]`, in the loop that suits the accumulation's form.
     #[inline(always)]
     fn fused4(
+        &self,
+        x: [f32; 4],
+        q: [&[f32]; 4],
+        ys: &mut [f32],
+        acc: Acc<impl Fn(f32) -> (f32, bool), impl Fn(&mut [f32; 8], &[f32; 8]) -> bool>,
+        prod: impl Fn(usize, f32) -> (f32, bool),
+    ) {
+        match acc {
+            Acc::Lane(f) => self.fused4_lanes(x, q, ys, f, prod),
+            Acc::Blocks(f) => self.fused4_blocks(x, q, ys, f, prod),
+        }
+    }
+
+    /// [`Prepared::fused4`] with a per-lane accumulation: one vector loop over the outputs; a
+    /// chunk in which `prod` or `acc` flags a lane is restored and run input by input.
+    #[inline(always)]
+    fn fused4_lanes(
         &self,
         x: [f32; 4],
         q: [&[f32]; 4],
@@ -711,6 +771,54 @@ impl Prepared {
                 let (a, t3) = acc(a + p3);
                 odd |= s0 | s1 | s2 | s3 | t0 | t1 | t2 | t3;
                 yc[o] = a;
+            }
+            if odd {
+                yc.copy_from_slice(&saved[..len]);
+                self.mac4_in_turn(x, q, yc, lo);
+            }
+        }
+    }
+
+    /// [`Prepared::fused4`] for an accumulation that rounds eight lanes at a time (`acc8`:
+    /// `a = acc(a + p)`, true when a lane is left to the scalar path): the products of a chunk
+    /// first, each input in its own vector loop, then the accumulations in eight-lane blocks.
+    #[inline(always)]
+    fn fused4_blocks(
+        &self,
+        x: [f32; 4],
+        q: [&[f32]; 4],
+        ys: &mut [f32],
+        acc8: impl Fn(&mut [f32; 8], &[f32; 8]) -> bool,
+        prod: impl Fn(usize, f32) -> (f32, bool),
+    ) {
+        const CHUNK: usize = 64;
+        let mut saved = [0f32; CHUNK];
+        let mut products = [[0f32; CHUNK]; 4];
+        for (c, yc) in ys.chunks_mut(CHUNK).enumerate() {
+            let lo = c * CHUNK;
+            let len = yc.len();
+            if len % 8 != 0 {
+                self.mac4_in_turn(x, q, yc, lo);
+                continue;
+            }
+            saved[..len].copy_from_slice(yc);
+            let mut odd = false;
+            for (k, (pk, qk)) in products.iter_mut().zip(q).enumerate() {
+                for (p, &w) in pk[..len].iter_mut().zip(&qk[lo..lo + len]) {
+                    let (v, s) = prod(k, w);
+                    *p = v;
+                    odd |= s;
+                }
+            }
+            for (b, y8) in yc.chunks_exact_mut(8).enumerate() {
+                let mut a = [0f32; 8];
+                a.copy_from_slice(y8);
+                for pk in &products {
+                    let mut p = [0f32; 8];
+                    p.copy_from_slice(&pk[8 * b..8 * b + 8]);
+                    odd |= acc8(&mut a, &p);
+                }
+                y8.copy_from_slice(&a);
             }
             if odd {
                 yc.copy_from_slice(&saved[..len]);

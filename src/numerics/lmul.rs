@@ -322,7 +322,10 @@ impl E8Lane {
         } else {
             inner
         };
-        (f32::from_bits((sign | mag) << self.shift), mw >= k.special_min)
+        (
+            f32::from_bits((sign | mag) << self.shift),
+            mw >= k.special_min,
+        )
     }
 
     #[inline(always)]

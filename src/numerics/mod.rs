@@ -8,6 +8,7 @@
 //! * [`error_table`](mod@error_table): relative error of products and dot products per format.
 
 pub mod error_table;
+pub mod f16c;
 pub mod format;
 pub mod lmul;
 
