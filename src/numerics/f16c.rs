@@ -32,6 +32,9 @@ mod x86 {
 
     /// `a[i] = fp16(a[i] + p[i])`; true when a sum is infinite or NaN (then `a` holds
     /// unspecified values for the caller to recompute).
+    ///
+    /// # Safety
+    /// The CPU must have AVX2 and F16C ([`super::available`]).
     #[inline]
     #[target_feature(enable = "avx2,f16c")]
     pub fn round_sum8(a: &mut [f32; 8], p: &[f32; 8]) -> bool {
@@ -45,6 +48,9 @@ mod x86 {
 
     /// `ys[i] = fp16(ys[i] + t[i])` for every `i`, or false (and `ys` unchanged) when a sum is
     /// infinite or NaN.
+    ///
+    /// # Safety
+    /// The CPU must have AVX2 and F16C ([`super::available`]).
     #[target_feature(enable = "avx2,f16c")]
     pub fn add_into(ys: &mut [f32], t: &[f32]) -> bool {
         let n = ys.len().min(t.len());
