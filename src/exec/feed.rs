@@ -221,7 +221,17 @@ pub(super) fn build(
     let n = sc.scenario.tokens;
     let seed = sc.scenario.seed;
     let what = format!("model `{}`", desc.name());
-    crate::resources::check(&what, desc.peak_bytes(n), limits.max_memory)?;
+    // Emulated arithmetic keeps a copy of the weights rounded into its operand format.
+    let rounded = if super::run_arith(spec)?.is_exact() {
+        0
+    } else {
+        4 * desc.n_params() as u64
+    };
+    crate::resources::check(
+        &what,
+        desc.peak_bytes(n).saturating_add(rounded),
+        limits.max_memory,
+    )?;
     let mut warnings = Vec::new();
     match desc {
         ModelDesc::SpikeGpt(mut cfg) => {

@@ -57,6 +57,17 @@ impl ModelDesc {
         }
     }
 
+    /// Parameters of the model (for memory estimates).
+    pub fn n_params(&self) -> usize {
+        match self {
+            ModelDesc::SpikeGpt(c) => c.n_params(),
+            ModelDesc::Transformer(c) => c.n_params(),
+            ModelDesc::Sequential(c) => c.n_params(),
+            ModelDesc::Pvt(c) => c.n_params(),
+            ModelDesc::Nir(c) => c.n_params(),
+        }
+    }
+
     /// Estimated peak memory of building and running the model for `tokens` steps, in bytes:
     /// checked against the limit before anything is allocated.
     pub fn peak_bytes(&self, tokens: usize) -> u64 {
