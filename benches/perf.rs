@@ -40,6 +40,12 @@ fn roofline_gb_s() -> f64 {
     best
 }
 
+/// Reset the peak resident memory the kernel reports (Linux: writing 5 to `clear_refs`), so
+/// that each form's peak is its own and not the roofline buffer's.
+fn reset_peak_rss() -> bool {
+    std::fs::write("/proc/self/clear_refs", "5").is_ok()
+}
+
 fn rss_mb() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
@@ -68,7 +74,7 @@ fn main() {
     );
     println!("model {path}, {tokens} tokens per measurement, fp32, seeded weights\n");
     println!(
-        "{:<13} {:>9} {:>12} {:>14} {:>10} {:>14} {:>11} {:>13}",
+        "{:<13} {:>9} {:>12} {:>14} {:>10} {:>14} {:>11} {:>13} {:>16}",
         "form",
         "tokens/s",
         "weight MB/tok",
@@ -76,8 +82,10 @@ fn main() {
         "roofline",
         "counting cost",
         "trace cost",
-        "AVX2 speed-up"
+        "AVX2 speed-up",
+        "peak MB / weights"
     );
+    let reset = reset_peak_rss();
     let ModelDesc::SpikeGpt(cfg) =
         ModelDesc::load(std::path::Path::new(&path)).expect("model loads")
     else {
@@ -92,6 +100,8 @@ fn main() {
             variant,
             ..cfg.clone()
         };
+        reset_peak_rss();
+        let weight_mb = cfg.n_params() as f64 * 4.0 / 1e6;
         let mut model =
             SpikeGpt::from_config(cfg, std::path::Path::new("models")).expect("model builds");
         let arith = Arith::Exact;
@@ -124,8 +134,9 @@ fn main() {
             .sum();
         let per_tok = weight_bytes as f64 / (tokens + 1) as f64;
         let gbs = per_tok * tokens as f64 / on / 1e9;
+        let peak = rss_mb();
         println!(
-            "{:<13} {:>9.2} {:>12.1} {:>14.2} {:>9.0}% {:>13.1}% {:>10.1}% {:>12.2}x",
+            "{:<13} {:>9.2} {:>12.1} {:>14.2} {:>9.0}% {:>13.1}% {:>10.1}% {:>12.2}x {:>7.0} / {:.0}",
             variant.name(),
             tokens as f64 / on,
             per_tok / 1e6,
@@ -133,8 +144,18 @@ fn main() {
             100.0 * gbs / roof,
             100.0 * (on - off) / off,
             100.0 * (on - untraced) / untraced,
-            narrow / on
+            narrow / on,
+            peak,
+            weight_mb
         );
+        drop(model);
     }
-    println!("\npeak resident memory {:.0} MB", rss_mb());
+    if reset {
+        println!(
+            "\npeak resident memory per form: from building the model to its last run (the \
+             roofline's 1 GiB buffer is freed first)"
+        );
+    } else {
+        println!("\npeak resident memory: cannot be reset here; it includes the roofline buffer");
+    }
 }

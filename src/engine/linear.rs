@@ -80,6 +80,17 @@ pub enum Kernel {
     Portable,
 }
 
+/// A per-input scale of a layer's weights (`W diag(scale)`), applied as events read the rows:
+/// a token-shift mix folded into a projection without a second copy of its weights. Each
+/// scaled weight is the f32 product `w * scale[j]`, the value a layer built from the scaled
+/// weights would store.
+#[derive(Clone, Debug)]
+pub struct ScaledRows {
+    scale: Vec<f32>,
+    /// Non-zero scaled weights in each input row.
+    nnz_row: Vec<u32>,
+}
+
 impl Linear {
     /// From the PyTorch layout `[out, in]`, row-major.
     pub fn from_out_in(w: &[f32], n_out: usize, n_in: usize) -> Linear {
@@ -135,6 +146,16 @@ impl Linear {
     /// Weights that are not zero.
     pub fn nonzero_weights(&self) -> u64 {
         self.nnz_row.iter().map(|&n| n as u64).sum()
+    }
+
+    /// This layer's weights with input `j`'s row scaled by `scale[j]`, for
+    /// [`Linear::forward_scaled_events`] and [`Linear::accumulate_scaled_events`].
+    pub fn scaled_rows(&self, scale: Vec<f32>) -> ScaledRows {
+        assert_eq!(scale.len(), self.n_in, "one scale per input");
+        let nnz_row = (0..self.n_in)
+            .map(|j| self.row(j).iter().filter(|&&w| w * scale[j] != 0.0).count() as u32)
+            .collect();
+        ScaledRows { scale, nnz_row }
     }
 
     /// NeuroBench's per-output count of the binarised product: for each output `o`, the inputs
@@ -397,6 +418,47 @@ impl Linear {
         );
     }
 
+    /// y = (W diag(scale)) s for a spike input: [`Linear::forward_events`] of the layer whose
+    /// weights are the scaled ones, the same values and counts.
+    pub fn forward_scaled_events(
+        &self,
+        s: &SpikeTrain,
+        scaled: &ScaledRows,
+        y: &mut [f32],
+        arith: &Arith,
+        c: &mut Counts,
+    ) {
+        let arith = &arith.at(Site::Projection);
+        y.fill(0.0);
+        self.accumulate_scaled_events(s, scaled, y, arith, c);
+        c.mem(
+            Op::Write,
+            arith.fmt(),
+            TensorClass::Activation,
+            self.n_out as u64 * arith.operand_bytes(),
+        );
+    }
+
+    /// y += (W diag(scale)) s, without counting the output write: [`Linear::accumulate_events`]
+    /// of the layer whose weights are the scaled ones.
+    pub fn accumulate_scaled_events(
+        &self,
+        s: &SpikeTrain,
+        scaled: &ScaledRows,
+        y: &mut [f32],
+        arith: &Arith,
+        c: &mut Counts,
+    ) {
+        let arith = &arith.at(Site::Projection);
+        let effective = self.events_work(s, y, false, Some(scaled), arith, c);
+        c.add(Op::EffectiveAc, arith.fmt(), effective);
+        c.add(
+            Op::DenseSynop,
+            arith.fmt(),
+            self.n_in as u64 * self.n_out as u64,
+        );
+    }
+
     /// y -= W s for the -1 entries of a {-1, 0, 1} coded input (one AC, a subtraction, per
     /// synaptic event). Counts the work and NeuroBench's effective ACs, not `dense_synop` (the
     /// caller counts the layer's dense operations once).
@@ -466,14 +528,46 @@ impl Linear {
         arith: &Arith,
         c: &mut Counts,
     ) -> u64 {
+        self.events_work(s, y, negative, None, arith, c)
+    }
+
+    /// [`Linear::event_work`], with the rows scaled as `scaled` says when given.
+    fn events_work(
+        &self,
+        s: &SpikeTrain,
+        y: &mut [f32],
+        negative: bool,
+        scaled: Option<&ScaledRows>,
+        arith: &Arith,
+        c: &mut Counts,
+    ) -> u64 {
         debug_assert_eq!(s.len(), self.n_in);
         debug_assert_eq!(y.len(), self.n_out);
         let arith = &arith.at(Site::Projection);
         let prepared = arith.prepare();
-        let rounded = self.rounded_rows(arith, &prepared);
+        if let Some(sc) = scaled {
+            self.scaled_rows_into(s, sc, y, negative, arith, &prepared);
+        } else {
+            self.rows_into(s, y, negative, arith, &prepared);
+        }
+        let nnz_row = scaled.map_or(&self.nnz_row, |sc| &sc.nnz_row);
+        let effective = s.indices.iter().map(|&j| nnz_row[j as usize] as u64).sum();
+        self.count_events(s, arith, c);
+        effective
+    }
+
+    /// y (+/-)= the rows of the events of `s`.
+    fn rows_into(
+        &self,
+        s: &SpikeTrain,
+        y: &mut [f32],
+        negative: bool,
+        arith: &Arith,
+        prepared: &Prepared,
+    ) {
+        let rounded = self.rounded_rows(arith, prepared);
         let rounded = rounded.as_ref().map(|r| &r.w_t[..]);
         let (n_out, rows) = (self.n_out, rounded.unwrap_or(&self.w_t));
-        let mut effective = 0u64;
         for &j in &s.indices {
             let row = &rows[j as usize * n_out..(j as usize + 1) * n_out];
             match (arith.is_exact(), negative) {
@@ -490,8 +584,44 @@ impl Linear {
                 (false, neg) if rounded.is_some() => prepared.accumulate_rounded_row(row, y, neg),
                 (false, neg) => prepared.accumulate_row(row, y, neg),
             }
-            effective += self.nnz_row[j as usize] as u64;
         }
+    }
+
+    /// y (+/-)= the scaled rows of the events of `s`, each weight scaled as it is read (the
+    /// f32 product, then the operand rounding of emulated arithmetic, as for stored weights).
+    fn scaled_rows_into(
+        &self,
+        s: &SpikeTrain,
+        sc: &ScaledRows,
+        y: &mut [f32],
+        negative: bool,
+        arith: &Arith,
+        prepared: &Prepared,
+    ) {
+        const CHUNK: usize = 256;
+        let mut tmp = [0f32; CHUNK];
+        for &j in &s.indices {
+            let (row, f) = (self.row(j as usize), sc.scale[j as usize]);
+            if arith.is_exact() {
+                // No fused multiply-add: the product is rounded to f32 first, as stored.
+                let sign = if negative { -1.0 } else { 1.0 };
+                for (acc, &w) in y.iter_mut().zip(row) {
+                    *acc += sign * (w * f);
+                }
+                continue;
+            }
+            for (wc, yc) in row.chunks(CHUNK).zip(y.chunks_mut(CHUNK)) {
+                let t = &mut tmp[..wc.len()];
+                for (v, &w) in t.iter_mut().zip(wc) {
+                    *v = w * f;
+                }
+                prepared.accumulate_row(t, yc, negative);
+            }
+        }
+    }
+
+    /// The counts of reading the rows of the events of `s`.
+    fn count_events(&self, s: &SpikeTrain, arith: &Arith, c: &mut Counts) {
         let events = s.count() as u64;
         let n_out = self.n_out as u64;
         arith.count_ac(c, events * n_out);
@@ -513,7 +643,6 @@ impl Linear {
             TensorClass::Event,
             events * s.address_bytes(),
         );
-        effective
     }
 }
 
@@ -536,6 +665,61 @@ mod tests {
         assert_eq!(c.op_total(Op::Mac), 4); // two non-zero inputs x fan-out 2
         assert_eq!(c.op_total(Op::DenseSynop), 6);
         assert_eq!(c.op_total(Op::Ac), 0);
+    }
+
+    #[test]
+    fn scaled_rows_read_as_a_layer_of_the_scaled_weights_reads() {
+        let (n_in, n_out) = (40, 300);
+        let w: Vec<f32> = (0..n_in * n_out)
+            .map(|k| ((k * 37) % 101) as f32 / 101.0 - 0.5 + if k % 17 == 0 { -0.5 } else { 0.0 })
+            .collect();
+        // One scale of zero (a mix that ignores an input) and ordinary ones.
+        let mu: Vec<f32> = (0..n_in)
+            .map(|j| {
+                if j == 3 {
+                    0.0
+                } else {
+                    (j as f32 * 0.137).fract()
+                }
+            })
+            .collect();
+        let plain = Linear::from_out_in(&w, n_out, n_in);
+        let folded = Linear::from_fn(n_out, n_in, |o, j| w[o * n_in + j] * mu[j]);
+        let scaled = plain.scaled_rows(mu.clone());
+        let mut s = SpikeTrain::new(n_in);
+        for j in [0, 3, 7, 8, 21, 39] {
+            s.fire(j);
+        }
+        for mode in ["fp32", "bf16", "fp8-e4m3", "lmul-3"] {
+            let arith = crate::engine::arith::ArithSpec {
+                mode: mode.into(),
+                acc: None,
+                scope: crate::engine::arith::Scope::All,
+                policy: None,
+                fold_weight_offset: None,
+            }
+            .build()
+            .unwrap();
+            let (mut want, mut got) = (vec![0.5f32; n_out], vec![0.5f32; n_out]);
+            let (mut cw, mut cg) = (Counts::default(), Counts::default());
+            folded.forward_events(&s, &mut want, &arith, &mut cw);
+            plain.forward_scaled_events(&s, &scaled, &mut got, &arith, &mut cg);
+            folded.accumulate_events(&s, &mut want, &arith, &mut cw);
+            plain.accumulate_scaled_events(&s, &scaled, &mut got, &arith, &mut cg);
+            for o in 0..n_out {
+                assert_eq!(got[o].to_bits(), want[o].to_bits(), "{mode} output {o}");
+            }
+            for op in [
+                Op::Ac,
+                Op::Synop,
+                Op::EffectiveAc,
+                Op::DenseSynop,
+                Op::Read,
+                Op::Write,
+            ] {
+                assert_eq!(cg.op_total(op), cw.op_total(op), "{mode} {op:?}");
+            }
+        }
     }
 
     #[test]

@@ -6,9 +6,10 @@
 //! - `Reference`: as SpikeGPT's code computes it. Every projection sees the layer-normed float
 //!   residual (MACs); the LIF spikes are added into the residual stream.
 //! - `SpikeDriven`: the spike trains are the inputs of the following projections, which then cost
-//!   one AC per synaptic event. The token-shift mix is folded into two weight copies,
+//!   one AC per synaptic event. The token-shift mix is folded into two weight matrices,
 //!   W diag(mu) for the current token's spikes and W diag(1 - mu) for the previous token's, so both
-//!   inputs stay binary. This is the network the paper's energy accounting describes.
+//!   inputs stay binary (the modelled hardware stores both; the simulator forms their entries as
+//!   the events read the rows). This is the network the paper's energy accounting describes.
 //! - `NonSpiking`: the same network with the LIF neurons removed (the ANN twin, i.e. RWKV-4).
 //!
 //! Two settings of the description decide how close `Reference` is to SpikeGPT's released RNN
@@ -33,7 +34,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::engine::lif::LifConfig;
-use crate::engine::linear::{Kernel, Linear};
+use crate::engine::linear::{Kernel, Linear, ScaledRows};
 use crate::engine::norm::{Norm, layer_norm};
 use crate::engine::pointwise::{
     heaviside, relu_squared, residual_add, residual_add_spikes, sigmoid_gate, token_shift,
@@ -135,13 +136,14 @@ impl Config {
         Ok(())
     }
 
-    /// Peak bytes while building and running: the model (with folded copies for the
-    /// spike-driven form), one tensor in flight, and state and scratch.
+    /// Peak bytes while building and running: the model, one tensor in flight (for the
+    /// spike-driven form, one block's raw projections kept for folding), and state and
+    /// scratch.
     pub fn peak_bytes(&self) -> u64 {
         let (d, h) = (self.n_embd as u64, self.ffn_hidden() as u64);
         let params = self.n_params() as u64;
         let folded = if self.variant == Variant::SpikeDriven {
-            self.n_layer as u64 * 2 * (4 * d * d + h * d)
+            4 * d * d + h * d
         } else {
             0
         };
@@ -345,17 +347,22 @@ pub fn seeded_weights(cfg: &Config, seed: u64) -> TensorStore {
 }
 
 /// A projection fed by two spike trains (this token's and the previous token's), with the
-/// token-shift mix folded into its two weight copies.
+/// token-shift mix folded into its weights: `W diag(mu)` for this token's spikes and
+/// `W diag(1 - mu)` for the previous token's. The folded weights are formed as the events read
+/// the rows (the same f32 products a folded copy would store), so the model keeps one copy.
 struct FoldedShift {
-    cur: Linear,
-    prev: Linear,
+    w: Linear,
+    cur: ScaledRows,
+    prev: ScaledRows,
 }
 
 impl FoldedShift {
     fn new(w: &[f32], n_out: usize, n_in: usize, mu: &[f32]) -> FoldedShift {
+        let w = Linear::from_out_in(w, n_out, n_in);
         FoldedShift {
-            cur: Linear::from_fn(n_out, n_in, |o, j| w[o * n_in + j] * mu[j]),
-            prev: Linear::from_fn(n_out, n_in, |o, j| w[o * n_in + j] * (1.0 - mu[j])),
+            cur: w.scaled_rows(mu.to_vec()),
+            prev: w.scaled_rows(mu.iter().map(|m| 1.0 - m).collect()),
+            w,
         }
     }
 
@@ -367,8 +374,9 @@ impl FoldedShift {
         arith: &Arith,
         c: &mut Counts,
     ) {
-        self.cur.forward_events(cur, y, arith, c);
-        self.prev.accumulate_events(prev, y, arith, c);
+        self.w.forward_scaled_events(cur, &self.cur, y, arith, c);
+        self.w
+            .accumulate_scaled_events(prev, &self.prev, y, arith, c);
     }
 }
 
@@ -575,7 +583,7 @@ impl SpikeGpt {
                     .chain([&mut ffn.key, &mut ffn.receptance, &mut ffn.value]);
             let folded = att.folded.iter_mut().flatten();
             let folded = folded.chain(ffn.folded.iter_mut().flatten());
-            for l in plain.chain(folded.flat_map(|f| [&mut f.cur, &mut f.prev])) {
+            for l in plain.chain(folded.map(|f| &mut f.w)) {
                 l.kernel = kernel;
             }
         }
