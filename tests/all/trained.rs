@@ -127,10 +127,11 @@ fn cross_check(name: &str) -> (Vec<usize>, Vec<usize>, f32) {
 }
 
 /// The shipped RWKV twins: 2 x 64, and 2 x 96 with training seeds 1 and 2.
-const TWINS: [&str; 3] = [
+const TWINS: [&str; 4] = [
     "spikegpt-sotu-twin",
     "spikegpt-sotu-twin-96",
     "spikegpt-sotu-twin-96-seed2",
+    "spikegpt-sotu-twin-96-seed3",
 ];
 
 /// The shipped character transformers.
