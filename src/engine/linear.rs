@@ -357,8 +357,12 @@ impl Linear {
         };
         if self.n_in * self.n_out >= PARALLEL_MIN_WEIGHTS {
             use rayon::prelude::*;
-            // At least two blocks per thread, so a 768-wide layer also spreads over the cores.
-            let per = (n_out / (2 * rayon::current_num_threads())).clamp(256, OUTPUT_BLOCK);
+            // Two blocks per thread, of whole 64-output chunks (the fused loop's unit), so that a
+            // 768-wide layer spreads evenly over the cores.
+            let per = n_out
+                .div_ceil(2 * rayon::current_num_threads())
+                .next_multiple_of(64)
+                .clamp(64, OUTPUT_BLOCK);
             y.par_chunks_mut(per)
                 .enumerate()
                 .for_each(|(b, ys)| block(b * per, ys));
