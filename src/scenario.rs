@@ -34,6 +34,9 @@ pub struct RunSpec {
     /// This run's token (or image) count, in place of the scenario's.
     #[serde(default)]
     pub tokens: Option<usize>,
+    /// This run's batch (samples per batch), in place of the scenario's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch: Option<usize>,
     /// Label of the run this run's energy is compared with, in place of the scenario's
     /// `baseline` (a language model against a language model, a classifier against a
     /// classifier).
@@ -83,11 +86,14 @@ pub struct Scenario {
     pub input: Input,
     /// Tokens to run through each model.
     pub tokens: usize,
-    /// Samples per batch for NeuroBench's per-batch classification of a layer's input as
-    /// spiking (docs/neurobench.md): with `batch > 1`, a layer call whose input is all in
-    /// {-1, 0, 1} counts its `effective_*` operations as MACs when another sample of its batch
-    /// fed that layer a non-spiking input at the same step. Samples execute one at a time
-    /// whatever the batch: executed work, outputs and accuracy do not change with it.
+    /// Samples per batch. Samples execute one at a time whatever the batch (executed work,
+    /// outputs and accuracy do not change with it), but two things see the batch: NeuroBench's
+    /// per-batch classification of a layer's input as spiking (docs/neurobench.md: with
+    /// `batch > 1`, a layer call whose input is all in {-1, 0, 1} counts its `effective_*`
+    /// operations as MACs when another sample of its batch fed that layer a non-spiking input
+    /// at the same step), and the loop-nest mapping of matrix-product passes, which maps the
+    /// rows of a batch's samples as one pass so that each weight can be read once per batch
+    /// (docs/hardware.md).
     #[serde(default = "one_sample", skip_serializing_if = "is_one_sample")]
     pub batch: usize,
     pub runs: Vec<RunSpec>,
@@ -189,13 +195,15 @@ impl LoadedScenario {
         }
         self.check_unique_labels()?;
         for r in &s.runs {
-            if let Some(t) = r.tokens
-                && (t == 0 || t > MAX_TOKENS)
-            {
-                return Err(Error::input(format!(
-                    "{here}: run `{}`: tokens must be between 1 and {MAX_TOKENS}, found {t}",
-                    r.label.as_deref().unwrap_or(&r.model)
-                )));
+            let name = r.label.as_deref().unwrap_or(&r.model);
+            for (field, v) in [("tokens", r.tokens), ("batch", r.batch)] {
+                if let Some(t) = v
+                    && (t == 0 || t > MAX_TOKENS)
+                {
+                    return Err(Error::input(format!(
+                        "{here}: run `{name}`: {field} must be between 1 and {MAX_TOKENS}, found {t}"
+                    )));
+                }
             }
         }
         for r in &s.references {
@@ -290,10 +298,10 @@ impl LoadedScenario {
         Ok(())
     }
 
-    /// The scenario as one run sees it: with the run's own `input` and `tokens` when it sets
+    /// The scenario as one run sees it: with the run's own `input`, `tokens` and `batch` when it sets
     /// them.
     pub fn for_run(&self, spec: &RunSpec) -> std::borrow::Cow<'_, LoadedScenario> {
-        if spec.input.is_none() && spec.tokens.is_none() {
+        if spec.input.is_none() && spec.tokens.is_none() && spec.batch.is_none() {
             return std::borrow::Cow::Borrowed(self);
         }
         let mut sc = self.clone();
@@ -302,6 +310,9 @@ impl LoadedScenario {
         }
         if let Some(t) = spec.tokens {
             sc.scenario.tokens = t;
+        }
+        if let Some(b) = spec.batch {
+            sc.scenario.batch = b;
         }
         std::borrow::Cow::Owned(sc)
     }

@@ -450,6 +450,8 @@ fn run<M: Stepper>(
                 }
                 tick(1);
             }
+            // The memory mapping sees the batch: a layer's passes of a batch's samples as one.
+            ledger.batch_passes(batch as u64);
             Ok(Measured {
                 ledger,
                 accuracy: (acc.predictions() > 0).then(|| acc.finish_classification()),

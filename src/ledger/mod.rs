@@ -401,6 +401,38 @@ impl Counts {
         }
     }
 
+    /// Map every `batch` passes of one matrix-product shape as one pass over all their rows: a
+    /// batch of samples through this layer, whose weights a mapping may then read once per batch
+    /// (the counted traffic, linear in the rows, is unchanged). Passes that do not fill a batch
+    /// form one smaller pass; other passes (attention, whose operands are per sample, and
+    /// convolutions, mapped without a batch dimension) keep their count.
+    pub fn batch_passes(&mut self, batch: u64) {
+        if batch <= 1 {
+            return;
+        }
+        for (w, times) in std::mem::take(&mut self.4) {
+            let mut file = |w: Work, n: u64| *self.4.entry(w).or_insert(0) += n;
+            match w {
+                Work::Matmul { n, c, k, bytes } => {
+                    let (full, rest) = (times / batch, times % batch);
+                    let rows = |m: u64| Work::Matmul {
+                        n: n.saturating_mul(m),
+                        c,
+                        k,
+                        bytes,
+                    };
+                    if full > 0 {
+                        file(rows(batch), full);
+                    }
+                    if rest > 0 {
+                        file(rows(rest), 1);
+                    }
+                }
+                other => file(other, times),
+            }
+        }
+    }
+
     /// File the LRU distances of `times` reads of the whole weight vector `w` (its address tells
     /// it apart from other vectors read under this layer), `bytes` each.
     #[inline]
@@ -539,6 +571,13 @@ impl Ledger {
     pub fn set_tracing(&mut self, on: bool) {
         for (id, c) in self.counts.iter_mut().enumerate() {
             c.3 = Tracer(on.then(|| (self.lru.0.clone(), id)));
+        }
+    }
+
+    /// [`Counts::batch_passes`] for every layer: a run's samples mapped `batch` at a time.
+    pub fn batch_passes(&mut self, batch: u64) {
+        for c in &mut self.counts {
+            c.batch_passes(batch);
         }
     }
 

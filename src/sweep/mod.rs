@@ -50,6 +50,9 @@ pub enum Target {
     Model(String),
     /// An arithmetic-mode parameter (without `arith.`).
     Numerics(String),
+    /// Every run's batch (samples per batch), which NeuroBench's per-batch rule and the mapping
+    /// of matrix-product passes see: each point is simulated.
+    Batch,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -66,6 +69,7 @@ impl Axis {
             Target::Cost(_) => "cost",
             Target::Model(_) => "model",
             Target::Numerics(_) => "numerics",
+            Target::Batch => "batch",
         }
     }
 }
@@ -235,6 +239,19 @@ pub fn numerics_axis(path: &str, values: &[AxisValue]) -> std::result::Result<()
     Ok(())
 }
 
+/// A `batch` axis value: a whole number of samples, 1..=MAX_TOKENS.
+fn batch_value(v: &AxisValue) -> std::result::Result<usize, String> {
+    match v.as_f64() {
+        Some(b) if b.fract() == 0.0 && b >= 1.0 && b <= crate::scenario::MAX_TOKENS as f64 => {
+            Ok(b as usize)
+        }
+        _ => Err(format!(
+            "`batch` = {v}: a whole number of samples, 1..={}",
+            crate::scenario::MAX_TOKENS
+        )),
+    }
+}
+
 /// Set one arithmetic parameter: `arith.mode` (fp32, bf16, fp8-e4m3, lmul-3, lmul:bf16, ...),
 /// `arith.lmul_bits` (K of lmul-K), `arith.acc` (accumulation format), `arith.scope`
 /// (All, Projections, Attention, TensorProducts).
@@ -389,6 +406,11 @@ impl Plan {
             } else if let Some(rest) = a.path.strip_prefix("arith.") {
                 numerics_axis(rest, &values).map_err(bad)?;
                 Target::Numerics(rest.to_string())
+            } else if a.path == "batch" {
+                for v in &values {
+                    batch_value(v).map_err(&bad)?;
+                }
+                Target::Batch
             } else {
                 paths::split_ac(&mut cm, &a.path).map_err(&bad)?;
                 let leaf = paths::resolve(&cm, &a.path)
@@ -1133,6 +1155,9 @@ fn simulate(
     let mut spec = plan.sc.scenario.runs[run].clone();
     for (&ax, &vi) in model_axes.iter().zip(midx) {
         let a = &plan.axes[ax];
+        if a.target == Target::Batch {
+            spec.batch = Some(batch_value(&a.values[vi]).map_err(Error::input)?);
+        }
         if let Target::Numerics(p) = &a.target {
             let mut arith = spec
                 .arith

@@ -112,3 +112,79 @@ fn paper_convention_excludes_memory_with_a_reason_and_counts_mac_at_4_6_pj() {
     assert_eq!(p.unpriced.len(), 1);
     assert!(p.unpriced[0].excluded);
 }
+
+/// A batch maps a layer's matrix products of its samples as one pass: the weights of a
+/// projection may be read once per batch instead of once per image. Execution and counts do not
+/// change; the mapped memory energy falls, and a batch that does not divide the images leaves
+/// one smaller pass.
+#[test]
+fn a_batch_maps_the_samples_matrix_products_as_one_pass() {
+    let dir = super::util::temp_dir("batch-passes");
+    super::util::write(
+        &dir,
+        "pvt.ron",
+        "Pvt(name: \"pvt-tiny\", embed_dims: [16, 32, 48, 64], num_heads: [1, 2, 3, 4], \
+         mlp_ratios: [4, 4, 4, 4], depths: [1, 1, 1, 1], attention: Sra(sr_ratios: [4, 2, 1, 1]), \
+         image_size: 32, weights: Seeded(7))",
+    );
+    let path = super::util::write(
+        &dir,
+        "batch.ron",
+        "Scenario(name: \"batch\", seed: 1, hardware: \"horowitz45\", input: SeededImage(size: 32), \
+         tokens: 6, runs: [(model: \"pvt.ron\", label: Some(\"b1\")), \
+         (model: \"pvt.ron\", label: Some(\"b3\"), batch: Some(3)), \
+         (model: \"pvt.ron\", label: Some(\"b4\"), batch: Some(4))])",
+    );
+    let sc = LoadedScenario::load(&path).unwrap();
+    let hw = Hardware::load("horowitz45").unwrap();
+    let outputs = exec::execute(&sc, &Default::default()).unwrap();
+    let priced: Vec<_> = outputs.iter().map(|o| price(&o.ledger, &hw.model)).collect();
+    let passes = |o: &exec::RunOutput| -> Vec<(picojoule::ledger::Work, u64)> {
+        let mut v: Vec<_> = o
+            .ledger
+            .layers()
+            .flat_map(|(_, c)| c.4.iter().map(|(w, n)| (*w, *n)))
+            .filter(|(w, _)| matches!(w, picojoule::ledger::Work::Matmul { .. }))
+            .collect();
+        v.sort();
+        v
+    };
+    let (b1, b3, b4) = (passes(&outputs[0]), passes(&outputs[1]), passes(&outputs[2]));
+    assert!(!b1.is_empty());
+    // Six images: batch 1 files six passes per shape, batch 3 two passes of three images'
+    // rows, batch 4 one of four and one of two.
+    let rows = |w: &picojoule::ledger::Work| match w {
+        picojoule::ledger::Work::Matmul { n, .. } => *n,
+        _ => 0,
+    };
+    for (w, n) in &b1 {
+        assert_eq!(*n % 6, 0, "{w:?}");
+        let per = n / 6;
+        let find = |v: &[(picojoule::ledger::Work, u64)], m: u64| {
+            v.iter()
+                .find(|(x, _)| {
+                    rows(x) == m * rows(w)
+                        && std::mem::discriminant(x) == std::mem::discriminant(w)
+                        && format!("{x:?}").replace(&format!("n: {}", rows(x)), "")
+                            == format!("{w:?}").replace(&format!("n: {}", rows(w)), "")
+                })
+                .map(|(_, k)| *k)
+        };
+        assert_eq!(find(&b3, 3), Some(2 * per), "{w:?}");
+        assert_eq!(find(&b4, 4), Some(per), "{w:?}");
+        assert_eq!(find(&b4, 2), Some(per), "{w:?}");
+    }
+    // The same execution and counts; less mapped memory energy.
+    for (o, p) in outputs.iter().zip(&priced).skip(1) {
+        assert_eq!(o.ledger.totals().0, outputs[0].ledger.totals().0, "{}", o.label);
+        assert!(p.memory_range.mapped_pj <= p.memory_range.upper_pj);
+        assert!(
+            p.memory_range.mapped_pj < priced[0].memory_range.mapped_pj,
+            "{}: {} vs {}",
+            o.label,
+            p.memory_range.mapped_pj,
+            priced[0].memory_range.mapped_pj
+        );
+        assert!(p.memory_range.lower_pj <= p.memory_range.mapped_pj);
+    }
+}

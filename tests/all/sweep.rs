@@ -233,6 +233,43 @@ fn model_axes_re_simulate_with_the_changed_description() {
 }
 
 #[test]
+fn a_batch_axis_re_simulates_and_lowers_the_mapped_memory_of_batched_passes() {
+    let dir = temp_dir("sweep-batch");
+    write(
+        &dir,
+        "pvt.ron",
+        "Pvt(name: \"pvt-tiny\", embed_dims: [16, 32, 48, 64], num_heads: [1, 2, 3, 4], \
+         mlp_ratios: [4, 4, 4, 4], depths: [1, 1, 1, 1], attention: Sra(sr_ratios: [4, 2, 1, 1]), \
+         image_size: 32, weights: Seeded(7))",
+    );
+    let sc = write(
+        &dir,
+        "s.ron",
+        "Scenario(name: \"b\", seed: 1, hardware: \"horowitz45\", input: SeededImage(size: 32), \
+         tokens: 4, runs: [(model: \"pvt.ron\", label: Some(\"pvt\"))])",
+    );
+    let o = picojoule(&[
+        "sweep",
+        sc.to_str().unwrap(),
+        "--set",
+        "batch=1,4",
+        "--format",
+        "csv",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let csv = stdout(&o);
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 3, "{csv}");
+    let header: Vec<&str> = lines[0].split(',').collect();
+    let col = |line: &str, name: &str| {
+        let i = header.iter().position(|h| *h == name).unwrap();
+        line.split(',').nth(i).unwrap().parse::<f64>().unwrap()
+    };
+    assert!(col(lines[2], "memory_pj") < col(lines[1], "memory_pj"), "{csv}");
+    assert_eq!(col(lines[2], "mac"), col(lines[1], "mac"), "{csv}");
+}
+
+#[test]
 fn shards_merged_equal_the_unsharded_run_byte_for_byte_whatever_the_threads() {
     let dir = temp_dir("sweep-shards");
     let hw = cost_model(
@@ -644,6 +681,8 @@ fn bad_axes_exit_2_naming_the_flag() {
         (vec!["--set", "model.lif.colour=1"], "model.lif.v_threshold"),
         (vec!["--set", "arith.lmul_bits=3,99"], "0..=23"),
         (vec!["--set", "arith.colour=1"], "arith.mode"),
+        (vec!["--set", "batch=4,0"], "whole number of samples"),
+        (vec!["--set", "batch=2.5"], "whole number of samples"),
         (vec!["--set", "add.fp32=-1"], "non-negative"),
         (
             vec!["--range", "add.fp32=0:1:2", "--shard", "3/2"],
