@@ -399,27 +399,12 @@ impl Linear {
     /// y = W s for a spike input: the weight row of each event is accumulated (one AC per
     /// synaptic event); work and weight traffic are proportional to the number of events.
     pub fn forward_events(&self, s: &SpikeTrain, y: &mut [f32], arith: &Arith, c: &mut Counts) {
-        let arith = &arith.at(Site::Projection);
-        y.fill(0.0);
-        self.accumulate_events(s, y, arith, c);
-        c.mem(
-            Op::Write,
-            arith.fmt(),
-            TensorClass::Activation,
-            self.n_out as u64 * arith.operand_bytes(),
-        );
+        self.forward_events_with(s, None, y, arith, c);
     }
 
     /// y += W s, without counting the output write (for a layer fed by several spike trains).
     pub fn accumulate_events(&self, s: &SpikeTrain, y: &mut [f32], arith: &Arith, c: &mut Counts) {
-        let arith = &arith.at(Site::Projection);
-        let effective = self.event_work(s, y, false, arith, c);
-        c.add(Op::EffectiveAc, arith.fmt(), effective);
-        c.add(
-            Op::DenseSynop,
-            arith.fmt(),
-            self.n_in as u64 * self.n_out as u64,
-        );
+        self.accumulate_events_with(s, None, y, arith, c);
     }
 
     /// y = (W diag(scale)) s for a spike input: [`Linear::forward_events`] of the layer whose
@@ -432,15 +417,7 @@ impl Linear {
         arith: &Arith,
         c: &mut Counts,
     ) {
-        let arith = &arith.at(Site::Projection);
-        y.fill(0.0);
-        self.accumulate_scaled_events(s, scaled, y, arith, c);
-        c.mem(
-            Op::Write,
-            arith.fmt(),
-            TensorClass::Activation,
-            self.n_out as u64 * arith.operand_bytes(),
-        );
+        self.forward_events_with(s, Some(scaled), y, arith, c);
     }
 
     /// y += (W diag(scale)) s, without counting the output write: [`Linear::accumulate_events`]
@@ -453,8 +430,38 @@ impl Linear {
         arith: &Arith,
         c: &mut Counts,
     ) {
+        self.accumulate_events_with(s, Some(scaled), y, arith, c);
+    }
+
+    fn forward_events_with(
+        &self,
+        s: &SpikeTrain,
+        scaled: Option<&ScaledRows>,
+        y: &mut [f32],
+        arith: &Arith,
+        c: &mut Counts,
+    ) {
         let arith = &arith.at(Site::Projection);
-        let effective = self.events_work(s, y, false, Some(scaled), arith, c);
+        y.fill(0.0);
+        self.accumulate_events_with(s, scaled, y, arith, c);
+        c.mem(
+            Op::Write,
+            arith.fmt(),
+            TensorClass::Activation,
+            self.n_out as u64 * arith.operand_bytes(),
+        );
+    }
+
+    fn accumulate_events_with(
+        &self,
+        s: &SpikeTrain,
+        scaled: Option<&ScaledRows>,
+        y: &mut [f32],
+        arith: &Arith,
+        c: &mut Counts,
+    ) {
+        let arith = &arith.at(Site::Projection);
+        let effective = self.events_work(s, y, false, scaled, arith, c);
         c.add(Op::EffectiveAc, arith.fmt(), effective);
         c.add(
             Op::DenseSynop,

@@ -138,7 +138,10 @@ fn a_batch_maps_the_samples_matrix_products_as_one_pass() {
     let sc = LoadedScenario::load(&path).unwrap();
     let hw = Hardware::load("horowitz45").unwrap();
     let outputs = exec::execute(&sc, &Default::default()).unwrap();
-    let priced: Vec<_> = outputs.iter().map(|o| price(&o.ledger, &hw.model)).collect();
+    let priced: Vec<_> = outputs
+        .iter()
+        .map(|o| price(&o.ledger, &hw.model))
+        .collect();
     let passes = |o: &exec::RunOutput| -> Vec<(picojoule::ledger::Work, u64)> {
         let mut v: Vec<_> = o
             .ledger
@@ -149,7 +152,11 @@ fn a_batch_maps_the_samples_matrix_products_as_one_pass() {
         v.sort();
         v
     };
-    let (b1, b3, b4) = (passes(&outputs[0]), passes(&outputs[1]), passes(&outputs[2]));
+    let (b1, b3, b4) = (
+        passes(&outputs[0]),
+        passes(&outputs[1]),
+        passes(&outputs[2]),
+    );
     assert!(!b1.is_empty());
     // Six images: batch 1 files six passes per shape, batch 3 two passes of three images'
     // rows, batch 4 one of four and one of two.
@@ -176,7 +183,12 @@ fn a_batch_maps_the_samples_matrix_products_as_one_pass() {
     }
     // The same execution and counts; less mapped memory energy.
     for (o, p) in outputs.iter().zip(&priced).skip(1) {
-        assert_eq!(o.ledger.totals().0, outputs[0].ledger.totals().0, "{}", o.label);
+        assert_eq!(
+            o.ledger.totals().0,
+            outputs[0].ledger.totals().0,
+            "{}",
+            o.label
+        );
         assert!(p.memory_range.mapped_pj <= p.memory_range.upper_pj);
         assert!(
             p.memory_range.mapped_pj < priced[0].memory_range.mapped_pj,

@@ -265,7 +265,10 @@ fn a_batch_axis_re_simulates_and_lowers_the_mapped_memory_of_batched_passes() {
         let i = header.iter().position(|h| *h == name).unwrap();
         line.split(',').nth(i).unwrap().parse::<f64>().unwrap()
     };
-    assert!(col(lines[2], "memory_pj") < col(lines[1], "memory_pj"), "{csv}");
+    assert!(
+        col(lines[2], "memory_pj") < col(lines[1], "memory_pj"),
+        "{csv}"
+    );
     assert_eq!(col(lines[2], "mac"), col(lines[1], "mac"), "{csv}");
 }
 
