@@ -254,7 +254,13 @@ struct Ctx<'a> {
     flat_above: Vec<bool>,
     /// Words of each data space over the whole problem.
     whole: Vec<u64>,
+    /// The temporal tiles of a level, by (level, fill-only, bypass choice, tile extent below,
+    /// forced factors): many lower-level choices reach the same extent, and the tiles depend on
+    /// nothing else.
+    tiles: std::cell::RefCell<std::collections::HashMap<TileKey, std::rc::Rc<Vec<Vec<u64>>>>>,
 }
+
+type TileKey = (usize, bool, usize, Vec<u64>, Vec<Option<u64>>);
 
 fn divisors(n: u64) -> Vec<u64> {
     let mut small = Vec::new();
@@ -438,6 +444,7 @@ impl<'a> Ctx<'a> {
                 .iter()
                 .map(|s| tile_words(s, &p.dims.iter().map(|d| d.bound).collect::<Vec<_>>()))
                 .collect(),
+            tiles: Default::default(),
         })
         .map(|mut c| {
             c.masks = (0..arch.len()).map(|l| c.masks_of(l)).collect();
@@ -612,26 +619,37 @@ impl<'a> Ctx<'a> {
                     continue;
                 }
             }
-            for mask in &self.masks[l] {
+            for (mi, mask) in self.masks[l].iter().enumerate() {
                 let keeps_any = mask.iter().any(|&k| k);
                 let temporals = if top {
-                    vec![rem_s.clone()]
+                    std::rc::Rc::new(vec![rem_s.clone()])
                 } else if fill && !keeps_any {
                     // A level holding nothing needs no loops of its own.
-                    vec![vec![1; nd]]
+                    std::rc::Rc::new(vec![vec![1; nd]])
                 } else {
-                    let mut out = Vec::new();
-                    let mut cur = Vec::with_capacity(nd);
-                    let mut e = ext_s.clone();
-                    let maximal = fill && keeps_any;
-                    self.fitting(
-                        &rem_s, &forced, mask, cap, maximal, &mut cur, &mut e, &mut out,
-                    );
-                    // Large tiles first: a good mapping early prunes more by the order bound.
-                    out.reverse();
-                    out
+                    // The remaining dims follow from the extent below.
+                    let key = (l, fill, mi, ext_s.clone(), forced.clone());
+                    let cached = self.tiles.borrow().get(&key).cloned();
+                    match cached {
+                        Some(t) => t,
+                        None => {
+                            let mut out = Vec::new();
+                            let mut cur = Vec::with_capacity(nd);
+                            let mut e = ext_s.clone();
+                            let maximal = fill && keeps_any;
+                            self.fitting(
+                                &rem_s, &forced, mask, cap, maximal, &mut cur, &mut e, &mut out,
+                            );
+                            // Large tiles first: a good mapping early prunes more by the order
+                            // bound.
+                            out.reverse();
+                            let t = std::rc::Rc::new(out);
+                            self.tiles.borrow_mut().insert(key, t.clone());
+                            t
+                        }
+                    }
                 };
-                for tv in &temporals {
+                for tv in temporals.iter() {
                     let ext_t: Vec<u64> = (0..nd).map(|d| ext_s[d] * tv[d]).collect();
                     if let Some(c) = cap
                         && self.need(mask, &ext_t) > c
