@@ -770,6 +770,43 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_batch_merges_matrix_products_and_leaves_a_smaller_remainder() {
+        let mut c = Counts::default();
+        let mm = |n| Work::Matmul {
+            n,
+            c: 8,
+            k: 4,
+            bytes: 4,
+        };
+        let att = Work::Attention {
+            heads: 1,
+            n: 16,
+            m: 16,
+            c: 8,
+            bytes: 4,
+        };
+        for _ in 0..7 {
+            c.pass(mm(16));
+            c.pass(att);
+        }
+        c.batch_passes(3);
+        // Seven passes of 16 rows: two batches of three (48 rows) and one of one; attention stays.
+        let got: Vec<(Work, u64)> = c.4.iter().map(|(w, n)| (*w, *n)).collect();
+        assert_eq!(got, vec![(mm(16), 1), (mm(48), 2), (att, 7)]);
+        let traffic = |c: &Counts| -> u64 {
+            c.4.iter()
+                .filter(|(w, _)| matches!(w, Work::Matmul { .. }))
+                .map(|(w, n)| n * w.traffic().iter().map(|t| t.2).sum::<u64>())
+                .sum()
+        };
+        let mut one = Counts::default();
+        for _ in 0..7 {
+            one.pass(mm(16));
+        }
+        assert_eq!(traffic(&c), traffic(&one));
+    }
+
+    #[test]
     fn formats_round_trip_through_their_names() {
         for s in [
             "fp32", "fp16", "bf16", "fp8-e4m3", "fp8-e5m2", "e3m4", "int8", "int32", "int12",
