@@ -143,10 +143,11 @@ const TRANSFORMER_LMS: [&str; 4] = [
 ];
 
 /// The shipped spiking SpikeGPT models (checked with their spike counts).
-const SPIKING_LMS: [&str; 3] = [
+const SPIKING_LMS: [&str; 4] = [
     "spikegpt-sotu-spiking",
     "spikegpt-sotu-reference",
     "spikegpt-sotu-spiking-96",
+    "spikegpt-sotu-spiking-96-seed2",
 ];
 
 #[test]
