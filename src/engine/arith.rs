@@ -1252,6 +1252,56 @@ mod tests {
     }
 
     #[test]
+    fn four_inputs_per_pass_agree_on_every_pair_of_fp8_values() {
+        // Every 8-bit pattern as an input and as a weight, four inputs at a time, against the
+        // scalar calls: exhaustive for the operand formats where a table would also be possible.
+        for (fmt, mode, acc) in [
+            ("fp8-e4m3", "fp8-e4m3", None),
+            ("fp8-e4m3", "fp8-e4m3", Some("fp16")),
+            ("fp8-e5m2", "fp8-e5m2", Some("fp16")),
+            ("fp8-e4m3", "lmul:fp8-e4m3", None),
+            ("fp8-e5m2", "lmul:fp8-e5m2", Some("fp16")),
+        ] {
+            let f = FloatFormat::parse(fmt).unwrap();
+            let values: Vec<f32> = (0..256u32).map(|b| f.decode_f32(b)).collect();
+            let a = ArithSpec {
+                mode: mode.into(),
+                acc: acc.map(String::from),
+                scope: Scope::All,
+                policy: None,
+                fold_weight_offset: None,
+            }
+            .build()
+            .unwrap();
+            let p = a.prepare();
+            let q = p.round_operands(&values);
+            let rows = [&q[..], &q[..], &q[..], &q[..]];
+            for x in values.chunks(4) {
+                let x = [x[0], x[1], x[2], x[3]];
+                let start: Vec<f32> = (0..256).map(|o| (o as f32 - 128.0) * 0.03125).collect();
+                let mut want = start.clone();
+                for xk in x {
+                    for (y, &w) in want.iter_mut().zip(&values) {
+                        *y = a.add(*y, a.mul(xk, w));
+                    }
+                }
+                let mut got = start.clone();
+                p.mac4_rounded(x, rows, &mut got);
+                for o in 0..256 {
+                    assert!(
+                        got[o].to_bits() == want[o].to_bits()
+                            || (got[o].is_nan() && want[o].is_nan()),
+                        "{mode} {acc:?} x {x:?} w {}: {} vs {}",
+                        values[o],
+                        got[o],
+                        want[o]
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
     fn scope_limits_the_mode_to_its_sites() {
         let spec = ArithSpec {
             mode: "bf16".into(),
