@@ -135,10 +135,11 @@ const TWINS: [&str; 4] = [
 ];
 
 /// The shipped character transformers.
-const TRANSFORMER_LMS: [&str; 4] = [
+const TRANSFORMER_LMS: [&str; 5] = [
     "transformer-sotu-softmax",
     "transformer-sotu-ecoformer",
     "transformer-sotu-softmax-96",
+    "transformer-sotu-softmax-96-seed2",
     "transformer-sotu-ecoformer-96",
 ];
 
