@@ -1110,15 +1110,7 @@ mod tests {
             ("lmul:fp8-e4m3", Some("fp16")),
             ("fp32", Some("bf16")),
         ] {
-            let a = ArithSpec {
-                mode: mode.into(),
-                acc: acc.map(String::from),
-                scope: Scope::All,
-                policy: None,
-                fold_weight_offset: None,
-            }
-            .build()
-            .unwrap();
+            let a = spec(mode, acc, None);
             let p = a.prepare();
             // NaN payloads are not specified (an add of two NaNs may return either), so a NaN
             // result only has to be a NaN.
@@ -1264,15 +1256,7 @@ mod tests {
         ] {
             let f = FloatFormat::parse(fmt).unwrap();
             let values: Vec<f32> = (0..256u32).map(|b| f.decode_f32(b)).collect();
-            let a = ArithSpec {
-                mode: mode.into(),
-                acc: acc.map(String::from),
-                scope: Scope::All,
-                policy: None,
-                fold_weight_offset: None,
-            }
-            .build()
-            .unwrap();
+            let a = spec(mode, acc, None);
             let p = a.prepare();
             let q = p.round_operands(&values);
             let rows = [&q[..], &q[..], &q[..], &q[..]];
@@ -1314,6 +1298,19 @@ mod tests {
         assert!(a.at(Site::Attention).is_exact());
         assert!(!a.at(Site::Projection).is_exact());
         assert_eq!(a.at(Site::Projection).mul(1.0 + 1.0 / 256.0, 1.0), 1.0);
+    }
+
+    /// A mode with an accumulation format and an L-Mul policy, on every site.
+    fn spec(mode: &str, acc: Option<&str>, policy: Option<crate::numerics::LmulPolicy>) -> Arith {
+        ArithSpec {
+            mode: mode.into(),
+            acc: acc.map(String::from),
+            scope: Scope::All,
+            policy,
+            fold_weight_offset: None,
+        }
+        .build()
+        .unwrap()
     }
 
     fn build(mode: &str, scope: Scope) -> Arith {
