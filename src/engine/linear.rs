@@ -334,7 +334,9 @@ impl Linear {
                 }
                 return;
             };
-            // Four non-zero inputs per pass over the block, as the exact kernel does.
+            // Four non-zero inputs per pass over the block, as the exact kernel does (the loop
+            // is repeated rather than shared through closures, whose bodies would lose the
+            // AVX2 feature of the kernels that run them).
             let row = |j: usize| &q[j * n_out + start..j * n_out + end];
             let mut pend = [(0usize, 0f32); 4];
             let mut k = 0;

@@ -339,6 +339,16 @@ impl E8Lane {
 }
 
 impl NarrowLane {
+    /// The lane form of an L-Mul by `x`, or None when `x` is not a normal value of the format.
+    fn of(n: NarrowLmul, x: f32) -> Option<NarrowLane> {
+        let bx = n.operand(x)?.to_bits() >> n.shift;
+        Some(NarrowLane {
+            n,
+            sx: bx & n.e8.sign,
+            mx: bx & n.e8.mag,
+        })
+    }
+
     #[inline(always)]
     pub fn product(self, q: f32) -> (f32, bool) {
         use crate::numerics::format::NarrowLanes;
@@ -366,32 +376,38 @@ impl PreparedLmul {
             let n = self.narrow?;
             let mut ls = [NarrowLane { n, sx: 0, mx: 0 }; 4];
             for (l, &v) in ls.iter_mut().zip(&x) {
-                let bx = n.operand(v)?.to_bits() >> n.shift;
-                (l.sx, l.mx) = (bx & n.e8.sign, bx & n.e8.mag);
+                *l = NarrowLane::of(n, v)?;
             }
             return Some(Lanes4::Narrow(ls));
         };
-        let k = self.kernel;
-        let raw = self.policy == Policy::Raw;
         let mut ls = [E8Lane {
             shift,
             sx: 0,
             mx: 0,
-            kernel: k,
+            kernel: self.kernel,
         }; 4];
         for (l, &v) in ls.iter_mut().zip(&x) {
-            let qx = round_f32_bits(v.to_bits(), shift);
-            let mx = qx & k.mag;
-            let normal = mx >= k.min_normal && mx < k.special_min;
-            if !(raw || normal) {
-                return None;
-            }
-            (l.sx, l.mx) = (qx & k.sign, mx);
+            *l = self.e8_lane(shift, v)?;
         }
-        Some(if raw {
+        Some(if self.policy == Policy::Raw {
             Lanes4::E8Raw(ls)
         } else {
             Lanes4::E8Ieee(ls)
+        })
+    }
+
+    /// The e8 lane form of `mul_f32(x, _)`, or None when, under the IEEE policy, `x` is not a
+    /// normal value of the format.
+    fn e8_lane(&self, shift: u32, x: f32) -> Option<E8Lane> {
+        let k = self.kernel;
+        let qx = round_f32_bits(x.to_bits(), shift);
+        let mx = qx & k.mag;
+        let normal = mx >= k.min_normal && mx < k.special_min;
+        (self.policy == Policy::Raw || normal).then_some(E8Lane {
+            shift,
+            sx: qx & k.sign,
+            mx,
+            kernel: k,
         })
     }
 }
@@ -472,16 +488,16 @@ impl PreparedLmul {
 
 impl PreparedLmul {
     /// `out[i] = self.mul_f32(x, w[i])` for every `i`, bit for bit. For formats with the f32
-    /// layout (e8, bias 127: bf16, `lmul-k`) the common case, two normal operands, runs as
-    /// selects on 8 lanes at a time; a lane with a zero, subnormal, infinite or NaN weight is
-    /// redone by the scalar path, as is every lane when `x` is not normal.
+    /// layout (e8, bias 127: bf16, `lmul-k`) and narrow formats under the IEEE policy, the
+    /// lanes of [`Lanes4`] run 8 at a time (a zero or subnormal weight gives a signed zero); a
+    /// lane with an infinite or NaN weight is redone by the scalar path, as is every lane when
+    /// `x` is not normal.
     ///
     /// `ROUNDED`: the weights are already rounded into the operand format (the lanes skip
     /// rounding them; the values are the same, the rounding being idempotent).
     #[inline(always)]
     pub fn mul_slice<const ROUNDED: bool>(&self, x: f32, w: &[f32], out: &mut [f32]) {
         debug_assert_eq!(w.len(), out.len());
-        let k = self.kernel;
         let Some(shift) = self.shift else {
             match self.narrow {
                 Some(n) => self.mul_slice_narrow::<ROUNDED>(n, x, w, out),
@@ -494,60 +510,32 @@ impl PreparedLmul {
             return;
         };
         let lanes = crate::numerics::format::RoundLanes::new(shift);
-        let qx = round_f32_bits(x.to_bits(), shift);
-        let mx = qx & k.mag;
-        let normal = |m: u32| m >= k.min_normal && m < k.special_min;
-        if self.policy == Policy::Ieee && !normal(mx) {
+        let Some(l) = self.e8_lane(shift, x) else {
             for (o, &wv) in out.iter_mut().zip(w) {
                 *o = self.mul_f32(x, wv);
             }
             return;
-        }
-        let sx = qx & k.sign;
+        };
+        let rounded = |wv: f32| if ROUNDED { wv } else { lanes.value(wv) };
         let raw = self.policy == Policy::Raw;
-        // Constants in locals and one unsigned compare per range test, so that the lane loops
-        // below compile to vector selects.
-        let (mag_mask, sign_mask, offset) = (k.mag, k.sign, k.offset);
-        let (under, over, overflow_mag) = (k.sum_underflow, k.sum_overflow, k.overflow_mag);
-        let (min_normal, normal_span) = (k.min_normal, k.special_min - k.min_normal);
         let mut wc = w.chunks_exact(8);
         let mut oc = out.chunks_exact_mut(8);
         for (w8, o8) in (&mut wc).zip(&mut oc) {
-            let mut odd = 0u32;
+            let mut odd = false;
             if raw {
                 for (o, &wv) in o8.iter_mut().zip(w8) {
-                    let qw = if ROUNDED {
-                        wv.to_bits() >> shift
-                    } else {
-                        lanes.bits(wv.to_bits())
-                    };
-                    let sign = sx ^ (qw & sign_mask);
-                    let mag = (mx + (qw & mag_mask)).wrapping_sub(offset) & mag_mask;
-                    *o = f32::from_bits((sign | mag) << shift);
+                    *o = l.product_raw(rounded(wv)).0;
                 }
             } else {
                 for (o, &wv) in o8.iter_mut().zip(w8) {
-                    let qw = if ROUNDED {
-                        wv.to_bits() >> shift
-                    } else {
-                        lanes.bits(wv.to_bits())
-                    };
-                    let mw = qw & mag_mask;
-                    let sign = sx ^ (qw & sign_mask);
-                    let sum = mx + mw; // each < 2^31: no overflow
-                    let inner = if sum > over {
-                        overflow_mag
-                    } else {
-                        sum.wrapping_sub(offset)
-                    };
-                    let mag = if sum < under { 0 } else { inner };
-                    odd |= (mw.wrapping_sub(min_normal) >= normal_span) as u32;
-                    *o = f32::from_bits((sign | mag) << shift);
+                    let (p, special) = l.product_ieee(rounded(wv));
+                    *o = p;
+                    odd |= special;
                 }
             }
-            if odd != 0 {
+            if odd {
                 for (o, &wv) in o8.iter_mut().zip(w8) {
-                    if !normal(lanes.bits(wv.to_bits()) & k.mag) {
+                    if l.product_ieee(rounded(wv)).1 {
                         *o = self.mul_f32(x, wv);
                     }
                 }
@@ -570,26 +558,29 @@ impl PreparedLmul {
         out: &mut [f32],
     ) {
         use crate::numerics::format::NarrowLanes;
-        let Some(qx) = n.operand(x) else {
+        let Some(l) = NarrowLane::of(n, x) else {
             for (o, &wv) in out.iter_mut().zip(w) {
                 *o = self.mul_f32(x, wv);
             }
             return;
         };
-        let bx = qx.to_bits() >> n.shift;
-        let (mx, sx) = (bx & n.e8.mag, bx & n.e8.sign);
+        // A weight that is not finite leaves the lanes (rounding it is not lane work).
+        let lane = |wv: f32| {
+            let (p, special) = l.product(if ROUNDED { wv } else { n.lanes.value(wv) });
+            (p, special | NarrowLanes::is_special(wv))
+        };
         let mut wc = w.chunks_exact(8);
         let mut oc = out.chunks_exact_mut(8);
         for (w8, o8) in (&mut wc).zip(&mut oc) {
             let mut odd = false;
             for (o, &wv) in o8.iter_mut().zip(w8) {
-                let qw = if ROUNDED { wv } else { n.lanes.value(wv) };
-                odd |= NarrowLanes::is_special(wv) | !n.in_range(qw.abs());
-                *o = n.product(sx, mx, qw);
+                let (p, special) = lane(wv);
+                *o = p;
+                odd |= special;
             }
             if odd {
                 for (o, &wv) in o8.iter_mut().zip(w8) {
-                    if NarrowLanes::is_special(wv) || !n.in_range(n.lanes.value(wv).abs()) {
+                    if lane(wv).1 {
                         *o = self.mul_f32(x, wv);
                     }
                 }
