@@ -32,18 +32,29 @@ fn time_it(mut f: impl FnMut(), reps: usize, inner: usize) -> f64 {
 /// the inputs spiking), and the vector row kernels against the scalar reference calls
 /// (`Arith::mul` / `Arith::add` per product, the path the kernels are tested against).
 fn emulation_overhead() {
+    use picojoule::engine::isa::Isa;
+    for isa in Isa::supported().into_iter().filter(|&i| i != Isa::Portable) {
+        Isa::set_limit(Some(isa));
+        emulation_overhead_on(isa);
+    }
+    Isa::set_limit(None);
+}
+
+fn emulation_overhead_on(isa: picojoule::engine::isa::Isa) {
     use picojoule::engine::arith::{ArithSpec, Scope};
-    let modes: [(&str, Option<&str>); 7] = [
+    let modes: [(&str, Option<&str>); 9] = [
         ("bf16", None),
         ("fp16", None),
         ("fp8-e4m3", Some("fp16")),
+        ("fp8-e4m3", None),
+        ("fp16", Some("fp16")),
         ("lmul-23", None),
         ("lmul-4", None),
         ("lmul-3", None),
         ("lmul:fp8-e4m3", None),
     ];
     println!(
-        "\nEmulated arithmetic vs exact fp32 (median of 9 batches; events: 10% of inputs spiking)"
+        "\nEmulated arithmetic vs exact fp32, {isa:?} kernels (median of 9 batches; events: 10% of inputs spiking)"
     );
     println!(
         "{:>9} {:>26} {:>10} {:>9} {:>10} {:>9} {:>13}",

@@ -8,6 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use super::isa::Isa;
 use crate::ledger::{Counts, FP32, Fmt, Op};
 use crate::numerics::FloatFormat;
 use crate::numerics::format::{NarrowLanes, RoundLanes};
@@ -402,9 +403,9 @@ impl AccRound {
         }
     }
 
-    /// `ys[o] = round(ys[o] + t[o])` for every `o`.
+    /// `ys[o] = round(ys[o] + t[o])` for every `o`, in the vectors of `isa`.
     #[inline(always)]
-    fn add_into(self, ys: &mut [f32], t: &[f32]) {
+    fn add_into(self, isa: Isa, ys: &mut [f32], t: &[f32]) {
         match self {
             AccRound::None => {
                 for (a, &v) in ys.iter_mut().zip(t) {
@@ -433,8 +434,15 @@ impl AccRound {
             }
             AccRound::Fp16Hw => {
                 #[cfg(target_arch = "x86_64")]
-                // SAFETY: `Fp16Hw` is only chosen when the CPU has AVX2 and F16C.
-                if unsafe { crate::numerics::f16c::add_into(ys, t) } {
+                // SAFETY: `Fp16Hw` is only chosen when the CPU has AVX2 and F16C, and `isa`
+                // is one the CPU runs.
+                if unsafe {
+                    if isa == Isa::Avx512 {
+                        crate::numerics::f16c::add_into16(ys, t)
+                    } else {
+                        crate::numerics::f16c::add_into(ys, t)
+                    }
+                } {
                     return;
                 }
                 for (a, &v) in ys.iter_mut().zip(t) {
@@ -503,14 +511,14 @@ impl Prepared {
     /// e8 formats (bf16, `lmul-k`) and narrow ones (fp16, fp8, eEmM with E < 8); lanes with
     /// specials, and formats outside both, run the scalar calls.
     pub fn mac_row(&self, x: f32, w: &[f32], ys: &mut [f32]) {
-        self.mac_row_dispatch::<false>(x, w, ys)
+        self.mac_row_on::<false>(Isa::best(), x, w, ys)
     }
 
     /// [`Prepared::mac_row`] for weights already rounded into the operand format
     /// (`operand(q[o]) == q[o]`, as [`Prepared::round_operands`] gives): the same values, since
     /// the rounding is idempotent, without rounding every weight again for every input.
     pub fn mac_row_rounded(&self, x: f32, q: &[f32], ys: &mut [f32]) {
-        self.mac_row_dispatch::<true>(x, q, ys)
+        self.mac_row_on::<true>(Isa::best(), x, q, ys)
     }
 
     /// Whether the `_rounded` row kernels apply: not to exact fp32 (nothing to round), nor to
@@ -530,33 +538,47 @@ impl Prepared {
         w.iter().map(|&v| self.operand(v)).collect()
     }
 
-    fn mac_row_dispatch<const ROUNDED: bool>(&self, x: f32, w: &[f32], ys: &mut [f32]) {
+    /// The row kernel compiled for `isa` (which the CPU must run: [`Isa::supported`]).
+    pub(crate) fn mac_row_on<const ROUNDED: bool>(
+        &self,
+        isa: Isa,
+        x: f32,
+        w: &[f32],
+        ys: &mut [f32],
+    ) {
         if scalar_rows() {
             for (y, &wv) in ys.iter_mut().zip(w) {
                 *y = self.add(*y, self.mul(x, wv));
             }
             return;
         }
-        #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU supports AVX2 (checked just above).
-            unsafe { self.mac_row_avx2::<ROUNDED>(x, w, ys) };
-            return;
+        match isa {
+            // SAFETY (both): `isa` comes from `Isa::best`/`Isa::supported`, so the CPU has it.
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => unsafe { self.mac_row_avx512::<ROUNDED>(x, w, ys) },
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => unsafe { self.mac_row_avx2::<ROUNDED>(x, w, ys) },
+            _ => self.mac_row_lanes::<ROUNDED>(Isa::Portable, x, w, ys),
         }
-        self.mac_row_lanes::<ROUNDED>(x, w, ys);
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c")]
+    fn mac_row_avx512<const ROUNDED: bool>(&self, x: f32, w: &[f32], ys: &mut [f32]) {
+        self.mac_row_lanes::<ROUNDED>(Isa::Avx512, x, w, ys);
     }
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
     fn mac_row_avx2<const ROUNDED: bool>(&self, x: f32, w: &[f32], ys: &mut [f32]) {
-        self.mac_row_lanes::<ROUNDED>(x, w, ys);
+        self.mac_row_lanes::<ROUNDED>(Isa::Avx2, x, w, ys);
     }
 
     /// The loop of [`Prepared::mac_row`], written as selects on independent lanes so the
     /// compiler vectorises it; products go through a stack buffer, then the accumulation.
     /// `ROUNDED`: the weights are already in the operand format (rounding them is skipped).
     #[inline(always)]
-    fn mac_row_lanes<const ROUNDED: bool>(&self, x: f32, w: &[f32], ys: &mut [f32]) {
+    fn mac_row_lanes<const ROUNDED: bool>(&self, isa: Isa, x: f32, w: &[f32], ys: &mut [f32]) {
         debug_assert_eq!(w.len(), ys.len());
         let acc = AccRound::of(self.acc());
         let mut tmp = [0f32; ROW_CHUNK];
@@ -606,7 +628,7 @@ impl Prepared {
                 }
                 Prepared::Lmul { kernel, .. } => kernel.mul_slice::<ROUNDED>(x, wc, t),
             }
-            acc.add_into(yc, t);
+            acc.add_into(isa, yc, t);
         }
     }
 
@@ -615,32 +637,58 @@ impl Prepared {
     /// its four products in that order, so the values are those of the four calls, bit for bit,
     /// with a quarter of the accumulator traffic and no product buffer.
     pub fn mac4_rounded(&self, x: [f32; 4], q: [&[f32]; 4], ys: &mut [f32]) {
+        self.mac4_rounded_on(Isa::best(), x, q, ys)
+    }
+
+    /// [`Prepared::mac4_rounded`] compiled for `isa` (which the CPU must run).
+    pub(crate) fn mac4_rounded_on(&self, isa: Isa, x: [f32; 4], q: [&[f32]; 4], ys: &mut [f32]) {
         if !scalar_rows() {
-            #[cfg(target_arch = "x86_64")]
-            if std::arch::is_x86_feature_detected!("avx2") {
-                // SAFETY: the CPU supports AVX2 (checked just above).
-                unsafe { self.mac4_avx2(x, q, ys) };
-                return;
+            match isa {
+                // SAFETY (both): `isa` comes from `Isa::best`/`Isa::supported`.
+                #[cfg(target_arch = "x86_64")]
+                Isa::Avx512 => unsafe { self.mac4_avx512(x, q, ys) },
+                #[cfg(target_arch = "x86_64")]
+                Isa::Avx2 => unsafe { self.mac4_avx2(x, q, ys) },
+                _ => {
+                    if !self.mac4_lanes(isa, x, q, ys) {
+                        self.mac4_in_turn(isa, x, q, ys, 0);
+                    }
+                }
             }
-            if self.mac4_lanes(x, q, ys) {
-                return;
-            }
+            return;
         }
-        self.mac4_in_turn(x, q, ys, 0);
+        self.mac4_in_turn(isa, x, q, ys, 0);
     }
 
     /// The four inputs one after the other, over `ys` = outputs `lo..lo + ys.len()`.
-    fn mac4_in_turn(&self, x: [f32; 4], q: [&[f32]; 4], ys: &mut [f32], lo: usize) {
+    fn mac4_in_turn(&self, isa: Isa, x: [f32; 4], q: [&[f32]; 4], ys: &mut [f32], lo: usize) {
         for k in 0..4 {
-            self.mac_row_dispatch::<true>(x[k], &q[k][lo..lo + ys.len()], ys);
+            self.mac_row_on::<true>(isa, x[k], &q[k][lo..lo + ys.len()], ys);
+        }
+    }
+
+    /// The fused loop in 512-bit vectors; fp16 accumulation rounds sixteen lanes at a time.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c")]
+    fn mac4_avx512(&self, x: [f32; 4], q: [&[f32]; 4], ys: &mut [f32]) {
+        let done = match AccRound::of(self.acc()) {
+            AccRound::Fp16Hw => {
+                let acc16 =
+                    |a: &mut [f32; 16], p: &[f32; 16]| crate::numerics::f16c::round_sum16(a, p);
+                self.mac4_products(Isa::Avx512, x, q, ys, Acc::<LaneAcc, _>::Blocks(acc16))
+            }
+            _ => self.mac4_lanes(Isa::Avx512, x, q, ys),
+        };
+        if !done {
+            self.mac4_in_turn(Isa::Avx512, x, q, ys, 0);
         }
     }
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
     fn mac4_avx2(&self, x: [f32; 4], q: [&[f32]; 4], ys: &mut [f32]) {
-        if !self.mac4_lanes(x, q, ys) {
-            self.mac4_in_turn(x, q, ys, 0);
+        if !self.mac4_lanes(Isa::Avx2, x, q, ys) {
+            self.mac4_in_turn(Isa::Avx2, x, q, ys, 0);
         }
     }
 
@@ -650,15 +698,20 @@ impl Prepared {
     /// with a value the lanes leave to the scalar path is restored and redone input by input.
     /// Every choice is made here, outside the loops, so that each loop is one vector loop.
     #[inline(always)]
-    fn mac4_lanes(&self, x: [f32; 4], q: [&[f32]; 4], ys: &mut [f32]) -> bool {
+    fn mac4_lanes(&self, isa: Isa, x: [f32; 4], q: [&[f32]; 4], ys: &mut [f32]) -> bool {
         match AccRound::of(self.acc()) {
             AccRound::None => {
-                self.mac4_products(x, q, ys, Acc::<_, BlockAcc>::Lane(|v| (v, false)))
+                self.mac4_products(isa, x, q, ys, Acc::<_, BlockAcc>::Lane(|v| (v, false)))
             }
-            AccRound::Shift(l) => {
-                self.mac4_products(x, q, ys, Acc::<_, BlockAcc>::Lane(|v| (l.value(v), false)))
-            }
+            AccRound::Shift(l) => self.mac4_products(
+                isa,
+                x,
+                q,
+                ys,
+                Acc::<_, BlockAcc>::Lane(|v| (l.value(v), false)),
+            ),
             AccRound::Narrow(l, _) => self.mac4_products(
+                isa,
                 x,
                 q,
                 ys,
@@ -666,7 +719,7 @@ impl Prepared {
             ),
             #[cfg(target_arch = "x86_64")]
             // SAFETY: `Fp16Hw` is only chosen when the CPU has AVX2 and F16C.
-            AccRound::Fp16Hw => unsafe { self.mac4_fp16_hw(x, q, ys) },
+            AccRound::Fp16Hw if isa != Isa::Portable => unsafe { self.mac4_fp16_hw(x, q, ys) },
             _ => false,
         }
     }
@@ -677,16 +730,17 @@ impl Prepared {
     #[target_feature(enable = "avx2,f16c")]
     fn mac4_fp16_hw(&self, x: [f32; 4], q: [&[f32]; 4], ys: &mut [f32]) -> bool {
         let acc8 = |a: &mut [f32; 8], p: &[f32; 8]| crate::numerics::f16c::round_sum8(a, p);
-        self.mac4_products(x, q, ys, Acc::<LaneAcc, _>::Blocks(acc8))
+        self.mac4_products(Isa::Avx2, x, q, ys, Acc::<LaneAcc, _>::Blocks(acc8))
     }
 
     #[inline(always)]
-    fn mac4_products(
+    fn mac4_products<const W: usize>(
         &self,
+        isa: Isa,
         x: [f32; 4],
         q: [&[f32]; 4],
         ys: &mut [f32],
-        acc: Acc<impl Fn(f32) -> (f32, bool), impl Fn(&mut [f32; 8], &[f32; 8]) -> bool>,
+        acc: Acc<impl Fn(f32) -> (f32, bool), impl Fn(&mut [f32; W], &[f32; W]) -> bool>,
     ) -> bool {
         use crate::numerics::lmul::Lanes4;
         match *self {
@@ -694,24 +748,28 @@ impl Prepared {
                 // Every input, specials included, has a lane form.
                 let l = RoundLanes::new(shift);
                 let qx = x.map(|v| l.value(v));
-                self.fused4(x, q, ys, acc, |k, w| (l.value(qx[k] * w), false));
+                self.fused4(isa, x, q, ys, acc, |k, w| (l.value(qx[k] * w), false));
             }
             Prepared::Round { lanes: Some(l), .. } => {
                 if x.iter().any(|&v| NarrowLanes::is_special(v)) {
                     return false;
                 }
                 let qx = x.map(|v| l.value(v));
-                self.fused4(x, q, ys, acc, |k, w| {
+                self.fused4(isa, x, q, ys, acc, |k, w| {
                     let p = qx[k] * w;
                     (l.value(p), NarrowLanes::is_special(p))
                 });
             }
             Prepared::Lmul { kernel, .. } => match kernel.lanes4(x) {
                 Some(Lanes4::E8Ieee(ls)) => {
-                    self.fused4(x, q, ys, acc, |k, w| ls[k].product_ieee(w))
+                    self.fused4(isa, x, q, ys, acc, |k, w| ls[k].product_ieee(w))
                 }
-                Some(Lanes4::E8Raw(ls)) => self.fused4(x, q, ys, acc, |k, w| ls[k].product_raw(w)),
-                Some(Lanes4::Narrow(ls)) => self.fused4(x, q, ys, acc, |k, w| ls[k].product(w)),
+                Some(Lanes4::E8Raw(ls)) => {
+                    self.fused4(isa, x, q, ys, acc, |k, w| ls[k].product_raw(w))
+                }
+                Some(Lanes4::Narrow(ls)) => {
+                    self.fused4(isa, x, q, ys, acc, |k, w| ls[k].product(w))
+                }
                 None => return false,
             },
             _ => return false,
@@ -722,17 +780,18 @@ impl Prepared {
     /// `ys[o] = acc(acc(acc(acc(ys[o] + p0) + p1) + p2) + p3)` with `pk = prod(k, q[k][o])`,
     /// the product of input `x[k]`, in the loop that suits the accumulation's form.
     #[inline(always)]
-    fn fused4(
+    fn fused4<const W: usize>(
         &self,
+        isa: Isa,
         x: [f32; 4],
         q: [&[f32]; 4],
         ys: &mut [f32],
-        acc: Acc<impl Fn(f32) -> (f32, bool), impl Fn(&mut [f32; 8], &[f32; 8]) -> bool>,
+        acc: Acc<impl Fn(f32) -> (f32, bool), impl Fn(&mut [f32; W], &[f32; W]) -> bool>,
         prod: impl Fn(usize, f32) -> (f32, bool),
     ) {
         match acc {
-            Acc::Lane(f) => self.fused4_lanes(x, q, ys, f, prod),
-            Acc::Blocks(f) => self.fused4_blocks(x, q, ys, f, prod),
+            Acc::Lane(f) => self.fused4_lanes(isa, x, q, ys, f, prod),
+            Acc::Blocks(f) => self.fused4_blocks(isa, x, q, ys, f, prod),
         }
     }
 
@@ -744,6 +803,7 @@ impl Prepared {
     #[inline(always)]
     fn fused4_lanes(
         &self,
+        isa: Isa,
         x: [f32; 4],
         q: [&[f32]; 4],
         ys: &mut [f32],
@@ -777,21 +837,22 @@ impl Prepared {
             }
             if odd {
                 yc.copy_from_slice(&saved[..len]);
-                self.mac4_in_turn(x, q, yc, lo);
+                self.mac4_in_turn(isa, x, q, yc, lo);
             }
         }
     }
 
-    /// [`Prepared::fused4`] for an accumulation that rounds eight lanes at a time (`acc8`:
+    /// [`Prepared::fused4`] for an accumulation that rounds `W` lanes at a time (`accw`:
     /// `a = acc(a + p)`, true when a lane is left to the scalar path): the products of a chunk
-    /// first, each input in its own vector loop, then the accumulations in eight-lane blocks.
+    /// first, each input in its own vector loop, then the accumulations in `W`-lane blocks.
     #[inline(always)]
-    fn fused4_blocks(
+    fn fused4_blocks<const W: usize>(
         &self,
+        isa: Isa,
         x: [f32; 4],
         q: [&[f32]; 4],
         ys: &mut [f32],
-        acc8: impl Fn(&mut [f32; 8], &[f32; 8]) -> bool,
+        accw: impl Fn(&mut [f32; W], &[f32; W]) -> bool,
         prod: impl Fn(usize, f32) -> (f32, bool),
     ) {
         const CHUNK: usize = 64;
@@ -800,8 +861,8 @@ impl Prepared {
         for (c, yc) in ys.chunks_mut(CHUNK).enumerate() {
             let lo = c * CHUNK;
             let len = yc.len();
-            if len % 8 != 0 {
-                self.mac4_in_turn(x, q, yc, lo);
+            if len % W != 0 {
+                self.mac4_in_turn(isa, x, q, yc, lo);
                 continue;
             }
             saved[..len].copy_from_slice(yc);
@@ -813,19 +874,19 @@ impl Prepared {
                     odd |= s;
                 }
             }
-            for (b, y8) in yc.chunks_exact_mut(8).enumerate() {
-                let mut a = [0f32; 8];
-                a.copy_from_slice(y8);
+            for (b, yw) in yc.chunks_exact_mut(W).enumerate() {
+                let mut a = [0f32; W];
+                a.copy_from_slice(yw);
                 for pk in &products {
-                    let mut p = [0f32; 8];
-                    p.copy_from_slice(&pk[8 * b..8 * b + 8]);
-                    odd |= acc8(&mut a, &p);
+                    let mut p = [0f32; W];
+                    p.copy_from_slice(&pk[W * b..W * b + W]);
+                    odd |= accw(&mut a, &p);
                 }
-                y8.copy_from_slice(&a);
+                yw.copy_from_slice(&a);
             }
             if odd {
                 yc.copy_from_slice(&saved[..len]);
-                self.mac4_in_turn(x, q, yc, lo);
+                self.mac4_in_turn(isa, x, q, yc, lo);
             }
         }
     }
@@ -833,15 +894,22 @@ impl Prepared {
     /// `ys[o] = add(ys[o], operand(w[o]))` (or minus the operand): an event's weight row
     /// accumulated, bit for bit as the scalar calls, on vector lanes as [`Prepared::mac_row`].
     pub fn accumulate_row(&self, w: &[f32], ys: &mut [f32], negative: bool) {
-        self.accumulate_dispatch::<false>(w, ys, negative)
+        self.accumulate_on::<false>(Isa::best(), w, ys, negative)
     }
 
     /// [`Prepared::accumulate_row`] for weights already rounded into the operand format.
     pub fn accumulate_rounded_row(&self, q: &[f32], ys: &mut [f32], negative: bool) {
-        self.accumulate_dispatch::<true>(q, ys, negative)
+        self.accumulate_on::<true>(Isa::best(), q, ys, negative)
     }
 
-    fn accumulate_dispatch<const ROUNDED: bool>(&self, w: &[f32], ys: &mut [f32], negative: bool) {
+    /// The event row kernel compiled for `isa` (which the CPU must run).
+    pub(crate) fn accumulate_on<const ROUNDED: bool>(
+        &self,
+        isa: Isa,
+        w: &[f32],
+        ys: &mut [f32],
+        negative: bool,
+    ) {
         if scalar_rows() {
             for (y, &wv) in ys.iter_mut().zip(w) {
                 let op = self.operand(wv);
@@ -849,26 +917,48 @@ impl Prepared {
             }
             return;
         }
-        #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU supports AVX2 (checked just above).
-            unsafe { self.accumulate_row_avx2::<ROUNDED>(w, ys, negative) };
-            return;
+        match isa {
+            // SAFETY (both): `isa` comes from `Isa::best`/`Isa::supported`.
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => unsafe { self.accumulate_row_avx512::<ROUNDED>(w, ys, negative) },
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => unsafe { self.accumulate_row_avx2::<ROUNDED>(w, ys, negative) },
+            _ => self.accumulate_row_lanes::<ROUNDED>(Isa::Portable, w, ys, negative),
         }
-        self.accumulate_row_lanes::<ROUNDED>(w, ys, negative);
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c")]
+    fn accumulate_row_avx512<const ROUNDED: bool>(
+        &self,
+        w: &[f32],
+        ys: &mut [f32],
+        negative: bool,
+    ) {
+        self.accumulate_row_lanes::<ROUNDED>(Isa::Avx512, w, ys, negative);
     }
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
     fn accumulate_row_avx2<const ROUNDED: bool>(&self, w: &[f32], ys: &mut [f32], negative: bool) {
-        self.accumulate_row_lanes::<ROUNDED>(w, ys, negative);
+        self.accumulate_row_lanes::<ROUNDED>(Isa::Avx2, w, ys, negative);
     }
 
     #[inline(always)]
-    fn accumulate_row_lanes<const ROUNDED: bool>(&self, w: &[f32], ys: &mut [f32], negative: bool) {
+    fn accumulate_row_lanes<const ROUNDED: bool>(
+        &self,
+        isa: Isa,
+        w: &[f32],
+        ys: &mut [f32],
+        negative: bool,
+    ) {
         let acc = AccRound::of(self.acc());
-        if ROUNDED {
+        if ROUNDED && !negative {
             // The operands are the weights themselves: only the accumulation rounds.
+            acc.add_into(isa, ys, w);
+            return;
+        }
+        if ROUNDED {
             let mut tmp = [0f32; ROW_CHUNK];
             for (wc, yc) in w.chunks(ROW_CHUNK).zip(ys.chunks_mut(ROW_CHUNK)) {
                 let t = &mut tmp[..wc.len()];
@@ -876,7 +966,7 @@ impl Prepared {
                 for (p, &wv) in t.iter_mut().zip(wc) {
                     *p = f32::from_bits(wv.to_bits() ^ sign);
                 }
-                acc.add_into(yc, t);
+                acc.add_into(isa, yc, t);
             }
             return;
         }
@@ -921,7 +1011,7 @@ impl Prepared {
                     *p = -*p;
                 }
             }
-            acc.add_into(yc, t);
+            acc.add_into(isa, yc, t);
         }
     }
 }
@@ -1127,24 +1217,27 @@ mod tests {
             // The whole row, specials included, and its finite values only (whole chunks on
             // the lanes).
             let finite: Vec<f32> = w.iter().copied().filter(|v| v.is_finite()).collect();
-            for (x, w) in xs.iter().flat_map(|x| [(*x, &w), (*x, &finite)]) {
+            let cases = xs.iter().flat_map(|x| [(*x, &w), (*x, &finite)]);
+            for ((x, w), isa) in
+                cases.flat_map(|c| Isa::supported().into_iter().map(move |i| (c, i)))
+            {
                 let start: Vec<f32> = w.iter().map(|v| v * 0.25).collect();
                 let mut fast = start.clone();
-                p.mac_row(x, w, &mut fast);
+                p.mac_row_on::<false>(isa, x, w, &mut fast);
                 let mut fast_events = start.clone();
-                p.accumulate_row(w, &mut fast_events, x < 0.0);
+                p.accumulate_on::<false>(isa, w, &mut fast_events, x < 0.0);
                 // The same rows from weights rounded once beforehand.
                 let q = p.round_operands(w);
                 let mut pre = start.clone();
-                p.mac_row_rounded(x, &q, &mut pre);
+                p.mac_row_on::<true>(isa, x, &q, &mut pre);
                 let mut pre_events = start.clone();
-                p.accumulate_rounded_row(&q, &mut pre_events, x < 0.0);
+                p.accumulate_on::<true>(isa, &q, &mut pre_events, x < 0.0);
                 for (i, &wv) in w.iter().enumerate() {
                     let want = a.add(start[i], a.mul(x, wv));
-                    assert!(same(fast[i], want), "{mode} {acc:?} x {x} w {wv}");
+                    assert!(same(fast[i], want), "{mode} {acc:?} {isa:?} x {x} w {wv}");
                     assert!(
                         same(pre[i], want),
-                        "{mode} {acc:?} pre-rounded x {x} w {wv}"
+                        "{mode} {acc:?} {isa:?} pre-rounded x {x} w {wv}"
                     );
                     let op = a.operand(wv);
                     let want = a.add(start[i], if x < 0.0 { -op } else { op });
@@ -1221,7 +1314,10 @@ mod tests {
                         continue;
                     }
                     let q: Vec<Vec<f32>> = set.iter().map(|w| p.round_operands(w)).collect();
-                    for x in inputs {
+                    for (x, isa) in inputs
+                        .into_iter()
+                        .flat_map(|x| Isa::supported().into_iter().map(move |i| (x, i)))
+                    {
                         let start: Vec<f32> = (0..n).map(|o| o as f32 * 0.01 - 1.0).collect();
                         let mut want = start.clone();
                         for k in 0..4 {
@@ -1230,12 +1326,12 @@ mod tests {
                             }
                         }
                         let mut got = start.clone();
-                        p.mac4_rounded(x, [&q[0], &q[1], &q[2], &q[3]], &mut got);
+                        p.mac4_rounded_on(isa, x, [&q[0], &q[1], &q[2], &q[3]], &mut got);
                         for o in 0..n {
                             assert!(
                                 got[o].to_bits() == want[o].to_bits()
                                     || (got[o].is_nan() && want[o].is_nan()),
-                                "{mode} {acc:?} {policy:?} x {x:?} output {o}: {} vs {}",
+                                "{mode} {acc:?} {policy:?} {isa:?} x {x:?} output {o}: {} vs {}",
                                 got[o],
                                 want[o]
                             );
@@ -1263,7 +1359,10 @@ mod tests {
             let p = a.prepare();
             let q = p.round_operands(&values);
             let rows = [&q[..], &q[..], &q[..], &q[..]];
-            for x in values.chunks(4) {
+            for (x, isa) in values
+                .chunks(4)
+                .flat_map(|x| Isa::supported().into_iter().map(move |i| (x, i)))
+            {
                 let x = [x[0], x[1], x[2], x[3]];
                 let start: Vec<f32> = (0..256).map(|o| (o as f32 - 128.0) * 0.03125).collect();
                 let mut want = start.clone();
@@ -1273,12 +1372,12 @@ mod tests {
                     }
                 }
                 let mut got = start.clone();
-                p.mac4_rounded(x, rows, &mut got);
+                p.mac4_rounded_on(isa, x, rows, &mut got);
                 for o in 0..256 {
                     assert!(
                         got[o].to_bits() == want[o].to_bits()
                             || (got[o].is_nan() && want[o].is_nan()),
-                        "{mode} {acc:?} x {x:?} w {}: {} vs {}",
+                        "{mode} {acc:?} {isa:?} x {x:?} w {}: {} vs {}",
                         values[o],
                         got[o],
                         want[o]

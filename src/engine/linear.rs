@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use super::arith::{Arith, Prepared, Site};
 use super::events::SpikeTrain;
+use super::isa::Isa;
 use crate::ledger::{Counts, Op, TensorClass};
 use crate::numerics::FloatFormat;
 
@@ -73,7 +74,7 @@ impl Clone for RoundedCache {
 /// exists so benchmarks and tests can measure and check the gain of 256-bit vectors.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Kernel {
-    /// 256-bit vectors (AVX2) when the CPU has them, detected at run time (the default).
+    /// The widest vectors the CPU has (AVX-512 or AVX2), detected at run time (the default).
     #[default]
     Wide,
     /// The portable loop, whatever the CPU.
@@ -230,15 +231,30 @@ impl Linear {
         );
     }
 
-    /// ys += W[start..start + ys.len()] x in exact fp32, with 256-bit vectors where the CPU has
-    /// AVX2 (detected at run time; the same loop, so the same sums, bit for bit).
-    fn exact_block(&self, x: &[f32], start: usize, ys: &mut [f32]) {
-        #[cfg(target_arch = "x86_64")]
-        if self.kernel == Kernel::Wide && is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU supports AVX2 (checked just above).
-            unsafe { self.exact_block_avx2(x, start, ys) };
-            return;
+    /// The instruction set of this layer's exact kernels.
+    fn isa(&self) -> Isa {
+        match self.kernel {
+            Kernel::Wide => Isa::best(),
+            Kernel::Portable => Isa::Portable,
         }
+    }
+
+    /// ys += W[start..start + ys.len()] x in exact fp32, in the widest vectors the CPU has
+    /// (the same loop, so the same sums, bit for bit).
+    fn exact_block(&self, x: &[f32], start: usize, ys: &mut [f32]) {
+        match self.isa() {
+            // SAFETY (both): `Isa::best` only names instruction sets the CPU has.
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => unsafe { self.exact_block_avx512(x, start, ys) },
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => unsafe { self.exact_block_avx2(x, start, ys) },
+            _ => self.exact_block_portable(x, start, ys),
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c")]
+    fn exact_block_avx512(&self, x: &[f32], start: usize, ys: &mut [f32]) {
         self.exact_block_portable(x, start, ys);
     }
 
@@ -581,21 +597,55 @@ impl Linear {
         let rounded = self.rounded_rows(arith, prepared);
         let rounded = rounded.as_ref().map(|r| &r.w_t[..]);
         let (n_out, rows) = (self.n_out, rounded.unwrap_or(&self.w_t));
+        if arith.is_exact() {
+            self.exact_rows_into(s, y, negative);
+            return;
+        }
         for &j in &s.indices {
             let row = &rows[j as usize * n_out..(j as usize + 1) * n_out];
-            match (arith.is_exact(), negative) {
-                (true, false) => {
-                    for (acc, &w) in y.iter_mut().zip(row) {
-                        *acc += w;
-                    }
+            match rounded {
+                Some(_) => prepared.accumulate_rounded_row(row, y, negative),
+                None => prepared.accumulate_row(row, y, negative),
+            }
+        }
+    }
+
+    /// y (+/-)= the rows of the events of `s` in exact fp32, in the widest vectors the CPU has.
+    fn exact_rows_into(&self, s: &SpikeTrain, y: &mut [f32], negative: bool) {
+        match self.isa() {
+            // SAFETY (both): `Isa::best` only names instruction sets the CPU has.
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => unsafe { self.exact_rows_avx512(s, y, negative) },
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => unsafe { self.exact_rows_avx2(s, y, negative) },
+            _ => self.exact_rows_portable(s, y, negative),
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c")]
+    fn exact_rows_avx512(&self, s: &SpikeTrain, y: &mut [f32], negative: bool) {
+        self.exact_rows_portable(s, y, negative);
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn exact_rows_avx2(&self, s: &SpikeTrain, y: &mut [f32], negative: bool) {
+        self.exact_rows_portable(s, y, negative);
+    }
+
+    #[inline(always)]
+    fn exact_rows_portable(&self, s: &SpikeTrain, y: &mut [f32], negative: bool) {
+        for &j in &s.indices {
+            let row = self.row(j as usize);
+            if negative {
+                for (acc, &w) in y.iter_mut().zip(row) {
+                    *acc -= w;
                 }
-                (true, true) => {
-                    for (acc, &w) in y.iter_mut().zip(row) {
-                        *acc -= w;
-                    }
+            } else {
+                for (acc, &w) in y.iter_mut().zip(row) {
+                    *acc += w;
                 }
-                (false, neg) if rounded.is_some() => prepared.accumulate_rounded_row(row, y, neg),
-                (false, neg) => prepared.accumulate_row(row, y, neg),
             }
         }
     }

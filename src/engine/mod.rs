@@ -6,6 +6,7 @@ pub mod cells;
 pub mod conv;
 pub mod delay;
 pub mod events;
+pub mod isa;
 pub mod leaky;
 pub mod lif;
 pub mod linear;

@@ -46,6 +46,66 @@ mod x86 {
         any_special(s)
     }
 
+    /// [`round_sum8`] on sixteen lanes (AVX-512's forms of the conversions).
+    ///
+    /// # Safety
+    /// The CPU must have AVX-512F.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    pub fn round_sum16(a: &mut [f32; 16], p: &[f32; 16]) -> bool {
+        // SAFETY: both arrays hold 16 f32 values; unaligned loads and stores.
+        let s = unsafe { _mm512_add_ps(_mm512_loadu_ps(a.as_ptr()), _mm512_loadu_ps(p.as_ptr())) };
+        let r = _mm512_cvtph_ps(_mm512_cvtps_ph::<_MM_FROUND_TO_NEAREST_INT>(s));
+        // SAFETY: as above.
+        unsafe { _mm512_storeu_ps(a.as_mut_ptr(), r) };
+        let e = _mm512_and_si512(_mm512_castps_si512(s), _mm512_set1_epi32(EXP));
+        _mm512_cmpeq_epi32_mask(e, _mm512_set1_epi32(EXP)) != 0
+    }
+
+    /// [`add_into`] on sixteen lanes.
+    ///
+    /// # Safety
+    /// The CPU must have AVX-512F.
+    #[target_feature(enable = "avx512f")]
+    pub fn add_into16(ys: &mut [f32], t: &[f32]) -> bool {
+        let n = ys.len().min(t.len());
+        let split = n - n % 16;
+        let mut special = false;
+        for (y16, t16) in ys[..split].chunks_exact(16).zip(t.chunks_exact(16)) {
+            // SAFETY: exact chunks of 16 values.
+            let s = unsafe {
+                _mm512_add_ps(_mm512_loadu_ps(y16.as_ptr()), _mm512_loadu_ps(t16.as_ptr()))
+            };
+            let e = _mm512_and_si512(_mm512_castps_si512(s), _mm512_set1_epi32(EXP));
+            special |= _mm512_cmpeq_epi32_mask(e, _mm512_set1_epi32(EXP)) != 0;
+        }
+        for (y, v) in ys[split..n].iter().zip(&t[split..n]) {
+            let s = y + v;
+            special |= s.to_bits() & EXP as u32 == EXP as u32;
+        }
+        if special {
+            return false;
+        }
+        let (body, rest) = ys[..n].split_at_mut(split);
+        for (y16, t16) in body.chunks_exact_mut(16).zip(t.chunks_exact(16)) {
+            let mut a = [0f32; 16];
+            a.copy_from_slice(y16);
+            let mut p = [0f32; 16];
+            p.copy_from_slice(t16);
+            round_sum16(&mut a, &p);
+            y16.copy_from_slice(&a);
+        }
+        if !rest.is_empty() {
+            let mut a = [0f32; 16];
+            let mut p = [0f32; 16];
+            a[..rest.len()].copy_from_slice(rest);
+            p[..rest.len()].copy_from_slice(&t[split..n]);
+            round_sum16(&mut a, &p);
+            rest.copy_from_slice(&a[..rest.len()]);
+        }
+        true
+    }
+
     /// `ys[i] = fp16(ys[i] + t[i])` for every `i`, or false (and `ys` unchanged) when a sum is
     /// infinite or NaN.
     ///
@@ -92,7 +152,7 @@ mod x86 {
 }
 
 #[cfg(target_arch = "x86_64")]
-pub use x86::{add_into, round_sum8};
+pub use x86::{add_into, add_into16, round_sum8, round_sum16};
 
 #[cfg(test)]
 mod tests {

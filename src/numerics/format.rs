@@ -589,15 +589,19 @@ impl<'de> Deserialize<'de> for FloatFormat {
 /// and round those with the scalar encoder.
 #[derive(Clone, Copy, Debug)]
 pub struct NarrowLanes {
-    normal: RoundLanes,
-    /// The format's smallest normal magnitude.
-    min_normal: f32,
-    /// `quantum * 2^23`: adding it to a magnitude below `min_normal` rounds to the quantum.
-    magic: f32,
-    max_finite: f32,
-    /// What a positive / negative overflow gives (saturation, infinity or NaN).
-    overflow_pos: f32,
-    overflow_neg: f32,
+    /// The exponent field of the format's smallest normal magnitude, as f32 bits: the
+    /// rounding quantum stops shrinking there (subnormals).
+    min_exp: u32,
+    /// The exponent field of twice the format's largest binade: beyond it every value
+    /// overflows, so the quantum stops growing (and the magic constant stays finite).
+    max_exp: u32,
+    /// Added to an exponent field: the bits of `1.5 * 2^(23 - m)` times that power of two.
+    magic: u32,
+    /// Bits of the largest finite magnitude.
+    max_finite: u32,
+    /// Bits of what a positive overflow gives (saturation, infinity or NaN); a negative one
+    /// gives the same with the sign bit set.
+    overflow: u32,
 }
 
 impl NarrowLanes {
@@ -607,17 +611,20 @@ impl NarrowLanes {
         let m = f.man_bits();
         let emin = 1 - i32::from(f.bias);
         let max_finite = f.decode_f32(f.max_finite_mag());
+        let (over_pos, over_neg) = (f.round_f32(f32::INFINITY), f.round_f32(f32::NEG_INFINITY));
+        let symmetric =
+            over_neg.to_bits() == over_pos.to_bits() | 0x8000_0000 || over_neg.is_nan();
         let fits = f.exp_bits < 8 && m <= 22 && emin >= -126 && max_finite.is_finite();
-        if !fits {
+        if !fits || !symmetric {
             return None;
         }
+        let top = (max_finite.to_bits() >> 23) + 1;
         Some(NarrowLanes {
-            normal: RoundLanes::new(23 - m),
-            min_normal: 2f32.powi(emin),
-            magic: 2f32.powi(emin - m as i32 + 23),
-            max_finite,
-            overflow_pos: f.round_f32(f32::INFINITY),
-            overflow_neg: f.round_f32(f32::NEG_INFINITY),
+            min_exp: 2f32.powi(emin).to_bits(),
+            max_exp: top.min(254 - 24) << 23,
+            magic: ((23 - m) << 23) | 0x0040_0000,
+            max_finite: max_finite.to_bits(),
+            overflow: over_pos.to_bits() & 0x7FFF_FFFF,
         })
     }
 
@@ -627,21 +634,24 @@ impl NarrowLanes {
         x.to_bits() & 0x7F80_0000 == 0x7F80_0000
     }
 
-    /// `f.round_f32(x)` for a finite `x`.
+    /// `f.round_f32(x)` for a finite `x`. Adding and subtracting `1.5 * 2^(k + 23)` rounds to
+    /// a multiple of `2^k` (to nearest even, by the hardware add); `k` is the format's
+    /// quantum at `x`'s binade, clamped at the subnormal range below and the overflow range
+    /// above. A zero result keeps `x`'s sign; a magnitude above the largest finite one
+    /// overflows.
     #[inline(always)]
     pub fn value(self, x: f32) -> f32 {
-        let sign = x.to_bits() & 0x8000_0000;
-        let a = f32::from_bits(x.to_bits() & 0x7FFF_FFFF);
-        let sub = (a + self.magic) - self.magic;
-        let normal = self.normal.value_not_nan(a);
-        let r = if a < self.min_normal { sub } else { normal };
-        let over = if sign == 0 {
-            self.overflow_pos
+        let b = x.to_bits();
+        let sign = b & 0x8000_0000;
+        let e = (b & 0x7F80_0000).clamp(self.min_exp, self.max_exp);
+        let magic = f32::from_bits(e + self.magic);
+        let mag = ((x + magic) - magic).to_bits() & 0x7FFF_FFFF;
+        let mag = if mag > self.max_finite {
+            self.overflow
         } else {
-            self.overflow_neg
+            mag
         };
-        let signed = f32::from_bits(r.to_bits() | sign);
-        if r > self.max_finite { over } else { signed }
+        f32::from_bits(mag | sign)
     }
 }
 
