@@ -82,7 +82,7 @@ fn main() {
         "roofline",
         "counting cost",
         "trace cost",
-        "AVX2 speed-up",
+        "vector speed-up",
         "peak MB / weights"
     );
     let reset = reset_peak_rss();
@@ -123,7 +123,8 @@ fn main() {
         let (untraced, _) = run_traced(&model, true, false);
         let (on2, _) = run(&model, true);
         let on = on.min(on2);
-        // The dense kernel without 256-bit vectors (same sums), measured in the same run.
+        // The dense kernel without wide vectors (AVX-512 or AVX2; same sums), measured in the
+        // same run.
         model.set_kernel(Kernel::Portable);
         let (narrow, _) = run(&model, true);
         let weight_bytes: u64 = ledger
