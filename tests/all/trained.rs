@@ -135,11 +135,12 @@ const TWINS: [&str; 4] = [
 ];
 
 /// The shipped character transformers.
-const TRANSFORMER_LMS: [&str; 5] = [
+const TRANSFORMER_LMS: [&str; 6] = [
     "transformer-sotu-softmax",
     "transformer-sotu-ecoformer",
     "transformer-sotu-softmax-96",
     "transformer-sotu-softmax-96-seed2",
+    "transformer-sotu-softmax-96-seed3",
     "transformer-sotu-ecoformer-96",
 ];
 
