@@ -116,6 +116,12 @@ pub struct Scenario {
     /// accuracy rows beside them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub references: Vec<ReferenceSpec>,
+    /// Loop-nest mappings fixed for the passes of named layers instead of the mapper's choice,
+    /// as reports print them: `(layer: "blocks.0.att.core.mix", mapping: "dram[] sram-1m[N16]
+    /// sram-32k[] sram-8k[M16 C16]")`. A pin that matches no layer with mapped passes, names
+    /// a level or dim the pass does not have, or does not fit is an error.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mappings: Vec<crate::hardware::PinnedMapping>,
 }
 
 fn is_full(c: &crate::convention::Convention) -> bool {
@@ -142,6 +148,47 @@ pub struct LoadedScenario {
 pub const MAX_TOKENS: usize = 100_000_000;
 
 impl LoadedScenario {
+    /// Load the cost model `name` (a preset or a resolved path) with the mappings this scenario
+    /// pins for it.
+    pub fn load_hardware(&self, name: &str) -> Result<crate::hardware::Hardware> {
+        let mut hw = crate::hardware::Hardware::load(name)?;
+        self.attach_mappings(&mut hw);
+        Ok(hw)
+    }
+
+    /// Give `hw` the mappings this scenario pins for it: those naming it, and those naming no
+    /// cost model when it is the scenario's `hardware`.
+    pub fn attach_mappings(&self, hw: &mut crate::hardware::Hardware) {
+        let own = self.hardware_ref();
+        hw.model.pinned_mappings = self
+            .scenario
+            .mappings
+            .iter()
+            .filter(|m| {
+                let target = m
+                    .hardware
+                    .as_deref()
+                    .map_or_else(|| own.clone(), |h| self.resolve_hardware(h));
+                target == hw.origin
+            })
+            .cloned()
+            .collect();
+    }
+
+    /// Check the pinned mappings of `hw` against the passes the runs filed.
+    pub fn check_mappings<'a>(
+        &self,
+        hw: &crate::hardware::Hardware,
+        runs: impl IntoIterator<Item = (&'a str, &'a crate::ledger::Ledger)>,
+    ) -> Result<()> {
+        for (label, ledger) in runs {
+            hw.model
+                .check_pinned_mappings(ledger)
+                .map_err(|e| Error::input(format!("{}: run {label}: {e}", self.path.display())))?;
+        }
+        Ok(())
+    }
+
     pub fn load(path: &Path) -> Result<LoadedScenario> {
         let text = error::read_text(path)?;
         let scenario: Scenario = error::parse_ron(path, &text)?;

@@ -336,7 +336,7 @@ fn cmd_run(path: &Path, format: Format, o: &RunOpts, stdout: &mut dyn Write) -> 
         sc.override_tokens(n)
             .map_err(|e| Error::input(format!("--tokens: {e}")))?;
     }
-    let hw = Hardware::load(&sc.hardware_ref())?;
+    let hw = sc.load_hardware(&sc.hardware_ref())?;
     if let Some(dir) = out {
         std::fs::create_dir_all(dir).map_err(|source| Error::Write {
             path: dir.to_path_buf(),
@@ -354,6 +354,7 @@ fn cmd_run(path: &Path, format: Format, o: &RunOpts, stdout: &mut dyn Write) -> 
     });
     bar.finish_and_clear();
     let outputs = outputs??;
+    sc.check_mappings(&hw, outputs.iter().map(|o| (o.label.as_str(), &o.ledger)))?;
     warn_runs(&outputs);
     if let Some((path, _)) = dump {
         write_atomic(path, dump_lines(&outputs).as_bytes())?;
@@ -494,9 +495,12 @@ fn cmd_compare(
     };
     let hws = names
         .iter()
-        .map(|n| Hardware::load(n))
+        .map(|n| sc.load_hardware(n))
         .collect::<Result<Vec<_>>>()?;
     let outputs = with_threads(threads, || exec::execute(&sc, limits))??;
+    for hw in &hws {
+        sc.check_mappings(hw, outputs.iter().map(|o| (o.label.as_str(), &o.ledger)))?;
+    }
     warn_runs(&outputs);
     let mut c = report::compare::compare(&sc, &outputs, &hws);
     if let Some(vhw) = &view_hw {

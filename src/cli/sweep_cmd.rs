@@ -179,7 +179,9 @@ pub fn price(
     let text = crate::error::read_text(path)?;
     let saved = crate::exec::saved::from_json(path, &text)?;
     let (sc, outputs) = (saved.scenario, saved.runs);
-    let hw = Hardware::load(hardware)?;
+    let mut hw = Hardware::load(hardware)?;
+    sc.attach_mappings(&mut hw);
+    sc.check_mappings(&hw, outputs.iter().map(|o| (o.label.as_str(), &o.ledger)))?;
     let mut rep = report::build(&sc, &hw, &outputs);
     rep.references = saved.references;
     if let Some(vhw) = super::commands::view_hardware(sc.scenario.convention)? {

@@ -7,6 +7,7 @@
 pub mod compiled;
 pub mod hierarchy;
 pub mod mapper;
+pub mod mapping_text;
 pub mod nest;
 pub mod passes;
 pub mod paths;
@@ -210,6 +211,30 @@ pub struct Pin {
     pub level: String,
 }
 
+/// A loop-nest mapping a scenario fixes for the passes of some layers, instead of the mapper's
+/// choice (`mapping_text` gives the form; reports print mappings the same way).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PinnedMapping {
+    /// A layer name as reports print it (`blocks.0.att.core.mix`), or a prefix ending in `*`
+    /// (`blocks.*` is not a pattern: `*` only ends one).
+    pub layer: String,
+    pub mapping: String,
+    /// The cost model it is for (a preset or a path, as `hardware`); None: the scenario's
+    /// `hardware`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hardware: Option<String>,
+}
+
+impl PinnedMapping {
+    pub fn matches(&self, layer: &str) -> bool {
+        match self.layer.strip_suffix('*') {
+            Some(prefix) => layer.starts_with(prefix),
+            None => layer == self.layer,
+        }
+    }
+}
+
 /// An action this cost model deliberately leaves out, with the reason (never silently 0).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -235,6 +260,61 @@ pub struct CostModel {
     pub pins: Vec<Pin>,
     #[serde(default)]
     pub not_priced: Vec<NotPriced>,
+    /// Mappings a scenario pins for this cost model (never read from the hardware file).
+    #[serde(skip)]
+    pub pinned_mappings: Vec<PinnedMapping>,
+}
+
+impl CostModel {
+    /// The mapping pinned for `layer`'s passes: the first pin that matches it.
+    pub fn pinned_mapping(&self, layer: &str) -> Option<&str> {
+        self.pinned_mappings
+            .iter()
+            .find(|m| m.matches(layer))
+            .map(|m| m.mapping.as_str())
+    }
+
+    /// Check every pinned mapping against the passes `ledger` filed: each must match at least
+    /// one layer with mapped passes, and fit each of its passes.
+    pub fn check_pinned_mappings(&self, ledger: &crate::ledger::Ledger) -> Result<()> {
+        for pin in &self.pinned_mappings {
+            let mut matched = false;
+            for (name, counts) in ledger.layers() {
+                if counts.4.is_empty() || !pin.matches(name) {
+                    continue;
+                }
+                matched = true;
+                if self.pinned_mapping(name) != Some(pin.mapping.as_str()) {
+                    continue; // an earlier pin covers this layer
+                }
+                for w in counts.4.keys() {
+                    passes::map_pass(self, w, Some(&pin.mapping)).map_err(|e| {
+                        Error::input(format!(
+                            "pinned mapping for layer {name} on {}: {e} (pass {w:?})",
+                            self.name
+                        ))
+                    })?;
+                }
+            }
+            if !matched {
+                let mapped: Vec<&str> = ledger
+                    .layers()
+                    .filter(|(_, c)| !c.4.is_empty())
+                    .map(|(n, _)| n)
+                    .collect();
+                return Err(Error::input(format!(
+                    "pinned mapping for layer `{}`: no layer of that name has mapped passes (layers with mapped passes: {})",
+                    pin.layer,
+                    if mapped.is_empty() {
+                        "none".to_string()
+                    } else {
+                        mapped.join(", ")
+                    }
+                )));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// A cost model together with where it came from and a hash of its text.

@@ -26,8 +26,10 @@ pub struct PassEnergy {
     pub by_level: Vec<(usize, f64)>,
     /// Compulsory traffic: every tensor through the outermost level once.
     pub lower: f64,
-    /// The mapping, outermost level first, as `LEVEL[loops]`.
+    /// The mapping, outermost level first, as `LEVEL[loops]` (`mapping_text`).
     pub mapping: String,
+    /// True when the scenario pinned it (not searched).
+    pub pinned: bool,
 }
 
 /// The problem of a pass and the class of each of its data spaces.
@@ -178,8 +180,9 @@ pub fn hierarchy(
     (levels, order)
 }
 
-/// Map one pass onto the cost model's memory levels.
-pub fn map_pass(cm: &CostModel, w: &Work) -> Result<PassEnergy, String> {
+/// Map one pass onto the cost model's memory levels: the mapper's choice, or `pinned` (a
+/// mapping in text form, checked against the pass and the levels).
+pub fn map_pass(cm: &CostModel, w: &Work, pinned: Option<&str>) -> Result<PassEnergy, String> {
     let (p, classes) = problem(w);
     let word = p.spaces[0].word_bits / 8;
     let (levels, order) = hierarchy(cm, word, &classes);
@@ -195,7 +198,14 @@ pub fn map_pass(cm: &CostModel, w: &Work) -> Result<PassEnergy, String> {
             opts.whole_at = Some((vec![r, s], t));
         }
     }
-    let (mapping, stats) = mapper::search_with(&p, &levels, &[], &opts)?;
+    let (mapping, stats) = match pinned {
+        Some(text) => {
+            let m = super::mapping_text::parse(text, &p, &levels)?;
+            let stats = nest::analyze(&p, &levels, &m)?;
+            (m, stats)
+        }
+        None => mapper::search_with(&p, &levels, &[], &opts)?,
+    };
     let reps = repeats(w) as f64;
     let mut by_class: Vec<(TensorClass, f64)> = Vec::new();
     let mut by_level = Vec::new();
@@ -221,44 +231,31 @@ pub fn map_pass(cm: &CostModel, w: &Work) -> Result<PassEnergy, String> {
         }
     }
     let lower = nest::compulsory(&p, &levels).energy_pj * reps;
-    let mapping = mapping
-        .levels
-        .iter()
-        .enumerate()
-        .rev()
-        .map(|(pos, loops)| {
-            let loops: Vec<String> = loops
-                .iter()
-                .filter(|l| l.factor > 1)
-                .map(|l| {
-                    format!(
-                        "{}{}{}",
-                        if l.spatial { "s" } else { "" },
-                        p.dims[l.dim].name,
-                        l.factor
-                    )
-                })
-                .collect();
-            format!("{}[{}]", levels[pos].name, loops.join(" "))
-        })
-        .collect::<Vec<_>>()
-        .join(" ");
+    let mapping = super::mapping_text::format(&p, &levels, &mapping);
     Ok(PassEnergy {
         mapped: (stats.energy_pj * reps, lo, hi),
         by_class,
         by_level,
         lower,
         mapping,
+        pinned: pinned.is_some(),
     })
 }
 
-/// Mapped passes of one pricing, each shape searched once.
+/// Mapped passes of one pricing, each shape (and pinned mapping) mapped once.
 #[derive(Default)]
-pub struct Cache(HashMap<Work, Result<PassEnergy, String>>);
+pub struct Cache(HashMap<(Work, Option<String>), Result<PassEnergy, String>>);
 
 impl Cache {
-    pub fn get(&mut self, cm: &CostModel, w: &Work) -> &Result<PassEnergy, String> {
-        self.0.entry(*w).or_insert_with(|| map_pass(cm, w))
+    pub fn get(
+        &mut self,
+        cm: &CostModel,
+        w: &Work,
+        pinned: Option<&str>,
+    ) -> &Result<PassEnergy, String> {
+        self.0
+            .entry((*w, pinned.map(String::from)))
+            .or_insert_with(|| map_pass(cm, w, pinned))
     }
 }
 
@@ -277,7 +274,7 @@ mod tests {
             k: 512,
             bytes: 4,
         };
-        let e = map_pass(&cm, &w).unwrap();
+        let e = map_pass(&cm, &w, None).unwrap();
         // Streamed per token from DRAM, as a model whose weights fit no SRAM is placed.
         let streamed = 3136.0 * 64.0 * 512.0 * 4.0 / 8.0 * 1950.0;
         assert!(e.mapped.0 < 0.05 * streamed, "{e:?}");
@@ -290,6 +287,22 @@ mod tests {
     }
 
     #[test]
+    fn a_pinned_mapping_whose_tiles_overflow_a_level_names_the_level_and_the_sizes() {
+        let cm = Hardware::load("horowitz45").unwrap().model;
+        let w = Work::Matmul {
+            n: 3136,
+            c: 64,
+            k: 512,
+            bytes: 4,
+        };
+        let e = map_pass(&cm, &w, Some("dram[] sram-8k[N3136 C64 K512]")).unwrap_err();
+        assert!(
+            e.contains("level sram-8k") && e.contains("capacity is 2048"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn full_attention_reads_keys_and_values_far_less_than_once_per_pair() {
         let cm = Hardware::load("horowitz45").unwrap().model;
         let w = Work::Attention {
@@ -299,7 +312,7 @@ mod tests {
             c: 32,
             bytes: 4,
         };
-        let e = map_pass(&cm, &w).unwrap();
+        let e = map_pass(&cm, &w, None).unwrap();
         // No reuse: k and v read once per query-key pair from the 1 MB SRAM.
         let pairs = 2.0 * 3136.0 * 3136.0 * 32.0 * 4.0 / 8.0 * 100.0;
         assert!(e.mapped.0 < 0.3 * pairs, "{e:?}");

@@ -103,18 +103,21 @@ fn pass_view(
     cm: &CostModel,
     cache: &mut super::passes::Cache,
     passes: &BTreeMap<crate::ledger::Work, u64>,
+    layer: &str,
     mappings: &mut Vec<String>,
 ) -> Option<PassView> {
     let mut v = PassView::default();
+    let pinned = cm.pinned_mapping(layer);
     for (w, &n) in passes {
-        let e = match cache.get(cm, w) {
+        let e = match cache.get(cm, w, pinned) {
             Ok(e) => e,
             Err(err) => {
                 mappings.push(format!("{w:?}: no mapping ({err}); priced at placement"));
                 continue;
             }
         };
-        mappings.push(format!("{n} x {w:?}: {}", e.mapping));
+        let how = if e.pinned { " (pinned)" } else { "" };
+        mappings.push(format!("{n} x {w:?}: {}{how}", e.mapping));
         let k = n as f64;
         for (op, class, bytes) in w.traffic() {
             *v.covered.entry((op, class)).or_insert(0) += bytes * n;
@@ -238,7 +241,7 @@ pub fn price(ledger: &Ledger, cm: &CostModel) -> PricedLedger {
         let mut passes = if counts.4.is_empty() || cm.memories.is_empty() {
             None
         } else {
-            pass_view(cm, &mut cache, &counts.4, &mut layer.mappings)
+            pass_view(cm, &mut cache, &counts.4, name, &mut layer.mappings)
         };
         let weight_read: u64 = counts
             .iter()

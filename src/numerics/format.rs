@@ -612,8 +612,7 @@ impl NarrowLanes {
         let emin = 1 - i32::from(f.bias);
         let max_finite = f.decode_f32(f.max_finite_mag());
         let (over_pos, over_neg) = (f.round_f32(f32::INFINITY), f.round_f32(f32::NEG_INFINITY));
-        let symmetric =
-            over_neg.to_bits() == over_pos.to_bits() | 0x8000_0000 || over_neg.is_nan();
+        let symmetric = over_neg.to_bits() == over_pos.to_bits() | 0x8000_0000 || over_neg.is_nan();
         let fits = f.exp_bits < 8 && m <= 22 && emin >= -126 && max_finite.is_finite();
         if !fits || !symmetric {
             return None;

@@ -330,7 +330,7 @@ pub struct Overrides {
 
 impl Plan {
     pub fn new(sc: LoadedScenario, ov: Overrides) -> Result<Plan> {
-        let hw = Hardware::load(&sc.hardware_ref())?;
+        let hw = sc.load_hardware(&sc.hardware_ref())?;
         let spec = sc.scenario.sweep.clone().unwrap_or_default();
         let here = sc.path.display().to_string();
         let axis_specs: Vec<(String, AxisSpec)> = if ov.axes.is_empty() {
@@ -1173,7 +1173,10 @@ fn simulate(
             spec.arith = Some(arith);
         }
     }
-    exec::execute_desc(&plan.sc, &spec, d, base, limits)
+    let out = exec::execute_desc(&plan.sc, &spec, d, base, limits)?;
+    plan.sc
+        .check_mappings(&plan.hw, [(out.label.as_str(), &out.ledger)])?;
+    Ok(out)
 }
 
 /// Read the complete lines of a points file (a half-written last line is ignored).

@@ -341,6 +341,105 @@ fn run_hardware_flag_prices_the_scenario_with_another_cost_model() {
     );
 }
 
+/// A digits encoder with softmax attention (two mapped attention passes), with `mappings`.
+fn pinned_scenario(dir: &std::path::Path, mappings: &str) -> std::path::PathBuf {
+    let model = repo_path("models/digits-vit-softmax.ron");
+    let data = repo_path("data/digits/digits-test.csv");
+    write(
+        dir,
+        "pinned.ron",
+        &format!(
+            r#"Scenario(
+    name: "pinned",
+    hardware: "horowitz45",
+    input: Digits("{}"),
+    tokens: 2,
+    runs: [(model: "{}")],
+    mappings: [{mappings}],
+)"#,
+            data.display(),
+            model.display()
+        ),
+    )
+}
+
+fn layer_energy(report: &serde_json::Value, layer: &str) -> (f64, String) {
+    let l = report["runs"][0]["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["name"] == layer)
+        .unwrap();
+    (
+        l["energy_pj"].as_f64().unwrap(),
+        l["mappings"][0].as_str().unwrap_or_default().to_string(),
+    )
+}
+
+/// A mapping pinned in the scenario replaces the mapper's choice for the layers it names: the
+/// searched mapping pinned back gives the same energy; a mapping that streams every operand from
+/// DRAM costs more; the other layer keeps the searched one.
+#[test]
+fn a_pinned_mapping_prices_the_layers_it_names() {
+    let dir = temp_dir("pinned-mapping");
+    let run = |mappings: &str| {
+        let sc = pinned_scenario(&dir, mappings);
+        let o = picojoule(&["run", sc.to_str().unwrap(), "--format", "json"]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        serde_json::from_str::<serde_json::Value>(&stdout(&o)).unwrap()
+    };
+    let searched = run("");
+    let (e0, m0) = layer_energy(&searched, "blocks.0.att.core.mix");
+    let mapping = m0.split("}: ").nth(1).unwrap().to_string();
+    assert!(!m0.contains("(pinned)"), "{m0}");
+    let same = run(&format!(
+        r#"(layer: "blocks.0.att.core.mix", mapping: "{mapping}")"#
+    ));
+    let (e1, m1) = layer_energy(&same, "blocks.0.att.core.mix");
+    assert_eq!(e1, e0);
+    assert!(m1.ends_with("(pinned)"), "{m1}");
+    let streamed = run(
+        r#"(layer: "blocks.0.*", mapping: "dram[N16 M16 C16] sram-1m[-q -k -v -out] sram-32k[-q -k -v -out] sram-8k[-q -k -v -out]")"#,
+    );
+    let (e2, m2) = layer_energy(&streamed, "blocks.0.att.core.mix");
+    assert!(e2 > 2.0 * e0, "{e2} vs {e0}: {m2}");
+    let (e3, m3) = layer_energy(&streamed, "blocks.1.att.core.mix");
+    assert_eq!(e3, e0, "{m3}");
+}
+
+/// A pinned mapping that names no layer with mapped passes, a level the cost model does not
+/// have, or factors that do not cover the pass is bad input: exit 2, the layer and what is wrong.
+#[test]
+fn a_pinned_mapping_that_does_not_fit_is_refused_with_the_layer_and_the_reason() {
+    let dir = temp_dir("pinned-mapping-bad");
+    for (mapping, want) in [
+        (
+            r#"(layer: "blocks.0.att.q", mapping: "dram[N16 M16 C16]")"#,
+            &["`blocks.0.att.q`", "blocks.0.att.core.mix"][..],
+        ),
+        (
+            r#"(layer: "blocks.0.att.core.mix", mapping: "dram[N16 M16 C16] glb[]")"#,
+            &["blocks.0.att.core.mix", "no memory level `glb`", "sram-8k"][..],
+        ),
+        (
+            r#"(layer: "blocks.0.att.core.mix", mapping: "dram[N16 M4 C16]")"#,
+            &[
+                "blocks.0.att.core.mix",
+                "dim M multiply to 4, its bound is 16",
+            ][..],
+        ),
+    ] {
+        let sc = pinned_scenario(&dir, mapping);
+        let o = picojoule(&["run", sc.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(2), "{mapping}: {}", stderr(&o));
+        assert!(o.stdout.is_empty());
+        for w in want {
+            assert!(stderr(&o).contains(w), "{mapping}: {}", stderr(&o));
+        }
+        assert!(stderr(&o).contains("pinned.ron"), "{}", stderr(&o));
+    }
+}
+
 /// `--explain` lists each layer's mapping (a vision transformer's attention over its patches) or
 /// traced weight chain (a language model), and refuses the machine-readable formats.
 #[test]
