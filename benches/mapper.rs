@@ -46,7 +46,7 @@ fn main() {
         let total = Instant::now();
         for w in &works {
             let t = Instant::now();
-            passes::map_pass(&cm, w).expect("maps");
+            passes::map_pass(&cm, w, None).expect("maps");
             let dt = t.elapsed().as_secs_f64();
             match by_kind.iter_mut().find(|k| k.0 == kind(w)) {
                 Some(k) => {

@@ -128,7 +128,6 @@ fn parse_loop(tok: &str, p: &Problem) -> Result<Loop, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use crate::hardware::{Hardware, passes};
     use crate::ledger::Work;
 
