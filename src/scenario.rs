@@ -175,7 +175,7 @@ impl LoadedScenario {
             .collect();
     }
 
-    /// Check the pinned mappings of `hw` against the passes the runs filed.
+    /// Check that the passes the runs filed can be mapped onto `hw`, with its pinned mappings.
     pub fn check_mappings<'a>(
         &self,
         hw: &crate::hardware::Hardware,
@@ -183,7 +183,7 @@ impl LoadedScenario {
     ) -> Result<()> {
         for (label, ledger) in runs {
             hw.model
-                .check_pinned_mappings(ledger)
+                .check_mappings(ledger)
                 .map_err(|e| Error::input(format!("{}: run {label}: {e}", self.path.display())))?;
         }
         Ok(())

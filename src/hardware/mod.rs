@@ -274,9 +274,19 @@ impl CostModel {
             .map(|m| m.mapping.as_str())
     }
 
-    /// Check every pinned mapping against the passes `ledger` filed: each must match at least
-    /// one layer with mapped passes, and fit each of its passes.
-    pub fn check_pinned_mappings(&self, ledger: &crate::ledger::Ledger) -> Result<()> {
+    /// Check that every pass `ledger` filed can be mapped (its tensors fit the outermost
+    /// level), and every pinned mapping against the passes: each must match at least one layer
+    /// with mapped passes, and fit each of its passes.
+    pub fn check_mappings(&self, ledger: &crate::ledger::Ledger) -> Result<()> {
+        if !self.memories.is_empty() {
+            for (name, counts) in ledger.layers() {
+                for w in counts.4.keys() {
+                    passes::check_fits(self, w).map_err(|e| {
+                        Error::input(format!("layer {name} on {}: {e} (pass {w:?})", self.name))
+                    })?;
+                }
+            }
+        }
         for pin in &self.pinned_mappings {
             let mut matched = false;
             for (name, counts) in ledger.layers() {

@@ -180,15 +180,50 @@ pub fn hierarchy(
     (levels, order)
 }
 
+/// Whether some mapping of the pass exists: the outermost level holds every tensor of the pass
+/// whole (inner levels may bypass, so nothing else can rule every mapping out). The error names
+/// the level and the sizes.
+pub fn check_fits(cm: &CostModel, w: &Work) -> Result<(), String> {
+    let (p, classes) = problem(w);
+    let (levels, _) = hierarchy(cm, p.spaces[0].word_bits / 8, &classes);
+    outermost_fits(&p, &levels)
+}
+
+fn outermost_fits(p: &Problem, levels: &[Level]) -> Result<(), String> {
+    let top = levels
+        .last()
+        .ok_or_else(|| "the cost model has no memory levels".to_string())?;
+    let Some(cap) = top.capacity_words else {
+        return Ok(());
+    };
+    let need: u64 = p
+        .spaces
+        .iter()
+        .map(|s| nest::space_words(p, s))
+        .fold(0u64, u64::saturating_add);
+    if need > cap {
+        let word_bytes = p.spaces[0].word_bits / 8;
+        let sizes: Vec<String> = p
+            .spaces
+            .iter()
+            .map(|s| format!("{} {}", s.name, nest::space_words(p, s)))
+            .collect();
+        return Err(format!(
+            "no mapping fits: the outermost level {} holds {cap} words of {word_bytes} B, the pass's tensors need {need} ({})",
+            top.name,
+            sizes.join(", ")
+        ));
+    }
+    Ok(())
+}
+
 /// Map one pass onto the cost model's memory levels: the mapper's choice, or `pinned` (a
 /// mapping in text form, checked against the pass and the levels).
 pub fn map_pass(cm: &CostModel, w: &Work, pinned: Option<&str>) -> Result<PassEnergy, String> {
     let (p, classes) = problem(w);
     let word = p.spaces[0].word_bits / 8;
     let (levels, order) = hierarchy(cm, word, &classes);
-    if levels.is_empty() {
-        return Err("the cost model has no memory levels".into());
-    }
+    outermost_fits(&p, &levels)?;
     let mut opts = mapper::Options::default();
     if let Work::Conv { .. } = w {
         // The kernel window (R, S) whole at or below the lowest level that holds weights.

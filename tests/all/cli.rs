@@ -440,6 +440,45 @@ fn a_pinned_mapping_that_does_not_fit_is_refused_with_the_layer_and_the_reason()
     }
 }
 
+/// A cost model whose outermost level cannot hold a pass's tensors admits no mapping of it: bad
+/// input, naming the layer, the level and the sizes, before any output is written.
+#[test]
+fn a_pass_no_level_can_hold_is_refused_with_the_layer_the_level_and_the_sizes() {
+    let dir = temp_dir("no-mapping");
+    let text = std::fs::read_to_string(repo_path("hardware/horowitz45.ron")).unwrap();
+    let small: String = text
+        .lines()
+        .filter(|l| !l.contains("name: \"dram\""))
+        .map(|l| {
+            l.replace("Some(1048576)", "Some(2048)")
+                .replace("Some(32768)", "Some(1024)")
+                .replace("Some(8192)", "Some(512)")
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let hw = write(&dir, "small.ron", &small);
+    let sc = pinned_scenario(&dir, "");
+    let out = dir.join("out");
+    let o = picojoule(&[
+        "run",
+        sc.to_str().unwrap(),
+        "--hardware",
+        hw.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let err = stderr(&o);
+    for want in [
+        "layer blocks.0.att.core.mix",
+        "outermost level sram-1m holds 512 words of 4 B",
+        "need 1024 (q 256, k 256, v 256, out 256)",
+    ] {
+        assert!(err.contains(want), "{err}");
+    }
+    assert!(!out.join("report.json").exists());
+}
+
 /// `--explain` lists each layer's mapping (a vision transformer's attention over its patches) or
 /// traced weight chain (a language model), and refuses the machine-readable formats.
 #[test]
