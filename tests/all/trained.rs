@@ -135,21 +135,24 @@ const TWINS: [&str; 4] = [
 ];
 
 /// The shipped character transformers.
-const TRANSFORMER_LMS: [&str; 6] = [
+const TRANSFORMER_LMS: [&str; 8] = [
     "transformer-sotu-softmax",
     "transformer-sotu-ecoformer",
     "transformer-sotu-softmax-96",
     "transformer-sotu-softmax-96-seed2",
     "transformer-sotu-softmax-96-seed3",
     "transformer-sotu-ecoformer-96",
+    "transformer-sotu-ecoformer-96-seed2",
+    "transformer-sotu-ecoformer-96-seed3",
 ];
 
 /// The shipped spiking SpikeGPT models (checked with their spike counts).
-const SPIKING_LMS: [&str; 4] = [
+const SPIKING_LMS: [&str; 5] = [
     "spikegpt-sotu-spiking",
     "spikegpt-sotu-reference",
     "spikegpt-sotu-spiking-96",
     "spikegpt-sotu-spiking-96-seed2",
+    "spikegpt-sotu-spiking-96-seed3",
 ];
 
 #[test]
