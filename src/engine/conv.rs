@@ -383,6 +383,7 @@ impl Conv {
                 ph: g.ph as u64,
                 pw: g.pw as u64,
                 bytes: bytes as u32,
+                n: 1,
             });
         }
         macs

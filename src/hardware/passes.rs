@@ -80,6 +80,7 @@ pub fn problem(w: &Work) -> (Problem, Vec<TensorClass>) {
             sh,
             sw,
             bytes,
+            n,
             ..
         } => {
             // One group; the input box spans the padded input the kernel visits (the nest has
@@ -94,6 +95,8 @@ pub fn problem(w: &Work) -> (Problem, Vec<TensorClass>) {
                         dim("Q", q),
                         dim("R", r),
                         dim("S", s),
+                        // Images last, so a pass of one image maps as it did without the dim.
+                        dim("N", n),
                     ],
                     spaces: vec![
                         space(
@@ -104,13 +107,18 @@ pub fn problem(w: &Work) -> (Problem, Vec<TensorClass>) {
                         ),
                         space(
                             "inputs",
-                            vec![vec![(1, 1)], vec![(2, sh), (4, 1)], vec![(3, sw), (5, 1)]],
+                            vec![
+                                vec![(6, 1)],
+                                vec![(1, 1)],
+                                vec![(2, sh), (4, 1)],
+                                vec![(3, sw), (5, 1)],
+                            ],
                             false,
                             bytes,
                         ),
                         space(
                             "outputs",
-                            vec![vec![(0, 1)], vec![(2, 1)], vec![(3, 1)]],
+                            vec![vec![(6, 1)], vec![(0, 1)], vec![(2, 1)], vec![(3, 1)]],
                             true,
                             bytes,
                         ),
@@ -334,6 +342,45 @@ mod tests {
         assert!(
             e.contains("level sram-8k") && e.contains("capacity is 2048"),
             "{e}"
+        );
+    }
+
+    #[test]
+    fn a_batch_of_images_reads_a_convolutions_weights_once_per_batch() {
+        let cm = Hardware::load("horowitz45").unwrap().model;
+        // PVTv2's first patch embedding: 7 x 7, stride 4, 3 -> 64 channels on 224 x 224.
+        let conv = |n| Work::Conv {
+            groups: 1,
+            c: 3,
+            k: 64,
+            h: 224,
+            w: 224,
+            r: 7,
+            s: 7,
+            sh: 4,
+            sw: 4,
+            ph: 3,
+            pw: 3,
+            bytes: 4,
+            n,
+        };
+        let one = map_pass(&cm, &conv(1), None).unwrap();
+        let eight = map_pass(&cm, &conv(8), None).unwrap();
+        let dram = cm.memories.iter().position(|m| m.name == "dram").unwrap();
+        let at = |e: &PassEnergy| e.by_level.iter().find(|(i, _)| *i == dram).unwrap().1;
+        let weights = |e: &PassEnergy| {
+            e.by_class
+                .iter()
+                .find(|(c, _)| *c == TensorClass::Weight)
+                .unwrap()
+                .1
+        };
+        assert!(eight.mapped.0 <= 8.0 * one.mapped.0, "{eight:?} vs {one:?}");
+        assert!(at(&eight) <= 8.0 * at(&one) * 1.0001);
+        // Weight energy grows by less than the eight images do (reused across them).
+        assert!(
+            weights(&eight) < 8.0 * weights(&one),
+            "{eight:?} vs {one:?}"
         );
     }
 

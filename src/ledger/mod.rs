@@ -401,11 +401,11 @@ impl Counts {
         }
     }
 
-    /// Map every `batch` passes of one matrix-product shape as one pass over all their rows: a
-    /// batch of samples through this layer, whose weights a mapping may then read once per batch
-    /// (the counted traffic, linear in the rows, is unchanged). Passes that do not fill a batch
-    /// form one smaller pass; other passes (attention, whose operands are per sample, and
-    /// convolutions, mapped without a batch dimension) keep their count.
+    /// Map every `batch` passes of one matrix-product or convolution shape as one pass over all
+    /// their rows or images: a batch of samples through this layer, whose weights a mapping may
+    /// then read once per batch (the counted traffic, linear in the rows and images, is
+    /// unchanged). Passes that do not fill a batch form one smaller pass; attention passes, whose
+    /// operands are per sample, keep their count.
     pub fn batch_passes(&mut self, batch: u64) {
         if batch <= 1 {
             return;
@@ -426,6 +426,22 @@ impl Counts {
                     }
                     if rest > 0 {
                         file(rows(rest), 1);
+                    }
+                }
+                Work::Conv { n, .. } => {
+                    let (full, rest) = (times / batch, times % batch);
+                    let images = |m: u64| {
+                        let mut merged = w;
+                        if let Work::Conv { n: images, .. } = &mut merged {
+                            *images = n.saturating_mul(m);
+                        }
+                        merged
+                    };
+                    if full > 0 {
+                        file(images(batch), full);
+                    }
+                    if rest > 0 {
+                        file(images(rest), 1);
                     }
                 }
                 other => file(other, times),
@@ -804,6 +820,41 @@ mod tests {
             one.pass(mm(16));
         }
         assert_eq!(traffic(&c), traffic(&one));
+    }
+
+    #[test]
+    fn a_batch_merges_convolutions_into_passes_over_several_images() {
+        let conv = |n| Work::Conv {
+            groups: 1,
+            c: 3,
+            k: 8,
+            h: 16,
+            w: 16,
+            r: 3,
+            s: 3,
+            sh: 1,
+            sw: 1,
+            ph: 1,
+            pw: 1,
+            bytes: 4,
+            n,
+        };
+        let mut c = Counts::default();
+        for _ in 0..5 {
+            c.pass(conv(1));
+        }
+        c.batch_passes(2);
+        let got: Vec<(Work, u64)> = c.4.iter().map(|(w, n)| (*w, *n)).collect();
+        assert_eq!(got, vec![(conv(1), 1), (conv(2), 2)]);
+        // The counted traffic is linear in the images: two passes of two and one of one carry
+        // what five passes of one did.
+        let bytes = |w: Work| w.traffic().iter().map(|t| t.2).sum::<u64>();
+        assert_eq!(2 * bytes(conv(2)) + bytes(conv(1)), 5 * bytes(conv(1)));
+        assert_eq!(conv(2).macs(), 2 * conv(1).macs());
+        // A ledger written before the field existed reads as one image.
+        let old = r#"{"conv":{"groups":1,"c":3,"k":8,"h":16,"w":16,"r":3,"s":3,"sh":1,"sw":1,"ph":1,"pw":1,"bytes":4}}"#;
+        assert_eq!(serde_json::from_str::<Work>(old).unwrap(), conv(1));
+        assert_eq!(serde_json::to_string(&conv(1)).unwrap(), old);
     }
 
     #[test]

@@ -26,8 +26,9 @@ pub enum Work {
         bytes: u32,
     },
     /// A convolution of `groups` independent groups, each of `c` input and `k` output channels,
-    /// over an `h x w` input with an `r x s` kernel, strides `sh x sw` and zero padding
-    /// `ph x pw`, executed tap by tap (im2col): weights, input and output activations.
+    /// over `n` images (a batch's samples mapped together; 1 as the engine files it) of
+    /// `h x w` with an `r x s` kernel, strides `sh x sw` and zero padding `ph x pw`, executed tap
+    /// by tap (im2col): weights, input and output activations.
     Conv {
         groups: u64,
         c: u64,
@@ -41,7 +42,17 @@ pub enum Work {
         ph: u64,
         pw: u64,
         bytes: u32,
+        #[serde(default = "one_image", skip_serializing_if = "is_one_image")]
+        n: u64,
     },
+}
+
+fn one_image() -> u64 {
+    1
+}
+
+fn is_one_image(n: &u64) -> bool {
+    *n == 1
 }
 
 impl Work {
@@ -65,14 +76,23 @@ impl Work {
                 h,
                 w,
                 bytes,
+                n,
                 ..
             } => {
                 let b = bytes as u64;
                 let (p, q) = self.conv_out();
                 vec![
                     (Op::Read, TensorClass::Weight, self.macs() * b),
-                    (Op::Read, TensorClass::Activation, groups * c * h * w * b),
-                    (Op::Write, TensorClass::Activation, groups * k * p * q * b),
+                    (
+                        Op::Read,
+                        TensorClass::Activation,
+                        n * groups * c * h * w * b,
+                    ),
+                    (
+                        Op::Write,
+                        TensorClass::Activation,
+                        n * groups * k * p * q * b,
+                    ),
                 ]
             }
             Work::Attention {
@@ -116,8 +136,9 @@ impl Work {
                 sh,
                 sw,
                 bytes,
+                n,
                 ..
-            } => vec![groups, c, k, h, w, r, s, sh, sw, bytes as u64],
+            } => vec![groups, c, k, h, w, r, s, sh, sw, bytes as u64, n],
         };
         if dims.iter().any(|&d| d == 0 || d > MAX_DIM) {
             return Err(format!(
@@ -163,10 +184,16 @@ impl Work {
             Work::Matmul { n, c, k, .. } => n * c * k,
             Work::Attention { heads, n, m, c, .. } => heads * 2 * n * m * c,
             Work::Conv {
-                groups, c, k, r, s, ..
+                groups,
+                c,
+                k,
+                r,
+                s,
+                n,
+                ..
             } => {
                 let (p, q) = self.conv_out();
-                groups * p * q * r * s * c * k
+                n * groups * p * q * r * s * c * k
             }
         }
     }
