@@ -412,39 +412,17 @@ impl Counts {
         }
         for (w, times) in std::mem::take(&mut self.4) {
             let mut file = |w: Work, n: u64| *self.4.entry(w).or_insert(0) += n;
-            match w {
-                Work::Matmul { n, c, k, bytes } => {
-                    let (full, rest) = (times / batch, times % batch);
-                    let rows = |m: u64| Work::Matmul {
-                        n: n.saturating_mul(m),
-                        c,
-                        k,
-                        bytes,
-                    };
+            let (full, rest) = (times / batch, times % batch);
+            match (w.batched(batch), w.batched(rest)) {
+                (Some(whole), Some(part)) => {
                     if full > 0 {
-                        file(rows(batch), full);
+                        file(whole, full);
                     }
                     if rest > 0 {
-                        file(rows(rest), 1);
+                        file(part, 1);
                     }
                 }
-                Work::Conv { n, .. } => {
-                    let (full, rest) = (times / batch, times % batch);
-                    let images = |m: u64| {
-                        let mut merged = w;
-                        if let Work::Conv { n: images, .. } = &mut merged {
-                            *images = n.saturating_mul(m);
-                        }
-                        merged
-                    };
-                    if full > 0 {
-                        file(images(batch), full);
-                    }
-                    if rest > 0 {
-                        file(images(rest), 1);
-                    }
-                }
-                other => file(other, times),
+                _ => file(w, times),
             }
         }
     }

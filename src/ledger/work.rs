@@ -157,6 +157,17 @@ impl Work {
         Ok(())
     }
 
+    /// The pass over `m` times its samples (a matrix product's rows, a convolution's images),
+    /// as a batch maps them together; None for attention, whose operands belong to one sample.
+    pub fn batched(self, m: u64) -> Option<Work> {
+        let mut w = self;
+        match &mut w {
+            Work::Matmul { n, .. } | Work::Conv { n, .. } => *n = n.saturating_mul(m),
+            Work::Attention { .. } => return None,
+        }
+        Some(w)
+    }
+
     /// Output height and width of a convolution (1 x 1 for other passes).
     pub fn conv_out(&self) -> (u64, u64) {
         match *self {

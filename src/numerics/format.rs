@@ -347,14 +347,14 @@ impl FloatFormat {
     }
 
     /// Round-trip an `f32` through the format (RNE), returned as `f32`. Finite values of a
-    /// format narrower than f32's exponent range take the arithmetic of [`NarrowLanes::value`]
-    /// (an add and a subtract at the value's quantum), everything else the encoder; both give
-    /// the bits of [`FloatFormat::round_f32_encoded`].
+    /// format narrower than f32's exponent range take [`NarrowLanes::value`] (an add and a
+    /// subtract at the value's quantum), everything else the encoder; both give the bits of
+    /// [`FloatFormat::round_f32_encoded`].
     #[inline]
     pub fn round_f32(self, x: f32) -> f32 {
-        match self.narrow_round_f32(x) {
-            Some(v) => v,
-            None => self.round_f32_encoded(x),
+        match NarrowLanes::new(self) {
+            Some(lanes) if !NarrowLanes::is_special(x) => lanes.value(x),
+            _ => self.round_f32_encoded(x),
         }
     }
 
@@ -362,39 +362,6 @@ impl FloatFormat {
     /// faster forms are tested against.
     pub fn round_f32_encoded(self, x: f32) -> f32 {
         self.decode_f32(self.quantize_f32(x))
-    }
-
-    /// The rounding of a finite `x` into a format with fewer than 8 exponent bits, by the
-    /// magic-constant add of [`NarrowLanes::value`] with its constants derived from the
-    /// format's fields here; None outside that case (infinities, NaNs, e8 formats, overflow to
-    /// NaN).
-    #[inline]
-    fn narrow_round_f32(self, x: f32) -> Option<f32> {
-        let b = x.to_bits();
-        let m = u32::from(self.man_bits);
-        let emin = 1 - i32::from(self.bias);
-        if self.exp_bits >= 8 || m > 22 || emin < -126 || b & 0x7F80_0000 == 0x7F80_0000 {
-            return None;
-        }
-        let max_mag = self.max_finite_mag();
-        let emax = (max_mag >> m) as i32 - i32::from(self.bias);
-        if emax + 128 > 230 {
-            return None;
-        }
-        let max_finite = (((emax + 127) as u32) << 23) | ((max_mag & ((1 << m) - 1)) << (23 - m));
-        let overflow = match (self.overflow, self.nan) {
-            (Overflow::Saturate, _) => max_finite,
-            (Overflow::Infinity, NanStyle::Ieee) => 0x7F80_0000,
-            (Overflow::Infinity, NanStyle::FiniteNan) => return None,
-        };
-        let sign = b & 0x8000_0000;
-        let min_exp = ((emin + 127) as u32) << 23;
-        let max_exp = ((emax + 128) as u32) << 23;
-        let e = (b & 0x7F80_0000).clamp(min_exp, max_exp);
-        let magic = f32::from_bits(e + (((23 - m) << 23) | 0x0040_0000));
-        let mag = ((x + magic) - magic).to_bits() & 0x7FFF_FFFF;
-        let mag = if mag > max_finite { overflow } else { mag };
-        Some(f32::from_bits(mag | sign))
     }
 
     /// Encode the positive finite value `sig · 2^lsb_exp` (`0 < sig < 2^53`).
@@ -644,31 +611,39 @@ pub struct NarrowLanes {
     magic: u32,
     /// Bits of the largest finite magnitude.
     max_finite: u32,
-    /// Bits of what a positive overflow gives (saturation, infinity or NaN); a negative one
+    /// Bits of what a positive overflow gives (saturation or infinity); a negative one
     /// gives the same with the sign bit set.
     overflow: u32,
 }
 
 impl NarrowLanes {
     /// The lane rounding of `f`, or `None` when `f` has the f32 exponent range (use
-    /// [`RoundLanes`]) or a range the f32 tricks do not cover.
+    /// [`RoundLanes`]), a range the f32 tricks do not cover, or overflows to NaN. Derived from
+    /// the format's fields by integer arithmetic, cheap enough to build per value.
+    #[inline]
     pub fn new(f: FloatFormat) -> Option<NarrowLanes> {
-        let m = f.man_bits();
+        let m = u32::from(f.man_bits);
         let emin = 1 - i32::from(f.bias);
-        let max_finite = f.decode_f32(f.max_finite_mag());
-        let (over_pos, over_neg) = (f.round_f32(f32::INFINITY), f.round_f32(f32::NEG_INFINITY));
-        let symmetric = over_neg.to_bits() == over_pos.to_bits() | 0x8000_0000 || over_neg.is_nan();
-        let fits = f.exp_bits < 8 && m <= 22 && emin >= -126 && max_finite.is_finite();
-        if !fits || !symmetric {
+        if f.exp_bits >= 8 || m > 22 || emin < -126 {
             return None;
         }
-        let top = (max_finite.to_bits() >> 23) + 1;
+        let max_mag = f.max_finite_mag();
+        let emax = (max_mag >> m) as i32 - i32::from(f.bias);
+        if emax + 128 > 230 {
+            return None;
+        }
+        let max_finite = (((emax + 127) as u32) << 23) | ((max_mag & ((1 << m) - 1)) << (23 - m));
+        let overflow = match (f.overflow, f.nan) {
+            (Overflow::Saturate, _) => max_finite,
+            (Overflow::Infinity, NanStyle::Ieee) => 0x7F80_0000,
+            (Overflow::Infinity, NanStyle::FiniteNan) => return None,
+        };
         Some(NarrowLanes {
-            min_exp: 2f32.powi(emin).to_bits(),
-            max_exp: top.min(254 - 24) << 23,
+            min_exp: ((emin + 127) as u32) << 23,
+            max_exp: ((emax + 128) as u32) << 23,
             magic: ((23 - m) << 23) | 0x0040_0000,
-            max_finite: max_finite.to_bits(),
-            overflow: over_pos.to_bits() & 0x7FFF_FFFF,
+            max_finite,
+            overflow,
         })
     }
 
