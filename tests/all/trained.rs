@@ -270,6 +270,71 @@ fn trained_digit_transformers_match_their_trainer() {
     }
 }
 
+/// Every shipped convolutional digit network: ReLU and spiking (Leaky, 4 steps), training
+/// seeds 1 (no suffix), 2 and 3.
+const DIGIT_CNNS: [&str; 6] = [
+    "digits-cnn",
+    "digits-cnn-seed2",
+    "digits-cnn-seed3",
+    "digits-cnn-spiking",
+    "digits-cnn-spiking-seed2",
+    "digits-cnn-spiking-seed3",
+];
+
+/// A convolutional digit network against its trainer: the class scores (last layer summed over
+/// the steps) of the check images, and for the spiking ones every Leaky layer's spike count per
+/// image.
+#[test]
+fn trained_digit_cnns_match_their_trainer_scores_and_spike_counts() {
+    use picojoule::input::digits;
+    use picojoule::models::Stepper;
+    use picojoule::models::sequential::Sequential;
+    let images = digits::read(&repo_path("data/digits/digits-test.csv")).unwrap();
+    for name in DIGIT_CNNS {
+        let path = repo_path(&format!("models/{name}.ron"));
+        let ModelDesc::Sequential(cfg) = ModelDesc::load(&path).unwrap() else {
+            panic!("{name} is not a Sequential model")
+        };
+        let model = Sequential::from_config(cfg, path.parent().unwrap()).unwrap();
+        let v: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(path.with_extension("logits.json")).unwrap(),
+        )
+        .unwrap();
+        let want = logit_rows(&v);
+        let spikes = v["spikes"].as_object().unwrap();
+        assert_eq!(
+            spikes.len(),
+            model.lif_layers().len(),
+            "{name}: a count per Leaky layer"
+        );
+        let arith = Arith::Exact;
+        let mut st = Stepper::new_state(&model, 1);
+        let mut ledger = Stepper::new_ledger(&model, &arith, 1);
+        let mut before = vec![0u64; spikes.len()];
+        let mut worst = 0.0f32;
+        for (i, d) in images[..want.len()].iter().enumerate() {
+            let steps = vec![d.pixels.to_vec(); model.cfg.timesteps];
+            model.run_sample(&steps, &mut st, &arith, &mut ledger);
+            worst = worst.max(relative_error(Stepper::outputs(&model, &st), &want[i]));
+            for (j, layer) in model.lif_layers().iter().enumerate() {
+                let total = ledger.subtree(layer).op_total(Op::Spike);
+                let trainer = spikes[layer.as_str()][i].as_u64().unwrap();
+                assert_eq!(
+                    total - before[j],
+                    trainer,
+                    "{name}: image {i}, layer {layer}"
+                );
+                before[j] = total;
+            }
+        }
+        eprintln!(
+            "{name}: {} images, worst relative score error {worst:e}",
+            want.len()
+        );
+        assert!(worst <= TOLERANCE, "{name}: worst relative error {worst:e}");
+    }
+}
+
 #[test]
 fn every_shipped_trained_model_is_cross_checked() {
     let dir = repo_path("models");
@@ -286,6 +351,7 @@ fn every_shipped_trained_model_is_cross_checked() {
         &TRANSFORMER_LMS[..],
         &SPIKING_LMS[..],
         &DIGIT_TRANSFORMERS[..],
+        &DIGIT_CNNS[..],
     ]
     .concat();
     let mut listed: Vec<String> = all.iter().map(|s| s.to_string()).collect();

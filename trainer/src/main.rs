@@ -5,6 +5,8 @@
 //! (logits and spike counts for a fixed input, for the cross-check in `tests/all/trained.rs`)
 //! and `<name>.log` (training log).
 
+mod cnet;
+mod ctrain;
 mod net;
 mod schedule;
 mod tnet;
@@ -114,6 +116,25 @@ pub struct Args {
     /// Digits: label smoothing of the training targets (0 = plain cross entropy).
     #[arg(long, default_value_t = 0.0)]
     pub label_smoothing: f64,
+    /// Convolutional digit networks: output channels of each 3 x 3 convolution (the first at
+    /// stride 1, the others at stride 2).
+    #[arg(long, value_delimiter = ',', default_value = "16,32")]
+    pub conv: Vec<usize>,
+    /// Convolutional digit networks: width of the hidden linear layer.
+    #[arg(long, default_value_t = 64)]
+    pub hidden: usize,
+    /// Spiking convolutional network: steps per image (direct coding).
+    #[arg(long, default_value_t = 4)]
+    pub timesteps: usize,
+    /// Spiking convolutional network: membrane decay of every Leaky layer.
+    #[arg(long, default_value_t = 0.9)]
+    pub beta: f32,
+    /// Convolutional digit networks: dropout on the inputs of the linear layers (training only).
+    #[arg(long, default_value_t = 0.0)]
+    pub dropout: f64,
+    /// Convolutional digit networks: gain on the seeded PyTorch-default initialisation.
+    #[arg(long, default_value_t = 1.0)]
+    pub gain: f32,
 }
 
 fn onehot(tokens: &[usize], dev: &Device) -> Tensor<2> {
@@ -189,6 +210,9 @@ fn read_tokens(path: &Path) -> Result<Vec<usize>, String> {
 }
 
 fn run(args: &Args) -> Result<(), String> {
+    if matches!(args.kind, Kind::Cnn | Kind::SpikingCnn) {
+        return ctrain::run(args);
+    }
     if args.kind.is_transformer() {
         return ttrain::run(args);
     }
@@ -197,7 +221,7 @@ fn run(args: &Args) -> Result<(), String> {
         Kind::Twin => Variant::NonSpiking,
         Kind::Reference => Variant::Reference,
         Kind::Spiking => Variant::SpikeDriven,
-        _ => unreachable!("transformers are trained by ttrain"),
+        _ => unreachable!("transformers and convolutional networks have their own trainers"),
     };
     let cfg = Config {
         name: args.name.clone(),

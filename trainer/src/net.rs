@@ -39,6 +39,10 @@ pub enum Kind {
     VitSoftmax,
     /// Digits patch transformer with EcoFormer attention, fine-tuned from a softmax model.
     VitEcoformer,
+    /// Digits convolutional network with ReLU (`cnet.rs`, `ctrain.rs`).
+    Cnn,
+    /// The same network with snnTorch `Leaky` neurons, direct-coded for `--timesteps` steps.
+    SpikingCnn,
 }
 
 impl Kind {

@@ -28,7 +28,9 @@ use crate::tnet::{Hashes, TNet, patch_order};
 use crate::{Args, Kind};
 
 /// The labelled images of a digits CSV.
-fn read_digits(path: &std::path::Path) -> Result<Vec<([f32; DIGIT_PIXELS], usize)>, String> {
+pub(crate) fn read_digits(
+    path: &std::path::Path,
+) -> Result<Vec<([f32; DIGIT_PIXELS], usize)>, String> {
     Ok(picojoule::input::digits::read(path)
         .map_err(|e| e.to_string())?
         .into_iter()
@@ -42,7 +44,7 @@ const DIGITS_VALID: usize = 200;
 
 /// Training and validation images: every `stride`-th row held out (rows stride-1, 2 stride-1,
 /// ...), or the last `DIGITS_VALID` rows when `stride` is 0.
-fn split_digits<T>(rows: Vec<T>, stride: usize) -> (Vec<T>, Vec<T>) {
+pub(crate) fn split_digits<T>(rows: Vec<T>, stride: usize) -> (Vec<T>, Vec<T>) {
     if stride == 0 {
         let mut train = rows;
         let valid = train.split_off(train.len() - DIGITS_VALID);
@@ -61,7 +63,7 @@ fn split_digits<T>(rows: Vec<T>, stride: usize) -> (Vec<T>, Vec<T>) {
 
 /// Cross entropy against targets smoothed towards the uniform distribution:
 /// (1 - eps) CE(target) + eps x mean over classes of -log p.
-fn smoothed_cross_entropy(
+pub(crate) fn smoothed_cross_entropy(
     logits: Tensor<2>,
     targets: &[usize],
     eps: f64,
@@ -114,7 +116,7 @@ fn affine_image(
     out
 }
 
-fn argmax_hits(logits: Tensor<2>, targets: &[usize]) -> usize {
+pub(crate) fn argmax_hits(logits: Tensor<2>, targets: &[usize]) -> usize {
     let [_, k] = logits.dims();
     let v = logits.into_data().as_slice::<f32>().expect("f32").to_vec();
     v.chunks(k)
@@ -216,6 +218,52 @@ fn shift_image(img: &[f32; DIGIT_PIXELS], dy: i64, dx: i64) -> [f32; DIGIT_PIXEL
         }
     }
     out
+}
+
+/// Training batches of digit images: seeded shuffles, one epoch after another, each image
+/// augmented as the flags say (integer shift alone, or rotation and scale then shift).
+#[derive(Default)]
+pub(crate) struct DigitBatches {
+    perm: Vec<usize>,
+    cursor: usize,
+}
+
+impl DigitBatches {
+    pub(crate) fn next(
+        &mut self,
+        train: &[([f32; DIGIT_PIXELS], usize)],
+        args: &Args,
+        rng: &mut rand::rngs::Xoshiro256PlusPlus,
+    ) -> Vec<([f32; DIGIT_PIXELS], usize)> {
+        if self.cursor + args.batch > self.perm.len() {
+            // A new epoch: a fresh seeded shuffle (Fisher-Yates).
+            self.perm = (0..train.len()).collect();
+            for i in (1..self.perm.len()).rev() {
+                self.perm.swap(i, rng.random_range(0..=i));
+            }
+            self.cursor = 0;
+        }
+        let picked = &self.perm[self.cursor..self.cursor + args.batch];
+        self.cursor += args.batch;
+        picked
+            .iter()
+            .map(|&i| {
+                let (img, label) = &train[i];
+                let s = args.shift as i64;
+                let (dy, dx) = (rng.random_range(-s..=s), rng.random_range(-s..=s));
+                if args.rotate == 0.0 && args.scale == 0.0 {
+                    return (shift_image(img, dy, dx), *label);
+                }
+                let a = args.rotate.to_radians();
+                let angle = rng.random_range(-a..=a);
+                let scale = 1.0 + rng.random_range(-args.scale..=args.scale);
+                (
+                    affine_image(img, angle, scale, dy as f64, dx as f64),
+                    *label,
+                )
+            })
+            .collect()
+    }
 }
 
 /// Images [B, N, p*p] in picojoule's patch order.
@@ -427,8 +475,7 @@ pub fn run(args: &Args) -> Result<(), String> {
     };
     let start = Instant::now();
     let (mut running, mut running_n, mut steps_done) = (0.0f64, 0usize, 0usize);
-    let mut perm: Vec<usize> = vec![];
-    let mut cursor = 0usize;
+    let mut batches = DigitBatches::default();
     for step in 0..args.steps {
         let lr = crate::schedule::learning_rate(args, step);
         let loss = match &data {
@@ -450,34 +497,8 @@ pub fn run(args: &Args) -> Result<(), String> {
                 )
             }
             Data::Digits { train, .. } => {
-                if cursor + args.batch > perm.len() {
-                    // A new epoch: a fresh seeded shuffle (Fisher-Yates).
-                    perm = (0..train.len()).collect();
-                    for i in (1..perm.len()).rev() {
-                        perm.swap(i, rng.random_range(0..=i));
-                    }
-                    cursor = 0;
-                }
-                let shifted: Vec<([f32; DIGIT_PIXELS], usize)> = perm[cursor..cursor + args.batch]
-                    .iter()
-                    .map(|&i| {
-                        let (img, label) = &train[i];
-                        let s = args.shift as i64;
-                        let (dy, dx) = (rng.random_range(-s..=s), rng.random_range(-s..=s));
-                        if args.rotate == 0.0 && args.scale == 0.0 {
-                            return (shift_image(img, dy, dx), *label);
-                        }
-                        let a = args.rotate.to_radians();
-                        let angle = rng.random_range(-a..=a);
-                        let scale = 1.0 + rng.random_range(-args.scale..=args.scale);
-                        (
-                            affine_image(img, angle, scale, dy as f64, dx as f64),
-                            *label,
-                        )
-                    })
-                    .collect();
+                let shifted = batches.next(train, args, &mut rng);
                 let batch: Vec<_> = shifted.iter().collect();
-                cursor += args.batch;
                 let labels: Vec<usize> = batch.iter().map(|(_, l)| *l).collect();
                 let logits = trainer.digits_logits(&net, trainer.hashes.as_ref(), &batch, &dev);
                 smoothed_cross_entropy(logits, &labels, args.label_smoothing, &dev)
