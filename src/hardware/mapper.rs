@@ -13,7 +13,12 @@
 //! order-free lower bound does not exceed the best energy found, and the levels above a partial
 //! choice are not enumerated when a bound of all its extensions already exceeds it.
 
+use smallvec::SmallVec;
+
 use super::nest::{self, Level, Loop, Mapping, Problem, Stats};
+
+/// A per-dim vector on the stack (problems have at most a handful of dims).
+type Small = SmallVec<[u64; 8]>;
 
 #[derive(Clone, Debug)]
 pub struct Options {
@@ -248,6 +253,8 @@ struct Ctx<'a> {
     simple: Vec<bool>,
     /// Prime factors of each dim's bound.
     primes: Vec<Vec<u64>>,
+    /// Divisors of each dim's bound, ascending (a remainder's divisors are among them).
+    divs: Vec<Vec<u64>>,
     /// Bypass choices per level, keeping everything allowed first.
     masks: Vec<Vec<Vec<bool>>>,
     /// No level above this one fans out (the partial bound's condition).
@@ -258,9 +265,43 @@ struct Ctx<'a> {
     /// forced factors): many lower-level choices reach the same extent, and the tiles depend on
     /// nothing else.
     tiles: std::cell::RefCell<std::collections::HashMap<TileKey, std::rc::Rc<Vec<Vec<u64>>>>>,
+    /// `FitSet` by (level, bypass choice).
+    fit_sets: std::cell::RefCell<std::collections::HashMap<(usize, usize), std::rc::Rc<FitSet>>>,
 }
 
 type TileKey = (usize, bool, usize, Vec<u64>, Vec<Option<u64>>);
+
+/// The tile extents that fit one level under one bypass choice, in lexicographic order, and
+/// which of them are maximal (no dim can grow by a prime factor and still fit).
+struct FitSet {
+    all: Vec<Vec<u64>>,
+    maximal: Vec<bool>,
+}
+
+impl FitSet {
+    /// The temporal factors over a tile extent `below` (the extents that are multiples of it,
+    /// divided by it), with `forced` factors where given and only maximal tiles if asked, in
+    /// lexicographic order of the factors.
+    fn tiles_over(
+        &self,
+        below: &[u64],
+        forced: &[Option<u64>],
+        maximal: bool,
+        out: &mut Vec<Vec<u64>>,
+    ) {
+        for (e, &max) in self.all.iter().zip(&self.maximal) {
+            if maximal && !max {
+                continue;
+            }
+            let fits = (0..e.len()).all(|d| {
+                e[d].is_multiple_of(below[d]) && forced[d].is_none_or(|f| e[d] == below[d] * f)
+            });
+            if fits {
+                out.push((0..e.len()).map(|d| e[d] / below[d]).collect());
+            }
+        }
+    }
+}
 
 fn divisors(n: u64) -> Vec<u64> {
     let mut small = Vec::new();
@@ -437,6 +478,7 @@ impl<'a> Ctx<'a> {
             rel,
             simple: p.spaces.iter().map(nest::is_simple).collect(),
             primes: p.dims.iter().map(|d| primes(d.bound)).collect(),
+            divs: p.dims.iter().map(|d| divisors(d.bound)).collect(),
             masks: Vec::new(),
             flat_above: Vec::new(),
             whole: p
@@ -445,6 +487,7 @@ impl<'a> Ctx<'a> {
                 .map(|s| tile_words(s, &p.dims.iter().map(|d| d.bound).collect::<Vec<_>>()))
                 .collect(),
             tiles: Default::default(),
+            fit_sets: Default::default(),
         })
         .map(|mut c| {
             c.masks = (0..arch.len()).map(|l| c.masks_of(l)).collect();
@@ -478,7 +521,7 @@ impl<'a> Ctx<'a> {
         };
         let rem: Vec<u64> = self.p.dims.iter().map(|d| d.bound).collect();
         let ext = vec![1u64; nd];
-        self.level(0, rem, ext, fill, limit, &mut choice, visit);
+        self.level(0, &rem, &ext, fill, limit, &mut choice, visit);
     }
 
     fn masks_of(&self, l: usize) -> Vec<Vec<bool>> {
@@ -509,6 +552,52 @@ impl<'a> Ctx<'a> {
             .filter(|(_, k)| **k)
             .map(|(s, _)| tile_words(s, ext))
             .fold(0u64, |a, b| a.saturating_add(b))
+    }
+
+    /// Every tile extent (a divisor of each dim's bound) whose kept data spaces fit `cap` at
+    /// level `l` under bypass choice `mi`, computed once: the tiles of any choice below are the
+    /// extents that are multiples of its extent.
+    fn fitting_extents(&self, l: usize, mi: usize, mask: &[bool], cap: u64) -> std::rc::Rc<FitSet> {
+        if let Some(f) = self.fit_sets.borrow().get(&(l, mi)) {
+            return f.clone();
+        }
+        let nd = self.p.dims.len();
+        let bound: Vec<u64> = self.p.dims.iter().map(|d| d.bound).collect();
+        let mut all = Vec::new();
+        let mut cur = Vec::with_capacity(nd);
+        let mut e = vec![1u64; nd];
+        let none: Vec<Option<u64>> = vec![None; nd];
+        self.fitting(
+            &bound,
+            &none,
+            mask,
+            Some(cap),
+            false,
+            &mut cur,
+            &mut e,
+            &mut all,
+        );
+        // A tile is maximal when no dim can grow by a prime and still fit.
+        let maximal = all
+            .iter()
+            .map(|x| {
+                let mut g: Small = x.iter().copied().collect();
+                (0..nd).all(|d| {
+                    self.primes[d].iter().all(|&q| {
+                        if !(bound[d] / x[d]).is_multiple_of(q) {
+                            return true;
+                        }
+                        g[d] = x[d] * q;
+                        let fits = self.need(mask, &g) <= cap;
+                        g[d] = x[d];
+                        !fits
+                    })
+                })
+            })
+            .collect();
+        let set = std::rc::Rc::new(FitSet { all, maximal });
+        self.fit_sets.borrow_mut().insert((l, mi), set.clone());
+        set
     }
 
     /// Temporal factor vectors for one level whose kept tiles fit `cap`, by depth-first search
@@ -546,12 +635,16 @@ impl<'a> Ctx<'a> {
             out.push(cur.clone());
             return;
         }
-        let opts = match forced[d] {
-            Some(f) => vec![f],
-            None => divisors(rem[d]),
+        let only = forced[d].map(|f| [f]);
+        let opts: &[u64] = match &only {
+            Some(f) => f,
+            None => &self.divs[d],
         };
         let base = ext[d];
-        for f in opts {
+        for &f in opts {
+            if !rem[d].is_multiple_of(f) {
+                continue;
+            }
             ext[d] = base * f;
             if let Some(c) = cap
                 && self.need(mask, ext) > c
@@ -569,8 +662,8 @@ impl<'a> Ctx<'a> {
     fn level(
         &self,
         l: usize,
-        rem: Vec<u64>,
-        ext: Vec<u64>,
+        rem: &[u64],
+        ext: &[u64],
         fill: bool,
         limit: &std::cell::Cell<f64>,
         choice: &mut Choice,
@@ -599,7 +692,7 @@ impl<'a> Ctx<'a> {
             .collect();
         let cap = self.arch[l].capacity_words;
         let spatials = if self.fanout[l] > 1 {
-            factor_vectors(&rem, &fixed, Some(self.fanout[l]))
+            factor_vectors(rem, &fixed, Some(self.fanout[l]))
         } else {
             vec![vec![1; nd]]
         };
@@ -634,12 +727,21 @@ impl<'a> Ctx<'a> {
                         Some(t) => t,
                         None => {
                             let mut out = Vec::new();
-                            let mut cur = Vec::with_capacity(nd);
-                            let mut e = ext_s.clone();
                             let maximal = fill && keeps_any;
-                            self.fitting(
-                                &rem_s, &forced, mask, cap, maximal, &mut cur, &mut e, &mut out,
-                            );
+                            match cap {
+                                Some(c) => {
+                                    let set = self.fitting_extents(l, mi, mask, c);
+                                    set.tiles_over(&ext_s, &forced, maximal, &mut out);
+                                }
+                                None => {
+                                    let mut cur = Vec::with_capacity(nd);
+                                    let mut e = ext_s.clone();
+                                    self.fitting(
+                                        &rem_s, &forced, mask, cap, maximal, &mut cur, &mut e,
+                                        &mut out,
+                                    );
+                                }
+                            }
                             // Large tiles first: a good mapping early prunes more by the order
                             // bound.
                             out.reverse();
@@ -650,7 +752,7 @@ impl<'a> Ctx<'a> {
                     }
                 };
                 for tv in temporals.iter() {
-                    let ext_t: Vec<u64> = (0..nd).map(|d| ext_s[d] * tv[d]).collect();
+                    let ext_t: Small = (0..nd).map(|d| ext_s[d] * tv[d]).collect();
                     if let Some(c) = cap
                         && self.need(mask, &ext_t) > c
                     {
@@ -664,13 +766,13 @@ impl<'a> Ctx<'a> {
                             return false;
                         }
                     } else {
-                        let rem_t: Vec<u64> = (0..nd).map(|d| rem_s[d] / tv[d]).collect();
+                        let rem_t: Small = (0..nd).map(|d| rem_s[d] / tv[d]).collect();
                         if limit.get().is_finite()
                             && above(limit.get(), self.partial_bound(choice, l, &rem_t))
                         {
                             continue;
                         }
-                        if !self.level(l + 1, rem_t, ext_t, fill, limit, choice, visit) {
+                        if !self.level(l + 1, &rem_t, &ext_t, fill, limit, choice, visit) {
                             return false;
                         }
                     }
@@ -812,8 +914,16 @@ impl<'a> Ctx<'a> {
     fn partial_bound(&self, c: &Choice, top: usize, rem: &[u64]) -> f64 {
         let n = self.arch.len();
         let nd = self.p.dims.len();
-        let ext = extents(c, top + 1);
-        let ones = vec![1u64; nd];
+        // Tile extents of levels 0..=top, flat (level-major).
+        let mut ext: SmallVec<[u64; 64]> = SmallVec::with_capacity((top + 1) * nd);
+        for l in 0..=top {
+            for d in 0..nd {
+                let below = if l == 0 { 1 } else { ext[(l - 1) * nd + d] };
+                ext.push(below * c.temporal[l][d] * c.spatial[l][d]);
+            }
+        }
+        let ext_of = |l: usize| &ext[l * nd..(l + 1) * nd];
+        let ones: Small = SmallVec::from_elem(1, nd);
         // The MACs re-read their operands every iteration unless the lowest level with loops
         // fans out (as `closed_form` decides); unknown when no level fixed so far has loops.
         let reread = (0..=top)
@@ -823,7 +933,7 @@ impl<'a> Ctx<'a> {
             .flat_map(|j| c.temporal[j].iter())
             .chain(rem)
             .fold(1u64, |a, &b| a.saturating_mul(b));
-        let iterations_rel: Vec<u64> = self
+        let iterations_rel: Small = self
             .rel
             .iter()
             .map(|rel| {
@@ -850,9 +960,9 @@ impl<'a> Ctx<'a> {
                     };
                 }
                 let lo = inner.map_or(0, |c| c + 1);
-                let e_in = inner.map_or(&ones, |c| &ext[c]);
+                let e_in: &[u64] = inner.map_or(&ones, |c| ext_of(c));
                 if !self.simple[t] {
-                    let count: Vec<u64> = (0..nd)
+                    let count: Small = (0..nd)
                         .map(|d| {
                             (lo..=top)
                                 .map(|j| c.temporal[j][d])
@@ -898,7 +1008,7 @@ impl<'a> Ctx<'a> {
                     share(child, false).saturating_mul(fan(child.map_or(0, |c| c + 1), l));
                 let own = share(Some(l), false);
                 let mut used = 1u64;
-                let pext: Vec<u64> = (0..nd)
+                let pext: Small = (0..nd)
                     .map(|d| {
                         let above: u64 = (l + 1..=top).map(|j| c.spatial[j][d]).product();
                         used = used.saturating_mul(above);
@@ -966,7 +1076,7 @@ impl<'a> Ctx<'a> {
         let nd = self.p.dims.len();
         // Temporal loops outermost first: (level, dim, factor, stride); spatial loops lead their
         // level, so a temporal loop's stride is the span of its dim below its level.
-        let mut flat: Vec<(usize, usize, u64, u64)> = Vec::with_capacity(3 * n);
+        let mut flat: SmallVec<[(usize, usize, u64, u64); 16]> = SmallVec::new();
         let mut innermost_spatial = false;
         for l in (0..n).rev() {
             let stride = |d: usize| if l == 0 { 1 } else { pre.ext[l - 1][d] };
@@ -997,14 +1107,14 @@ impl<'a> Ctx<'a> {
             }
         }
         let reread = !innermost_spatial;
-        let ones = vec![1u64; nd];
+        let ones: Small = SmallVec::from_elem(1, nd);
         // Words one instance of `inner` (None = a MAC) takes in over the run.
         let share = |t: usize, inner: Option<usize>| -> u64 {
             let outer = flat.iter().filter(|f| inner.is_none_or(|c| f.0 > c));
             if inner.is_none() && reread {
                 return outer.map(|f| f.2).fold(1u64, |a, b| a.saturating_mul(b));
             }
-            let ext = inner.map_or(&ones, |c| &pre.ext[c]);
+            let ext: &[u64] = inner.map_or(&ones, |c| &pre.ext[c]);
             if bound && self.simple[t] {
                 // Loops a tile ignores sit innermost in every level: it is refetched for every
                 // loop it depends on, and for every loop of a level above the lowest level
@@ -1039,7 +1149,7 @@ impl<'a> Ctx<'a> {
                 }
                 return tile_words(&self.p.spaces[t], ext).saturating_mul(last);
             }
-            let loops: Vec<(usize, u64, u64)> = outer.map(|f| (f.1, f.2, f.3)).collect();
+            let loops: SmallVec<[(usize, u64, u64); 16]> = outer.map(|f| (f.1, f.2, f.3)).collect();
             nest::closed_share(&self.p.spaces[t], ext, &loops)
         };
         let mut total = 0.0;
@@ -1098,7 +1208,7 @@ impl<'a> Ctx<'a> {
 
     /// Per data space, the dims of a level's order (outermost first) that follow the last dim the
     /// space depends on, as a bit set.
-    fn inner_irrelevant(&self, order: &[usize]) -> Vec<u64> {
+    fn inner_irrelevant(&self, order: &[usize]) -> SmallVec<[u64; 4]> {
         self.rel
             .iter()
             .map(|rel| {

@@ -492,14 +492,14 @@ impl<'a> Nest<'a> {
 /// of m starts with no remembered stride or with T(m)); a step of an outer loop k subtracts when
 /// T(k) = T(m) and otherwise resets and counts the whole tile. Equal to the exact walk.
 pub(crate) fn closed_share(s: &DataSpace, ext: &[u64], loops: &[(usize, u64, u64)]) -> u64 {
-    let len: Vec<u64> = s.axes.iter().map(|a| axis_extent(a, ext)).collect();
+    let len: smallvec::SmallVec<[u64; 4]> = s.axes.iter().map(|a| axis_extent(a, ext)).collect();
     let tile = len.iter().fold(1u64, |a, &b| a.saturating_mul(b));
     let m = loops.len();
     if m == 0 {
         return tile;
     }
     // T(k) per axis.
-    let translation = |k: usize| -> Vec<i128> {
+    let translation = |k: usize| -> smallvec::SmallVec<[i128; 4]> {
         s.axes
             .iter()
             .map(|axis| {
@@ -521,14 +521,13 @@ pub(crate) fn closed_share(s: &DataSpace, ext: &[u64], loops: &[(usize, u64, u64
             .collect()
     };
     let delta = |t: &[i128]| -> u64 {
-        let moved: Vec<usize> = (0..t.len()).filter(|&a| t[a] != 0).collect();
-        if moved.is_empty() {
+        let mut moved = (0..t.len()).filter(|&a| t[a] != 0);
+        let Some(a) = moved.next() else {
             return 0;
-        }
-        if moved.len() > 1 || moved.iter().any(|&a| t[a].unsigned_abs() >= len[a] as u128) {
+        };
+        if moved.next().is_some() || t[a].unsigned_abs() >= len[a] as u128 {
             return tile;
         }
-        let a = moved[0];
         (0..len.len())
             .map(|b| {
                 if b == a {
