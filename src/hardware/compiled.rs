@@ -203,8 +203,9 @@ impl Builder<'_> {
         }
     }
 
-    fn key(&mut self, key: &ActionKey) -> Option<u32> {
-        let r = rule(self.cm, self.ledger, key);
+    /// The expression of `key` in a layer placed by `fp` (`Ledger::footprint_at`).
+    fn key(&mut self, fp: &super::price::Footprint, key: &ActionKey) -> Option<u32> {
+        let r = rule(self.cm, fp, key);
         // A memory rule depends on the ledger (placement, footprint); the others on the key only.
         let at = match &r {
             Some(Rule::Memory {
@@ -326,10 +327,11 @@ impl Compiled {
         // constants, valid while the memory energies keep their values.
         let priced = price(ledger, cm);
         let mut any_mapped = false;
-        for ((_, counts), player) in ledger.layers().zip(&priced.layers) {
+        for (id, ((_, counts), player)) in ledger.layers().zip(&priced.layers).enumerate() {
+            let fp = ledger.footprint_at(id);
             let mut priced_lines = player.lines.iter();
             for (key, &count) in counts.iter() {
-                let line = b.key(key).and_then(|n| priced_lines.next().map(|l| (n, l)));
+                let line = b.key(&fp, key).and_then(|n| priced_lines.next().map(|l| (n, l)));
                 match line {
                     Some((_, l)) if l.mapped => {
                         any_mapped = true;
@@ -431,16 +433,17 @@ impl Compiled {
         for th in [&base, &perturbed] {
             let cm = with_theta(&self.cm, th);
             // Unit prices, key by key, must be identical (and priced or not alike).
-            for (_, counts) in self.ledger.layers() {
+            for (id, (_, counts)) in self.ledger.layers().enumerate() {
+                let fp = self.ledger.footprint_at(id);
                 for (key, _) in counts.iter() {
-                    let slow = unit_price(&cm, &self.ledger, key).map(|p| p.nominal);
+                    let slow = unit_price(&cm, &fp, key).map(|p| p.nominal);
                     let mut b = Builder {
                         cm: &self.cm,
                         ledger: &self.ledger,
                         nodes: Vec::new(),
                         cache: Default::default(),
                     };
-                    let quick = b.key(key).map(|n| {
+                    let quick = b.key(&fp, key).map(|n| {
                         eval_nodes(&b.nodes, th, &mut vals);
                         vals[n as usize]
                     });
@@ -507,9 +510,10 @@ impl CompiledSet {
             b.ledger = ledger;
             let mut lines = Vec::new();
             let mut layer_ends = Vec::new();
-            for (_, counts) in ledger.layers() {
+            for (id, (_, counts)) in ledger.layers().enumerate() {
+                let fp = ledger.footprint_at(id);
                 for (key, &count) in counts.iter() {
-                    if let Some(n) = b.key(key) {
+                    if let Some(n) = b.key(&fp, key) {
                         lines.push((count as f64, n, kind_index(key.op.kind())));
                     }
                 }

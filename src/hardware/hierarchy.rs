@@ -151,7 +151,7 @@ pub fn serve(cm: &CostModel, ledger: &Ledger, reuse: &Reuse, chain: &[usize]) ->
 /// The three figures for one layer's traced weight reads; None when no level holds weights.
 pub fn weight_range(cm: &CostModel, ledger: &Ledger, reuse: &Reuse) -> Option<WeightRange> {
     let (inner, backing) = weight_chain(cm, ledger)?;
-    let placed = place(cm, ledger, TensorClass::Weight)
+    let placed = place(cm, &ledger.footprint, TensorClass::Weight)
         .and_then(|p| cm.memories.iter().position(|m| std::ptr::eq(m, p)))
         .unwrap_or(backing);
     let upper_chain: Vec<usize> = if placed == backing {

@@ -8,6 +8,9 @@ use serde::Serialize;
 use super::{CostModel, Energy, MemoryLevel};
 use crate::ledger::{ActionKey, Fmt, INT8, INT32, Ledger, Op, OpKind, TensorClass};
 
+/// Live bytes per tensor class: what placement chooses a level by (`Ledger::footprint_at`).
+pub type Footprint = BTreeMap<TensorClass, u64>;
+
 /// The energy of one action (per count; per byte for memory), with how it was derived.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Price {
@@ -233,7 +236,8 @@ pub fn price(ledger: &Ledger, cm: &CostModel) -> PricedLedger {
     }
     let mut unpriced: Vec<Unpriced> = Vec::new();
     let mut cache = super::passes::Cache::default();
-    for (name, counts) in ledger.layers() {
+    for (id, (name, counts)) in ledger.layers().enumerate() {
+        let fp = ledger.footprint_at(id);
         let mut layer = PricedLayer {
             name: name.to_string(),
             ..Default::default()
@@ -265,7 +269,7 @@ pub fn price(ledger: &Ledger, cm: &CostModel) -> PricedLedger {
             });
         }
         for (key, &count) in counts.iter() {
-            let price = unit_price(cm, ledger, key);
+            let price = unit_price(cm, &fp, key);
             match price {
                 Some(p) => {
                     let mut line = PricedLine {
@@ -280,7 +284,7 @@ pub fn price(ledger: &Ledger, cm: &CostModel) -> PricedLedger {
                     };
                     let mut bounds = (line.energy_pj, line.energy_pj);
                     let mut levels: Vec<(String, f64)> = Vec::new();
-                    let placed = key.class.and_then(|c| place(cm, ledger, c));
+                    let placed = key.class.and_then(|c| place(cm, &fp, c));
                     // Bytes of this line a pass covers (taken from what its passes account for).
                     let covered = match (&mut passes, key.class) {
                         (Some(v), Some(class)) => v
@@ -383,7 +387,7 @@ pub fn price(ledger: &Ledger, cm: &CostModel) -> PricedLedger {
                             ("the cost model has no memory levels".to_string(), false)
                         }
                         None if key.op.kind() == OpKind::Memory => {
-                            (unplaced_reason(cm, ledger, key), false)
+                            (unplaced_reason(cm, &fp, key), false)
                         }
                         None => ("no price in the cost model".to_string(), false),
                     };
@@ -415,23 +419,23 @@ fn is_weight_read(k: &ActionKey) -> bool {
 
 /// Why a memory action has no price although the cost model has memory levels: its level has
 /// no write energy (for a write), or no level holds its tensor class.
-pub fn unplaced_reason(cm: &CostModel, ledger: &Ledger, key: &ActionKey) -> String {
+pub fn unplaced_reason(cm: &CostModel, fp: &Footprint, key: &ActionKey) -> String {
     let Some(class) = key.class else {
         return "no price in the cost model".to_string();
     };
-    match place(cm, ledger, class) {
+    match place(cm, fp, class) {
         Some(level) if key.op == Op::Write => format!(
             "memory level `{}` has no write energy in the cost model",
             level.name
         ),
-        _ => no_level_reason(cm, ledger, class),
+        _ => no_level_reason(cm, fp, class),
     }
 }
 
 /// Why a memory action has no price although the cost model has memory levels: no level holds
 /// its tensor class (every level has a capacity, all smaller than the footprint).
-fn no_level_reason(cm: &CostModel, ledger: &Ledger, class: TensorClass) -> String {
-    let need = ledger.footprint.get(&class).copied().unwrap_or(0);
+fn no_level_reason(cm: &CostModel, fp: &Footprint, class: TensorClass) -> String {
+    let need = fp.get(&class).copied().unwrap_or(0);
     match cm
         .memories
         .iter()
@@ -481,9 +485,9 @@ pub fn lerp(a: f64, b: f64, t: f64) -> f64 {
 }
 
 /// The rule pricing one count of `key` (one byte for memory actions), or None.
-pub fn rule(cm: &CostModel, ledger: &Ledger, key: &ActionKey) -> Option<Rule> {
+pub fn rule(cm: &CostModel, fp: &Footprint, key: &ActionKey) -> Option<Rule> {
     match key.op.kind() {
-        OpKind::Memory => memory_rule(cm, ledger, key),
+        OpKind::Memory => memory_rule(cm, fp, key),
         _ => op_rule(cm, key.op, key.fmt, 0),
     }
 }
@@ -539,15 +543,15 @@ pub fn int_add_rule(cm: &CostModel, bits: u32) -> Option<Rule> {
     Some(Rule::IntAdd { bits, a8, a32 })
 }
 
-fn memory_rule(cm: &CostModel, ledger: &Ledger, key: &ActionKey) -> Option<Rule> {
+fn memory_rule(cm: &CostModel, fp: &Footprint, key: &ActionKey) -> Option<Rule> {
     let class = key.class?;
-    let level = place(cm, ledger, class)?;
+    let level = place(cm, fp, class)?;
     let i = cm.memories.iter().position(|m| std::ptr::eq(m, level))?;
     // A per-size energy is evaluated at the level's capacity, or at the class's footprint when
     // the level is unbounded (a memory sized to the tensor it holds).
     let size_bytes = level
         .bank_bytes()
-        .unwrap_or_else(|| ledger.footprint.get(&class).copied().unwrap_or(0));
+        .unwrap_or_else(|| fp.get(&class).copied().unwrap_or(0));
     // A level without a write energy leaves its writes unpriced (listed), never priced as reads.
     if key.op == Op::Write && level.write.is_none() {
         return None;
@@ -621,8 +625,8 @@ pub fn eval(cm: &CostModel, r: &Rule) -> Price {
 }
 
 /// The price of one count of `key` (one byte for memory actions), or None.
-pub fn unit_price(cm: &CostModel, ledger: &Ledger, key: &ActionKey) -> Option<Price> {
-    rule(cm, ledger, key).map(|r| eval(cm, &r))
+pub fn unit_price(cm: &CostModel, fp: &Footprint, key: &ActionKey) -> Option<Price> {
+    rule(cm, fp, key).map(|r| eval(cm, &r))
 }
 
 /// The price of `op` in `fmt` (see `op_rule`).
@@ -639,13 +643,13 @@ pub fn int_add_price(cm: &CostModel, bits: u32) -> Option<Price> {
 /// holds its footprint.
 pub fn place<'a>(
     cm: &'a CostModel,
-    ledger: &Ledger,
+    fp: &Footprint,
     class: TensorClass,
 ) -> Option<&'a MemoryLevel> {
     if let Some(pin) = cm.pins.iter().find(|p| p.class == class) {
         return cm.memories.iter().find(|m| m.name == pin.level);
     }
-    let need = ledger.footprint.get(&class).copied().unwrap_or(0);
+    let need = fp.get(&class).copied().unwrap_or(0);
     cm.memories
         .iter()
         .filter(|m| m.may_hold(class))
@@ -703,12 +707,12 @@ mod tests {
         l.footprint.insert(TensorClass::Weight, 20 * 1024);
         l.footprint.insert(TensorClass::State, 100);
         assert_eq!(
-            place(&cm, &l, TensorClass::Weight).unwrap().name,
+            place(&cm, &l.footprint, TensorClass::Weight).unwrap().name,
             "sram-32k"
         );
-        assert_eq!(place(&cm, &l, TensorClass::State).unwrap().name, "sram-8k");
+        assert_eq!(place(&cm, &l.footprint, TensorClass::State).unwrap().name, "sram-8k");
         l.footprint.insert(TensorClass::Weight, 1 << 30);
-        assert_eq!(place(&cm, &l, TensorClass::Weight).unwrap().name, "dram");
+        assert_eq!(place(&cm, &l.footprint, TensorClass::Weight).unwrap().name, "dram");
     }
 
     #[test]
@@ -719,7 +723,7 @@ mod tests {
         // Unbounded level: at the weight footprint, 576 B = 4608 bits; 4-byte accesses.
         let w = unit_price(
             &cm,
-            &l,
+            &l.footprint,
             &ActionKey::mem(Op::Read, FP32, TensorClass::Weight),
         )
         .unwrap();
@@ -729,7 +733,7 @@ mod tests {
         );
         // The FIFO has a capacity (4000 B), whatever the event footprint; 1-byte accesses.
         l.footprint.insert(TensorClass::Event, 10);
-        let e = unit_price(&cm, &l, &ActionKey::mem(Op::Read, FP32, TensorClass::Event)).unwrap();
+        let e = unit_price(&cm, &l.footprint, &ActionKey::mem(Op::Read, FP32, TensorClass::Event)).unwrap();
         assert!(
             (e.nominal - (1.09e-5 * 32000.0 + 13.2)).abs() < 1e-12,
             "{e:?}"
@@ -772,15 +776,36 @@ mod tests {
         assert!((p.energy_pj - 64.0 * 10.0 / 8.0).abs() < 1e-9);
     }
 
+    /// Activations too large for any SRAM as a network live in DRAM, but a layer that declares
+    /// a small working set (two rows of a LayerNorm) reads and writes its own in SRAM.
+    #[test]
+    fn a_layer_with_a_small_footprint_is_placed_by_it() {
+        let cm = horowitz();
+        let mut l = Ledger::new();
+        l.footprint.insert(TensorClass::Activation, 64 << 20);
+        let small = l.layer("norm");
+        let large = l.layer("gelu");
+        l.set_layer_footprint(small, TensorClass::Activation, 4096);
+        for id in [small, large] {
+            l.at(id).mem(Op::Read, FP32, TensorClass::Activation, 4096);
+        }
+        let p = price(&l, &cm);
+        let per_byte = |i: usize| p.layers[i].energy_pj / 4096.0;
+        let at = |i: usize| place(&cm, &l.footprint_at(i), TensorClass::Activation).unwrap();
+        assert_eq!(at(small).name, "sram-8k");
+        assert_eq!(at(large).name, "dram");
+        assert!(per_byte(large) > 10.0 * per_byte(small), "{p:?}");
+    }
+
     #[test]
     fn a_class_is_never_placed_in_a_level_that_may_not_hold_it() {
         let cm = Hardware::load("eyeriss65").unwrap().model;
         let mut l = Ledger::new();
         l.footprint.insert(TensorClass::Weight, 100_000);
         l.footprint.insert(TensorClass::Activation, 100_000);
-        assert_eq!(place(&cm, &l, TensorClass::Weight).unwrap().name, "dram");
+        assert_eq!(place(&cm, &l.footprint, TensorClass::Weight).unwrap().name, "dram");
         assert_eq!(
-            place(&cm, &l, TensorClass::Activation).unwrap().name,
+            place(&cm, &l.footprint, TensorClass::Activation).unwrap().name,
             "shared_glb"
         );
     }

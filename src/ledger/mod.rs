@@ -487,6 +487,10 @@ pub struct Ledger {
     counts: Vec<Counts>,
     /// Bytes resident per tensor class (what memory placement needs to choose a level).
     pub footprint: BTreeMap<TensorClass, u64>,
+    /// Per layer, classes whose live bytes while that layer runs are known to be fewer than the
+    /// network's (e.g. the two activation tensors of a LayerNorm): the layer's actions of that
+    /// class are placed by these.
+    layer_footprint: BTreeMap<LayerId, BTreeMap<TensorClass, u64>>,
     /// True for a ledger that records nothing (see `uncounted`).
     uncounted: bool,
     /// One LRU stack over the weight rows of all layers (shared by their `Counts`).
@@ -532,6 +536,7 @@ impl Clone for Ledger {
             names: self.names.clone(),
             counts,
             footprint: self.footprint.clone(),
+            layer_footprint: self.layer_footprint.clone(),
             uncounted: self.uncounted,
             lru: LruHandle(lru),
         }
@@ -593,6 +598,35 @@ impl Ledger {
         self.names.len() - 1
     }
 
+    /// Declare the bytes of `class` live while layer `id` runs (fewer than the network's).
+    pub fn set_layer_footprint(&mut self, id: LayerId, class: TensorClass, bytes: u64) {
+        self.layer_footprint
+            .entry(id)
+            .or_default()
+            .insert(class, bytes);
+    }
+
+    /// Scale every footprint, the network's and the layers' (operand bytes per element).
+    pub fn scale_footprints(&mut self, k: u64) {
+        let layers = self.layer_footprint.values_mut().flat_map(|m| m.values_mut());
+        for v in self.footprint.values_mut().chain(layers) {
+            *v = v.saturating_mul(k);
+        }
+    }
+
+    /// The footprint placement uses for layer `id`: the network's, with the classes the layer
+    /// declares replaced by its own.
+    pub fn footprint_at(&self, id: LayerId) -> std::borrow::Cow<'_, BTreeMap<TensorClass, u64>> {
+        match self.layer_footprint.get(&id) {
+            None => std::borrow::Cow::Borrowed(&self.footprint),
+            Some(own) => {
+                let mut f = self.footprint.clone();
+                f.extend(own.iter().map(|(c, v)| (*c, *v)));
+                std::borrow::Cow::Owned(f)
+            }
+        }
+    }
+
     #[inline]
     pub fn at(&mut self, id: LayerId) -> &mut Counts {
         &mut self.counts[id]
@@ -646,6 +680,10 @@ struct LedgerFile {
     layers: Vec<LayerFile>,
 }
 
+fn no_classes(m: &BTreeMap<TensorClass, u64>) -> bool {
+    m.is_empty()
+}
+
 #[derive(Serialize, Deserialize)]
 struct LayerFile {
     name: String,
@@ -656,6 +694,9 @@ struct LayerFile {
     /// Passes priced by a loop-nest mapping, with how many of each.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     passes: Vec<(Work, u64)>,
+    /// Live bytes per class while this layer runs, where fewer than the network's.
+    #[serde(default, skip_serializing_if = "no_classes")]
+    footprint: BTreeMap<TensorClass, u64>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -674,7 +715,9 @@ impl Serialize for Ledger {
             footprint: self.footprint.clone(),
             layers: self
                 .layers()
-                .map(|(name, c)| LayerFile {
+                .enumerate()
+                .map(|(id, (name, c))| LayerFile {
+                    footprint: self.layer_footprint.get(&id).cloned().unwrap_or_default(),
                     name: name.to_string(),
                     counts: c
                         .iter()
@@ -701,6 +744,9 @@ impl<'de> Deserialize<'de> for Ledger {
         ledger.footprint = file.footprint;
         for layer in file.layers {
             let id = ledger.layer(&layer.name);
+            for (class, bytes) in &layer.footprint {
+                ledger.set_layer_footprint(id, *class, *bytes);
+            }
             for e in layer.counts {
                 let key = ActionKey {
                     op: e.op,
@@ -856,9 +902,27 @@ mod tests {
         let b = l.layer("head");
         l.at(b).add(Op::Ac, FP16, 3);
         l.footprint.insert(TensorClass::Weight, 1024);
+        l.set_layer_footprint(b, TensorClass::Activation, 40);
         let json = serde_json::to_string(&l).unwrap();
         let back: Ledger = serde_json::from_str(&json).unwrap();
         assert_eq!(back, l);
+        assert_eq!(back.footprint_at(b).get(&TensorClass::Activation), Some(&40));
+        assert_eq!(back.footprint_at(a).get(&TensorClass::Activation), None);
+    }
+
+    #[test]
+    fn a_layers_own_footprint_replaces_the_networks_for_its_classes_only() {
+        let mut l = Ledger::new();
+        let a = l.layer("norm");
+        let b = l.layer("mlp");
+        l.footprint.insert(TensorClass::Weight, 1000);
+        l.footprint.insert(TensorClass::Activation, 5000);
+        l.set_layer_footprint(a, TensorClass::Activation, 200);
+        l.scale_footprints(4);
+        let fa = l.footprint_at(a);
+        assert_eq!(fa[&TensorClass::Activation], 800);
+        assert_eq!(fa[&TensorClass::Weight], 4000);
+        assert_eq!(l.footprint_at(b)[&TensorClass::Activation], 20_000);
     }
 
     #[test]

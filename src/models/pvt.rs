@@ -379,6 +379,21 @@ pub struct Pvt {
     pub statics: super::statics::StaticMetrics,
 }
 
+/// Declare the activation elements live while layer `id` runs (scaled to bytes by the run's
+/// operand width in `new_ledger`): the tensors an element-wise layer reads and writes, which
+/// placement may fit in a level the network's whole footprint does not.
+fn live(l: &mut Ledger, id: LayerId, elems: usize) {
+    l.set_layer_footprint(id, TensorClass::Activation, elems as u64);
+}
+
+impl NormLayer {
+    /// Input and output rows of `n` tokens of width `d`.
+    fn declare(&self, l: &mut Ledger, n: usize, d: usize) {
+        live(l, self.id, 2 * n * d);
+        live(l, self.stats, 2 * n * d);
+    }
+}
+
 fn norm(store: &TensorStore, l: &mut Ledger, key: &str, d: usize) -> Result<NormLayer> {
     let id = l.layer(key);
     let stats = l.layer(&format!("{key}.{}", model_step::NORM_STATS));
@@ -510,6 +525,9 @@ impl Pvt {
                 geom,
             )?;
             let patch_norm = norm(store, &mut l, &format!("{pe}.norm"), d)?;
+            let n = grid * grid;
+            live(&mut l, patch.bias_id, n * d);
+            patch_norm.declare(&mut l, n, d);
             let shape = Heads {
                 heads: cfg.num_heads[s],
                 head_dim: d / cfg.num_heads[s],
@@ -519,6 +537,7 @@ impl Pvt {
             for i in 0..cfg.depths[s] {
                 let p = format!("block{st}.{i}");
                 let norm1 = norm(store, &mut l, &format!("{p}.norm1"), d)?;
+                norm1.declare(&mut l, n, d);
                 let a = format!("{p}.attn");
                 let mut sr = None;
                 let (q, kv, core, steps) = if cfg.hashed_stage(s) {
@@ -599,6 +618,8 @@ impl Pvt {
                         let conv =
                             conv(store, &mut l, &format!("{a}.sr"), &format!("{a}.sr"), geom)?;
                         let norm = norm(store, &mut l, &format!("{a}.norm"), d)?;
+                        live(&mut l, conv.bias_id, reduced * reduced * d);
+                        norm.declare(&mut l, reduced * reduced, d);
                         sr = Some((conv, norm, reduced * reduced));
                     }
                     let steps = softmax::register(&mut l, &format!("{a}.core"));
@@ -612,7 +633,13 @@ impl Pvt {
                     d,
                     d,
                 )?;
+                // Keys and values cover the reduced tokens when the stage reduces them.
+                let n_kv = sr.as_ref().map_or(n, |(_, _, m)| *m);
+                live(&mut l, q.bias_id, n * q.bias.len());
+                live(&mut l, kv.bias_id, n_kv * kv.bias.len());
+                live(&mut l, proj.bias_id, n * d);
                 let residual = l.layer(&format!("{p}.{}", model_step::RESIDUAL));
+                live(&mut l, residual, 2 * n * d);
                 let norm2 = norm(store, &mut l, &format!("{p}.norm2"), d)?;
                 let fc1 = dense(
                     store,
@@ -643,6 +670,10 @@ impl Pvt {
                     dg,
                 )?;
                 let gelu = l.layer(&format!("{p}.mlp.{}", model_step::GELU));
+                norm2.declare(&mut l, n, d);
+                live(&mut l, fc1.bias_id, n * hidden);
+                live(&mut l, dwconv.bias_id, n * hidden);
+                live(&mut l, gelu, n * hidden);
                 let fc2 = dense(
                     store,
                     &mut l,
@@ -651,6 +682,7 @@ impl Pvt {
                     d,
                     hidden,
                 )?;
+                live(&mut l, fc2.bias_id, n * d);
                 blocks.push(Block {
                     norm1,
                     q,
@@ -668,6 +700,7 @@ impl Pvt {
                 });
             }
             let norm = norm(store, &mut l, &format!("norm{st}"), d)?;
+            norm.declare(&mut l, n, d);
             stages.push(Stage {
                 patch,
                 patch_norm,
@@ -683,6 +716,9 @@ impl Pvt {
         let id_pool = l.layer(model_step::MEAN_POOL);
         let last = *cfg.embed_dims.last().expect("validated");
         let head = dense(store, &mut l, "head", "head", cfg.num_classes, last)?;
+        let last_grid = cfg.grid().last().copied().unwrap_or(1);
+        live(&mut l, id_pool, last_grid * last_grid * last);
+        live(&mut l, head.bias_id, cfg.num_classes);
         // Footprints: every parameter (and hash tensor) once; activations: the largest stage's
         // live tensors (x, the normalised copy, q/k/v, the attention output, the MLP hidden
         // tensor and its convolution), fp32 at the run's operand width.
@@ -723,10 +759,7 @@ impl Pvt {
     /// An empty ledger with every layer registered; footprints in bytes for `arith`.
     pub fn new_ledger(&self, arith: &Arith) -> Ledger {
         let mut l = self.template.clone();
-        let b = arith.operand_bytes();
-        for v in l.footprint.values_mut() {
-            *v *= b;
-        }
+        l.scale_footprints(arith.operand_bytes());
         l
     }
 

@@ -13,7 +13,7 @@ fn report_energy_is_exactly_the_sum_of_its_lines_and_untraced_lines_are_count_ti
     for out in &outputs {
         let priced = price(&out.ledger, &hw.model);
         let mut total = 0.0;
-        for ((_, counts), layer) in out.ledger.layers().zip(&priced.layers) {
+        for (id, ((_, counts), layer)) in out.ledger.layers().zip(&priced.layers).enumerate() {
             let mut layer_total = 0.0;
             for line in &layer.lines {
                 layer_total += line.energy_pj;
@@ -26,8 +26,8 @@ fn report_energy_is_exactly_the_sum_of_its_lines_and_untraced_lines_are_count_ti
                     && key.class == Some(TensorClass::Weight)
                     && !counts.2.is_empty();
                 if !traced {
-                    let p = picojoule::hardware::price::unit_price(&hw.model, &out.ledger, &key)
-                        .unwrap();
+                    let fp = out.ledger.footprint_at(id);
+                    let p = picojoule::hardware::price::unit_price(&hw.model, &fp, &key).unwrap();
                     assert_eq!(
                         line.energy_pj,
                         line.count as f64 * p.nominal,
