@@ -331,7 +331,9 @@ impl Compiled {
             let fp = ledger.footprint_at(id);
             let mut priced_lines = player.lines.iter();
             for (key, &count) in counts.iter() {
-                let line = b.key(&fp, key).and_then(|n| priced_lines.next().map(|l| (n, l)));
+                let line = b
+                    .key(&fp, key)
+                    .and_then(|n| priced_lines.next().map(|l| (n, l)));
                 match line {
                     Some((_, l)) if l.mapped => {
                         any_mapped = true;

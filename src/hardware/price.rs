@@ -641,11 +641,7 @@ pub fn int_add_price(cm: &CostModel, bits: u32) -> Option<Price> {
 
 /// The level a tensor class lives in: where the cost model pins it, or the smallest level that
 /// holds its footprint.
-pub fn place<'a>(
-    cm: &'a CostModel,
-    fp: &Footprint,
-    class: TensorClass,
-) -> Option<&'a MemoryLevel> {
+pub fn place<'a>(cm: &'a CostModel, fp: &Footprint, class: TensorClass) -> Option<&'a MemoryLevel> {
     if let Some(pin) = cm.pins.iter().find(|p| p.class == class) {
         return cm.memories.iter().find(|m| m.name == pin.level);
     }
@@ -710,9 +706,15 @@ mod tests {
             place(&cm, &l.footprint, TensorClass::Weight).unwrap().name,
             "sram-32k"
         );
-        assert_eq!(place(&cm, &l.footprint, TensorClass::State).unwrap().name, "sram-8k");
+        assert_eq!(
+            place(&cm, &l.footprint, TensorClass::State).unwrap().name,
+            "sram-8k"
+        );
         l.footprint.insert(TensorClass::Weight, 1 << 30);
-        assert_eq!(place(&cm, &l.footprint, TensorClass::Weight).unwrap().name, "dram");
+        assert_eq!(
+            place(&cm, &l.footprint, TensorClass::Weight).unwrap().name,
+            "dram"
+        );
     }
 
     #[test]
@@ -733,7 +735,12 @@ mod tests {
         );
         // The FIFO has a capacity (4000 B), whatever the event footprint; 1-byte accesses.
         l.footprint.insert(TensorClass::Event, 10);
-        let e = unit_price(&cm, &l.footprint, &ActionKey::mem(Op::Read, FP32, TensorClass::Event)).unwrap();
+        let e = unit_price(
+            &cm,
+            &l.footprint,
+            &ActionKey::mem(Op::Read, FP32, TensorClass::Event),
+        )
+        .unwrap();
         assert!(
             (e.nominal - (1.09e-5 * 32000.0 + 13.2)).abs() < 1e-12,
             "{e:?}"
@@ -803,9 +810,14 @@ mod tests {
         let mut l = Ledger::new();
         l.footprint.insert(TensorClass::Weight, 100_000);
         l.footprint.insert(TensorClass::Activation, 100_000);
-        assert_eq!(place(&cm, &l.footprint, TensorClass::Weight).unwrap().name, "dram");
         assert_eq!(
-            place(&cm, &l.footprint, TensorClass::Activation).unwrap().name,
+            place(&cm, &l.footprint, TensorClass::Weight).unwrap().name,
+            "dram"
+        );
+        assert_eq!(
+            place(&cm, &l.footprint, TensorClass::Activation)
+                .unwrap()
+                .name,
             "shared_glb"
         );
     }

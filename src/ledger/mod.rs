@@ -608,7 +608,10 @@ impl Ledger {
 
     /// Scale every footprint, the network's and the layers' (operand bytes per element).
     pub fn scale_footprints(&mut self, k: u64) {
-        let layers = self.layer_footprint.values_mut().flat_map(|m| m.values_mut());
+        let layers = self
+            .layer_footprint
+            .values_mut()
+            .flat_map(|m| m.values_mut());
         for v in self.footprint.values_mut().chain(layers) {
             *v = v.saturating_mul(k);
         }
@@ -906,7 +909,10 @@ mod tests {
         let json = serde_json::to_string(&l).unwrap();
         let back: Ledger = serde_json::from_str(&json).unwrap();
         assert_eq!(back, l);
-        assert_eq!(back.footprint_at(b).get(&TensorClass::Activation), Some(&40));
+        assert_eq!(
+            back.footprint_at(b).get(&TensorClass::Activation),
+            Some(&40)
+        );
         assert_eq!(back.footprint_at(a).get(&TensorClass::Activation), None);
     }
 

@@ -142,7 +142,8 @@ pub fn run(args: &Args) -> Result<(), String> {
         .with_grad_clipping(Some(GradientClippingConfig::Norm(1.0)))
         .init();
     let start = Instant::now();
-    let (mut running, mut running_n, mut steps_done) = (0.0f64, 0usize, 0usize);
+    let mut running = crate::schedule::RunningMean::default();
+    let mut steps_done = 0usize;
     let mut batches = DigitBatches::default();
     for step in 0..args.steps {
         let lr = crate::schedule::learning_rate(args, step);
@@ -155,8 +156,7 @@ pub fn run(args: &Args) -> Result<(), String> {
             .div_scalar(cfg.timesteps as f32);
         let loss = smoothed_cross_entropy(scores, &labels, args.label_smoothing, &dev);
         let grads = GradientsParams::from_grads(loss.backward(), &net);
-        running += loss.detach().into_scalar::<f32>() as f64;
-        running_n += 1;
+        running.add(loss.detach().into_scalar::<f32>() as f64);
         net = opt.step(lr, net, grads);
         steps_done = step + 1;
         let cp = crate::schedule::after_step(args, step, start);
@@ -166,13 +166,11 @@ pub fn run(args: &Args) -> Result<(), String> {
                 "step {:>6}  lr {:.2e}  train loss {:.4}  valid loss {loss:.4}  valid accuracy {:.2}% ({} held-out images)  {:.1} min",
                 step + 1,
                 lr,
-                running / running_n as f64,
+                running.take(),
                 100.0 * acc,
                 valid.len(),
                 cp.minutes
             ));
-            running = 0.0;
-            running_n = 0;
         }
         if let Some(why) = cp.stop {
             say(why);

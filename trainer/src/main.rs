@@ -294,8 +294,7 @@ fn run(args: &Args) -> Result<(), String> {
     let start = Instant::now();
     let mut state = State::zeros(cfg.n_layer, args.batch, cfg.n_embd, &dev);
     let mut window = 0usize;
-    let mut running = 0.0f64;
-    let mut running_n = 0usize;
+    let mut running = schedule::RunningMean::default();
     let mut steps_done = 0;
     let mut last_valid = f64::NAN;
     for step in 0..args.steps {
@@ -316,8 +315,7 @@ fn run(args: &Args) -> Result<(), String> {
         );
         let loss = loss_of(logits, &y, &dev);
         let grads = GradientsParams::from_grads(loss.backward(), &net);
-        running += loss.clone().detach().into_scalar::<f32>() as f64;
-        running_n += 1;
+        running.add(loss.clone().detach().into_scalar::<f32>() as f64);
         net = opt.step(lr, net, grads);
         state = state.detach();
         steps_done = step + 1;
@@ -328,13 +326,11 @@ fn run(args: &Args) -> Result<(), String> {
                 "step {:>6}  lr {:.2e}  train {:.4} bits/char  valid {:.4} bits/char ({} windows)  {:.1} min",
                 step + 1,
                 lr,
-                bits(running / running_n as f64),
+                bits(running.take()),
                 bits(last_valid),
                 args.eval_windows,
                 cp.minutes
             ));
-            running = 0.0;
-            running_n = 0;
         }
         if let Some(why) = cp.stop {
             say(why);

@@ -15,6 +15,27 @@ pub fn learning_rate(args: &Args, step: usize) -> f64 {
             + (1.0 - args.lr_final) * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos()))
 }
 
+/// The mean training loss since the last evaluation.
+#[derive(Default)]
+pub struct RunningMean {
+    sum: f64,
+    n: usize,
+}
+
+impl RunningMean {
+    pub fn add(&mut self, loss: f64) {
+        self.sum += loss;
+        self.n += 1;
+    }
+
+    /// The mean so far; the next one starts empty.
+    pub fn take(&mut self) -> f64 {
+        let mean = self.sum / self.n.max(1) as f64;
+        *self = RunningMean::default();
+        mean
+    }
+}
+
 /// Where the run stands after a step.
 pub struct Checkpoint {
     pub minutes: f64,

@@ -474,7 +474,8 @@ pub fn run(args: &Args) -> Result<(), String> {
         Data::Text { .. } => 0,
     };
     let start = Instant::now();
-    let (mut running, mut running_n, mut steps_done) = (0.0f64, 0usize, 0usize);
+    let mut running = crate::schedule::RunningMean::default();
+    let mut steps_done = 0usize;
     let mut batches = DigitBatches::default();
     for step in 0..args.steps {
         let lr = crate::schedule::learning_rate(args, step);
@@ -505,15 +506,14 @@ pub fn run(args: &Args) -> Result<(), String> {
             }
         };
         let grads = GradientsParams::from_grads(loss.backward(), &net);
-        running += loss.detach().into_scalar::<f32>() as f64;
-        running_n += 1;
+        running.add(loss.detach().into_scalar::<f32>() as f64);
         net = opt.step(lr, net, grads);
         steps_done = step + 1;
         let cp = crate::schedule::after_step(args, step, start);
         let minutes = cp.minutes;
         if cp.evaluate {
             let last_valid = trainer.evaluate(&net, &data, args.eval_windows, args.ctx);
-            let train_loss = running / running_n as f64;
+            let train_loss = running.take();
             say(if lm {
                 format!(
                     "step {:>6}  lr {:.2e}  train {:.4} bits/char  valid {:.4} bits/char ({} windows)  {:.1} min",
@@ -536,8 +536,6 @@ pub fn run(args: &Args) -> Result<(), String> {
                     minutes
                 )
             });
-            running = 0.0;
-            running_n = 0;
         }
         if let Some(why) = cp.stop {
             say(why);
