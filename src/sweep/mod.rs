@@ -577,6 +577,40 @@ impl Plan {
         }
     }
 
+    /// Every combination of the values of the axes that resize memories (capacity, access width,
+    /// banks), as the cost model at that combination: the points where passes re-map, whose pinned
+    /// mappings must fit as they do at the scenario's own sizes.
+    fn shape_points(&self) -> Vec<(String, Hardware)> {
+        use crate::hardware::compiled::{leaves, theta, with_theta};
+        let kinds = leaves(&self.cm);
+        let shape: Vec<&Axis> = self
+            .axes
+            .iter()
+            .filter(|a| matches!(a.target, Target::Cost(i) if kinds[i].is_shape()))
+            .collect();
+        if shape.is_empty() {
+            return Vec::new();
+        }
+        let base = theta(&self.cm);
+        let dims: Vec<usize> = shape.iter().map(|a| a.values.len()).collect();
+        (0..grid_points_of(&dims))
+            .map(|p| {
+                let idx = grid_index(&dims, false, p);
+                let mut th = base.clone();
+                let mut named = Vec::new();
+                for (a, &i) in shape.iter().zip(&idx) {
+                    if let Target::Cost(leaf) = a.target {
+                        th[leaf] = a.values[i].as_f64().expect("checked numeric");
+                    }
+                    named.push(format!("{} = {}", a.path, a.values[i]));
+                }
+                let mut hw = self.hw.clone();
+                hw.model = with_theta(&self.cm, &th);
+                (named.join(", "), hw)
+            })
+            .collect()
+    }
+
     pub fn n_points(&self) -> usize {
         grid_points(&self.axes, self.zip)
     }
@@ -626,6 +660,11 @@ impl Plan {
             breakeven: self.breakeven.clone(),
         }
     }
+}
+
+/// Points of the full grid over axes of these lengths.
+fn grid_points_of(dims: &[usize]) -> usize {
+    dims.iter().product()
 }
 
 pub fn grid_points(axes: &[Axis], zip: bool) -> usize {
@@ -1176,6 +1215,11 @@ fn simulate(
     let out = exec::execute_desc(&plan.sc, &spec, d, base, limits)?;
     plan.sc
         .check_mappings(&plan.hw, [(out.label.as_str(), &out.ledger)])?;
+    for (point, hw) in plan.shape_points() {
+        plan.sc
+            .check_mappings(&hw, [(out.label.as_str(), &out.ledger)])
+            .map_err(|e| Error::input(format!("{e} (at the sweep point {point})")))?;
+    }
     Ok(out)
 }
 

@@ -407,6 +407,46 @@ fn a_pinned_mapping_prices_the_layers_it_names() {
     assert_eq!(e3, e0, "{m3}");
 }
 
+/// A sweep that resizes a level re-maps every pass at each size; a pinned mapping must fit at
+/// every one of them, or the sweep is refused before any output, naming the point.
+#[test]
+fn a_sweep_that_shrinks_a_level_below_a_pinned_mapping_is_refused_naming_the_point() {
+    let dir = temp_dir("pinned-sweep");
+    let searched = {
+        let sc = pinned_scenario(&dir, "");
+        let o = picojoule(&["run", sc.to_str().unwrap(), "--format", "json"]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        serde_json::from_str::<serde_json::Value>(&stdout(&o)).unwrap()
+    };
+    let (_, m) = layer_energy(&searched, "blocks.0.att.core.mix");
+    let mapping = m.split("}: ").nth(1).unwrap().to_string();
+    assert!(mapping.contains("sram-8k["), "{mapping}");
+    let sc = pinned_scenario(
+        &dir,
+        &format!(r#"(layer: "blocks.0.att.core.mix", mapping: "{mapping}")"#),
+    );
+    let sweep = |sizes: &str| {
+        picojoule(&[
+            "sweep",
+            sc.to_str().unwrap(),
+            "--set",
+            &format!("memory.sram-8k.capacity_bytes={sizes}"),
+        ])
+    };
+    let fits = sweep("8192,16384");
+    assert!(fits.status.success(), "{}", stderr(&fits));
+    let o = sweep("8192,64");
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(o.stdout.is_empty());
+    for want in [
+        "blocks.0.att.core.mix",
+        "sram-8k",
+        "memory.sram-8k.capacity_bytes = 64",
+    ] {
+        assert!(stderr(&o).contains(want), "{want}: {}", stderr(&o));
+    }
+}
+
 /// A pinned mapping that names no layer with mapped passes, a level the cost model does not
 /// have, or factors that do not cover the pass is bad input: exit 2, the layer and what is wrong.
 #[test]
