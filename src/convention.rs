@@ -106,6 +106,14 @@ impl Convention {
             }
         }
     }
+
+    /// The cost model this convention's view is priced with; None for `full` (no view).
+    pub fn view_hardware(self) -> crate::error::Result<Option<crate::hardware::Hardware>> {
+        if self == Convention::Full {
+            return Ok(None);
+        }
+        crate::hardware::Hardware::load(self.default_hardware()).map(Some)
+    }
 }
 
 impl fmt::Display for Convention {

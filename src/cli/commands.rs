@@ -331,7 +331,7 @@ fn cmd_run(path: &Path, format: Format, o: &RunOpts, stdout: &mut dyn Write) -> 
                 .to_string()
         };
     }
-    let view_hw = view_hardware(sc.scenario.convention)?;
+    let view_hw = sc.scenario.convention.view_hardware()?;
     if let Some(n) = tokens {
         sc.override_tokens(n)
             .map_err(|e| Error::input(format!("--tokens: {e}")))?;
@@ -366,7 +366,7 @@ fn cmd_run(path: &Path, format: Format, o: &RunOpts, stdout: &mut dyn Write) -> 
         report::add_view(&mut rep, sc.scenario.convention, &outputs, vhw);
     }
     if let Some(dir) = out {
-        write_run_reports(
+        report::run_files::write_run_reports(
             dir,
             &rep,
             &outputs,
@@ -387,49 +387,6 @@ fn cmd_run(path: &Path, format: Format, o: &RunOpts, stdout: &mut dyn Write) -> 
         text += &table::render_explain(&rep, format == Format::Md);
     }
     emit(stdout, &text)
-}
-
-/// A run's reports in `dir`: report.json, report.csv (per layer), report-runs.csv (per run),
-/// report.md, `ledger` as ledger.json when given, and report.html when `html`. Every file goes
-/// to a temporary first, then all are renamed: the folder holds either the previous reports or
-/// these, not a mix.
-pub(super) fn write_run_reports(
-    dir: &Path,
-    rep: &report::Report,
-    outputs: &[exec::RunOutput],
-    hw: &Hardware,
-    html: bool,
-    ledger: Option<String>,
-) -> Result<()> {
-    std::fs::create_dir_all(dir).map_err(|source| Error::Write {
-        path: dir.to_path_buf(),
-        source,
-    })?;
-    let mut files = crate::error::Staged::default();
-    files.stage(&dir.join("report.json"), table::render_json(rep).as_bytes())?;
-    files.stage(&dir.join("report.csv"), table::render_csv(rep).as_bytes())?;
-    files.stage(
-        &dir.join("report-runs.csv"),
-        table::render_csv_runs(rep).as_bytes(),
-    )?;
-    files.stage(
-        &dir.join("report.md"),
-        table::render_markdown(rep).as_bytes(),
-    )?;
-    if let Some(text) = ledger {
-        files.stage(&dir.join("ledger.json"), text.as_bytes())?;
-    }
-    if html {
-        let priced: Vec<_> = outputs
-            .iter()
-            .map(|o| crate::hardware::price(&o.ledger, &hw.model))
-            .collect();
-        files.stage(
-            &dir.join("report.html"),
-            report::html::run_page(rep, &priced)?.as_bytes(),
-        )?;
-    }
-    files.commit()
 }
 
 /// One JSON line per run and step: the run's label, the step's fields, and its spikes by LIF
@@ -456,14 +413,6 @@ fn dump_lines(outputs: &[exec::RunOutput]) -> String {
     text
 }
 
-/// The cost model a convention's view is priced with; None for `full` (no view).
-pub(super) fn view_hardware(c: crate::convention::Convention) -> Result<Option<Hardware>> {
-    if c == crate::convention::Convention::Full {
-        return Ok(None);
-    }
-    Hardware::load(c.default_hardware()).map(Some)
-}
-
 fn cmd_compare(
     path: &Path,
     hardware: &[String],
@@ -478,7 +427,7 @@ fn cmd_compare(
     if let Some(c) = convention {
         sc.scenario.convention = c;
     }
-    let view_hw = view_hardware(sc.scenario.convention)?;
+    let view_hw = sc.scenario.convention.view_hardware()?;
     let names: Vec<String> = if !hardware.is_empty() {
         hardware
             .iter()

@@ -115,7 +115,7 @@ pub fn sweep(path: &Path, a: SweepArgs, format: Format) -> Result<String> {
         }
     };
     if let Some(dir) = &a.out {
-        sweep_table::write_outputs(&res, dir, a.html)?;
+        crate::report::sweep_files::write_outputs(&res, dir, a.html)?;
     }
     Ok(sweep_table::render(&res, format))
 }
@@ -161,7 +161,7 @@ pub fn merge(dirs: &[PathBuf], out: Option<&Path>, html: bool, format: Format) -
             .map(|p| serde_json::to_string(p).expect("rows serialise") + "\n")
             .collect();
         write_atomic(&dir.join(sweep::POINTS_FILE), text.as_bytes())?;
-        sweep_table::write_outputs(&res, dir, html)?;
+        crate::report::sweep_files::write_outputs(&res, dir, html)?;
     }
     Ok(sweep_table::render(&res, format))
 }
@@ -184,11 +184,11 @@ pub fn price(
     sc.check_mappings(&hw, outputs.iter().map(|o| (o.label.as_str(), &o.ledger)))?;
     let mut rep = report::build(&sc, &hw, &outputs);
     rep.references = saved.references;
-    if let Some(vhw) = super::commands::view_hardware(sc.scenario.convention)? {
+    if let Some(vhw) = sc.scenario.convention.view_hardware()? {
         report::add_view(&mut rep, sc.scenario.convention, &outputs, &vhw);
     }
     if let Some(dir) = out {
-        super::commands::write_run_reports(dir, &rep, &outputs, &hw, html, None)?;
+        crate::report::run_files::write_run_reports(dir, &rep, &outputs, &hw, html, None)?;
     }
     Ok(table::render(&rep, format))
 }

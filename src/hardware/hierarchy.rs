@@ -17,7 +17,7 @@
 //! - **lower**: compulsory traffic, every distinct byte read once from the backing store.
 
 use super::CostModel;
-use super::price::{Price, place};
+use super::unit::{Price, place};
 use crate::ledger::{Ledger, Reuse, TensorClass};
 
 /// How the traced weight reads of one layer are served.

@@ -13,6 +13,7 @@ pub mod passes;
 pub mod paths;
 pub mod price;
 pub mod uncertainty;
+pub mod unit;
 
 pub use price::{Price, PricedLedger, PricedLine, Unpriced, price};
 

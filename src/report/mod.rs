@@ -4,6 +4,8 @@
 pub mod compare;
 pub mod html;
 pub mod plot;
+pub mod run_files;
+pub mod sweep_files;
 pub mod sweep_table;
 pub mod table;
 

@@ -3,9 +3,7 @@
 
 use super::csv_field;
 use super::table::{Table, count, num};
-use std::path::{Path, PathBuf};
 
-use crate::error::{Error, Result};
 use crate::hardware::compiled::KINDS;
 use crate::sweep::{SweepResult, SweepRow};
 
@@ -320,41 +318,6 @@ pub fn render_json(res: &SweepResult) -> String {
         breakeven: &res.breakeven,
     };
     serde_json::to_string_pretty(&v).expect("sweep results serialise") + "\n"
-}
-
-/// A renderer of the sweep's tables.
-type Render = fn(&SweepResult) -> String;
-
-/// Write the sweep's tables and plots into `dir` (atomically, file by file), and `report.html`
-/// with the tables when `html` is set.
-pub fn write_outputs(res: &SweepResult, dir: &Path, html: bool) -> Result<Vec<PathBuf>> {
-    std::fs::create_dir_all(dir).map_err(|source| Error::Write {
-        path: dir.to_path_buf(),
-        source,
-    })?;
-    let mut written = Vec::new();
-    // One rendering at a time: a large grid's texts are not all held at once.
-    let renders: [(&str, Render); 4] = [
-        ("sweep.csv", render_csv),
-        ("sweep.md", render_markdown),
-        ("sweep.json", render_json),
-        ("sweep.txt", render_text),
-    ];
-    // All four tables are renamed into place together, once each is complete.
-    let mut files = crate::error::Staged::default();
-    for (name, render) in renders {
-        let p = dir.join(name);
-        files.stage(&p, render(res).as_bytes())?;
-        written.push(p);
-    }
-    if html {
-        let p = dir.join("report.html");
-        files.stage(&p, super::html::sweep_page(res)?.as_bytes())?;
-        written.push(p);
-    }
-    files.commit()?;
-    written.extend(super::plot::sweep_plots(res, dir)?);
-    Ok(written)
 }
 
 /// The report in one of the text formats.
