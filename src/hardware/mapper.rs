@@ -567,16 +567,7 @@ impl<'a> Ctx<'a> {
         let mut cur = Vec::with_capacity(nd);
         let mut e = vec![1u64; nd];
         let none: Vec<Option<u64>> = vec![None; nd];
-        self.fitting(
-            &bound,
-            &none,
-            mask,
-            Some(cap),
-            false,
-            &mut cur,
-            &mut e,
-            &mut all,
-        );
+        self.fitting(&bound, &none, mask, Some(cap), &mut cur, &mut e, &mut all);
         // A tile is maximal when no dim can grow by a prime and still fit.
         let maximal = all
             .iter()
@@ -609,29 +600,12 @@ impl<'a> Ctx<'a> {
         forced: &[Option<u64>],
         mask: &[bool],
         cap: Option<u64>,
-        maximal: bool,
         cur: &mut Vec<u64>,
         ext: &mut Vec<u64>,
         out: &mut Vec<Vec<u64>>,
     ) {
         let d = cur.len();
         if d == rem.len() {
-            // Fill-only: drop a tile that could still grow by a prime factor and fit.
-            if maximal && let Some(c) = cap {
-                for d in 0..rem.len() {
-                    let q_rem = rem[d] / cur[d];
-                    for &q in &self.primes[d] {
-                        if q_rem.is_multiple_of(q) {
-                            ext[d] *= q;
-                            let fits = self.need(mask, ext) <= c;
-                            ext[d] /= q;
-                            if fits {
-                                return;
-                            }
-                        }
-                    }
-                }
-            }
             out.push(cur.clone());
             return;
         }
@@ -652,7 +626,7 @@ impl<'a> Ctx<'a> {
                 break;
             }
             cur.push(f);
-            self.fitting(rem, forced, mask, cap, maximal, cur, ext, out);
+            self.fitting(rem, forced, mask, cap, cur, ext, out);
             cur.pop();
         }
         ext[d] = base;
@@ -727,18 +701,20 @@ impl<'a> Ctx<'a> {
                         Some(t) => t,
                         None => {
                             let mut out = Vec::new();
-                            let maximal = fill && keeps_any;
                             match cap {
-                                Some(c) => {
-                                    let set = self.fitting_extents(l, mi, mask, c);
-                                    set.tiles_over(&ext_s, &forced, maximal, &mut out);
-                                }
+                                // Fill-only keeps the tiles no prime factor can grow.
+                                Some(c) => self.fitting_extents(l, mi, mask, c).tiles_over(
+                                    &ext_s,
+                                    &forced,
+                                    fill && keeps_any,
+                                    &mut out,
+                                ),
+                                // Without a capacity every tile fits, and all are kept.
                                 None => {
                                     let mut cur = Vec::with_capacity(nd);
                                     let mut e = ext_s.clone();
                                     self.fitting(
-                                        &rem_s, &forced, mask, cap, maximal, &mut cur, &mut e,
-                                        &mut out,
+                                        &rem_s, &forced, mask, None, &mut cur, &mut e, &mut out,
                                     );
                                 }
                             }

@@ -683,10 +683,6 @@ struct LedgerFile {
     layers: Vec<LayerFile>,
 }
 
-fn no_classes(m: &BTreeMap<TensorClass, u64>) -> bool {
-    m.is_empty()
-}
-
 #[derive(Serialize, Deserialize)]
 struct LayerFile {
     name: String,
@@ -698,7 +694,7 @@ struct LayerFile {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     passes: Vec<(Work, u64)>,
     /// Live bytes per class while this layer runs, where fewer than the network's.
-    #[serde(default, skip_serializing_if = "no_classes")]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     footprint: BTreeMap<TensorClass, u64>,
 }
 

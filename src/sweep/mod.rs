@@ -597,9 +597,15 @@ impl Plan {
         }
         let base = theta(&self.cm);
         let dims: Vec<usize> = shape.iter().map(|a| a.values.len()).collect();
-        (0..grid_points_of(&dims))
+        // Zipped axes move together; otherwise every combination of sizes is a point.
+        let count = if self.zip {
+            dims[0]
+        } else {
+            dims.iter().product()
+        };
+        (0..count)
             .map(|p| {
-                let idx = grid_index(&dims, false, p);
+                let idx = grid_index(&dims, self.zip, p);
                 let mut th = base.clone();
                 let mut named = Vec::new();
                 for (a, &i) in shape.iter().zip(&idx) {
@@ -664,11 +670,6 @@ impl Plan {
             breakeven: self.breakeven.clone(),
         }
     }
-}
-
-/// Points of the full grid over axes of these lengths.
-fn grid_points_of(dims: &[usize]) -> usize {
-    dims.iter().product()
 }
 
 pub fn grid_points(axes: &[Axis], zip: bool) -> usize {
