@@ -492,34 +492,13 @@ impl<'a> Nest<'a> {
 /// of m starts with no remembered stride or with T(m)); a step of an outer loop k subtracts when
 /// T(k) = T(m) and otherwise resets and counts the whole tile. Equal to the exact walk.
 pub(crate) fn closed_share(s: &DataSpace, ext: &[u64], loops: &[(usize, u64, u64)]) -> u64 {
-    let len: smallvec::SmallVec<[u64; 4]> = s.axes.iter().map(|a| axis_extent(a, ext)).collect();
+    use smallvec::SmallVec;
+    let len: SmallVec<[u64; 4]> = s.axes.iter().map(|a| axis_extent(a, ext)).collect();
     let tile = len.iter().fold(1u64, |a, &b| a.saturating_mul(b));
     let m = loops.len();
     if m == 0 {
         return tile;
     }
-    // T(k) per axis.
-    let translation = |k: usize| -> smallvec::SmallVec<[i128; 4]> {
-        s.axes
-            .iter()
-            .map(|axis| {
-                axis.iter()
-                    .map(|&(d, c)| {
-                        let mut moved: i128 = 0;
-                        if loops[k].0 == d {
-                            moved += loops[k].2 as i128;
-                        }
-                        for l in &loops[k + 1..] {
-                            if l.0 == d {
-                                moved -= (l.1 as i128 - 1) * l.2 as i128;
-                            }
-                        }
-                        c as i128 * moved
-                    })
-                    .sum()
-            })
-            .collect()
-    };
     let delta = |t: &[i128]| -> u64 {
         let mut moved = (0..t.len()).filter(|&a| t[a] != 0);
         let Some(a) = moved.next() else {
@@ -538,18 +517,42 @@ pub(crate) fn closed_share(s: &DataSpace, ext: &[u64], loops: &[(usize, u64, u64
             })
             .fold(1u64, |x, y| x.saturating_mul(y))
     };
-    let tm = translation(m - 1);
+    // T(k) per axis, from the innermost loop out: loop k moves its dim by its stride and
+    // rewinds every loop inside it (`rewound[d]`: the span those loops cover along d).
+    let na = s.axes.len();
+    let mut rewound: SmallVec<[i128; 8]> = SmallVec::from_elem(0, ext.len());
+    let mut per: SmallVec<[u64; 16]> = SmallVec::from_elem(0, m);
+    let mut tm: SmallVec<[i128; 4]> = SmallVec::new();
+    for k in (0..m).rev() {
+        let (dim, factor, stride) = loops[k];
+        let tk: SmallVec<[i128; 4]> = s
+            .axes
+            .iter()
+            .map(|axis| {
+                axis.iter()
+                    .map(|&(d, c)| {
+                        let own = if dim == d { stride as i128 } else { 0 };
+                        c as i128 * (own - rewound[d])
+                    })
+                    .sum()
+            })
+            .collect();
+        debug_assert_eq!(tk.len(), na);
+        per[k] = if k + 1 == m {
+            tm = tk;
+            delta(&tm)
+        } else if tk == tm {
+            delta(&tk)
+        } else {
+            tile
+        };
+        rewound[dim] += (factor as i128 - 1) * stride as i128;
+    }
     let mut share = tile;
     let mut outer = 1u64;
     for (k, l) in loops.iter().enumerate() {
         let steps = outer.saturating_mul(l.1 - 1);
-        let per = if k + 1 == m {
-            delta(&tm)
-        } else {
-            let tk = translation(k);
-            if tk == tm { delta(&tk) } else { tile }
-        };
-        share = share.saturating_add(steps.saturating_mul(per));
+        share = share.saturating_add(steps.saturating_mul(per[k]));
         outer = outer.saturating_mul(l.1);
     }
     share
