@@ -294,6 +294,11 @@ struct Ctx<'a> {
     flat_above: Vec<bool>,
     /// Words of each data space over the whole problem.
     whole: Vec<u64>,
+    /// feeds[t][top]: for each level above `top` that may keep data space t, its energy per
+    /// word read (an update for an output) and the least energy of filling it with the whole
+    /// space from a level above it (0 for the outermost): `partial_bound`'s candidates for the
+    /// level feeding the highest kept one.
+    feeds: Vec<Vec<SmallVec<[(f64, f64); 4]>>>,
     /// The temporal tiles of a level, by (level, fill-only, bypass choice, tile extent below,
     /// forced factors): many lower-level choices reach the same extent, and the tiles depend on
     /// nothing else.
@@ -534,14 +539,53 @@ impl<'a> Ctx<'a> {
             tiles: Default::default(),
             fit_sets: Default::default(),
             perms: Default::default(),
+            feeds: Vec::new(),
         })
         .map(|mut c| {
             c.masks = (0..arch.len()).map(|l| c.masks_of(l)).collect();
             c.flat_above = (0..arch.len())
                 .map(|l| c.fanout[l + 1..].iter().all(|&f| f == 1))
                 .collect();
+            c.feeds = (0..p.spaces.len()).map(|t| c.feeds_of(t)).collect();
             c
         })
+    }
+
+    /// `feeds[t]`, per `top`.
+    fn feeds_of(&self, t: usize) -> Vec<SmallVec<[(f64, f64); 4]>> {
+        let n = self.arch.len();
+        let s = &self.p.spaces[t];
+        let whole = self.whole[t] as f64;
+        let per_word = |j: usize, write: bool| {
+            let lv = &self.arch[j];
+            let pj = if write {
+                lv.write_pj
+            } else if s.output {
+                lv.update_pj
+            } else {
+                lv.read_pj
+            };
+            pj / lv.block_words.max(1) as f64
+        };
+        (0..n)
+            .map(|top| {
+                (top + 1..n)
+                    .filter(|&j| self.arch[j].keeps[t])
+                    .map(|j| {
+                        let refill = (j + 1..n)
+                            .filter(|&k| self.arch[k].keeps[t])
+                            .map(|k| per_word(k, false))
+                            .fold(f64::INFINITY, f64::min);
+                        let fill = if refill.is_finite() {
+                            whole * (per_word(j, true) + refill)
+                        } else {
+                            0.0
+                        };
+                        (per_word(j, false), fill)
+                    })
+                    .collect()
+            })
+            .collect()
     }
 
     /// Calls `visit` for each choice of factors, fan-out and bypass that fits; stops when it
@@ -929,18 +973,6 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    /// Fan-out over the dims data space `t` depends on, in levels `from..=to`: how many
-    /// instances a tile read at level `to` reaches with different data.
-    fn relevant_spatial(&self, c: &Choice, t: usize, from: usize, to: usize) -> u64 {
-        (from..=to)
-            .flat_map(|j| {
-                (0..self.p.dims.len())
-                    .filter(move |&d| self.rel[t][d])
-                    .map(move |d| c.spatial[j][d])
-            })
-            .fold(1u64, |a, b| a.saturating_mul(b))
-    }
-
     /// A lower bound of the energy of every choice that extends `c`'s levels 0..=`top` (`rem` is
     /// what the levels above must still iterate, in time or across instances: a fan-out above
     /// multiplies the instances by what it takes from each instance's loops). Per data space:
@@ -949,7 +981,6 @@ impl<'a> Ctx<'a> {
     /// level that feeds the highest kept one at the cheapest price any level above could charge.
     #[allow(clippy::needless_range_loop)]
     fn partial_bound(&self, c: &Choice, top: usize, rem: &[u64]) -> f64 {
-        let n = self.arch.len();
         let nd = self.p.dims.len();
         // Tile extents of levels 0..=top, flat (level-major).
         let mut ext: SmallVec<[u64; 64]> = SmallVec::with_capacity((top + 1) * nd);
@@ -981,6 +1012,32 @@ impl<'a> Ctx<'a> {
             })
             .collect();
         let multicast = !self.flat_above[top];
+        // Per data space and level 0..=top: the fan-out over the dims the space depends on.
+        let ns = self.p.spaces.len();
+        let mut rs: SmallVec<[u64; 32]> = SmallVec::from_elem(1, ns * (top + 1));
+        for t in 0..ns {
+            for j in 0..=top {
+                rs[t * (top + 1) + j] = (0..nd)
+                    .filter(|&d| self.rel[t][d])
+                    .fold(1u64, |a, d| a.saturating_mul(c.spatial[j][d]));
+            }
+        }
+        // Per level 0..=top: the extents one instance covers over the run (the problem divided
+        // by the fan-out of the levels above up to `top`) and the instances in use.
+        let mut pext: SmallVec<[u64; 64]> = SmallVec::from_elem(0, (top + 1) * nd);
+        let mut used: SmallVec<[u64; 8]> = SmallVec::from_elem(1, top + 1);
+        let mut above: Small = SmallVec::from_elem(1, nd);
+        for l in (0..=top).rev() {
+            if l < top {
+                for d in 0..nd {
+                    above[d] = above[d].saturating_mul(c.spatial[l + 1][d]);
+                }
+            }
+            used[l] = above.iter().fold(1u64, |a, &b| a.saturating_mul(b));
+            for d in 0..nd {
+                pext[l * nd + d] = self.p.dims[d].bound / above[d];
+            }
+        }
         let mut total = 0.0;
         for (t, s) in self.p.spaces.iter().enumerate() {
             let rel = &self.rel[t];
@@ -1035,7 +1092,10 @@ impl<'a> Ctx<'a> {
                 }
                 tile_words(s, e_in).saturating_mul(times)
             };
-            let fan = |from: usize, to: usize| self.relevant_spatial(c, t, from, to);
+            // Relevant fan-out of levels from..=to (within 0..=top).
+            let fan = |from: usize, to: usize| {
+                (from..=to).fold(1u64, |a, j| a.saturating_mul(rs[t * (top + 1) + j]))
+            };
             let mut child: Option<usize> = None;
             for l in 0..=top {
                 if !(self.arch[l].keeps[t] && c.keeps[l][t]) {
@@ -1044,16 +1104,8 @@ impl<'a> Ctx<'a> {
                 let traffic =
                     share(child, false).saturating_mul(fan(child.map_or(0, |c| c + 1), l));
                 let own = share(Some(l), false);
-                let mut used = 1u64;
-                let pext: Small = (0..nd)
-                    .map(|d| {
-                        let above: u64 = (l + 1..=top).map(|j| c.spatial[j][d]).product();
-                        used = used.saturating_mul(above);
-                        self.p.dims[d].bound / above
-                    })
-                    .collect();
-                let part = tile_words(s, &pext);
-                total += access_pj(&self.arch[l], s.output, traffic, own, part) * used as f64;
+                let part = tile_words(s, &pext[l * nd..(l + 1) * nd]);
+                total += access_pj(&self.arch[l], s.output, traffic, own, part) * used[l] as f64;
                 child = Some(l);
             }
             // The level that feeds the highest kept one: the outermost reads (updates) the whole
@@ -1061,31 +1113,9 @@ impl<'a> Ctx<'a> {
             // whole data space at least once from a level above it.
             let traffic =
                 share(child, multicast).saturating_mul(fan(child.map_or(0, |c| c + 1), top)) as f64;
-            let whole = self.whole[t] as f64;
-            let per_word = |j: usize, write: bool| {
-                let lv = &self.arch[j];
-                let pj = if write {
-                    lv.write_pj
-                } else if s.output {
-                    lv.update_pj
-                } else {
-                    lv.read_pj
-                };
-                pj / lv.block_words.max(1) as f64
-            };
-            let cheapest = (top + 1..n)
-                .filter(|&j| self.arch[j].keeps[t])
-                .map(|j| {
-                    let refill = (j + 1..n)
-                        .filter(|&k| self.arch[k].keeps[t])
-                        .map(|k| per_word(k, false))
-                        .fold(f64::INFINITY, f64::min);
-                    if refill.is_finite() {
-                        traffic * per_word(j, false) + whole * (per_word(j, true) + refill)
-                    } else {
-                        traffic * per_word(j, false)
-                    }
-                })
+            let cheapest = self.feeds[t][top]
+                .iter()
+                .map(|&(per_word, fill)| traffic * per_word + fill)
                 .fold(f64::INFINITY, f64::min);
             if cheapest.is_finite() {
                 total += cheapest;
