@@ -302,14 +302,17 @@ struct Ctx<'a> {
     /// The temporal tiles of a level, by (level, fill-only, bypass choice, tile extent below,
     /// forced factors): many lower-level choices reach the same extent, and the tiles depend on
     /// nothing else.
-    tiles: std::cell::RefCell<std::collections::HashMap<TileKey, std::rc::Rc<Vec<Vec<u64>>>>>,
+    tiles: std::cell::RefCell<rustc_hash::FxHashMap<TileKey, std::rc::Rc<Vec<Vec<u64>>>>>,
     /// `index_permutations` by length.
     perms: std::cell::RefCell<std::collections::HashMap<usize, std::rc::Rc<Vec<Order>>>>,
     /// `FitSet` by (level, bypass choice).
     fit_sets: std::cell::RefCell<std::collections::HashMap<(usize, usize), std::rc::Rc<FitSet>>>,
 }
 
-type TileKey = (usize, bool, usize, Vec<u64>, Vec<Option<u64>>);
+type TileKey = (usize, bool, usize, Small, Forced);
+
+/// Per dim, a factor a level must take (or none).
+type Forced = SmallVec<[Option<u64>; 8]>;
 
 /// The tile extents that fit one level under one bypass choice, in lexicographic order, and
 /// which of them are maximal (no dim can grow by a prime factor and still fit).
@@ -739,7 +742,7 @@ impl<'a> Ctx<'a> {
         let fixed: Vec<bool> = (0..nd).map(|d| self.pinned.contains(&d)).collect();
         // Pinned dims take no factor below the outermost level; `kept_whole` dims take what remains
         // of theirs at their level.
-        let forced: Vec<Option<u64>> = (0..nd)
+        let forced: Forced = (0..nd)
             .map(|d| {
                 if fixed[d] {
                     Some(1)
@@ -762,7 +765,7 @@ impl<'a> Ctx<'a> {
         };
         for sp in &spatials {
             let rem_s: Vec<u64> = (0..nd).map(|d| rem[d] / sp[d]).collect();
-            let ext_s: Vec<u64> = (0..nd).map(|d| ext[d] * sp[d]).collect();
+            let ext_s: Small = (0..nd).map(|d| ext[d] * sp[d]).collect();
             if fill && self.fanout[l] > 1 {
                 // The fan-out is used as far as it divides.
                 let used: u64 = sp.iter().product();
@@ -802,7 +805,7 @@ impl<'a> Ctx<'a> {
                                 // Without a capacity every tile fits, and all are kept.
                                 None => {
                                     let mut cur = Vec::with_capacity(nd);
-                                    let mut e = ext_s.clone();
+                                    let mut e = ext_s.to_vec();
                                     self.fitting(
                                         &rem_s, &forced, mask, None, &mut cur, &mut e, &mut out,
                                     );
@@ -819,7 +822,9 @@ impl<'a> Ctx<'a> {
                 };
                 for tv in temporals.iter() {
                     let ext_t: Small = (0..nd).map(|d| ext_s[d] * tv[d]).collect();
-                    if let Some(c) = cap
+                    // Below the outermost level every tile was chosen to fit.
+                    if top
+                        && let Some(c) = cap
                         && self.need(mask, &ext_t) > c
                     {
                         continue;
