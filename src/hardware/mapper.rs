@@ -10,7 +10,8 @@
 //! best orders. Ties keep the first mapping in enumeration order, so the search is deterministic.
 //!
 //! Branch and bound makes it fast without changing its result: a choice is evaluated only when its
-//! order-free lower bound does not exceed the best energy found, and the levels above a partial
+//! order-free lower bounds do not exceed the best energy found (with a sliding-window tensor, also
+//! the bound where the other tensors share one order per level), and the levels above a partial
 //! choice are not enumerated when a bound of all its extensions already exceeds it.
 
 use smallvec::SmallVec;
