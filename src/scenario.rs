@@ -37,6 +37,13 @@ pub struct RunSpec {
     /// This run's batch (samples per batch), in place of the scenario's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub batch: Option<usize>,
+    /// Fixed-context language models: score in overlapping windows. Each window after the
+    /// first starts `stride` tokens after the one before; the model restarts from zero state,
+    /// re-reads the window's first `context - stride` tokens unscored (their work is counted)
+    /// and scores the next `stride`. Default: disjoint windows (`stride` = context), the first
+    /// tokens of each scored with little context.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stride: Option<usize>,
     /// Label of the run this run's energy is compared with, in place of the scenario's
     /// `baseline` (a language model against a language model, a classifier against a
     /// classifier).
@@ -243,7 +250,11 @@ impl LoadedScenario {
         self.check_unique_labels()?;
         for r in &s.runs {
             let name = r.label.as_deref().unwrap_or(&r.model);
-            for (field, v) in [("tokens", r.tokens), ("batch", r.batch)] {
+            for (field, v) in [
+                ("tokens", r.tokens),
+                ("batch", r.batch),
+                ("stride", r.stride),
+            ] {
                 if let Some(t) = v
                     && (t == 0 || t > MAX_TOKENS)
                 {

@@ -237,12 +237,16 @@ fn run_desc(
         let bytes = (batch.min(n) as u64).saturating_mul(per_sample as u64 * 32 + 24);
         crate::resources::check(&what, bytes, limits.max_memory)?;
     }
+    let windows = Windows {
+        batch,
+        stride: spec.stride,
+    };
     let measured = match &built.model {
-        feed::Model::SpikeGpt(m) => run(m, built.feed, n, batch, &arith, &name, rec, tick)?,
-        feed::Model::Transformer(m) => run(m, built.feed, n, batch, &arith, &name, rec, tick)?,
-        feed::Model::Sequential(m) => run(m, built.feed, n, batch, &arith, &name, rec, tick)?,
-        feed::Model::Nir(m) => run(m, built.feed, n, batch, &arith, &name, rec, tick)?,
-        feed::Model::Pvt(m) => run(m, built.feed, n, batch, &arith, &name, rec, tick)?,
+        feed::Model::SpikeGpt(m) => run(m, built.feed, n, windows, &arith, &name, rec, tick)?,
+        feed::Model::Transformer(m) => run(m, built.feed, n, windows, &arith, &name, rec, tick)?,
+        feed::Model::Sequential(m) => run(m, built.feed, n, windows, &arith, &name, rec, tick)?,
+        feed::Model::Nir(m) => run(m, built.feed, n, windows, &arith, &name, rec, tick)?,
+        feed::Model::Pvt(m) => run(m, built.feed, n, windows, &arith, &name, rec, tick)?,
     };
     let steps = recorder.map(|r| r.records).unwrap_or_default();
     let static_metrics = Some(match &built.model {
@@ -282,7 +286,21 @@ pub fn run_tokens<M: Stepper>(m: &M, tokens: &[usize], name: &str) -> Result<Led
         tokens: feed::Tokens::Known(tokens.to_vec().into_iter()),
         targets: false,
     };
-    Ok(run(m, feed, tokens.len(), 1, &Arith::Exact, name, None, None)?.ledger)
+    let windows = Windows {
+        batch: 1,
+        stride: None,
+    };
+    Ok(run(
+        m,
+        feed,
+        tokens.len(),
+        windows,
+        &Arith::Exact,
+        name,
+        None,
+        None,
+    )?
+    .ledger)
 }
 
 /// What the loop measured.
@@ -327,14 +345,23 @@ fn apply_batch_rule(calls: &[Vec<Vec<LayerCall>>], ledger: &mut Ledger) {
     }
 }
 
+/// How a run groups its input: samples per batch (classifiers), and the stride of a
+/// fixed-context language model's windows (`RunSpec::stride`).
+#[derive(Clone, Copy)]
+struct Windows {
+    batch: usize,
+    stride: Option<usize>,
+}
+
 /// The loop: `n` tokens (language models) or `n` samples (classifiers) through the model;
-/// samples run one at a time, grouped in batches of `batch` for NeuroBench's per-batch rule.
+/// samples run one at a time, grouped in batches for NeuroBench's per-batch rule; tokens in
+/// context windows, disjoint or overlapping.
 #[allow(clippy::too_many_arguments)]
 fn run<M: Stepper>(
     m: &M,
     feed: Feed,
     n: usize,
-    batch: usize,
+    windows: Windows,
     arith: &Arith,
     name: &str,
     mut recorder: Option<&mut Recorder>,
@@ -345,8 +372,26 @@ fn run<M: Stepper>(
             f(k)
         }
     };
+    let batch = windows.batch;
     let window = m.context().unwrap_or(n).min(n).max(1);
     let window = if feed.is_tokens() { window } else { 1 };
+    let stride = match (windows.stride, m.context()) {
+        (None, _) => window,
+        (Some(_), None) => {
+            return Err(Error::input(format!(
+                "model `{name}`: `stride` needs a model with a context window (a transformer); this one carries its state across every token"
+            )));
+        }
+        (Some(s), Some(context)) if s == 0 || s > context => {
+            return Err(Error::input(format!(
+                "model `{name}`: `stride` must be between 1 and the model's context {context}, found {s}"
+            )));
+        }
+        (Some(s), Some(_)) => s.min(window),
+    };
+    // The inputs a new window re-reads: the last `window - stride` of the one before.
+    let overlap = window - stride;
+    let mut recent: std::collections::VecDeque<usize> = std::collections::VecDeque::new();
     let mut ledger = m.new_ledger(arith, window);
     let mut state = m.new_state(window);
     let mut shadow = (!arith.is_exact()).then(|| Shadow {
@@ -376,12 +421,31 @@ fn run<M: Stepper>(
         } => {
             let mut token = tokens.next_token();
             for t in 0..n {
-                if t > 0 && t % window == 0 {
-                    // A new context window: attention starts afresh, as in training.
+                if t >= window && (t - window).is_multiple_of(stride) {
+                    // A new context window: attention starts afresh, as in training, and
+                    // re-reads the overlap with the window before, unscored.
                     m.reset(&mut state);
                     if let Some(s) = shadow.as_mut() {
                         m.reset(&mut s.state);
                     }
+                    for (i, &old) in recent.iter().enumerate() {
+                        m.step(Frame::Token(old), &mut state, arith, &mut ledger);
+                        if let Some(s) = shadow.as_mut() {
+                            m.step(
+                                Frame::Token(old),
+                                &mut s.state,
+                                &Arith::Exact,
+                                &mut s.ledger,
+                            );
+                        }
+                        nonfinite(&state, format!("token position {}", t - overlap + i))?;
+                    }
+                }
+                if overlap > 0 {
+                    if recent.len() == overlap {
+                        recent.pop_front();
+                    }
+                    recent.push_back(token);
                 }
                 m.step(Frame::Token(token), &mut state, arith, &mut ledger);
                 if let Some(s) = shadow.as_mut() {

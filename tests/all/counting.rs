@@ -210,3 +210,52 @@ fn per_step_records_add_up_to_the_ledger_and_the_accuracy() {
     let plain = picojoule::exec::execute(&sc, &Default::default()).unwrap();
     assert!(plain.iter().all(|o| o.steps.is_empty()));
 }
+
+/// Overlapping windows (`stride`): every window after the first re-reads `context - stride`
+/// tokens unscored, so the head runs once per scored token plus once per re-read one; a stride
+/// equal to the context is the default; a recurrent model or a stride above the context is
+/// refused.
+#[test]
+fn overlapping_windows_rerun_the_overlap_and_score_each_token_once() {
+    use crate::all::util::{repo_path, temp_dir, write};
+    let dir = temp_dir("stride");
+    let scenario = |stride: &str, model: &str| {
+        write(
+            &dir,
+            "s.ron",
+            &format!(
+                "Scenario(name: \"stride\", hardware: \"horowitz45\", input: Text({:?}), tokens: 300, runs: [(model: {:?}{stride})])",
+                repo_path("data/text/sotu-test.txt"),
+                repo_path(model),
+            ),
+        )
+    };
+    let run = |stride: &str, model: &str| {
+        let sc = picojoule::scenario::LoadedScenario::load(&scenario(stride, model)).unwrap();
+        picojoule::exec::execute(&sc, &Default::default())
+    };
+    let model = "models/transformer-sotu-softmax.ron";
+    let head_macs = |o: &picojoule::exec::RunOutput| o.ledger.subtree("head").op_total(Op::Mac);
+    let disjoint = run("", model).unwrap().remove(0);
+    let same = run(", stride: Some(128)", model).unwrap().remove(0);
+    let half = run(", stride: Some(64)", model).unwrap().remove(0);
+    assert_eq!(disjoint.ledger, same.ledger);
+    assert_eq!(disjoint.accuracy, same.accuracy);
+    // Windows start at tokens 128, 192 and 256, each re-reading 64 tokens.
+    let per_token = head_macs(&disjoint) / 300;
+    assert!(per_token > 0);
+    assert_eq!(head_macs(&half), per_token * (300 + 3 * 64));
+    let (a, b) = (disjoint.accuracy.unwrap(), half.accuracy.unwrap());
+    assert_eq!(a.predictions, b.predictions);
+    assert_ne!(a.bits_per_token, b.bits_per_token);
+    let err = run(", stride: Some(129)", model).unwrap_err().to_string();
+    assert!(
+        err.contains("between 1 and the model's context 128"),
+        "{err}"
+    );
+    let err = run(", stride: Some(8)", "models/spikegpt-sotu-twin.ron")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("needs a model with a context window"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
