@@ -413,6 +413,7 @@ fn dump_lines(outputs: &[exec::RunOutput]) -> String {
     text
 }
 
+#[allow(clippy::too_many_arguments)]
 fn cmd_compare(
     path: &Path,
     hardware: &[String],

@@ -299,7 +299,7 @@ struct Ctx<'a> {
     /// word read (an update for an output) and the least energy of filling it with the whole
     /// space from a level above it (0 for the outermost): `partial_bound`'s candidates for the
     /// level feeding the highest kept one.
-    feeds: Vec<Vec<SmallVec<[(f64, f64); 4]>>>,
+    feeds: Vec<Vec<Feeds>>,
     /// The temporal tiles of a level, by (level, fill-only, bypass choice, tile extent below,
     /// forced factors): many lower-level choices reach the same extent, and the tiles depend on
     /// nothing else.
@@ -311,6 +311,9 @@ struct Ctx<'a> {
 }
 
 type TileKey = (usize, bool, usize, Small, Forced);
+
+/// (energy per word read, energy of the fill from above) of each level that may feed another.
+type Feeds = SmallVec<[(f64, f64); 4]>;
 
 /// Per dim, a factor a level must take (or none).
 type Forced = SmallVec<[Option<u64>; 8]>;
@@ -556,7 +559,7 @@ impl<'a> Ctx<'a> {
     }
 
     /// `feeds[t]`, per `top`.
-    fn feeds_of(&self, t: usize) -> Vec<SmallVec<[(f64, f64); 4]>> {
+    fn feeds_of(&self, t: usize) -> Vec<Feeds> {
         let n = self.arch.len();
         let s = &self.p.spaces[t];
         let whole = self.whole[t] as f64;
