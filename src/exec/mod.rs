@@ -317,6 +317,26 @@ struct Shadow<S> {
     meter: FidelityMeter,
 }
 
+/// One token through the model and, when the run has one, through its exact-fp32 shadow.
+fn step_token<M: Stepper>(
+    m: &M,
+    token: usize,
+    arith: &Arith,
+    state: &mut M::State,
+    ledger: &mut Ledger,
+    shadow: Option<&mut Shadow<M::State>>,
+) {
+    m.step(Frame::Token(token), state, arith, ledger);
+    if let Some(s) = shadow {
+        m.step(
+            Frame::Token(token),
+            &mut s.state,
+            &Arith::Exact,
+            &mut s.ledger,
+        );
+    }
+}
+
 /// NeuroBench's per-batch classification over the layer calls of one batch (`calls[sample]
 /// [step]`): where any sample's input to a layer at a step was not spiking, the samples whose
 /// input was count that call's effective operations as MACs (`engine::events`).
@@ -429,15 +449,7 @@ fn run<M: Stepper>(
                         m.reset(&mut s.state);
                     }
                     for (i, &old) in recent.iter().enumerate() {
-                        m.step(Frame::Token(old), &mut state, arith, &mut ledger);
-                        if let Some(s) = shadow.as_mut() {
-                            m.step(
-                                Frame::Token(old),
-                                &mut s.state,
-                                &Arith::Exact,
-                                &mut s.ledger,
-                            );
-                        }
+                        step_token(m, old, arith, &mut state, &mut ledger, shadow.as_mut());
                         nonfinite(&state, format!("token position {}", t - overlap + i))?;
                     }
                 }
@@ -447,14 +459,8 @@ fn run<M: Stepper>(
                     }
                     recent.push_back(token);
                 }
-                m.step(Frame::Token(token), &mut state, arith, &mut ledger);
+                step_token(m, token, arith, &mut state, &mut ledger, shadow.as_mut());
                 if let Some(s) = shadow.as_mut() {
-                    m.step(
-                        Frame::Token(token),
-                        &mut s.state,
-                        &Arith::Exact,
-                        &mut s.ledger,
-                    );
                     s.meter.observe(m.outputs(&s.state), m.outputs(&state));
                 }
                 nonfinite(&state, format!("token position {t}"))?;
