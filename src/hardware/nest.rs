@@ -147,7 +147,7 @@ fn checked_mul(a: u64, b: u64, what: &str) -> Result<u64, String> {
 }
 
 /// Words in the tile of space `s` whose dims span `ext`.
-fn tile_words(s: &DataSpace, ext: &[u64]) -> u64 {
+pub(crate) fn tile_words(s: &DataSpace, ext: &[u64]) -> u64 {
     s.axes
         .iter()
         .map(|axis| axis_extent(axis, ext))
@@ -183,46 +183,54 @@ pub fn is_simple(s: &DataSpace) -> bool {
     true
 }
 
+/// A problem and a hierarchy that fit together: at least one level, every data space's dims in
+/// the problem, one keep flag per data space at every level, blocks and instances of at least 1.
+pub(crate) fn check_problem(p: &Problem, arch: &[Level]) -> Result<(), String> {
+    let nd = p.dims.len();
+    if arch.is_empty() {
+        return Err("the architecture has no level".into());
+    }
+    for s in &p.spaces {
+        for a in &s.axes {
+            for &(d, _) in a {
+                if d >= nd {
+                    return Err(format!(
+                        "data space {} names dim {d}, the problem has {nd}",
+                        s.name
+                    ));
+                }
+            }
+        }
+    }
+    for l in arch {
+        if l.keeps.len() != p.spaces.len() {
+            return Err(format!(
+                "level {} lists {} keep flags for {} data spaces",
+                l.name,
+                l.keeps.len(),
+                p.spaces.len()
+            ));
+        }
+        if l.block_words == 0 || l.instances == 0 {
+            return Err(format!(
+                "level {}: block size and instances must be at least 1",
+                l.name
+            ));
+        }
+    }
+    Ok(())
+}
+
 impl<'a> Nest<'a> {
     fn new(p: &'a Problem, arch: &'a [Level], m: &Mapping) -> Result<Self, String> {
         let n = arch.len();
         let nd = p.dims.len();
-        if n == 0 {
-            return Err("the architecture has no level".into());
-        }
+        check_problem(p, arch)?;
         if m.levels.len() != n {
             return Err(format!(
                 "the mapping has {} levels, the architecture {n}",
                 m.levels.len()
             ));
-        }
-        for s in &p.spaces {
-            for a in &s.axes {
-                for &(d, _) in a {
-                    if d >= nd {
-                        return Err(format!(
-                            "data space {} names dim {d}, the problem has {nd}",
-                            s.name
-                        ));
-                    }
-                }
-            }
-        }
-        for l in arch {
-            if l.keeps.len() != p.spaces.len() {
-                return Err(format!(
-                    "level {} lists {} keep flags for {} data spaces",
-                    l.name,
-                    l.keeps.len(),
-                    p.spaces.len()
-                ));
-            }
-            if l.block_words == 0 || l.instances == 0 {
-                return Err(format!(
-                    "level {}: block size and instances must be at least 1",
-                    l.name
-                ));
-            }
         }
         if !m.keeps.is_empty()
             && (m.keeps.len() != n || m.keeps.iter().any(|k| k.len() != p.spaces.len()))

@@ -26,7 +26,7 @@ use bounds::*;
 use orders::*;
 use space::*;
 
-use super::nest::{self, Level, Loop, Mapping, Problem, Stats};
+use super::nest::{self, Level, Loop, Mapping, Problem, Stats, tile_words};
 
 /// A per-dim vector on the stack (problems have at most a handful of dims).
 type Small = SmallVec<[u64; 8]>;
@@ -261,28 +261,13 @@ struct Ctx<'a> {
 
 impl<'a> Ctx<'a> {
     fn new(p: &'a Problem, arch: &'a [Level], pinned: &[usize]) -> Result<Self, String> {
-        if arch.is_empty() {
-            return Err("the architecture has no level".into());
-        }
+        nest::check_problem(p, arch)?;
         for &d in pinned {
             if d >= p.dims.len() {
                 return Err(format!(
                     "pinned dim {d} does not exist (the problem has {})",
                     p.dims.len()
                 ));
-            }
-        }
-        for l in arch {
-            if l.keeps.len() != p.spaces.len() {
-                return Err(format!(
-                    "level {} lists {} keep flags for {} data spaces",
-                    l.name,
-                    l.keeps.len(),
-                    p.spaces.len()
-                ));
-            }
-            if l.instances == 0 {
-                return Err(format!("level {} has 0 instances", l.name));
             }
         }
         for d in &p.dims {

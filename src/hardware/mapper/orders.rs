@@ -40,17 +40,6 @@ impl Pre {
     }
 }
 
-pub(super) fn tile_words(s: &nest::DataSpace, ext: &[u64]) -> u64 {
-    s.axes
-        .iter()
-        .map(|axis| {
-            axis.iter()
-                .map(|&(d, c)| c.saturating_mul(ext[d].saturating_sub(1)))
-                .fold(1u64, |a, b| a.saturating_add(b))
-        })
-        .fold(1u64, |a, b| a.saturating_mul(b))
-}
-
 /// How `closed_form` counts.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(super) enum Form {
