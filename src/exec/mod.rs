@@ -290,7 +290,7 @@ pub fn run_tokens<M: Stepper>(m: &M, tokens: &[usize], name: &str) -> Result<Led
         batch: 1,
         stride: None,
     };
-    Ok(run(
+    let measured = run(
         m,
         feed,
         tokens.len(),
@@ -299,8 +299,8 @@ pub fn run_tokens<M: Stepper>(m: &M, tokens: &[usize], name: &str) -> Result<Led
         name,
         None,
         None,
-    )?
-    .ledger)
+    )?;
+    Ok(measured.ledger)
 }
 
 /// What the loop measured.

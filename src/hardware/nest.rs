@@ -527,7 +527,6 @@ pub(crate) fn closed_share(s: &DataSpace, ext: &[u64], loops: &[(usize, u64, u64
     };
     // T(k) per axis, from the innermost loop out: loop k moves its dim by its stride and
     // rewinds every loop inside it (`rewound[d]`: the span those loops cover along d).
-    let na = s.axes.len();
     let mut rewound: SmallVec<[i128; 8]> = SmallVec::from_elem(0, ext.len());
     let mut per: SmallVec<[u64; 16]> = SmallVec::from_elem(0, m);
     let mut tm: SmallVec<[i128; 4]> = SmallVec::new();
@@ -545,7 +544,6 @@ pub(crate) fn closed_share(s: &DataSpace, ext: &[u64], loops: &[(usize, u64, u64
                     .sum()
             })
             .collect();
-        debug_assert_eq!(tk.len(), na);
         per[k] = if k + 1 == m {
             tm = tk;
             delta(&tm)

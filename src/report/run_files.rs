@@ -7,6 +7,9 @@ use crate::error::{Error, Result};
 use crate::exec;
 use crate::hardware::Hardware;
 
+/// A renderer of the run's report tables.
+type Render = fn(&super::Report) -> String;
+
 /// A run's reports in `dir`: report.json, report.csv (per layer), report-runs.csv (per run),
 /// report.md, `ledger` as ledger.json when given, and report.html when `html`. Every file goes
 /// to a temporary first, then all are renamed: the folder holds either the previous reports or
@@ -24,22 +27,15 @@ pub fn write_run_reports(
         source,
     })?;
     let mut files = crate::error::Staged::default();
-    files.stage(
-        &dir.join("report.json"),
-        super::table::render_json(rep).as_bytes(),
-    )?;
-    files.stage(
-        &dir.join("report.csv"),
-        super::table::render_csv(rep).as_bytes(),
-    )?;
-    files.stage(
-        &dir.join("report-runs.csv"),
-        super::table::render_csv_runs(rep).as_bytes(),
-    )?;
-    files.stage(
-        &dir.join("report.md"),
-        super::table::render_markdown(rep).as_bytes(),
-    )?;
+    let tables: [(&str, Render); 4] = [
+        ("report.json", super::table::render_json),
+        ("report.csv", super::table::render_csv),
+        ("report-runs.csv", super::table::render_csv_runs),
+        ("report.md", super::table::render_markdown),
+    ];
+    for (name, render) in tables {
+        files.stage(&dir.join(name), render(rep).as_bytes())?;
+    }
     if let Some(text) = ledger {
         files.stage(&dir.join("ledger.json"), text.as_bytes())?;
     }
