@@ -35,6 +35,9 @@ pub(super) fn above(best: f64, bound: f64) -> bool {
 /// (energy per word read, energy of the fill from above) of each level that may feed another.
 pub(super) type Feeds = SmallVec<[(f64, f64); 4]>;
 
+/// A bound's share of each data space.
+pub(super) type Terms = SmallVec<[f64; 8]>;
+
 pub(super) fn one_axis_per_dim(s: &nest::DataSpace, dims: usize) -> bool {
     (0..dims).all(|d| {
         s.axes
@@ -132,8 +135,31 @@ impl Ctx<'_> {
     /// the fills and reads of the levels fixed so far with loops placed as the order bound places
     /// them, the loops above `top` counted wherever they may go, and the reads of the unknown
     /// level that feeds the highest kept one at the cheapest price any level above could charge.
-    #[allow(clippy::needless_range_loop)]
     pub(super) fn partial_bound(&self, c: &Choice, top: usize, rem: &[u64]) -> f64 {
+        self.partial_terms(c, top, rem).iter().sum()
+    }
+
+    /// Per data space, `partial_bound` at level `l` (fan-out as set in `c`, `rem` what remains
+    /// above it) with no temporal loops at `l`, if `l` keeps the space and if it does not: a
+    /// bound over every temporal tile and bypass choice of `l`. With no loops at `l`, every loop
+    /// count the bound takes stays or shrinks (a tile and its loops above multiply to the same
+    /// remainder; a loop counted in one place only is left out), and the words a sliding
+    /// tile's instance takes in are still the union of its tiles, which is the same set of words
+    /// whatever the tile. The terms of `l`'s own tiles are those of a tile holding one
+    /// iteration's data.
+    pub(super) fn relaxed_terms(&self, c: &mut Choice, l: usize, rem: &[u64]) -> (Terms, Terms) {
+        c.temporal[l].fill(1);
+        c.keeps[l].fill(true);
+        let kept = self.partial_terms(c, l, rem);
+        c.keeps[l].fill(false);
+        let bypassed = self.partial_terms(c, l, rem);
+        (kept, bypassed)
+    }
+
+    /// `partial_bound`'s terms, one per data space (each depends on the choice's bypass of that
+    /// space alone).
+    #[allow(clippy::needless_range_loop)]
+    pub(super) fn partial_terms(&self, c: &Choice, top: usize, rem: &[u64]) -> Terms {
         let nd = self.p.dims.len();
         // Tile extents of levels 0..=top, flat (level-major).
         let mut ext: SmallVec<[u64; 64]> = SmallVec::with_capacity((top + 1) * nd);
@@ -191,8 +217,9 @@ impl Ctx<'_> {
                 pext[l * nd + d] = self.p.dims[d].bound / above[d];
             }
         }
-        let mut total = 0.0;
+        let mut terms = Terms::new();
         for (t, s) in self.p.spaces.iter().enumerate() {
+            let mut total = 0.0;
             let rel = &self.rel[t];
             // Words one instance of `inner` (None = a MAC) takes in over the run, at least.
             // `multicast`: a level above `top` may fan out between `inner` and its parent, which
@@ -273,8 +300,9 @@ impl Ctx<'_> {
             if cheapest.is_finite() {
                 total += cheapest;
             }
+            terms.push(total);
         }
-        total
+        terms
     }
 
     /// A lower bound, over loop orders, of the words a sliding-window tile of extents `ext` at

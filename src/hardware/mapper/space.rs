@@ -300,7 +300,27 @@ impl Ctx<'_> {
                     continue;
                 }
             }
+            // Whole groups of this level's tiles are skipped by a bound over all of them: per
+            // fan-out, over every bypass choice, then per bypass choice.
+            let mut relaxed: Option<(Terms, Terms)> = None;
+            if !top && limit.get().is_finite() {
+                choice.spatial[l].copy_from_slice(sp);
+                let (kept, bypassed) = self.relaxed_terms(choice, l, &rem_s);
+                let any: f64 = kept.iter().zip(&bypassed).map(|(k, b)| k.min(*b)).sum();
+                if above(limit.get(), any) {
+                    continue;
+                }
+                relaxed = Some((kept, bypassed));
+            }
             for (mi, mask) in self.masks[l].iter().enumerate() {
+                if let Some((kept, bypassed)) = &relaxed {
+                    let bound: f64 = (0..mask.len())
+                        .map(|t| if mask[t] { kept[t] } else { bypassed[t] })
+                        .sum();
+                    if above(limit.get(), bound) {
+                        continue;
+                    }
+                }
                 let keeps_any = mask.iter().any(|&k| k);
                 let temporals = if top {
                     std::rc::Rc::new(vec![rem_s.clone()])

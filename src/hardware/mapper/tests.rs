@@ -240,6 +240,46 @@ fn closed_form_agrees_with_the_exact_walk() {
     }
 }
 
+/// Every choice of small mapspaces (fan-out, bypass and sliding windows included): at each
+/// level, the bound over all of that level's tiles and bypass choices stays below the choice's
+/// least energy over loop orders.
+#[test]
+fn a_levels_relaxed_bound_stays_below_every_choice_it_covers() {
+    for (p, arch) in [
+        (matmul(4, 6, 2), three_levels(1, 8, 40, true)),
+        (matmul(4, 2, 4), three_levels(4, 6, 64, false)),
+        (conv1d(2, 3, 8), two_levels(12)),
+        (conv1d(4, 3, 4), three_levels(2, 8, 40, true)),
+        (conv2d(1, 2, 4, 2, 3, 2, 2), three_levels(2, 8, 40, false)),
+    ] {
+        let ctx = Ctx::new(&p, &arch, &[]).unwrap();
+        let nd = p.dims.len();
+        let mut checked = 0;
+        ctx.enumerate(false, &mut |c| {
+            let pre = ctx.prepare(c);
+            let (e, _) = ctx.min_orders(c, &pre, Spaces::All);
+            let mut rem: Vec<u64> = p.dims.iter().map(|d| d.bound).collect();
+            for l in 0..arch.len() - 1 {
+                let rem_s: Vec<u64> = (0..nd).map(|d| rem[d] / c.spatial[l][d]).collect();
+                let mut relaxed = Choice {
+                    temporal: c.temporal.clone(),
+                    spatial: c.spatial.clone(),
+                    keeps: c.keeps.clone(),
+                };
+                let (kept, bypassed) = ctx.relaxed_terms(&mut relaxed, l, &rem_s);
+                let bound: f64 = (0..p.spaces.len())
+                    .map(|t| if c.keeps[l][t] { kept[t] } else { bypassed[t] })
+                    .sum();
+                assert!(bound <= e * (1.0 + 1e-12), "level {l}: {bound} > {e}");
+                rem = (0..nd).map(|d| rem_s[d] / c.temporal[l][d]).collect();
+                checked += 1;
+            }
+            true
+        });
+        assert!(checked > 100, "{checked}");
+    }
+}
+
 /// Problems too large for the exhaustive reference, with fan-out, bypass, sliding windows and
 /// single-tensor levels: branch and bound returns the mapping the unpruned search returns.
 #[test]
