@@ -17,7 +17,7 @@
 use smallvec::SmallVec;
 
 mod bounds;
-mod orders;
+pub mod orders;
 mod space;
 #[cfg(test)]
 mod tests;
@@ -103,6 +103,7 @@ pub fn search_with(
         // With a sliding data space, two bounds first: every space free to take its best
         // order, then the simple ones sharing one order per level. Without one, the exact
         // minimum costs little more than the first bound.
+        let mut floor = 0.0;
         if opts.prune && ctx.slides {
             let free = Order::new();
             let orders = vec![free; ctx.arch.len()];
@@ -111,13 +112,14 @@ pub fn search_with(
             if above(limit.get(), sliding + simple)
                 || above(
                     limit.get(),
-                    sliding + ctx.min_orders(choice, &pre, Spaces::Simple).0,
+                    sliding + ctx.min_orders(choice, &pre, Spaces::Simple, 0.0, f64::INFINITY).0,
                 )
             {
                 return true;
             }
+            floor = sliding;
         }
-        let (e, orders) = ctx.min_orders(choice, &pre, Spaces::All);
+        let (e, orders) = ctx.min_orders(choice, &pre, Spaces::All, floor, limit.get());
         // Ties keep the first choice in enumeration order.
         if best.as_ref().is_none_or(|b| e < b.0) {
             if opts.prune {

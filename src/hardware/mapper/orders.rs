@@ -4,6 +4,8 @@
 use smallvec::SmallVec;
 
 use super::*;
+pub static CF: [std::sync::atomic::AtomicU64; 6] =
+    [const { std::sync::atomic::AtomicU64::new(0) }; 6];
 
 /// Per-choice quantities that do not depend on loop order.
 pub(super) struct Pre {
@@ -149,7 +151,7 @@ impl Ctx<'_> {
     pub(super) fn sliding_order_bound(&self, c: &Choice, pre: &Pre) -> f64 {
         let orders = vec![Order::new(); self.arch.len()];
         let sliding = self.closed_form(c, &orders, pre, Form::OrderFree, Spaces::Sliding);
-        sliding + self.min_orders(c, pre, Spaces::Simple).0
+        sliding + self.min_orders(c, pre, Spaces::Simple, 0.0, f64::INFINITY).0
     }
 
     pub(super) fn closed_form(
@@ -160,6 +162,7 @@ impl Ctx<'_> {
         form: Form,
         spaces: Spaces,
     ) -> f64 {
+        CF[form as usize * 3 + spaces as usize].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let n = self.arch.len();
         let nd = self.p.dims.len();
         // Temporal loops outermost first: (level, dim, factor, stride); spatial loops lead their
@@ -287,19 +290,46 @@ impl Ctx<'_> {
     /// The orders, level by level from the outermost, that minimise the exact `closed_form` of
     /// `spaces`, and that minimum (the energy of simple data spaces separates per level, so for
     /// them this is the minimum over all orders).
-    pub(super) fn min_orders(&self, c: &Choice, pre: &Pre, spaces: Spaces) -> (f64, Vec<Order>) {
+    /// `floor`: a lower bound of the sliding spaces' energy over all orders, which lets an
+    /// order whose simple spaces alone cost too much skip the sliding count.
+    pub(super) fn min_orders(
+        &self,
+        c: &Choice,
+        pre: &Pre,
+        spaces: Spaces,
+        floor: f64,
+        cap: f64,
+    ) -> (f64, Vec<Order>) {
         let n = self.arch.len();
         let nd = self.p.dims.len();
         let mut orders: Vec<Order> = vec![Order::new(); n];
-        let mut best_e = self.closed_form(c, &orders, pre, Form::Exact, spaces);
         // With one dim per axis in every data space counted, a level's order only decides, per
         // space, which of its loops sit inside the innermost one the space depends on: orders
         // that agree on those sets cost the same, and only the first is evaluated (the one a
-        // tie would keep).
+        // tie would keep). With sliding spaces among them, the simple spaces' energy is still
+        // the same for orders that agree, and is counted once per such set.
+        let split = spaces == Spaces::All && self.slides;
         let dedup = match spaces {
             Spaces::All => !self.slides,
             Spaces::Simple => true,
             Spaces::Sliding => false,
+        };
+        let energy = |orders: &[Order]| self.closed_form(c, orders, pre, Form::Exact, spaces);
+        let simple =
+            |orders: &[Order]| self.closed_form(c, orders, pre, Form::Exact, Spaces::Simple);
+        let sliding =
+            |orders: &[Order]| self.closed_form(c, orders, pre, Form::Exact, Spaces::Sliding);
+        // Orders that cannot cost less than `cap` need not be counted exactly: the minimum
+        // returned is then only known to be at least `cap` (infinite if no order was counted).
+        let mut best_e = if split {
+            let s = simple(&orders);
+            if above(cap, s + floor) {
+                f64::INFINITY
+            } else {
+                s + sliding(&orders)
+            }
+        } else {
+            energy(&orders)
         };
         // The innermost level's order changes no closed-form count.
         for l in (1..n).rev() {
@@ -311,18 +341,36 @@ impl Ctx<'_> {
                 continue;
             }
             let mut best_order = Order::new();
-            let mut seen: SmallVec<[SmallVec<[u64; 4]>; 24]> = SmallVec::new();
+            // Per set of inner loops seen: the simple spaces' energy.
+            let mut seen: SmallVec<[(SmallVec<[u64; 4]>, f64); 24]> = SmallVec::new();
             for perm in self.index_permutations(items.len()).iter() {
                 orders[l].clear();
                 orders[l].extend(perm.iter().map(|&i| items[i]));
-                if dedup {
+                let e = if dedup || split {
                     let key = self.inner_irrelevant(&orders[l]);
-                    if seen.contains(&key) {
+                    let s = match seen.iter().find(|(k, _)| *k == key) {
+                        Some(_) if dedup => continue,
+                        Some((_, s)) => *s,
+                        None => {
+                            let s = if split {
+                                simple(&orders)
+                            } else {
+                                energy(&orders)
+                            };
+                            seen.push((key, s));
+                            s
+                        }
+                    };
+                    if !split {
+                        s
+                    } else if above(best_e.min(cap), s + floor) {
                         continue;
+                    } else {
+                        s + sliding(&orders)
                     }
-                    seen.push(key);
-                }
-                let e = self.closed_form(c, &orders, pre, Form::Exact, spaces);
+                } else {
+                    energy(&orders)
+                };
                 if e < best_e {
                     best_e = e;
                     best_order = orders[l].clone();

@@ -257,7 +257,7 @@ fn a_levels_relaxed_bound_stays_below_every_choice_it_covers() {
         let mut checked = 0;
         ctx.enumerate(false, &mut |c| {
             let pre = ctx.prepare(c);
-            let (e, _) = ctx.min_orders(c, &pre, Spaces::All);
+            let (e, _) = ctx.min_orders(c, &pre, Spaces::All, 0.0, f64::INFINITY);
             let mut rem: Vec<u64> = p.dims.iter().map(|d| d.bound).collect();
             for l in 0..arch.len() - 1 {
                 let rem_s: Vec<u64> = (0..nd).map(|d| rem[d] / c.spatial[l][d]).collect();
