@@ -17,7 +17,7 @@
 use smallvec::SmallVec;
 
 mod bounds;
-pub mod orders;
+mod orders;
 mod space;
 #[cfg(test)]
 mod tests;
