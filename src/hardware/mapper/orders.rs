@@ -4,8 +4,6 @@
 use smallvec::SmallVec;
 
 use super::*;
-pub static CF: [std::sync::atomic::AtomicU64; 6] =
-    [const { std::sync::atomic::AtomicU64::new(0) }; 6];
 
 /// Per-choice quantities that do not depend on loop order.
 pub(super) struct Pre {
@@ -162,7 +160,6 @@ impl Ctx<'_> {
         form: Form,
         spaces: Spaces,
     ) -> f64 {
-        CF[form as usize * 3 + spaces as usize].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let n = self.arch.len();
         let nd = self.p.dims.len();
         // Temporal loops outermost first: (level, dim, factor, stride); spatial loops lead their
