@@ -112,7 +112,10 @@ pub fn search_with(
             if above(limit.get(), sliding + simple)
                 || above(
                     limit.get(),
-                    sliding + ctx.min_orders(choice, &pre, Spaces::Simple, 0.0, f64::INFINITY).0,
+                    sliding
+                        + ctx
+                            .min_orders(choice, &pre, Spaces::Simple, 0.0, f64::INFINITY)
+                            .0,
                 )
             {
                 return true;

@@ -149,7 +149,10 @@ impl Ctx<'_> {
     pub(super) fn sliding_order_bound(&self, c: &Choice, pre: &Pre) -> f64 {
         let orders = vec![Order::new(); self.arch.len()];
         let sliding = self.closed_form(c, &orders, pre, Form::OrderFree, Spaces::Sliding);
-        sliding + self.min_orders(c, pre, Spaces::Simple, 0.0, f64::INFINITY).0
+        sliding
+            + self
+                .min_orders(c, pre, Spaces::Simple, 0.0, f64::INFINITY)
+                .0
     }
 
     pub(super) fn closed_form(
@@ -288,7 +291,8 @@ impl Ctx<'_> {
     /// `spaces`, and that minimum (the energy of simple data spaces separates per level, so for
     /// them this is the minimum over all orders).
     /// `floor`: a lower bound of the sliding spaces' energy over all orders, which lets an
-    /// order whose simple spaces alone cost too much skip the sliding count.
+    /// order whose simple spaces alone cost too much skip the sliding count; `cap`: orders that
+    /// cannot cost less are not counted exactly.
     pub(super) fn min_orders(
         &self,
         c: &Choice,
@@ -303,8 +307,9 @@ impl Ctx<'_> {
         // With one dim per axis in every data space counted, a level's order only decides, per
         // space, which of its loops sit inside the innermost one the space depends on: orders
         // that agree on those sets cost the same, and only the first is evaluated (the one a
-        // tie would keep). With sliding spaces among them, the simple spaces' energy is still
-        // the same for orders that agree, and is counted once per such set.
+        // tie would keep); when every space counted is simple, their `closed_form` is the
+        // simple spaces' one. With sliding spaces among them, the simple spaces' energy is
+        // still the same for orders that agree, and is counted once per such set.
         let split = spaces == Spaces::All && self.slides;
         let dedup = match spaces {
             Spaces::All => !self.slides,
@@ -349,16 +354,12 @@ impl Ctx<'_> {
                         Some(_) if dedup => continue,
                         Some((_, s)) => *s,
                         None => {
-                            let s = if split {
-                                simple(&orders)
-                            } else {
-                                energy(&orders)
-                            };
+                            let s = simple(&orders);
                             seen.push((key, s));
                             s
                         }
                     };
-                    if !split {
+                    if dedup {
                         s
                     } else if above(best_e.min(cap), s + floor) {
                         continue;
