@@ -155,7 +155,7 @@ pub fn breakeven(meta: &SweepMeta, rows: &[SweepRow], spec: &BreakevenSpec) -> B
 }
 
 pub fn fmt_x(x: f64) -> String {
-    format!("{}", super::round12(x))
+    format!("{}", super::axis::round12(x))
 }
 
 #[cfg(test)]
