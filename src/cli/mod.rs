@@ -1,6 +1,8 @@
 //! Command-line arguments (clap) and one handler per subcommand. No simulation logic here.
 
 mod commands;
+mod inspect_cmd;
+mod numerics_cmd;
 mod sweep_cmd;
 
 use std::path::PathBuf;
