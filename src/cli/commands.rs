@@ -13,6 +13,7 @@ use crate::hardware::{Hardware, PRESETS};
 use crate::report::{self, table};
 use crate::scenario::LoadedScenario;
 
+use super::emit;
 use super::inspect_cmd::cmd_inspect;
 use super::numerics_cmd::{cmd_attention_cost, cmd_error_table, cmd_numerics_mul};
 
@@ -240,12 +241,6 @@ pub fn dispatch(cli: Cli, stdout: &mut dyn Write) -> Result<()> {
             command: HardwareCommand::Show { name },
         } => cmd_hardware_show(&name, stdout),
     }
-}
-
-pub(super) fn emit(stdout: &mut dyn Write, text: &str) -> Result<()> {
-    stdout
-        .write_all(text.as_bytes())
-        .map_err(|e| Error::Internal(format!("writing to stdout: {e}")))
 }
 
 fn with_threads<T: Send>(threads: Option<usize>, f: impl FnOnce() -> T + Send) -> Result<T> {

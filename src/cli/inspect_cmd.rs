@@ -9,7 +9,7 @@ use crate::exec;
 use crate::ledger::{BF16, FP16, FP32, INT8};
 use crate::models::ModelDesc;
 
-use super::commands::emit;
+use super::emit;
 
 pub(super) fn cmd_inspect(path: &Path, stdout: &mut dyn Write) -> Result<()> {
     let desc = ModelDesc::load(path)?;

@@ -11,6 +11,13 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 pub use commands::dispatch;
 
+/// Write a command's output to stdout; a failed write is an internal error.
+pub(crate) fn emit(stdout: &mut dyn std::io::Write, text: &str) -> crate::error::Result<()> {
+    stdout
+        .write_all(text.as_bytes())
+        .map_err(|e| crate::error::Error::Internal(format!("writing to stdout: {e}")))
+}
+
 /// Print what the library accepted but changed or found questionable, once each, on stderr.
 pub(crate) fn warn(warnings: &[String]) {
     let mut seen = std::collections::BTreeSet::new();

@@ -7,7 +7,7 @@ use super::{AttnKindArg, CostFormat, DistributionArg, MulMode, PolicyArg, TableF
 use crate::error::{Error, Result};
 use crate::report::table;
 
-use super::commands::emit;
+use super::emit;
 
 pub(super) fn cmd_numerics_mul(
     mode: MulMode,
