@@ -246,3 +246,65 @@ pub(super) fn set_arith(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nums(v: &[AxisValue]) -> Vec<f64> {
+        v.iter().map(|x| x.as_f64().unwrap()).collect()
+    }
+
+    #[test]
+    fn ranges_end_exactly_at_their_bounds_and_print_short() {
+        let s = parse_cli_axis("--range", "add.fp32=0.1:0.5:5").unwrap();
+        let (v, log) = expand(&s, "t").unwrap();
+        assert!(!log);
+        // 0.1 + 2 * 0.1 is 0.30000000000000004 in f64; rounded to 12 digits it is 0.3.
+        assert_eq!(nums(&v), [0.1, 0.2, 0.3, 0.4, 0.5]);
+        let s = parse_cli_axis("--log-range", "memory.dram.read=1:1000:4").unwrap();
+        let (v, log) = expand(&s, "t").unwrap();
+        assert!(log);
+        assert_eq!(nums(&v), [1.0, 10.0, 100.0, 1000.0]);
+    }
+
+    #[test]
+    fn a_bad_axis_names_the_flag_and_what_is_wrong() {
+        for (flag, arg, why) in [
+            ("--set", "add.fp32", "PATH=VALUES"),
+            ("--set", "add.fp32=1,,2", "value 2 of 3 is empty"),
+            ("--range", "add.fp32=1:2", "LO:HI:STEPS"),
+            ("--range", "add.fp32=1:x:3", "HI is not a number"),
+            ("--range", "add.fp32=1:2:0", "at least 1"),
+            ("--range", "add.fp32=1:2:1", "one step needs LO = HI"),
+            ("--log-range", "add.fp32=0:2:3", "LO > 0"),
+            ("--set", "=1", "empty PATH"),
+        ] {
+            let e = parse_cli_axis(flag, arg).unwrap_err().to_string();
+            assert!(e.contains(flag) && e.contains(why), "{flag} {arg}: {e}");
+        }
+    }
+
+    #[test]
+    fn numerics_values_are_checked_by_building_the_mode() {
+        let text = |s: &str| AxisValue::Text(s.into());
+        assert!(numerics_axis("mode", &[text("bf16"), text("lmul-3")]).is_ok());
+        assert!(numerics_axis("lmul_bits", &[AxisValue::Num(3.0)]).is_ok());
+        let e = numerics_axis("lmul_bits", &[AxisValue::Num(2.5)]).unwrap_err();
+        assert!(e.contains("whole number"), "{e}");
+        let e = numerics_axis("scope", &[text("everywhere")]).unwrap_err();
+        assert!(e.contains("Projections"), "{e}");
+        let e = numerics_axis("rounding", &[text("x")]).unwrap_err();
+        assert!(e.contains("unknown numerics axis"), "{e}");
+        assert!(numerics_axis("mode", &[text("not-a-format")]).is_err());
+    }
+
+    #[test]
+    fn a_batch_is_a_whole_positive_number() {
+        assert_eq!(batch_value(&AxisValue::Num(8.0)), Ok(8));
+        for bad in [0.0, -1.0, 1.5] {
+            assert!(batch_value(&AxisValue::Num(bad)).is_err(), "{bad}");
+        }
+        assert!(batch_value(&AxisValue::Text("four".into())).is_err());
+    }
+}

@@ -71,3 +71,57 @@ pub fn parse_shard(s: &str) -> Result<(usize, usize)> {
     }
     Ok((k, n))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn points_are_numbered_with_the_first_axis_slowest() {
+        let dims = [2, 3];
+        let all: Vec<Vec<usize>> = (0..6).map(|p| grid_index(&dims, false, p)).collect();
+        assert_eq!(
+            all,
+            [[0, 0], [0, 1], [0, 2], [1, 0], [1, 1], [1, 2]].map(|a| a.to_vec())
+        );
+        // Zipped axes move together.
+        assert_eq!(grid_index(&[4, 4], true, 3), vec![3, 3]);
+    }
+
+    #[test]
+    fn shards_cover_every_point_once_in_order() {
+        for n in [0, 1, 7, 100, 101] {
+            for of in 1..=9 {
+                let mut next = 0;
+                for k in 1..=of {
+                    let r = shard_range(n, k, of);
+                    assert_eq!(r.start, next, "n {n}, shard {k}/{of}");
+                    // Contiguous slices whose sizes differ by at most one.
+                    assert!(r.len() >= n / of && r.len() <= n.div_ceil(of));
+                    next = r.end;
+                }
+                assert_eq!(next, n);
+            }
+        }
+    }
+
+    #[test]
+    fn a_shard_needs_one_to_n_of_n() {
+        assert_eq!(parse_shard("2/5").unwrap(), (2, 5));
+        assert_eq!(parse_shard(" 1 / 1 ").unwrap(), (1, 1));
+        for bad in ["0/3", "4/3", "1/0", "3", "a/b", "1/2/3"] {
+            let e = parse_shard(bad).unwrap_err().to_string();
+            assert!(e.contains("--shard"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn the_memory_estimate_grows_with_rows_axes_and_output() {
+        let base = grid_bytes(1000, 3, 1, false);
+        assert_eq!(base, 3000 * (ROW_BYTES + ROW_AXIS_BYTES));
+        assert!(grid_bytes(1000, 3, 2, false) > base);
+        assert!(grid_bytes(1000, 3, 1, true) > base);
+        // Saturates instead of overflowing.
+        assert_eq!(grid_bytes(usize::MAX, usize::MAX, 3, true), u64::MAX);
+    }
+}
