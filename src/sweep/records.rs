@@ -262,3 +262,78 @@ pub fn kind_energy(row: &SweepRow, kind: &str) -> f64 {
         .map(|i| row.by_kind[i])
         .unwrap_or(0.0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(point: usize) -> SweepRow {
+        SweepRow {
+            point,
+            values: vec![AxisValue::Num(0.5)],
+            run: "r".into(),
+            model: "m".into(),
+            variant: "v".into(),
+            tokens: 4,
+            mac: 1,
+            ac: 2,
+            synops: 2,
+            spikes: 3,
+            energy_pj: 15.0,
+            by_kind: [1.0, 2.0, 3.0, 4.0, 5.0],
+            unpriced: 0,
+            top1: None,
+            bits_per_token: Some(1.5),
+            mc: None,
+            view: None,
+        }
+    }
+
+    #[test]
+    fn energy_by_kind_is_written_by_name_and_read_from_names_or_a_list() {
+        let json = serde_json::to_string(&row(0)).unwrap();
+        assert!(
+            json.contains(
+                r#""by_kind":{"compute":1.0,"nonlinear":2.0,"neuron":3.0,"metric":4.0,"memory":5.0}"#
+            ),
+            "{json}"
+        );
+        let back: SweepRow = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, row(0));
+        let listed = json.replace(
+            r#"{"compute":1.0,"nonlinear":2.0,"neuron":3.0,"metric":4.0,"memory":5.0}"#,
+            "[1.0,2.0,3.0,4.0,5.0]",
+        );
+        assert_eq!(serde_json::from_str::<SweepRow>(&listed).unwrap(), row(0));
+        assert_eq!(kind_energy(&row(0), "neuron"), 3.0);
+        assert_eq!(kind_energy(&row(0), "no such kind"), 0.0);
+    }
+
+    #[test]
+    fn a_points_file_keeps_its_complete_lines_and_names_a_bad_one() {
+        let dir = std::env::temp_dir().join(format!("pj-points-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(POINTS_FILE);
+        assert!(
+            read_points(&path).unwrap().is_empty(),
+            "a missing file has no points"
+        );
+        let rec = |p| PointRecord {
+            point: p,
+            rows: vec![row(p)],
+        };
+        // The last line was cut off by an interruption: it is not a point.
+        let text = points_line(&rec(0)) + &points_line(&rec(1));
+        std::fs::write(&path, format!("{text}{{\"point\":2,\"ro")).unwrap();
+        let got: Vec<usize> = read_points(&path)
+            .unwrap()
+            .iter()
+            .map(|r| r.point)
+            .collect();
+        assert_eq!(got, [0, 1]);
+        std::fs::write(&path, format!("{text}not json\n")).unwrap();
+        let e = read_points(&path).unwrap_err().to_string();
+        assert!(e.contains(&format!("{}:3", path.display())), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
