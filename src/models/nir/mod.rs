@@ -158,28 +158,34 @@ impl Node {
         )
     }
 
-    /// Parameter names and whether each is one value per neuron.
+    /// The parameters of this node, read as `{node}.{parameter}`.
     fn neuron_params(&self) -> &'static [&'static str] {
-        match self {
-            Node::IF { .. } => &["r", "v_threshold", "v_reset"],
-            Node::LI { .. } => &["tau", "r", "v_leak"],
-            Node::LIF { .. } => &["tau", "r", "v_leak", "v_threshold", "v_reset"],
-            Node::CubaLI { .. } => &["tau_mem", "tau_syn", "r", "v_leak", "w_in"],
-            Node::CubaLIF { .. } => &[
-                "tau_mem",
-                "tau_syn",
-                "r",
-                "v_leak",
-                "v_threshold",
-                "v_reset",
-                "w_in",
-            ],
-            Node::I { .. } => &["r"],
-            Node::Scale { .. } => &["scale"],
-            Node::Threshold { .. } => &["threshold"],
-            Node::Delay { .. } => &["delay"],
-            _ => &[],
-        }
+        params_of(self.kind())
+    }
+}
+
+/// The parameters of a neuron or element-wise node, by NIR type name (one value per neuron, or
+/// one for all); other node types have their own fields.
+fn params_of(kind: &str) -> &'static [&'static str] {
+    match kind {
+        "IF" => &["r", "v_threshold", "v_reset"],
+        "LI" => &["tau", "r", "v_leak"],
+        "LIF" => &["tau", "r", "v_leak", "v_threshold", "v_reset"],
+        "CubaLI" => &["tau_mem", "tau_syn", "r", "v_leak", "w_in"],
+        "CubaLIF" => &[
+            "tau_mem",
+            "tau_syn",
+            "r",
+            "v_leak",
+            "v_threshold",
+            "v_reset",
+            "w_in",
+        ],
+        "I" => &["r"],
+        "Scale" => &["scale"],
+        "Threshold" => &["threshold"],
+        "Delay" => &["delay"],
+        _ => &[],
     }
 }
 

@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 use crate::weights::TensorStore;
 use crate::weights::hdf5::{Item, read_tree};
 
-use super::{Config, ConvNode, Convention, NirWeights, Node, PoolNode};
+use super::{Config, ConvNode, Convention, NirWeights, Node, PoolNode, params_of};
 
 /// Stores one parameter of the node being read: name, shape, values.
 type Put<'a> = dyn FnMut(&str, Vec<usize>, &[f64]) + 'a;
@@ -274,47 +274,31 @@ pub fn read_nir(
                 end_dim: r.int("end_dim")?,
             },
             "Scale" => Node::Scale {
-                n: neuron(&r, &["scale"], &mut put)?,
+                n: neuron(&r, params_of("Scale"), &mut put)?,
             },
             "Threshold" => Node::Threshold {
-                n: neuron(&r, &["threshold"], &mut put)?,
+                n: neuron(&r, params_of("Threshold"), &mut put)?,
             },
             "IF" => Node::IF {
-                n: neuron(&r, &["r", "v_threshold", "v_reset"], &mut put)?,
+                n: neuron(&r, params_of("IF"), &mut put)?,
             },
             "LI" => Node::LI {
-                n: neuron(&r, &["tau", "r", "v_leak"], &mut put)?,
+                n: neuron(&r, params_of("LI"), &mut put)?,
             },
             "LIF" => Node::LIF {
-                n: neuron(
-                    &r,
-                    &["tau", "r", "v_leak", "v_threshold", "v_reset"],
-                    &mut put,
-                )?,
+                n: neuron(&r, params_of("LIF"), &mut put)?,
             },
             "CubaLI" => Node::CubaLI {
-                n: neuron(&r, &["tau_mem", "tau_syn", "r", "v_leak", "w_in"], &mut put)?,
+                n: neuron(&r, params_of("CubaLI"), &mut put)?,
             },
             "CubaLIF" => Node::CubaLIF {
-                n: neuron(
-                    &r,
-                    &[
-                        "tau_mem",
-                        "tau_syn",
-                        "r",
-                        "v_leak",
-                        "v_threshold",
-                        "v_reset",
-                        "w_in",
-                    ],
-                    &mut put,
-                )?,
+                n: neuron(&r, params_of("CubaLIF"), &mut put)?,
             },
             "I" | "Integrator" => Node::I {
-                n: neuron(&r, &["r"], &mut put)?,
+                n: neuron(&r, params_of("I"), &mut put)?,
             },
             "Delay" => Node::Delay {
-                n: neuron(&r, &["delay"], &mut put)?,
+                n: neuron(&r, params_of("Delay"), &mut put)?,
             },
             other => {
                 return Err(r.err(format!(
