@@ -754,15 +754,7 @@ mod tests {
             s.fire(j);
         }
         for mode in ["fp32", "bf16", "fp8-e4m3", "lmul-3"] {
-            let arith = crate::engine::arith::ArithSpec {
-                mode: mode.into(),
-                acc: None,
-                scope: crate::engine::arith::Scope::All,
-                policy: None,
-                fold_weight_offset: None,
-            }
-            .build()
-            .unwrap();
+            let arith = crate::engine::arith::ArithSpec::new(mode).build().unwrap();
             let (mut want, mut got) = (vec![0.5f32; n_out], vec![0.5f32; n_out]);
             let (mut cw, mut cg) = (Counts::default(), Counts::default());
             folded.forward_events(&s, &mut want, &arith, &mut cw);

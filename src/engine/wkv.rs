@@ -138,15 +138,9 @@ mod tests {
     }
 
     fn lmul3() -> Arith {
-        crate::engine::arith::ArithSpec {
-            mode: "lmul-3".into(),
-            acc: None,
-            scope: Default::default(),
-            policy: None,
-            fold_weight_offset: None,
-        }
-        .build()
-        .unwrap()
+        crate::engine::arith::ArithSpec::new("lmul-3")
+            .build()
+            .unwrap()
     }
 
     /// The decayed state stays the maximum for 2000 tokens whose keys are far below it; each

@@ -168,24 +168,13 @@ pub fn expand(spec: &AxisSpec, origin: &str) -> Result<(Vec<AxisValue>, bool)> {
 /// arithmetic modes exist: check the values here, then apply them where a run picks its
 /// `Arith` (see `simulate`).
 pub fn numerics_axis(path: &str, values: &[AxisValue]) -> std::result::Result<(), String> {
-    let mut spec = fp32_spec();
+    let mut spec = ArithSpec::new("fp32");
     for v in values {
         set_arith(&mut spec, path, v)?;
         spec.build()
             .map_err(|e| format!("`arith.{path}` = {v}: {e}"))?;
     }
     Ok(())
-}
-
-/// The arithmetic a numerics axis starts from when a run names none: exact fp32.
-pub(super) fn fp32_spec() -> ArithSpec {
-    ArithSpec {
-        mode: "fp32".into(),
-        acc: None,
-        scope: Default::default(),
-        policy: None,
-        fold_weight_offset: None,
-    }
 }
 
 /// A `batch` axis value: a whole number of samples, 1..=MAX_TOKENS.

@@ -29,6 +29,7 @@ use std::path::PathBuf;
 
 use rayon::prelude::*;
 
+use crate::engine::arith::ArithSpec;
 use crate::error::{Error, Result, write_atomic};
 use crate::exec::{self, RunOutput};
 use crate::hardware::compiled::CompiledSet;
@@ -45,7 +46,7 @@ pub use records::{
     ViewMeta, ViewRow, kind_energy, read_meta, read_points,
 };
 
-use axis::{batch_value, fp32_spec, set_arith};
+use axis::{batch_value, set_arith};
 use price::Sim;
 use records::{PointsWriter, points_line};
 
@@ -100,7 +101,7 @@ fn simulate(
             spec.batch = Some(batch_value(&a.values[vi]).map_err(Error::input)?);
         }
         if let Target::Numerics(p) = &a.target {
-            let mut arith = spec.arith.clone().unwrap_or_else(fp32_spec);
+            let mut arith = spec.arith.clone().unwrap_or_else(|| ArithSpec::new("fp32"));
             set_arith(&mut arith, p, &a.values[vi]).map_err(Error::input)?;
             spec.arith = Some(arith);
         }

@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::engine::arith::ArithSpec;
 use crate::error::{Error, Result};
 use crate::exec;
 use crate::hardware::compiled::leaf_index;
@@ -11,7 +12,7 @@ use crate::hardware::{CostModel, Hardware};
 use crate::models::ModelDesc;
 use crate::scenario::LoadedScenario;
 
-use super::axis::{batch_value, expand, fp32_spec, numerics_axis, set_arith};
+use super::axis::{batch_value, expand, numerics_axis, set_arith};
 use super::{
     Axis, AxisSpec, BreakevenSpec, MAX_POINTS, MetaAxis, SweepMeta, Target, ViewMeta, grid_index,
     grid_points, overrides,
@@ -228,7 +229,7 @@ impl Plan {
             let mut arith = spec.arith.clone();
             for a in &self.axes {
                 if let Target::Numerics(p) = &a.target {
-                    let mut s = arith.unwrap_or_else(fp32_spec);
+                    let mut s = arith.unwrap_or_else(|| ArithSpec::new("fp32"));
                     set_arith(&mut s, p, &a.values[0]).map_err(Error::input)?;
                     arith = Some(s);
                 }

@@ -342,6 +342,18 @@ pub struct ArithSpec {
 }
 
 impl ArithSpec {
+    /// `mode` on every site, accumulating in fp32, with the default L-Mul policy and weight
+    /// folding: what a scenario's `(mode: "...")` alone says.
+    pub fn new(mode: &str) -> ArithSpec {
+        ArithSpec {
+            mode: mode.into(),
+            acc: None,
+            scope: Scope::All,
+            policy: None,
+            fold_weight_offset: None,
+        }
+    }
+
     pub fn build(&self) -> Result<Arith, String> {
         let acc = match &self.acc {
             None => FloatFormat::FP32,
@@ -692,11 +704,8 @@ mod tests {
 
     fn build(mode: &str, scope: Scope) -> Arith {
         ArithSpec {
-            mode: mode.into(),
-            acc: None,
             scope,
-            policy: None,
-            fold_weight_offset: None,
+            ..ArithSpec::new(mode)
         }
         .build()
         .unwrap()

@@ -410,15 +410,9 @@ mod tests {
     /// weighted sum unscaled (a select), the other keys through L-Mul products.
     #[test]
     fn lmul_softmax_selects_the_value_of_the_maximum_key() {
-        let arith = crate::engine::arith::ArithSpec {
-            mode: "lmul-3".into(),
-            acc: None,
-            scope: Default::default(),
-            policy: None,
-            fold_weight_offset: None,
-        }
-        .build()
-        .unwrap();
+        let arith = crate::engine::arith::ArithSpec::new("lmul-3")
+            .build()
+            .unwrap();
         let shape = Heads {
             heads: 1,
             head_dim: 2,
