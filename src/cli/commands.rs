@@ -356,8 +356,7 @@ fn cmd_run(path: &Path, format: Format, o: &RunOpts, stdout: &mut dyn Write) -> 
         write_atomic(path, dump_lines(&outputs).as_bytes())?;
     }
     let references = with_threads(threads, || exec::score_references(&sc, limits))??;
-    let mut rep = report::build(&sc, &hw, &outputs);
-    rep.references = references;
+    let mut rep = report::build(&sc, &hw, &outputs, references);
     if let Some(vhw) = &view_hw {
         report::add_view(&mut rep, sc.scenario.convention, &outputs, vhw);
     }

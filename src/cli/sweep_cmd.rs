@@ -182,8 +182,7 @@ pub fn price(
     let mut hw = Hardware::load(hardware)?;
     sc.attach_mappings(&mut hw);
     sc.check_mappings(&hw, outputs.iter().map(|o| (o.label.as_str(), &o.ledger)))?;
-    let mut rep = report::build(&sc, &hw, &outputs);
-    rep.references = saved.references;
+    let mut rep = report::build(&sc, &hw, &outputs, saved.references);
     if let Some(vhw) = sc.scenario.convention.view_hardware()? {
         report::add_view(&mut rep, sc.scenario.convention, &outputs, &vhw);
     }

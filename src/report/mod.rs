@@ -2,6 +2,7 @@
 //! counting convention.
 
 pub mod compare;
+mod groups;
 pub mod html;
 pub mod plot;
 pub mod run_files;
@@ -13,12 +14,15 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::exec::{Accuracy, Fidelity, RunOutput, firing_rates};
+use crate::exec::{Accuracy, Fidelity, ReferenceOutput, RunOutput, firing_rates};
 use crate::hardware::{Hardware, PricedLedger, Unpriced, price};
 use crate::ledger::{Ledger, Op};
 use crate::scenario::LoadedScenario;
 
 pub use crate::convention::CONVENTION_FULL;
+pub use groups::{
+    GroupDifference, GroupSummary, Spread, Welch, group_differences, group_summaries,
+};
 
 /// The layout version of every JSON report (`run`, `price`, `compare`, `sweep`): the first key
 /// of each. Raised when a key is renamed, removed or changes meaning; adding a key keeps it.
@@ -93,95 +97,13 @@ pub struct Report {
     pub runs: Vec<RunReport>,
     /// Reference predictors (n-gram, k-NN) scored on the runs' data: accuracy only, not priced.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub references: Vec<crate::exec::ReferenceOutput>,
+    pub references: Vec<ReferenceOutput>,
     /// Runs of one `group` (one model trained with several seeds): mean and spread.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub groups: Vec<GroupSummary>,
-}
-
-/// Mean and spread of one quantity over the runs of a group.
-#[derive(Clone, Debug, Serialize)]
-pub struct Spread {
-    pub mean: f64,
-    /// Sample standard deviation (n - 1 in the denominator); 0 for one run.
-    pub sd: f64,
-    pub min: f64,
-    pub max: f64,
-}
-
-impl Spread {
-    pub fn of(values: &[f64]) -> Option<Spread> {
-        if values.is_empty() {
-            return None;
-        }
-        let n = values.len() as f64;
-        let mean = values.iter().sum::<f64>() / n;
-        let var = if values.len() > 1 {
-            values.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / (n - 1.0)
-        } else {
-            0.0
-        };
-        Some(Spread {
-            mean,
-            sd: var.sqrt(),
-            min: values.iter().copied().fold(f64::INFINITY, f64::min),
-            max: values.iter().copied().fold(f64::NEG_INFINITY, f64::max),
-        })
-    }
-}
-
-/// The runs that share a `group` label, summarised.
-#[derive(Clone, Debug, Serialize)]
-pub struct GroupSummary {
-    pub group: String,
-    /// Labels of the runs, in the scenario's order.
-    pub runs: Vec<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub bits_per_token: Option<Spread>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub top1: Option<Spread>,
-    /// Energy per token (or image), under the report's cost model.
-    pub energy_pj_per_token: Spread,
-}
-
-/// Summaries of the runs grouped by the scenario's `group` fields (groups in order of their
-/// first run).
-pub fn group_summaries(runs: &[RunReport], groups: &[Option<String>]) -> Vec<GroupSummary> {
-    let mut names: Vec<&str> = Vec::new();
-    for g in groups.iter().flatten() {
-        if !names.contains(&g.as_str()) {
-            names.push(g);
-        }
-    }
-    names
-        .into_iter()
-        .map(|name| {
-            let members: Vec<&RunReport> = runs
-                .iter()
-                .zip(groups)
-                .filter(|(_, g)| g.as_deref() == Some(name))
-                .map(|(r, _)| r)
-                .collect();
-            let acc = |f: fn(&crate::exec::Accuracy) -> Option<f64>| {
-                let v: Vec<f64> = members
-                    .iter()
-                    .filter_map(|r| r.accuracy.as_ref().and_then(f))
-                    .collect();
-                (v.len() == members.len()).then(|| Spread::of(&v)).flatten()
-            };
-            let energy: Vec<f64> = members
-                .iter()
-                .map(|r| r.totals.energy_pj_per_token)
-                .collect();
-            GroupSummary {
-                group: name.to_string(),
-                runs: members.iter().map(|r| r.label.clone()).collect(),
-                bits_per_token: acc(|a| a.bits_per_token),
-                top1: acc(|a| Some(a.top1)),
-                energy_pj_per_token: Spread::of(&energy).expect("a group has a run"),
-            }
-        })
-        .collect()
+    /// Each pair of groups, and each group against each reference, on the accuracy they share.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub group_differences: Vec<GroupDifference>,
 }
 
 /// A counting convention shown beside the full accounting: its identifier, its description and
@@ -665,7 +587,13 @@ fn describe_input(input: &crate::scenario::Input, seed: u64) -> String {
     }
 }
 
-pub fn build(sc: &LoadedScenario, hw: &Hardware, outputs: &[RunOutput]) -> Report {
+/// The report of a scenario's runs priced with `hw`, beside its reference predictors' scores.
+pub fn build(
+    sc: &LoadedScenario,
+    hw: &Hardware,
+    outputs: &[RunOutput],
+    references: Vec<ReferenceOutput>,
+) -> Report {
     let seed = sc.scenario.seed;
     let mut input = describe_input(&sc.scenario.input, seed);
     if sc.scenario.batch > 1 {
@@ -679,9 +607,11 @@ pub fn build(sc: &LoadedScenario, hw: &Hardware, outputs: &[RunOutput]) -> Repor
         .map(|i| sc.scenario.runs.get(i).and_then(|r| r.group.clone()))
         .collect();
     let groups = group_summaries(&runs, &group_of);
+    let group_differences = group_differences(&groups, &runs, &references);
     Report {
-        references: Vec::new(),
+        references,
         groups,
+        group_differences,
         schema_version: SCHEMA_VERSION,
         picojoule_version: env!("CARGO_PKG_VERSION").to_string(),
         scenario: ScenarioInfo {

@@ -245,6 +245,54 @@ pub(crate) fn group_table(r: &Report) -> Option<Table> {
     Some(t)
 }
 
+/// One row per compared pair: groups judged by the same accuracy on the same input, and each
+/// group against each reference of its kind.
+pub(crate) fn difference_table(r: &Report) -> Option<Table> {
+    if r.group_differences.is_empty() {
+        return None;
+    }
+    let mut t = Table::new(&[
+        "a",
+        "b",
+        "a - b",
+        "spreads",
+        "Welch t (df)",
+        "p",
+        "energy a / b",
+    ]);
+    for d in &r.group_differences {
+        let diff = match d.metric {
+            "top1" => format!("{:+.1} top-1 points", 100.0 * d.difference),
+            _ => format!("{:+.3} bits/token", d.difference),
+        };
+        let b = if d.b_is_reference {
+            format!("{} (reference)", d.b)
+        } else {
+            d.b.clone()
+        };
+        t.push(vec![
+            d.a.clone(),
+            b,
+            diff,
+            d.spreads.map_or("-".into(), |s| format!("{s:.1}")),
+            d.welch
+                .map_or("-".into(), |w| format!("{:.2} ({:.1})", w.t, w.df)),
+            d.welch.map_or("-".into(), |w| {
+                if w.p_two_sided < 0.001 {
+                    "< 0.001".into()
+                } else {
+                    format!("{:.3}", w.p_two_sided)
+                }
+            }),
+            d.energy_ratio.map_or("-".into(), |e| format!("{e:.3}")),
+        ]);
+    }
+    Some(t)
+}
+
+/// What the difference table's columns mean.
+pub(crate) const DIFFERENCE_NOTE: &str = "a - b: difference of the group means; spreads: |a - b| over the larger sample standard deviation of the two (a reference has none); Welch's t-test treats the groups as independent samples of training seeds, p two-sided; energy: ratio of the mean energies per token";
+
 fn header(r: &Report) -> String {
     format!(
         "scenario {} ({}), picojoule {}\nhardware {} [{}], sha256 prefix {}\nconvention {}\nmemory {}\n{}\n",
@@ -418,6 +466,12 @@ pub fn render_text(r: &Report) -> String {
     if let Some(t) = group_table(r) {
         out += &format!("\nRuns grouped by `group` (seeds):\n\n{}", t.text());
     }
+    if let Some(t) = difference_table(r) {
+        out += &format!(
+            "\nDifferences between groups:\n\n{}{DIFFERENCE_NOTE}\n",
+            t.text()
+        );
+    }
     if let Some((title, t, notes)) = view_table(r) {
         out += &format!("\n{title}\n\n{}", t.text());
         for n in notes {
@@ -475,6 +529,12 @@ pub fn render_markdown(r: &Report) -> String {
     }
     if let Some(t) = group_table(r) {
         out += &format!("## Runs grouped by seed\n\n{}\n", t.markdown());
+    }
+    if let Some(t) = difference_table(r) {
+        out += &format!(
+            "## Differences between groups\n\n{DIFFERENCE_NOTE}.\n\n{}\n",
+            t.markdown()
+        );
     }
     if let Some((title, t, notes)) = view_table(r) {
         out += &format!(

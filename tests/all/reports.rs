@@ -34,8 +34,8 @@ fn text_scenario(dir: &Path) -> String {
     write(dir, "reports.ron", &s).display().to_string()
 }
 
-/// Two runs of one group and an n-gram reference, so that a report has `groups` and
-/// `references`.
+/// Two groups of two runs and an n-gram reference, so that a report has `groups`,
+/// `group_differences` and `references`.
 fn grouped_scenario(dir: &Path) -> String {
     let s = format!(
         r#"Scenario(
@@ -47,8 +47,10 @@ fn grouped_scenario(dir: &Path) -> String {
     runs: [
         (model: "{m}", label: Some("a"), group: Some("tiny")),
         (model: "{m}", label: Some("b"), group: Some("tiny"), arith: (mode: "bf16")),
+        (model: "{m}", label: Some("c"), group: Some("tiny fp16"), arith: (mode: "fp16")),
+        (model: "{m}", label: Some("d"), group: Some("tiny fp16"), arith: (mode: "e5m7")),
     ],
-    references: [(kind: NGram(order: 3, discount: 0.75), train: "{}")],
+    references: [(kind: NGram(order: 3, discount: 0.75), train: "{}", label: Some("n-gram"))],
 )"#,
         repo_path("data/text/sotu-test.txt").display(),
         repo_path("data/text/sotu-train.txt").display(),
@@ -215,6 +217,23 @@ fn run_reports_of_every_family_validate_against_the_published_schema() {
         if args[1] == grouped {
             assert_eq!(v["references"].as_array().map(Vec::len), Some(1));
             assert_eq!(v["groups"][0]["runs"].as_array().map(Vec::len), Some(2));
+            let d = v["group_differences"]
+                .as_array()
+                .expect("group differences");
+            let pairs: Vec<(&str, &str)> = d
+                .iter()
+                .map(|x| (x["a"].as_str().unwrap(), x["b"].as_str().unwrap()))
+                .collect();
+            assert_eq!(
+                pairs,
+                [
+                    ("tiny", "tiny fp16"),
+                    ("tiny", "n-gram"),
+                    ("tiny fp16", "n-gram")
+                ]
+            );
+            assert!(d[0]["energy_ratio"].as_f64().is_some());
+            assert!(d[1]["energy_ratio"].is_null() && d[1]["b_is_reference"] == true);
         }
     }
 }

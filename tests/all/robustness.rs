@@ -774,8 +774,7 @@ fn ledger_reader() -> Reader {
             for o in &saved.runs {
                 let _ = picojoule::hardware::price(&o.ledger, &hw.model);
             }
-            let mut rep = picojoule::report::build(&saved.scenario, &hw, &saved.runs);
-            rep.references = saved.references;
+            let rep = picojoule::report::build(&saved.scenario, &hw, &saved.runs, saved.references);
             let _ = picojoule::report::table::render(&rep, picojoule::report::Format::Json);
             true
         }),
