@@ -294,6 +294,21 @@ pub fn run_page(rep: &Report, priced: &[PricedLedger]) -> Result<String> {
     .render();
     b += "</section>\n";
 
+    // Seed groups and their differences.
+    if let Some(t) = super::table::group_table(rep) {
+        b += "<section id=\"seed-groups\">\n<h2>Seed groups</h2>\n";
+        b += &Html::from_table(
+            "groups",
+            "Runs that share a group (one model trained with several seeds): mean, sample standard deviation and range.",
+            &t,
+        )
+        .render();
+        if let Some(d) = super::table::difference_table(rep) {
+            b += &Html::from_table("differences", super::table::DIFFERENCE_NOTE, &d).render();
+        }
+        b += "</section>\n";
+    }
+
     // Pareto plots.
     b += "<section id=\"pareto\">\n<h2>Energy against accuracy</h2>\n";
     let plots = plot::run_accuracy_line_plots(rep);

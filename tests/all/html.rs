@@ -106,6 +106,55 @@ fn run_html_is_one_escaped_self_contained_page_with_every_section() {
     assert!(read(&dir.join("out2/report.html")) == html, "bytes differ");
 }
 
+/// Seed groups get their own section, with the table of differences; a page without groups has
+/// neither.
+#[test]
+fn run_html_shows_seed_groups_and_their_differences() {
+    let dir = temp_dir("html-groups");
+    let sc = write(
+        &dir,
+        "g.ron",
+        &format!(
+            r#"Scenario(name: "g", seed: 1, hardware: "horowitz45", input: Text({text:?}), tokens: 12,
+               runs: [
+                 (model: {m:?}, label: Some("a1"), group: Some("a")),
+                 (model: {m:?}, label: Some("a2"), group: Some("a"), arith: (mode: "bf16")),
+                 (model: {m:?}, label: Some("b1"), group: Some("b"), arith: (mode: "fp16")),
+                 (model: {m:?}, label: Some("b2"), group: Some("b"), arith: (mode: "e5m7")),
+               ])"#,
+            text = repo_path("data/text/sotu-test.txt").to_str().unwrap(),
+            m = repo_path("models/transformer-lm-tiny-softmax.ron")
+                .to_str()
+                .unwrap(),
+        ),
+    );
+    let out = dir.join("out");
+    let o = picojoule(&[
+        "run",
+        sc.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--html",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let html = read(&out.join("report.html"));
+    assert_eq!(body_rows(&html, "groups"), 2);
+    assert_eq!(body_rows(&html, "differences"), 1, "one pair, no reference");
+
+    let plain = markup_scenario(&dir);
+    let out = dir.join("plain");
+    let o = picojoule(&[
+        "run",
+        plain.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--html",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let html = read(&out.join("report.html"));
+    assert!(!html.contains("id=\"groups\"") && !html.contains("id=\"differences\""));
+}
+
 #[test]
 fn html_needs_out() {
     for args in [
