@@ -42,6 +42,8 @@ function expectedRows() {
       want[`actions-${i + 1}`] = Object.keys(run.energy_by_action).length;
       want[`memory-${i + 1}`] = Object.keys(run.memory_range.by_class).length;
     });
+    if (r.groups) want.groups = r.groups.length;
+    if (r.group_differences) want.differences = r.group_differences.length;
   } else if (kind === 'sweep') {
     const r = JSON.parse(readFileSync(join(dir, 'sweep.json'), 'utf8'));
     want.sweep = Math.min(r.rows.length, 2000);

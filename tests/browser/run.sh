@@ -27,8 +27,8 @@ Scenario(
     input: Text("$root/data/text/sotu-test.txt"),
     tokens: 16,
     runs: [
-        (model: "$root/models/spikegpt-tiny.ron", variant: Some(SpikeDriven), label: Some("<b>spiking</b> & \"q\"")),
-        (model: "$root/models/spikegpt-tiny.ron", variant: Some(NonSpiking), label: Some("<script>ann</script>")),
+        (model: "$root/models/spikegpt-tiny.ron", variant: Some(SpikeDriven), label: Some("<b>spiking</b> & \"q\""), group: Some("<i>snn</i>")),
+        (model: "$root/models/spikegpt-tiny.ron", variant: Some(NonSpiking), label: Some("<script>ann</script>"), group: Some("<i>ann</i>")),
     ],
 )
 EOF
