@@ -128,31 +128,20 @@ fn run_html_shows_seed_groups_and_their_differences() {
                 .unwrap(),
         ),
     );
-    let out = dir.join("out");
-    let o = picojoule(&[
-        "run",
-        sc.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--html",
-    ]);
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    let html = read(&out.join("report.html"));
+    let html = run_html(&sc, &dir.join("out"));
     assert_eq!(body_rows(&html, "groups"), 2);
     assert_eq!(body_rows(&html, "differences"), 1, "one pair, no reference");
 
-    let plain = markup_scenario(&dir);
-    let out = dir.join("plain");
-    let o = picojoule(&[
-        "run",
-        plain.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--html",
-    ]);
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    let html = read(&out.join("report.html"));
+    let html = run_html(&markup_scenario(&dir), &dir.join("plain"));
     assert!(!html.contains("id=\"groups\"") && !html.contains("id=\"differences\""));
+}
+
+/// `run SCENARIO --out OUT --html`, which must succeed; the page it wrote.
+fn run_html(scenario: &std::path::Path, out: &std::path::Path) -> String {
+    let (sc, dir) = (scenario.to_str().unwrap(), out.to_str().unwrap());
+    let o = picojoule(&["run", sc, "--out", dir, "--html"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    read(&out.join("report.html"))
 }
 
 #[test]

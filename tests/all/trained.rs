@@ -126,7 +126,7 @@ fn cross_check(name: &str) -> (Vec<usize>, Vec<usize>, f32) {
     (bad_logits, bad_spikes, worst)
 }
 
-/// The shipped RWKV twins: 2 x 64, and 2 x 96 with training seeds 1 and 2.
+/// The shipped RWKV twins: 2 x 64, and 2 x 96 with training seeds 1, 2 and 3.
 const TWINS: [&str; 4] = [
     "spikegpt-sotu-twin",
     "spikegpt-sotu-twin-96",
