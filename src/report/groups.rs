@@ -53,13 +53,23 @@ pub struct GroupSummary {
     pub energy_pj_per_token: Spread,
 }
 
+/// The accuracy two groups are compared by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Metric {
+    /// Language models.
+    BitsPerToken,
+    /// Classifiers (whose runs have no bits).
+    Top1,
+}
+
 impl GroupSummary {
     /// The accuracy a group is judged by: bits per token for a language model, top-1 for a
-    /// classifier (whose runs have no bits).
-    fn accuracy(&self) -> Option<(&'static str, &Spread)> {
+    /// classifier.
+    fn accuracy(&self) -> Option<(Metric, &Spread)> {
         match (&self.bits_per_token, &self.top1) {
-            (Some(b), _) => Some(("bits_per_token", b)),
-            (None, Some(t)) => Some(("top1", t)),
+            (Some(b), _) => Some((Metric::BitsPerToken, b)),
+            (None, Some(t)) => Some((Metric::Top1, t)),
             (None, None) => None,
         }
     }
@@ -114,7 +124,7 @@ pub struct GroupDifference {
     pub b: String,
     pub b_is_reference: bool,
     /// `bits_per_token` (language models) or `top1` (classifiers).
-    pub metric: &'static str,
+    pub metric: Metric,
     /// mean(a) - mean(b), in the metric's unit (top-1 as a fraction).
     pub difference: f64,
     /// |difference| over the larger sample standard deviation of the two; absent when neither
@@ -163,6 +173,11 @@ fn welch(a: (f64, f64, usize), b: (f64, f64, usize)) -> Option<Welch> {
     })
 }
 
+/// |difference| in standard deviations `sd`; None when `sd` is 0 (nothing varies).
+fn spreads(difference: f64, sd: f64) -> Option<f64> {
+    (sd > 0.0).then(|| difference.abs() / sd)
+}
+
 /// Every pair of groups judged by the same accuracy on the same input, in scenario order, then
 /// every group against each reference predictor of its kind (bits for language models, top-1
 /// for classifiers).
@@ -189,14 +204,13 @@ pub fn group_differences(
             if mb != metric || input_of(ga) != input_of(gb) {
                 continue;
             }
-            let larger = sa.sd.max(sb.sd);
             out.push(GroupDifference {
                 a: ga.group.clone(),
                 b: gb.group.clone(),
                 b_is_reference: false,
                 metric,
                 difference: sa.mean - sb.mean,
-                spreads: (larger > 0.0).then(|| (sa.mean - sb.mean).abs() / larger),
+                spreads: spreads(sa.mean - sb.mean, sa.sd.max(sb.sd)),
                 welch: welch((sa.mean, sa.sd, na), (sb.mean, sb.sd, gb.runs.len())),
                 energy_ratio: Some(ga.energy_pj_per_token.mean / gb.energy_pj_per_token.mean),
             });
@@ -208,8 +222,8 @@ pub fn group_differences(
         };
         for r in references {
             let value = match (metric, r.accuracy.bits_per_token) {
-                ("bits_per_token", Some(bits)) => bits,
-                ("top1", None) => r.accuracy.top1,
+                (Metric::BitsPerToken, Some(bits)) => bits,
+                (Metric::Top1, None) => r.accuracy.top1,
                 _ => continue,
             };
             out.push(GroupDifference {
@@ -218,7 +232,7 @@ pub fn group_differences(
                 b_is_reference: true,
                 metric,
                 difference: s.mean - value,
-                spreads: (s.sd > 0.0).then(|| (s.mean - value).abs() / s.sd),
+                spreads: spreads(s.mean - value, s.sd),
                 welch: welch((s.mean, s.sd, g.runs.len()), (value, 0.0, 1)),
                 energy_ratio: None,
             });

@@ -21,7 +21,7 @@ use crate::scenario::LoadedScenario;
 
 pub use crate::convention::CONVENTION_FULL;
 pub use groups::{
-    GroupDifference, GroupSummary, Spread, Welch, group_differences, group_summaries,
+    GroupDifference, GroupSummary, Metric, Spread, Welch, group_differences, group_summaries,
 };
 
 /// The layout version of every JSON report (`run`, `price`, `compare`, `sweep`): the first key

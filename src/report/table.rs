@@ -262,8 +262,8 @@ pub(crate) fn difference_table(r: &Report) -> Option<Table> {
     ]);
     for d in &r.group_differences {
         let diff = match d.metric {
-            "top1" => format!("{:+.1} top-1 points", 100.0 * d.difference),
-            _ => format!("{:+.3} bits/token", d.difference),
+            super::Metric::Top1 => format!("{:+.1} top-1 points", 100.0 * d.difference),
+            super::Metric::BitsPerToken => format!("{:+.3} bits/token", d.difference),
         };
         let b = if d.b_is_reference {
             format!("{} (reference)", d.b)
